@@ -1,0 +1,19 @@
+//! kamrs: a SIP registrar.
+//!
+//! Data flows one way (DESIGN §1): a transport hands received bytes to
+//! [`route::Router`], which parses them with [`sip`], routes the request the way
+//! the reference tutorial's `request_route` does and writes the reply bytes for
+//! the transport to send. The daemon (`main.rs`) only wires these together.
+//!
+//! The library exists so the parser and the request handler can be unit
+//! tested, fuzzed and benchmarked without sockets.
+
+pub mod config;
+pub mod registrar;
+pub mod route;
+pub mod sip;
+pub mod stats;
+pub mod transport;
+
+/// The `Server:` header value and the version reported everywhere.
+pub const SERVER_NAME: &str = concat!("kamrs/", env!("CARGO_PKG_VERSION"));

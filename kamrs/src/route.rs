@@ -1,0 +1,178 @@
+//! The tutorial's `request_route`: REGISTER → registrar, INVITE → 480,
+//! ACK → absorbed, anything else → 501.
+//!
+//! [`Router::handle`] is the whole per-message pipeline below the transport:
+//! parse, validate, route, write the reply. It is synchronous and allocation
+//! free on the common path (the reply is written into a buffer the transport
+//! owns), which keeps it fast and lets the fuzzer drive it with raw bytes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::registrar::Registrar;
+use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
+use crate::stats::CoreStats;
+
+/// Transport protocol a message arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    /// Lower-case name as used in `listen` and in `proto:ip:port` strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// Where a message came from and which of our sockets received it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    pub proto: Proto,
+    /// The sender's address as seen by the socket.
+    pub remote: SocketAddr,
+    /// Our local address that received it.
+    pub local: SocketAddr,
+}
+
+/// What the transport must do after [`Router::handle`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Send the bytes written into `out` to `dest` (UDP). On TCP the reply
+    /// always goes back on the same connection and `dest` is informational.
+    Reply { dest: SocketAddr },
+    /// Nothing to send: ACK, or a response that reached us.
+    Absorb,
+    /// Input that cannot be answered; already counted and logged at debug.
+    Drop(DropReason),
+}
+
+/// Why a message was dropped without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// Not even a request line and the headers needed to address a reply.
+    Unanswerable,
+    /// Exceeds `max_message_size`.
+    TooLarge,
+}
+
+/// The per-message request handler shared by all transport tasks.
+pub struct Router {
+    limits: Limits,
+    registrar: Registrar,
+    stats: Arc<CoreStats>,
+    force_rport: bool,
+}
+
+impl Router {
+    pub fn new(limits: Limits, registrar: Registrar, stats: Arc<CoreStats>) -> Self {
+        Router {
+            limits,
+            registrar,
+            stats,
+            force_rport: false,
+        }
+    }
+
+    /// Send UDP replies to the packet's source port even when the top Via
+    /// has no `rport` (Kamailio's `force_rport()`), for NATed phones that
+    /// do not ask for it.
+    pub fn with_force_rport(mut self, force_rport: bool) -> Self {
+        self.force_rport = force_rport;
+        self
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn stats(&self) -> &Arc<CoreStats> {
+        &self.stats
+    }
+
+    /// Handles one complete message (a datagram, or one frame cut from a
+    /// stream by [`sip::framing`]). On [`Action::Reply`] the reply bytes are
+    /// in `out`, which is cleared first.
+    pub fn handle(&self, msg: &[u8], peer: &Peer, out: &mut Vec<u8>) -> Action {
+        out.clear();
+        if msg.len() > self.limits.max_message_size {
+            CoreStats::inc(&self.stats.dropped);
+            return Action::Drop(DropReason::TooLarge);
+        }
+        match sip::parse_message(msg, &self.limits) {
+            Ok(sip::Message::Response(_)) => {
+                CoreStats::inc(&self.stats.rcv_responses_ignored);
+                Action::Absorb
+            }
+            Ok(sip::Message::Request(req)) => {
+                CoreStats::inc(&self.stats.rcv_requests);
+                self.route(&req, peer, out)
+            }
+            Err(err) => self.reject(msg, err, peer, out),
+        }
+    }
+
+    /// Answers a request whose stream framing failed (for example a missing
+    /// or bad Content-Length on TCP): `head` is the header section. Returns
+    /// [`Action::Drop`] when not even a 400 can be addressed.
+    pub fn reject_unframeable(
+        &self,
+        head: &[u8],
+        err: ParseError,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Action {
+        out.clear();
+        self.reject(head, err, peer, out)
+    }
+
+    fn route(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Action {
+        match req.method {
+            Method::Ack => Action::Absorb,
+            Method::Register => {
+                self.registrar.handle(req, peer, out);
+                self.sent(&req.top_via, peer)
+            }
+            Method::Invite => {
+                reply::write(out, req, peer, 480, "Temporarily Unavailable", &[]);
+                self.sent(&req.top_via, peer)
+            }
+            _ => {
+                reply::write(out, req, peer, 501, "Not Implemented", &[]);
+                self.sent(&req.top_via, peer)
+            }
+        }
+    }
+
+    fn sent(&self, via: &Via<'_>, peer: &Peer) -> Action {
+        CoreStats::inc(&self.stats.sent_replies);
+        Action::Reply {
+            dest: via.reply_destination(peer.remote, self.force_rport),
+        }
+    }
+
+    /// A message that failed validation: answer it when the headers needed
+    /// to address a reply survived, otherwise drop it.
+    fn reject(&self, msg: &[u8], err: ParseError, peer: &Peer, out: &mut Vec<u8>) -> Action {
+        let raw = sip::salvage_for_reply(msg, &self.limits);
+        match raw.as_ref().and_then(|r| r.top_via.as_ref().map(|v| (r, v))) {
+            // Never answer an ACK, even a broken one.
+            Some((raw, via)) if raw.method != Method::Ack => {
+                tracing::debug!(remote = %peer.remote, status = err.status(), reason = err.reason(), "rejecting malformed request");
+                reply::write_raw(out, raw, peer, err.status(), err.reason());
+                CoreStats::inc(&self.stats.bad_requests_answered);
+                self.sent(via, peer)
+            }
+            _ => {
+                tracing::debug!(remote = %peer.remote, reason = err.reason(), "dropping unanswerable message");
+                CoreStats::inc(&self.stats.dropped);
+                Action::Drop(DropReason::Unanswerable)
+            }
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! Splitting a message into start line, headers and body, then checking a
+//! request's mandatory headers (RFC 3261 §7, §8.1.1, §18.3).
+//!
+//! Parsing is two steps. [`RawRequest`] is the structure only: request line,
+//! header lines, body and the top Via. [`Request`] adds the typed mandatory
+//! headers. The split lets a message that fails the second step still be
+//! answered with a 400 built from its raw headers.
+
+use smallvec::SmallVec;
+
+use super::error::ParseError;
+use super::header::{header_name, Header, HeaderName};
+use super::name_addr::{NameAddr, NameAddrList};
+use super::scan::{ascii, is_token, is_ws, parse_u32, trim};
+use super::via::Via;
+
+/// Size limits applied before and while parsing. Every buffer the SIP layer
+/// fills is bounded by these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_message_size: usize,
+    pub max_headers: usize,
+    pub max_line_length: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 65_536,
+            max_headers: 64,
+            max_line_length: 8_192,
+        }
+    }
+}
+
+/// SIP methods. Names are case-sensitive (RFC 3261 §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method<'a> {
+    Register,
+    Invite,
+    Ack,
+    Cancel,
+    Bye,
+    Options,
+    Subscribe,
+    Notify,
+    Message,
+    Other(&'a str),
+}
+
+impl<'a> Method<'a> {
+    pub fn parse(s: &'a str) -> Method<'a> {
+        match s {
+            "REGISTER" => Method::Register,
+            "INVITE" => Method::Invite,
+            "ACK" => Method::Ack,
+            "CANCEL" => Method::Cancel,
+            "BYE" => Method::Bye,
+            "OPTIONS" => Method::Options,
+            "SUBSCRIBE" => Method::Subscribe,
+            "NOTIFY" => Method::Notify,
+            "MESSAGE" => Method::Message,
+            other => Method::Other(other),
+        }
+    }
+
+    pub fn as_str(&self) -> &'a str {
+        match self {
+            Method::Register => "REGISTER",
+            Method::Invite => "INVITE",
+            Method::Ack => "ACK",
+            Method::Cancel => "CANCEL",
+            Method::Bye => "BYE",
+            Method::Options => "OPTIONS",
+            Method::Subscribe => "SUBSCRIBE",
+            Method::Notify => "NOTIFY",
+            Method::Message => "MESSAGE",
+            Method::Other(s) => s,
+        }
+    }
+}
+
+/// Headers of one message, in order. Inline capacity covers what phones
+/// send, so parsing a typical REGISTER does not allocate.
+pub type Headers<'a> = SmallVec<[Header<'a>; 24]>;
+
+/// A parsed message.
+#[derive(Debug)]
+pub enum Message<'a> {
+    Request(Request<'a>),
+    Response(Response<'a>),
+}
+
+/// A response that reached us. kamrs keeps no transactions, so responses are
+/// only recognised (to be counted and ignored), never interpreted.
+#[derive(Debug, Clone, Copy)]
+pub struct Response<'a> {
+    pub status: u16,
+    pub reason: &'a [u8],
+}
+
+/// A request whose structure is sound; its headers are not yet checked.
+#[derive(Debug, Clone)]
+pub struct RawRequest<'a> {
+    pub method: Method<'a>,
+    pub uri: &'a str,
+    pub headers: Headers<'a>,
+    pub body: &'a [u8],
+    /// The first Via value, needed to address any reply.
+    pub top_via: Option<Via<'a>>,
+}
+
+impl<'a> RawRequest<'a> {
+    /// First header called `name`.
+    pub fn header(&self, name: HeaderName) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.value)
+    }
+
+    /// Every header called `name`, in order.
+    pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &'a [u8]> + '_ {
+        self.headers
+            .iter()
+            .filter(move |h| h.name == name)
+            .map(|h| h.value)
+    }
+}
+
+/// `CSeq: 4711 REGISTER`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CSeq<'a> {
+    pub seq: u32,
+    pub method: &'a str,
+}
+
+impl<'a> CSeq<'a> {
+    pub fn parse(v: &'a [u8]) -> Option<CSeq<'a>> {
+        let v = trim(v);
+        let sp = v.iter().position(|&b| is_ws(b))?;
+        let seq = parse_u32(&v[..sp])?;
+        // RFC 3261 §8.1.1.5: the sequence number must be below 2**31.
+        if seq >= 1 << 31 {
+            return None;
+        }
+        let m = trim(&v[sp..]);
+        if m.is_empty() || !m.iter().all(|&b| is_token(b)) {
+            return None;
+        }
+        Some(CSeq {
+            seq,
+            method: ascii(m)?,
+        })
+    }
+}
+
+/// A request with its mandatory headers present, unique and well formed.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub raw: RawRequest<'a>,
+    pub method: Method<'a>,
+    /// The Request-URI as received.
+    pub uri: &'a str,
+    pub top_via: Via<'a>,
+    pub from: NameAddr<'a>,
+    pub to: NameAddr<'a>,
+    pub call_id: &'a str,
+    pub cseq: CSeq<'a>,
+    pub max_forwards: Option<u32>,
+}
+
+impl<'a> Request<'a> {
+    pub fn header(&self, name: HeaderName) -> Option<&'a [u8]> {
+        self.raw.header(name)
+    }
+
+    /// Every Contact of every Contact header, in order. `Contact: *` is
+    /// reported by [`Request::contact_star`], not here.
+    pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
+        self.raw
+            .headers_named(HeaderName::Contact)
+            .filter(|v| *v != b"*")
+            .flat_map(|v| NameAddrList::new(v).map(|r| r.map_err(|()| ParseError::Malformed(HeaderName::Contact))))
+    }
+
+    /// Whether a `Contact: *` is present.
+    pub fn contact_star(&self) -> bool {
+        self.raw.headers_named(HeaderName::Contact).any(|v| v == b"*")
+    }
+
+    /// The Expires header: `Ok(None)` when absent. A value too large for
+    /// `u32` is taken as `u32::MAX` (RFC 3261 §20.19 allows it; the
+    /// registrar clamps anyway).
+    pub fn expires(&self) -> Result<Option<u32>, ParseError> {
+        match self.raw.header(HeaderName::Expires) {
+            None => Ok(None),
+            Some(v) => parse_delta_seconds(v)
+                .map(Some)
+                .ok_or(ParseError::Malformed(HeaderName::Expires)),
+        }
+    }
+}
+
+/// delta-seconds, saturating at `u32::MAX`.
+pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
+    let v = trim(v);
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(parse_u32(v).unwrap_or(u32::MAX))
+}
+
+/// Content-Length value: decimal digits only.
+pub fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
+    let v = trim(v);
+    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+        return Err(ParseError::BadContentLength);
+    }
+    parse_u32(v)
+        .map(|n| n as usize)
+        .ok_or(ParseError::BadContentLength)
+}
+
+/// Parses one complete message: a datagram, or a frame cut from a stream.
+pub fn parse_message<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, ParseError> {
+    match parse_structure(buf, limits, true)? {
+        Structure::Response(r) => Ok(Message::Response(r)),
+        Structure::Request(raw) => validate(raw).map(Message::Request),
+    }
+}
+
+/// After [`parse_message`] failed: recovers enough of a request to address
+/// a 400 reply (request line, headers, top Via), ignoring the SIP version
+/// and the body. `None` when even that is impossible.
+pub fn salvage_for_reply<'a>(buf: &'a [u8], limits: &Limits) -> Option<RawRequest<'a>> {
+    match parse_structure(buf, limits, false) {
+        Ok(Structure::Request(raw)) if raw.top_via.is_some() => Some(raw),
+        _ => None,
+    }
+}
+
+enum Structure<'a> {
+    Request(RawRequest<'a>),
+    Response(Response<'a>),
+}
+
+fn parse_structure<'a>(
+    buf: &'a [u8],
+    limits: &Limits,
+    strict: bool,
+) -> Result<Structure<'a>, ParseError> {
+    // Line ends are CRLF; a bare LF is accepted as well (many stacks send
+    // it and nothing is ambiguous about it).
+    let first_nl = memchr::memchr(b'\n', buf).ok_or(ParseError::BadStartLine)?;
+    let start_line = strip_cr(&buf[..first_nl]);
+    if start_line.len() > limits.max_line_length {
+        return Err(ParseError::LineTooLong);
+    }
+    if start_line.starts_with(b"SIP/") {
+        return parse_status_line(start_line).map(Structure::Response);
+    }
+    let (method, uri) = parse_request_line(start_line, strict)?;
+
+    let mut headers = Headers::new();
+    let mut top_via = None;
+    let mut pos = first_nl + 1;
+    let mut body_start = buf.len();
+    // Where the last header's value starts in `buf`, for folds.
+    let mut last_value_start = None;
+    while pos < buf.len() {
+        let nl = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i);
+        let line_end = nl.unwrap_or(buf.len());
+        let line = strip_cr(&buf[pos..line_end]);
+        let next = nl.map_or(buf.len(), |n| n + 1);
+        if line.len() > limits.max_line_length {
+            return Err(ParseError::LineTooLong);
+        }
+        if line.is_empty() {
+            body_start = next;
+            break;
+        }
+        if is_ws(line[0]) {
+            // A fold: the line continues the previous header's value, which
+            // keeps pointing into the received bytes.
+            let (Some(last), Some(value_start)) = (headers.last_mut(), last_value_start) else {
+                return Err(ParseError::MalformedHeaderLine);
+            };
+            last.value = trim(&buf[value_start..pos + line.len()]);
+            pos = next;
+            continue;
+        }
+        let colon = memchr::memchr(b':', line).ok_or(ParseError::MalformedHeaderLine)?;
+        let raw_name = trim(&line[..colon]);
+        if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token(b)) {
+            return Err(ParseError::MalformedHeaderLine);
+        }
+        if headers.len() >= limits.max_headers {
+            return Err(ParseError::TooManyHeaders);
+        }
+        let name = ascii(raw_name).map_or(HeaderName::Other, header_name);
+        let after_colon = &line[colon + 1..];
+        let lead = after_colon.iter().take_while(|&&b| is_ws(b)).count();
+        last_value_start = Some(pos + colon + 1 + lead);
+        headers.push(Header {
+            name,
+            raw_name,
+            value: trim(after_colon),
+        });
+        pos = next;
+    }
+
+    // The top Via is needed to answer even a broken request.
+    if let Some(v) = headers.iter().find(|h| h.name == HeaderName::Via) {
+        top_via = Via::parse_at(v.value, 0).map(|(via, _)| via);
+    }
+
+    let mut body = &buf[body_start.min(buf.len())..];
+    if strict {
+        let mut content_length = None;
+        for h in headers.iter().filter(|h| h.name == HeaderName::ContentLength) {
+            if content_length.is_some() {
+                return Err(ParseError::Duplicate(HeaderName::ContentLength));
+            }
+            content_length = Some(parse_content_length(h.value)?);
+        }
+        if let Some(n) = content_length {
+            // RFC 3261 §18.3: bytes beyond Content-Length are discarded; fewer
+            // bytes than it announces make the message unusable.
+            body = body.get(..n).ok_or(ParseError::BodyTruncated)?;
+        }
+    }
+    Ok(Structure::Request(RawRequest {
+        method,
+        uri,
+        headers,
+        body,
+        top_via,
+    }))
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), ParseError> {
+    let sp1 = memchr::memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+    let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+    if sp2 <= sp1 + 1 {
+        return Err(ParseError::BadStartLine);
+    }
+    let method = &line[..sp1];
+    if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+        return Err(ParseError::BadStartLine);
+    }
+    let uri = &line[sp1 + 1..sp2];
+    if uri.iter().any(|&b| is_ws(b) || !b.is_ascii_graphic()) {
+        return Err(ParseError::BadRequestUri);
+    }
+    let version = &line[sp2 + 1..];
+    if !version.starts_with(b"SIP/") && !version.starts_with(b"sip/") {
+        return Err(ParseError::BadStartLine);
+    }
+    if strict && !version.eq_ignore_ascii_case(b"SIP/2.0") {
+        return Err(ParseError::VersionNotSupported);
+    }
+    let method = Method::parse(ascii(method).ok_or(ParseError::BadStartLine)?);
+    Ok((method, ascii(uri).ok_or(ParseError::BadRequestUri)?))
+}
+
+fn parse_status_line(line: &[u8]) -> Result<Response<'_>, ParseError> {
+    // SIP/2.0 SP 3DIGIT SP reason
+    let rest = line.get(8..).ok_or(ParseError::BadStartLine)?;
+    let code = rest.get(..3).ok_or(ParseError::BadStartLine)?;
+    let status = parse_u32(code)
+        .filter(|c| (100..700).contains(c))
+        .ok_or(ParseError::BadStartLine)? as u16;
+    Ok(Response {
+        status,
+        reason: trim(rest.get(3..).unwrap_or(b"")),
+    })
+}
+
+/// Step two: the mandatory headers of RFC 3261 §8.1.1, each present once and
+/// well formed. Max-Forwards is checked only when present: many phones (and
+/// the corpus) omit it on REGISTER and Kamailio accepts that.
+fn validate(raw: RawRequest<'_>) -> Result<Request<'_>, ParseError> {
+    let mut from = None;
+    let mut to = None;
+    let mut call_id = None;
+    let mut cseq = None;
+    let mut max_forwards = None;
+    let mut expires_seen = false;
+    let mut via_seen = false;
+    for h in &raw.headers {
+        let slot = match h.name {
+            HeaderName::From => &mut from,
+            HeaderName::To => &mut to,
+            HeaderName::CallId => &mut call_id,
+            HeaderName::CSeq => &mut cseq,
+            HeaderName::MaxForwards => &mut max_forwards,
+            HeaderName::Via => {
+                via_seen = true;
+                continue;
+            }
+            HeaderName::Expires => {
+                if expires_seen {
+                    return Err(ParseError::Duplicate(HeaderName::Expires));
+                }
+                expires_seen = true;
+                continue;
+            }
+            _ => continue,
+        };
+        if slot.is_some() {
+            return Err(ParseError::Duplicate(h.name));
+        }
+        *slot = Some(h.value);
+    }
+    if !via_seen {
+        return Err(ParseError::Missing(HeaderName::Via));
+    }
+    let top_via = raw.top_via.ok_or(ParseError::Malformed(HeaderName::Via))?;
+    let from = from.ok_or(ParseError::Missing(HeaderName::From))?;
+    let from = NameAddr::parse(from).ok_or(ParseError::Malformed(HeaderName::From))?;
+    let to = to.ok_or(ParseError::Missing(HeaderName::To))?;
+    let to = NameAddr::parse(to).ok_or(ParseError::Malformed(HeaderName::To))?;
+    let call_id = call_id.ok_or(ParseError::Missing(HeaderName::CallId))?;
+    if call_id.is_empty() || call_id.iter().any(|&b| is_ws(b) || !b.is_ascii_graphic()) {
+        return Err(ParseError::Malformed(HeaderName::CallId));
+    }
+    let call_id = ascii(call_id).ok_or(ParseError::Malformed(HeaderName::CallId))?;
+    let cseq = cseq.ok_or(ParseError::Missing(HeaderName::CSeq))?;
+    let cseq = CSeq::parse(cseq).ok_or(ParseError::Malformed(HeaderName::CSeq))?;
+    if cseq.method != raw.method.as_str() {
+        return Err(ParseError::CSeqMethodMismatch);
+    }
+    let max_forwards = match max_forwards {
+        None => None,
+        Some(v) => Some(parse_u32(trim(v)).ok_or(ParseError::Malformed(HeaderName::MaxForwards))?),
+    };
+    Ok(Request {
+        method: raw.method,
+        uri: raw.uri,
+        top_via,
+        from,
+        to,
+        call_id,
+        cseq,
+        max_forwards,
+        raw,
+    })
+}

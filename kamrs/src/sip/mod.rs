@@ -1,0 +1,28 @@
+//! The SIP message layer (DESIGN §2): framing, zero-copy parsing of what a
+//! registrar needs, URI comparison and reply building.
+//!
+//! Ours rather than a crate's: the crates measured reject or corrupt what
+//! real phones send (quoted `+sip.instance` params, IPv6, folding, several
+//! contacts per header) or ignore Content-Length on streams.
+
+mod error;
+pub mod framing;
+mod header;
+mod message;
+mod name_addr;
+mod params;
+pub mod reply;
+mod scan;
+mod uri;
+mod via;
+
+pub use error::ParseError;
+pub use header::{header_name, Header, HeaderName};
+pub use message::{
+    parse_content_length, parse_delta_seconds, parse_message, salvage_for_reply, CSeq, Headers,
+    Limits, Message, Method, RawRequest, Request, Response,
+};
+pub use name_addr::{NameAddr, NameAddrList};
+pub use params::Params;
+pub use uri::{Scheme, Uri};
+pub use via::Via;

@@ -1,0 +1,132 @@
+//! `name-addr` / `addr-spec` with header parameters: the shape of From, To,
+//! Contact and Path values (RFC 3261 §20.10, §25.1).
+//!
+//! The one rule that trips most parsers: in `<sip:a@b;x=1>;y=2` the `x` is a
+//! URI parameter and `y` a header parameter, but in the bracket-less
+//! `sip:a@b;y=2` every parameter belongs to the header, not the URI.
+
+use super::params::{self, Params, ParamsIn};
+use super::scan::{is_token, is_ws, quoted_end, skip_ws, trim};
+use super::uri::Uri;
+
+#[derive(Debug, Clone, Copy)]
+pub struct NameAddr<'a> {
+    /// Display name as received (quotes kept), if any. Bytes, because old
+    /// phones send Latin-1 here and we must still answer them.
+    pub display: Option<&'a [u8]>,
+    pub uri: Uri<'a>,
+    /// Header parameters (`tag`, `expires`, `q`, `+sip.instance`, …).
+    pub params: Params<'a>,
+}
+
+impl<'a> NameAddr<'a> {
+    /// Parses one whole value (From, To): nothing but white space may follow.
+    pub fn parse(s: &'a [u8]) -> Option<NameAddr<'a>> {
+        let (na, end) = Self::parse_at(s, 0)?;
+        (skip_ws(s, end) == s.len()).then_some(na)
+    }
+
+    /// Parses one element of a list at `s[i..]`; returns it and the index
+    /// where it ends (a top-level `,` or the end).
+    pub fn parse_at(s: &'a [u8], i: usize) -> Option<(NameAddr<'a>, usize)> {
+        let i = skip_ws(s, i);
+        let (display, uri_start) = match s.get(i)? {
+            b'"' => {
+                let end = quoted_end(s, i)?;
+                let lt = skip_ws(s, end);
+                if s.get(lt) != Some(&b'<') {
+                    return None;
+                }
+                (Some(&s[i..end]), lt)
+            }
+            b'<' => (None, i),
+            _ => {
+                // Either `token *(LWS token) <uri>` or a bare addr-spec.
+                let mut j = i;
+                while j < s.len() && (is_token(s[j]) || is_ws(s[j]) || s[j] >= 0x80) {
+                    j += 1;
+                }
+                if s.get(j) == Some(&b'<') {
+                    (Some(trim(&s[i..j])).filter(|d| !d.is_empty()), j)
+                } else {
+                    return Self::parse_addr_spec(s, i);
+                }
+            }
+        };
+        let close = memchr::memchr(b'>', &s[uri_start..])? + uri_start;
+        let uri = Uri::parse(trim(&s[uri_start + 1..close]))?;
+        let end = params::scan(s, close + 1, ParamsIn::Header)?;
+        Some((
+            NameAddr {
+                display,
+                uri,
+                params: Params::new(&s[close + 1..end], ParamsIn::Header),
+            },
+            end,
+        ))
+    }
+
+    fn parse_addr_spec(s: &'a [u8], i: usize) -> Option<(NameAddr<'a>, usize)> {
+        let mut j = i;
+        while j < s.len() && !matches!(s[j], b';' | b',') && !is_ws(s[j]) {
+            j += 1;
+        }
+        let uri = Uri::parse(&s[i..j])?;
+        let end = params::scan(s, j, ParamsIn::Header)?;
+        Some((
+            NameAddr {
+                display: None,
+                uri,
+                params: Params::new(&s[j..end], ParamsIn::Header),
+            },
+            end,
+        ))
+    }
+
+    /// The `tag` header parameter (From/To).
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.get("tag").flatten()
+    }
+}
+
+/// Splits a comma-separated list of name-addrs (Contact, Path) and parses
+/// each. Yields `Err(())` once for a malformed element, then stops.
+pub struct NameAddrList<'a> {
+    s: &'a [u8],
+    i: usize,
+    done: bool,
+}
+
+impl<'a> NameAddrList<'a> {
+    pub fn new(s: &'a [u8]) -> Self {
+        NameAddrList { s, i: 0, done: false }
+    }
+}
+
+impl<'a> Iterator for NameAddrList<'a> {
+    type Item = Result<NameAddr<'a>, ()>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let i = skip_ws(self.s, self.i);
+        if i >= self.s.len() {
+            self.done = true;
+            return None;
+        }
+        match NameAddr::parse_at(self.s, i) {
+            Some((na, end)) => {
+                match self.s.get(end) {
+                    Some(b',') => self.i = end + 1,
+                    _ => self.done = true,
+                }
+                Some(Ok(na))
+            }
+            None => {
+                self.done = true;
+                Some(Err(()))
+            }
+        }
+    }
+}

@@ -1,0 +1,284 @@
+//! SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966) and their comparison
+//! by RFC 3261 §19.1.4.
+//!
+//! Kamailio compares Contact URIs byte for byte, so `sip:Alice@HOST` and
+//! `sip:Alice@host` become two bindings. We compare the way the RFC says:
+//! scheme and host case-insensitively, escapes equal to the characters they
+//! stand for, and only the parameters the RFC names must match.
+
+use super::params::{self, Params, ParamsIn};
+use super::scan::ascii;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Sip,
+    Sips,
+    Tel,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Sip => "sip",
+            Scheme::Sips => "sips",
+            Scheme::Tel => "tel",
+        }
+    }
+}
+
+/// A parsed URI. Every field borrows from the received bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Uri<'a> {
+    pub scheme: Scheme,
+    /// User part, still escaped (`tel:` URIs: the number).
+    pub user: Option<&'a str>,
+    pub password: Option<&'a str>,
+    /// Host as written; IPv6 references keep their brackets. Empty for `tel:`.
+    pub host: &'a str,
+    pub port: Option<u16>,
+    pub params: Params<'a>,
+    /// The `?headers` part without the `?`.
+    pub headers: Option<&'a str>,
+    /// The whole URI as received.
+    pub raw: &'a str,
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a whole URI (nothing may follow it).
+    pub fn parse(s: &'a [u8]) -> Option<Uri<'a>> {
+        let raw = ascii(s)?;
+        let colon = memchr::memchr(b':', s)?;
+        let scheme = match &s[..colon] {
+            x if x.eq_ignore_ascii_case(b"sip") => Scheme::Sip,
+            x if x.eq_ignore_ascii_case(b"sips") => Scheme::Sips,
+            x if x.eq_ignore_ascii_case(b"tel") => Scheme::Tel,
+            _ => return None,
+        };
+        let rest = colon + 1;
+        if scheme == Scheme::Tel {
+            return parse_tel(s, raw, rest);
+        }
+        // userinfo ends at the first '@'; without one there is no user.
+        let (user, password, host_start) = match memchr::memchr(b'@', &s[rest..]) {
+            Some(at) => {
+                let ui = &s[rest..rest + at];
+                if ui.is_empty() || !ui.iter().all(|&b| is_user_char(b)) {
+                    return None;
+                }
+                let (u, p) = match memchr::memchr(b':', ui) {
+                    Some(c) => (&raw[rest..rest + c], Some(&raw[rest + c + 1..rest + at])),
+                    None => (&raw[rest..rest + at], None),
+                };
+                if u.is_empty() {
+                    return None;
+                }
+                (Some(u), p, rest + at + 1)
+            }
+            None => (None, None, rest),
+        };
+        let (host_end, port, after) = parse_hostport(s, host_start)?;
+        let params_end = params::scan(s, after, ParamsIn::Uri)?;
+        let headers = match s.get(params_end) {
+            None => None,
+            Some(b'?') => {
+                let h = &s[params_end + 1..];
+                if !h.iter().all(|&b| is_header_char(b)) {
+                    return None;
+                }
+                Some(&raw[params_end + 1..])
+            }
+            Some(_) => return None,
+        };
+        Some(Uri {
+            scheme,
+            user,
+            password,
+            host: &raw[host_start..host_end],
+            port,
+            params: Params::new(&s[after..params_end], ParamsIn::Uri),
+            headers,
+            raw,
+        })
+    }
+
+    /// URI equality by RFC 3261 §19.1.4 (and RFC 3966 §4 for tel).
+    pub fn equivalent(&self, other: &Uri<'_>) -> bool {
+        if self.scheme != other.scheme {
+            return false;
+        }
+        if self.scheme == Scheme::Tel {
+            return opt_eq(self.user, other.user, escaped_eq_ci) && params_match(self, other);
+        }
+        opt_eq(self.user, other.user, escaped_eq)
+            && opt_eq(self.password, other.password, escaped_eq)
+            && self.host.eq_ignore_ascii_case(other.host)
+            && self.port == other.port
+            && params_match(self, other)
+            && headers_match(self.headers, other.headers)
+    }
+}
+
+fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
+    let mut i = rest;
+    while i < s.len() && is_tel_char(s[i]) {
+        i += 1;
+    }
+    if i == rest {
+        return None;
+    }
+    let end = params::scan(s, i, ParamsIn::Uri)?;
+    if end != s.len() {
+        return None;
+    }
+    Some(Uri {
+        scheme: Scheme::Tel,
+        user: Some(&raw[rest..i]),
+        password: None,
+        host: "",
+        port: None,
+        params: Params::new(&s[i..], ParamsIn::Uri),
+        headers: None,
+        raw,
+    })
+}
+
+/// Parses `host[:port]` at `s[i..]`; returns (host end, port, index after).
+pub(crate) fn parse_hostport(s: &[u8], i: usize) -> Option<(usize, Option<u16>, usize)> {
+    let mut j = i;
+    if s.get(j) == Some(&b'[') {
+        let close = memchr::memchr(b']', &s[j..])? + j;
+        let inner = ascii(&s[j + 1..close])?;
+        inner.parse::<std::net::Ipv6Addr>().ok()?;
+        j = close + 1;
+    } else {
+        while j < s.len() && (s[j].is_ascii_alphanumeric() || matches!(s[j], b'-' | b'.' | b'_')) {
+            j += 1;
+        }
+        if j == i {
+            return None;
+        }
+    }
+    let host_end = j;
+    if s.get(j) == Some(&b':') {
+        let start = j + 1;
+        j = start;
+        while j < s.len() && s[j].is_ascii_digit() {
+            j += 1;
+        }
+        let port = ascii(&s[start..j])?.parse::<u16>().ok()?;
+        return Some((host_end, Some(port), j));
+    }
+    Some((host_end, None, j))
+}
+
+#[inline]
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
+}
+
+#[inline]
+fn is_user_char(b: u8) -> bool {
+    // user / ":" password, escapes included (validated loosely: '%' passes).
+    is_unreserved(b)
+        || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':')
+}
+
+#[inline]
+fn is_header_char(b: u8) -> bool {
+    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'&' | b'=')
+}
+
+#[inline]
+fn is_tel_char(b: u8) -> bool {
+    b.is_ascii_hexdigit() || matches!(b, b'+' | b'-' | b'.' | b'(' | b')' | b'*' | b'#')
+}
+
+fn opt_eq(a: Option<&str>, b: Option<&str>, eq: fn(&str, &str) -> bool) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => eq(a, b),
+        _ => false,
+    }
+}
+
+/// Bytes of `s` with `%XX` escapes decoded. A malformed escape is kept as is.
+fn unescaped(s: &str) -> impl Iterator<Item = u8> + '_ {
+    let b = s.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let c = *b.get(i)?;
+        if c == b'%' {
+            if let (Some(h), Some(l)) = (b.get(i + 1).and_then(hex), b.get(i + 2).and_then(hex)) {
+                i += 3;
+                return Some(h << 4 | l);
+            }
+        }
+        i += 1;
+        Some(c)
+    })
+}
+
+fn hex(b: &u8) -> Option<u8> {
+    (*b as char).to_digit(16).map(|d| d as u8)
+}
+
+fn escaped_eq(a: &str, b: &str) -> bool {
+    a == b || unescaped(a).eq(unescaped(b))
+}
+
+fn escaped_eq_ci(a: &str, b: &str) -> bool {
+    unescaped(a)
+        .map(|c| c.to_ascii_lowercase())
+        .eq(unescaped(b).map(|c| c.to_ascii_lowercase()))
+}
+
+/// The parameters that must match when present in either URI (§19.1.4).
+const MUST_MATCH: [&str; 5] = ["user", "ttl", "method", "maddr", "transport"];
+
+fn params_match(a: &Uri<'_>, b: &Uri<'_>) -> bool {
+    let value_eq = |x: Option<&str>, y: Option<&str>| opt_eq(x, y, escaped_eq_ci);
+    for name in MUST_MATCH {
+        match (a.params.get(name), b.params.get(name)) {
+            (None, None) => {}
+            (Some(x), Some(y)) if value_eq(x, y) => {}
+            _ => return false,
+        }
+    }
+    // Any other parameter present in both must have the same value.
+    for (name, av) in a.params {
+        if MUST_MATCH.iter().any(|m| m.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        if let Some(bv) = b.params.get(name) {
+            if !value_eq(av, bv) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+fn headers_match(a: Option<&str>, b: Option<&str>) -> bool {
+    let split = |h: Option<&str>| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = h
+            .unwrap_or("")
+            .split('&')
+            .filter(|x| !x.is_empty())
+            .map(|kv| {
+                let (k, val) = kv.split_once('=').unwrap_or((kv, ""));
+                let k: Vec<u8> = unescaped(k).map(|c| c.to_ascii_lowercase()).collect();
+                let val: Vec<u8> = unescaped(val).collect();
+                (
+                    String::from_utf8_lossy(&k).into_owned(),
+                    String::from_utf8_lossy(&val).into_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    if a.is_none() && b.is_none() {
+        return true;
+    }
+    split(a) == split(b)
+}

@@ -1,0 +1,194 @@
+//! Sockets: bind the `listen` addresses and move bytes between them and
+//! [`Router`](crate::route::Router).
+//!
+//! The transports know nothing of SIP beyond stream framing: a datagram or a
+//! frame cut from a TCP stream goes to [`Router::handle`](crate::route::Router::handle),
+//! and whatever reply it writes goes back. Each UDP socket, each TCP
+//! listener and each TCP connection is its own task, so one slow or
+//! malicious peer can only ever stall itself.
+
+pub mod tcp;
+pub mod udp;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, ListenAddr};
+use crate::route::{Proto, Router};
+
+/// Kernel socket buffers we ask for. Bursts of REGISTERs (a fleet of phones
+/// rebooting after a power cut) arrive faster than one task drains them;
+/// the default ~200 KiB receive buffer drops them. The kernel caps the value
+/// at `net.core.rmem_max` / `wmem_max`, which is fine: we ask, it decides.
+const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+/// Pending-connection queue for TCP listeners.
+const TCP_BACKLOG: i32 = 1024;
+
+/// A socket bound to one `listen` entry, not yet serving.
+#[derive(Debug)]
+pub enum Listener {
+    Udp(tokio::net::UdpSocket),
+    Tcp(tokio::net::TcpListener),
+}
+
+impl Listener {
+    /// The address actually bound, with the port the kernel chose when the
+    /// config said 0.
+    pub fn local(&self) -> io::Result<ListenAddr> {
+        Ok(match self {
+            Listener::Udp(s) => ListenAddr::new(Proto::Udp, s.local_addr()?),
+            Listener::Tcp(l) => ListenAddr::new(Proto::Tcp, l.local_addr()?),
+        })
+    }
+}
+
+/// A `listen` entry that could not be bound. The message says what the
+/// admin can do about it, since that is the usual first-run failure.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {addr}: {hint}")]
+pub struct BindError {
+    pub addr: ListenAddr,
+    hint: String,
+    #[source]
+    pub source: io::Error,
+}
+
+impl BindError {
+    fn new(addr: ListenAddr, source: io::Error) -> Self {
+        let hint = match source.kind() {
+            io::ErrorKind::AddrInUse => format!(
+                "port in use: is another kamrs or SIP server running? Stop it or choose another port with --listen or `listen` ({source})"
+            ),
+            io::ErrorKind::PermissionDenied => format!(
+                "permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; use a port of 1024 or more ({source})"
+            ),
+            io::ErrorKind::AddrNotAvailable => format!(
+                "address not available: no local interface has this IP; use 127.0.0.1, 0.0.0.0, [::] or an address of this machine ({source})"
+            ),
+            _ => source.to_string(),
+        };
+        BindError { addr, hint, source }
+    }
+}
+
+/// Binds one `listen` entry. Must run inside the tokio runtime, which
+/// registers the socket with its reactor.
+pub fn bind(listen: &ListenAddr) -> Result<Listener, BindError> {
+    let fail = |e| BindError::new(*listen, e);
+    let addr = listen.addr;
+    match listen.proto {
+        Proto::Udp => {
+            let socket = new_socket(addr, Type::DGRAM, Protocol::UDP).map_err(fail)?;
+            socket.bind(&addr.into()).map_err(fail)?;
+            let std: std::net::UdpSocket = socket.into();
+            tokio::net::UdpSocket::from_std(std)
+                .map(Listener::Udp)
+                .map_err(fail)
+        }
+        Proto::Tcp => {
+            let socket = new_socket(addr, Type::STREAM, Protocol::TCP).map_err(fail)?;
+            // Lets a restarted kamrs bind while old connections sit in
+            // TIME_WAIT; it does not allow two live listeners on one port.
+            socket.set_reuse_address(true).map_err(fail)?;
+            socket.bind(&addr.into()).map_err(fail)?;
+            socket.listen(TCP_BACKLOG).map_err(fail)?;
+            let std: std::net::TcpListener = socket.into();
+            tokio::net::TcpListener::from_std(std)
+                .map(Listener::Tcp)
+                .map_err(fail)
+        }
+    }
+}
+
+fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    if addr.is_ipv6() {
+        // `[::]` must not also grab the IPv4 port: `udp:0.0.0.0:5060` and
+        // `udp:[::]:5060` are two separate listen entries.
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    if ty == Type::DGRAM {
+        // Not fatal: a smaller buffer only means earlier drops under load.
+        if let Err(e) = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES) {
+            tracing::warn!(%addr, "cannot enlarge the UDP receive buffer: {e}");
+        }
+        if let Err(e) = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES) {
+            tracing::warn!(%addr, "cannot enlarge the UDP send buffer: {e}");
+        }
+    }
+    Ok(socket)
+}
+
+/// TCP knobs taken from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSettings {
+    /// Close a connection after this long without receiving a byte
+    /// (`tcp_connection_lifetime`).
+    pub idle_timeout: Duration,
+    /// Most connections open at once (`tcp_max_connections`).
+    pub max_connections: usize,
+    /// Longest a single write may take before we give up on the peer: one
+    /// that never reads would otherwise hold its task and buffers forever.
+    pub send_timeout: Duration,
+}
+
+/// Kamailio's `tcp_send_timeout` default.
+pub const TCP_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl TcpSettings {
+    pub fn from_config(config: &Config) -> Self {
+        TcpSettings {
+            idle_timeout: Duration::from_secs(config.tcp_connection_lifetime),
+            max_connections: config.tcp_max_connections,
+            send_timeout: TCP_SEND_TIMEOUT,
+        }
+    }
+}
+
+/// A clonable "stop now" signal for every transport task.
+#[derive(Debug, Clone)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+/// The sending half of [`Shutdown`], kept by `main`.
+#[derive(Debug)]
+pub struct ShutdownTrigger(watch::Sender<bool>);
+
+impl Shutdown {
+    pub fn new() -> (ShutdownTrigger, Shutdown) {
+        let (tx, rx) = watch::channel(false);
+        (ShutdownTrigger(tx), Shutdown(rx))
+    }
+
+    /// Resolves once shutdown was triggered (or its trigger dropped, which
+    /// means `main` is gone and nobody is left to wait for).
+    pub async fn wait(&mut self) {
+        let _ = self.0.wait_for(|stop| *stop).await;
+    }
+}
+
+impl ShutdownTrigger {
+    pub fn trigger(&self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// Starts serving a bound socket on the current runtime.
+pub fn spawn(
+    listener: Listener,
+    router: Arc<Router>,
+    tcp: TcpSettings,
+    shutdown: Shutdown,
+) -> JoinHandle<()> {
+    match listener {
+        Listener::Udp(socket) => tokio::spawn(udp::serve(socket, router, shutdown)),
+        Listener::Tcp(listener) => tokio::spawn(tcp::serve(listener, router, tcp, shutdown)),
+    }
+}

@@ -1,0 +1,69 @@
+//! UDP: one datagram is one SIP message (RFC 3261 §18.3 does not apply).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+
+use super::Shutdown;
+use crate::route::{Action, Peer, Proto, Router};
+use crate::stats::CoreStats;
+
+/// Pause after a receive error so a persistent one (it should not happen on
+/// a bound UDP socket, but kernels surprise) cannot spin a core.
+const ERROR_BACKOFF: Duration = Duration::from_millis(10);
+
+/// Serves one UDP socket until shutdown.
+///
+/// One task per socket, receiving one datagram per syscall. When this
+/// becomes the bottleneck, this is where `recvmmsg`/`sendmmsg` batching and
+/// several sockets bound with `SO_REUSEPORT` (one task each) will go.
+pub async fn serve(socket: UdpSocket, router: Arc<Router>, mut shutdown: Shutdown) {
+    let local = match socket.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("udp socket has no local address, not serving it: {e}");
+            return;
+        }
+    };
+    let max = router.limits().max_message_size;
+    // One byte more than the limit, so a datagram that is too long shows as
+    // `n > max` instead of being silently truncated to a valid-looking one.
+    let mut buf = vec![0u8; max.saturating_add(1)];
+    // Reused for every reply: no allocation per packet once warmed up.
+    let mut out = Vec::with_capacity(2048);
+    tracing::debug!(%local, "udp serving");
+    loop {
+        let received = tokio::select! {
+            biased;
+            () = shutdown.wait() => break,
+            r = socket.recv_from(&mut buf) => r,
+        };
+        let (n, remote) = match received {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(%local, "udp receive error: {e}");
+                tokio::time::sleep(ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        if n > max {
+            CoreStats::inc(&router.stats().dropped);
+            tracing::debug!(%remote, len = n, max, "udp datagram over max_message_size, dropped");
+            continue;
+        }
+        let peer = Peer {
+            proto: Proto::Udp,
+            remote,
+            local,
+        };
+        let action = router.handle(&buf[..n], &peer, &mut out);
+        tracing::debug!(%remote, len = n, ?action, "udp message");
+        if let Action::Reply { dest } = action {
+            if let Err(e) = socket.send_to(&out, dest).await {
+                tracing::debug!(%dest, "udp send failed: {e}");
+            }
+        }
+    }
+    tracing::debug!(%local, "udp stopped");
+}
