@@ -5,7 +5,10 @@ use kamrs::sip::framing::{next_stream_frame, StreamFrame};
 use kamrs::sip::{parse_message, HeaderName, Limits, Message, Method, ParseError, Request, Scheme};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = format!("{}/tests/fixtures/register/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/tests/fixtures/register/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     if name.ends_with(".sip") {
         // .sip files are LF text: turn every LF into CRLF.
@@ -32,8 +35,11 @@ fn with_request<R>(name: &str, f: impl FnOnce(&Request<'_>) -> R) -> R {
     r
 }
 
-/// (uri, header params as (name, value)) of every contact.
-fn contacts(req: &Request<'_>) -> Vec<(String, Vec<(String, Option<String>)>)> {
+/// Header params as (name, value).
+type ParamList = Vec<(String, Option<String>)>;
+
+/// (uri, header params) of every contact.
+fn contacts(req: &Request<'_>) -> Vec<(String, ParamList)> {
     req.contacts()
         .map(|c| {
             let c = c.expect("contact parses");
@@ -160,7 +166,10 @@ fn zoiper_uri_params_in_from_and_to() {
         assert_eq!(req.to.uri.params.get("transport"), Some(Some("UDP")));
         assert_eq!(req.from.tag(), Some("a1b2c3d4"));
         let c = req.contacts().next().unwrap().unwrap();
-        assert_eq!(c.uri.params.get("rinstance"), Some(Some("8f1c2e3d4b5a6978")));
+        assert_eq!(
+            c.uri.params.get("rinstance"),
+            Some(Some("8f1c2e3d4b5a6978"))
+        );
         assert!(c.params.is_empty());
         assert_eq!(req.expires(), Ok(Some(60)));
     });
@@ -279,7 +288,12 @@ fn folded_lines_are_one_value() {
     with_request("16_line_folding.sip", |req| {
         let c = req.contacts().next().unwrap().unwrap();
         assert_eq!(c.params.get("expires"), Some(Some("3600")));
-        let allow = req.raw.headers.iter().find(|h| h.raw_name == b"Allow").unwrap();
+        let allow = req
+            .raw
+            .headers
+            .iter()
+            .find(|h| h.raw_name == b"Allow")
+            .unwrap();
         assert!(allow.value.starts_with(b"INVITE, ACK,"));
         assert!(allow.value.ends_with(b"BYE, CANCEL"));
     });
@@ -398,7 +412,10 @@ fn two_vias_in_one_header_and_path() {
         let (second, _) = kamrs::sip::Via::parse_at(via, req.top_via.end + 1).unwrap();
         assert_eq!(second.params.get("received"), Some(Some("198.51.100.7")));
         assert_eq!(second.params.get("rport"), Some(Some("40001")));
-        assert_eq!(req.header(HeaderName::Path), Some(&b"<sip:edge1.example.com;lr>"[..]));
+        assert_eq!(
+            req.header(HeaderName::Path),
+            Some(&b"<sip:edge1.example.com;lr>"[..])
+        );
         assert_eq!(req.max_forwards, Some(69));
     });
 }

@@ -41,7 +41,11 @@ pub(crate) fn scan(s: &[u8], mut i: usize, kind: ParamsIn) -> Option<usize> {
             }
             return None;
         }
-        let mut j = if kind == ParamsIn::Header { skip_ws(s, i) } else { i };
+        let mut j = if kind == ParamsIn::Header {
+            skip_ws(s, i)
+        } else {
+            i
+        };
         if s.get(j) == Some(&b'=') {
             j += 1;
             if kind == ParamsIn::Header {

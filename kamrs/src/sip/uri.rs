@@ -173,19 +173,30 @@ pub(crate) fn parse_hostport(s: &[u8], i: usize) -> Option<(usize, Option<u16>, 
 
 #[inline]
 fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')')
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'_' | b'.' | b'!' | b'~' | b'*' | b'\'' | b'(' | b')'
+        )
 }
 
 #[inline]
 fn is_user_char(b: u8) -> bool {
     // user / ":" password, escapes included (validated loosely: '%' passes).
     is_unreserved(b)
-        || matches!(b, b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':')
+        || matches!(
+            b,
+            b'%' | b'&' | b'=' | b'+' | b'$' | b',' | b';' | b'?' | b'/' | b':'
+        )
 }
 
 #[inline]
 fn is_header_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'&' | b'=')
+    is_unreserved(b)
+        || matches!(
+            b,
+            b'%' | b'[' | b']' | b'/' | b'?' | b':' | b'+' | b'$' | b'&' | b'='
+        )
 }
 
 #[inline]
@@ -281,4 +292,116 @@ fn headers_match(a: Option<&str>, b: Option<&str>) -> bool {
         return true;
     }
     split(a) == split(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> Uri<'_> {
+        Uri::parse(s.as_bytes()).unwrap_or_else(|| panic!("{s} should parse"))
+    }
+
+    #[test]
+    fn parts() {
+        let x = u("sip:alice:secret@Example.COM:5070;transport=tcp;lr?subject=hi&x=1");
+        assert_eq!(x.scheme, Scheme::Sip);
+        assert_eq!(x.user, Some("alice"));
+        assert_eq!(x.password, Some("secret"));
+        assert_eq!(x.host, "Example.COM");
+        assert_eq!(x.port, Some(5070));
+        assert_eq!(x.params.get("transport"), Some(Some("tcp")));
+        assert_eq!(x.params.get("lr"), Some(None));
+        assert_eq!(x.headers, Some("subject=hi&x=1"));
+        let v6 = u("sips:[2001:db8::5]:5061");
+        assert_eq!(v6.host, "[2001:db8::5]");
+        assert_eq!(v6.port, Some(5061));
+        assert!(v6.user.is_none());
+        let t = u("tel:+1-555-123-4567;phone-context=example.com");
+        assert_eq!(t.scheme, Scheme::Tel);
+        assert_eq!(t.user, Some("+1-555-123-4567"));
+    }
+
+    #[test]
+    fn rejects() {
+        for bad in [
+            "",
+            "sip:",
+            "http://x",
+            "sip:@host",
+            "sip:host:99999",
+            "sip:host:5060x",
+            "sip:[zz::1]",
+            "sip:[::1",
+            "sip:a b@host",
+            "sip:host;a=\"q\"",
+            "tel:",
+        ] {
+            assert!(
+                Uri::parse(bad.as_bytes()).is_none(),
+                "{bad:?} should not parse"
+            );
+        }
+    }
+
+    /// RFC 3261 §19.1.4's own examples, plus the escapes and parameter rules.
+    #[test]
+    fn rfc_equivalent() {
+        for (a, b) in [
+            (
+                "sip:%61lice@atlanta.com;transport=TCP",
+                "sip:alice@AtLanTa.CoM;Transport=tcp",
+            ),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5"),
+            ("sip:carol@chicago.com", "sip:carol@chicago.com;security=on"),
+            (
+                "sip:carol@chicago.com;newparam=5",
+                "sip:carol@chicago.com;security=on",
+            ),
+            (
+                "sip:biloxi.com;transport=tcp;method=REGISTER?to=sip:bob%40biloxi.com",
+                "sip:biloxi.com;method=REGISTER;transport=tcp?to=sip:bob%40biloxi.com",
+            ),
+            (
+                "sip:alice@atlanta.com?subject=project%20x&priority=urgent",
+                "sip:alice@atlanta.com?priority=urgent&subject=project%20x",
+            ),
+            ("SIP:alice@atlanta.com", "sip:alice@atlanta.com"),
+            ("tel:+15551234567", "TEL:+15551234567"),
+        ] {
+            assert!(u(a).equivalent(&u(b)), "{a} == {b}");
+            assert!(u(b).equivalent(&u(a)), "{b} == {a}");
+        }
+    }
+
+    #[test]
+    fn rfc_not_equivalent() {
+        for (a, b) in [
+            (
+                "SIP:ALICE@AtLanTa.CoM;Transport=udp",
+                "sip:alice@AtLanTa.CoM;Transport=UDP",
+            ),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060"),
+            ("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp"),
+            (
+                "sip:bob@biloxi.com",
+                "sip:bob@biloxi.com:6000;transport=tcp",
+            ),
+            (
+                "sip:carol@chicago.com",
+                "sip:carol@chicago.com?Subject=next%20meeting",
+            ),
+            ("sip:bob@phone21.boxesbybob.com", "sip:bob@192.0.2.4"),
+            (
+                "sip:carol@chicago.com;security=on",
+                "sip:carol@chicago.com;security=off",
+            ),
+            ("sip:alice@atlanta.com", "sips:alice@atlanta.com"),
+            ("sip:alice:pw@atlanta.com", "sip:alice@atlanta.com"),
+            ("sip:alice@atlanta.com;user=phone", "sip:alice@atlanta.com"),
+        ] {
+            assert!(!u(a).equivalent(&u(b)), "{a} != {b}");
+            assert!(!u(b).equivalent(&u(a)), "{b} != {a}");
+        }
+    }
 }
