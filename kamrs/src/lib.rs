@@ -14,6 +14,7 @@ pub mod route;
 pub mod sip;
 pub mod stats;
 pub mod transport;
+pub mod usrloc;
 
 /// The `Server:` header value and the version reported everywhere.
 pub const SERVER_NAME: &str = concat!("kamrs/", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,66 @@
+//! Why a REGISTER was refused: Kamailio's registrar error table, with the
+//! status codes RFC 3261 §10.3 asks for.
+
+use crate::sip::ParseError;
+
+/// A refused REGISTER. Each maps to a status, a reason phrase and the same
+/// text in `P-Registrar-Error` (Kamailio's header for it), plus the header
+/// the RFC requires for some (Min-Expires, Retry-After, Unsupported).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reject {
+    /// A header the registrar needs is malformed (Expires, Contact, Path).
+    Parse(ParseError),
+    /// The To URI gives no usable address-of-record.
+    InvalidAor,
+    /// `Contact: *` beside other contacts.
+    StarWithContacts,
+    /// `Contact: *` without `Expires: 0`.
+    StarWithExpires,
+    /// Same Call-ID as a binding, lower CSeq (RFC 3261 §10.3 step 7).
+    InvalidCSeq,
+    ContactTooLong,
+    InvalidExpires,
+    InvalidQ,
+    InvalidRegId,
+    /// 423 Interval Too Brief; carries `min_expires`.
+    IntervalTooBrief(u32),
+    /// 503; carries the Retry-After seconds.
+    TooManyContacts(u64),
+    /// 420 Bad Extension; carries the option tags we do not support.
+    Unsupported(String),
+}
+
+impl Reject {
+    pub fn status(&self) -> u16 {
+        match self {
+            Reject::Parse(e) => e.status(),
+            Reject::IntervalTooBrief(_) => 423,
+            Reject::TooManyContacts(_) => 503,
+            Reject::Unsupported(_) => 420,
+            _ => 400,
+        }
+    }
+
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Reject::Parse(e) => e.reason(),
+            Reject::InvalidAor => "Invalid Address Of Record In To",
+            Reject::StarWithContacts => "Contact * Must Be The Only Contact",
+            Reject::StarWithExpires => "Contact * Requires Expires 0",
+            Reject::InvalidCSeq => "Invalid CSeq Number",
+            Reject::ContactTooLong => "Contact URI Too Long",
+            Reject::InvalidExpires => "Invalid Expires Param In Contact",
+            Reject::InvalidQ => "Invalid q Param In Contact",
+            Reject::InvalidRegId => "Invalid reg-id Param In Contact",
+            Reject::IntervalTooBrief(_) => "Interval Too Brief",
+            Reject::TooManyContacts(_) => "Too Many Registered Contacts",
+            Reject::Unsupported(_) => "Bad Extension",
+        }
+    }
+}
+
+impl From<ParseError> for Reject {
+    fn from(e: ParseError) -> Self {
+        Reject::Parse(e)
+    }
+}

@@ -1,0 +1,581 @@
+//! The registrar's rules, row by row of DESIGN §3, without sockets: the
+//! pure `save` on hand-made binding lists, and `Registrar::handle` on a
+//! real table for the replies.
+
+use std::sync::Arc;
+
+use super::save::{self, Change, Context};
+use super::*;
+use crate::route::Proto;
+use crate::sip::{parse_message, Limits, Message};
+use crate::usrloc::Binding;
+
+const NOW: u64 = 1_000_000;
+
+fn register(extra: &str) -> String {
+    register_with("c1@h", 10, extra)
+}
+
+fn register_with(call_id: &str, cseq: u32, extra: &str) -> String {
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK{cseq};rport\r\n\
+         From: <sip:alice@example.com>;tag=f\r\n\
+         To: <sip:alice@example.com>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} REGISTER\r\n\
+         {extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn with_req<R>(text: &str, f: impl FnOnce(&crate::sip::Request<'_>) -> R) -> R {
+    match parse_message(text.as_bytes(), &Limits::default()) {
+        Ok(Message::Request(r)) => f(&r),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn run(
+    text: &str,
+    settings: &Settings,
+    current: &mut Vec<Binding>,
+) -> Result<save::Outcome, Reject> {
+    with_req(text, |req| {
+        let ruid = || -> Box<str> { "new".into() };
+        let ctx = Context {
+            now: NOW,
+            source: None,
+            settings,
+            new_ruid: &ruid,
+        };
+        let outcome = save::save(req, &ctx, current)?;
+        save::apply(current, outcome.changes.clone());
+        Ok(outcome)
+    })
+}
+
+fn binding(contact: &str, call_id: &str, cseq: u32, expires_at: u64) -> Binding {
+    Binding {
+        contact: contact.into(),
+        expires_at,
+        q: None,
+        call_id: call_id.into(),
+        cseq,
+        user_agent: None,
+        source: None,
+        path: None,
+        instance: None,
+        reg_id: 0,
+        methods: u32::MAX,
+        flags: 0,
+        cflags: 0,
+        ruid: format!("r-{contact}").into(),
+        last_modified: NOW - 100,
+    }
+}
+
+fn settings() -> Settings {
+    Settings {
+        default_expires: 3600,
+        min_expires: 60,
+        min_expires_mode: MinExpiresMode::Reject,
+        max_expires: 7200,
+        max_contacts: 0,
+        max_contacts_policy: MaxContactsPolicy::Reject,
+        use_domain: false,
+        use_path: false,
+        contact_max_size: 512,
+    }
+}
+
+fn expiries(b: &[Binding]) -> Vec<(String, u64)> {
+    b.iter()
+        .map(|b| (b.contact.to_string(), b.expires_at - NOW))
+        .collect()
+}
+
+#[test]
+fn add_then_refresh_in_place() {
+    let s = settings();
+    let mut b = Vec::new();
+    run(
+        &register("Contact: <sip:alice@192.0.2.1>\r\nExpires: 600\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(expiries(&b), [("sip:alice@192.0.2.1".into(), 600)]);
+    assert_eq!(&*b[0].ruid, "new");
+    let out = run(
+        &register_with(
+            "c1@h",
+            11,
+            "Contact: <sip:alice@192.0.2.1>\r\nExpires: 900\r\n",
+        ),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert!(matches!(
+        out.changes[..],
+        [Change::Refresh { index: 0, .. }]
+    ));
+    assert_eq!(expiries(&b), [("sip:alice@192.0.2.1".into(), 900)]);
+    assert_eq!(b[0].cseq, 11);
+}
+
+#[test]
+fn uri_equality_not_bytes_decides_refresh() {
+    let s = settings();
+    let mut b = vec![binding(
+        "sip:alice@HOST.example;transport=udp",
+        "c1@h",
+        1,
+        NOW + 10,
+    )];
+    run(
+        &register("Contact: <sip:%61lice@host.EXAMPLE;transport=UDP>\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(b.len(), 1, "same binding by RFC 3261 §19.1.4");
+    // Different Call-ID (phone rebooted): replaced, keeping its ruid.
+    run(
+        &register_with(
+            "other@h",
+            1,
+            "Contact: <sip:alice@host.example;transport=udp>\r\n",
+        ),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(&*b[0].call_id, "other@h");
+    assert_eq!(&*b[0].ruid, "r-sip:alice@HOST.example;transport=udp");
+    assert_eq!(&*b[0].contact, "sip:alice@host.example;transport=udp");
+}
+
+#[test]
+fn remove_by_param_or_header() {
+    let s = settings();
+    let mut b = vec![
+        binding("sip:a@1", "x", 1, NOW + 10),
+        binding("sip:a@2", "x", 1, NOW + 10),
+        binding("sip:a@3", "x", 1, NOW + 10),
+    ];
+    run(&register("Contact: <sip:a@1>;expires=0\r\n"), &s, &mut b).unwrap();
+    run(
+        &register("Contact: <sip:a@2>\r\nExpires: 0\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(expiries(&b), [("sip:a@3".into(), 10)]);
+    // Removing what is not there is no error.
+    run(&register("Contact: <sip:a@9>;expires=0\r\n"), &s, &mut b).unwrap();
+    assert_eq!(b.len(), 1);
+}
+
+#[test]
+fn star() {
+    let s = settings();
+    let mut b = vec![
+        binding("sip:a@1", "x", 1, NOW + 10),
+        binding("sip:a@2", "y", 50, NOW + 10),
+    ];
+    for (extra, err) in [
+        ("Contact: *\r\nExpires: 10\r\n", Reject::StarWithExpires),
+        ("Contact: *\r\n", Reject::StarWithExpires),
+        (
+            "Contact: *\r\nContact: <sip:a@1>\r\nExpires: 0\r\n",
+            Reject::StarWithContacts,
+        ),
+    ] {
+        assert_eq!(run(&register(extra), &s, &mut b), Err(err), "{extra}");
+        assert_eq!(b.len(), 2, "nothing changed");
+    }
+    // Same Call-ID as a binding with a higher CSeq: refused.
+    assert_eq!(
+        run(
+            &register_with("y", 50, "Contact: *\r\nExpires: 0\r\n"),
+            &s,
+            &mut b
+        ),
+        Err(Reject::InvalidCSeq)
+    );
+    run(
+        &register_with("y", 51, "Contact: *\r\nExpires: 0\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert!(b.is_empty());
+}
+
+#[test]
+fn query_changes_nothing() {
+    let s = settings();
+    let mut b = vec![binding("sip:a@1", "x", 1, NOW + 10)];
+    let before = b.clone();
+    let out = run(&register(""), &s, &mut b).unwrap();
+    assert!(out.changes.is_empty());
+    assert_eq!(b, before);
+}
+
+#[test]
+fn expires_precedence_min_and_max() {
+    let s = settings();
+    let mut b = Vec::new();
+    run(
+        &register("Contact: <sip:a@1>;expires=120, <sip:a@2>, <sip:a@3>;expires=99999\r\nExpires: 300\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(
+        expiries(&b),
+        [
+            ("sip:a@1".into(), 120),
+            ("sip:a@2".into(), 300),
+            ("sip:a@3".into(), 7200)
+        ]
+    );
+    let mut b = Vec::new();
+    run(&register("Contact: <sip:a@1>\r\n"), &s, &mut b).unwrap();
+    assert_eq!(expiries(&b), [("sip:a@1".into(), 3600)], "default_expires");
+
+    assert_eq!(
+        run(&register("Contact: <sip:a@1>;expires=30\r\n"), &s, &mut b),
+        Err(Reject::IntervalTooBrief(60))
+    );
+    let raise = Settings {
+        min_expires_mode: MinExpiresMode::Raise,
+        ..settings()
+    };
+    let mut b = Vec::new();
+    run(
+        &register("Contact: <sip:a@1>;expires=30\r\n"),
+        &raise,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(expiries(&b), [("sip:a@1".into(), 60)]);
+}
+
+#[test]
+fn cseq_ordering_and_retransmission() {
+    let s = settings();
+    let mut b = vec![binding("sip:a@1", "c1@h", 10, NOW + 100)];
+    let before = b.clone();
+    assert_eq!(
+        run(
+            &register_with("c1@h", 9, "Contact: <sip:a@1>\r\n"),
+            &s,
+            &mut b
+        ),
+        Err(Reject::InvalidCSeq)
+    );
+    let out = run(
+        &register_with("c1@h", 10, "Contact: <sip:a@1>\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert!(out.retransmission);
+    assert_eq!(b, before);
+    // A lower CSeq under another Call-ID is a different registration.
+    run(
+        &register_with("c2@h", 1, "Contact: <sip:a@1>\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(b[0].cseq, 1);
+}
+
+#[test]
+fn max_contacts_reject_or_evict_oldest() {
+    let s = Settings {
+        max_contacts: 2,
+        ..settings()
+    };
+    let mut b = vec![
+        binding("sip:a@1", "x", 1, NOW + 50),
+        binding("sip:a@2", "x", 1, NOW + 80),
+    ];
+    b[1].last_modified = NOW - 200; // a@2 is the oldest
+    assert_eq!(
+        run(&register("Contact: <sip:a@3>\r\n"), &s, &mut b),
+        Err(Reject::TooManyContacts(50))
+    );
+    // Refreshing an existing one is always fine.
+    run(&register("Contact: <sip:a@1>\r\n"), &s, &mut b).unwrap();
+    let evict = Settings {
+        max_contacts_policy: MaxContactsPolicy::EvictOldest,
+        ..s
+    };
+    run(&register("Contact: <sip:a@3>\r\n"), &evict, &mut b).unwrap();
+    let contacts: Vec<_> = b.iter().map(|b| b.contact.to_string()).collect();
+    assert_eq!(contacts, ["sip:a@1", "sip:a@3"]);
+    // Three new contacts at once cannot fit whatever we evict.
+    let mut b = Vec::new();
+    assert!(matches!(
+        run(
+            &register("Contact: <sip:a@1>, <sip:a@2>, <sip:a@3>\r\n"),
+            &evict,
+            &mut b
+        ),
+        Err(Reject::TooManyContacts(_))
+    ));
+}
+
+#[test]
+fn bad_contacts_change_nothing() {
+    let s = Settings {
+        contact_max_size: 30,
+        ..settings()
+    };
+    let mut b = vec![binding("sip:a@1", "x", 1, NOW + 50)];
+    let before = b.clone();
+    for (contact, err) in [
+        (
+            "<sip:a@2>, <sip:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@2>",
+            Reject::ContactTooLong,
+        ),
+        ("<sip:a@2>;q=2", Reject::InvalidQ),
+        ("<sip:a@2>;q=0.5x", Reject::InvalidQ),
+        ("<sip:a@2>;q", Reject::InvalidQ),
+        ("<sip:a@2>;expires=soon", Reject::InvalidExpires),
+        ("<sip:a@2>;reg-id=x", Reject::InvalidRegId),
+        (
+            "<sip:a@2>, <bogus>",
+            Reject::Parse(crate::sip::ParseError::Malformed(HeaderName::Contact)),
+        ),
+    ] {
+        assert_eq!(
+            run(&register(&format!("Contact: {contact}\r\n")), &s, &mut b),
+            Err(err),
+            "{contact}"
+        );
+        assert_eq!(b, before);
+    }
+    assert_eq!(
+        run(
+            &register("Contact: <sip:a@2>\r\nExpires: never\r\n"),
+            &s,
+            &mut b
+        ),
+        Err(Reject::Parse(crate::sip::ParseError::Malformed(
+            HeaderName::Expires
+        )))
+    );
+}
+
+#[test]
+fn q_values() {
+    assert_eq!(save::parse_q("0"), Some(0));
+    assert_eq!(save::parse_q("1"), Some(1000));
+    assert_eq!(save::parse_q("1.000"), Some(1000));
+    assert_eq!(save::parse_q("0.5"), Some(500));
+    assert_eq!(save::parse_q("0.125"), Some(125));
+    for bad in ["", "1.001", "2", "0.1234", "-0.5", ".5", "0.x"] {
+        assert_eq!(save::parse_q(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn instance_and_reg_id_replace_the_old_flow() {
+    let s = settings();
+    let mut b = Vec::new();
+    let inst = "+sip.instance=\"<urn:uuid:1>\"";
+    run(
+        &register(&format!(
+            "Contact: <sip:a@10.0.0.1:5060>;{inst};reg-id=1\r\n"
+        )),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    run(
+        &register(&format!(
+            "Contact: <sip:a@10.0.0.1:5070>;{inst};reg-id=2\r\n"
+        )),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(b.len(), 2, "another reg-id is another flow");
+    run(
+        &register_with(
+            "c9@h",
+            1,
+            &format!("Contact: <sip:a@10.0.0.9:6000>;{inst};reg-id=1\r\n"),
+        ),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    let contacts: Vec<_> = b
+        .iter()
+        .map(|b| (b.contact.to_string(), b.reg_id))
+        .collect();
+    assert_eq!(
+        contacts,
+        [
+            ("sip:a@10.0.0.9:6000".to_string(), 1),
+            ("sip:a@10.0.0.1:5070".to_string(), 2)
+        ]
+    );
+    assert_eq!(b[0].instance.as_deref(), Some("<urn:uuid:1>"));
+}
+
+#[test]
+fn aor_rules() {
+    let aor = |to: &str, use_domain: bool| {
+        with_req(
+            &register("").replace("To: <sip:alice@example.com>", &format!("To: {to}")),
+            |r| save::aor(r, use_domain).map(|a| a.into_owned()),
+        )
+    };
+    assert_eq!(aor("<sip:alice@Example.COM>", false), Ok("alice".into()));
+    assert_eq!(
+        aor("<sip:alice@Example.COM>", true),
+        Ok("alice@example.com".into())
+    );
+    assert_eq!(
+        aor("<sip:%61lice@example.com>", true),
+        Ok("alice@example.com".into())
+    );
+    assert_eq!(aor("<tel:+15551234567>", true), Ok("+15551234567".into()));
+    assert_eq!(aor("<sip:example.com>", false), Err(Reject::InvalidAor));
+}
+
+#[test]
+fn require_and_path() {
+    let mut s = settings();
+    with_req(&register("Require: path, foo\r\n"), |r| {
+        assert_eq!(
+            save::unsupported_requires(r, &s),
+            Some("path, foo".to_string())
+        );
+    });
+    s.use_path = true;
+    with_req(&register("Require: path, foo\r\n"), |r| {
+        assert_eq!(save::unsupported_requires(r, &s), Some("foo".to_string()));
+    });
+    let mut b = Vec::new();
+    run(
+        &register("Path: <sip:edge1;lr>\r\nPath: <sip:edge2;lr>\r\nContact: <sip:a@1>\r\n"),
+        &s,
+        &mut b,
+    )
+    .unwrap();
+    assert_eq!(b[0].path.as_deref(), Some("<sip:edge1;lr>,<sip:edge2;lr>"));
+    assert_eq!(
+        run(
+            &register_with("c1@h", 11, "Path: nonsense\r\nContact: <sip:a@1>\r\n"),
+            &s,
+            &mut b
+        ),
+        Err(Reject::Parse(crate::sip::ParseError::Malformed(
+            HeaderName::Path
+        )))
+    );
+}
+
+// ---- through Registrar::handle, reading the reply text ----
+
+fn handle(reg: &Registrar, text: &str) -> String {
+    let peer = Peer {
+        proto: Proto::Udp,
+        remote: "192.0.2.1:5060".parse().unwrap(),
+        local: "127.0.0.1:5060".parse().unwrap(),
+    };
+    let mut out = Vec::new();
+    with_req(text, |r| reg.handle(r, &peer, &mut out));
+    String::from_utf8(out).unwrap()
+}
+
+fn lines<'a>(reply: &'a str, name: &str) -> Vec<&'a str> {
+    reply
+        .split("\r\n")
+        .filter_map(|l| l.strip_prefix(name).and_then(|l| l.strip_prefix(": ")))
+        .collect()
+}
+
+#[test]
+fn ok_lists_bindings_by_q_then_recency_with_date() {
+    let reg = Registrar::default();
+    let r = handle(
+        &reg,
+        &register("Contact: <sip:a@1>;q=0.5, <sip:a@2>;q=1;+sip.instance=\"<urn:x>\";reg-id=3\r\nExpires: 600\r\n"),
+    );
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert_eq!(
+        lines(&r, "Contact"),
+        [
+            "<sip:a@2>;expires=600;q=1;+sip.instance=\"<urn:x>\";reg-id=3",
+            "<sip:a@1>;expires=600;q=0.5"
+        ]
+    );
+    let date = lines(&r, "Date");
+    assert_eq!(date.len(), 1);
+    assert!(date[0].ends_with(" GMT"), "{}", date[0]);
+    assert_eq!(
+        reg.table()
+            .stats()
+            .contacts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+}
+
+#[test]
+fn refusals_carry_their_headers() {
+    let reg = Registrar::default();
+    let r = handle(&reg, &register("Contact: <sip:a@1>;expires=5\r\n"));
+    assert!(r.starts_with("SIP/2.0 423 Interval Too Brief\r\n"), "{r}");
+    assert_eq!(lines(&r, "Min-Expires"), ["60"]);
+    assert_eq!(lines(&r, "P-Registrar-Error"), ["Interval Too Brief"]);
+    let r = handle(&reg, &register("Require: gruu\r\nContact: <sip:a@1>\r\n"));
+    assert!(r.starts_with("SIP/2.0 420 Bad Extension\r\n"), "{r}");
+    assert_eq!(lines(&r, "Unsupported"), ["gruu"]);
+    let r = handle(&reg, &register("Contact: <sip:a@1>;q=7\r\n"));
+    assert!(
+        r.starts_with("SIP/2.0 400 Invalid q Param In Contact\r\n"),
+        "{r}"
+    );
+    assert_eq!(
+        reg.stats()
+            .rejected
+            .load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+    assert_eq!(
+        reg.stats()
+            .accepted
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+#[test]
+fn path_is_echoed_only_to_a_ua_that_supports_it() {
+    let s = Settings {
+        use_path: true,
+        ..settings()
+    };
+    let reg = Registrar::new(s, Arc::new(crate::usrloc::LocationTable::new()));
+    let r = handle(
+        &reg,
+        &register("Path: <sip:edge;lr>\r\nContact: <sip:a@1>\r\n"),
+    );
+    assert!(lines(&r, "Path").is_empty(), "{r}");
+    let r = handle(
+        &reg,
+        &register("Supported: path\r\nPath: <sip:edge;lr>\r\nContact: <sip:a@1>\r\n"),
+    );
+    assert_eq!(lines(&r, "Path"), ["<sip:edge;lr>"]);
+}

@@ -1,0 +1,12 @@
+//! usrloc: the user location table (DESIGN §4), Kamailio's storage half of
+//! registration. It stores and expires bindings and counts them; it never
+//! parses SIP; deciding *what* to store is the registrar's job.
+
+mod binding;
+mod table;
+
+pub use binding::{Binding, Source, PERMANENT};
+pub use table::{unix_now, LocationTable, UsrlocStats};
+
+#[cfg(test)]
+mod tests;

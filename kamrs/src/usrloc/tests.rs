@@ -1,0 +1,141 @@
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::*;
+
+fn binding(contact: &str, expires_at: u64) -> Binding {
+    Binding {
+        contact: contact.into(),
+        expires_at,
+        q: None,
+        call_id: "c".into(),
+        cseq: 1,
+        user_agent: None,
+        source: None,
+        path: None,
+        instance: None,
+        reg_id: 0,
+        methods: u32::MAX,
+        flags: 0,
+        cflags: 0,
+        ruid: "r".into(),
+        last_modified: 0,
+    }
+}
+
+fn counts(t: &LocationTable) -> (u64, u64, u64) {
+    let s = t.stats();
+    (
+        s.users.load(Ordering::Relaxed),
+        s.contacts.load(Ordering::Relaxed),
+        s.expired.load(Ordering::Relaxed),
+    )
+}
+
+#[test]
+fn add_refresh_remove_keep_counters() {
+    let t = LocationTable::new();
+    t.update("alice", 100, |b| b.push(binding("sip:a@1", 200)));
+    t.update("alice", 100, |b| b.push(binding("sip:a@2", 300)));
+    t.update("bob", 100, |b| b.push(binding("sip:b@1", 200)));
+    assert_eq!(counts(&t), (2, 3, 0));
+    t.update("alice", 150, |b| b.retain(|x| &*x.contact != "sip:a@1"));
+    assert_eq!(counts(&t), (2, 2, 0));
+    t.update("alice", 150, Vec::clear);
+    assert_eq!(counts(&t), (1, 1, 0));
+    assert!(t.lookup("alice", 150).is_none());
+    assert!(t.remove("bob"));
+    assert!(!t.remove("bob"));
+    assert_eq!(counts(&t), (0, 0, 0));
+    // A query on an unknown AoR leaves nothing behind.
+    t.update("carol", 150, |b| assert!(b.is_empty()));
+    assert_eq!(counts(&t), (0, 0, 0));
+    assert!(t.lookup("carol", 150).is_none());
+}
+
+#[test]
+fn expiry_follows_the_index() {
+    let t = LocationTable::new();
+    t.update("a", 0, |b| b.push(binding("sip:a@1", 10)));
+    t.update("a", 0, |b| b.push(binding("sip:a@2", 20)));
+    t.update("b", 0, |b| b.push(binding("sip:b@1", 15)));
+    t.update("p", 0, |b| b.push(binding("sip:p@1", PERMANENT)));
+    assert_eq!(t.purge_due(9), Some(10));
+    assert_eq!(counts(&t), (3, 4, 0));
+    assert_eq!(t.purge_due(10), Some(15));
+    assert_eq!(counts(&t), (3, 3, 1));
+    assert_eq!(t.lookup("a", 10).unwrap().len(), 1);
+    // Refresh b later: its old deadline fires, finds nothing, reschedules.
+    t.update("b", 12, |b| b[0].expires_at = 40);
+    assert_eq!(t.purge_due(15), Some(20));
+    assert_eq!(counts(&t), (3, 3, 1));
+    assert_eq!(t.purge_due(25), Some(40));
+    assert_eq!(counts(&t), (2, 2, 2));
+    assert_eq!(t.purge_due(1000), None);
+    assert_eq!(counts(&t), (1, 1, 3), "the permanent binding stays");
+    assert!(t.lookup("p", u64::MAX - 1).is_some());
+}
+
+#[test]
+fn an_earlier_deadline_is_scheduled_and_expired_bindings_are_invisible() {
+    let t = LocationTable::new();
+    t.update("a", 0, |b| b.push(binding("sip:a@1", 100)));
+    t.update("a", 0, |b| b.push(binding("sip:a@2", 5)));
+    assert_eq!(t.purge_due(0), Some(5));
+    // Before the purger runs, lookups and updates already ignore it.
+    assert_eq!(t.lookup("a", 6).unwrap().len(), 1);
+    t.update("a", 6, |b| assert_eq!(b.len(), 1));
+    assert_eq!(counts(&t), (1, 1, 1));
+}
+
+#[tokio::test]
+async fn the_expiry_task_wakes_for_a_new_earlier_deadline() {
+    let t = Arc::new(LocationTable::new());
+    let task = tokio::spawn(t.clone().run_expiry());
+    let now = unix_now();
+    t.update("late", now, |b| b.push(binding("sip:l@1", now + 3600)));
+    t.update("soon", now, |b| b.push(binding("sip:s@1", now + 1)));
+    // Bounded wait: the binding must be purged within ~2 s of its deadline.
+    let mut purged = false;
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if t.stats().expired.load(Ordering::Relaxed) == 1 {
+            purged = true;
+            break;
+        }
+    }
+    task.abort();
+    assert!(purged, "the expiry task did not purge the due binding");
+    assert_eq!(counts(&t), (1, 1, 1));
+}
+
+#[test]
+fn concurrent_updates_keep_exact_counts() {
+    let t = Arc::new(LocationTable::new());
+    let threads: Vec<_> = (0..4)
+        .map(|n| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                for i in 0..2000 {
+                    let aor = format!("u{}", i % 500);
+                    let contact = format!("sip:{n}@{i}");
+                    t.update(&aor, 0, |b| {
+                        b.push(binding(&contact, 1000));
+                        if b.len() > 3 {
+                            b.remove(0);
+                        }
+                    });
+                }
+            })
+        })
+        .collect();
+    for th in threads {
+        th.join().unwrap();
+    }
+    let (users, contacts, _) = counts(&t);
+    assert_eq!(users, 500);
+    let real: usize = (0..500)
+        .map(|i| t.lookup(&format!("u{i}"), 0).map_or(0, |v| v.len()))
+        .sum();
+    assert_eq!(contacts as usize, real);
+}
