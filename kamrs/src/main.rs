@@ -17,10 +17,11 @@ use clap::{ArgAction, Parser};
 use tokio::signal::unix::{signal, SignalKind};
 
 use kamrs::config::{Config, ConfigError, ListenAddr};
-use kamrs::registrar::Registrar;
+use kamrs::registrar::{Registrar, Settings};
 use kamrs::route::Router;
 use kamrs::stats::CoreStats;
 use kamrs::transport::{self, Shutdown, TcpSettings};
+use kamrs::usrloc::LocationTable;
 
 /// How long tasks get to finish after a stop signal before the runtime
 /// drops them; the whole stop must stay well under a second.
@@ -156,14 +157,16 @@ fn init_logging(verbose: u8, config: &Config) {
 async fn run(config: Config) -> ExitCode {
     // Install the handlers before announcing `ready`, so a signal sent right
     // after it stops us cleanly instead of killing the process.
-    let (mut sigterm, mut sigint) =
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-            (Ok(t), Ok(i)) => (t, i),
-            (Err(e), _) | (_, Err(e)) => {
-                eprintln!("kamrs: cannot install signal handlers: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    let (mut sigterm, mut sigint) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(t), Ok(i)) => (t, i),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("kamrs: cannot install signal handlers: {e}");
+            return ExitCode::from(1);
+        }
+    };
 
     let mut listeners = Vec::with_capacity(config.listen.len());
     for listen in &config.listen {
@@ -200,7 +203,12 @@ async fn run(config: Config) -> ExitCode {
     drop(stdout);
 
     let stats = Arc::new(CoreStats::default());
-    let router = Arc::new(Router::new(config.limits(), Registrar::new(), stats));
+    let table = Arc::new(LocationTable::new());
+    tokio::spawn(Arc::clone(&table).run_expiry());
+    let registrar = Registrar::new(Settings::from(&config), table);
+    let router = Arc::new(
+        Router::new(config.limits(), registrar, stats).with_force_rport(config.force_rport),
+    );
     let tcp = TcpSettings::from_config(&config);
     let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners

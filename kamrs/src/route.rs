@@ -95,6 +95,11 @@ impl Router {
         &self.stats
     }
 
+    /// The registrar, and through it the location table, for the control API.
+    pub fn registrar(&self) -> &Registrar {
+        &self.registrar
+    }
+
     /// Handles one complete message (a datagram, or one frame cut from a
     /// stream by [`sip::framing`]). On [`Action::Reply`] the reply bytes are
     /// in `out`, which is cleared first.
@@ -160,7 +165,10 @@ impl Router {
     /// to address a reply survived, otherwise drop it.
     fn reject(&self, msg: &[u8], err: ParseError, peer: &Peer, out: &mut Vec<u8>) -> Action {
         let raw = sip::salvage_for_reply(msg, &self.limits);
-        match raw.as_ref().and_then(|r| r.top_via.as_ref().map(|v| (r, v))) {
+        match raw
+            .as_ref()
+            .and_then(|r| r.top_via.as_ref().map(|v| (r, v)))
+        {
             // Never answer an ACK, even a broken one.
             Some((raw, via)) if raw.method != Method::Ack => {
                 tracing::debug!(remote = %peer.remote, status = err.status(), reason = err.reason(), "rejecting malformed request");

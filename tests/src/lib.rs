@@ -106,9 +106,7 @@ impl Kamrs {
     /// ports, plus `extra_toml` appended to the config (top-level keys
     /// first, then tables, as TOML requires).
     pub fn start(extra_toml: &str) -> Kamrs {
-        let config = format!(
-            "listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n{extra_toml}\n"
-        );
+        let config = format!("listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\"]\n{extra_toml}\n");
         Kamrs::start_with_config(&config, &[])
     }
 
@@ -667,7 +665,9 @@ fn read_some(stream: &mut TcpStream, max: usize, deadline: Instant) -> Option<Ve
     if left.is_zero() {
         return None;
     }
-    stream.set_read_timeout(Some(left)).expect("set_read_timeout");
+    stream
+        .set_read_timeout(Some(left))
+        .expect("set_read_timeout");
     let mut buf = vec![0u8; max];
     match stream.read(&mut buf) {
         Ok(0) => None,
@@ -699,7 +699,9 @@ pub fn wait_closed(stream: &mut TcpStream, timeout: Duration) -> Closed {
         if left.is_zero() {
             return Closed::No;
         }
-        stream.set_read_timeout(Some(left)).expect("set_read_timeout");
+        stream
+            .set_read_timeout(Some(left))
+            .expect("set_read_timeout");
         match stream.read(&mut buf) {
             Ok(0) => return Closed::Yes { bytes_before },
             Ok(n) => bytes_before += n,

@@ -103,6 +103,21 @@ enum Close {
     WriteTimeout,
 }
 
+impl std::fmt::Display for Close {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Close::PeerClosed => f.write_str("closed by peer"),
+            Close::Idle => f.write_str("idle for tcp_connection_lifetime"),
+            Close::TooLarge => f.write_str("message over max_message_size"),
+            Close::Unframeable => f.write_str("message cannot be framed"),
+            Close::Shutdown => f.write_str("shutting down"),
+            Close::ReadError(e) => write!(f, "read error: {e}"),
+            Close::WriteFailed(e) => write!(f, "write error: {e}"),
+            Close::WriteTimeout => f.write_str("peer did not read within the send timeout"),
+        }
+    }
+}
+
 struct Connection {
     peer: Peer,
     router: Arc<Router>,
@@ -118,7 +133,7 @@ impl Connection {
         let _ = stream.set_nodelay(true);
         tracing::debug!(remote = %self.peer.remote, "tcp connection open");
         let close = self.serve(&mut stream, shutdown).await;
-        tracing::debug!(remote = %self.peer.remote, reason = ?close, "tcp connection closed");
+        tracing::debug!(remote = %self.peer.remote, reason = %close, "tcp connection closed");
         if matches!(close, Close::TooLarge | Close::Unframeable) {
             linger(stream).await;
         }
@@ -162,9 +177,9 @@ impl Connection {
                     }
                     StreamFrame::Unframeable { head_len, error } => {
                         let head = &buf[start..start + head_len];
-                        let action =
-                            self.router
-                                .reject_unframeable(head, error, &self.peer, &mut out);
+                        let action = self
+                            .router
+                            .reject_unframeable(head, error, &self.peer, &mut out);
                         tracing::debug!(remote = %self.peer.remote, ?error, ?action, "tcp message cannot be framed");
                         if let Action::Reply { .. } = action {
                             pending.extend_from_slice(&out);

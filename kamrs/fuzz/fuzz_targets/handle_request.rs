@@ -1,0 +1,53 @@
+//! Arbitrary bytes as one UDP datagram into the whole request handler.
+//! Whatever it answers must look like a SIP response.
+
+#![no_main]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use kamrs::registrar::Registrar;
+use kamrs::route::{Action, Peer, Proto, Router};
+use kamrs::sip::{parse_message, Limits, Message};
+use kamrs::stats::CoreStats;
+use libfuzzer_sys::fuzz_target;
+
+fn router() -> &'static Router {
+    static ROUTER: OnceLock<Router> = OnceLock::new();
+    ROUTER.get_or_init(|| {
+        Router::new(
+            Limits::default(),
+            Registrar::new(),
+            Arc::new(CoreStats::default()),
+        )
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let peer = Peer {
+        proto: Proto::Udp,
+        remote: SocketAddr::from(([192, 0, 2, 10], 5062)),
+        local: SocketAddr::from(([127, 0, 0, 1], 5060)),
+    };
+    let mut out = Vec::new();
+    match router().handle(data, &peer, &mut out) {
+        Action::Reply { .. } => {
+            assert!(
+                out.starts_with(b"SIP/2.0 ") && out.ends_with(b"\r\n\r\n"),
+                "reply is not a SIP response: {:?}",
+                String::from_utf8_lossy(&out)
+            );
+            assert!(
+                matches!(
+                    parse_message(&out, &Limits::default()),
+                    Ok(Message::Response(_))
+                ),
+                "reply does not parse as a response: {:?}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+        Action::Absorb | Action::Drop(_) => {
+            assert!(out.is_empty(), "no reply but {} bytes written", out.len());
+        }
+    }
+});
