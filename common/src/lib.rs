@@ -1,9 +1,19 @@
-//! Types shared by the `kamrs` daemon and the `kamrsctl` CLI.
+//! Types shared by the `kamrs` daemon and the `kamrsctl` CLI: the JSON-RPC
+//! control API (one jsonrpsee `#[rpc]` trait, [`api`]), the serde types of
+//! its results ([`types`]) and the control endpoint syntax ([`endpoint`]).
 //!
-//! This crate will hold the one JSON-RPC API trait (jsonrpsee `#[rpc]`,
-//! server side behind a feature so the CLI never builds it) and the serde
-//! types of its results, so that the daemon and the CLI cannot disagree on
-//! a method name or a field. For now it carries what both already share.
+//! The daemon builds this crate with feature `server`, the CLI with
+//! `client`, so neither compiles the other's half; they cannot disagree on a
+//! method name, an argument or a field.
+
+#[cfg(any(feature = "server", feature = "client"))]
+pub mod api;
+pub mod endpoint;
+pub mod raw;
+pub mod types;
+
+pub use endpoint::Endpoint;
+pub use raw::Raw;
 
 /// Default path of the control socket, shared so the daemon's default and
 /// the CLI's default can never drift apart.

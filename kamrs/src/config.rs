@@ -10,7 +10,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -56,8 +56,10 @@ pub struct Config {
     pub tcp_connection_lifetime: u64,
     /// Most TCP connections open at once; more are accepted and closed.
     pub tcp_max_connections: usize,
-    /// Add `rport` to the top Via of every reply even when the client did
-    /// not ask for it (RFC 3581 behaviour for clients behind NAT).
+    /// Send UDP replies to the packet's source port even when the top Via
+    /// has no `rport` (Kamailio's `force_rport()`, for NATed phones that do
+    /// not ask for symmetric routing). Off: RFC 3261 §18.2.2 (source IP,
+    /// Via sent-by port).
     pub force_rport: bool,
 
     /// The control API endpoint (`[ctl]`).
@@ -94,19 +96,71 @@ impl Default for Config {
     }
 }
 
-/// `[ctl]`: where the JSON-RPC control API listens. Kept as a string until
-/// the RPC server exists.
+/// `[ctl]`: the JSON-RPC control API (DESIGN §6, `docs/ctl.md`).
+///
+/// The limits exist because the control socket is a way into the daemon:
+/// a local process with the right uid, or anyone holding the HTTP token,
+/// must still not be able to make kamrs buffer unbounded requests or keep
+/// unbounded connections open.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CtlConfig {
-    /// `unix:/path` or `http://host:port`.
-    pub listen: String,
+    /// `unix:/path` (mode 0600, root or kamrs's own uid only) or
+    /// `http://IP:PORT` (loopback unless `token_file` is set).
+    pub listen: common::Endpoint,
+    /// A file holding the bearer token HTTP clients must send
+    /// (`Authorization: Bearer …`). Required to listen on a non-loopback
+    /// address; when set, required on loopback too.
+    pub token_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes (HTTP body or WebSocket
+    /// message); bigger ones get HTTP 413 / a JSON-RPC error.
+    pub max_request_size: u32,
+    /// Largest response, in bytes. `ul.dump` is about 800 bytes per
+    /// binding, so the default (1 GiB) covers about a million bindings.
+    pub max_response_size: u32,
+    /// Most calls in one JSON-RPC batch.
+    pub max_batch: u32,
+    /// Most control connections open at once; more are closed on accept.
+    pub max_connections: u32,
 }
 
 impl Default for CtlConfig {
     fn default() -> Self {
         CtlConfig {
-            listen: "unix:/run/kamrs/kamrs.sock".to_owned(),
+            listen: common::Endpoint::default_unix(),
+            token_file: None,
+            max_request_size: 256 * 1024,
+            max_response_size: 1 << 30,
+            max_batch: 100,
+            max_connections: 32,
+        }
+    }
+}
+
+impl CtlConfig {
+    /// Range and security rules for `[ctl]`, as (key, problem) pairs.
+    fn check(&self, bad: &mut Vec<(&'static str, String)>) {
+        if let common::Endpoint::Http(addr) = self.listen {
+            if !addr.ip().is_loopback() && self.token_file.is_none() {
+                bad.push((
+                    "ctl.listen",
+                    format!(
+                        "HTTP on {addr} is reachable from other machines: set `ctl.token_file` to a file holding a bearer token, or listen on 127.0.0.1"
+                    ),
+                ));
+            }
+        }
+        if self.max_request_size < 1024 {
+            bad.push(("ctl.max_request_size", "must be at least 1024 (bytes)".to_owned()));
+        }
+        if self.max_response_size < 64 * 1024 {
+            bad.push(("ctl.max_response_size", "must be at least 65536 (bytes)".to_owned()));
+        }
+        if self.max_batch == 0 {
+            bad.push(("ctl.max_batch", "must be at least 1".to_owned()));
+        }
+        if self.max_connections == 0 {
+            bad.push(("ctl.max_connections", "must be at least 1".to_owned()));
         }
     }
 }
@@ -315,6 +369,7 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     if c.tcp_max_connections == 0 {
         bad.push(("tcp_max_connections", "must be at least 1".to_owned()));
     }
+    c.ctl.check(&mut bad);
     bad
 }
 

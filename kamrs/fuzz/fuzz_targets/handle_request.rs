@@ -1,10 +1,14 @@
 //! Arbitrary bytes as one UDP datagram into the whole request handler.
 //! Whatever it answers must look like a SIP response.
+//!
+//! Each input gets a fresh router (and so an empty location table): a
+//! crash then reproduces from its input alone, and REGISTERs cannot grow
+//! the table without bound over millions of runs.
 
 #![no_main]
 
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use kamrs::registrar::Registrar;
 use kamrs::route::{Action, Peer, Proto, Router};
@@ -12,15 +16,12 @@ use kamrs::sip::{parse_message, Limits, Message};
 use kamrs::stats::CoreStats;
 use libfuzzer_sys::fuzz_target;
 
-fn router() -> &'static Router {
-    static ROUTER: OnceLock<Router> = OnceLock::new();
-    ROUTER.get_or_init(|| {
-        Router::new(
-            Limits::default(),
-            Registrar::new(),
-            Arc::new(CoreStats::default()),
-        )
-    })
+fn router() -> Router {
+    Router::new(
+        Limits::default(),
+        Registrar::default(),
+        Arc::new(CoreStats::default()),
+    )
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -13,13 +13,24 @@ fn frames(data: &[u8], limits: &Limits) {
     loop {
         match next_stream_frame(rest, limits) {
             StreamFrame::Message { len } => {
-                assert!(len > 0 && len <= rest.len(), "message len {len} of {}", rest.len());
-                assert!(len <= limits.max_message_size, "message len {len} over the limit");
+                assert!(
+                    len > 0 && len <= rest.len(),
+                    "message len {len} of {}",
+                    rest.len()
+                );
+                assert!(
+                    len <= limits.max_message_size,
+                    "message len {len} over the limit"
+                );
                 let _ = parse_message(&rest[..len], limits);
                 rest = &rest[len..];
             }
             StreamFrame::Ping { len } | StreamFrame::Skip { len } => {
-                assert!(len > 0 && len <= rest.len(), "keep-alive len {len} of {}", rest.len());
+                assert!(
+                    len > 0 && len <= rest.len(),
+                    "keep-alive len {len} of {}",
+                    rest.len()
+                );
                 rest = &rest[len..];
             }
             StreamFrame::Unframeable { head_len, .. } => {

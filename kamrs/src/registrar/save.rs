@@ -506,5 +506,8 @@ pub fn apply(bindings: &mut Vec<Binding>, changes: Vec<Change>) {
             bindings.remove(index);
         }
     }
+    // Exact growth: most AoRs hold one or two bindings for hours, and Vec's
+    // doubling would leave room for four.
+    bindings.reserve_exact(adds.len());
     bindings.extend(adds);
 }

@@ -1,0 +1,120 @@
+//! The control API: one jsonrpsee trait with Kamailio's method names and
+//! argument order (DESIGN §6). The daemon implements the generated
+//! `CtlServer` (feature `server`); kamrsctl calls the generated
+//! `CtlClient` (feature `client`). A method added here is therefore added
+//! to both sides at once, with the same name and types.
+//!
+//! Arguments are positional, as Kamailio's `kamcmd`/`jsonrpcs` send them:
+//! `{"method": "ul.lookup", "params": ["location", "alice"]}`. The daemon
+//! checks them before they reach the methods, so a bad argument is answered
+//! with an error that names it (see `kamrs::rpc::params`).
+
+// The client-only expansion rewrites the return types and leaves this unused.
+#[allow(unused_imports)]
+use jsonrpsee::core::RpcResult;
+use jsonrpsee::proc_macros::rpc;
+
+use crate::raw::Raw;
+use crate::types::{UlDump, UlLookup, Uptime};
+
+/// Method names, for `system.listMethods`, the daemon's argument checks and
+/// tests.
+pub mod method {
+    pub const UL_DUMP: &str = "ul.dump";
+    pub const UL_LOOKUP: &str = "ul.lookup";
+    pub const UL_RM: &str = "ul.rm";
+    pub const UL_RM_CONTACT: &str = "ul.rm_contact";
+    pub const UL_ADD: &str = "ul.add";
+    pub const UL_FLUSH: &str = "ul.flush";
+    pub const GET_STATISTICS: &str = "stats.get_statistics";
+    pub const RESET_STATISTICS: &str = "stats.reset_statistics";
+    pub const CORE_VERSION: &str = "core.version";
+    pub const CORE_UPTIME: &str = "core.uptime";
+    pub const LIST_METHODS: &str = "system.listMethods";
+}
+
+/// Error codes the daemon answers with, besides JSON-RPC's own.
+pub mod error {
+    /// Kamailio's code for a missing AoR or contact.
+    pub const NOT_FOUND: i32 = 404;
+    pub const AOR_NOT_FOUND: &str = "AOR not found";
+    pub const CONTACT_NOT_FOUND: &str = "Contact not found";
+    /// JSON-RPC 2.0 "Invalid params"; the message names the argument.
+    pub const INVALID_PARAMS: i32 = -32602;
+    /// JSON-RPC 2.0 "Parse error" (malformed JSON).
+    pub const PARSE_ERROR: i32 = -32700;
+    /// An internal failure (Kamailio uses 500 too).
+    pub const INTERNAL: i32 = 500;
+}
+
+#[cfg_attr(all(feature = "server", feature = "client"), rpc(server, client))]
+#[cfg_attr(all(feature = "server", not(feature = "client")), rpc(server))]
+#[cfg_attr(all(feature = "client", not(feature = "server")), rpc(client))]
+pub trait Ctl {
+    /// `ul.dump [brief]`: every AoR with its bindings; with `"brief"` only
+    /// the AoR names.
+    #[method(name = "ul.dump")]
+    async fn ul_dump(&self, brief: Option<String>) -> RpcResult<Raw<UlDump>>;
+
+    /// `ul.lookup location AOR`: the live bindings of one AoR, or error
+    /// 404 "AOR not found".
+    #[method(name = "ul.lookup")]
+    async fn ul_lookup(&self, table: String, aor: String) -> RpcResult<UlLookup>;
+
+    /// `ul.rm location AOR`: removes the AoR and all its bindings (404 when
+    /// it has none).
+    #[method(name = "ul.rm")]
+    async fn ul_rm(&self, table: String, aor: String) -> RpcResult<()>;
+
+    /// `ul.rm_contact location AOR CONTACT`: removes one binding, matched
+    /// by its Contact URI exactly as stored.
+    #[method(name = "ul.rm_contact")]
+    async fn ul_rm_contact(&self, table: String, aor: String, contact: String) -> RpcResult<()>;
+
+    /// `ul.add location AOR CONTACT EXPIRES Q PATH FLAGS CFLAGS METHODS`:
+    /// adds or replaces a binding. `expires` 0 makes it permanent; `q` -1
+    /// leaves it unset; `path` "0" or "." leaves it unset.
+    #[method(name = "ul.add")]
+    #[allow(clippy::too_many_arguments)]
+    async fn ul_add(
+        &self,
+        table: String,
+        aor: String,
+        contact: String,
+        expires: u32,
+        q: f64,
+        path: String,
+        flags: u32,
+        cflags: u32,
+        methods: u32,
+    ) -> RpcResult<()>;
+
+    /// `ul.flush`: writes the table to the store. Without a store (the
+    /// memory-only mode, Kamailio's db_mode 0) there is nothing to write.
+    #[method(name = "ul.flush")]
+    async fn ul_flush(&self) -> RpcResult<()>;
+
+    /// `stats.get_statistics all | GROUP: | NAME…`: `"group:name = value"`
+    /// lines. Kamailio clients send the names as separate arguments
+    /// (`["usrloc:", "registrar:accepted_regs"]`); a single array argument
+    /// is accepted too.
+    #[method(name = "stats.get_statistics")]
+    async fn get_statistics(&self, names: Vec<String>) -> RpcResult<Vec<String>>;
+
+    /// `stats.reset_statistics all | GROUP: | NAME…`: zeroes counters
+    /// (gauges such as `usrloc:registered_users` are not resettable).
+    #[method(name = "stats.reset_statistics")]
+    async fn reset_statistics(&self, names: Vec<String>) -> RpcResult<()>;
+
+    /// `core.version`: `"kamrs 0.1.0 (x86_64/linux)"`.
+    #[method(name = "core.version")]
+    async fn core_version(&self) -> RpcResult<String>;
+
+    /// `core.uptime`: `{now, up_since, uptime}`.
+    #[method(name = "core.uptime")]
+    async fn core_uptime(&self) -> RpcResult<Uptime>;
+
+    /// `system.listMethods`: the names of every method.
+    #[method(name = "system.listMethods")]
+    async fn list_methods(&self) -> RpcResult<Vec<String>>;
+}

@@ -1,0 +1,424 @@
+//! The results of the control API, with Kamailio's field names and nesting
+//! (DESIGN §6), so a script written against Kamailio's `jsonrpcs` module
+//! reads kamrs's answers unchanged.
+//!
+//! Rust field names are snake_case; every JSON name is given explicitly
+//! with `#[serde(rename)]`, because Kamailio's names (`Call-ID`,
+//! `Max-Slots`, `AoRs`) follow no single case rule.
+
+use std::fmt;
+
+use serde::de::{self, Deserializer, Visitor};
+use serde::ser::Serializer;
+use serde::{Deserialize, Serialize};
+
+/// What Kamailio prints for a string field that has no value.
+pub const NOT_SET: &str = "[not set]";
+
+/// The only usrloc table (Kamailio "domain") kamrs has.
+pub const TABLE: &str = "location";
+
+/// `ul.dump`: `{Domains: [{Domain: {Domain, Size, AoRs, Stats}}]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UlDump {
+    #[serde(rename = "Domains")]
+    pub domains: Vec<DomainEntry>,
+}
+
+/// One element of `Domains`: Kamailio wraps each table in `{Domain: …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DomainEntry {
+    #[serde(rename = "Domain")]
+    pub domain: Domain,
+}
+
+/// A usrloc table ("domain" in Kamailio's words).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Domain {
+    /// The table name, `location`.
+    #[serde(rename = "Domain")]
+    pub name: String,
+    /// Number of hash slots of the table.
+    #[serde(rename = "Size")]
+    pub size: u32,
+    #[serde(rename = "AoRs")]
+    pub aors: Vec<AorEntry>,
+    #[serde(rename = "Stats")]
+    pub stats: DomainStats,
+}
+
+/// One element of `AoRs`: `{Info: {…}}` in a full dump, `{AoR: "…"}` in a
+/// brief one (Kamailio's `ul.dump brief`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum AorEntry {
+    Full {
+        #[serde(rename = "Info")]
+        info: AorInfo,
+    },
+    Brief {
+        #[serde(rename = "AoR")]
+        aor: String,
+    },
+}
+
+impl AorEntry {
+    /// The AoR, whichever shape the entry has.
+    pub fn aor(&self) -> &str {
+        match self {
+            AorEntry::Full { info } => &info.aor,
+            AorEntry::Brief { aor } => aor,
+        }
+    }
+}
+
+/// An AoR and its bindings in a full dump.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AorInfo {
+    #[serde(rename = "AoR")]
+    pub aor: String,
+    /// Kamailio's `core_hash` of the AoR; the slot is `HashID & (Size-1)`.
+    #[serde(rename = "HashID")]
+    pub hash_id: u32,
+    #[serde(rename = "Contacts")]
+    pub contacts: Vec<ContactEntry>,
+}
+
+/// `{Records, Max-Slots}` at the end of each table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainStats {
+    /// AoRs in the table.
+    #[serde(rename = "Records")]
+    pub records: u64,
+    /// The most AoRs sharing one hash slot.
+    #[serde(rename = "Max-Slots")]
+    pub max_slots: u64,
+}
+
+/// `ul.lookup`: `{AoR, Contacts: [{Contact: {…}}]}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UlLookup {
+    #[serde(rename = "AoR")]
+    pub aor: String,
+    #[serde(rename = "Contacts")]
+    pub contacts: Vec<ContactEntry>,
+}
+
+/// One element of `Contacts`: Kamailio wraps each binding in `{Contact: …}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContactEntry {
+    #[serde(rename = "Contact")]
+    pub contact: Contact,
+}
+
+/// One binding as Kamailio's `rpc_dump_contact` shows it. Strings without
+/// a value are [`NOT_SET`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    /// The Contact URI as the UA sent it.
+    #[serde(rename = "Address")]
+    pub address: String,
+    /// Seconds left, or `"permanent"`.
+    #[serde(rename = "Expires")]
+    pub expires: Expires,
+    /// q-value as a number (`0.5`, `1`), `-1` when the UA gave none (what
+    /// Kamailio prints for an unspecified q).
+    #[serde(rename = "Q", serialize_with = "serialize_q")]
+    pub q: f64,
+    #[serde(rename = "Call-ID")]
+    pub call_id: String,
+    #[serde(rename = "CSeq")]
+    pub cseq: u32,
+    #[serde(rename = "User-Agent")]
+    pub user_agent: String,
+    /// Where the REGISTER came from, as a SIP URI: `sip:198.51.100.7:5060`
+    /// (`;transport=tcp` for TCP), Kamailio's format for `received`.
+    #[serde(rename = "Received")]
+    pub received: String,
+    #[serde(rename = "Path")]
+    pub path: String,
+    /// `CS_NEW` while nothing persists the table (Kamailio's db_mode 0).
+    #[serde(rename = "State")]
+    pub state: String,
+    #[serde(rename = "Flags")]
+    pub flags: u32,
+    #[serde(rename = "CFlags")]
+    pub cflags: u32,
+    /// Our socket that received the REGISTER: `udp:127.0.0.1:5060`.
+    #[serde(rename = "Socket")]
+    pub socket: String,
+    /// Kamailio's method bitmask; 4294967295 means all methods.
+    #[serde(rename = "Methods")]
+    pub methods: u32,
+    #[serde(rename = "Ruid")]
+    pub ruid: String,
+    /// `+sip.instance` (RFC 5626).
+    #[serde(rename = "Instance")]
+    pub instance: String,
+    #[serde(rename = "Reg-Id")]
+    pub reg_id: u32,
+    #[serde(rename = "Server-Id")]
+    pub server_id: i32,
+    /// -1 when the binding is not tied to a TCP connection.
+    #[serde(rename = "Tcpconn-Id")]
+    pub tcpconn_id: i64,
+    #[serde(rename = "Keepalive")]
+    pub keepalive: u32,
+    /// Unix time of the last keepalive (the last REGISTER).
+    #[serde(rename = "Last-Keepalive")]
+    pub last_keepalive: i64,
+    #[serde(rename = "KA-Roundtrip")]
+    pub ka_roundtrip: u32,
+    /// Unix time of the last change.
+    #[serde(rename = "Last-Modified")]
+    pub last_modified: i64,
+}
+
+/// Kamailio prints integral q-values without a fraction (`1`, `-1`), and
+/// a script comparing `Q == 1` in a strictly typed language expects that.
+fn serialize_q<S: Serializer>(q: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if q.fract() == 0.0 && q.abs() < 1e15 {
+        // Integral and small: exact as an i64.
+        s.serialize_i64(*q as i64)
+    } else {
+        s.serialize_f64(*q)
+    }
+}
+
+/// A binding's `Expires`: remaining seconds, or one of Kamailio's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expires {
+    /// Seconds left.
+    Seconds(u64),
+    /// Never expires (`ul.add` with expires 0).
+    Permanent,
+    /// Past its deadline but not purged yet.
+    Expired,
+}
+
+impl Expires {
+    pub const PERMANENT: &'static str = "permanent";
+    pub const EXPIRED: &'static str = "expired";
+}
+
+impl Serialize for Expires {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Expires::Seconds(n) => s.serialize_u64(*n),
+            Expires::Permanent => s.serialize_str(Expires::PERMANENT),
+            Expires::Expired => s.serialize_str(Expires::EXPIRED),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Expires {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Expires;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("seconds left, \"permanent\" or \"expired\"")
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Expires, E> {
+                Ok(Expires::Seconds(n))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Expires, E> {
+                // Kamailio never prints a negative; be lenient and call it expired.
+                Ok(u64::try_from(n).map_or(Expires::Expired, Expires::Seconds))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Expires, E> {
+                match s {
+                    Expires::PERMANENT => Ok(Expires::Permanent),
+                    // Kamailio's "deleted" is a binding on its way out.
+                    Expires::EXPIRED | "deleted" => Ok(Expires::Expired),
+                    _ => Err(E::invalid_value(de::Unexpected::Str(s), &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `core.uptime`: `{now, up_since, uptime}` like Kamailio's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uptime {
+    /// The current time, `ctime(3)` style, UTC.
+    pub now: String,
+    /// Start time, same format.
+    pub up_since: String,
+    /// Seconds since start.
+    pub uptime: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn contact() -> Contact {
+        Contact {
+            address: "sip:alice@192.0.2.1:5060".into(),
+            expires: Expires::Seconds(3552),
+            q: -1.0,
+            call_id: "c1".into(),
+            cseq: 7,
+            user_agent: NOT_SET.into(),
+            received: "sip:192.0.2.1:5060".into(),
+            path: NOT_SET.into(),
+            state: "CS_NEW".into(),
+            flags: 0,
+            cflags: 0,
+            socket: "udp:127.0.0.1:5060".into(),
+            methods: u32::MAX,
+            ruid: "uloc-1".into(),
+            instance: NOT_SET.into(),
+            reg_id: 0,
+            server_id: 0,
+            tcpconn_id: -1,
+            keepalive: 0,
+            last_keepalive: 1_700_000_000,
+            ka_roundtrip: 0,
+            last_modified: 1_700_000_000,
+        }
+    }
+
+    #[test]
+    fn contact_has_kamailios_field_names_in_order() {
+        let v = serde_json::to_value(ContactEntry { contact: contact() }).unwrap();
+        let keys: Vec<&str> = v["Contact"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        // serde_json's map is sorted without `preserve_order`; compare sets.
+        let mut want = vec![
+            "Address",
+            "Expires",
+            "Q",
+            "Call-ID",
+            "CSeq",
+            "User-Agent",
+            "Received",
+            "Path",
+            "State",
+            "Flags",
+            "CFlags",
+            "Socket",
+            "Methods",
+            "Ruid",
+            "Instance",
+            "Reg-Id",
+            "Server-Id",
+            "Tcpconn-Id",
+            "Keepalive",
+            "Last-Keepalive",
+            "KA-Roundtrip",
+            "Last-Modified",
+        ];
+        want.sort_unstable();
+        let mut got = keys.clone();
+        got.sort_unstable();
+        assert_eq!(got, want);
+        // The text keeps declaration order, which is Kamailio's.
+        let text = serde_json::to_string(&contact()).unwrap();
+        assert!(text.starts_with(r#"{"Address":"sip:alice@192.0.2.1:5060","Expires":3552,"Q":-1,"Call-ID":"c1","CSeq":7,"User-Agent":"[not set]","#), "{text}");
+        assert!(
+            text.ends_with(r#""KA-Roundtrip":0,"Last-Modified":1700000000}"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn q_is_integral_when_it_can_be() {
+        let mut c = contact();
+        for (q, text) in [
+            (-1.0, "-1"),
+            (1.0, "1"),
+            (0.0, "0"),
+            (0.5, "0.5"),
+            (0.123, "0.123"),
+        ] {
+            c.q = q;
+            let v = serde_json::to_string(&c).unwrap();
+            assert!(v.contains(&format!(r#""Q":{text},"#)), "{q}: {v}");
+        }
+    }
+
+    #[test]
+    fn expires_is_seconds_or_a_word() {
+        assert_eq!(serde_json::to_value(Expires::Seconds(5)).unwrap(), json!(5));
+        assert_eq!(
+            serde_json::to_value(Expires::Permanent).unwrap(),
+            json!("permanent")
+        );
+        for (v, want) in [
+            (json!(12), Expires::Seconds(12)),
+            (json!("permanent"), Expires::Permanent),
+            (json!("expired"), Expires::Expired),
+            (json!("deleted"), Expires::Expired),
+        ] {
+            assert_eq!(serde_json::from_value::<Expires>(v).unwrap(), want);
+        }
+        assert!(serde_json::from_value::<Expires>(json!("soon")).is_err());
+    }
+
+    #[test]
+    fn full_and_brief_dumps_have_kamailios_shape() {
+        let full = UlDump {
+            domains: vec![DomainEntry {
+                domain: Domain {
+                    name: TABLE.into(),
+                    size: 1024,
+                    aors: vec![AorEntry::Full {
+                        info: AorInfo {
+                            aor: "alice".into(),
+                            hash_id: 42,
+                            contacts: vec![ContactEntry { contact: contact() }],
+                        },
+                    }],
+                    stats: DomainStats {
+                        records: 1,
+                        max_slots: 1,
+                    },
+                },
+            }],
+        };
+        let v = serde_json::to_value(&full).unwrap();
+        let d = &v["Domains"][0]["Domain"];
+        assert_eq!(d["Domain"], "location");
+        assert_eq!(d["Size"], 1024);
+        assert_eq!(d["AoRs"][0]["Info"]["AoR"], "alice");
+        assert_eq!(d["AoRs"][0]["Info"]["HashID"], 42);
+        assert_eq!(
+            d["AoRs"][0]["Info"]["Contacts"][0]["Contact"]["Expires"],
+            3552
+        );
+        assert_eq!(d["Stats"], json!({"Records": 1, "Max-Slots": 1}));
+        assert_eq!(serde_json::from_value::<UlDump>(v).unwrap(), full);
+
+        let brief = json!({"Domains": [{"Domain": {"Domain": "location", "Size": 1024,
+            "AoRs": [{"AoR": "alice"}, {"AoR": "bob"}], "Stats": {"Records": 2, "Max-Slots": 1}}}]});
+        let parsed: UlDump = serde_json::from_value(brief.clone()).unwrap();
+        let aors: Vec<&str> = parsed.domains[0]
+            .domain
+            .aors
+            .iter()
+            .map(AorEntry::aor)
+            .collect();
+        assert_eq!(aors, ["alice", "bob"]);
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), brief);
+    }
+
+    #[test]
+    fn lookup_shape() {
+        let l = UlLookup {
+            aor: "alice".into(),
+            contacts: vec![ContactEntry { contact: contact() }],
+        };
+        let v = serde_json::to_value(&l).unwrap();
+        assert_eq!(v["AoR"], "alice");
+        assert_eq!(v["Contacts"][0]["Contact"]["Socket"], "udp:127.0.0.1:5060");
+        assert_eq!(serde_json::from_value::<UlLookup>(v).unwrap(), l);
+    }
+}

@@ -1,0 +1,163 @@
+//! SIP user agents that nobody here wrote register with kamrs: SIPp (Debian
+//! `sip-tester`) with 1,000 users, and baresip. Skipped with a printed
+//! reason when the tool is missing, except under CI (`CI=true`), where a
+//! missing tool is a failure: `.ci/run` installs them.
+
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kamrs_tests::{udp_client, udp_exchange, unique, Kamrs, TempDir};
+
+/// Whether `tool` can be run; panics under CI when it cannot.
+fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{tool} is not installed, and CI=true: .ci/run must install it");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (apt-get install sip-tester baresip)");
+    }
+    found
+}
+
+/// A UDP port free right now on 127.0.0.1, for tools that need a fixed one.
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Bindings of `user` by a SIP query from our own socket.
+fn query(sock: &UdpSocket, user: &str) -> Vec<String> {
+    let port = sock.local_addr().unwrap().port();
+    let msg = format!(
+        "REGISTER sip:example.com SIP/2.0\r\n\
+         Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{b};rport\r\n\
+         From: <sip:{user}@example.com>;tag={t}\r\n\
+         To: <sip:{user}@example.com>\r\n\
+         Call-ID: {c}@query\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n",
+        b = unique(),
+        t = unique(),
+        c = unique()
+    );
+    let r = udp_exchange(sock, msg);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    r.values("Contact")
+}
+
+/// Runs the register scenario for `calls` users `{prefix}1…{prefix}N`;
+/// panics unless every REGISTER got its 200.
+fn run_sipp(dir: &Path, kamrs: &Kamrs, port: u16, prefix: &str, calls: usize, base_cseq: u32) {
+    let out = Command::new("sipp")
+        .arg(kamrs.udp().to_string())
+        .args([
+            "-sf",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/sipp/register.xml"),
+        ])
+        .args(["-key", "user_prefix", prefix])
+        .args(["-cid_str", &format!("{prefix}-%u@sipp")])
+        .args(["-base_cseq", &base_cseq.to_string()])
+        .args(["-m", &calls.to_string(), "-r", "500", "-l", "200"])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-timeout", "60s", "-timeout_error", "-nostdin"])
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run sipp");
+    assert!(
+        out.status.success(),
+        "sipp failed ({}): not every REGISTER got its 200\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn sipp_registers_and_refreshes_1000_users() {
+    if !have("sipp") {
+        return;
+    }
+    const USERS: usize = 1000;
+    let k = Kamrs::start("");
+    let dir = TempDir::new("sipp");
+    let prefix = format!("sipp{}u", unique());
+    // The same local port both times, so the Contacts are the same.
+    let port = free_udp_port();
+    run_sipp(dir.path(), &k, port, &prefix, USERS, 1);
+    // Same Call-IDs and Contacts, CSeq 2: refreshes of the same bindings.
+    run_sipp(dir.path(), &k, port, &prefix, USERS, 2);
+
+    // Every user holds exactly its one binding: 1,000 AoRs.
+    let sock = udp_client(k.udp());
+    for i in 1..=USERS {
+        let user = format!("{prefix}{i}");
+        let contacts = query(&sock, &user);
+        assert_eq!(contacts.len(), 1, "{user}: {contacts:?}");
+        assert!(
+            contacts[0].contains(&format!("<sip:{user}@127.0.0.1:")),
+            "{contacts:?}"
+        );
+    }
+    assert!(query(&sock, &format!("{prefix}{}", USERS + 1)).is_empty());
+}
+
+#[test]
+fn baresip_registers() {
+    if !have("baresip") {
+        return;
+    }
+    let k = Kamrs::start("");
+    let dir = TempDir::new("baresip");
+    let sip_port = free_udp_port();
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+             module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
+        ),
+    )
+    .unwrap();
+    let user = format!("bs{}", unique());
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!("<sip:{user}@{};transport=udp>;regint=600\n", k.udp()),
+    )
+    .unwrap();
+    let mut child = Command::new("baresip")
+        .arg("-f")
+        .arg(dir.path())
+        .args(["-t", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start baresip");
+    let sock = udp_client(k.udp());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let contacts = loop {
+        let c = query(&sock, &user);
+        if !c.is_empty() || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(contacts.len(), 1, "baresip's binding: {contacts:?}");
+    assert!(
+        contacts[0].contains(&format!("127.0.0.1:{sip_port}")),
+        "{contacts:?}"
+    );
+    assert!(contacts[0].contains("+sip.instance="), "{contacts:?}");
+}
