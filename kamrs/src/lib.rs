@@ -13,6 +13,7 @@ pub mod registrar;
 pub mod route;
 pub mod sip;
 pub mod stats;
+pub mod store;
 pub mod transport;
 pub mod usrloc;
 

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::registrar::Registrar;
+use crate::registrar::{Pending, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::stats::CoreStats;
 
@@ -41,11 +41,14 @@ pub struct Peer {
 }
 
 /// What the transport must do after [`Router::handle`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Action {
     /// Send the bytes written into `out` to `dest` (UDP). On TCP the reply
     /// always goes back on the same connection and `dest` is informational.
     Reply { dest: SocketAddr },
+    /// Like `Reply`, but only once `pending.commit` resolves: send `out` if
+    /// it succeeded, `pending.on_failure` if not (write-through store).
+    Deferred { dest: SocketAddr, pending: Pending },
     /// Nothing to send: ACK, or a response that reached us.
     Absorb,
     /// Input that cannot be answered; already counted and logged at debug.
@@ -139,10 +142,16 @@ impl Router {
     fn route(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Action {
         match req.method {
             Method::Ack => Action::Absorb,
-            Method::Register => {
-                self.registrar.handle(req, peer, out);
-                self.sent(&req.top_via, peer)
-            }
+            Method::Register => match self.registrar.handle(req, peer, out) {
+                None => self.sent(&req.top_via, peer),
+                Some(pending) => {
+                    CoreStats::inc(&self.stats.sent_replies);
+                    Action::Deferred {
+                        dest: req.top_via.reply_destination(peer.remote, self.force_rport),
+                        pending,
+                    }
+                }
+            },
             Method::Invite => {
                 reply::write(out, req, peer, 480, "Temporarily Unavailable", &[]);
                 self.sent(&req.top_via, peer)

@@ -28,6 +28,8 @@ pub enum Reject {
     TooManyContacts(u64),
     /// 420 Bad Extension; carries the option tags we do not support.
     Unsupported(String),
+    /// 500: the location store could not make the change durable.
+    StoreUnavailable,
 }
 
 impl Reject {
@@ -37,6 +39,7 @@ impl Reject {
             Reject::IntervalTooBrief(_) => 423,
             Reject::TooManyContacts(_) => 503,
             Reject::Unsupported(_) => 420,
+            Reject::StoreUnavailable => 500,
             _ => 400,
         }
     }
@@ -55,6 +58,7 @@ impl Reject {
             Reject::IntervalTooBrief(_) => "Interval Too Brief",
             Reject::TooManyContacts(_) => "Too Many Registered Contacts",
             Reject::Unsupported(_) => "Bad Extension",
+            Reject::StoreUnavailable => "Location Store Unavailable",
         }
     }
 }

@@ -16,6 +16,7 @@ pub use settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 
 use crate::route::Peer;
 use crate::sip::{HeaderName, Request};
+use crate::store::{Commit, StoreError, StoreMode};
 use crate::usrloc::{unix_now, LocationTable, Source};
 
 /// Registrar counters, named after Kamailio's statistics.
@@ -25,6 +26,14 @@ pub struct RegistrarStats {
     pub accepted: AtomicU64,
     /// `registrar:rejected_regs`
     pub rejected: AtomicU64,
+}
+
+/// A reply that may be sent only once `commit` succeeds; `on_failure` is
+/// sent instead if it does not.
+#[derive(Debug)]
+pub struct Pending {
+    pub commit: Commit,
+    pub on_failure: Vec<u8>,
 }
 
 /// Handles REGISTER requests against a location table.
@@ -64,18 +73,36 @@ impl Registrar {
     }
 
     /// Writes the reply to a REGISTER into `out`, updating the table.
-    pub fn handle(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) {
+    ///
+    /// In write-through store mode a REGISTER that changed something also
+    /// returns the store's [`Commit`] and the 500 to send instead of `out`
+    /// if that commit fails: the caller must not send `out` before the
+    /// commit resolves (DESIGN §7).
+    pub fn handle(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Option<Pending> {
         let now = unix_now();
         match self.register(req, peer, now, out) {
-            Ok(()) => {
+            Ok(commit) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                let store = self.table.store()?;
+                let commit = commit.filter(|_| store.mode() == StoreMode::WriteThrough)?;
+                let mut on_failure = Vec::new();
+                reply::refuse(&mut on_failure, req, peer, &Reject::StoreUnavailable);
+                Some(Pending { commit, on_failure })
             }
             Err(reject) => {
                 tracing::debug!(remote = %peer.remote, status = reject.status(), reason = reject.reason(), "REGISTER refused");
                 self.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 reply::refuse(out, req, peer, &reject);
+                None
             }
         }
+    }
+
+    /// Books a write-through REGISTER whose commit failed as refused.
+    pub fn commit_failed(&self, err: &StoreError) {
+        self.stats.accepted.fetch_sub(1, Ordering::Relaxed);
+        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::error!("REGISTER answered 500: {err}");
     }
 
     fn register(
@@ -84,7 +111,7 @@ impl Registrar {
         peer: &Peer,
         now: u64,
         out: &mut Vec<u8>,
-    ) -> Result<(), Reject> {
+    ) -> Result<Option<Commit>, Reject> {
         if let Some(tags) = save::unsupported_requires(req, &self.settings) {
             return Err(Reject::Unsupported(tags));
         }
@@ -104,12 +131,13 @@ impl Registrar {
             new_ruid: &new_ruid,
         };
         let echo_path = self.settings.use_path && supports_path(req);
-        self.table.update(&aor, now, |bindings| {
+        let (result, commit) = self.table.update_durable(&aor, now, |bindings| {
             let outcome = save::save(req, &ctx, bindings)?;
             save::apply(bindings, outcome.changes);
             reply::ok(out, req, peer, now, bindings, echo_path);
             Ok(())
-        })
+        });
+        result.map(|()| commit)
     }
 }
 

@@ -81,6 +81,9 @@ pub fn refuse(out: &mut Vec<u8>, req: &Request<'_>, peer: &Peer, reject: &Reject
             let _ = write!(out, "Retry-After: {retry}\r\n");
         }
         Reject::Unsupported(tags) => reply::header(out, "Unsupported", tags),
+        // A store outage is usually short; tell the phone when to retry
+        // rather than letting it back off for its full interval.
+        Reject::StoreUnavailable => reply::header(out, "Retry-After", "5"),
         _ => {}
     }
     reply::header(out, "P-Registrar-Error", reject.reason());

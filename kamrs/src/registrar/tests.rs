@@ -579,3 +579,48 @@ fn path_is_echoed_only_to_a_ua_that_supports_it() {
     );
     assert_eq!(lines(&r, "Path"), ["<sip:edge;lr>"]);
 }
+
+/// A write-through store that fails every write.
+struct Broken;
+
+impl crate::store::Store for Broken {
+    fn submit(&self, _: Vec<crate::store::StoreOp>) -> crate::store::Commit {
+        crate::store::Commit::ready(Err(crate::store::StoreError::Write("disk full".into())))
+    }
+    fn flush(&self) -> crate::store::Commit {
+        crate::store::Commit::ready(Ok(()))
+    }
+    fn mode(&self) -> crate::store::StoreMode {
+        crate::store::StoreMode::WriteThrough
+    }
+    fn name(&self) -> &'static str {
+        "broken"
+    }
+}
+
+#[tokio::test]
+async fn write_through_waits_for_the_commit_and_answers_500_when_it_fails() {
+    let table = Arc::new(crate::usrloc::LocationTable::new());
+    assert!(table.attach_store(Arc::new(Broken)).is_ok());
+    let reg = Registrar::new(settings(), table);
+    let peer = Peer {
+        proto: Proto::Udp,
+        remote: "192.0.2.1:5060".parse().unwrap(),
+        local: "127.0.0.1:5060".parse().unwrap(),
+    };
+    let mut out = Vec::new();
+    let text = register("Contact: <sip:a@1>\r\n");
+    let pending =
+        with_req(&text, |r| reg.handle(r, &peer, &mut out)).expect("a change waits for its commit");
+    assert!(out.starts_with(b"SIP/2.0 200 OK\r\n"));
+    assert!(pending.commit.await.is_err());
+    let failure = String::from_utf8(pending.on_failure).unwrap();
+    assert!(
+        failure.starts_with("SIP/2.0 500 Location Store Unavailable\r\n"),
+        "{failure}"
+    );
+    assert_eq!(lines(&failure, "Retry-After"), ["5"]);
+    // A query changes nothing and is answered at once.
+    let text = register_with("c1@h", 11, "");
+    assert!(with_req(&text, |r| reg.handle(r, &peer, &mut out)).is_none());
+}

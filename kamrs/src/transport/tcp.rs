@@ -158,8 +158,18 @@ impl Connection {
                         let msg = &buf[start..start + len];
                         let action = self.router.handle(msg, &self.peer, &mut out);
                         tracing::debug!(remote = %self.peer.remote, len, ?action, "tcp message");
-                        if let Action::Reply { .. } = action {
-                            pending.extend_from_slice(&out);
+                        match action {
+                            Action::Reply { .. } => pending.extend_from_slice(&out),
+                            // Replies on a connection stay in request order,
+                            // so this connection waits for the commit.
+                            Action::Deferred { pending: p, .. } => match p.commit.await {
+                                Ok(()) => pending.extend_from_slice(&out),
+                                Err(e) => {
+                                    self.router.registrar().commit_failed(&e);
+                                    pending.extend_from_slice(&p.on_failure);
+                                }
+                            },
+                            Action::Absorb | Action::Drop(_) => {}
                         }
                         start += len;
                     }

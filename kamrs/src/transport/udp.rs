@@ -19,6 +19,9 @@ const ERROR_BACKOFF: Duration = Duration::from_millis(10);
 /// becomes the bottleneck, this is where `recvmmsg`/`sendmmsg` batching and
 /// several sockets bound with `SO_REUSEPORT` (one task each) will go.
 pub async fn serve(socket: UdpSocket, router: Arc<Router>, mut shutdown: Shutdown) {
+    // Shared with the tasks that send write-through replies once their
+    // commit is durable.
+    let socket = Arc::new(socket);
     let local = match socket.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -59,10 +62,33 @@ pub async fn serve(socket: UdpSocket, router: Arc<Router>, mut shutdown: Shutdow
         };
         let action = router.handle(&buf[..n], &peer, &mut out);
         tracing::debug!(%remote, len = n, ?action, "udp message");
-        if let Action::Reply { dest } = action {
-            if let Err(e) = socket.send_to(&out, dest).await {
-                tracing::debug!(%dest, "udp send failed: {e}");
+        match action {
+            Action::Reply { dest } => {
+                if let Err(e) = socket.send_to(&out, dest).await {
+                    tracing::debug!(%dest, "udp send failed: {e}");
+                }
             }
+            Action::Deferred { dest, pending } => {
+                // The receive loop must not wait for the store: the reply
+                // waits in its own task. (Write-through mode only, so the
+                // buffer handed over costs nothing in the other modes.)
+                let reply = std::mem::replace(&mut out, Vec::with_capacity(2048));
+                let socket = Arc::clone(&socket);
+                let router = Arc::clone(&router);
+                tokio::spawn(async move {
+                    let bytes = match pending.commit.await {
+                        Ok(()) => reply,
+                        Err(e) => {
+                            router.registrar().commit_failed(&e);
+                            pending.on_failure
+                        }
+                    };
+                    if let Err(e) = socket.send_to(&bytes, dest).await {
+                        tracing::debug!(%dest, "udp send failed: {e}");
+                    }
+                });
+            }
+            Action::Absorb | Action::Drop(_) => {}
         }
     }
     tracing::debug!(%local, "udp stopped");

@@ -13,13 +13,16 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use tokio::sync::Notify;
 
+use smallvec::SmallVec;
+
 use super::binding::{Binding, PERMANENT};
+use crate::store::{Commit, Store, StoreOp};
 
 /// Seconds since the Unix epoch: the clock bindings expire by.
 pub fn unix_now() -> u64 {
@@ -57,6 +60,9 @@ pub struct LocationTable {
     expiry: Mutex<BTreeSet<(u64, Arc<str>)>>,
     wake: Notify,
     stats: UsrlocStats,
+    /// Where changes are persisted, if anywhere (DESIGN §7). Set once at
+    /// start, after the table was preloaded from it.
+    store: OnceLock<Arc<dyn Store>>,
 }
 
 impl Default for LocationTable {
@@ -72,6 +78,7 @@ impl LocationTable {
             expiry: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),
             stats: UsrlocStats::default(),
+            store: OnceLock::new(),
         }
     }
 
@@ -79,17 +86,57 @@ impl LocationTable {
         &self.stats
     }
 
+    /// From now on every change is also sent to `store`. Call once, after
+    /// preloading the table from that store with [`load`](Self::load).
+    pub fn attach_store(&self, store: Arc<dyn Store>) -> Result<(), Arc<dyn Store>> {
+        self.store.set(store)
+    }
+
+    pub fn store(&self) -> Option<&Arc<dyn Store>> {
+        self.store.get()
+    }
+
+    /// Adds a binding read back from the store at start-up: no journaling,
+    /// expired ones skipped.
+    pub fn load(&self, aor: &str, binding: Binding, now: u64) {
+        if binding.is_live(now) {
+            self.edit_with(aor, now, false, |b| b.push(binding));
+        }
+    }
+
+    /// Like [`update`](Self::update), and also returns the store's commit of
+    /// what changed (`None` without a store or when nothing changed), for
+    /// callers that must not answer before it is durable.
+    pub fn update_durable<R>(
+        &self,
+        aor: &str,
+        now: u64,
+        f: impl FnOnce(&mut Vec<Binding>) -> R,
+    ) -> (R, Option<Commit>) {
+        self.edit_with(aor, now, true, f)
+    }
+
     /// Runs `f` on the live bindings of `aor` while holding that AoR's
     /// entry, then stores what `f` left. Expired bindings are dropped before
     /// `f` sees them. Creating and deleting the record, the expiry index and
     /// the counters are handled here, so callers only edit a list.
     pub fn update<R>(&self, aor: &str, now: u64, f: impl FnOnce(&mut Vec<Binding>) -> R) -> R {
+        self.edit_with(aor, now, true, f).0
+    }
+
+    fn edit_with<R>(
+        &self,
+        aor: &str,
+        now: u64,
+        journal: bool,
+        f: impl FnOnce(&mut Vec<Binding>) -> R,
+    ) -> (R, Option<Commit>) {
         // Look up by &str first so refreshing an existing AoR allocates no key.
-        let (result, now_empty) = match self.records.get_mut(aor) {
+        let (result, commit, now_empty) = match self.records.get_mut(aor) {
             Some(mut rec) => {
                 let key = rec.key().clone();
-                let r = self.edit(&key, &mut rec, now, f);
-                (r, rec.bindings.is_empty())
+                let (r, c) = self.edit(&key, &mut rec, now, journal, f);
+                (r, c, rec.bindings.is_empty())
             }
             None => {
                 let key: Arc<str> = Arc::from(aor);
@@ -97,14 +144,14 @@ impl LocationTable {
                     bindings: Vec::new(),
                     scheduled: UNSCHEDULED,
                 });
-                let r = self.edit(&key, &mut rec, now, f);
-                (r, rec.bindings.is_empty())
+                let (r, c) = self.edit(&key, &mut rec, now, journal, f);
+                (r, c, rec.bindings.is_empty())
             }
         };
         if now_empty {
             self.remove_if_empty(aor);
         }
-        result
+        (result, commit)
     }
 
     fn edit<R>(
@@ -112,8 +159,9 @@ impl LocationTable {
         key: &Arc<str>,
         rec: &mut Record,
         now: u64,
+        journal: bool,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
-    ) -> R {
+    ) -> (R, Option<Commit>) {
         let before = rec.bindings.len();
         let expired = Self::drop_expired(&mut rec.bindings, now);
         if expired > 0 {
@@ -121,11 +169,22 @@ impl LocationTable {
                 .expired
                 .fetch_add(expired as u64, Ordering::Relaxed);
         }
+        let store = self.store.get().filter(|_| journal);
+        let snapshot = store.map(|_| Snapshot::of(&rec.bindings));
         let result = f(&mut rec.bindings);
         let after = rec.bindings.len();
         self.count_change(before, after);
         self.schedule(key, rec);
-        result
+        // Submitted while the AoR is still locked, so the store sees the
+        // changes of one AoR in the order they were made.
+        let commit = match (store, snapshot) {
+            (Some(store), Some(snap)) => {
+                let ops = snap.diff(key, &rec.bindings);
+                (!ops.is_empty()).then(|| store.submit(ops))
+            }
+            _ => None,
+        };
+        (result, commit)
     }
 
     fn drop_expired(bindings: &mut Vec<Binding>, now: u64) -> usize {
@@ -196,11 +255,37 @@ impl LocationTable {
         (!live.is_empty()).then_some(live)
     }
 
+    /// The AoRs that have a record, for `ul.dump` (added for the control
+    /// API). Only names are copied, one `Arc` clone each: dashmap's
+    /// iterator read-locks one shard at a time (two for an instant when it
+    /// moves on), so REGISTERs to a shard wait at most for its names to be
+    /// cloned, never for bindings to be copied or JSON to be written. The
+    /// caller then reads each AoR with [`lookup`](Self::lookup), which
+    /// locks only that AoR's shard, briefly. Records created or removed
+    /// meanwhile may or may not be listed.
+    pub fn aors(&self) -> Vec<Arc<str>> {
+        let mut out = Vec::with_capacity(self.len());
+        out.extend(self.records.iter().map(|r| Arc::clone(r.key())));
+        out
+    }
+
     /// Removes every binding of `aor`; false if it had none.
     pub fn remove(&self, aor: &str) -> bool {
         match self.records.remove(aor) {
-            Some((_, rec)) if !rec.bindings.is_empty() => {
+            Some((key, rec)) if !rec.bindings.is_empty() => {
                 self.count_change(rec.bindings.len(), 0);
+                if let Some(store) = self.store.get() {
+                    let ops = rec
+                        .bindings
+                        .into_iter()
+                        .map(|b| StoreOp::Delete {
+                            aor: key.clone(),
+                            ruid: b.ruid,
+                        })
+                        .collect();
+                    // Removal by the control API: durable soon, not awaited.
+                    drop(store.submit(ops));
+                }
                 true
             }
             _ => false,
@@ -267,6 +352,127 @@ impl LocationTable {
                 }
                 None => self.wake.notified().await,
             }
+        }
+    }
+}
+
+/// What a record looked like before an edit, to tell the store what the
+/// edit changed. Taken only when a store is attached.
+struct Snapshot(SmallVec<[(Box<str>, Version); 2]>);
+
+/// The fields every change of a binding touches: `last_modified` moves on
+/// every registrar change, the others cover edits that keep it.
+#[derive(PartialEq, Eq, Clone, Copy)]
+struct Version {
+    last_modified: u64,
+    expires_at: u64,
+    cseq: u32,
+    q: Option<u16>,
+    flags: u32,
+    cflags: u32,
+}
+
+impl Version {
+    fn of(b: &Binding) -> Version {
+        Version {
+            last_modified: b.last_modified,
+            expires_at: b.expires_at,
+            cseq: b.cseq,
+            q: b.q,
+            flags: b.flags,
+            cflags: b.cflags,
+        }
+    }
+}
+
+impl Snapshot {
+    fn of(bindings: &[Binding]) -> Snapshot {
+        Snapshot(
+            bindings
+                .iter()
+                .map(|b| (b.ruid.clone(), Version::of(b)))
+                .collect(),
+        )
+    }
+
+    /// Upserts for new or changed bindings, deletes for vanished ones.
+    fn diff(&self, aor: &Arc<str>, now: &[Binding]) -> Vec<StoreOp> {
+        let mut ops = Vec::new();
+        for b in now {
+            let old = self.0.iter().find(|(ruid, _)| *ruid == b.ruid);
+            if old.is_none_or(|(_, v)| *v != Version::of(b)) {
+                ops.push(StoreOp::Upsert {
+                    aor: aor.clone(),
+                    binding: b.clone(),
+                });
+            }
+        }
+        for (ruid, _) in &self.0 {
+            if !now.iter().any(|b| b.ruid == *ruid) {
+                ops.push(StoreOp::Delete {
+                    aor: aor.clone(),
+                    ruid: ruid.clone(),
+                });
+            }
+        }
+        ops
+    }
+}
+
+#[cfg(test)]
+mod aors_tests {
+    use super::*;
+
+    fn binding(contact: &str, expires_at: u64) -> Binding {
+        Binding {
+            contact: contact.into(),
+            expires_at,
+            q: None,
+            call_id: "c".into(),
+            cseq: 1,
+            user_agent: None,
+            source: None,
+            path: None,
+            instance: None,
+            reg_id: 0,
+            methods: u32::MAX,
+            flags: 0,
+            cflags: 0,
+            ruid: "r".into(),
+            last_modified: 0,
+        }
+    }
+
+    #[test]
+    fn aors_lists_every_record_once() {
+        let t = LocationTable::new();
+        assert!(t.aors().is_empty());
+        for i in 0..1000 {
+            t.update(&format!("u{i}"), 0, |b| b.push(binding("sip:x@h", 100)));
+        }
+        t.update("p", 0, |b| b.push(binding("sip:p@h", PERMANENT)));
+        assert!(t.remove("u7"));
+        let mut aors: Vec<String> = t.aors().iter().map(|a| a.to_string()).collect();
+        aors.sort();
+        assert_eq!(aors.len(), 1000);
+        assert!(aors.contains(&"p".to_owned()));
+        assert!(!aors.contains(&"u7".to_owned()));
+        aors.dedup();
+        assert_eq!(aors.len(), 1000);
+    }
+
+    #[test]
+    fn aors_does_not_block_updates_of_other_records_while_held() {
+        // The returned names hold no lock: updating and looking up every
+        // listed AoR while the list is alive must not deadlock.
+        let t = LocationTable::new();
+        for i in 0..100 {
+            t.update(&format!("u{i}"), 0, |b| b.push(binding("sip:x@h", 100)));
+        }
+        let aors = t.aors();
+        for a in &aors {
+            t.update(a, 0, |b| b.push(binding("sip:y@h", 100)));
+            assert_eq!(t.lookup(a, 0).map(|v| v.len()), Some(2));
         }
     }
 }

@@ -139,3 +139,71 @@ fn concurrent_updates_keep_exact_counts() {
         .sum();
     assert_eq!(contacts as usize, real);
 }
+
+/// A store that records what it is told.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<crate::store::StoreOp>>);
+
+impl crate::store::Store for Recorder {
+    fn submit(&self, ops: Vec<crate::store::StoreOp>) -> crate::store::Commit {
+        self.0.lock().unwrap().extend(ops);
+        crate::store::Commit::ready(Ok(()))
+    }
+    fn flush(&self) -> crate::store::Commit {
+        crate::store::Commit::ready(Ok(()))
+    }
+    fn mode(&self) -> crate::store::StoreMode {
+        crate::store::StoreMode::WriteThrough
+    }
+    fn name(&self) -> &'static str {
+        "recorder"
+    }
+}
+
+fn ops(r: &Recorder) -> Vec<String> {
+    use crate::store::StoreOp;
+    r.0.lock()
+        .unwrap()
+        .drain(..)
+        .map(|op| match op {
+            StoreOp::Upsert { aor, binding } => {
+                format!("upsert {aor} {} {}", binding.ruid, binding.expires_at)
+            }
+            StoreOp::Delete { aor, ruid } => format!("delete {aor} {ruid}"),
+        })
+        .collect()
+}
+
+#[test]
+fn the_store_hears_exactly_what_changed() {
+    let t = LocationTable::new();
+    let mut a = binding("sip:a@1", 100);
+    a.ruid = "ra".into();
+    t.load("alice", a.clone(), 0);
+    let rec = Arc::new(Recorder::default());
+    assert!(t.attach_store(rec.clone()).is_ok());
+    assert!(ops(&rec).is_empty(), "preloading is not journaled");
+
+    let mut b = binding("sip:a@2", 200);
+    b.ruid = "rb".into();
+    let (_, commit) = t.update_durable("alice", 0, |v| v.push(b.clone()));
+    assert!(commit.is_some());
+    assert_eq!(ops(&rec), ["upsert alice rb 200"]);
+
+    // A refresh of one binding upserts that one only.
+    t.update("alice", 0, |v| {
+        v[0].expires_at = 150;
+        v[0].last_modified = 5;
+    });
+    assert_eq!(ops(&rec), ["upsert alice ra 150"]);
+
+    // Nothing changed: nothing written, no commit to wait for.
+    let (_, commit) = t.update_durable("alice", 0, |_| ());
+    assert!(commit.is_none());
+    assert!(ops(&rec).is_empty());
+
+    t.update("alice", 0, |v| v.retain(|x| &*x.ruid != "ra"));
+    assert_eq!(ops(&rec), ["delete alice ra"]);
+    assert!(t.remove("alice"));
+    assert_eq!(ops(&rec), ["delete alice rb"]);
+}
