@@ -9,13 +9,22 @@
 //! checks them before they reach the methods, so a bad argument is answered
 //! with an error that names it (see `kamrs::rpc::params`).
 
+// `ul.add` has Kamailio's nine arguments; the generated server and client
+// code repeats them, out of reach of an item-level `allow`.
+#![allow(clippy::too_many_arguments)]
+
 // The client-only expansion rewrites the return types and leaves this unused.
 #[allow(unused_imports)]
 use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
 
 use crate::raw::Raw;
-use crate::types::{UlDump, UlLookup, Uptime};
+use crate::types::{PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
+
+/// The client's error type, so the CLI needs no direct jsonrpsee-core
+/// dependency to inspect a failed call.
+#[cfg(feature = "client")]
+pub use jsonrpsee::core::ClientError;
 
 /// Method names, for `system.listMethods`, the daemon's argument checks and
 /// tests.
@@ -31,6 +40,12 @@ pub mod method {
     pub const CORE_VERSION: &str = "core.version";
     pub const CORE_UPTIME: &str = "core.uptime";
     pub const LIST_METHODS: &str = "system.listMethods";
+    pub const SUBSCRIBER_ADD: &str = "subscriber.add";
+    pub const SUBSCRIBER_RM: &str = "subscriber.rm";
+    pub const SUBSCRIBER_LIST: &str = "subscriber.list";
+    pub const SUBSCRIBER_RELOAD: &str = "subscriber.reload";
+    pub const AUTH_REALM: &str = "auth.realm";
+    pub const PIKE_TOP: &str = "pike.top";
 }
 
 /// Error codes the daemon answers with, besides JSON-RPC's own.
@@ -45,6 +60,12 @@ pub mod error {
     pub const PARSE_ERROR: i32 = -32700;
     /// An internal failure (Kamailio uses 500 too).
     pub const INTERNAL: i32 = 500;
+    /// `subscriber.rm` of a subscriber that does not exist (code 404).
+    pub const SUBSCRIBER_NOT_FOUND: &str = "Subscriber not found";
+    /// The method's feature is turned off in the config (`[auth] mode =
+    /// "none"` for `subscriber.*`/`auth.*`, `[pike] enabled = false` for
+    /// `pike.top`); the message says how to turn it on.
+    pub const DISABLED: i32 = 503;
 }
 
 #[cfg_attr(all(feature = "server", feature = "client"), rpc(server, client))]
@@ -75,7 +96,6 @@ pub trait Ctl {
     /// adds or replaces a binding. `expires` 0 makes it permanent; `q` -1
     /// leaves it unset; `path` "0" or "." leaves it unset.
     #[method(name = "ul.add")]
-    #[allow(clippy::too_many_arguments)]
     async fn ul_add(
         &self,
         table: String,
@@ -117,4 +137,46 @@ pub trait Ctl {
     /// `system.listMethods`: the names of every method.
     #[method(name = "system.listMethods")]
     async fn list_methods(&self) -> RpcResult<Vec<String>>;
+
+    /// `subscriber.add USER DOMAIN HA1 HA1_SHA256`: adds or replaces a
+    /// subscriber (digest credentials). Only HA1 hashes cross the socket,
+    /// never the password: `ha1` is hex MD5(user:realm:password) (32
+    /// digits), `ha1_sha256` hex SHA-256 of the same (64 digits), with the
+    /// realm `auth.realm DOMAIN` answers. Either may be `""` to leave it
+    /// unset, not both. Error 503 when authentication is off.
+    #[method(name = "subscriber.add")]
+    async fn subscriber_add(
+        &self,
+        username: String,
+        domain: String,
+        ha1: String,
+        ha1_sha256: String,
+    ) -> RpcResult<()>;
+
+    /// `subscriber.rm USER DOMAIN`: removes a subscriber, or error 404
+    /// "Subscriber not found".
+    #[method(name = "subscriber.rm")]
+    async fn subscriber_rm(&self, username: String, domain: String) -> RpcResult<()>;
+
+    /// `subscriber.list`: every subscriber as `{username, domain}`, sorted;
+    /// never a hash.
+    #[method(name = "subscriber.list")]
+    async fn subscriber_list(&self) -> RpcResult<Vec<SubscriberEntry>>;
+
+    /// `subscriber.reload`: re-reads the subscriber file (as SIGHUP does);
+    /// the number of subscribers now in force. A bad file is refused and
+    /// the old list stays.
+    #[method(name = "subscriber.reload")]
+    async fn subscriber_reload(&self) -> RpcResult<u64>;
+
+    /// `auth.realm DOMAIN`: the realm challenges for DOMAIN carry, which
+    /// HA1s for its users must be computed with: `[auth] realm` if set,
+    /// else the domain itself (lower-cased).
+    #[method(name = "auth.realm")]
+    async fn auth_realm(&self, domain: String) -> RpcResult<String>;
+
+    /// `pike.top [N]`: the N (default 20) busiest sources of the flood
+    /// filter, blocked ones first. Error 503 when `[pike]` is disabled.
+    #[method(name = "pike.top")]
+    async fn pike_top(&self, n: Option<u32>) -> RpcResult<Vec<PikeSource>>;
 }

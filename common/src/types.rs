@@ -250,6 +250,31 @@ pub struct Uptime {
     pub uptime: u64,
 }
 
+/// One element of `subscriber.list`: who may register, with the column
+/// names of Kamailio's `subscriber` table. Deliberately without `ha1`:
+/// hashes never leave the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SubscriberEntry {
+    pub username: String,
+    pub domain: String,
+}
+
+/// Sources `pike.top` lists when no N is given.
+pub const PIKE_TOP_DEFAULT: u32 = 20;
+
+/// One element of `pike.top`: a source IP as the flood filter sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PikeSource {
+    /// The source address (`192.0.2.7`, `2001:db8::1`).
+    pub ip: String,
+    /// Requests counted in its current window (0 once the window is over).
+    pub requests_in_window: u32,
+    /// Whether its requests are being dropped now.
+    pub blocked: bool,
+    /// Requests dropped from it since it was first tracked.
+    pub dropped: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +433,30 @@ mod tests {
             .collect();
         assert_eq!(aors, ["alice", "bob"]);
         assert_eq!(serde_json::to_value(&parsed).unwrap(), brief);
+    }
+
+    #[test]
+    fn subscriber_and_pike_shapes() {
+        let s = SubscriberEntry {
+            username: "alice".into(),
+            domain: "example.com".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            json!({"username": "alice", "domain": "example.com"})
+        );
+        let p = PikeSource {
+            ip: "192.0.2.7".into(),
+            requests_in_window: 51,
+            blocked: true,
+            dropped: 9,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            v,
+            json!({"ip": "192.0.2.7", "requests_in_window": 51, "blocked": true, "dropped": 9})
+        );
+        assert_eq!(serde_json::from_value::<PikeSource>(v).unwrap(), p);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::route::Proto;
 use crate::sip::Limits;
+use crate::store::StoreMode;
 
 /// The whole configuration. `Default` is the embedded configuration used
 /// when no file is given.
@@ -64,6 +65,12 @@ pub struct Config {
 
     /// The control API endpoint (`[ctl]`).
     pub ctl: CtlConfig,
+    /// Where the location table is persisted (`[store]`, docs/store.md).
+    pub store: StoreConfig,
+    /// Digest authentication of REGISTER (`[auth]`).
+    pub auth: AuthConfig,
+    /// Flood protection per source IP (`[pike]`).
+    pub pike: PikeConfig,
     /// Logging (`[log]`).
     pub log: LogConfig,
 }
@@ -91,6 +98,9 @@ impl Default for Config {
             tcp_max_connections: 2048,
             force_rport: false,
             ctl: CtlConfig::default(),
+            store: StoreConfig::default(),
+            auth: AuthConfig::default(),
+            pike: PikeConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -115,8 +125,8 @@ pub struct CtlConfig {
     /// Largest request body accepted, in bytes (HTTP body or WebSocket
     /// message); bigger ones get HTTP 413 / a JSON-RPC error.
     pub max_request_size: u32,
-    /// Largest response, in bytes. `ul.dump` is about 800 bytes per
-    /// binding, so the default (1 GiB) covers about a million bindings.
+    /// Largest response, in bytes. `ul.dump` is about 520 bytes per
+    /// binding, so the default (1 GiB) covers about two million.
     pub max_response_size: u32,
     /// Most calls in one JSON-RPC batch.
     pub max_batch: u32,
@@ -151,10 +161,16 @@ impl CtlConfig {
             }
         }
         if self.max_request_size < 1024 {
-            bad.push(("ctl.max_request_size", "must be at least 1024 (bytes)".to_owned()));
+            bad.push((
+                "ctl.max_request_size",
+                "must be at least 1024 (bytes)".to_owned(),
+            ));
         }
         if self.max_response_size < 64 * 1024 {
-            bad.push(("ctl.max_response_size", "must be at least 65536 (bytes)".to_owned()));
+            bad.push((
+                "ctl.max_response_size",
+                "must be at least 65536 (bytes)".to_owned(),
+            ));
         }
         if self.max_batch == 0 {
             bad.push(("ctl.max_batch", "must be at least 1".to_owned()));
@@ -162,6 +178,287 @@ impl CtlConfig {
         if self.max_connections == 0 {
             bad.push(("ctl.max_connections", "must be at least 1".to_owned()));
         }
+    }
+}
+
+/// `[store]`: what keeps a copy of the location table besides memory
+/// (DESIGN §7, `docs/store.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `none` (memory only), `sqlite` (one local file) or `redis` (shared).
+    pub backend: StoreBackend,
+    /// The SQLite database file (`backend = "sqlite"`); created if missing.
+    pub path: PathBuf,
+    /// The Redis server or cluster (`backend = "redis"`), e.g.
+    /// `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// `write-through`: a REGISTER is answered once its change is
+    /// committed; `write-back`: answered at once, committed within
+    /// `write_back_interval`.
+    pub mode: StoreMode,
+    /// Longest time (milliseconds) a change waits before it is committed
+    /// in write-back mode.
+    pub write_back_interval: u64,
+    /// Most changes queued for the store; beyond it REGISTERs get 500
+    /// until the store catches up.
+    pub queue_size: usize,
+}
+
+/// Default `[store] path`.
+pub const DEFAULT_SQLITE_PATH: &str = "/var/lib/kamrs/location.db";
+/// Default `[store] url`.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            backend: StoreBackend::None,
+            path: PathBuf::from(DEFAULT_SQLITE_PATH),
+            url: DEFAULT_REDIS_URL.to_owned(),
+            mode: StoreMode::WriteThrough,
+            write_back_interval: 1000,
+            queue_size: 100_000,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The write-back interval as a duration.
+    pub fn write_back_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.write_back_interval)
+    }
+
+    /// Range rules for `[store]`, as (key, problem) pairs.
+    fn check(&self, bad: &mut Vec<(&'static str, String)>) {
+        if self.backend == StoreBackend::Sqlite && self.path.as_os_str().is_empty() {
+            bad.push((
+                "store.path",
+                "must name the SQLite database file, e.g. \"/var/lib/kamrs/location.db\""
+                    .to_owned(),
+            ));
+        }
+        if self.backend == StoreBackend::Redis
+            && !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|p| self.url.starts_with(p))
+        {
+            bad.push((
+                "store.url",
+                format!(
+                    "`{}` is not a Redis URL: expected redis://HOST:PORT (or rediss://, redis+unix://)",
+                    self.url
+                ),
+            ));
+        }
+        // A day is far beyond any sensible write-back delay; the bound
+        // catches a value meant as seconds written in the wrong unit's scale.
+        if !(1..=86_400_000).contains(&self.write_back_interval) {
+            bad.push((
+                "store.write_back_interval",
+                format!(
+                    "{} is out of range 1..=86400000 (milliseconds)",
+                    self.write_back_interval
+                ),
+            ));
+        }
+        if self.queue_size == 0 {
+            bad.push(("store.queue_size", "must be at least 1".to_owned()));
+        }
+    }
+}
+
+/// Which store keeps the location table besides memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// Memory only (Kamailio db_mode 0).
+    #[default]
+    None,
+    /// One local SQLite file with Kamailio's `location` schema.
+    Sqlite,
+    /// A Redis server or cluster shared by several kamrs nodes.
+    Redis,
+}
+
+impl StoreBackend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreBackend::None => "none",
+            StoreBackend::Sqlite => "sqlite",
+            StoreBackend::Redis => "redis",
+        }
+    }
+}
+
+/// `[auth]`: digest authentication (DESIGN §8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// `none` (an open registrar: loopback only unless
+    /// `allow_open_registrar`) or `digest`.
+    pub mode: AuthMode,
+    /// A fixed realm; unset, the realm is the AoR's domain (Kamailio's
+    /// default).
+    pub realm: Option<String>,
+    /// Algorithms offered, strongest first (RFC 8760): `SHA-256`, `MD5`.
+    pub algorithms: Vec<crate::auth::Algorithm>,
+    /// Seconds a nonce stays valid; older ones get `stale=true`.
+    pub nonce_expires: u64,
+    /// Wrong answers met with a new 401 before the REGISTER gets 403.
+    pub max_failures: u8,
+    /// File holding the nonce secret; created (mode 0600) if missing. Give
+    /// every node the same file and a nonce from one is good on all.
+    pub secret_file: PathBuf,
+    /// The subscriber list (TOML, HA1 hashes only); reloaded on SIGHUP.
+    pub subscribers: PathBuf,
+    /// Run without authentication on non-loopback addresses anyway.
+    pub allow_open_registrar: bool,
+}
+
+/// Default `[auth] secret_file`.
+pub const DEFAULT_SECRET_FILE: &str = "/var/lib/kamrs/nonce.secret";
+/// Default `[auth] subscribers`.
+pub const DEFAULT_SUBSCRIBERS: &str = "/etc/kamrs/subscribers.toml";
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            mode: AuthMode::None,
+            realm: None,
+            algorithms: vec![crate::auth::Algorithm::Sha256, crate::auth::Algorithm::Md5],
+            nonce_expires: 300,
+            max_failures: 3,
+            secret_file: PathBuf::from(DEFAULT_SECRET_FILE),
+            subscribers: PathBuf::from(DEFAULT_SUBSCRIBERS),
+            allow_open_registrar: false,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The secure-default rule and ranges, as (key, problem) pairs.
+    fn check(&self, listen: &[ListenAddr], bad: &mut Vec<(&'static str, String)>) {
+        if self.mode == AuthMode::None && !self.allow_open_registrar {
+            if let Some(open) = listen.iter().find(|l| !l.addr.ip().is_loopback()) {
+                // Reported at `listen`: that is the line that made it unsafe,
+                // and `[auth]` may not be in the file at all.
+                bad.push((
+                    "listen",
+                    format!(
+                        "listening on {open} without authentication lets anyone register anyone's AoR and take their calls: set `[auth] mode = \"digest\"` (see README), or `[auth] allow_open_registrar = true` if that is really what you want"
+                    ),
+                ));
+            }
+        }
+        if self.algorithms.is_empty() {
+            bad.push((
+                "auth.algorithms",
+                "must name at least one of \"SHA-256\", \"MD5\"".to_owned(),
+            ));
+        }
+        if !(10..=86_400).contains(&self.nonce_expires) {
+            bad.push((
+                "auth.nonce_expires",
+                format!(
+                    "{} is out of range 10..=86400 (seconds)",
+                    self.nonce_expires
+                ),
+            ));
+        }
+        if self.max_failures == 0 {
+            bad.push(("auth.max_failures", "must be at least 1".to_owned()));
+        }
+        if self
+            .realm
+            .as_deref()
+            .is_some_and(|r| r.is_empty() || r.contains('"'))
+        {
+            bad.push((
+                "auth.realm",
+                "must be non-empty and contain no `\"`".to_owned(),
+            ));
+        }
+    }
+}
+
+/// `[auth] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    #[default]
+    None,
+    Digest,
+}
+
+/// `[pike]`: per-source flood protection, Kamailio's pike.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PikeConfig {
+    pub enabled: bool,
+    /// Length of a counting window, seconds (Kamailio's sampling_time_unit).
+    pub window: u64,
+    /// Requests one source may send per window (reqs_density_per_unit).
+    pub max_requests: u32,
+    /// A blocked source is let through again after this many quiet seconds.
+    pub block_time: u64,
+    /// Networks never limited, e.g. `"10.0.0.0/8"`, your own proxies.
+    pub trusted: Vec<String>,
+}
+
+impl Default for PikeConfig {
+    fn default() -> Self {
+        PikeConfig {
+            enabled: true,
+            window: 2,
+            max_requests: 200,
+            block_time: 30,
+            trusted: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+        }
+    }
+}
+
+impl PikeConfig {
+    fn check(&self, bad: &mut Vec<(&'static str, String)>) {
+        if self.window == 0 || self.window > 3600 {
+            bad.push((
+                "pike.window",
+                format!("{} is out of range 1..=3600 (seconds)", self.window),
+            ));
+        }
+        if self.max_requests == 0 {
+            bad.push(("pike.max_requests", "must be at least 1".to_owned()));
+        }
+        if self.block_time == 0 || self.block_time > 86_400 {
+            bad.push((
+                "pike.block_time",
+                format!("{} is out of range 1..=86400 (seconds)", self.block_time),
+            ));
+        }
+        if let Some(t) = self
+            .trusted
+            .iter()
+            .find(|t| crate::pike::parse_net(t).is_none())
+        {
+            bad.push((
+                "pike.trusted",
+                format!("`{t}` is not an address or network like \"10.0.0.0/8\""),
+            ));
+        }
+    }
+
+    /// The settings the flood filter runs with, if enabled.
+    pub fn settings(&self) -> Option<crate::pike::PikeSettings> {
+        self.enabled.then(|| crate::pike::PikeSettings {
+            window: std::time::Duration::from_secs(self.window),
+            max_requests: self.max_requests,
+            block_time: std::time::Duration::from_secs(self.block_time),
+            trusted: self
+                .trusted
+                .iter()
+                .filter_map(|t| crate::pike::parse_net(t))
+                .collect(),
+        })
     }
 }
 
@@ -370,6 +667,9 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
         bad.push(("tcp_max_connections", "must be at least 1".to_owned()));
     }
     c.ctl.check(&mut bad);
+    c.store.check(&mut bad);
+    c.auth.check(&c.listen, &mut bad);
+    c.pike.check(&mut bad);
     bad
 }
 
@@ -530,8 +830,17 @@ fn item_named_in(text: &str, pos: usize, message: &str) -> Option<usize> {
 /// 1-based line of the top-level `key` in the document, if present.
 fn key_line(text: &str, key: &str) -> Option<usize> {
     let doc = toml::de::DeTable::parse(text).ok()?;
-    let (k, _) = doc.get_ref().get_key_value(key)?;
-    Some(line_of(text, k.span().start))
+    // A dotted path (`ctl.max_batch`) walks into tables.
+    let mut table = doc.get_ref();
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (k, v) = table.get_key_value(part)?;
+        if parts.peek().is_none() {
+            return Some(line_of(text, k.span().start));
+        }
+        table = v.get_ref().as_table()?;
+    }
+    None
 }
 
 #[cfg(test)]
@@ -593,11 +902,38 @@ force_rport = true
 [ctl]
 listen = "http://127.0.0.1:5065"
 
+[auth]
+mode = "digest"
+realm = "example.com"
+algorithms = ["MD5"]
+nonce_expires = 60
+max_failures = 5
+secret_file = "/tmp/secret"
+subscribers = "/tmp/subs.toml"
+
+[pike]
+enabled = false
+window = 5
+max_requests = 10
+block_time = 60
+trusted = ["10.0.0.0/8"]
+
 [log]
 level = "debug"
 "#,
         )
         .unwrap();
+        assert_eq!(c.auth.mode, AuthMode::Digest);
+        assert_eq!(c.auth.realm.as_deref(), Some("example.com"));
+        assert_eq!(c.auth.algorithms, [crate::auth::Algorithm::Md5]);
+        assert_eq!((c.auth.nonce_expires, c.auth.max_failures), (60, 5));
+        assert_eq!(c.auth.subscribers, PathBuf::from("/tmp/subs.toml"));
+        assert!(!c.pike.enabled && c.pike.settings().is_none());
+        assert_eq!(
+            (c.pike.window, c.pike.max_requests, c.pike.block_time),
+            (5, 10, 60)
+        );
+        assert_eq!(c.pike.trusted, ["10.0.0.0/8"]);
         assert_eq!(
             c.listen,
             [
@@ -627,6 +963,23 @@ level = "debug"
         assert_eq!(limits.max_message_size, 32768);
         assert_eq!(limits.max_headers, 100);
         assert_eq!(limits.max_line_length, 4096);
+    }
+
+    #[test]
+    fn an_open_registrar_needs_to_be_asked_for() {
+        let err = parse("listen = [\"udp:192.0.2.1:5060\"]\n").unwrap_err();
+        assert!(
+            err.contains("listen") && err.contains(":1:") && err.contains("digest"),
+            "{err}"
+        );
+        assert!(
+            parse("listen = [\"udp:192.0.2.1:5060\"]\n[auth]\nallow_open_registrar = true\n")
+                .is_ok()
+        );
+        assert!(parse("listen = [\"udp:192.0.2.1:5060\"]\n[auth]\nmode = \"digest\"\n").is_ok());
+        assert!(parse("listen = [\"udp:127.0.0.1:5060\", \"udp:[::1]:5060\"]\n").is_ok());
+        let err = parse("[pike]\ntrusted = [\"10.0.0.0/99\"]\n").unwrap_err();
+        assert!(err.contains("pike.trusted"), "{err}");
     }
 
     #[test]
@@ -712,6 +1065,8 @@ level = "debug"
             e.starts_with("kamrs.toml:1: key `tcp_max_connections`"),
             "{e}"
         );
+        let e = parse("[ctl]\n\nmax_batch = 0\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:3: key `ctl.max_batch`"), "{e}");
         let e = parse("max_message_size = 10\n").unwrap_err();
         assert!(e.starts_with("kamrs.toml:1: key `max_message_size`"), "{e}");
     }
@@ -743,5 +1098,145 @@ level = "debug"
         };
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("min_expires"), "{e}");
+    }
+
+    #[test]
+    fn ctl_keys_parse_and_default() {
+        let c = Config::default();
+        assert_eq!(c.ctl.listen, common::Endpoint::default_unix());
+        assert_eq!(c.ctl.token_file, None);
+        assert_eq!(c.ctl.max_request_size, 256 * 1024);
+        assert_eq!(c.ctl.max_response_size, 1 << 30);
+        assert_eq!(c.ctl.max_batch, 100);
+        assert_eq!(c.ctl.max_connections, 32);
+        let c = parse(
+            "[ctl]\nlisten = \"http://0.0.0.0:5065\"\ntoken_file = \"/etc/kamrs/token\"\nmax_request_size = 4096\nmax_response_size = 1048576\nmax_batch = 5\nmax_connections = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.ctl.listen, "http://0.0.0.0:5065");
+        assert_eq!(
+            c.ctl.token_file.as_deref(),
+            Some(Path::new("/etc/kamrs/token"))
+        );
+        assert_eq!(
+            (
+                c.ctl.max_request_size,
+                c.ctl.max_response_size,
+                c.ctl.max_batch,
+                c.ctl.max_connections
+            ),
+            (4096, 1_048_576, 5, 2)
+        );
+        // The printed config loads back, token_file included.
+        assert_eq!(parse(&c.to_toml_string()).unwrap(), c);
+        assert_eq!(
+            parse(&Config::default().to_toml_string()).unwrap(),
+            Config::default()
+        );
+    }
+
+    #[test]
+    fn ctl_listen_errors_name_line_and_key() {
+        let e = parse("use_path = true\n[ctl]\nlisten = \"/run/kamrs.sock\"\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:3: key `ctl.listen`: "), "{e}");
+        assert!(e.contains("unix:/run/kamrs.sock"), "{e}");
+        let e = parse("[ctl]\nlisten = \"http://localhost:5065\"\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:2: key `ctl.listen`: "), "{e}");
+        assert!(e.contains("IP address"), "{e}");
+        let e = parse("[ctl]\nsocket = \"x\"\n").unwrap_err();
+        assert!(
+            e.starts_with("kamrs.toml:2: unknown key `ctl.socket`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn http_beyond_loopback_needs_a_token() {
+        for addr in ["0.0.0.0:5065", "[::]:5065", "192.0.2.1:5065"] {
+            let e = parse(&format!("[ctl]\nlisten = \"http://{addr}\"\n")).unwrap_err();
+            assert!(e.contains("key `ctl.listen`"), "{e}");
+            assert!(e.contains("token_file"), "{e}");
+        }
+        for ok in [
+            "http://127.0.0.1:5065",
+            "http://[::1]:5065",
+            "http://127.0.0.2:1",
+        ] {
+            parse(&format!("[ctl]\nlisten = \"{ok}\"\n")).unwrap();
+        }
+        parse("[ctl]\nlisten = \"http://0.0.0.0:5065\"\ntoken_file = \"/t\"\n").unwrap();
+    }
+
+    #[test]
+    fn store_keys_parse_and_default() {
+        let c = Config::default();
+        assert_eq!(c.store.backend, StoreBackend::None);
+        assert_eq!(c.store.path, Path::new("/var/lib/kamrs/location.db"));
+        assert_eq!(c.store.url, "redis://127.0.0.1:6379");
+        assert_eq!(c.store.mode, StoreMode::WriteThrough);
+        assert_eq!(c.store.write_back_interval, 1000);
+        assert_eq!(
+            c.store.write_back_interval(),
+            std::time::Duration::from_secs(1)
+        );
+        assert_eq!(c.store.queue_size, 100_000);
+        let c = parse(
+            "[store]\nbackend = \"sqlite\"\npath = \"/tmp/l.db\"\nmode = \"write-back\"\nwrite_back_interval = 250\nqueue_size = 10\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Sqlite);
+        assert_eq!(c.store.path, Path::new("/tmp/l.db"));
+        assert_eq!(c.store.mode, StoreMode::WriteBack);
+        assert_eq!(c.store.write_back_interval, 250);
+        assert_eq!(c.store.queue_size, 10);
+        assert_eq!(parse(&c.to_toml_string()).unwrap(), c);
+        let c = parse("[store]\nbackend = \"redis\"\nurl = \"redis://10.0.0.5:7000\"\n").unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Redis);
+        assert_eq!(c.store.url, "redis://10.0.0.5:7000");
+        assert_eq!(c.store.mode, StoreMode::WriteThrough);
+        assert_eq!(parse(&c.to_toml_string()).unwrap(), c);
+    }
+
+    #[test]
+    fn store_errors_name_line_and_key() {
+        let e = parse("[store]\nbackend = \"mysql\"\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:2: key `store.backend`: "), "{e}");
+        assert!(e.contains("sqlite"), "lists the valid values: {e}");
+        let e = parse("[store]\nmode = \"write-around\"\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:2: key `store.mode`: "), "{e}");
+        assert!(e.contains("write-back"), "{e}");
+        let e = parse("[store]\nbackend = \"sqlite\"\n\npath = \"\"\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:4: key `store.path`"), "{e}");
+        let e = parse("[store]\nbackend = \"redis\"\nurl = \"127.0.0.1:6379\"\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:3: key `store.url`"), "{e}");
+        assert!(e.contains("redis://"), "{e}");
+        let e = parse("[store]\nwrite_back_interval = 0\n").unwrap_err();
+        assert!(
+            e.starts_with("kamrs.toml:2: key `store.write_back_interval`"),
+            "{e}"
+        );
+        let e = parse("[store]\nqueue_size = 0\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:2: key `store.queue_size`"), "{e}");
+        let e = parse("[store]\nfile = \"x\"\n").unwrap_err();
+        assert!(
+            e.starts_with("kamrs.toml:2: unknown key `store.file`"),
+            "{e}"
+        );
+        // An unused key of another backend is not an error: switching
+        // backends is one line.
+        parse("[store]\nbackend = \"none\"\npath = \"\"\nurl = \"x\"\n").unwrap();
+    }
+
+    #[test]
+    fn ctl_limits_must_be_usable() {
+        for (key, value) in [
+            ("max_request_size", "10"),
+            ("max_response_size", "100"),
+            ("max_batch", "0"),
+            ("max_connections", "0"),
+        ] {
+            let e = parse(&format!("[ctl]\n{key} = {value}\n")).unwrap_err();
+            assert!(e.contains(&format!("key `ctl.{key}`")), "{e}");
+        }
     }
 }

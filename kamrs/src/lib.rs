@@ -8,9 +8,12 @@
 //! The library exists so the parser and the request handler can be unit
 //! tested, fuzzed and benchmarked without sockets.
 
+pub mod auth;
 pub mod config;
+pub mod pike;
 pub mod registrar;
 pub mod route;
+pub mod rpc;
 pub mod sip;
 pub mod stats;
 pub mod store;

@@ -5,7 +5,12 @@
 //! tests rely on: once every socket is bound, stdout gets one line
 //! `listening <proto>:<ip>:<port>` per socket (the real port, so `:0` works)
 //! and then `ready`. Exit codes: 0 after SIGINT/SIGTERM, 1 when a socket
-//! cannot be bound, 2 for a bad command line or config.
+//! cannot be bound or the location store cannot be opened or read, 2 for a
+//! bad command line or config.
+//!
+//! With a `[store]`, the table is preloaded from it before `ready`, and a
+//! stop signal writes everything still queued ([`FLUSH_TIMEOUT`]) before
+//! exiting.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -21,11 +26,15 @@ use kamrs::registrar::{Registrar, Settings};
 use kamrs::route::Router;
 use kamrs::stats::CoreStats;
 use kamrs::transport::{self, Shutdown, TcpSettings};
-use kamrs::usrloc::LocationTable;
+use kamrs::usrloc::{unix_now, LocationTable};
 
 /// How long tasks get to finish after a stop signal before the runtime
 /// drops them; the whole stop must stay well under a second.
 const STOP_GRACE: Duration = Duration::from_millis(300);
+
+/// How long a stop waits for the location store to write what is still
+/// queued (write-back mode: up to `write_back_interval` of changes).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// SIP registrar with a Kamailio-compatible control API.
 ///
@@ -67,6 +76,11 @@ struct Cli {
     /// Most bindings per AoR, 0 for unlimited (`max_contacts`).
     #[arg(long, value_name = "N")]
     max_contacts: Option<u32>,
+
+    /// Control API endpoint, `unix:/path` or `http://IP:PORT`
+    /// (`[ctl] listen`).
+    #[arg(long, value_name = "ENDPOINT")]
+    ctl: Option<common::Endpoint>,
 }
 
 impl Cli {
@@ -89,6 +103,9 @@ impl Cli {
             if let Some(v) = flag {
                 *key = v;
             }
+        }
+        if let Some(ctl) = &self.ctl {
+            config.ctl.listen = ctl.clone();
         }
         config.validate()?;
         Ok(config)
@@ -157,12 +174,13 @@ fn init_logging(verbose: u8, config: &Config) {
 async fn run(config: Config) -> ExitCode {
     // Install the handlers before announcing `ready`, so a signal sent right
     // after it stops us cleanly instead of killing the process.
-    let (mut sigterm, mut sigint) = match (
+    let (mut sigterm, mut sigint, mut sighup) = match (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) {
-        (Ok(t), Ok(i)) => (t, i),
-        (Err(e), _) | (_, Err(e)) => {
+        (Ok(t), Ok(i), Ok(h)) => (t, i, h),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             eprintln!("kamrs: cannot install signal handlers: {e}");
             return ExitCode::from(1);
         }
@@ -191,6 +209,51 @@ async fn run(config: Config) -> ExitCode {
             }
         }
     }
+    // The control socket is bound before `ready` too; it serves once the
+    // router exists.
+    let ctl = match kamrs::rpc::bind(&config) {
+        Ok(ctl) => ctl,
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    // The location table, filled from the store before `ready` so the
+    // first REGISTER or lookup already sees every stored binding.
+    let table = Arc::new(LocationTable::new());
+    match kamrs::store::open(&config.store).await {
+        Ok(None) => {}
+        Ok(Some(store)) => {
+            if let Err(e) = kamrs::store::preload(&store, &table, unix_now()).await {
+                eprintln!("kamrs: cannot preload the location table: {e}");
+                return ExitCode::from(1);
+            }
+            if table.attach_store(store).is_err() {
+                eprintln!("kamrs: a location store was already attached");
+                return ExitCode::from(1);
+            }
+        }
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    }
+    let auth = match kamrs::auth::from_config(&config.auth) {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if auth.is_none() {
+        if let Some(open) = config.listen.iter().find(|l| !l.addr.ip().is_loopback()) {
+            // Only reachable with `allow_open_registrar = true`: say it at
+            // every start, so nobody runs one by accident for long.
+            tracing::warn!(
+                "OPEN REGISTRAR: listening on {open} without authentication; anyone can register anyone's AoR. Set `[auth] mode = \"digest\"` to stop this."
+            );
+        }
+    }
     announce.push_str("ready\n");
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
@@ -203,33 +266,100 @@ async fn run(config: Config) -> ExitCode {
     drop(stdout);
 
     let stats = Arc::new(CoreStats::default());
-    let table = Arc::new(LocationTable::new());
     tokio::spawn(Arc::clone(&table).run_expiry());
-    let registrar = Registrar::new(Settings::from(&config), table);
-    let router = Arc::new(
-        Router::new(config.limits(), registrar, stats).with_force_rport(config.force_rport),
-    );
+    let mut registrar = Registrar::new(Settings::from(&config), Arc::clone(&table));
+    if let Some(auth) = &auth {
+        registrar = registrar.with_auth(Arc::clone(auth));
+    }
+    let mut router =
+        Router::new(config.limits(), registrar, stats).with_force_rport(config.force_rport);
+    if let Some(settings) = config.pike.settings() {
+        let pike = Arc::new(kamrs::pike::Pike::new(settings));
+        tokio::spawn(Arc::clone(&pike).run_sweeper());
+        router = router.with_pike(pike);
+    }
+    let router = Arc::new(router);
     let tcp = TcpSettings::from_config(&config);
     let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners
         .into_iter()
         .map(|l| transport::spawn(l, Arc::clone(&router), tcp, shutdown.clone()))
         .collect();
+    let ctl = ctl.serve(Arc::clone(&router), &config);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "kamrs ready");
 
-    let name = tokio::select! {
-        _ = sigterm.recv() => "SIGTERM",
-        _ = sigint.recv() => "SIGINT",
+    let name = loop {
+        tokio::select! {
+            _ = sigterm.recv() => break "SIGTERM",
+            _ = sigint.recv() => break "SIGINT",
+            _ = sighup.recv() => reload(auth.as_deref()),
+        }
     };
     tracing::info!("{name} received, stopping");
     stop.trigger();
     let deadline = tokio::time::Instant::now() + STOP_GRACE;
+    ctl.stop(deadline).await;
     for task in tasks {
         if tokio::time::timeout_at(deadline, task).await.is_err() {
             tracing::debug!("a listener did not stop in time; dropping it");
             break;
         }
     }
+    flush_store(&table).await;
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// SIGHUP: re-read what an admin edits by hand (the subscriber list).
+fn reload(auth: Option<&kamrs::auth::Authenticator>) {
+    let Some(auth) = auth else {
+        tracing::info!("SIGHUP: nothing to reload (authentication is off)");
+        return;
+    };
+    match auth.subscribers().reload() {
+        Ok(n) => tracing::info!("SIGHUP: subscriber list reloaded, {n} subscribers"),
+        Err(e) => {
+            tracing::error!("SIGHUP: subscriber list not reloaded, the old one stays in force: {e}")
+        }
+    }
+}
+
+/// Writes what the location store still has queued, bounded by
+/// [`FLUSH_TIMEOUT`]; a store that keeps failing is retried until then.
+/// Called after the transports stopped, so nothing new is queued.
+async fn flush_store(table: &LocationTable) {
+    let Some(store) = table.store() else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + FLUSH_TIMEOUT;
+    loop {
+        match tokio::time::timeout_at(deadline, store.flush()).await {
+            Ok(Ok(())) => {
+                tracing::info!("{} location store flushed", store.name());
+                return;
+            }
+            Ok(Err(e)) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(
+                    "flushing the {} location store failed, retrying: {e}",
+                    store.name()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Ok(Err(e)) => {
+                tracing::error!(
+                    "the {} location store could not write everything before exit: {e}",
+                    store.name()
+                );
+                return;
+            }
+            Err(_) => {
+                tracing::error!(
+                    "the {} location store did not finish writing within {} s; changes still queued are lost",
+                    store.name(),
+                    FLUSH_TIMEOUT.as_secs()
+                );
+                return;
+            }
+        }
+    }
 }

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::pike::Pike;
 use crate::registrar::{Pending, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::stats::CoreStats;
@@ -62,6 +63,8 @@ pub enum DropReason {
     Unanswerable,
     /// Exceeds `max_message_size`.
     TooLarge,
+    /// The source is blocked for flooding (`[pike]`).
+    Flood,
 }
 
 /// The per-message request handler shared by all transport tasks.
@@ -70,6 +73,7 @@ pub struct Router {
     registrar: Registrar,
     stats: Arc<CoreStats>,
     force_rport: bool,
+    pike: Option<Arc<Pike>>,
 }
 
 impl Router {
@@ -79,7 +83,19 @@ impl Router {
             registrar,
             stats,
             force_rport: false,
+            pike: None,
         }
+    }
+
+    /// Drops requests from sources that flood (Kamailio's pike), before
+    /// they are even parsed.
+    pub fn with_pike(mut self, pike: Arc<Pike>) -> Self {
+        self.pike = Some(pike);
+        self
+    }
+
+    pub fn pike(&self) -> Option<&Arc<Pike>> {
+        self.pike.as_ref()
     }
 
     /// Send UDP replies to the packet's source port even when the top Via
@@ -108,6 +124,11 @@ impl Router {
     /// in `out`, which is cleared first.
     pub fn handle(&self, msg: &[u8], peer: &Peer, out: &mut Vec<u8>) -> Action {
         out.clear();
+        if let Some(pike) = &self.pike {
+            if !pike.allow(peer.remote.ip()) {
+                return Action::Drop(DropReason::Flood);
+            }
+        }
         if msg.len() > self.limits.max_message_size {
             CoreStats::inc(&self.stats.dropped);
             return Action::Drop(DropReason::TooLarge);

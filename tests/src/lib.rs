@@ -9,6 +9,8 @@
 //! Waiting is always on an event (a line, a datagram, a closed socket) with
 //! a bounded timeout, never a sleep that happens to be long enough.
 
+pub mod ctl;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -98,6 +100,8 @@ pub struct Kamrs {
     pub listening: Vec<String>,
     stderr_path: PathBuf,
     config_path: PathBuf,
+    /// The control socket the harness gave this daemon, if it gave one.
+    pub ctl: Option<PathBuf>,
     _dir: TempDir,
 }
 
@@ -117,10 +121,21 @@ impl Kamrs {
         std::fs::write(&config_path, config).expect("write config");
         let stderr_path = dir.path().join("stderr.log");
         let stderr = std::fs::File::create(&stderr_path).expect("create stderr log");
+        // Each daemon gets its own control socket unless the config names
+        // one, so tests never share (or fight over) the default path.
+        let mut own_ctl = Vec::new();
+        let mut ctl = None;
+        if !config.contains("[ctl]") && !args.contains(&"--ctl") {
+            let path = dir.path().join("ctl.sock");
+            own_ctl.push("--ctl".to_owned());
+            own_ctl.push(format!("unix:{}", path.display()));
+            ctl = Some(path);
+        }
         let mut child = Command::new(kamrs_bin())
             .arg("--config")
             .arg(&config_path)
             .arg("-vv")
+            .args(&own_ctl)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -147,6 +162,7 @@ impl Kamrs {
             listening: Vec::new(),
             stderr_path,
             config_path,
+            ctl,
             _dir: dir,
         };
         let deadline = Instant::now() + START_TIMEOUT;

@@ -8,7 +8,38 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use kamrs_tests::ctl::kamrsctl;
 use kamrs_tests::{udp_client, udp_exchange, unique, Kamrs, TempDir};
+
+/// `kamrsctl --json ARGS` against this daemon's control socket.
+fn ctl_json(k: &Kamrs, args: &[&str]) -> serde_json::Value {
+    let socket = format!(
+        "unix:{}",
+        k.ctl.as_ref().expect("harness control socket").display()
+    );
+    let mut all = vec!["--ctl", &socket, "--json"];
+    all.extend_from_slice(args);
+    let run = kamrsctl(&all, &[]);
+    assert_eq!(run.code(), Some(0), "kamrsctl {args:?}: {}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
+}
+
+/// A Kamailio statistic, as `stats.get_statistics` lists it.
+fn statistic(k: &Kamrs, name: &str) -> u64 {
+    let v = ctl_json(k, &["stats", name]);
+    let text = v.to_string();
+    let needle = format!("{name} = ");
+    let at = text
+        .find(&needle)
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+        + needle.len();
+    text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
 
 /// Whether `tool` can be run; panics under CI when it cannot.
 fn have(tool: &str) -> bool {
@@ -110,6 +141,9 @@ fn sipp_registers_and_refreshes_1000_users() {
         );
     }
     assert!(query(&sock, &format!("{prefix}{}", USERS + 1)).is_empty());
+    // And the table holds exactly those: 1,000 AoRs, 1,000 contacts.
+    assert_eq!(statistic(&k, "usrloc:registered_users"), USERS as u64);
+    assert_eq!(statistic(&k, "usrloc:location_contacts"), USERS as u64);
 }
 
 #[test]
@@ -160,4 +194,11 @@ fn baresip_registers() {
         "{contacts:?}"
     );
     assert!(contacts[0].contains("+sip.instance="), "{contacts:?}");
+    // The binding carries baresip's User-Agent, as ul.lookup shows it.
+    let v = ctl_json(&k, &["ul.lookup", &user]);
+    let ua = v["Contacts"][0]["Contact"]["User-Agent"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(ua.starts_with("baresip"), "User-Agent {ua:?} in {v}");
 }

@@ -2,16 +2,13 @@
 //! uses on what it returned. Besides "never panics", checks that a URI is
 //! equivalent to itself (RFC 3261 §19.1.4 comparison is reflexive).
 //!
-//! Known parser bug, reproducer in `fuzz/regressions/parse_message-uri-
-//! repeated-param-not-self-equivalent.*`: a URI that repeats a parameter
-//! name (`sip:x;p=1;p=2`) is not equivalent to itself. Until it is fixed the
-//! reflexivity check skips such URIs, so the fuzzer can look for other
-//! faults; set `KAMRS_FUZZ_ALL_CHECKS=1` to check them too (and reproduce).
+//! `fuzz/regressions/` keeps inputs that once failed (a URI repeating a
+//! parameter name was not equivalent to itself); `cargo +nightly fuzz run
+//! parse_message fuzz/regressions/*` replays them.
 
 #![no_main]
 
 use std::hint::black_box;
-use std::sync::OnceLock;
 
 use kamrs::sip::{parse_message, Limits, Message, NameAddr, Params, Uri};
 use libfuzzer_sys::fuzz_target;
@@ -23,27 +20,11 @@ fn walk_params(params: Params<'_>) {
     black_box((params.get("expires"), params.has("lr"), params.is_empty()));
 }
 
-fn all_checks() -> bool {
-    static ALL: OnceLock<bool> = OnceLock::new();
-    *ALL.get_or_init(|| std::env::var_os("KAMRS_FUZZ_ALL_CHECKS").is_some_and(|v| v == "1"))
-}
-
-/// A parameter name that occurs twice (case-insensitively).
-fn repeats_a_param(uri: &Uri<'_>) -> bool {
-    let names: Vec<&str> = uri.params.into_iter().map(|(n, _)| n).collect();
-    names
-        .iter()
-        .enumerate()
-        .any(|(i, n)| names[..i].iter().any(|m| m.eq_ignore_ascii_case(n)))
-}
-
 fn assert_self_equivalent(uri: &Uri<'_>, what: &str) {
-    if all_checks() || !repeats_a_param(uri) {
-        assert!(
-            uri.equivalent(uri),
-            "{what} URI not equivalent to itself: {uri:?}"
-        );
-    }
+    assert!(
+        uri.equivalent(uri),
+        "{what} URI not equivalent to itself: {uri:?}"
+    );
 }
 
 fn check_uri(uri: &Uri<'_>, what: &str) {

@@ -30,6 +30,12 @@ pub enum Reject {
     Unsupported(String),
     /// 500: the location store could not make the change durable.
     StoreUnavailable,
+    /// 401 with these `WWW-Authenticate` values.
+    Challenge(Vec<String>),
+    /// 403: authenticated but not allowed (or too many wrong answers).
+    Forbidden(&'static str),
+    /// 400: unusable credentials.
+    BadCredentials(&'static str),
 }
 
 impl Reject {
@@ -40,6 +46,8 @@ impl Reject {
             Reject::TooManyContacts(_) => 503,
             Reject::Unsupported(_) => 420,
             Reject::StoreUnavailable => 500,
+            Reject::Challenge(_) => 401,
+            Reject::Forbidden(_) => 403,
             _ => 400,
         }
     }
@@ -59,6 +67,8 @@ impl Reject {
             Reject::TooManyContacts(_) => "Too Many Registered Contacts",
             Reject::Unsupported(_) => "Bad Extension",
             Reject::StoreUnavailable => "Location Store Unavailable",
+            Reject::Challenge(_) => "Unauthorized",
+            Reject::Forbidden(r) | Reject::BadCredentials(r) => r,
         }
     }
 }

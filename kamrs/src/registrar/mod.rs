@@ -14,6 +14,7 @@ use std::sync::Arc;
 pub use error::Reject;
 pub use settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 
+use crate::auth::{Authenticator, Verdict};
 use crate::route::Peer;
 use crate::sip::{HeaderName, Request};
 use crate::store::{Commit, StoreError, StoreMode};
@@ -45,6 +46,11 @@ pub struct Registrar {
     /// restarts.
     ruid_prefix: String,
     ruid_counter: AtomicU64,
+    /// Digest authentication, when `[auth] mode = "digest"`.
+    auth: Option<Arc<Authenticator>>,
+    /// Store failures since the last log line, and when that was.
+    store_failures: AtomicU64,
+    store_failure_logged: AtomicU64,
 }
 
 impl Default for Registrar {
@@ -59,9 +65,40 @@ impl Registrar {
             settings,
             table,
             stats: RegistrarStats::default(),
-            ruid_prefix: format!("uloc-{:x}-{:x}", unix_now(), std::process::id()),
+            // Plus a random part: nodes sharing a store (redis) can start in
+            // the same second with the same pid (containers), and equal
+            // ruids of one AoR would overwrite each other there.
+            ruid_prefix: format!(
+                "uloc-{:x}-{:x}-{:x}",
+                unix_now(),
+                std::process::id(),
+                std::hash::BuildHasher::hash_one(
+                    &std::collections::hash_map::RandomState::new(),
+                    0u8
+                ) as u32
+            ),
             ruid_counter: AtomicU64::new(1),
+            auth: None,
+            store_failures: AtomicU64::new(0),
+            store_failure_logged: AtomicU64::new(0),
         }
+    }
+
+    /// Requires digest authentication for every REGISTER.
+    pub fn with_auth(mut self, auth: Arc<Authenticator>) -> Self {
+        self.auth = Some(auth);
+        self
+    }
+
+    pub fn auth(&self) -> Option<&Arc<Authenticator>> {
+        self.auth.as_ref()
+    }
+
+    /// A binding id unique across restarts and nodes (Kamailio's ruid),
+    /// for every binding however it is made (REGISTER or `ul.add`).
+    pub fn new_ruid(&self) -> Box<str> {
+        let n = self.ruid_counter.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{n:x}", self.ruid_prefix).into_boxed_str()
     }
 
     pub fn table(&self) -> &Arc<LocationTable> {
@@ -83,26 +120,53 @@ impl Registrar {
         match self.register(req, peer, now, out) {
             Ok(commit) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                let store = self.table.store()?;
-                let commit = commit.filter(|_| store.mode() == StoreMode::WriteThrough)?;
+                let (Some(store), Some(commit)) = (self.table.store(), commit) else {
+                    return None;
+                };
+                if store.mode() == StoreMode::WriteBack {
+                    // Write-back answers at once, but a change the store
+                    // refused outright (queue full) must not be acknowledged.
+                    if let Some(err) = commit.refused() {
+                        self.commit_failed(err);
+                        reply::refuse(out, req, peer, &Reject::StoreUnavailable);
+                    }
+                    return None;
+                }
                 let mut on_failure = Vec::new();
                 reply::refuse(&mut on_failure, req, peer, &Reject::StoreUnavailable);
                 Some(Pending { commit, on_failure })
             }
             Err(reject) => {
                 tracing::debug!(remote = %peer.remote, status = reject.status(), reason = reject.reason(), "REGISTER refused");
-                self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                // A challenge is the normal first step of a login, not a
+                // refusal (Kamailio counts only what save() refused).
+                if !matches!(reject, Reject::Challenge(_)) {
+                    self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                }
                 reply::refuse(out, req, peer, &reject);
                 None
             }
         }
     }
 
-    /// Books a write-through REGISTER whose commit failed as refused.
+    /// Books a write-through REGISTER whose commit failed as refused. Logs
+    /// at most once a second (with the count since), so a store outage
+    /// under load does not flood the log.
     pub fn commit_failed(&self, err: &StoreError) {
         self.stats.accepted.fetch_sub(1, Ordering::Relaxed);
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        tracing::error!("REGISTER answered 500: {err}");
+        let failed = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let now = unix_now();
+        let last = self.store_failure_logged.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .store_failure_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.store_failures.store(0, Ordering::Relaxed);
+            tracing::error!("REGISTERs answered 500 because the location store failed ({failed} since the last report): {err}");
+        }
     }
 
     fn register(
@@ -112,14 +176,21 @@ impl Registrar {
         now: u64,
         out: &mut Vec<u8>,
     ) -> Result<Option<Commit>, Reject> {
+        // The Request-URI names the registrar's domain (RFC 3261 §10.3
+        // step 1); one that is not a SIP/SIPS URI is a malformed REGISTER.
+        if crate::sip::Uri::parse(req.uri.as_bytes())
+            .is_none_or(|u| u.scheme == crate::sip::Scheme::Tel)
+        {
+            return Err(Reject::Parse(crate::sip::ParseError::BadRequestUri));
+        }
         if let Some(tags) = save::unsupported_requires(req, &self.settings) {
             return Err(Reject::Unsupported(tags));
         }
         let aor = save::aor(req, self.settings.use_domain)?;
-        let new_ruid = || -> Box<str> {
-            let n = self.ruid_counter.fetch_add(1, Ordering::Relaxed);
-            format!("{}-{n:x}", self.ruid_prefix).into_boxed_str()
-        };
+        if let Some(auth) = &self.auth {
+            self.authenticate(auth, req, now)?;
+        }
+        let new_ruid = || self.new_ruid();
         let ctx = save::Context {
             now,
             source: Some(Source {
@@ -138,6 +209,28 @@ impl Registrar {
             Ok(())
         });
         result.map(|()| commit)
+    }
+}
+
+impl Registrar {
+    /// RFC 3261 §22.4 for the AoR in To: its user must be the one who
+    /// proves the password.
+    fn authenticate(
+        &self,
+        auth: &Authenticator,
+        req: &Request<'_>,
+        now: u64,
+    ) -> Result<(), Reject> {
+        let user = save::aor(req, false)?;
+        let domain = req.to.uri.host.to_ascii_lowercase();
+        match auth.check(req, &user, &domain, now) {
+            Verdict::Authorized => Ok(()),
+            Verdict::Challenge { stale, failures } => Err(Reject::Challenge(
+                auth.challenges(&domain, stale, failures, now),
+            )),
+            Verdict::Forbidden(reason) => Err(Reject::Forbidden(reason)),
+            Verdict::Malformed(reason) => Err(Reject::BadCredentials(reason)),
+        }
     }
 }
 

@@ -84,6 +84,11 @@ pub fn refuse(out: &mut Vec<u8>, req: &Request<'_>, peer: &Peer, reject: &Reject
         // A store outage is usually short; tell the phone when to retry
         // rather than letting it back off for its full interval.
         Reject::StoreUnavailable => reply::header(out, "Retry-After", "5"),
+        Reject::Challenge(challenges) => {
+            for c in challenges {
+                reply::header(out, "WWW-Authenticate", c);
+            }
+        }
         _ => {}
     }
     reply::header(out, "P-Registrar-Error", reject.reason());

@@ -327,8 +327,12 @@ fn plan<'a>(
     if contact.uri.raw.len() > s.contact_max_size {
         return Err(Reject::ContactTooLong);
     }
+    let [expires_param, q_param, instance, reg_id, methods] =
+        contact
+            .params
+            .lookup(["expires", "q", "+sip.instance", "reg-id", "methods"]);
     // Expiry precedence: contact param, then Expires header, then default.
-    let mut expires = match contact.params.get("expires") {
+    let mut expires = match expires_param {
         Some(Some(v)) => parse_delta_seconds(v.as_bytes()).ok_or(Reject::InvalidExpires)?,
         Some(None) => return Err(Reject::InvalidExpires),
         None => header_expires.unwrap_or(s.default_expires),
@@ -342,22 +346,18 @@ fn plan<'a>(
     if s.max_expires > 0 && expires > s.max_expires {
         expires = s.max_expires;
     }
-    let q = match contact.params.get("q") {
+    let q = match q_param {
         None => None,
         Some(v) => Some(parse_q(v.unwrap_or("")).ok_or(Reject::InvalidQ)?),
     };
-    let instance = contact
-        .params
-        .get("+sip.instance")
-        .flatten()
-        .filter(|i| !i.is_empty());
-    let reg_id = match contact.params.get("reg-id") {
+    let instance = instance.flatten().filter(|i| !i.is_empty());
+    let reg_id = match reg_id {
         None => 0,
         Some(v) => v
             .and_then(|v| v.parse::<u32>().ok())
             .ok_or(Reject::InvalidRegId)?,
     };
-    let methods = match contact.params.get("methods") {
+    let methods = match methods {
         Some(Some(list)) => methods::mask(list.as_bytes()),
         _ => req
             .raw

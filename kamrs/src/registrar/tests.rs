@@ -542,6 +542,15 @@ fn refusals_carry_their_headers() {
     let r = handle(&reg, &register("Require: gruu\r\nContact: <sip:a@1>\r\n"));
     assert!(r.starts_with("SIP/2.0 420 Bad Extension\r\n"), "{r}");
     assert_eq!(lines(&r, "Unsupported"), ["gruu"]);
+    let r = handle(
+        &reg,
+        &register("Contact: <sip:a@1>\r\n")
+            .replace("REGISTER sip:example.com SIP", "REGISTER p SIP"),
+    );
+    assert!(
+        r.starts_with("SIP/2.0 400 Malformed Request-URI\r\n"),
+        "{r}"
+    );
     let r = handle(&reg, &register("Contact: <sip:a@1>;q=7\r\n"));
     assert!(
         r.starts_with("SIP/2.0 400 Invalid q Param In Contact\r\n"),
@@ -551,7 +560,7 @@ fn refusals_carry_their_headers() {
         reg.stats()
             .rejected
             .load(std::sync::atomic::Ordering::Relaxed),
-        3
+        4
     );
     assert_eq!(
         reg.stats()

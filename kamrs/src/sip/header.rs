@@ -55,37 +55,86 @@ impl HeaderName {
 /// comparisons per header.
 pub fn header_name(name: &str) -> HeaderName {
     let b = name.as_bytes();
-    let eq = |s: &str| b.eq_ignore_ascii_case(s.as_bytes());
-    match b.len() {
-        1 => match b[0].to_ascii_lowercase() {
-            b'v' => HeaderName::Via,
-            b'f' => HeaderName::From,
-            b't' => HeaderName::To,
-            b'i' => HeaderName::CallId,
-            b'm' => HeaderName::Contact,
-            b'l' => HeaderName::ContentLength,
-            b'c' => HeaderName::ContentType,
-            b'k' => HeaderName::Supported,
-            _ => HeaderName::Other,
-        },
-        2 if eq("to") => HeaderName::To,
-        3 if eq("via") => HeaderName::Via,
-        4 if eq("from") => HeaderName::From,
-        4 if eq("cseq") => HeaderName::CSeq,
-        4 if eq("path") => HeaderName::Path,
-        5 if eq("route") => HeaderName::Route,
-        7 if eq("call-id") => HeaderName::CallId,
-        7 if eq("contact") => HeaderName::Contact,
-        7 if eq("expires") => HeaderName::Expires,
-        7 if eq("require") => HeaderName::Require,
-        9 if eq("supported") => HeaderName::Supported,
-        10 if eq("user-agent") => HeaderName::UserAgent,
-        12 if eq("max-forwards") => HeaderName::MaxForwards,
-        12 if eq("content-type") => HeaderName::ContentType,
-        13 if eq("proxy-require") => HeaderName::ProxyRequire,
-        13 if eq("authorization") => HeaderName::Authorization,
-        14 if eq("content-length") => HeaderName::ContentLength,
-        _ => HeaderName::Other,
+    let Some(&first) = b.first() else {
+        return HeaderName::Other;
+    };
+    // (length, first letter) picks at most one candidate, so a header costs
+    // one case-insensitive comparison at most.
+    let candidate = match (b.len(), first | 0x20) {
+        (1, b'v') => return HeaderName::Via,
+        (1, b'f') => return HeaderName::From,
+        (1, b't') => return HeaderName::To,
+        (1, b'i') => return HeaderName::CallId,
+        (1, b'm') => return HeaderName::Contact,
+        (1, b'l') => return HeaderName::ContentLength,
+        (1, b'c') => return HeaderName::ContentType,
+        (1, b'k') => return HeaderName::Supported,
+        (2, b't') => ("to", HeaderName::To),
+        (3, b'v') => ("via", HeaderName::Via),
+        (4, b'f') => ("from", HeaderName::From),
+        (4, b'c') => ("cseq", HeaderName::CSeq),
+        (4, b'p') => ("path", HeaderName::Path),
+        (5, b'r') => ("route", HeaderName::Route),
+        (7, b'c') if b.get(1).is_some_and(|c| c | 0x20 == b'a') => ("call-id", HeaderName::CallId),
+        (7, b'c') => ("contact", HeaderName::Contact),
+        (7, b'e') => ("expires", HeaderName::Expires),
+        (7, b'r') => ("require", HeaderName::Require),
+        (9, b's') => ("supported", HeaderName::Supported),
+        (10, b'u') => ("user-agent", HeaderName::UserAgent),
+        (12, b'm') => ("max-forwards", HeaderName::MaxForwards),
+        (12, b'c') => ("content-type", HeaderName::ContentType),
+        (13, b'p') => ("proxy-require", HeaderName::ProxyRequire),
+        (13, b'a') => ("authorization", HeaderName::Authorization),
+        (14, b'c') => ("content-length", HeaderName::ContentLength),
+        _ => return HeaderName::Other,
+    };
+    // Header names are tokens, and for token bytes `b | 0x20` equals a
+    // lower-case letter or `-` only when `b` is that letter (either case)
+    // or `-`: a cheaper case-insensitive compare than a full lower-casing.
+    let lower = candidate.0.as_bytes();
+    if b.len() == lower.len() && b.iter().zip(lower).all(|(x, y)| x | 0x20 == *y) {
+        candidate.1
+    } else {
+        HeaderName::Other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_compact_forms() {
+        for (name, want) in [
+            ("Via", HeaderName::Via),
+            ("v", HeaderName::Via),
+            ("V", HeaderName::Via),
+            ("CALL-ID", HeaderName::CallId),
+            ("i", HeaderName::CallId),
+            ("Contact", HeaderName::Contact),
+            ("m", HeaderName::Contact),
+            ("cseq", HeaderName::CSeq),
+            ("Content-Length", HeaderName::ContentLength),
+            ("l", HeaderName::ContentLength),
+            ("k", HeaderName::Supported),
+            ("Max-Forwards", HeaderName::MaxForwards),
+            ("Authorization", HeaderName::Authorization),
+            ("Proxy-Require", HeaderName::ProxyRequire),
+            ("User-Agent", HeaderName::UserAgent),
+            ("Expires", HeaderName::Expires),
+            ("Require", HeaderName::Require),
+            ("Route", HeaderName::Route),
+            ("Path", HeaderName::Path),
+            ("To", HeaderName::To),
+            ("Content-Type", HeaderName::ContentType),
+            ("Contacts", HeaderName::Other),
+            ("Call-IX", HeaderName::Other),
+            ("Allow", HeaderName::Other),
+            ("x", HeaderName::Other),
+            ("", HeaderName::Other),
+        ] {
+            assert_eq!(header_name(name), want, "{name}");
+        }
     }
 }
 

@@ -82,7 +82,7 @@ impl<'a> Method<'a> {
 
 /// Headers of one message, in order. Inline capacity covers what phones
 /// send, so parsing a typical REGISTER does not allocate.
-pub type Headers<'a> = SmallVec<[Header<'a>; 24]>;
+pub type Headers<'a> = SmallVec<[Header<'a>; 16]>;
 
 /// A parsed message.
 // Boxing the request would cost an allocation per packet; a response is
@@ -254,6 +254,9 @@ enum Structure<'a> {
     Response(Response<'a>),
 }
 
+// Inlined into its two callers so the ~700-byte RawRequest is built in
+// place rather than copied out (callgrind: memcpy was 6 % of a REGISTER).
+#[inline(always)]
 fn parse_structure<'a>(
     buf: &'a [u8],
     limits: &Limits,
@@ -280,43 +283,61 @@ fn parse_structure<'a>(
     while pos < buf.len() {
         let nl = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i);
         let line_end = nl.unwrap_or(buf.len());
+        let line_start = pos;
         let line = strip_cr(&buf[pos..line_end]);
         let next = nl.map_or(buf.len(), |n| n + 1);
-        if line.len() > limits.max_line_length {
-            return Err(ParseError::LineTooLong);
-        }
         if line.is_empty() {
             body_start = next;
             break;
+        }
+        pos = next;
+        // In lenient mode (salvaging a reply to a broken request) a bad
+        // line is skipped instead of failing the message, so the Via,
+        // From, To, Call-ID and CSeq around it can still address a 400.
+        macro_rules! bad_line {
+            ($err:expr) => {{
+                if strict {
+                    return Err($err);
+                }
+                last_value_start = None;
+                continue;
+            }};
+        }
+        if line.len() > limits.max_line_length {
+            bad_line!(ParseError::LineTooLong);
         }
         if is_ws(line[0]) {
             // A fold: the line continues the previous header's value, which
             // keeps pointing into the received bytes.
             let (Some(last), Some(value_start)) = (headers.last_mut(), last_value_start) else {
-                return Err(ParseError::MalformedHeaderLine);
+                bad_line!(ParseError::MalformedHeaderLine);
             };
-            last.value = trim(&buf[value_start..pos + line.len()]);
-            pos = next;
+            last.value = trim(&buf[value_start..line_start + line.len()]);
             continue;
         }
-        let colon = memchr::memchr(b':', line).ok_or(ParseError::MalformedHeaderLine)?;
-        let raw_name = trim(&line[..colon]);
-        if raw_name.is_empty() || !raw_name.iter().all(|&b| is_token(b)) {
-            return Err(ParseError::MalformedHeaderLine);
+        // name *(SP/HT) ":" in one pass over the name's bytes.
+        let name_len = line.iter().take_while(|&&b| is_token(b)).count();
+        let colon = name_len
+            + line[name_len..]
+                .iter()
+                .take_while(|&&b| b == b' ' || b == b'\t')
+                .count();
+        if name_len == 0 || line.get(colon) != Some(&b':') {
+            bad_line!(ParseError::MalformedHeaderLine);
         }
+        let raw_name = &line[..name_len];
         if headers.len() >= limits.max_headers {
-            return Err(ParseError::TooManyHeaders);
+            bad_line!(ParseError::TooManyHeaders);
         }
         let name = ascii(raw_name).map_or(HeaderName::Other, header_name);
         let after_colon = &line[colon + 1..];
         let lead = after_colon.iter().take_while(|&&b| is_ws(b)).count();
-        last_value_start = Some(pos + colon + 1 + lead);
+        last_value_start = Some(line_start + colon + 1 + lead);
         headers.push(Header {
             name,
             raw_name,
             value: trim(after_colon),
         });
-        pos = next;
     }
 
     // The top Via is needed to answer even a broken request.
@@ -396,6 +417,7 @@ fn parse_status_line(line: &[u8]) -> Result<Response<'_>, ParseError> {
 /// Step two: the mandatory headers of RFC 3261 §8.1.1, each present once and
 /// well formed. Max-Forwards is checked only when present: many phones (and
 /// the corpus) omit it on REGISTER and Kamailio accepts that.
+#[inline(always)]
 fn validate(raw: RawRequest<'_>) -> Result<Request<'_>, ParseError> {
     let mut from = None;
     let mut to = None;
@@ -697,5 +719,22 @@ mod tests {
             r("soon").unwrap(),
             Err(ParseError::Malformed(HeaderName::Expires))
         );
+    }
+}
+
+#[cfg(test)]
+mod salvage_tests {
+    use super::*;
+
+    #[test]
+    fn salvage_skips_broken_lines_to_find_the_via() {
+        let msg = "REGISTER sip:x SIP/2.0\r\nno colon here\r\n\tstray fold\r\nVia: SIP/2.0/UDP h;branch=z9hG4bKs\r\nCall-ID: c\r\n\r\n";
+        assert_eq!(
+            parse_message(msg.as_bytes(), &Limits::default()).err(),
+            Some(ParseError::MalformedHeaderLine)
+        );
+        let raw = salvage_for_reply(msg.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(raw.top_via.unwrap().branch(), Some("z9hG4bKs"));
+        assert_eq!(raw.header(HeaderName::CallId), Some(&b"c"[..]));
     }
 }

@@ -24,6 +24,6 @@ pub use message::{
 };
 pub use name_addr::{NameAddr, NameAddrList};
 pub use params::Params;
-pub use scan::trim as trim_ws;
+pub use scan::{is_token as is_token_byte, trim as trim_ws};
 pub use uri::{Scheme, Uri};
 pub use via::Via;

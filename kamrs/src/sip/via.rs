@@ -20,6 +20,11 @@ pub struct Via<'a> {
     /// Index in the header value just past this via-parm (at a `,` that
     /// starts the next one, or the end).
     pub end: usize,
+    /// `branch`, read once at parse time: every reply and every transaction
+    /// key needs it.
+    branch: Option<&'a str>,
+    /// `rport` present (with or without a value).
+    rport: bool,
 }
 
 impl<'a> Via<'a> {
@@ -62,12 +67,16 @@ impl<'a> Via<'a> {
         }
         let (host_end, port, after) = parse_hostport(s, host_start)?;
         let params_end = params::scan(s, after, ParamsIn::Header)?;
+        let params = Params::new(&s[after..params_end], ParamsIn::Header);
+        let [branch, rport] = params.lookup(["branch", "rport"]);
         Some((
             Via {
+                branch: branch.flatten(),
+                rport: rport.is_some(),
                 transport: ascii(transport)?,
                 host: ascii(&s[host_start..host_end])?,
                 port,
-                params: Params::new(&s[after..params_end], ParamsIn::Header),
+                params,
                 head: &s[start..after],
                 end: params_end,
             },
@@ -76,12 +85,12 @@ impl<'a> Via<'a> {
     }
 
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.get("branch").flatten()
+        self.branch
     }
 
     /// The sender asked for symmetric response routing (RFC 3581).
     pub fn has_rport(&self) -> bool {
-        self.params.has("rport")
+        self.rport
     }
 
     /// Whether the sent-by host is literally the address the packet came

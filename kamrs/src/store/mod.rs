@@ -15,7 +15,13 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use crate::usrloc::Binding;
+use crate::usrloc::{Binding, LocationTable};
+
+pub mod open;
+pub mod redis;
+pub mod sqlite;
+
+pub use open::{open, preload, OpenError};
 
 /// One change to persist.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +52,29 @@ pub enum StoreError {
     Overloaded,
     #[error("location store is shut down")]
     Closed,
+    /// The backend does not offer this (e.g. row counts of a memory-only
+    /// test store).
+    #[error("not supported by the {0} location store")]
+    Unsupported(&'static str),
+    /// Reading the store failed (preload, counts).
+    #[error("location store read failed: {0}")]
+    Read(String),
+}
+
+/// A boxed future of a store operation that is not a write (preload,
+/// counts), so [`Store`] stays object safe.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Row counts of a store's copy of the table: Kamailio's `ul.db_users`,
+/// `ul.db_contacts` and `ul.db_expired_contacts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DbCounts {
+    /// Distinct AoRs with at least one live binding stored.
+    pub users: u64,
+    /// Live bindings stored (permanent ones included).
+    pub contacts: u64,
+    /// Stored bindings already past their expiry, not yet cleaned up.
+    pub expired_contacts: u64,
 }
 
 /// A persistence backend.
@@ -59,6 +88,24 @@ pub trait Store: Send + Sync + 'static {
     fn mode(&self) -> StoreMode;
     /// `sqlite`, `redis`: for logs and statistics.
     fn name(&self) -> &'static str;
+
+    /// Reads every stored binding still live at `now` into `table` with
+    /// [`LocationTable::load`] (no journaling), at start-up before the store
+    /// is attached. Returns how many bindings were read. The default loads
+    /// nothing. See [`open::preload`], which times and logs it.
+    fn load_into(&self, table: Arc<LocationTable>, now: u64) -> StoreFuture<'_, u64> {
+        let _ = (table, now);
+        Box::pin(async { Ok(0) })
+    }
+
+    /// Row counts of the stored copy at `now` (`ul.db_users`,
+    /// `ul.db_contacts`, `ul.db_expired_contacts`). Never blocks the
+    /// caller's runtime thread.
+    fn counts(&self, now: u64) -> StoreFuture<'_, DbCounts> {
+        let _ = now;
+        let name = self.name();
+        Box::pin(async move { Err(StoreError::Unsupported(name)) })
+    }
 }
 
 /// Resolves when a batch of ops is durable, or failed.
@@ -74,6 +121,17 @@ impl Commit {
     /// front).
     pub fn ready(result: Result<(), StoreError>) -> Commit {
         Commit(CommitInner::Ready(Some(result)))
+    }
+
+    /// The error of a commit the store refused up front (queue full, store
+    /// shut down), which is already decided and will never become durable.
+    /// In write-back mode, where replies do not wait for commits, this is
+    /// how a REGISTER still learns that its change was not even queued.
+    pub fn refused(&self) -> Option<&StoreError> {
+        match &self.0 {
+            CommitInner::Ready(Some(Err(e))) => Some(e),
+            _ => None,
+        }
     }
 
     /// A commit the store completes through the returned sender.

@@ -157,7 +157,7 @@ impl Connection {
                     StreamFrame::Message { len } => {
                         let msg = &buf[start..start + len];
                         let action = self.router.handle(msg, &self.peer, &mut out);
-                        tracing::debug!(remote = %self.peer.remote, len, ?action, "tcp message");
+                        tracing::trace!(remote = %self.peer.remote, len, ?action, "tcp message");
                         match action {
                             Action::Reply { .. } => pending.extend_from_slice(&out),
                             // Replies on a connection stay in request order,

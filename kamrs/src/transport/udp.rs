@@ -61,7 +61,7 @@ pub async fn serve(socket: UdpSocket, router: Arc<Router>, mut shutdown: Shutdow
             local,
         };
         let action = router.handle(&buf[..n], &peer, &mut out);
-        tracing::debug!(%remote, len = n, ?action, "udp message");
+        tracing::trace!(%remote, len = n, ?action, "udp message");
         match action {
             Action::Reply { dest } => {
                 if let Err(e) = socket.send_to(&out, dest).await {

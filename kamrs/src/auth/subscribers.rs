@@ -1,0 +1,299 @@
+//! Who may register: HA1 hashes per user and domain, never passwords
+//! (Kamailio's `subscriber` table keeps `ha1` the same way).
+//!
+//! The file source is TOML an admin can edit; it is read at start and on
+//! reload (SIGHUP or the control API), and rewritten atomically when the
+//! control API adds or removes a subscriber.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use md5::Md5;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// One subscriber as stored: Kamailio's column names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscriber {
+    pub username: String,
+    pub domain: String,
+    /// hex MD5(username:realm:password)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha1: Option<String>,
+    /// hex SHA-256(username:realm:password)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ha1_sha256: Option<String>,
+}
+
+impl Subscriber {
+    /// A subscriber whose HA1s are computed from a password for `realm`.
+    /// The password is used here and dropped; only hashes are kept.
+    pub fn with_password(username: &str, domain: &str, realm: &str, password: &str) -> Subscriber {
+        Subscriber {
+            username: username.to_owned(),
+            domain: domain.to_owned(),
+            ha1: Some(ha1_md5(username, realm, password)),
+            ha1_sha256: Some(ha1_sha256(username, realm, password)),
+        }
+    }
+}
+
+pub fn ha1_md5(user: &str, realm: &str, password: &str) -> String {
+    super::nonce::hex(&Md5::digest(format!("{user}:{realm}:{password}")))
+}
+
+pub fn ha1_sha256(user: &str, realm: &str, password: &str) -> String {
+    super::nonce::hex(&Sha256::digest(format!("{user}:{realm}:{password}")))
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    subscriber: Vec<Subscriber>,
+}
+
+/// The subscriber list, looked up by (username, domain).
+pub struct Subscribers {
+    path: Option<PathBuf>,
+    map: RwLock<HashMap<(String, String), Subscriber>>,
+}
+
+impl Subscribers {
+    /// An in-memory list (tests).
+    pub fn in_memory(list: Vec<Subscriber>) -> Subscribers {
+        Subscribers {
+            path: None,
+            map: RwLock::new(index(list)),
+        }
+    }
+
+    /// Reads `path`; a missing file is an empty list (created on first add).
+    pub fn open(path: &Path) -> Result<Subscribers, String> {
+        let s = Subscribers {
+            path: Some(path.to_owned()),
+            map: RwLock::new(HashMap::new()),
+        };
+        s.reload()?;
+        Ok(s)
+    }
+
+    /// Re-reads the file. On error the old list stays in force.
+    pub fn reload(&self) -> Result<usize, String> {
+        let Some(path) = &self.path else {
+            return Ok(self.len());
+        };
+        let list = match std::fs::read_to_string(path) {
+            Ok(text) => {
+                toml::from_str::<File>(&text)
+                    .map_err(|e| {
+                        // The line, for an admin who edited the file by hand.
+                        let at = e.span().map_or(String::new(), |span| {
+                            let upto = text.get(..span.start).unwrap_or("");
+                            format!(" line {}:", upto.matches('\n').count() + 1)
+                        });
+                        format!("{}:{at} {}", path.display(), e.message())
+                    })?
+                    .subscriber
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        for s in &list {
+            for (name, h, len) in [("ha1", &s.ha1, 32), ("ha1_sha256", &s.ha1_sha256, 64)] {
+                if let Some(h) = h {
+                    if h.len() != len || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(format!(
+                            "{}: subscriber {}@{}: {name} must be {len} hex digits",
+                            path.display(),
+                            s.username,
+                            s.domain
+                        ));
+                    }
+                }
+            }
+        }
+        let n = list.len();
+        *self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = index(list);
+        Ok(n)
+    }
+
+    pub fn get(&self, username: &str, domain: &str) -> Option<Subscriber> {
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(username.to_owned(), domain.to_ascii_lowercase()))
+            .cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every subscriber, sorted, without hashes (for listing).
+    pub fn list(&self) -> Vec<(String, String)> {
+        let mut v: Vec<_> = self
+            .map
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Adds or replaces a subscriber and saves the file.
+    pub fn add(&self, s: Subscriber) -> Result<(), String> {
+        let mut map = self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (s.username.clone(), s.domain.to_ascii_lowercase());
+        let old = map.insert(key.clone(), s);
+        if let Err(e) = self.save(&map) {
+            match old {
+                Some(o) => map.insert(key, o),
+                None => map.remove(&key),
+            };
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Removes a subscriber and saves the file; false if there was none.
+    pub fn remove(&self, username: &str, domain: &str) -> Result<bool, String> {
+        let mut map = self
+            .map
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (username.to_owned(), domain.to_ascii_lowercase());
+        let Some(old) = map.remove(&key) else {
+            return Ok(false);
+        };
+        if let Err(e) = self.save(&map) {
+            map.insert(key, old);
+            return Err(e);
+        }
+        Ok(true)
+    }
+
+    /// Writes the list to a temporary file and renames it over the old one,
+    /// so a crash never leaves a half-written file; mode 0600.
+    fn save(&self, map: &HashMap<(String, String), Subscriber>) -> Result<(), String> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut list: Vec<Subscriber> = map.values().cloned().collect();
+        list.sort_by(|a, b| (&a.domain, &a.username).cmp(&(&b.domain, &b.username)));
+        let body = toml::to_string(&File { subscriber: list }).map_err(|e| e.to_string())?;
+        let text = format!("# kamrs subscribers: HA1 hashes only, never passwords.\n# Managed with `kamrsctl subscriber add|rm|list`; hand edits are read on SIGHUP.\n\n{body}");
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)
+        };
+        write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+}
+
+fn index(list: Vec<Subscriber>) -> HashMap<(String, String), Subscriber> {
+    list.into_iter()
+        .map(|s| ((s.username.clone(), s.domain.to_ascii_lowercase()), s))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ha1_known_values() {
+        // RFC 2617 §3.5's example user, realm and password.
+        assert_eq!(
+            ha1_md5("Mufasa", "testrealm@host.com", "Circle Of Life"),
+            "939e7578ed9e3c518a452acee763bce9"
+        );
+    }
+
+    #[test]
+    fn file_round_trip_and_reload() {
+        let dir = std::env::temp_dir().join(format!("kamrs-subs-{}", std::process::id()));
+        let path = dir.join("subscribers.toml");
+        let _ = std::fs::remove_dir_all(&dir);
+        let s = Subscribers::open(&path).unwrap();
+        assert!(s.is_empty());
+        s.add(Subscriber::with_password(
+            "alice",
+            "Example.com",
+            "example.com",
+            "pw",
+        ))
+        .unwrap();
+        s.add(Subscriber::with_password(
+            "bob",
+            "example.com",
+            "example.com",
+            "pw2",
+        ))
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("pw2"), "no password on disk");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let again = Subscribers::open(&path).unwrap();
+        assert_eq!(
+            again.list(),
+            [
+                ("alice".into(), "example.com".into()),
+                ("bob".into(), "example.com".into())
+            ]
+        );
+        assert!(again.get("alice", "EXAMPLE.COM").is_some());
+        assert!(again.remove("alice", "example.com").unwrap());
+        assert!(!again.remove("alice", "example.com").unwrap());
+        s.reload().unwrap();
+        assert!(s.get("alice", "example.com").is_none());
+        std::fs::write(
+            &path,
+            "[[subscriber]]\nusername = \"x\"\ndomain = \"d\"\nha1 = \"zz\"\n",
+        )
+        .unwrap();
+        assert!(s.reload().unwrap_err().contains("32 hex digits"));
+        std::fs::write(&path, "[[subscriber]]\nusername = \"x\"\nbad\n").unwrap();
+        let e = s.reload().unwrap_err();
+        assert!(e.contains("subscribers.toml: line 3: "), "{e}");
+        assert!(
+            s.get("bob", "example.com").is_some(),
+            "a bad file keeps the old list"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

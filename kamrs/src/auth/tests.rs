@@ -1,0 +1,203 @@
+use super::subscribers::Subscriber;
+use super::*;
+use crate::sip::{parse_message, Limits, Message};
+
+const NOW: u64 = 1_700_000_000;
+
+fn auth() -> Authenticator {
+    Authenticator::new(
+        AuthSettings {
+            realm: None,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            max_failures: 3,
+        },
+        b"test secret".to_vec(),
+        300,
+        Subscribers::in_memory(vec![
+            Subscriber::with_password("alice", "example.com", "example.com", "wonderland"),
+            Subscriber::with_password("bob", "example.com", "example.com", "builder"),
+        ]),
+    )
+}
+
+/// What a UA computes for qop=auth (RFC 7616 §3.4.1).
+fn answer(alg: Algorithm, user: &str, password: &str, nonce: &str, nc: u32, uri: &str) -> String {
+    let ha1 = alg.hash_hex(&format!("{user}:example.com:{password}"));
+    let ha2 = alg.hash_hex(&format!("REGISTER:{uri}"));
+    let response = alg.hash_hex(&format!("{ha1}:{nonce}:{nc:08x}:c0ffee:auth:{ha2}"));
+    format!(
+        "Digest username=\"{user}\", realm=\"example.com\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         response=\"{response}\", algorithm={}, qop=auth, nc={nc:08x}, cnonce=\"c0ffee\"",
+        alg.as_str()
+    )
+}
+
+fn register(to_user: &str, authorization: Option<&str>) -> String {
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+         From: <sip:{to_user}@example.com>;tag=1\r\nTo: <sip:{to_user}@example.com>\r\n\
+         Call-ID: c\r\nCSeq: 1 REGISTER\r\n{auth}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn check(a: &Authenticator, text: &str, user: &str, now: u64) -> Verdict {
+    match parse_message(text.as_bytes(), &Limits::default()) {
+        Ok(Message::Request(req)) => a.check(&req, user, "example.com", now),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn nonce_of(challenge: &str) -> String {
+    challenge
+        .split("nonce=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn challenge_then_md5_and_sha256_answers() {
+    let a = auth();
+    assert_eq!(
+        check(&a, &register("alice", None), "alice", NOW),
+        Verdict::Challenge {
+            stale: false,
+            failures: 0
+        }
+    );
+    let ch = a.challenges("example.com", false, 0, NOW);
+    assert_eq!(ch.len(), 2);
+    assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
+    assert!(ch[0].contains("realm=\"example.com\"") && ch[0].contains("qop=\"auth\""));
+    let nonce = nonce_of(&ch[0]);
+    for (nc, alg) in [(1, Algorithm::Md5), (2, Algorithm::Sha256)] {
+        let h = answer(alg, "alice", "wonderland", &nonce, nc, "sip:example.com");
+        assert_eq!(
+            check(&a, &register("alice", Some(&h)), "alice", NOW + 1),
+            Verdict::Authorized,
+            "{alg:?}"
+        );
+    }
+}
+
+#[test]
+fn wrong_password_is_challenged_a_few_times_then_forbidden() {
+    let a = auth();
+    let mut failures = 0;
+    for round in 1..=3u8 {
+        let nonce = nonce_of(&a.challenges("example.com", false, failures, NOW)[0]);
+        let h = answer(
+            Algorithm::Md5,
+            "alice",
+            "guess",
+            &nonce,
+            1,
+            "sip:example.com",
+        );
+        match check(&a, &register("alice", Some(&h)), "alice", NOW) {
+            Verdict::Challenge {
+                stale: false,
+                failures: f,
+            } if round < 3 => failures = f,
+            Verdict::Forbidden(_) if round == 3 => {}
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    // An unknown user is treated exactly like a wrong password.
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let h = answer(Algorithm::Md5, "mallory", "x", &nonce, 1, "sip:example.com");
+    assert_eq!(
+        check(&a, &register("mallory", Some(&h)), "mallory", NOW),
+        Verdict::Challenge {
+            stale: false,
+            failures: 1
+        }
+    );
+}
+
+#[test]
+fn another_users_aor_is_forbidden() {
+    let a = auth();
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let h = answer(
+        Algorithm::Sha256,
+        "alice",
+        "wonderland",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    assert!(matches!(
+        check(&a, &register("bob", Some(&h)), "bob", NOW),
+        Verdict::Forbidden(_)
+    ));
+}
+
+#[test]
+fn stale_replayed_and_mismatched() {
+    let a = auth();
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW + 301),
+        Verdict::Challenge {
+            stale: true,
+            failures: 0
+        }
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Authorized
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Challenge {
+            stale: false,
+            failures: 0
+        },
+        "the same nc again is a replay"
+    );
+    // SIPp hashes the registrar's address as the digest uri: accepted.
+    let other_uri = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        5,
+        "sip:127.0.0.1:5060",
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&other_uri)), "alice", NOW),
+        Verdict::Authorized
+    );
+    let forged = h.replace(&nonce, &"ab".repeat(nonce::NONCE_LEN / 2));
+    assert_eq!(
+        check(&a, &register("alice", Some(&forged)), "alice", NOW),
+        Verdict::Challenge {
+            stale: false,
+            failures: 0
+        }
+    );
+    assert!(matches!(
+        check(
+            &a,
+            &register("alice", Some("Digest username=")),
+            "alice",
+            NOW
+        ),
+        Verdict::Malformed(_)
+    ));
+}

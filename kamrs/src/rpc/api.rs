@@ -1,0 +1,344 @@
+//! The `CtlServer` implementation: the shared state and one line per
+//! method, delegating to the file of its group (`ul.rs`, `stats.rs`,
+//! `system.rs`, `subscriber.rs`, `pike.rs`).
+
+use std::sync::{Arc, OnceLock};
+
+use common::api::{error, CtlServer};
+use common::types::{PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
+use common::Raw;
+use jsonrpsee::core::{async_trait, RpcResult};
+use jsonrpsee::types::ErrorObjectOwned;
+use jsonrpsee::RpcModule;
+
+use super::{pike, stats, subscriber, system, ul};
+use crate::config::Config;
+use crate::route::Router;
+use crate::usrloc::{unix_now, LocationTable};
+
+/// The config values the methods need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub use_domain: bool,
+    pub contact_max_size: usize,
+    pub default_expires: u32,
+    pub max_expires: u32,
+    pub max_contacts: u32,
+}
+
+impl From<&Config> for Settings {
+    fn from(c: &Config) -> Self {
+        Settings {
+            use_domain: c.use_domain,
+            contact_max_size: c.contact_max_size,
+            default_expires: c.default_expires,
+            max_expires: c.max_expires,
+            max_contacts: c.max_contacts,
+        }
+    }
+}
+
+/// `ul.dump`s built at the same time; more wait their turn.
+const MAX_CONCURRENT_DUMPS: usize = 2;
+
+/// What every method works on.
+pub struct State {
+    pub(super) router: Arc<Router>,
+    pub(super) settings: Settings,
+    /// Unix time the API started (≈ the daemon's start), for `core.uptime`.
+    pub(super) started: u64,
+    pub(super) add_user_agent: Arc<str>,
+    methods: OnceLock<Vec<String>>,
+    /// Dumps building at once. Each holds a copy of the table and its JSON
+    /// (about 1.5 KB per contact) and keeps a CPU busy; without a bound,
+    /// `max_connections` clients asking together could exhaust memory.
+    pub(super) dumps: tokio::sync::Semaphore,
+}
+
+impl State {
+    pub fn new(router: Arc<Router>, settings: Settings) -> State {
+        let started = unix_now();
+        State {
+            router,
+            settings,
+            started,
+            add_user_agent: Arc::from(ul::ADD_USER_AGENT),
+            methods: OnceLock::new(),
+            dumps: tokio::sync::Semaphore::new(MAX_CONCURRENT_DUMPS),
+        }
+    }
+
+    pub(super) fn table(&self) -> &LocationTable {
+        self.router.registrar().table()
+    }
+
+    /// A unique binding id for `ul.add`: the registrar's, so ids of both
+    /// origins can never collide (across restarts and nodes either).
+    pub(super) fn new_ruid(&self) -> Box<str> {
+        self.router.registrar().new_ruid()
+    }
+}
+
+/// The control API's method handlers.
+#[derive(Clone)]
+pub struct Api {
+    state: Arc<State>,
+}
+
+impl Api {
+    pub fn new(state: State) -> Api {
+        Api {
+            state: Arc::new(state),
+        }
+    }
+
+    /// Every method as a jsonrpsee module, with `system.listMethods`
+    /// knowing their names.
+    pub fn into_module(self) -> RpcModule<Api> {
+        let state = Arc::clone(&self.state);
+        let module = self.into_rpc();
+        let mut names: Vec<String> = module.method_names().map(str::to_owned).collect();
+        names.sort_unstable();
+        // Set once, here, before any call can read it.
+        let _ = state.methods.set(names);
+        module
+    }
+}
+
+fn internal(what: impl std::fmt::Display) -> ErrorObjectOwned {
+    ErrorObjectOwned::owned(error::INTERNAL, what.to_string(), None::<()>)
+}
+
+#[async_trait]
+impl CtlServer for Api {
+    async fn ul_dump(&self, brief: Option<String>) -> RpcResult<Raw<UlDump>> {
+        let _turn = self
+            .state
+            .dumps
+            .acquire()
+            .await
+            .map_err(|e| internal(format!("ul.dump: {e}")))?;
+        let state = Arc::clone(&self.state);
+        // Copying and serializing a big table takes a while: off the async
+        // workers, which also run the SIP transports.
+        tokio::task::spawn_blocking(move || ul::dump(&state, brief.is_some()))
+            .await
+            .map_err(|e| internal(format!("ul.dump failed: {e}")))?
+    }
+
+    async fn ul_lookup(&self, table: String, aor: String) -> RpcResult<UlLookup> {
+        ul::lookup(&self.state, &table, &aor)
+    }
+
+    async fn ul_rm(&self, table: String, aor: String) -> RpcResult<()> {
+        ul::rm(&self.state, &table, &aor)
+    }
+
+    async fn ul_rm_contact(&self, table: String, aor: String, contact: String) -> RpcResult<()> {
+        ul::rm_contact(&self.state, &table, &aor, &contact)
+    }
+
+    async fn ul_add(
+        &self,
+        table: String,
+        aor: String,
+        contact: String,
+        expires: u32,
+        q: f64,
+        path: String,
+        flags: u32,
+        cflags: u32,
+        methods: u32,
+    ) -> RpcResult<()> {
+        let add = ul::Add {
+            aor,
+            contact,
+            expires,
+            q,
+            path,
+            flags,
+            cflags,
+            methods,
+        };
+        ul::add(&self.state, &table, add)
+    }
+
+    async fn ul_flush(&self) -> RpcResult<()> {
+        // Memory only (no store): nothing to write.
+        let Some(store) = self.state.table().store() else {
+            return Ok(());
+        };
+        store.flush().await.map_err(|e| {
+            internal(format!(
+                "cannot flush the location store ({}): {e}",
+                store.name()
+            ))
+        })
+    }
+
+    async fn get_statistics(&self, names: Vec<String>) -> RpcResult<Vec<String>> {
+        stats::get(&self.state, &names)
+    }
+
+    async fn reset_statistics(&self, names: Vec<String>) -> RpcResult<()> {
+        stats::reset(&self.state, &names)
+    }
+
+    async fn core_version(&self) -> RpcResult<String> {
+        Ok(system::version())
+    }
+
+    async fn core_uptime(&self) -> RpcResult<Uptime> {
+        Ok(system::uptime(&self.state))
+    }
+
+    async fn list_methods(&self) -> RpcResult<Vec<String>> {
+        Ok(self.state.methods.get().cloned().unwrap_or_default())
+    }
+
+    async fn subscriber_add(
+        &self,
+        username: String,
+        domain: String,
+        ha1: String,
+        ha1_sha256: String,
+    ) -> RpcResult<()> {
+        let auth = subscriber::auth(&self.state)?;
+        // Saving rewrites and syncs the subscriber file: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            subscriber::add(&auth, username, domain, ha1, ha1_sha256)
+        })
+        .await
+        .map_err(|e| internal(format!("subscriber.add failed: {e}")))?
+    }
+
+    async fn subscriber_rm(&self, username: String, domain: String) -> RpcResult<()> {
+        let auth = subscriber::auth(&self.state)?;
+        tokio::task::spawn_blocking(move || subscriber::rm(&auth, &username, &domain))
+            .await
+            .map_err(|e| internal(format!("subscriber.rm failed: {e}")))?
+    }
+
+    async fn subscriber_list(&self) -> RpcResult<Vec<SubscriberEntry>> {
+        let auth = subscriber::auth(&self.state)?;
+        Ok(subscriber::list(&auth))
+    }
+
+    async fn subscriber_reload(&self) -> RpcResult<u64> {
+        let auth = subscriber::auth(&self.state)?;
+        tokio::task::spawn_blocking(move || subscriber::reload(&auth))
+            .await
+            .map_err(|e| internal(format!("subscriber.reload failed: {e}")))?
+    }
+
+    async fn auth_realm(&self, domain: String) -> RpcResult<String> {
+        let auth = subscriber::auth(&self.state)?;
+        Ok(subscriber::realm(&auth, &domain))
+    }
+
+    async fn pike_top(&self, n: Option<u32>) -> RpcResult<Vec<PikeSource>> {
+        pike::top(&self.state, n)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::registrar::Registrar;
+    use crate::sip::Limits;
+    use crate::stats::CoreStats;
+
+    fn state_for(config: &Config) -> State {
+        let registrar = Registrar::new(
+            crate::registrar::Settings::from(config),
+            Arc::new(LocationTable::new()),
+        );
+        let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()));
+        State::new(Arc::new(router), Settings::from(config))
+    }
+
+    pub(crate) fn state() -> State {
+        state_for(&Config::default())
+    }
+
+    /// A state whose registrar authenticates with `auth`.
+    pub(crate) fn state_with_auth(auth: crate::auth::Authenticator) -> State {
+        let config = Config::default();
+        let registrar = Registrar::new(
+            crate::registrar::Settings::from(&config),
+            Arc::new(LocationTable::new()),
+        )
+        .with_auth(Arc::new(auth));
+        let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()));
+        State::new(Arc::new(router), Settings::from(&config))
+    }
+
+    /// A state with the flood filter on: `max_requests` per 60 s window,
+    /// nothing trusted.
+    pub(crate) fn state_with_pike(max_requests: u32) -> State {
+        let config = Config::default();
+        let registrar = Registrar::new(
+            crate::registrar::Settings::from(&config),
+            Arc::new(LocationTable::new()),
+        );
+        let pike = crate::pike::Pike::new(crate::pike::PikeSettings {
+            window: std::time::Duration::from_secs(60),
+            max_requests,
+            block_time: std::time::Duration::from_secs(60),
+            trusted: Vec::new(),
+        });
+        let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()))
+            .with_pike(Arc::new(pike));
+        State::new(Arc::new(router), Settings::from(&config))
+    }
+
+    pub(crate) fn state_with_domain() -> State {
+        state_for(&Config {
+            use_domain: true,
+            ..Config::default()
+        })
+    }
+
+    pub(crate) fn method_names_for_tests() -> Vec<String> {
+        Api::new(state())
+            .into_module()
+            .method_names()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn list_methods_names_kamailios_methods() {
+        let module = Api::new(state()).into_module();
+        let names: Vec<String> = module
+            .call(
+                "system.listMethods",
+                jsonrpsee::core::EmptyServerParams::new(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            names,
+            [
+                "auth.realm",
+                "core.uptime",
+                "core.version",
+                "pike.top",
+                "stats.get_statistics",
+                "stats.reset_statistics",
+                "subscriber.add",
+                "subscriber.list",
+                "subscriber.reload",
+                "subscriber.rm",
+                "system.listMethods",
+                "ul.add",
+                "ul.dump",
+                "ul.flush",
+                "ul.lookup",
+                "ul.rm",
+                "ul.rm_contact"
+            ]
+        );
+    }
+}

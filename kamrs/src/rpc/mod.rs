@@ -1,0 +1,179 @@
+//! The JSON-RPC control API (DESIGN §6): Kamailio's `ul.*`, `stats.*`,
+//! `core.*` and `system.listMethods` methods, plus `subscriber.*`,
+//! `auth.realm` and `pike.top`, over a Unix socket (default)
+//! or HTTP, served by jsonrpsee.
+//!
+//! Start-up is in two steps so the daemon's contract holds ("`ready` is
+//! printed once every socket is bound"): [`bind`] creates the socket or
+//! listener and fails start-up with a message saying what to do; after the
+//! router exists, [`Bound::serve`] starts accepting. [`Running::stop`]
+//! stops accepting, lets requests in flight finish until the deadline, and
+//! removes the socket file.
+//!
+//! Files: `unix.rs` and `http.rs` (the endpoints and their security),
+//! `serve.rs` (limits and one connection), `params.rs` (argument checks),
+//! `api.rs` (the method table), `ul.rs`, `stats.rs`, `system.rs`,
+//! `subscriber.rs` (`subscriber.*`, `auth.realm`), `pike.rs` (`pike.top`)
+//! (the methods), `shape.rs` (bindings as Kamailio shows them).
+
+mod api;
+mod http;
+mod params;
+mod pike;
+mod serve;
+mod shape;
+mod stats;
+mod subscriber;
+mod system;
+mod ul;
+mod unix;
+
+use std::fmt;
+use std::sync::Arc;
+
+use common::Endpoint;
+use jsonrpsee::server::{stop_channel, ServerHandle};
+use tokio::task::JoinHandle;
+
+pub use api::{Api, Settings, State};
+pub use params::check as check_params;
+pub use shape::core_hash;
+
+use crate::config::Config;
+use crate::route::Router;
+
+/// Why the control API cannot start. The text is what the daemon prints.
+#[derive(Debug)]
+pub struct CtlError(String);
+
+impl fmt::Display for CtlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CtlError {}
+
+enum Endpoints {
+    Unix(unix::Bound),
+    Http(http::Bound),
+    /// The default socket could not be created (see [`bind`]).
+    Disabled,
+}
+
+/// The control endpoint, bound, not serving yet.
+pub struct Bound {
+    endpoint: Endpoints,
+}
+
+/// Binds `[ctl] listen`.
+///
+/// An endpoint the admin chose (config or `--ctl`) must work, so any
+/// failure stops start-up. The built-in default `/run/kamrs/kamrs.sock` is
+/// best effort: a non-root user trying kamrs, or a second instance on the
+/// same machine, gets a warning and a daemon without a control socket
+/// rather than no daemon at all.
+pub fn bind(config: &Config) -> Result<Bound, CtlError> {
+    let endpoint = &config.ctl.listen;
+    if let (Endpoint::Unix(_), Some(file)) = (endpoint, &config.ctl.token_file) {
+        tracing::warn!(
+            "ctl.token_file {} is not used: the control API is a Unix socket, where the peer's uid is checked instead",
+            file.display()
+        );
+    }
+    let bound = match endpoint {
+        Endpoint::Unix(path) => unix::bind(path).map(Endpoints::Unix),
+        Endpoint::Http(addr) => {
+            http::bind(*addr, config.ctl.token_file.as_deref()).map(Endpoints::Http)
+        }
+    };
+    let endpoint = match bound {
+        Ok(b) => b,
+        Err(e) if *endpoint == Endpoint::default_unix() => {
+            tracing::warn!(
+                "control API disabled: {e}; set [ctl] listen or --ctl to use another endpoint"
+            );
+            Endpoints::Disabled
+        }
+        Err(e) => return Err(e),
+    };
+    let bound = Bound { endpoint };
+    if let Some(shown) = bound.endpoint() {
+        tracing::info!("control API listening on {shown}");
+    }
+    Ok(bound)
+}
+
+impl Bound {
+    /// Where it listens (with the real port when `:0` was asked), or None
+    /// when disabled.
+    pub fn endpoint(&self) -> Option<Endpoint> {
+        match &self.endpoint {
+            Endpoints::Unix(u) => Some(Endpoint::Unix(u.file.path().to_owned())),
+            Endpoints::Http(h) => Some(Endpoint::Http(h.local)),
+            Endpoints::Disabled => None,
+        }
+    }
+
+    /// Starts serving the API on `router`.
+    pub fn serve(self, router: Arc<Router>, config: &Config) -> Running {
+        let module = Api::new(State::new(router, Settings::from(config))).into_module();
+        let (stop, handle) = stop_channel();
+        let (task, socket) = match self.endpoint {
+            Endpoints::Unix(u) => {
+                let conns = serve::Connections::new(
+                    &config.ctl,
+                    http::AuthLayer::unix(),
+                    module.into(),
+                    stop,
+                );
+                (
+                    Some(tokio::spawn(unix::accept_loop(u.listener, conns))),
+                    Some(u.file),
+                )
+            }
+            Endpoints::Http(h) => {
+                let conns = serve::Connections::new(
+                    &config.ctl,
+                    http::AuthLayer::http(h.token),
+                    module.into(),
+                    stop,
+                );
+                (
+                    Some(tokio::spawn(http::accept_loop(h.listener, conns))),
+                    None,
+                )
+            }
+            Endpoints::Disabled => (None, None),
+        };
+        Running {
+            handle,
+            task,
+            socket,
+        }
+    }
+}
+
+/// The serving control API.
+pub struct Running {
+    handle: ServerHandle,
+    task: Option<JoinHandle<()>>,
+    socket: Option<unix::SocketFile>,
+}
+
+impl Running {
+    /// Stops accepting, gives open requests until `deadline`, and removes
+    /// the socket file.
+    pub async fn stop(self, deadline: tokio::time::Instant) {
+        // Already stopped is fine: there is nothing more to stop.
+        let _ = self.handle.stop();
+        if let Some(task) = self.task {
+            if tokio::time::timeout_at(deadline, task).await.is_err() {
+                tracing::debug!("the control API did not stop in time");
+            }
+        }
+        if let Some(socket) = self.socket {
+            socket.remove();
+        }
+    }
+}

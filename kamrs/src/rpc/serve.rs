@@ -1,0 +1,93 @@
+//! What the Unix and HTTP endpoints share: the jsonrpsee service with its
+//! limits and middleware, and serving one accepted connection under the
+//! connection limit.
+
+use std::sync::Arc;
+
+use jsonrpsee::server::middleware::rpc::RpcServiceBuilder;
+use jsonrpsee::server::{
+    serve_with_graceful_shutdown, BatchRequestConfig, Server, ServerConfig, StopHandle,
+    TowerServiceBuilder,
+};
+use jsonrpsee::Methods;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
+use tower::layer::util::{Identity, Stack};
+
+use super::http::AuthLayer;
+use super::params::CheckParamsLayer;
+use crate::config::CtlConfig;
+
+/// The jsonrpsee service builder with our RPC and HTTP middleware.
+pub(super) type Builder =
+    TowerServiceBuilder<Stack<CheckParamsLayer, Identity>, Stack<AuthLayer, Identity>>;
+
+fn builder(ctl: &CtlConfig, auth: AuthLayer) -> Builder {
+    let config = ServerConfig::builder()
+        .max_request_body_size(ctl.max_request_size)
+        .max_response_body_size(ctl.max_response_size)
+        .max_connections(ctl.max_connections)
+        .set_batch_request_config(BatchRequestConfig::Limit(ctl.max_batch))
+        .build();
+    Server::builder()
+        .set_config(config)
+        .set_rpc_middleware(RpcServiceBuilder::new().layer(CheckParamsLayer))
+        .set_http_middleware(tower::ServiceBuilder::new().layer(auth))
+        .to_service_builder()
+}
+
+/// Everything a connection task needs, cheap to clone.
+#[derive(Clone)]
+pub(super) struct Connections {
+    builder: Builder,
+    methods: Methods,
+    stop: StopHandle,
+    /// One permit per open connection (`ctl.max_connections`).
+    slots: Arc<Semaphore>,
+}
+
+impl Connections {
+    pub(super) fn new(
+        ctl: &CtlConfig,
+        auth: AuthLayer,
+        methods: Methods,
+        stop: StopHandle,
+    ) -> Self {
+        Connections {
+            builder: builder(ctl, auth),
+            methods,
+            stop,
+            slots: Arc::new(Semaphore::new(ctl.max_connections as usize)),
+        }
+    }
+
+    pub(super) fn stop_handle(&self) -> &StopHandle {
+        &self.stop
+    }
+
+    /// Serves HTTP and WebSocket JSON-RPC on `io` in its own task, or
+    /// closes it at once when `max_connections` are already open: a
+    /// client looping on connect must not exhaust the daemon's memory or
+    /// file descriptors.
+    pub(super) fn serve<I>(&self, io: I, peer: &str)
+    where
+        I: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
+        let Ok(permit) = Arc::clone(&self.slots).try_acquire_owned() else {
+            tracing::warn!(peer, "control connection refused: max_connections reached");
+            return;
+        };
+        let service = self
+            .builder
+            .clone()
+            .build(self.methods.clone(), self.stop.clone());
+        let stopped = self.stop.clone().shutdown();
+        let peer = peer.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = serve_with_graceful_shutdown(io, service, stopped).await {
+                tracing::debug!(peer, "control connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+}

@@ -1,0 +1,210 @@
+//! A binding as Kamailio's `ul.dump` shows it: the conversion from
+//! [`Binding`] to [`common::types::Contact`], done only when someone looks,
+//! never per REGISTER.
+
+use std::net::SocketAddr;
+
+use common::types::{Contact, Expires, NOT_SET};
+
+use crate::route::Proto;
+use crate::usrloc::{Binding, Source};
+
+/// `State` of every binding: nothing persists the table yet, which is
+/// what Kamailio shows in db_mode 0.
+const STATE: &str = "CS_NEW";
+
+/// Number of hash slots `ul.dump` reports (`Size`): Kamailio's default
+/// `hash_size` (2^10). kamrs's table is not organised in these slots; the
+/// number only gives `HashID & (Size-1)` and `Max-Slots` the meaning a
+/// Kamailio admin expects.
+pub const SLOTS: u32 = 1024;
+
+/// The binding as a `Contact` object, with `Expires` relative to `now`.
+pub fn contact(b: &Binding, now: u64) -> Contact {
+    let expires = if b.is_permanent() {
+        Expires::Permanent
+    } else if b.is_live(now) {
+        Expires::Seconds(b.remaining(now))
+    } else {
+        Expires::Expired
+    };
+    let last_modified = i64::try_from(b.last_modified).unwrap_or(i64::MAX);
+    Contact {
+        address: b.contact.to_string(),
+        expires,
+        q: b.q.map_or(-1.0, |q| f64::from(q) / 1000.0),
+        call_id: b.call_id.to_string(),
+        cseq: b.cseq,
+        user_agent: or_not_set(b.user_agent.as_deref()),
+        received: b
+            .source
+            .as_ref()
+            .map_or_else(|| NOT_SET.to_owned(), received),
+        path: or_not_set(b.path.as_deref()),
+        state: STATE.to_owned(),
+        flags: b.flags,
+        cflags: b.cflags,
+        socket: b.source.as_ref().map_or_else(|| NOT_SET.to_owned(), socket),
+        methods: b.methods,
+        ruid: or_not_set(Some(&b.ruid)),
+        instance: or_not_set(b.instance.as_deref()),
+        reg_id: b.reg_id,
+        server_id: 0,
+        // Bindings are not tied to a TCP connection (yet): Kamailio's -1.
+        tcpconn_id: -1,
+        keepalive: 0,
+        // Kamailio stamps the last keepalive at each REGISTER too.
+        last_keepalive: last_modified,
+        ka_roundtrip: 0,
+        last_modified,
+    }
+}
+
+fn or_not_set(s: Option<&str>) -> String {
+    match s {
+        Some(s) if !s.is_empty() => s.to_owned(),
+        _ => NOT_SET.to_owned(),
+    }
+}
+
+/// Where the REGISTER came from, as Kamailio writes `received`: a SIP URI
+/// with the transport when it is not UDP.
+pub fn received(src: &Source) -> String {
+    let host = host_port(src.remote);
+    match src.proto {
+        Proto::Udp => format!("sip:{host}"),
+        other => format!("sip:{host};transport={}", other.as_str()),
+    }
+}
+
+/// Our socket that received it, as Kamailio's `sock_str`:
+/// `udp:127.0.0.1:5060`, `tcp:[::1]:5060`.
+pub fn socket(src: &Source) -> String {
+    format!("{}:{}", src.proto.as_str(), host_port(src.local))
+}
+
+fn host_port(a: SocketAddr) -> String {
+    // SocketAddr's Display already brackets IPv6 (`[::1]:5060`).
+    a.to_string()
+}
+
+/// Kamailio's `core_hash(aor, 0, 0)`, the AoR's `HashID`: scripts and admins
+/// use `HashID & (hash_size-1)` to find a record's slot, so the number is
+/// computed the same way (bytes as C's signed `char`, four at a time).
+pub fn core_hash(s: &str) -> u32 {
+    // C's `char` is signed on the platforms Kamailio runs on.
+    fn c(b: u8) -> u32 {
+        b as i8 as i32 as u32
+    }
+    let mix = |h: u32, v: u32| h.wrapping_add(v ^ (v >> 3));
+    let bytes = s.as_bytes();
+    let mut h: u32 = 0;
+    let mut chunks = bytes.chunks_exact(4);
+    for p in &mut chunks {
+        let v = (c(p[0]) << 24)
+            .wrapping_add(c(p[1]) << 16)
+            .wrapping_add(c(p[2]) << 8)
+            .wrapping_add(c(p[3]));
+        h = mix(h, v);
+    }
+    let mut v: u32 = 0;
+    for &b in chunks.remainder() {
+        v = (v << 8).wrapping_add(c(b));
+    }
+    h = mix(h, v);
+    h.wrapping_add(h >> 11)
+        .wrapping_add((h >> 13).wrapping_add(h >> 23))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usrloc::PERMANENT;
+
+    fn binding() -> Binding {
+        Binding {
+            contact: "sip:alice@192.0.2.10:5062;ob".into(),
+            expires_at: 13_600,
+            q: Some(500),
+            call_id: "cid-1".into(),
+            cseq: 42,
+            user_agent: Some("Yealink SIP-T46S".into()),
+            source: Some(Source {
+                proto: Proto::Udp,
+                remote: "192.0.2.10:5062".parse().unwrap(),
+                local: "127.0.0.1:5060".parse().unwrap(),
+            }),
+            path: None,
+            instance: Some("<urn:uuid:00000000-0000-1000-8000-000000000001>".into()),
+            reg_id: 1,
+            methods: u32::MAX,
+            flags: 0,
+            cflags: 64,
+            ruid: "uloc-1-2".into(),
+            last_modified: 10_000,
+        }
+    }
+
+    #[test]
+    fn a_binding_looks_like_kamailios_contact() {
+        let c = contact(&binding(), 10_000);
+        assert_eq!(c.address, "sip:alice@192.0.2.10:5062;ob");
+        assert_eq!(c.expires, Expires::Seconds(3600));
+        assert_eq!(c.q, 0.5);
+        assert_eq!(c.user_agent, "Yealink SIP-T46S");
+        assert_eq!(c.received, "sip:192.0.2.10:5062");
+        assert_eq!(c.socket, "udp:127.0.0.1:5060");
+        assert_eq!(c.path, NOT_SET);
+        assert_eq!(c.state, "CS_NEW");
+        assert_eq!(c.cflags, 64);
+        assert_eq!(c.methods, 4294967295);
+        assert_eq!(
+            c.instance,
+            "<urn:uuid:00000000-0000-1000-8000-000000000001>"
+        );
+        assert_eq!(c.reg_id, 1);
+        assert_eq!(c.tcpconn_id, -1);
+        assert_eq!(c.last_modified, 10_000);
+        assert_eq!(c.last_keepalive, 10_000);
+    }
+
+    #[test]
+    fn unset_values_permanent_and_expired() {
+        let mut b = binding();
+        b.q = None;
+        b.user_agent = None;
+        b.source = None;
+        b.instance = None;
+        b.expires_at = PERMANENT;
+        let c = contact(&b, 10_000);
+        assert_eq!(c.q, -1.0);
+        assert_eq!(c.expires, Expires::Permanent);
+        for s in [&c.user_agent, &c.received, &c.socket, &c.instance, &c.path] {
+            assert_eq!(s, NOT_SET);
+        }
+        b.expires_at = 9_999;
+        assert_eq!(contact(&b, 10_000).expires, Expires::Expired);
+    }
+
+    #[test]
+    fn tcp_and_ipv6_sources() {
+        let src = Source {
+            proto: Proto::Tcp,
+            remote: "[2001:db8::7]:40000".parse().unwrap(),
+            local: "[::1]:5060".parse().unwrap(),
+        };
+        assert_eq!(received(&src), "sip:[2001:db8::7]:40000;transport=tcp");
+        assert_eq!(socket(&src), "tcp:[::1]:5060");
+    }
+
+    #[test]
+    fn core_hash_matches_kamailio() {
+        // From a real Kamailio `ul.dump`: AoR "7777" has HashID 836344572.
+        assert_eq!(core_hash("7777"), 836_344_572);
+        assert_eq!(core_hash(""), 0);
+        // Remainder bytes and signed chars are handled without overflow.
+        let _ = core_hash("alice@example.com");
+        let _ = core_hash("ünïcødé-ÄoR");
+        assert_ne!(core_hash("alice"), core_hash("bob"));
+    }
+}

@@ -1,0 +1,340 @@
+//! `stats.get_statistics` and `stats.reset_statistics`: the daemon's
+//! counters under Kamailio's names, so monitoring written for Kamailio
+//! (`usrloc:registered_users`, `registrar:accepted_regs`, …) reads kamrs
+//! unchanged.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use common::api::error;
+use jsonrpsee::types::ErrorObjectOwned;
+
+use super::api::State;
+
+/// One statistic: where its value comes from, and the counter to zero on
+/// reset (`None` for gauges and settings, which Kamailio marks
+/// `STAT_NO_RESET`).
+struct Stat {
+    group: &'static str,
+    name: &'static str,
+    value: fn(&State) -> u64,
+    counter: Option<fn(&State) -> &AtomicU64>,
+}
+
+fn load(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// What a counter of a feature that is turned off (`[pike] enabled =
+/// false`, `[auth] mode = "none"`) resets: it reads 0 and stays 0.
+static OFF: AtomicU64 = AtomicU64::new(0);
+
+/// A flood-filter counter, 0 when pike is off.
+fn pike_counter(s: &State, which: fn(&crate::pike::Pike) -> &AtomicU64) -> &AtomicU64 {
+    s.router.pike().map_or(&OFF, |p| which(p))
+}
+
+/// An authentication counter, 0 when authentication is off.
+fn auth_counter(s: &State, which: fn(&crate::auth::AuthStats) -> &AtomicU64) -> &AtomicU64 {
+    s.router
+        .registrar()
+        .auth()
+        .map_or(&OFF, |a| which(a.stats()))
+}
+
+/// The statistics, in the order they are listed.
+const STATS: &[Stat] = &[
+    Stat {
+        group: "core",
+        name: "rcv_requests",
+        value: |s| load(&s.router.stats().rcv_requests),
+        counter: Some(|s| &s.router.stats().rcv_requests),
+    },
+    Stat {
+        group: "core",
+        name: "rcv_replies",
+        value: |s| load(&s.router.stats().rcv_responses_ignored),
+        counter: Some(|s| &s.router.stats().rcv_responses_ignored),
+    },
+    Stat {
+        group: "core",
+        name: "err_requests",
+        value: |s| load(&s.router.stats().bad_requests_answered),
+        counter: Some(|s| &s.router.stats().bad_requests_answered),
+    },
+    Stat {
+        group: "core",
+        name: "drop_requests",
+        value: |s| load(&s.router.stats().dropped),
+        counter: Some(|s| &s.router.stats().dropped),
+    },
+    Stat {
+        group: "sl",
+        name: "sent_replies",
+        value: |s| load(&s.router.stats().sent_replies),
+        counter: Some(|s| &s.router.stats().sent_replies),
+    },
+    Stat {
+        group: "tcp",
+        name: "local_reject",
+        value: |s| load(&s.router.stats().tcp_refused),
+        counter: Some(|s| &s.router.stats().tcp_refused),
+    },
+    Stat {
+        group: "registrar",
+        name: "max_expires",
+        value: |s| u64::from(s.settings.max_expires),
+        counter: None,
+    },
+    Stat {
+        group: "registrar",
+        name: "max_contacts",
+        value: |s| u64::from(s.settings.max_contacts),
+        counter: None,
+    },
+    Stat {
+        group: "registrar",
+        name: "default_expire",
+        value: |s| u64::from(s.settings.default_expires),
+        counter: None,
+    },
+    Stat {
+        group: "registrar",
+        name: "accepted_regs",
+        value: |s| load(&s.router.registrar().stats().accepted),
+        counter: Some(|s| &s.router.registrar().stats().accepted),
+    },
+    Stat {
+        group: "registrar",
+        name: "rejected_regs",
+        value: |s| load(&s.router.registrar().stats().rejected),
+        counter: Some(|s| &s.router.registrar().stats().rejected),
+    },
+    Stat {
+        group: "usrloc",
+        name: "registered_users",
+        value: |s| load(&s.table().stats().users),
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "location_users",
+        value: |s| load(&s.table().stats().users),
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "location_contacts",
+        value: |s| load(&s.table().stats().contacts),
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "location_expires",
+        value: |s| load(&s.table().stats().expired),
+        counter: Some(|s| &s.table().stats().expired),
+    },
+    Stat {
+        group: "pike",
+        name: "dropped_requests",
+        value: |s| load(pike_counter(s, |p| &p.dropped)),
+        counter: Some(|s| pike_counter(s, |p| &p.dropped)),
+    },
+    Stat {
+        group: "pike",
+        name: "blocked_sources",
+        value: |s| load(pike_counter(s, |p| &p.blocks)),
+        counter: Some(|s| pike_counter(s, |p| &p.blocks)),
+    },
+    Stat {
+        group: "auth",
+        name: "authorized",
+        value: |s| load(auth_counter(s, |a| &a.authorized)),
+        counter: Some(|s| auth_counter(s, |a| &a.authorized)),
+    },
+    Stat {
+        group: "auth",
+        name: "challenges",
+        value: |s| load(auth_counter(s, |a| &a.challenges)),
+        counter: Some(|s| auth_counter(s, |a| &a.challenges)),
+    },
+    Stat {
+        group: "auth",
+        name: "wrong_credentials",
+        value: |s| load(auth_counter(s, |a| &a.wrong_credentials)),
+        counter: Some(|s| auth_counter(s, |a| &a.wrong_credentials)),
+    },
+    Stat {
+        group: "auth",
+        name: "forbidden",
+        value: |s| load(auth_counter(s, |a| &a.forbidden)),
+        counter: Some(|s| auth_counter(s, |a| &a.forbidden)),
+    },
+    Stat {
+        group: "auth",
+        name: "malformed",
+        value: |s| load(auth_counter(s, |a| &a.malformed)),
+        counter: Some(|s| auth_counter(s, |a| &a.malformed)),
+    },
+];
+
+/// Whether `selector` (`all`, `group:`, `group:name` or a bare `name`, as
+/// Kamailio accepts them) picks `stat`.
+fn selects(selector: &str, stat: &Stat) -> bool {
+    if selector == "all" {
+        return true;
+    }
+    match selector.split_once(':') {
+        Some((group, "")) => group == stat.group,
+        Some((group, name)) => group == stat.group && name == stat.name,
+        None => selector == stat.name,
+    }
+}
+
+/// The statistics picked by `names`, in table order, each once. Selectors
+/// that match nothing are ignored like Kamailio does, unless none matched
+/// at all: then the answer is 404 naming them.
+fn pick(names: &[String]) -> Result<Vec<&'static Stat>, ErrorObjectOwned> {
+    let picked: Vec<&Stat> = STATS
+        .iter()
+        .filter(|st| names.iter().any(|n| selects(n, st)))
+        .collect();
+    if picked.is_empty() {
+        return Err(ErrorObjectOwned::owned(
+            error::NOT_FOUND,
+            format!(
+                "no statistic matches {}; try `all`, or a group such as `usrloc:`",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None::<()>,
+        ));
+    }
+    Ok(picked)
+}
+
+/// `stats.get_statistics`: `"group:name = value"` lines.
+pub fn get(state: &State, names: &[String]) -> Result<Vec<String>, ErrorObjectOwned> {
+    Ok(pick(names)?
+        .into_iter()
+        .map(|st| format!("{}:{} = {}", st.group, st.name, (st.value)(state)))
+        .collect())
+}
+
+/// `stats.reset_statistics`: zeroes the picked counters; gauges and
+/// settings keep their value.
+pub fn reset(state: &State, names: &[String]) -> Result<(), ErrorObjectOwned> {
+    for st in pick(names)? {
+        if let Some(counter) = st.counter {
+            counter(state).store(0, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::api::tests::state;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn selectors_follow_kamailio() {
+        let s = state();
+        let all = get(&s, &names(&["all"])).unwrap();
+        assert_eq!(all.len(), STATS.len());
+        assert!(
+            all.contains(&"usrloc:registered_users = 0".to_owned()),
+            "{all:?}"
+        );
+        let usrloc = get(&s, &names(&["usrloc:"])).unwrap();
+        assert_eq!(
+            usrloc,
+            [
+                "usrloc:registered_users = 0",
+                "usrloc:location_users = 0",
+                "usrloc:location_contacts = 0",
+                "usrloc:location_expires = 0"
+            ]
+        );
+        let two = get(
+            &s,
+            &names(&["registrar:accepted_regs", "rejected_regs", "nope:x"]),
+        )
+        .unwrap();
+        assert_eq!(
+            two,
+            ["registrar:accepted_regs = 0", "registrar:rejected_regs = 0"]
+        );
+        let e = get(&s, &names(&["nope:", "bogus"])).unwrap_err();
+        assert_eq!(e.code(), 404);
+        assert!(e.message().contains("`nope:`, `bogus`"), "{}", e.message());
+        // Each statistic once, however many selectors pick it.
+        assert_eq!(
+            get(&s, &names(&["all", "usrloc:"])).unwrap().len(),
+            STATS.len()
+        );
+    }
+
+    #[test]
+    fn pike_and_auth_groups() {
+        let off = state();
+        assert_eq!(
+            get(&off, &names(&["pike:"])).unwrap(),
+            ["pike:dropped_requests = 0", "pike:blocked_sources = 0"]
+        );
+        reset(&off, &names(&["all"])).unwrap();
+        assert_eq!(get(&off, &names(&["auth:"])).unwrap().len(), 5);
+
+        let s = crate::rpc::api::tests::state_with_pike(2);
+        let pike = s.router.pike().unwrap();
+        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        for _ in 0..5 {
+            pike.allow(ip);
+        }
+        assert_eq!(
+            get(&s, &names(&["pike:"])).unwrap(),
+            ["pike:dropped_requests = 3", "pike:blocked_sources = 1"]
+        );
+        reset(&s, &names(&["pike:dropped_requests"])).unwrap();
+        assert_eq!(
+            get(&s, &names(&["pike:"])).unwrap(),
+            ["pike:dropped_requests = 0", "pike:blocked_sources = 1"]
+        );
+    }
+
+    #[test]
+    fn reset_zeroes_counters_not_gauges_or_settings() {
+        let s = state();
+        s.router
+            .registrar()
+            .stats()
+            .accepted
+            .store(7, Ordering::Relaxed);
+        s.table().stats().users.store(3, Ordering::Relaxed);
+        reset(&s, &names(&["all"])).unwrap();
+        let v = get(
+            &s,
+            &names(&[
+                "registrar:accepted_regs",
+                "usrloc:registered_users",
+                "registrar:max_expires",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            [
+                "registrar:max_expires = 3600",
+                "registrar:accepted_regs = 0",
+                "usrloc:registered_users = 3"
+            ]
+        );
+        s.table().stats().users.store(0, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,86 @@
+//! `core.version`, `core.uptime`, `system.listMethods`.
+
+use common::types::Uptime;
+
+use super::api::State;
+use crate::usrloc::unix_now;
+
+/// `core.version`: name, version and platform, like Kamailio's
+/// `kamailio 5.8.2 (x86_64/linux)`.
+pub fn version() -> String {
+    format!(
+        "kamrs {} ({}/{})",
+        common::VERSION,
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    )
+}
+
+/// `core.uptime`.
+pub fn uptime(state: &State) -> Uptime {
+    let now = unix_now();
+    Uptime {
+        now: ctime(now),
+        up_since: ctime(state.started),
+        uptime: now.saturating_sub(state.started),
+    }
+}
+
+/// `ctime(3)`'s format, `Thu Jun  5 06:11:38 2024`, in UTC (Kamailio prints
+/// local time; a daemon's log and API are easier to correlate across
+/// machines in UTC).
+pub fn ctime(unix: u64) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = unix / 86_400;
+    let secs = unix % 86_400;
+    let (year, month, day) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[((days + 4) % 7) as usize];
+    let month = MONTHS[(month - 1) as usize];
+    format!(
+        "{weekday} {month} {day:>2} {:02}:{:02}:{:02} {year}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), the
+/// proleptic Gregorian calendar (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctime_format() {
+        assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
+        assert_eq!(ctime(1_718_863_898), "Thu Jun 20 06:11:38 2024");
+        assert_eq!(ctime(951_782_400), "Tue Feb 29 00:00:00 2000");
+        assert_eq!(ctime(4_102_444_799), "Thu Dec 31 23:59:59 2099");
+    }
+
+    #[test]
+    fn version_names_kamrs() {
+        let v = version();
+        assert!(
+            v.starts_with(&format!("kamrs {} (", common::VERSION)),
+            "{v}"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Choosing and starting the store named by `[store]`, and filling the
+//! table from it at start-up. `main` calls [`open`], then [`preload`], then
+//! `LocationTable::attach_store`, all before it announces `ready`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{redis, sqlite, Store, StoreError};
+use crate::config::{StoreBackend, StoreConfig};
+use crate::usrloc::LocationTable;
+
+/// A store that cannot be started. The text is what the daemon prints
+/// before exiting with code 1: it names the store, what failed and, where
+/// known, what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the {backend} location store: {message}")]
+pub struct OpenError {
+    pub backend: &'static str,
+    pub message: String,
+}
+
+impl OpenError {
+    pub fn new(backend: &'static str, message: impl Into<String>) -> OpenError {
+        OpenError {
+            backend,
+            message: message.into(),
+        }
+    }
+}
+
+/// Opens the store `cfg` names: `None` for `backend = "none"` (memory
+/// only). Runs before the transports serve; a store that cannot be opened
+/// must stop start-up.
+pub async fn open(cfg: &StoreConfig) -> Result<Option<Arc<dyn Store>>, OpenError> {
+    match cfg.backend {
+        StoreBackend::None => Ok(None),
+        StoreBackend::Sqlite => {
+            let settings = sqlite::Settings::from_config(cfg);
+            // Opening creates or checks the schema: file I/O, off the
+            // runtime's threads.
+            let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(settings))
+                .await
+                .map_err(|e| OpenError::new("sqlite", format!("the open task failed: {e}")))?
+                .map_err(|e| OpenError::new("sqlite", e.to_string()))?;
+            Ok(Some(Arc::new(store) as Arc<dyn Store>))
+        }
+        // Connects and checks the server (or cluster); `preload` then
+        // subscribes to the other nodes' changes and reads every binding.
+        StoreBackend::Redis => {
+            let store = redis::RedisStore::open(redis::Settings::from_config(cfg))
+                .await
+                .map_err(|e| OpenError::new("redis", e))?;
+            Ok(Some(Arc::new(store) as Arc<dyn Store>))
+        }
+    }
+}
+
+/// What [`preload`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preloaded {
+    /// Bindings the store handed over (some may have expired since).
+    pub read: u64,
+    /// Bindings in the table afterwards.
+    pub bindings: u64,
+    /// AoRs in the table afterwards.
+    pub aors: usize,
+    pub millis: u128,
+}
+
+/// Fills `table` with the bindings `store` holds that are still live at
+/// `now`, without journaling them back, and logs how many and how long it
+/// took. Call before [`LocationTable::attach_store`].
+pub async fn preload(
+    store: &Arc<dyn Store>,
+    table: &Arc<LocationTable>,
+    now: u64,
+) -> Result<Preloaded, StoreError> {
+    let started = Instant::now();
+    let read = store.load_into(Arc::clone(table), now).await?;
+    let done = Preloaded {
+        read,
+        bindings: table.stats().contacts.load(Ordering::Relaxed),
+        aors: table.len(),
+        millis: started.elapsed().as_millis(),
+    };
+    tracing::info!(
+        "preloaded {} bindings of {} AoRs from the {} store in {} ms ({} read, the others expired)",
+        done.bindings,
+        done.aors,
+        store.name(),
+        done.millis,
+        done.read
+    );
+    Ok(done)
+}

@@ -1,0 +1,200 @@
+//! Connecting to the daemon and turning every failure into one line that
+//! says what went wrong and what to do, with the exit code scripts test.
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use common::api::error as rpc_error;
+use common::Endpoint;
+use jsonrpsee_client_transport::ws::WsHandshakeError;
+use jsonrpsee_ws_client::{HeaderMap, HeaderValue, WsClient, WsClientBuilder};
+
+/// Exit codes (docs/ctl.md).
+pub mod exit {
+    /// The AoR or contact does not exist (JSON-RPC 404).
+    pub const NOT_FOUND: u8 = 1;
+    /// Bad command line, or arguments the daemon refused (-32602).
+    pub const USAGE: u8 = 2;
+    /// No daemon at the endpoint, or it refused us (permissions, token).
+    pub const UNREACHABLE: u8 = 3;
+    /// The daemon answered with another error.
+    pub const FAILED: u8 = 4;
+}
+
+/// A failure, ready to print: `kamrsctl: {message}`, exit `code`.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// How to reach the daemon.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub endpoint: Endpoint,
+    pub token: Option<String>,
+    pub timeout: Duration,
+}
+
+/// What to tell a user whose daemon is not where we looked.
+const START_HINT: &str =
+    "is kamrs running? (start it with `kamrs --config /etc/kamrs/kamrs.toml`; --ctl must match its [ctl] listen)";
+
+/// Opens a JSON-RPC session (WebSocket over the Unix socket or TCP).
+pub async fn connect(target: &Target) -> Result<WsClient, Failure> {
+    let mut builder = WsClientBuilder::new()
+        // ul.dump of a big table is one large message: allow what the
+        // daemon may send (its own limit is `ctl.max_response_size`).
+        .max_response_size(u32::MAX)
+        .request_timeout(target.timeout)
+        .connection_timeout(target.timeout);
+    if let Some(token) = &target.token {
+        let value = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| {
+            Failure::new(
+                exit::USAGE,
+                "the token contains characters not allowed in an HTTP header",
+            )
+        })?;
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", value);
+        builder = builder.set_headers(headers);
+    }
+    let built = match &target.endpoint {
+        Endpoint::Unix(path) => {
+            let stream = tokio::net::UnixStream::connect(path)
+                .await
+                .map_err(|e| unix_connect_failure(path, &e))?;
+            builder.build_with_stream("ws://localhost/", stream).await
+        }
+        Endpoint::Http(addr) => {
+            let stream = tokio::time::timeout(target.timeout, tokio::net::TcpStream::connect(addr))
+                .await
+                .map_err(|_| {
+                    Failure::new(
+                        exit::UNREACHABLE,
+                        format!("cannot reach the kamrs control API at http://{addr}: no answer within {:?}; {START_HINT}", target.timeout),
+                    )
+                })?
+                .map_err(|e| {
+                    Failure::new(
+                        exit::UNREACHABLE,
+                        format!("cannot reach the kamrs control API at http://{addr}: {e}; {START_HINT}"),
+                    )
+                })?;
+            let _ = stream.set_nodelay(true);
+            builder
+                .build_with_stream(format!("ws://{addr}/"), stream)
+                .await
+        }
+    };
+    built.map_err(|e| handshake_failure(&target.endpoint, &e))
+}
+
+fn unix_connect_failure(path: &Path, e: &io::Error) -> Failure {
+    let shown = path.display();
+    let message = match e.kind() {
+        io::ErrorKind::NotFound => {
+            format!("cannot reach kamrs control socket {shown}: it does not exist; {START_HINT}")
+        }
+        io::ErrorKind::ConnectionRefused => format!(
+            "cannot reach kamrs control socket {shown}: nothing listens on it (a kamrs that stopped left it behind); {START_HINT}"
+        ),
+        io::ErrorKind::PermissionDenied => format!(
+            "cannot reach kamrs control socket {shown}: permission denied; run kamrsctl as root or as the user kamrs runs as"
+        ),
+        _ => format!("cannot reach kamrs control socket {shown}: {e}; {START_HINT}"),
+    };
+    Failure::new(exit::UNREACHABLE, message)
+}
+
+fn handshake_failure(endpoint: &Endpoint, e: &common::api::ClientError) -> Failure {
+    use common::api::ClientError;
+    if let ClientError::Transport(inner) = e {
+        if let Some(WsHandshakeError::Rejected { status_code, .. }) =
+            inner.downcast_ref::<WsHandshakeError>()
+        {
+            let message = match status_code {
+                401 => format!(
+                    "the kamrs control API at {endpoint} refused the token (HTTP 401): pass the one in its ctl.token_file with --token or KAMRSCTL_TOKEN"
+                ),
+                403 => format!("the kamrs control API at {endpoint} refused the request (HTTP 403): connect with an IP address or localhost"),
+                code => format!("the kamrs control API at {endpoint} refused the connection (HTTP {code})"),
+            };
+            return Failure::new(exit::UNREACHABLE, message);
+        }
+    }
+    let hint = match endpoint {
+        Endpoint::Unix(_) => {
+            "the daemon closed the connection: run kamrsctl as root or as the user kamrs runs as (or too many control connections are open)"
+        }
+        Endpoint::Http(_) => START_HINT,
+    };
+    Failure::new(
+        exit::UNREACHABLE,
+        format!("cannot talk to kamrs at {endpoint}: {e}; {hint}"),
+    )
+}
+
+/// Maps an error from a call to the failure to print.
+pub fn call_failure(method: &str, e: common::api::ClientError) -> Failure {
+    use common::api::ClientError;
+    match e {
+        ClientError::Call(obj) => {
+            let code = match obj.code() {
+                rpc_error::NOT_FOUND => exit::NOT_FOUND,
+                rpc_error::INVALID_PARAMS => exit::USAGE,
+                _ => exit::FAILED,
+            };
+            let mut message = obj.message().to_owned();
+            if let Some(data) = obj.data() {
+                // The daemon's usage hint, a JSON string.
+                if let Ok(text) = serde_json::from_str::<String>(data.get()) {
+                    message = format!("{message} ({text})");
+                }
+            }
+            if obj.code() == -32008 {
+                message.push_str(
+                    "; raise [ctl] max_response_size in kamrs's config, or use `ul.dump --brief`",
+                );
+            }
+            Failure::new(code, message)
+        }
+        ClientError::RequestTimeout => Failure::new(
+            exit::FAILED,
+            format!("{method}: no answer from kamrs in time; try a longer --timeout"),
+        ),
+        // The daemon answered with an error it could not tie to our call
+        // (`"id": null`): what jsonrpsee does with a request over
+        // `ctl.max_request_size` on a WebSocket.
+        ClientError::RestartNeeded(inner) if inner.to_string().contains("ID=null") => Failure::new(
+            exit::FAILED,
+            format!("{method}: kamrs refused the request; is it larger than kamrs's [ctl] max_request_size?"),
+        ),
+        ClientError::RestartNeeded(inner) => Failure::new(
+            exit::UNREACHABLE,
+            format!("{method}: the connection to kamrs was lost ({inner}); is it still running?"),
+        ),
+        ClientError::ParseError(err) => Failure::new(
+            exit::FAILED,
+            format!("{method}: cannot read kamrs's answer: {err}; are kamrs and kamrsctl the same version?"),
+        ),
+        other => Failure::new(exit::FAILED, format!("{method}: {other}")),
+    }
+}

@@ -1,0 +1,416 @@
+//! Human output: tables fitted to the terminal, durations as "59m 12s",
+//! times in the local zone; and the `--json` pretty printer.
+
+use std::io::{self, Write};
+
+use chrono::{Local, TimeZone};
+use comfy_table::{presets, ContentArrangement, Table};
+use common::types::{
+    AorEntry, Contact, Expires, PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime, NOT_SET,
+};
+
+/// `3552` → `59m 12s`: the two largest units, which is what a person
+/// reading an expiry wants.
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    match () {
+        _ if d > 0 => format!("{d}d {h}h"),
+        _ if h > 0 => format!("{h}h {m}m"),
+        _ if m > 0 => format!("{m}m {s}s"),
+        _ => format!("{s}s"),
+    }
+}
+
+pub fn expires(e: &Expires) -> String {
+    match e {
+        Expires::Seconds(s) => duration(*s),
+        Expires::Permanent => "permanent".to_owned(),
+        Expires::Expired => "expired".to_owned(),
+    }
+}
+
+/// q-value as a user wrote it (`0.5`, `1`), `-` when unset (Kamailio's -1).
+pub fn q(q: f64) -> String {
+    if q < 0.0 {
+        "-".to_owned()
+    } else {
+        format!("{q}")
+    }
+}
+
+/// Kamailio's `[not set]` as `-`, to keep columns narrow.
+fn or_dash(s: &str) -> &str {
+    if s == NOT_SET || s.is_empty() {
+        "-"
+    } else {
+        s
+    }
+}
+
+/// Unix time as local `2024-06-20 08:11:38`.
+pub fn local_time(unix: i64) -> String {
+    match Local.timestamp_opt(unix, 0).single() {
+        Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        None => unix.to_string(),
+    }
+}
+
+fn table(header: &[&str]) -> Table {
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED)
+        // Fits the terminal width when there is one; piped output keeps
+        // whole lines for grep.
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.iter().copied());
+    t
+}
+
+fn contact_cells(c: &Contact) -> Vec<String> {
+    vec![
+        c.address.clone(),
+        expires(&c.expires),
+        q(c.q),
+        or_dash(&c.received).to_owned(),
+        or_dash(&c.user_agent).to_owned(),
+        local_time(c.last_modified),
+    ]
+}
+
+const CONTACT_HEADER: [&str; 6] = [
+    "Contact",
+    "Expires",
+    "Q",
+    "Received",
+    "User-Agent",
+    "Last-Modified",
+];
+
+/// `ul.dump`: one row per binding.
+pub fn dump(d: &UlDump, out: &mut impl Write) -> io::Result<()> {
+    let mut header = vec!["AoR"];
+    header.extend(CONTACT_HEADER);
+    let mut t = table(&header);
+    let (mut aors, mut contacts) = (0usize, 0usize);
+    let mut brief = Vec::new();
+    for domain in &d.domains {
+        for entry in &domain.domain.aors {
+            aors += 1;
+            match entry {
+                AorEntry::Full { info } => {
+                    for c in &info.contacts {
+                        contacts += 1;
+                        let mut row = vec![info.aor.clone()];
+                        row.extend(contact_cells(&c.contact));
+                        t.add_row(row);
+                    }
+                }
+                AorEntry::Brief { aor } => brief.push(aor.as_str()),
+            }
+        }
+    }
+    if !brief.is_empty() {
+        for aor in brief {
+            writeln!(out, "{aor}")?;
+        }
+        return Ok(());
+    }
+    if aors == 0 {
+        return writeln!(out, "no registered AoRs");
+    }
+    writeln!(out, "{t}")?;
+    writeln!(
+        out,
+        "{aors} AoR{}, {contacts} contact{}",
+        plural(aors),
+        plural(contacts)
+    )
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// `ul.lookup`: the AoR, then its bindings.
+pub fn lookup(l: &UlLookup, out: &mut impl Write) -> io::Result<()> {
+    let mut t = table(&CONTACT_HEADER);
+    for c in &l.contacts {
+        t.add_row(contact_cells(&c.contact));
+    }
+    writeln!(out, "AoR {}", l.aor)?;
+    writeln!(out, "{t}")
+}
+
+/// `stats`: `group:name = value` lines as a two-column table.
+pub fn stats(lines: &[String], out: &mut impl Write) -> io::Result<()> {
+    let mut t = table(&["Statistic", "Value"]);
+    for line in lines {
+        match line.split_once(" = ") {
+            Some((name, value)) => t.add_row([name, value]),
+            None => t.add_row([line.as_str(), ""]),
+        };
+    }
+    writeln!(out, "{t}")
+}
+
+/// `subscriber list`: user and domain, one row each.
+pub fn subscribers(list: &[SubscriberEntry], out: &mut impl Write) -> io::Result<()> {
+    if list.is_empty() {
+        return writeln!(
+            out,
+            "no subscribers (add one with `kamrsctl subscriber add USER@DOMAIN`)"
+        );
+    }
+    let mut t = table(&["User", "Domain"]);
+    for s in list {
+        t.add_row([s.username.as_str(), s.domain.as_str()]);
+    }
+    writeln!(out, "{t}")?;
+    writeln!(out, "{} subscriber{}", list.len(), plural(list.len()))
+}
+
+/// `pike.top`: one row per source, as the daemon ordered them.
+pub fn pike_top(top: &[PikeSource], out: &mut impl Write) -> io::Result<()> {
+    if top.is_empty() {
+        return writeln!(
+            out,
+            "no sources tracked (none sent requests lately; [pike] trusted sources are never counted)"
+        );
+    }
+    let mut t = table(&["Source", "Requests in window", "Blocked", "Dropped"]);
+    for p in top {
+        t.add_row([
+            p.ip.clone(),
+            p.requests_in_window.to_string(),
+            if p.blocked { "yes" } else { "no" }.to_owned(),
+            p.dropped.to_string(),
+        ]);
+    }
+    writeln!(out, "{t}")?;
+    let blocked = top.iter().filter(|p| p.blocked).count();
+    writeln!(
+        out,
+        "{} source{}, {blocked} blocked",
+        top.len(),
+        plural(top.len())
+    )
+}
+
+pub fn uptime(u: &Uptime, out: &mut impl Write) -> io::Result<()> {
+    writeln!(out, "up {} (since {} UTC)", duration(u.uptime), u.up_since)
+}
+
+/// Re-indents compact JSON text for `--json`, streaming: `ul.dump` of a
+/// big table is tens of megabytes, and going through a `serde_json::Value`
+/// would hold it twice more in memory and take several times as long.
+/// Strings are copied byte for byte, so nothing is re-escaped.
+pub fn pretty_json(text: &str, out: &mut impl Write) -> io::Result<()> {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = 0;
+    let indent = |out: &mut dyn Write, depth: usize| -> io::Result<()> {
+        out.write_all(b"\n")?;
+        for _ in 0..depth {
+            out.write_all(b"  ")?;
+        }
+        Ok(())
+    };
+    let mut buf = io::BufWriter::with_capacity(1 << 16, out);
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'"' => {
+                let start = i;
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                let end = (i + 1).min(bytes.len());
+                buf.write_all(&bytes[start..end])?;
+            }
+            b'{' | b'[' => {
+                let close = if b == b'{' { b'}' } else { b']' };
+                let next = bytes[i + 1..].iter().position(|c| !c.is_ascii_whitespace());
+                if next.is_some_and(|n| bytes[i + 1 + n] == close) {
+                    buf.write_all(&[b, close])?;
+                    i += 1 + next.unwrap_or(0) + 1;
+                    continue;
+                }
+                depth += 1;
+                buf.write_all(&[b])?;
+                indent(&mut buf, depth)?;
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                indent(&mut buf, depth)?;
+                buf.write_all(&[b])?;
+            }
+            b',' => {
+                buf.write_all(b",")?;
+                indent(&mut buf, depth)?;
+            }
+            b':' => buf.write_all(b": ")?,
+            c if c.is_ascii_whitespace() => {}
+            c => buf.write_all(&[c])?,
+        }
+        i += 1;
+    }
+    buf.write_all(b"\n")?;
+    buf.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        assert_eq!(duration(0), "0s");
+        assert_eq!(duration(59), "59s");
+        assert_eq!(duration(3552), "59m 12s");
+        assert_eq!(duration(3600), "1h 0m");
+        assert_eq!(duration(7322), "2h 2m");
+        assert_eq!(duration(90_061), "1d 1h");
+        assert_eq!(expires(&Expires::Permanent), "permanent");
+        assert_eq!(expires(&Expires::Expired), "expired");
+        assert_eq!(expires(&Expires::Seconds(61)), "1m 1s");
+    }
+
+    #[test]
+    fn q_values() {
+        assert_eq!(q(-1.0), "-");
+        assert_eq!(q(1.0), "1");
+        assert_eq!(q(0.5), "0.5");
+        assert_eq!(q(0.123), "0.123");
+    }
+
+    #[test]
+    fn local_time_is_a_date_and_time() {
+        let t = local_time(1_718_863_898);
+        assert_eq!(t.len(), 19, "{t}");
+        assert!(t.starts_with("2024-06-2"), "{t}");
+    }
+
+    fn pretty(s: &str) -> String {
+        let mut out = Vec::new();
+        pretty_json(s, &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn pretty_json_matches_serde_json_pretty() {
+        for text in [
+            r#"{"a":[1,2,{"b":"x,y:{[\"}]"}],"c":{},"d":[],"e":null,"f":"[not set]"}"#,
+            r#"[]"#,
+            r#""just a string""#,
+            r#"{"Domains":[{"Domain":{"AoRs":[{"AoR":"a\\"}],"Domain":"location"}}]}"#,
+        ] {
+            let value: serde_json::Value = serde_json::from_str(text).unwrap();
+            let want = serde_json::to_string_pretty(&value).unwrap() + "\n";
+            // (Inputs with sorted keys: serde_json's map sorts them.)
+            assert_eq!(pretty(text), want, "{text}");
+        }
+        // Key order is kept, and the text means the same.
+        let text = r#"{"z":1,"a":{"y":[true,false],"b":"\u00e9 \"q\""}}"#;
+        let out = pretty(text);
+        assert!(out.find("\"z\"") < out.find("\"a\""), "{out}");
+        let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            again,
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
+    }
+
+    #[test]
+    fn subscriber_and_pike_tables() {
+        let text = |f: &dyn Fn(&mut Vec<u8>) -> io::Result<()>| {
+            let mut out = Vec::new();
+            f(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let list = [SubscriberEntry {
+            username: "alice".into(),
+            domain: "example.com".into(),
+        }];
+        let t = text(&|o| subscribers(&list, o));
+        assert!(
+            t.contains("alice") && t.contains("example.com") && t.ends_with("1 subscriber\n"),
+            "{t}"
+        );
+        assert!(text(&|o| subscribers(&[], o)).starts_with("no subscribers"));
+        let top = [
+            PikeSource {
+                ip: "127.0.0.2".into(),
+                requests_in_window: 21,
+                blocked: true,
+                dropped: 79,
+            },
+            PikeSource {
+                ip: "192.0.2.1".into(),
+                requests_in_window: 3,
+                blocked: false,
+                dropped: 0,
+            },
+        ];
+        let t = text(&|o| pike_top(&top, o));
+        assert!(t.find("127.0.0.2") < t.find("192.0.2.1"), "{t}");
+        assert!(t.contains("yes") && t.contains("79"), "{t}");
+        assert!(t.ends_with("2 sources, 1 blocked\n"), "{t}");
+        assert!(text(&|o| pike_top(&[], o)).starts_with("no sources tracked"));
+    }
+
+    #[test]
+    fn tables_show_the_columns() {
+        let c = Contact {
+            address: "sip:alice@192.0.2.1:5060".into(),
+            expires: Expires::Seconds(3552),
+            q: 0.5,
+            call_id: "c".into(),
+            cseq: 1,
+            user_agent: "Yealink".into(),
+            received: "sip:192.0.2.1:5060".into(),
+            path: NOT_SET.into(),
+            state: "CS_NEW".into(),
+            flags: 0,
+            cflags: 0,
+            socket: "udp:127.0.0.1:5060".into(),
+            methods: u32::MAX,
+            ruid: "r".into(),
+            instance: NOT_SET.into(),
+            reg_id: 0,
+            server_id: 0,
+            tcpconn_id: -1,
+            keepalive: 0,
+            last_keepalive: 0,
+            ka_roundtrip: 0,
+            last_modified: 1_718_863_898,
+        };
+        let l = UlLookup {
+            aor: "alice".into(),
+            contacts: vec![common::types::ContactEntry { contact: c }],
+        };
+        let mut out = Vec::new();
+        lookup(&l, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for want in [
+            "AoR alice",
+            "sip:alice@192.0.2.1:5060",
+            "59m 12s",
+            "0.5",
+            "Yealink",
+            "Last-Modified",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        let mut out = Vec::new();
+        stats(&["usrloc:registered_users = 3".to_owned()], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("usrloc:registered_users") && text.contains('3'),
+            "{text}"
+        );
+    }
+}
