@@ -19,7 +19,7 @@ use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
 
 use crate::raw::Raw;
-use crate::types::{PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
+use crate::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
 
 /// The client's error type, so the CLI needs no direct jsonrpsee-core
 /// dependency to inspect a failed call.
@@ -46,6 +46,10 @@ pub mod method {
     pub const SUBSCRIBER_RELOAD: &str = "subscriber.reload";
     pub const AUTH_REALM: &str = "auth.realm";
     pub const PIKE_TOP: &str = "pike.top";
+    pub const UL_DB_USERS: &str = "ul.db_users";
+    pub const UL_DB_CONTACTS: &str = "ul.db_contacts";
+    pub const UL_DB_EXPIRED_CONTACTS: &str = "ul.db_expired_contacts";
+    pub const CORE_INFO: &str = "core.info";
 }
 
 /// Error codes the daemon answers with, besides JSON-RPC's own.
@@ -179,4 +183,23 @@ pub trait Ctl {
     /// filter, blocked ones first. Error 503 when `[pike]` is disabled.
     #[method(name = "pike.top")]
     async fn pike_top(&self, n: Option<u32>) -> RpcResult<Vec<PikeSource>>;
+
+    /// `ul.db_users TABLE`: AoRs with a live binding in the store's copy
+    /// (Kamailio's name). Error 503 without a store (`[store] backend`).
+    #[method(name = "ul.db_users")]
+    async fn ul_db_users(&self, table: String) -> RpcResult<u64>;
+
+    /// `ul.db_contacts TABLE`: live bindings in the store's copy.
+    #[method(name = "ul.db_contacts")]
+    async fn ul_db_contacts(&self, table: String) -> RpcResult<u64>;
+
+    /// `ul.db_expired_contacts TABLE`: stored bindings past their expiry
+    /// that the store has not cleaned up yet.
+    #[method(name = "ul.db_expired_contacts")]
+    async fn ul_db_expired_contacts(&self, table: String) -> RpcResult<u64>;
+
+    /// `core.info`: version and how this daemon runs (store backend and
+    /// mode, authentication).
+    #[method(name = "core.info")]
+    async fn core_info(&self) -> RpcResult<CoreInfo>;
 }

@@ -471,3 +471,18 @@ mod tests {
         assert_eq!(serde_json::from_value::<UlLookup>(v).unwrap(), l);
     }
 }
+
+/// `core.info`: what is running and how.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoreInfo {
+    /// `kamrs/<version>`.
+    pub version: String,
+    /// `none`, `sqlite` or `redis`.
+    pub store: String,
+    /// `write-through` or `write-back`; `none` without a store.
+    pub store_mode: String,
+    /// `none` or `digest`.
+    pub auth: String,
+    /// Whether the flood filter (`[pike]`) runs.
+    pub pike: bool,
+}

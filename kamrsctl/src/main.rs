@@ -116,6 +116,18 @@ enum Command {
     /// kamrs's version.
     #[command(name = "core.version")]
     CoreVersion,
+    /// Version, store backend and mode, authentication, flood filter.
+    #[command(name = "core.info")]
+    CoreInfo,
+    /// AoRs with a live binding in the store's copy of the table.
+    #[command(name = "ul.db_users")]
+    UlDbUsers,
+    /// Live bindings in the store's copy of the table.
+    #[command(name = "ul.db_contacts")]
+    UlDbContacts,
+    /// Stored bindings past their expiry, not yet cleaned up.
+    #[command(name = "ul.db_expired_contacts")]
+    UlDbExpiredContacts,
     /// The control API's methods.
     #[command(name = "system.listMethods")]
     ListMethods,
@@ -388,6 +400,35 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return json(&v);
             }
             print(|out| writeln!(out, "{v}"))
+        }
+        Command::CoreInfo => {
+            let i = c.core_info().await.map_err(fail("core.info"))?;
+            if cli.json {
+                return json(&i);
+            }
+            print(|out| {
+                writeln!(out, "version: {}", i.version)?;
+                writeln!(out, "store: {} ({})", i.store, i.store_mode)?;
+                writeln!(out, "auth: {}", i.auth)?;
+                writeln!(out, "pike: {}", if i.pike { "on" } else { "off" })
+            })
+        }
+        Command::UlDbUsers | Command::UlDbContacts | Command::UlDbExpiredContacts => {
+            let (name, n) = match &cli.command {
+                Command::UlDbUsers => ("ul.db_users", c.ul_db_users("location".into()).await),
+                Command::UlDbContacts => {
+                    ("ul.db_contacts", c.ul_db_contacts("location".into()).await)
+                }
+                _ => (
+                    "ul.db_expired_contacts",
+                    c.ul_db_expired_contacts("location".into()).await,
+                ),
+            };
+            let n = n.map_err(fail(name))?;
+            if cli.json {
+                return json(&n);
+            }
+            print(|out| writeln!(out, "{n}"))
         }
         Command::ListMethods => {
             let m = c.list_methods().await.map_err(fail("system.listMethods"))?;

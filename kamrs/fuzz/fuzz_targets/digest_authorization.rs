@@ -44,5 +44,5 @@ CSeq: 1 REGISTER\r\nAuthorization: "
     msg.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
     if let Ok(Message::Request(req)) = parse_message(&msg, &Limits::default()) {
         let _ = authenticator().check(&req, "alice", "example.com", 1_700_000_000);
-    }
+    };
 });

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use common::api::{error, CtlServer};
-use common::types::{PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
+use common::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
 use common::Raw;
 use jsonrpsee::core::{async_trait, RpcResult};
 use jsonrpsee::types::ErrorObjectOwned;
@@ -236,6 +236,40 @@ impl CtlServer for Api {
         Ok(subscriber::realm(&auth, &domain))
     }
 
+    async fn ul_db_users(&self, table: String) -> RpcResult<u64> {
+        Ok(ul::db_counts(&self.state, &table).await?.users)
+    }
+
+    async fn ul_db_contacts(&self, table: String) -> RpcResult<u64> {
+        Ok(ul::db_counts(&self.state, &table).await?.contacts)
+    }
+
+    async fn ul_db_expired_contacts(&self, table: String) -> RpcResult<u64> {
+        Ok(ul::db_counts(&self.state, &table).await?.expired_contacts)
+    }
+
+    async fn core_info(&self) -> RpcResult<CoreInfo> {
+        let router = &self.state.router;
+        let store = router.registrar().table().store();
+        Ok(CoreInfo {
+            version: crate::SERVER_NAME.to_owned(),
+            store: store.map_or("none", |s| s.name()).to_owned(),
+            store_mode: match store.map(|s| s.mode()) {
+                None => "none",
+                Some(crate::store::StoreMode::WriteThrough) => "write-through",
+                Some(crate::store::StoreMode::WriteBack) => "write-back",
+            }
+            .to_owned(),
+            auth: if router.registrar().auth().is_some() {
+                "digest"
+            } else {
+                "none"
+            }
+            .to_owned(),
+            pike: router.pike().is_some(),
+        })
+    }
+
     async fn pike_top(&self, n: Option<u32>) -> RpcResult<Vec<PikeSource>> {
         pike::top(&self.state, n)
     }
@@ -322,6 +356,7 @@ pub(crate) mod tests {
             names,
             [
                 "auth.realm",
+                "core.info",
                 "core.uptime",
                 "core.version",
                 "pike.top",
@@ -333,6 +368,9 @@ pub(crate) mod tests {
                 "subscriber.rm",
                 "system.listMethods",
                 "ul.add",
+                "ul.db_contacts",
+                "ul.db_expired_contacts",
+                "ul.db_users",
                 "ul.dump",
                 "ul.flush",
                 "ul.lookup",

@@ -127,6 +127,10 @@ const SIGNATURES: &[(&str, &[Arg])] = &[
     ),
     (method::SUBSCRIBER_RM, &[USERNAME, DOMAIN]),
     (method::SUBSCRIBER_LIST, &[]),
+    (method::UL_DB_USERS, &[TABLE]),
+    (method::UL_DB_CONTACTS, &[TABLE]),
+    (method::UL_DB_EXPIRED_CONTACTS, &[TABLE]),
+    (method::CORE_INFO, &[]),
     (method::SUBSCRIBER_RELOAD, &[]),
     (method::AUTH_REALM, &[DOMAIN]),
     (

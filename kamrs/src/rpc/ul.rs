@@ -317,6 +317,27 @@ pub fn dump(state: &State, brief: bool) -> Result<Raw<UlDump>> {
     })
 }
 
+/// The store's row counts for `ul.db_users`, `ul.db_contacts` and
+/// `ul.db_expired_contacts`. Without a store there is no database copy to
+/// count (Kamailio's db_mode 0 refuses these too).
+pub(super) async fn db_counts(state: &State, table: &str) -> Result<crate::store::DbCounts> {
+    check_table(table)?;
+    let Some(store) = state.table().store() else {
+        return Err(ErrorObjectOwned::owned(
+            503,
+            "no location store: the table lives in memory only (set [store] backend = \"sqlite\" or \"redis\")",
+            None::<()>,
+        ));
+    };
+    store.counts(crate::usrloc::unix_now()).await.map_err(|e| {
+        ErrorObjectOwned::owned(
+            500,
+            format!("cannot count the {} store's rows: {e}", store.name()),
+            None::<()>,
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -552,7 +552,15 @@ impl Writer {
             self.retry_at = None;
             return;
         }
+        let started = Instant::now();
         let result = self.transaction(&batch);
+        tracing::debug!(
+            ops = retried + batch.ops,
+            commits = batch.items.len(),
+            micros = started.elapsed().as_micros() as u64,
+            ok = result.is_ok(),
+            "sqlite transaction"
+        );
         match result {
             Ok(()) => {
                 let stats = &self.shared.stats;
