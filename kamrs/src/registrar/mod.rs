@@ -204,11 +204,26 @@ impl Registrar {
         let echo_path = self.settings.use_path && supports_path(req);
         let (result, commit) = self.table.update_durable(&aor, now, |bindings| {
             let outcome = save::save(req, &ctx, bindings)?;
+            let retransmission = outcome.retransmission;
             save::apply(bindings, outcome.changes);
             reply::ok(out, req, peer, now, bindings, echo_path);
-            Ok(())
+            Ok::<bool, Reject>(retransmission)
         });
-        result.map(|()| commit)
+        let retransmission = result?;
+        // A retransmission changes nothing, but its 200 must not be sent
+        // before the original's change is durable either: if that write is
+        // still queued (or failed), writing the AoR again and waiting for
+        // that gives the retransmission the same guarantee.
+        if retransmission && commit.is_none() {
+            let write_through = self
+                .table
+                .store()
+                .is_some_and(|s| s.mode() == StoreMode::WriteThrough);
+            if write_through {
+                return Ok(self.table.persist(&aor));
+            }
+        }
+        Ok(commit)
     }
 }
 

@@ -629,6 +629,11 @@ async fn write_through_waits_for_the_commit_and_answers_500_when_it_fails() {
         "{failure}"
     );
     assert_eq!(lines(&failure, "Retry-After"), ["5"]);
+    // The retransmission of that REGISTER changes nothing, yet must wait
+    // for (and here share the fate of) a durable write too.
+    let pending = with_req(&text, |r| reg.handle(r, &peer, &mut out))
+        .expect("a retransmission in write-through waits for the store");
+    assert!(pending.commit.await.is_err());
     // A query changes nothing and is answered at once.
     let text = register_with("c1@h", 11, "");
     assert!(with_req(&text, |r| reg.handle(r, &peer, &mut out)).is_none());

@@ -243,6 +243,25 @@ impl LocationTable {
         self.records.remove_if(aor, |_, r| r.bindings.is_empty());
     }
 
+    /// Writes the current bindings of `aor` to the store again and returns
+    /// that commit (`None` without a store or bindings). For answers that
+    /// depend on an earlier write being durable, e.g. a retransmitted
+    /// REGISTER in write-through mode.
+    pub fn persist(&self, aor: &str) -> Option<Commit> {
+        let store = self.store.get()?;
+        let rec = self.records.get(aor)?;
+        let ops: Vec<StoreOp> = rec
+            .bindings
+            .iter()
+            .map(|b| StoreOp::Upsert {
+                aor: rec.key().clone(),
+                binding: b.clone(),
+            })
+            .collect();
+        // Submitted under the AoR's read lock, in order with its edits.
+        (!ops.is_empty()).then(|| store.submit(ops))
+    }
+
     /// A copy of the live bindings of `aor`.
     pub fn lookup(&self, aor: &str, now: u64) -> Option<Vec<Binding>> {
         let rec = self.records.get(aor)?;
