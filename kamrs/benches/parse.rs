@@ -166,18 +166,15 @@ fn kamrs_extract(buf: &[u8], limits: &Limits) -> Result<usize, String> {
     let mut n = 0;
     for c in req.contacts() {
         let c = c.map_err(|e| format!("Contact: {e:?}"))?;
-        let p = c.params;
-        let expires = match p.get("expires").flatten() {
+        // One pass over the parameters, as the registrar reads them.
+        let [expires, q, instance, reg_id] =
+            c.params.lookup(["expires", "q", "+sip.instance", "reg-id"]);
+        let expires = match expires.flatten() {
             Some(v) => Some(parse_delta_seconds(v.as_bytes()).ok_or("Contact expires")?),
             None => None,
         };
         black_box((c.uri.scheme, c.uri.user, c.uri.host, c.uri.port));
-        black_box((
-            expires,
-            p.get("q").flatten(),
-            p.get("+sip.instance").flatten(),
-            p.get("reg-id").flatten(),
-        ));
+        black_box((expires, q.flatten(), instance.flatten(), reg_id.flatten()));
         n += 1;
     }
     Ok(n)
