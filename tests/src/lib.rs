@@ -10,6 +10,7 @@
 //! a bounded timeout, never a sleep that happens to be long enough.
 
 pub mod ctl;
+pub mod digest;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -748,6 +749,33 @@ pub fn assert_tcp_alive(stream: &mut TcpStream) {
     let r = tcp_exchange(stream, req);
     assert_eq!(r.status, 501, "alive check: {}", r.raw);
     assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+}
+
+/// Whether the external tool `tool` (sipp, baresip, redis-server, …) can be
+/// run. Missing, a test skips with a printed reason, except under CI
+/// (`CI=true`), where `.ci/run` installs them and a missing one fails.
+pub fn have(tool: &str) -> bool {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{tool} is not installed, and CI=true: .ci/run must install it");
+        }
+        eprintln!("SKIPPED: {tool} is not installed (.ci/run lists the Debian packages)");
+    }
+    found
+}
+
+/// A UDP port free right now on 127.0.0.1, for tools that need a fixed one.
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 #[cfg(test)]

@@ -8,21 +8,10 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kamrs_tests::{run_kamrs, udp_client, udp_exchange, unique, Kamrs, Response, TempDir};
-use md5::{Digest, Md5};
-use sha2::Sha256;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn h(alg: &str, s: &str) -> String {
-    match alg {
-        "MD5" => hex(&Md5::digest(s.as_bytes())),
-        "SHA-256" => hex(&Sha256::digest(s.as_bytes())),
-        other => panic!("{other}"),
-    }
-}
+use kamrs_tests::digest::{answer, challenge, h};
+use kamrs_tests::{
+    free_udp_port, have, run_kamrs, udp_client, udp_exchange, unique, Kamrs, Response, TempDir,
+};
 
 /// Writes a subscriber file for `users` (name, password) in example.com.
 fn subscribers(dir: &Path, users: &[(&str, &str)]) -> String {
@@ -88,36 +77,6 @@ impl Ua {
         let user = self.user.clone();
         self.register_as(&user, authorization)
     }
-}
-
-/// The challenge for `alg` in a 401: (realm, nonce, stale).
-fn challenge(r: &Response, alg: &str) -> (String, String, bool) {
-    assert_eq!(r.status, 401, "{}", r.raw);
-    let c = r
-        .headers("WWW-Authenticate")
-        .into_iter()
-        .find(|c| c.contains(&format!("algorithm={alg}")))
-        .unwrap_or_else(|| panic!("no {alg} challenge: {}", r.raw));
-    let field = |name: &str| {
-        c.split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|v| v.split('"').next())
-            .unwrap_or_else(|| panic!("{name} missing in {c}"))
-            .to_owned()
-    };
-    assert_eq!(field("qop"), "auth");
-    (field("realm"), field("nonce"), c.contains("stale=true"))
-}
-
-fn answer(alg: &str, user: &str, password: &str, realm: &str, nonce: &str, nc: u32) -> String {
-    let uri = "sip:example.com";
-    let ha1 = h(alg, &format!("{user}:{realm}:{password}"));
-    let ha2 = h(alg, &format!("REGISTER:{uri}"));
-    let cnonce = unique();
-    let response = h(alg, &format!("{ha1}:{nonce}:{nc:08x}:{cnonce}:auth:{ha2}"));
-    format!(
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={alg}, qop=auth, nc={nc:08x}, cnonce=\"{cnonce}\""
-    )
 }
 
 #[test]
@@ -290,30 +249,6 @@ fn an_open_registrar_on_a_public_address_refuses_to_start() {
         assert!(Instant::now() < deadline, "no warning: {}", k.stderr());
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{tool} is not installed, and CI=true: .ci/run must install it");
-        }
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    found
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -10,22 +10,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use kamrs_tests::ctl::*;
+use kamrs_tests::digest::{answer, challenge, h};
 use kamrs_tests::*;
-use md5::{Digest, Md5};
 use serde_json::{json, Value};
-use sha2::Sha256;
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn h(alg: &str, s: &str) -> String {
-    match alg {
-        "MD5" => hex(&Md5::digest(s.as_bytes())),
-        "SHA-256" => hex(&Sha256::digest(s.as_bytes())),
-        other => panic!("{other}"),
-    }
-}
 
 /// `[auth]` with digest on, the subscriber file and secret in `dir`.
 fn auth_config(dir: &Path, extra: &str) -> String {
@@ -91,40 +78,11 @@ impl Ua {
     /// final response, and the realm challenged with.
     fn register_with(&mut self, alg: &str, password: &str) -> (Response, String) {
         let first = self.register(None);
-        let (realm, nonce) = challenge(&first, alg);
+        let (realm, nonce, _) = challenge(&first, alg);
         let user = self.user.clone();
-        let r = self.register(Some(&answer(alg, &user, password, &realm, &nonce)));
+        let r = self.register(Some(&answer(alg, &user, password, &realm, &nonce, 1)));
         (r, realm)
     }
-}
-
-/// The challenge for `alg` in a 401: (realm, nonce).
-fn challenge(r: &Response, alg: &str) -> (String, String) {
-    assert_eq!(r.status, 401, "{}", r.raw);
-    let c = r
-        .headers("WWW-Authenticate")
-        .into_iter()
-        .find(|c| c.contains(&format!("algorithm={alg}")))
-        .unwrap_or_else(|| panic!("no {alg} challenge: {}", r.raw));
-    let field = |name: &str| {
-        c.split(&format!("{name}=\""))
-            .nth(1)
-            .and_then(|v| v.split('"').next())
-            .unwrap_or_else(|| panic!("{name} missing in {c}"))
-            .to_owned()
-    };
-    (field("realm"), field("nonce"))
-}
-
-fn answer(alg: &str, user: &str, password: &str, realm: &str, nonce: &str) -> String {
-    let uri = "sip:example.com";
-    let ha1 = h(alg, &format!("{user}:{realm}:{password}"));
-    let ha2 = h(alg, &format!("REGISTER:{uri}"));
-    let cnonce = unique();
-    let response = h(alg, &format!("{ha1}:{nonce}:00000001:{cnonce}:auth:{ha2}"));
-    format!(
-        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm={alg}, qop=auth, nc=00000001, cnonce=\"{cnonce}\""
-    )
 }
 
 /// `kamrsctl subscriber add USER@DOMAIN --password-stdin` with `password`

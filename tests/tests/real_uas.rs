@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::kamrsctl;
-use kamrs_tests::{udp_client, udp_exchange, unique, Kamrs, TempDir};
+use kamrs_tests::{free_udp_port, have, udp_client, udp_exchange, unique, Kamrs, TempDir};
 
 /// `kamrsctl --json ARGS` against this daemon's control socket.
 fn ctl_json(k: &Kamrs, args: &[&str]) -> serde_json::Value {
@@ -39,31 +39,6 @@ fn statistic(k: &Kamrs, name: &str) -> u64 {
         .collect::<String>()
         .parse()
         .unwrap()
-}
-
-/// Whether `tool` can be run; panics under CI when it cannot.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{tool} is not installed, and CI=true: .ci/run must install it");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install sip-tester baresip)");
-    }
-    found
-}
-
-/// A UDP port free right now on 127.0.0.1, for tools that need a fixed one.
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
 }
 
 /// Bindings of `user` by a SIP query from our own socket.

@@ -13,27 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::{register, CtlKamrs};
-use kamrs_tests::{udp_client, udp_exchange, unique, Response, TempDir};
+use kamrs_tests::{have, udp_client, udp_exchange, unique, Response, TempDir};
 
 /// How long a change made on one node may take to show on another.
 const PROPAGATION: Duration = Duration::from_secs(2);
-
-/// Whether `tool` can be run; panics under CI when it cannot.
-fn have(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("{tool} is not installed, and CI=true: .ci/run must install it");
-        }
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install redis-server)");
-    }
-    found
-}
 
 /// A TCP port free right now on 127.0.0.1 whose cluster-bus twin
 /// (port + 10000) is free too.
