@@ -4,11 +4,12 @@
 #
 # For each mode: a fresh release kamrs on its own loopback port and temp
 # database; SIPp (Debian's sip-tester) registers NEW AoRs at increasing
-# fixed rates for STEP_SECONDS each. A rate passes when every REGISTER got
-# its 200 and at most 0.1% were retransmitted (SIPp resends after 500 ms,
-# so a retransmission means kamrs fell behind). The ladder stops at the
-# first failing rate; one rate between the last pass and the first failure
-# is tried to narrow it. Prints: mode, max REGISTER/s, ratio to memory.
+# fixed rates for STEP_SECONDS each, the modes taking turns at each rate. A
+# rate passes when every REGISTER got its 200 and at most 0.1% were
+# retransmitted (SIPp resends after 500 ms, so a retransmission means kamrs
+# fell behind). A mode leaves the ladder at its first failing rate; one
+# rate between its last pass and that failure is tried to narrow it.
+# Prints: mode, max REGISTER/s, ratio to memory-only.
 #
 # Usage: bench/store-bench.sh            (about 3-5 minutes)
 #   STEP_SECONDS=3 RATES="1000 2000 4000" bench/store-bench.sh
@@ -17,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 STEP_SECONDS=${STEP_SECONDS:-4}
-RATES=${RATES:-"1000 2000 3000 4500 6500 9000 12000 16000 21000 28000 36000"}
+RATES=${RATES:-"2000 3500 5000 6500 8000 10000 12000 14000 16000 19000 22000 26000 30000"}
 MODES=${MODES:-"memory sqlite-write-through sqlite-write-back"}
 
 command -v sipp >/dev/null || { echo "store-bench.sh needs sipp (apt-get install sip-tester)" >&2; exit 1; }
@@ -29,18 +30,22 @@ kamrs="$target_dir/release/kamrs"
 scenario="$PWD/bench/sipp/register.xml"
 
 work=$(mktemp -d /tmp/kamrs-store-bench.XXXXXX)
-kamrs_pid=""
-stop_kamrs() {
-    if [[ -n $kamrs_pid ]]; then
-        kill -TERM "$kamrs_pid" 2>/dev/null || true
-        # Bounded: SIGTERM flushes the store; SIGKILL after 15 s.
-        for _ in $(seq 150); do kill -0 "$kamrs_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$kamrs_pid" 2>/dev/null || true
-        wait "$kamrs_pid" 2>/dev/null || true
-        kamrs_pid=""
-    fi
+# pid and UDP address of the kamrs of each mode.
+declare -A pids addrs
+stop_kamrs() { # mode
+    local pid=${pids[$1]:-}
+    [[ -n $pid ]] || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    # Bounded: SIGTERM flushes the store; SIGKILL after 15 s.
+    for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pids[$1]=""
 }
-cleanup() { stop_kamrs; rm -rf "$work"; }
+cleanup() {
+    for m in "${!pids[@]}"; do stop_kamrs "$m"; done
+    rm -rf "$work"
+}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -48,7 +53,7 @@ free_udp_port() {
     python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# start_kamrs MODE: starts kamrs for MODE, sets kamrs_pid and kamrs_addr.
+# start_kamrs MODE: starts kamrs for MODE, sets pids[MODE] and addrs[MODE].
 start_kamrs() {
     local mode=$1 dir="$work/$1"
     mkdir -p "$dir"
@@ -74,14 +79,14 @@ level = "warn"
 $store
 EOF
     "$kamrs" --config "$dir/kamrs.toml" >"$dir/stdout" 2>"$dir/stderr" &
-    kamrs_pid=$!
+    pids[$mode]=$!
     for _ in $(seq 100); do
         grep -qx ready "$dir/stdout" 2>/dev/null && break
-        kill -0 "$kamrs_pid" 2>/dev/null || { cat "$dir/stderr" >&2; echo "kamrs ($mode) died" >&2; exit 1; }
+        kill -0 "${pids[$mode]}" 2>/dev/null || { cat "$dir/stderr" >&2; echo "kamrs ($mode) died" >&2; exit 1; }
         sleep 0.1
     done
     grep -qx ready "$dir/stdout" || { echo "kamrs ($mode) not ready" >&2; exit 1; }
-    kamrs_addr=$(sed -n 's/^listening udp://p' "$dir/stdout" | head -1)
+    addrs[$mode]=$(sed -n 's/^listening udp://p' "$dir/stdout" | head -1)
 }
 
 # run_rate MODE RATE: 0 when every REGISTER at RATE/s got its 200 with at
@@ -92,7 +97,7 @@ run_rate() {
     port=$(free_udp_port)
     local limit=$(( rate / 2 + 200 ))
     local rc=0
-    (cd "$dir" && timeout $(( STEP_SECONDS + 40 )) sipp "$kamrs_addr" -sf "$scenario" \
+    (cd "$dir" && timeout $(( STEP_SECONDS + 40 )) sipp "${addrs[$mode]}" -sf "$scenario" \
         -key user_prefix "r${rate}x" -cid_str "r${rate}-%u@bench" \
         -m "$calls" -r "$rate" -l "$limit" -i 127.0.0.1 -p "$port" \
         -timeout $(( STEP_SECONDS + 30 ))s -nostdin -trace_stat -stf "$stats" -fd 1 \
@@ -117,22 +122,32 @@ run_rate() {
     (( retrans * 1000 <= calls )) || return 1
 }
 
-declare -A best
-for mode in $MODES; do
-    echo "== $mode" >&2
-    start_kamrs "$mode"
-    pass=0 fail=0
-    for rate in $RATES; do
-        if run_rate "$mode" "$rate"; then pass=$rate; else fail=$rate; break; fi
+# All modes run side by side and take each rate in turn, so a noisy
+# neighbour (a build on the same machine) hits them alike; a mode leaves
+# the ladder at its first failing rate.
+declare -A best failed
+for mode in $MODES; do start_kamrs "$mode"; best[$mode]=0; failed[$mode]=0; done
+for rate in $RATES; do
+    alive=0
+    for mode in $MODES; do
+        (( failed[$mode] == 0 )) || continue
+        alive=1
+        if run_rate "$mode" "$rate"; then best[$mode]=$rate; else failed[$mode]=$rate; fi
     done
+    (( alive )) || break
+done
+# One rate between the last pass and the first failure.
+for mode in $MODES; do
+    pass=${best[$mode]} fail=${failed[$mode]}
     if (( pass > 0 && fail > 0 )); then
         mid=$(( (pass + fail) / 2 / 100 * 100 ))
-        if (( mid > pass )) && run_rate "$mode" "$mid"; then pass=$mid; fi
+        if (( mid > pass )) && run_rate "$mode" "$mid"; then best[$mode]=$mid; fi
     fi
-    stop_kamrs
-    best[$mode]=$pass
+done
+for mode in $MODES; do
+    stop_kamrs "$mode"
     if grep -qiE 'error|warn' "$work/$mode/stderr"; then
-        echo "  kamrs logged:" >&2
+        echo "  kamrs ($mode) logged:" >&2
         grep -iE 'error|warn' "$work/$mode/stderr" | head -5 | sed 's/^/    /' >&2
     fi
 done

@@ -2335,14 +2335,14 @@ garbage
         // backoff, and both tables re-sync to what Redis holds.
         let server = RedisServer::start_on(Some(port)).expect("restart");
         let deadline = Instant::now() + Duration::from_secs(10);
+        // A new ruid each try, so every try is a change with a commit.
+        let mut attempt = 0u32;
         loop {
+            attempt += 1;
             match register(
                 &a,
                 "gina",
-                binding(
-                    &format!("rg{}", Instant::now().elapsed().as_nanos()),
-                    unix_now() + 60,
-                ),
+                binding(&format!("rg{attempt}"), unix_now() + 60),
             )
             .await
             {

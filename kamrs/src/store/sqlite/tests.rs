@@ -813,8 +813,11 @@ async fn preload_a_million() {
     }
 }
 
+/// The table's share of [`preload_a_million`]: 1,000,000 `table.load`s
+/// without SQLite (`cargo test --release -p kamrs --lib table_load_alone --
+/// --ignored --nocapture`).
 #[test]
-#[ignore = "measurement"]
+#[ignore = "measurement, run in release"]
 fn table_load_alone() {
     let now = unix_now();
     let bs: Vec<(String, Binding)> = (0..1_000_000usize)

@@ -1,0 +1,468 @@
+"""Writes bench/RESULTS.md and bench/results.png from the harness's results
+(bench/harness.py; the same data is in bench/results.json)."""
+
+import re
+from pathlib import Path
+
+WL = ["new", "refresh", "unregister"]
+WL_TITLE = {
+    "new": "New AoRs (each REGISTER a new user)",
+    "refresh": "Refresh (registered users re-registering: same Call-ID, rising CSeq)",
+    "unregister": "Unregister (Expires: 0 for the AoRs the new-AoR step of that rate created)",
+}
+
+
+def n(x, nd=0):
+    if x is None:
+        return "-"
+    if isinstance(x, float) and nd:
+        return f"{x:,.{nd}f}"
+    return f"{x:,.0f}"
+
+
+def ratio(a, b, nd=2):
+    if a is None or b in (None, 0):
+        return "-"
+    return f"{a / b:.{nd}f}"
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def steps_by(res):
+    out = {}
+    for s in res.get("steps", []):
+        out[(s["workload"], s["rate"], s["system"])] = s
+    return out
+
+
+def fails(s):
+    return s["failed"] + s["unfinished"] + (s["calls"] - s["created"])
+
+
+# ---------------------------------------------------------------- profile
+
+CATEGORIES = [
+    ("kernel: UDP send/receive, scheduling, softirq", lambda sym, k: k),
+    ("SIP parsing (kamrs::sip parse, headers, URIs, params)",
+     lambda sym, k: re.search(r"kamrs::sip::(message|header|uri|params|via|parse|name_addr|contact|cseq|framing|expires)", sym) is not None),
+    ("reply building (kamrs::sip::reply, core::fmt, Date)",
+     lambda sym, k: re.search(r"kamrs::sip::reply|core::fmt|fmt::Write|write_fmt|write_str|httpdate|Formatter|pad_integral|fmt_u64|__ieee754_pow|float_to_decimal", sym) is not None),
+    ("registrar logic (kamrs::registrar)", lambda sym, k: "kamrs::registrar" in sym),
+    ("location table (kamrs::usrloc, dashmap, hashing)",
+     lambda sym, k: re.search(r"kamrs::usrloc|dashmap|hashbrown|core::hash|Hasher|RandomState|BTree|btree", sym) is not None),
+    ("allocation and copies (malloc/free/realloc/memcpy/memmove)",
+     lambda sym, k: re.search(r"malloc|free|realloc|cfree|_int_|memmove|memcpy|memset|alloc::raw_vec|<alloc::", sym) is not None),
+    ("tokio runtime, epoll, timers, clock",
+     lambda sym, k: re.search(r"tokio|mio|epoll|clock_gettime|parking_lot|futex|std::sys::sync", sym) is not None),
+    ("UDP transport loop and socket calls (kamrs::transport, libc send/recv)",
+     lambda sym, k: re.search(r"kamrs::transport|__libc_(sendto|recvfrom)|sendto|recvfrom|std::net", sym) is not None),
+    ("route, pike, stats (kamrs::route, kamrs::pike, kamrs::stats)",
+     lambda sym, k: re.search(r"kamrs::(route|pike|stats)", sym) is not None),
+]
+
+
+def categorise(flat_all):
+    sums = {c[0]: 0.0 for c in CATEGORIES}
+    sums["other"] = 0.0
+    for row in flat_all:
+        for name, pred in CATEGORIES:
+            if pred(row["sym"], row["kernel"]):
+                sums[name] += row["pct"]
+                break
+        else:
+            sums["other"] += row["pct"]
+    return sums
+
+
+def clean(sym):
+    sym = re.sub(r"\s+-\s+-\s*$", "", sym).strip()
+    return sym.replace("|", "\\|")
+
+
+# ------------------------------------------------------------------ write
+
+def write(res, out_dir):
+    out_dir = Path(out_dir)
+    st = steps_by(res)
+    cfg = res["config"]
+    m = res["machine"]
+    L = []
+    a = L.append
+    a("# kamrs vs Kamailio: benchmark results")
+    a("")
+    a(f"Produced by `bench/run.sh` (see [docs/bench.md](../docs/bench.md)) on {res['date']}; "
+      f"the whole run took **{res['total_secs'] / 60:.1f} min** (build {res['build_secs']:.0f} s included). "
+      "Both registrars ran in the same run on the same machine, driven by the same SIPp load, one "
+      "after the other at each step, so the **ratios** are the figures to read: the machine was "
+      "shared with other work (load average below), which moves absolute numbers between runs.")
+    a("")
+    a("| machine | |")
+    a("|---|---|")
+    a(f"| CPUs (nproc) | {m['nproc']} × {m['cpu']} |")
+    a(f"| RAM | {m['ram_gib']:.1f} GiB |")
+    a(f"| kernel | {m['kernel']} |")
+    a(f"| load average at start / end | {' '.join(m['loadavg'])} / {' '.join(m.get('loadavg_end', []))} |")
+    a(f"| kamrs | {m['kamrs']}, {m['rustc']} |")
+    a(f"| Kamailio | {m['kamailio']} |")
+    a(f"| SIPp | {m['sipp']} |")
+    a(f"| workers | Kamailio `children={cfg['workers']}`; kamrs `TOKIO_WORKER_THREADS={cfg['workers']}` |")
+    a("")
+
+    # ------------------------------------------------------------ goals
+    goals = []
+    g = goals.append
+
+    def step(wl, rate, sysk):
+        return st.get((wl, rate, sysk))
+
+    rates = cfg["rates"]
+    for r in (20000, 40000, 60000):
+        kr, ka = step("refresh", r, "kamrs"), step("refresh", r, "kamailio")
+        if not kr or not ka:
+            g((f"Refresh at {r:,}/s: kamrs CPU/REGISTER ≤ ⅓ of Kamailio's", "-", "-", "-",
+               "not measured (rate not in RATES)"))
+            continue
+        rt = kr["cpu_us_per_reg"] / ka["cpu_us_per_reg"] if ka["cpu_us_per_reg"] else None
+        note = ""
+        if kr["achieved"] < 0.95 * r or ka["achieved"] < 0.95 * r:
+            note = (f" (offered {r:,}/s; achieved kamrs {kr['achieved']:,.0f}/s, "
+                    f"Kamailio {ka['achieved']:,.0f}/s)")
+        g((f"Refresh at {r:,}/s: kamrs CPU/REGISTER ≤ ⅓ of Kamailio's",
+           f"{n(kr['cpu_us_per_reg'], 1)} µs", f"{n(ka['cpu_us_per_reg'], 1)} µs",
+           ratio(kr["cpu_us_per_reg"], ka["cpu_us_per_reg"]),
+           verdict(rt is not None and rt <= 1 / 3) + note))
+    # New AoRs
+    new_k = [s for s in res["steps"] if s["workload"] == "new" and s["system"] == "kamrs"]
+    new_a = [s for s in res["steps"] if s["workload"] == "new" and s["system"] == "kamailio"]
+    best_k = max([s["rate"] for s in new_k if s["sustained"]], default=0)
+    best_a = max([s["rate"] for s in new_a if s["sustained"]], default=0)
+    top_k = max(new_k, key=lambda s: s["achieved"], default=None)
+    g(("New AoRs: kamrs sustains ≥ 50,000/s, no failures, < 0.1 % retransmissions",
+       f"highest sustained step {best_k:,}/s (best achieved {n(top_k['achieved']) if top_k else '-'}/s)",
+       f"highest sustained step {best_a:,}/s", "-", verdict(best_k >= 50000)))
+    worst = None
+    for r in rates:
+        kr, ka = step("new", r, "kamrs"), step("new", r, "kamailio")
+        if kr and ka and kr["cpu_us_per_reg"] and ka["cpu_us_per_reg"]:
+            q = kr["cpu_us_per_reg"] / ka["cpu_us_per_reg"]
+            if worst is None or q > worst[0]:
+                worst = (q, r, kr["cpu_us_per_reg"], ka["cpu_us_per_reg"])
+    if worst:
+        g(("New AoRs: kamrs CPU per insert ≤ ⅕ of Kamailio's (every rate)",
+           f"{worst[2]:.1f} µs at {worst[1]:,}/s (worst ratio)", f"{worst[3]:.1f} µs",
+           f"{worst[0]:.2f}", verdict(worst[0] <= 0.2)))
+    kr, ka = step("refresh", 40000, "kamrs"), step("refresh", 40000, "kamailio")
+    if kr:
+        note = ""
+        if kr["achieved"] < 0.95 * 40000:
+            note = f" (offered 40,000/s, achieved {kr['achieved']:,.0f}/s)"
+        g(("Probe p99 < 1 ms at 40,000 refresh/s", f"{n(kr['probe'].get('p99_us'))} µs",
+           f"{n(ka['probe'].get('p99_us')) if ka else '-'} µs",
+           ratio(kr["probe"].get("p99_us"), ka["probe"].get("p99_us") if ka else None),
+           verdict((kr["probe"].get("p99_us") or 1e9) < 1000) + note))
+    mem = res.get("memory")
+    if mem:
+        for p in mem["points"]:
+            bk, ba = p["kamrs"]["bytes_per_binding"], p["kamailio"]["bytes_per_binding"]
+            g((f"Memory ≤ 400 bytes per binding at {p['n']:,} bindings", f"{bk:,.0f} B",
+               f"{ba:,.0f} B", ratio(bk, ba), verdict(bk <= 400)))
+    dump = res.get("dump")
+    if dump:
+        dk, da = dump["kamrs"], dump["kamailio"]
+        g((f"`ul.dump` of {dump['aors']:,} AoRs in < 1 s through `kamrsctl --json`",
+           f"{n(dk['secs'], 2)} s", f"{n(da['secs'], 2)} s (jsonrpcs FIFO)",
+           ratio(dk["secs"], da["secs"], 3),
+           verdict(dk["secs"] is not None and dk["secs"] < 1 and dk["aors"] == dump["aors"])))
+        ok = (dk["stall_max_ms"] is not None and dk["stall_max_ms"] <= 20 and dk["lost_during"] == 0
+              and dk["bg"]["failed"] == 0)
+        g(("…with registrations never stalled > 20 ms meanwhile, none lost",
+           f"probe max {n(dk['stall_max_ms'], 1)} ms, {dk['lost_during']} lost; "
+           f"SIPp {dk['bg']['failed']} failed, {dk['bg']['retrans']} retransmitted",
+           f"probe max {n(da['stall_max_ms'], 1)} ms, {da['lost_during']} lost; "
+           f"SIPp {da['bg']['failed']} failed, {da['bg']['retrans']} retransmitted",
+           "-", verdict(ok)))
+    stores = res.get("stores")
+    if stores and "memory" in stores and "sqlite-wt" in stores:
+        bm = (stores["memory"].get("best") or {}).get("rate", 0)
+        bs = (stores["sqlite-wt"].get("best") or {}).get("rate", 0)
+        top = max(cfg["store_rates"])
+        cap = " (memory only reached the top of STORE_RATES: a lower bound)" if bm == top else ""
+        g(("sqlite write-through ≥ ½ of memory-only throughput (new AoRs)",
+           f"{bs:,}/s vs {bm:,}/s", "-", ratio(bs, bm), verdict(bm > 0 and bs >= bm / 2) + cap))
+    su = res.get("startup")
+    if su:
+        g((f"Start-up with {su['rows']:,} stored bindings (sqlite) < 5 s", f"{su['secs']:.2f} s",
+           "-", "-", verdict(su["secs"] < 5 and su["preloaded"] == su["rows"])))
+    a("## Goals of issue 7")
+    a("")
+    a("| goal | kamrs | Kamailio | kamrs / Kamailio | verdict |")
+    a("|---|---|---|---|---|")
+    for row in goals:
+        a("| " + " | ".join(row) + " |")
+    a("")
+    missed = [r for r in goals if "missed" in r[4]]
+    if missed:
+        a(f"{len(missed)} of {len(goals)} goals missed; the [profile](#profile-kamrs-under-the-refresh-load) "
+          "below shows where kamrs spends its CPU.")
+        a("")
+
+    # ------------------------------------------------------------ matrix
+    a("## REGISTER load, both systems")
+    a("")
+    a(f"SIPp over UDP on 127.0.0.1, {cfg['step_secs']} s per step, the rates offered below; "
+      f"refresh population: {max(rates) * cfg['step_secs']:,} AoRs registered first (at "
+      f"{cfg['prefill_rate']:,}/s) in each system. *achieved* = 200 OKs / wall time of the SIPp run; "
+      "*fail* = calls without their 200 (failed or unfinished at the timeout); *retr* = SIPp "
+      "retransmissions (after 500 ms without an answer); *µs/REG* = CPU (utime+stime, every "
+      "process and thread of the registrar, from /proc) over the SIPp run ÷ REGISTERs answered "
+      "(SIPp's and the probe's); *cores* = that CPU ÷ wall time; *p50/p99/max* = the probe's "
+      f"REGISTER round trip (one every {cfg['probe_interval_us'] / 1000:g} ms, µs); *mem* = PSS of "
+      "all the registrar's processes after the step (MiB). ✗ = not sustained (a failure, > 0.1 % "
+      "retransmissions, or more than 5 % + 0.3 s late).")
+    a("")
+    for wl in WL:
+        a(f"### {WL_TITLE[wl]}")
+        a("")
+        a("| offered/s | system | achieved/s | fail | retr | µs/REG | cores | p50 | p99 | max | mem | kamrs/Kamailio µs/REG |")
+        a("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rates:
+            kr, ka = st.get((wl, r, "kamrs")), st.get((wl, r, "kamailio"))
+            for s in (kr, ka):
+                if not s:
+                    continue
+                p = s["probe"]
+                mark = "" if s["sustained"] else " ✗"
+                rt = ratio(kr["cpu_us_per_reg"], ka["cpu_us_per_reg"]) if (s is kr and kr and ka) else ""
+                a(f"| {r:,} | {'kamrs' if s is kr else 'Kamailio'} | {n(s['achieved'])}{mark} | "
+                  f"{fails(s):,} | {s['retrans']:,} | {n(s['cpu_us_per_reg'], 1)} | "
+                  f"{s['cpu_s'] / s['secs']:.2f} | {n(p.get('p50_us'))} | {n(p.get('p99_us'))} | "
+                  f"{n(p.get('max_us'))} | {s['pss_kb'] / 1024:,.0f} | {rt} |")
+        a("")
+
+    # ------------------------------------------------------------ memory
+    if mem:
+        a("## Memory per binding")
+        a("")
+        a("Fresh instances of both; N new AoRs registered (SIPp, one contact each); "
+          "bytes per binding = (PSS of all the registrar's processes after − before) ÷ bindings "
+          "registered. For Kamailio, PSS counts its shared memory once; the growth of its shm "
+          f"`real_used` (`core.shmmem`) is shown too. Kamailio runs with `-m {cfg['kam_shm_mb']}` "
+          "(shm MiB; touched pages only count).")
+        a("")
+        a("| bindings | kamrs B/binding | kamrs PSS | Kamailio B/binding (PSS) | Kamailio B/binding (shm used) | Kamailio PSS | kamrs / Kamailio |")
+        a("|---:|---:|---:|---:|---:|---:|---:|")
+        for p in mem["points"]:
+            k, ka = p["kamrs"], p["kamailio"]
+            a(f"| {p['n']:,} (registered: kamrs {p['ok']['kamrs']:,}, Kamailio {p['ok']['kamailio']:,}) | "
+              f"{k['bytes_per_binding']:,.0f} | {k['pss_kb'] / 1024:,.0f} MiB | "
+              f"{ka['bytes_per_binding']:,.0f} | {ka['shm_bytes_per_binding']:,.0f} | "
+              f"{ka['pss_kb'] / 1024:,.0f} MiB | {ratio(k['bytes_per_binding'], ka['bytes_per_binding'])} |")
+        a("")
+        a(f"Before: kamrs {mem['base_pss_kb']['kamrs'] / 1024:.1f} MiB, Kamailio "
+          f"{mem['base_pss_kb']['kamailio'] / 1024:.1f} MiB (PSS).")
+        a("")
+
+    # ------------------------------------------------------------ dump
+    if dump:
+        a("## `ul.dump` of a big table over JSON-RPC")
+        a("")
+        a(f"Fresh instances holding {dump['aors']:,} AoRs. Kamailio: `ul.dump` over jsonrpcs's FIFO "
+          "(what kamctl uses; request written, reply read to its last byte). kamrs: "
+          "`kamrsctl --json ul.dump` over its Unix socket, end to end (process start to exit, "
+          "JSON printed). Meanwhile the probe sends a REGISTER every 1 ms and SIPp refreshes the "
+          f"table's AoRs at {cfg['dump_bg_rate']:,}/s; *stall* = the probe's longest round trip "
+          "while the dump ran.")
+        a("")
+        a("| | time | AoRs in the reply | reply size | stall (probe max) | probe lost | SIPp meanwhile |")
+        a("|---|---:|---:|---:|---:|---:|---|")
+        for key, label in (("kamrs", "kamrs (`kamrsctl --json`)"), ("kamailio", "Kamailio (jsonrpcs FIFO)")):
+            d = dump[key]
+            err = f" — error: {d['error']}" if d.get("error") else ""
+            a(f"| {label} | {n(d['secs'], 2)} s{err} | {n(d['aors'])} | {d['bytes'] / 2**20:.1f} MiB | "
+              f"{n(d['stall_max_ms'], 1)} ms | {d['lost_during']} of {d['probe_during']} | "
+              f"{d['bg']['ok']:,} ok, {d['bg']['failed']} failed, {d['bg']['retrans']} retransmitted |")
+        a("")
+
+    # ------------------------------------------------------------ startup
+    if su:
+        a("## kamrs start-up with a big sqlite store")
+        a("")
+        a(f"{su['rows']:,} rows written into kamrs's sqlite file (Kamailio's `location` schema, "
+          f"created by kamrs; rows inserted with SQLite in {su['gen_secs']:.1f} s; "
+          f"{su['db_bytes'] / 2**20:,.0f} MiB with WAL), then kamrs started on it.")
+        a("")
+        a("| bindings preloaded | start → `ready` | kamrs's own preload figure | RSS after start |")
+        a("|---:|---:|---:|---:|")
+        a(f"| {n(su['preloaded'])} | {su['secs']:.2f} s | {n(su['preload_ms'])} ms | {su['rss_kb'] / 1024:,.0f} MiB |")
+        a("")
+
+    # ------------------------------------------------------------ stores
+    if stores:
+        a("## kamrs storage and authentication modes (new AoRs)")
+        a("")
+        a(f"Fresh kamrs per setup; SIPp registers new AoRs at {', '.join(f'{r:,}' for r in cfg['store_rates'])}/s, "
+          f"{cfg['store_step_secs']} s each, up to the first rate not sustained (any failure, "
+          "> 0.1 % retransmissions, or late). *µs/REG* and probe *p99* at the highest sustained rate. "
+          "Digest: one registration = REGISTER → 401 → REGISTER with credentials → 200 (MD5, what "
+          "SIPp answers); its µs are per registration, and its steps re-register the same "
+          "subscribers (b0, b1, …) with new Call-IDs, so after the first step they are updates.")
+        a("")
+        a("| setup | highest sustained rate/s | vs memory only | µs/REG | probe p99 µs | first rate not sustained |")
+        a("|---|---:|---:|---:|---:|---|")
+        labels = {"memory": "memory only", "sqlite-wt": "sqlite write-through",
+                  "sqlite-wb": "sqlite write-back", "redis-wt": "redis write-through",
+                  "redis-wb": "redis write-back (200 ms)", "digest": "digest auth (MD5), memory only"}
+        bm = (stores.get("memory", {}).get("best") or {}).get("rate")
+        for setup, v in stores.items():
+            if v.get("error"):
+                a(f"| {labels.get(setup, setup)} | - | - | - | - | {v['error']} |")
+                continue
+            b = v.get("best") or {}
+            last = v["steps"][-1] if v["steps"] else None
+            nots = "-"
+            if last and not last["sustained"]:
+                nots = (f"{last['rate']:,}/s: achieved {last['achieved']:,.0f}/s, {fails(last):,} failed, "
+                        f"{last['retrans']:,} retransmitted")
+            elif last:
+                nots = "none (top of STORE_RATES)"
+            a(f"| {labels.get(setup, setup)} | {n(b.get('rate'))} | {ratio(b.get('rate'), bm)} | "
+              f"{n(b.get('cpu_us_per_reg'), 1)} | {n((b.get('probe') or {}).get('p99_us'))} | {nots} |")
+        a("")
+        logs = {k: v.get("log") for k, v in stores.items() if v.get("log")}
+        for k, lines in logs.items():
+            a(f"kamrs ({k}) logged: `{lines[0][-200:]}`" + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""))
+            a("")
+
+    # ------------------------------------------------------------ profile
+    prof = res.get("profile")
+    if prof:
+        a("## Profile: kamrs under the refresh load")
+        a("")
+        if prof.get("error"):
+            a(f"perf failed: `{prof['error']}`")
+            a("")
+        else:
+            sp = prof["sipp"]
+            a(f"`perf record -e cpu-clock -F 1999 --call-graph dwarf -p <kamrs>` while SIPp refreshed "
+              f"{sp['calls']:,} AoRs of the population (offered {prof['rate']:,}/s; achieved "
+              f"{sp['ok'] / sp['secs']:,.0f}/s; kamrs used {prof['cpu_s']:.2f} s of CPU = "
+              f"{prof['cpu_s'] * 1e6 / max(1, sp['ok']):.1f} µs per REGISTER under perf; "
+              f"{prof['samples']} samples). Hardware counters are not available on this VM, hence "
+              "the cpu-clock software event. Full report with call chains: "
+              "[profile-refresh.txt](profile-refresh.txt).")
+            a("")
+            cats = categorise(prof.get("flat_all", prof["flat"]))
+            a("Where the CPU goes (self time by area):")
+            a("")
+            a("| area | share |")
+            a("|---|---:|")
+            for k, v in sorted(cats.items(), key=lambda kv: -kv[1]):
+                if v >= 0.05:
+                    a(f"| {k} | {v:.1f} % |")
+            a("")
+            a("Top functions by self time:")
+            a("")
+            a("| self | function |")
+            a("|---:|---|")
+            for r in prof["flat"][:25]:
+                a(f"| {r['pct']:.1f} % | {'[kernel] ' if r['kernel'] else ''}`{clean(r['sym'])}` |")
+            a("")
+            inc = [r for r in prof["children"]
+                   if re.search(r"kamrs::|dashmap|sys_sendto|sys_recvfrom|__libc_sendto|__libc_recvfrom|malloc|alloc::", r["sym"])
+                   and not re.search(r"call_once|catch_unwind|thread_start|begin_short_backtrace|poll_future", r["sym"])]
+            if inc:
+                a("kamrs functions (and syscalls) by inclusive time (self + callees):")
+                a("")
+                a("| inclusive | self | function |")
+                a("|---:|---:|---|")
+                for r in inc[:25]:
+                    a(f"| {r['pct']:.1f} % | {n(r['self'], 1)} % | `{clean(r['sym'])}` |")
+                a("")
+            for line in prof.get("notes", []):
+                a(line)
+                a("")
+
+    # ------------------------------------------------------------ method
+    a("## Method and knobs")
+    a("")
+    a("- Kamailio: the registrar tutorial's config (written by `bench/harness.py`): `usrloc` with "
+      "`db_mode=0` (memory) and its default `hash_size` (2^10 slots), `registrar`, `sl`, `textops` "
+      "for `is_method`, `jsonrpcs` over a FIFO; no authentication; REGISTER → `save(\"location\")`, "
+      "INVITE → `sl_send_reply(\"480\")`, ACK → exit, else 501. UDP only, `children` = WORKERS. "
+      f"Started with `-m {cfg['kam_shm_mb']} -M {cfg['kam_pkg_mb']}`.")
+    a("- kamrs: release build, `listen = [\"udp:127.0.0.1:PORT\"]`, defaults otherwise (no store, "
+      "no auth, pike on but loopback trusted), tokio worker threads = WORKERS. kamrs serves one UDP "
+      "socket from one task, so its SIP work runs on one core at a time whatever WORKERS is.")
+    a("- SIPp: `bench/sipp/register.xml` (new AoRs and refresh: `-key user_prefix`, "
+      "`-cid_str PREFIX-%u@bench`, `-base_cseq`), `bench/sipp/unregister.xml`; each system always "
+      "gets SIPp on the same local port so Contact URIs of a refresh equal the original ones. "
+      "`-l` (calls in flight) = rate/2 + 200: a registrar more than ~0.5 s behind caps the "
+      "achieved rate.")
+    a("- The probe (`bench/probe`, Rust): one REGISTER refresh of its own AoR at a time over its "
+      "own UDP socket, timed with `Instant` (µs); lost after 1 s.")
+    a("- The load generator shares the 2 cores with the registrar under test (and with other "
+      "work on this machine): at high offered rates SIPp itself may be what limits *achieved*; "
+      "µs/REG stays comparable since it divides the registrar's CPU by what it answered.")
+    a(f"- Knobs used: `RATES=\"{' '.join(map(str, rates))}\" STEP_SECS={cfg['step_secs']} "
+      f"WORKERS={cfg['workers']} MEM_BINDINGS=\"{' '.join(map(str, cfg['mem_bindings']))}\" "
+      f"STORE_STEP_SECS={cfg['store_step_secs']}`; phases took "
+      + ", ".join(f"{k} {v:.0f} s" for k, v in res["phase_secs"].items()) + ". Raw data: "
+      "[results.json](results.json).")
+    a("")
+    a("![CPU per REGISTER and probe p99 against offered rate](results.png)")
+    a("")
+    (out_dir / "RESULTS.md").write_text("\n".join(L))
+    plot(res, out_dir / "results.png")
+
+
+def plot(res, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    st = steps_by(res)
+    rates = res["config"]["rates"]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.8))
+    colors = {"new": "tab:blue", "refresh": "tab:green", "unregister": "tab:orange"}
+    for sysk, style, label in (("kamrs", "-", "kamrs"), ("kamailio", "--", "Kamailio")):
+        for wl in WL:
+            xs, cpu, p99, sus = [], [], [], []
+            for r in rates:
+                s = st.get((wl, r, sysk))
+                if not s or s["cpu_us_per_reg"] is None:
+                    continue
+                xs.append(r / 1000)
+                cpu.append(s["cpu_us_per_reg"])
+                p99.append(max(1, s["probe"].get("p99_us") or 0))
+                sus.append(s["sustained"])
+            if not xs:
+                continue
+            marker = "o" if sysk == "kamrs" else "s"
+            for ax, ys in ((ax1, cpu), (ax2, p99)):
+                ax.plot(xs, ys, style, color=colors[wl], label=f"{label} {wl}")
+                ax.scatter([x for x, ok in zip(xs, sus) if ok], [y for y, ok in zip(ys, sus) if ok],
+                           marker=marker, color=colors[wl], zorder=3)
+                ax.scatter([x for x, ok in zip(xs, sus) if not ok], [y for y, ok in zip(ys, sus) if not ok],
+                           marker=marker, facecolors="white", edgecolors=colors[wl], zorder=3)
+    ax1.set_xlabel("offered REGISTER/s (thousands)")
+    ax1.set_ylabel("registrar CPU per REGISTER (µs)")
+    ax1.set_ylim(bottom=0)
+    ax1.grid(alpha=0.3)
+    ax1.set_title("CPU per REGISTER (lower is better)")
+    ax2.set_xlabel("offered REGISTER/s (thousands)")
+    ax2.set_ylabel("probe p99 round trip (µs, log)")
+    ax2.set_yscale("log")
+    ax2.axhline(1000, color="grey", lw=0.8, ls=":")
+    ax2.grid(alpha=0.3, which="both")
+    ax2.set_title("latency beside the load (p99)")
+    ax1.legend(fontsize=7, ncol=2)
+    m = res["machine"]
+    fig.suptitle(f"kamrs vs Kamailio, same run, {m['nproc']} × {m['cpu']}, {res['date']} "
+                 f"(hollow marker: rate not sustained)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# kamrs vs Kamailio, side by side, in one run on one machine (issue 7).
+#
+# What it does:
+#   1. installs what is missing (apt-get install -y sip-tester kamailio
+#      python3-matplotlib linux-perf redis-server);
+#   2. builds kamrs and kamrsctl (release) and the latency probe
+#      (bench/probe, its own Cargo project, built into target/bench-probe);
+#   3. runs bench/harness.py, which
+#      - starts Kamailio with the registrar tutorial's config (usrloc in
+#        memory, no auth: REGISTER -> save("location"), INVITE -> 480,
+#        ACK -> exit, else 501; jsonrpcs over a FIFO) and kamrs with the
+#        equivalent config, each on its own free 127.0.0.1 port, with the
+#        same number of workers (WORKERS: Kamailio `children`, kamrs
+#        TOKIO_WORKER_THREADS; default nproc);
+#      - prefills both with a population of AoRs, then at each rate of
+#        RATES drives both with the same SIPp load for STEP_SECS each, one
+#        system after the other (alternating which goes first): new AoRs
+#        (bench/sipp/register.xml, a new user per REGISTER), refresh (the
+#        population re-registering: same Call-ID, rising CSeq via
+#        -base_cseq) and unregister (bench/sipp/unregister.xml, Expires: 0,
+#        removing the new AoRs of the same rate); beside each load the probe
+#        sends a REGISTER refresh every PROBE_INTERVAL_US and times its 200;
+#      - records per step: achieved rate, failures, retransmissions (SIPp
+#        -trace_stat), CPU (utime+stime of every process/thread of the
+#        registrar from /proc, over the SIPp run) per answered REGISTER,
+#        probe p50/p99/max, memory (PSS summed over the registrar's
+#        processes: Kamailio's shared memory counted once);
+#      - profiles kamrs with `perf record -e cpu-clock --call-graph dwarf`
+#        during a refresh load at PROFILE_RATE (bench/profile-refresh.txt);
+#      - on fresh instances: memory per binding at MEM_BINDINGS (PSS delta /
+#        bindings), ul.dump of DUMP_AORS AoRs over JSON-RPC (Kamailio's
+#        jsonrpcs FIFO vs `kamrsctl --json ul.dump`) with the probe every
+#        1 ms and a SIPp refresh load at DUMP_BG_RATE meanwhile;
+#      - kamrs start-up with STARTUP_ROWS bindings in its sqlite store
+#        (rows written in Kamailio's schema with SQLite);
+#      - kamrs new-AoR ladders (STORE_RATES, STORE_STEP_SECS each, up to the
+#        first rate not sustained) for memory only, sqlite write-through and
+#        write-back, redis write-through and write-back, digest auth (MD5);
+#   4. writes bench/RESULTS.md (tables, machine, versions, date, goals of
+#      issue 7 met/missed), bench/results.png (CPU per REGISTER and probe
+#      p99 against offered rate, both systems), bench/results.json (raw)
+#      and bench/profile-refresh.txt (perf report).
+#
+# Usage: bench/run.sh            (about 15 minutes on 2 cores)
+# Knobs (environment), defaults in brackets:
+#   RATES ["5000 10000 20000 40000 60000"]  offered REGISTER/s per step
+#   STEP_SECS [5]         seconds of load per step (longer: steadier figures)
+#   WORKERS [nproc]       Kamailio children = kamrs tokio worker threads
+#   PREFILL_RATE [10000]  rate of the refresh population's first REGISTERs
+#   PROBE_INTERVAL_US [2000]
+#   MEM_BINDINGS ["100000 1000000"]  MEM_RATE [12000]
+#   DUMP_AORS [100000]    DUMP_BG_RATE [2000]
+#   STARTUP_ROWS [1000000]
+#   STORE_RATES ["5000 10000 15000 20000 30000 40000 50000"]  STORE_STEP_SECS [3]
+#   STORE_SETUPS ["memory sqlite-wt sqlite-wb redis-wt redis-wb digest"]
+#   PROFILE_RATE [40000]  PROFILE_SECS [5]
+#   PHASES ["matrix profile memory dump startup stores"]  (a subset runs a part)
+#   KAM_SHM_MB [3072]  KAM_PKG_MB [64]  (Kamailio -m / -M)
+#   OUT_DIR [bench]       where RESULTS.md, results.png, results.json go
+#   NO_INSTALL=1          do not call apt-get
+#   KEEP_WORK=1           keep the work directory (logs, SIPp stat files)
+# A longer, steadier run: STEP_SECS=20 STORE_STEP_SECS=10 bench/run.sh
+#
+# Everything listens on 127.0.0.1. Every process started is recorded in the
+# work directory's pid list and stopped by its pid (by the harness, and by
+# the EXIT trap here if the harness dies). Needs root or sudo for apt-get
+# and perf (perf_event_paranoid permitting).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+t_begin=$(date +%s)
+
+if [[ -z ${NO_INSTALL:-} ]]; then
+    need=()
+    command -v sipp >/dev/null || need+=(sip-tester)
+    command -v kamailio >/dev/null || need+=(kamailio)
+    /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib)
+    command -v perf >/dev/null || need+=(linux-perf)
+    command -v redis-server >/dev/null || need+=(redis-server)
+    command -v sqlite3 >/dev/null || need+=(sqlite3)
+    if [[ ${#need[@]} -gt 0 ]]; then
+        echo "installing: ${need[*]}" >&2
+        sudo=""
+        [[ $(id -u) -eq 0 ]] || sudo=sudo
+        $sudo apt-get update -q >&2
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}" >&2
+    fi
+fi
+for tool in sipp kamailio cargo; do
+    command -v "$tool" >/dev/null || { echo "run.sh needs $tool" >&2; exit 1; }
+done
+[[ -x /usr/bin/python3 ]] || { echo "run.sh needs /usr/bin/python3" >&2; exit 1; }
+
+echo "building kamrs, kamrsctl and the probe (release)..." >&2
+t_build=$(date +%s)
+cargo build --release -q -p kamrs -p kamrsctl >&2
+target_dir=$(cargo metadata --format-version 1 --no-deps \
+    | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+cargo build --release -q --manifest-path bench/probe/Cargo.toml \
+    --target-dir "$target_dir/bench-probe" >&2
+export BUILD_SECS=$(( $(date +%s) - t_build ))
+
+export KAMRS_BIN="$target_dir/release/kamrs"
+export KAMRSCTL_BIN="$target_dir/release/kamrsctl"
+export PROBE_BIN="$target_dir/bench-probe/release/kamrs-probe"
+BENCH_WORK=$(mktemp -d /tmp/kamrs-bench.XXXXXX)
+export BENCH_WORK
+touch "$BENCH_WORK/pids"
+
+harness_pid=""
+cleanup() {
+    # The harness stops what it started; this catches what it could not
+    # (it was killed): every pid it recorded, one by one.
+    if [[ -n $harness_pid ]]; then
+        kill "$harness_pid" 2>/dev/null || true
+        wait "$harness_pid" 2>/dev/null || true
+    fi
+    # Only a pid whose start time is still the recorded one (not reused).
+    local pid started sig
+    for sig in TERM KILL; do
+        while read -r pid started; do
+            [[ -n $pid && -r /proc/$pid/stat ]] || continue
+            [[ $(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$pid/stat" 2>/dev/null) == "$started" ]] || continue
+            kill "-$sig" "$pid" 2>/dev/null || true
+        done < "$BENCH_WORK/pids"
+        [[ $sig == KILL ]] || sleep 0.5
+    done
+    if [[ -n ${KEEP_WORK:-} ]]; then
+        echo "work directory kept: $BENCH_WORK" >&2
+    else
+        rm -rf "$BENCH_WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+/usr/bin/python3 bench/harness.py &
+harness_pid=$!
+rc=0
+wait "$harness_pid" || rc=$?
+harness_pid=""
+echo "bench/run.sh: $(( $(date +%s) - t_begin )) s in all (build included)" >&2
+exit "$rc"
