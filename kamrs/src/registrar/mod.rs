@@ -20,6 +20,42 @@ use crate::sip::{HeaderName, Request};
 use crate::store::{Commit, StoreError, StoreMode};
 use crate::usrloc::{unix_now, LocationTable, Source};
 
+/// User-Agent strings shared between bindings: a deployment has thousands
+/// of phones but a handful of models and firmware versions, and each
+/// binding keeping its own copy cost ~48 bytes of its ~530. Bounded, so
+/// a peer inventing a new User-Agent per REGISTER cannot grow it: past
+/// [`UserAgents::CAPACITY`] strings no longer shared are dropped, and if
+/// all are still shared new ones are simply not cached.
+#[derive(Default)]
+pub struct UserAgents(dashmap::DashMap<Box<[u8]>, Arc<str>>);
+
+impl UserAgents {
+    pub const CAPACITY: usize = 4096;
+
+    pub fn get(&self, ua: &[u8]) -> Arc<str> {
+        if let Some(shared) = self.0.get(ua) {
+            return Arc::clone(&shared);
+        }
+        let fresh: Arc<str> = Arc::from(String::from_utf8_lossy(ua).as_ref());
+        if self.0.len() >= Self::CAPACITY {
+            // Only this map still holds them: nobody's User-Agent any more.
+            self.0.retain(|_, v| Arc::strong_count(v) > 1);
+            if self.0.len() >= Self::CAPACITY {
+                return fresh;
+            }
+        }
+        Arc::clone(self.0.entry(ua.into()).or_insert(fresh).value())
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 /// Registrar counters, named after Kamailio's statistics.
 #[derive(Debug, Default)]
 pub struct RegistrarStats {
@@ -48,6 +84,7 @@ pub struct Registrar {
     ruid_counter: AtomicU64,
     /// Digest authentication, when `[auth] mode = "digest"`.
     auth: Option<Arc<Authenticator>>,
+    user_agents: UserAgents,
     /// Store failures since the last log line, and when that was.
     store_failures: AtomicU64,
     store_failure_logged: AtomicU64,
@@ -79,6 +116,7 @@ impl Registrar {
             ),
             ruid_counter: AtomicU64::new(1),
             auth: None,
+            user_agents: UserAgents::default(),
             store_failures: AtomicU64::new(0),
             store_failure_logged: AtomicU64::new(0),
         }
@@ -200,6 +238,7 @@ impl Registrar {
             }),
             settings: &self.settings,
             new_ruid: &new_ruid,
+            user_agents: Some(&self.user_agents),
         };
         let echo_path = self.settings.use_path && supports_path(req);
         let (result, commit) = self.table.update_durable(&aor, now, |bindings| {

@@ -64,6 +64,9 @@ pub struct Context<'a> {
     pub settings: &'a Settings,
     /// Makes a new unique binding id (Kamailio's ruid).
     pub new_ruid: &'a dyn Fn() -> Box<str>,
+    /// Shares User-Agent strings between bindings (see
+    /// [`super::UserAgents`]); `None` allocates one per binding.
+    pub user_agents: Option<&'a super::UserAgents>,
 }
 
 /// The AoR a REGISTER is for: from the To URI, user part unescaped, host
@@ -460,7 +463,10 @@ fn new_binding(
         q: p.q,
         call_id: req.call_id.into(),
         cseq: req.cseq.seq,
-        user_agent: user_agent.map(|ua| Arc::from(String::from_utf8_lossy(ua).as_ref())),
+        user_agent: user_agent.map(|ua| match ctx.user_agents {
+            Some(cache) => cache.get(ua),
+            None => Arc::from(String::from_utf8_lossy(ua).as_ref()),
+        }),
         source: ctx.source,
         path: path.map(Into::into),
         instance: p.instance.map(Into::into),

@@ -47,6 +47,7 @@ fn run(
             source: None,
             settings,
             new_ruid: &ruid,
+            user_agents: None,
         };
         let outcome = save::save(req, &ctx, current)?;
         save::apply(current, outcome.changes.clone());
@@ -637,4 +638,23 @@ async fn write_through_waits_for_the_commit_and_answers_500_when_it_fails() {
     // A query changes nothing and is answered at once.
     let text = register_with("c1@h", 11, "");
     assert!(with_req(&text, |r| reg.handle(r, &peer, &mut out)).is_none());
+}
+
+#[test]
+fn user_agents_are_shared_and_bounded() {
+    let cache = UserAgents::default();
+    let a = cache.get(b"Yealink SIP-T46U 108.86.0.45");
+    let b = cache.get(b"Yealink SIP-T46U 108.86.0.45");
+    assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!(&*a, "Yealink SIP-T46U 108.86.0.45");
+    // A peer inventing User-Agents cannot grow the cache past its bound.
+    let kept: Vec<_> = (0..UserAgents::CAPACITY * 2)
+        .map(|i| cache.get(format!("ua {i}").as_bytes()))
+        .collect();
+    assert!(cache.len() <= UserAgents::CAPACITY);
+    drop(kept);
+    // Once no binding holds them, they make room again.
+    let c = cache.get(b"after");
+    assert_eq!(&*c, "after");
+    assert!(cache.len() <= UserAgents::CAPACITY);
 }
