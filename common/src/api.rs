@@ -19,7 +19,7 @@ use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
 
 use crate::raw::Raw;
-use crate::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
+use crate::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlDumpPage, UlLookup, Uptime};
 
 /// The client's error type, so the CLI needs no direct jsonrpsee-core
 /// dependency to inspect a failed call.
@@ -30,6 +30,7 @@ pub use jsonrpsee::core::ClientError;
 /// tests.
 pub mod method {
     pub const UL_DUMP: &str = "ul.dump";
+    pub const UL_DUMP_PAGE: &str = "ul.dump_page";
     pub const UL_LOOKUP: &str = "ul.lookup";
     pub const UL_RM: &str = "ul.rm";
     pub const UL_RM_CONTACT: &str = "ul.rm_contact";
@@ -80,6 +81,19 @@ pub trait Ctl {
     /// the AoR names.
     #[method(name = "ul.dump")]
     async fn ul_dump(&self, brief: Option<String>) -> RpcResult<Raw<UlDump>>;
+
+    /// `ul.dump_page CURSOR LIMIT [brief]` (kamrs extension, not in
+    /// Kamailio): `{Next, AoRs}`, up to LIMIT (1 to 10000) AoRs whose names
+    /// sort after CURSOR (`""` for the first page), in name order, each as
+    /// in `ul.dump`'s `AoRs`. Call again with `Next` until it is `null`.
+    /// Every page is small, so a table of any size can be read.
+    #[method(name = "ul.dump_page")]
+    async fn ul_dump_page(
+        &self,
+        cursor: String,
+        limit: u32,
+        brief: Option<String>,
+    ) -> RpcResult<Raw<UlDumpPage>>;
 
     /// `ul.lookup location AOR`: the live bindings of one AoR, or error
     /// 404 "AOR not found".

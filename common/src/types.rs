@@ -84,6 +84,53 @@ pub struct AorInfo {
     pub contacts: Vec<ContactEntry>,
 }
 
+/// `ul.dump_page CURSOR LIMIT [brief]` (a kamrs extension, not in
+/// Kamailio): up to LIMIT AoRs after CURSOR, in AoR-name order, each the
+/// same object as in `ul.dump`'s `AoRs`. `Next` is the cursor of the next
+/// page, `null` after the last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UlDumpPage {
+    #[serde(rename = "Next")]
+    pub next: Option<String>,
+    #[serde(rename = "AoRs")]
+    pub aors: Vec<AorEntry>,
+}
+
+/// Number of hash slots `ul.dump` reports (`Size`): Kamailio's default
+/// `hash_size` (2^10). kamrs's table is not organised in these slots; the
+/// number only gives `HashID & (Size-1)` and `Max-Slots` the meaning a
+/// Kamailio admin expects. Shared so kamrsctl, which assembles `ul.dump`
+/// from pages, computes the same `Stats` as the daemon.
+pub const SLOTS: u32 = 1024;
+
+/// Kamailio's `core_hash(aor, 0, 0)`, the AoR's `HashID`: scripts and admins
+/// use `HashID & (hash_size-1)` to find a record's slot, so the number is
+/// computed the same way (bytes as C's signed `char`, four at a time).
+pub fn core_hash(s: &str) -> u32 {
+    // C's `char` is signed on the platforms Kamailio runs on.
+    fn c(b: u8) -> u32 {
+        b as i8 as i32 as u32
+    }
+    let mix = |h: u32, v: u32| h.wrapping_add(v ^ (v >> 3));
+    let bytes = s.as_bytes();
+    let mut h: u32 = 0;
+    let mut chunks = bytes.chunks_exact(4);
+    for p in &mut chunks {
+        let v = (c(p[0]) << 24)
+            .wrapping_add(c(p[1]) << 16)
+            .wrapping_add(c(p[2]) << 8)
+            .wrapping_add(c(p[3]));
+        h = mix(h, v);
+    }
+    let mut v: u32 = 0;
+    for &b in chunks.remainder() {
+        v = (v << 8).wrapping_add(c(b));
+    }
+    h = mix(h, v);
+    h.wrapping_add(h >> 11)
+        .wrapping_add((h >> 13).wrapping_add(h >> 23))
+}
+
 /// `{Records, Max-Slots}` at the end of each table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DomainStats {

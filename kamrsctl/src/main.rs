@@ -8,6 +8,7 @@
 //! Every failure is one line on stderr saying what to do.
 
 mod client;
+mod dump;
 mod render;
 mod subscriber;
 
@@ -288,22 +289,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let table = TABLE.to_owned();
     let fail = |m: &'static str| move |e: ClientError| client::call_failure(m, e);
     match cli.command {
-        Command::UlDump { brief } => {
-            let raw = c
-                .ul_dump(brief.then(|| "brief".to_owned()))
-                .await
-                .map_err(fail("ul.dump"))?;
-            if cli.json {
-                return print(|out| render::pretty_json(raw.get(), out));
-            }
-            let dump = raw.parse().map_err(|e| {
-                Failure::new(
-                    exit::FAILED,
-                    format!("ul.dump: cannot read kamrs's answer: {e}"),
-                )
-            })?;
-            print(|out| render::dump(&dump, out))
-        }
+        Command::UlDump { brief } => dump::run(&c, brief, cli.json).await,
         Command::UlLookup { aor } => {
             let l = c
                 .ul_lookup(table, aor.clone())

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use chrono::{Local, TimeZone};
 use comfy_table::{presets, ContentArrangement, Table};
 use common::types::{
-    AorEntry, Contact, Expires, PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime, NOT_SET,
+    AorEntry, Contact, Expires, PikeSource, SubscriberEntry, UlLookup, Uptime, NOT_SET,
 };
 
 /// `3552` → `59m 12s`: the two largest units, which is what a person
@@ -85,39 +85,44 @@ const CONTACT_HEADER: [&str; 6] = [
     "Last-Modified",
 ];
 
-/// `ul.dump`: one row per binding.
-pub fn dump(d: &UlDump, out: &mut impl Write) -> io::Result<()> {
+/// One page of `ul.dump`: a table with one row per binding, or (brief)
+/// one AoR name per line. Returns how many AoRs and contacts it showed;
+/// [`dump_end`] writes the totals after the last page.
+pub fn dump_page(entries: &[AorEntry], out: &mut impl Write) -> io::Result<(usize, usize)> {
     let mut header = vec!["AoR"];
     header.extend(CONTACT_HEADER);
     let mut t = table(&header);
-    let (mut aors, mut contacts) = (0usize, 0usize);
-    let mut brief = Vec::new();
-    for domain in &d.domains {
-        for entry in &domain.domain.aors {
-            aors += 1;
-            match entry {
-                AorEntry::Full { info } => {
-                    for c in &info.contacts {
-                        contacts += 1;
-                        let mut row = vec![info.aor.clone()];
-                        row.extend(contact_cells(&c.contact));
-                        t.add_row(row);
-                    }
+    let mut contacts = 0usize;
+    let mut rows = 0usize;
+    for entry in entries {
+        match entry {
+            AorEntry::Full { info } => {
+                for c in &info.contacts {
+                    contacts += 1;
+                    rows += 1;
+                    let mut row = vec![info.aor.clone()];
+                    row.extend(contact_cells(&c.contact));
+                    t.add_row(row);
                 }
-                AorEntry::Brief { aor } => brief.push(aor.as_str()),
             }
+            AorEntry::Brief { aor } => writeln!(out, "{aor}")?,
         }
     }
-    if !brief.is_empty() {
-        for aor in brief {
-            writeln!(out, "{aor}")?;
-        }
-        return Ok(());
+    if rows > 0 {
+        writeln!(out, "{t}")?;
     }
+    Ok((entries.len(), contacts))
+}
+
+/// After the last page of `ul.dump`: the totals of a full dump, or that
+/// there was nothing.
+pub fn dump_end(aors: usize, contacts: usize, brief: bool, out: &mut impl Write) -> io::Result<()> {
     if aors == 0 {
         return writeln!(out, "no registered AoRs");
     }
-    writeln!(out, "{t}")?;
+    if brief {
+        return Ok(());
+    }
     writeln!(
         out,
         "{aors} AoR{}, {contacts} contact{}",
@@ -208,58 +213,113 @@ pub fn uptime(u: &Uptime, out: &mut impl Write) -> io::Result<()> {
 /// would hold it twice more in memory and take several times as long.
 /// Strings are copied byte for byte, so nothing is re-escaped.
 pub fn pretty_json(text: &str, out: &mut impl Write) -> io::Result<()> {
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut i = 0;
-    let indent = |out: &mut dyn Write, depth: usize| -> io::Result<()> {
-        out.write_all(b"\n")?;
-        for _ in 0..depth {
-            out.write_all(b"  ")?;
+    let mut p = Pretty::new(out);
+    p.write(text)?;
+    p.finish()
+}
+
+/// [`pretty_json`] fed in pieces: the text of one JSON document, cut
+/// anywhere, is written as it arrives, with the same output as
+/// `pretty_json` of the whole. kamrsctl prints `ul.dump` page by page
+/// with it.
+pub struct Pretty<W: Write> {
+    out: io::BufWriter<W>,
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// An opening bracket not written yet: `{}`/`[]` stay on one line, so
+    /// what follows decides how it is written.
+    open: Option<u8>,
+}
+
+impl<W: Write> Pretty<W> {
+    pub fn new(out: W) -> Self {
+        Pretty {
+            out: io::BufWriter::with_capacity(1 << 16, out),
+            depth: 0,
+            in_string: false,
+            escaped: false,
+            open: None,
+        }
+    }
+
+    fn indent(&mut self) -> io::Result<()> {
+        self.out.write_all(b"\n")?;
+        for _ in 0..self.depth {
+            self.out.write_all(b"  ")?;
         }
         Ok(())
-    };
-    let mut buf = io::BufWriter::with_capacity(1 << 16, out);
-    while i < bytes.len() {
-        let b = bytes[i];
-        match b {
-            b'"' => {
+    }
+
+    /// Writes the next piece of the document.
+    pub fn write(&mut self, text: &str) -> io::Result<()> {
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            if self.in_string {
                 let start = i;
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                while i < bytes.len() {
+                    let b = bytes[i];
+                    i += 1;
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if b == b'\\' {
+                        self.escaped = true;
+                    } else if b == b'"' {
+                        self.in_string = false;
+                        break;
+                    }
                 }
-                let end = (i + 1).min(bytes.len());
-                buf.write_all(&bytes[start..end])?;
+                self.out.write_all(&bytes[start..i])?;
+                continue;
             }
-            b'{' | b'[' => {
-                let close = if b == b'{' { b'}' } else { b']' };
-                let next = bytes[i + 1..].iter().position(|c| !c.is_ascii_whitespace());
-                if next.is_some_and(|n| bytes[i + 1 + n] == close) {
-                    buf.write_all(&[b, close])?;
-                    i += 1 + next.unwrap_or(0) + 1;
+            let b = bytes[i];
+            i += 1;
+            if b.is_ascii_whitespace() {
+                continue;
+            }
+            if let Some(open) = self.open.take() {
+                let close = if open == b'{' { b'}' } else { b']' };
+                if b == close {
+                    self.out.write_all(&[open, close])?;
                     continue;
                 }
-                depth += 1;
-                buf.write_all(&[b])?;
-                indent(&mut buf, depth)?;
+                self.depth += 1;
+                self.out.write_all(&[open])?;
+                self.indent()?;
             }
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                indent(&mut buf, depth)?;
-                buf.write_all(&[b])?;
+            match b {
+                b'"' => {
+                    self.in_string = true;
+                    self.out.write_all(b"\"")?;
+                }
+                b'{' | b'[' => self.open = Some(b),
+                b'}' | b']' => {
+                    self.depth = self.depth.saturating_sub(1);
+                    self.indent()?;
+                    self.out.write_all(&[b])?;
+                }
+                b',' => {
+                    self.out.write_all(b",")?;
+                    self.indent()?;
+                }
+                b':' => self.out.write_all(b": ")?,
+                c => self.out.write_all(&[c])?,
             }
-            b',' => {
-                buf.write_all(b",")?;
-                indent(&mut buf, depth)?;
-            }
-            b':' => buf.write_all(b": ")?,
-            c if c.is_ascii_whitespace() => {}
-            c => buf.write_all(&[c])?,
         }
-        i += 1;
+        Ok(())
     }
-    buf.write_all(b"\n")?;
-    buf.flush()
+
+    /// Ends the document (a final newline) and flushes.
+    pub fn finish(mut self) -> io::Result<()> {
+        if let Some(open) = self.open.take() {
+            self.depth += 1;
+            self.out.write_all(&[open])?;
+            self.indent()?;
+        }
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
 }
 
 #[cfg(test)]
@@ -322,6 +382,25 @@ mod tests {
             again,
             serde_json::from_str::<serde_json::Value>(text).unwrap()
         );
+    }
+
+    #[test]
+    fn pretty_json_in_pieces_matches_the_whole() {
+        for text in [
+            r#"{"a":[1,2,{"b":"x,y:{[\"}]\\"}],"c":{},"d":[ ],"e":null,"f":"[not set]"}"#,
+            r#"{"Domains":[{"Domain":{"Domain":"location","Size":1024,"AoRs":[],"Stats":{"Records":0}}}]}"#,
+        ] {
+            let want = pretty(text);
+            // Cut at every byte: inside strings, escapes and `{}`.
+            for cut in 0..=text.len() {
+                let mut out = Vec::new();
+                let mut p = Pretty::new(&mut out);
+                p.write(&text[..cut]).unwrap();
+                p.write(&text[cut..]).unwrap();
+                p.finish().unwrap();
+                assert_eq!(String::from_utf8(out).unwrap(), want, "{text} cut at {cut}");
+            }
+        }
     }
 
     #[test]

@@ -195,6 +195,14 @@ fn sip_registrations_show_in_ul_dump_and_ul_lookup() {
         aor_entries(&brief),
         &vec![json!({"AoR": "alice"}), json!({"AoR": "bob"})]
     );
+    // kamrsctl assembles it from `ul.dump_page`s: the text is the one
+    // Kamailio's `ul.dump` result pretty-prints to, key order included.
+    let max_slots =
+        &k.rpc("ul.dump", json!(["brief"]))["result"]["Domains"][0]["Domain"]["Stats"]["Max-Slots"];
+    let want = format!(
+        "{{\n  \"Domains\": [\n    {{\n      \"Domain\": {{\n        \"Domain\": \"location\",\n        \"Size\": 1024,\n        \"AoRs\": [\n          {{\n            \"AoR\": \"alice\"\n          }},\n          {{\n            \"AoR\": \"bob\"\n          }}\n        ],\n        \"Stats\": {{\n          \"Records\": 2,\n          \"Max-Slots\": {max_slots}\n        }}\n      }}\n    }}\n  ]\n}}\n"
+    );
+    assert_eq!(k.ctl_ok(&["--json", "ul.dump", "--brief"]), want);
 
     // One AoR.
     let table = k.ctl_ok(&["ul.lookup", "alice"]);
@@ -531,6 +539,7 @@ fn a_raw_json_rpc_client_sees_kamailios_names_and_errors() {
         .collect();
     for name in [
         "ul.dump",
+        "ul.dump_page",
         "ul.lookup",
         "ul.rm",
         "ul.rm_contact",
@@ -549,6 +558,34 @@ fn a_raw_json_rpc_client_sees_kamailios_names_and_errors() {
         aor_entries(&brief["result"]),
         &vec![json!({"AoR": "alice"}), json!({"AoR": "dave"})]
     );
+    // `ul.dump_page` (kamrs extension) walks the same AoRs, one per page
+    // here, each the same object as in `ul.dump`.
+    let full = conn.call("ul.dump", json!([]));
+    let mut paged = Vec::new();
+    let mut cursor = json!("");
+    for _ in 0..10 {
+        let p = conn.call("ul.dump_page", json!([cursor, 1]));
+        let p = &p["result"];
+        assert_eq!(keys(p), BTreeSet::from(["Next", "AoRs"]), "{p}");
+        paged.extend(p["AoRs"].as_array().unwrap().iter().cloned());
+        if p["Next"].is_null() {
+            break;
+        }
+        cursor = p["Next"].clone();
+    }
+    assert_eq!(&paged, aor_entries(&full["result"]));
+    let p = conn.call("ul.dump_page", json!(["", 10000, "brief"]));
+    assert_eq!(
+        p["result"],
+        json!({"Next": null, "AoRs": [{"AoR": "alice"}, {"AoR": "dave"}]})
+    );
+    let p = conn.call("ul.dump_page", json!(["alice", 1]));
+    assert_eq!(p["result"]["Next"], "dave");
+    assert_eq!(p["result"]["AoRs"][0]["Info"]["AoR"], "dave");
+    let e = conn.call("ul.dump_page", json!(["", 0]));
+    assert_eq!(e["error"]["code"], -32602, "{e}");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("argument 2 `limit`"), "{msg}");
     // A batch.
     let resp = conn.post(
         br#"[{"jsonrpc":"2.0","method":"core.version","id":1},{"jsonrpc":"2.0","method":"ul.rm","params":["location","dave"],"id":2}]"#,
@@ -936,6 +973,25 @@ fn ul_dump_of_100k_aors_and_fast_lookups_under_sip_load() {
     let text = String::from_utf8(resp.body).expect("utf-8");
     assert_eq!(text.matches("{\"Info\":{\"AoR\":\"u").count(), aors);
     drop(text);
+
+    // The same table over `ul.dump_page`, as kamrsctl reads it.
+    let t = Instant::now();
+    let (mut paged, mut pages, mut cursor) = (0, 0, json!(""));
+    loop {
+        let p = conn.call("ul.dump_page", json!([cursor, 5000]));
+        let p = &p["result"];
+        paged += p["AoRs"].as_array().map_or(0, Vec::len);
+        pages += 1;
+        if p["Next"].is_null() {
+            break;
+        }
+        cursor = p["Next"].clone();
+    }
+    assert_eq!(paged, aors);
+    eprintln!(
+        "bench: ul.dump_page raw JSON-RPC calls: {:?} for {pages} pages of 5000",
+        t.elapsed()
+    );
 
     // What an admin runs.
     let run = k.ctl(&["--json", "ul.dump"]);

@@ -5,7 +5,7 @@
 use std::sync::{Arc, OnceLock};
 
 use common::api::{error, CtlServer};
-use common::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlLookup, Uptime};
+use common::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlDumpPage, UlLookup, Uptime};
 use common::Raw;
 use jsonrpsee::core::{async_trait, RpcResult};
 use jsonrpsee::types::ErrorObjectOwned;
@@ -124,6 +124,26 @@ impl CtlServer for Api {
         tokio::task::spawn_blocking(move || ul::dump(&state, brief.is_some()))
             .await
             .map_err(|e| internal(format!("ul.dump failed: {e}")))?
+    }
+
+    async fn ul_dump_page(
+        &self,
+        cursor: String,
+        limit: u32,
+        brief: Option<String>,
+    ) -> RpcResult<Raw<UlDumpPage>> {
+        // One pass over the AoR names per page: bounded like whole dumps,
+        // and off the async workers.
+        let _turn = self
+            .state
+            .dumps
+            .acquire()
+            .await
+            .map_err(|e| internal(format!("ul.dump_page: {e}")))?;
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || ul::dump_page(&state, &cursor, limit, brief.is_some()))
+            .await
+            .map_err(|e| internal(format!("ul.dump_page failed: {e}")))?
     }
 
     async fn ul_lookup(&self, table: String, aor: String) -> RpcResult<UlLookup> {
@@ -372,6 +392,7 @@ pub(crate) mod tests {
                 "ul.db_expired_contacts",
                 "ul.db_users",
                 "ul.dump",
+                "ul.dump_page",
                 "ul.flush",
                 "ul.lookup",
                 "ul.rm",

@@ -52,6 +52,9 @@ enum Kind {
     Ha1Sha256,
     /// How many `pike.top` sources: 1 to [`crate::pike::MAX_TRACKED`].
     Top,
+    /// How many AoRs a `ul.dump_page` returns: 1 to
+    /// [`crate::rpc::ul::MAX_PAGE`].
+    PageLimit,
 }
 
 /// Longest subscriber user name (Kamailio's `subscriber.username` column
@@ -92,6 +95,18 @@ const SIGNATURES: &[(&str, &[Arg])] = &[
             kind: Kind::Brief,
             optional: true,
         }],
+    ),
+    (
+        method::UL_DUMP_PAGE,
+        &[
+            req("cursor", Kind::Str),
+            req("limit", Kind::PageLimit),
+            Arg {
+                name: "brief",
+                kind: Kind::Brief,
+                optional: true,
+            },
+        ],
     ),
     (method::UL_LOOKUP, &[TABLE, AOR]),
     (method::UL_RM, &[TABLE, AOR]),
@@ -370,6 +385,21 @@ fn one(v: Value, kind: Kind) -> Result<Value, String> {
                 }
                 Value::String(s) => Ok(Value::String(s.to_ascii_lowercase())),
                 other => Err(format!("{want}, got {}", type_name(&other))),
+            }
+        }
+        Kind::PageLimit => {
+            let max = u64::from(super::ul::MAX_PAGE);
+            let n = match &v {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.trim().parse::<u64>().ok(),
+                _ => None,
+            };
+            match n {
+                Some(n) if (1..=max).contains(&n) => Ok(Value::from(n)),
+                _ => Err(format!(
+                    "expected how many AoRs per page, a whole number from 1 to {max}, got {}",
+                    shown(&v)
+                )),
             }
         }
         Kind::Top => {
@@ -683,6 +713,13 @@ mod tests {
                 "argument 9 `methods` is missing",
             ),
             ("ul.dump", r#"["full"]"#, "the only option is \"brief\""),
+            ("ul.dump_page", r#"[]"#, "argument 1 `cursor` is missing"),
+            ("ul.dump_page", r#"["", 0]"#, "argument 2 `limit`: expected how many AoRs per page, a whole number from 1 to 10000, got 0"),
+            ("ul.dump_page", r#"["", 10001]"#, "argument 2 `limit`"),
+            ("ul.dump_page", r#"["", "lots"]"#, "argument 2 `limit`"),
+            ("ul.dump_page", r#"[""]"#, "argument 2 `limit` is missing"),
+            ("ul.dump_page", r#"["", 5, "full"]"#, "argument 3 `brief`: the only option is \"brief\""),
+            ("ul.dump_page", r#"[{}, 5]"#, "argument 1 `cursor`: expected a string"),
             ("core.version", r#"[1]"#, "takes 0 arguments, got 1"),
         ] {
             let e = run(method, params).unwrap_err();
@@ -794,6 +831,26 @@ mod tests {
         assert_eq!(
             usage_for("subscriber.add").unwrap(),
             "subscriber.add username domain ha1 ha1_sha256"
+        );
+    }
+
+    #[test]
+    fn dump_page_arguments() {
+        assert_eq!(
+            run("ul.dump_page", r#"["", 5000]"#).unwrap(),
+            r#"["",5000]"#
+        );
+        assert_eq!(
+            run("ul.dump_page", r#"["u09", "10", "brief"]"#).unwrap(),
+            r#"["u09",10,"brief"]"#
+        );
+        assert_eq!(
+            run("ul.dump_page", r#"{"cursor":"a","limit":1}"#).unwrap(),
+            r#"["a",1]"#
+        );
+        assert_eq!(
+            usage_for("ul.dump_page").unwrap(),
+            "ul.dump_page cursor limit [brief]"
         );
     }
 

@@ -13,11 +13,7 @@ use crate::usrloc::{Binding, Source};
 /// what Kamailio shows in db_mode 0.
 const STATE: &str = "CS_NEW";
 
-/// Number of hash slots `ul.dump` reports (`Size`): Kamailio's default
-/// `hash_size` (2^10). kamrs's table is not organised in these slots; the
-/// number only gives `HashID & (Size-1)` and `Max-Slots` the meaning a
-/// Kamailio admin expects.
-pub const SLOTS: u32 = 1024;
+pub use common::types::{core_hash, SLOTS};
 
 /// The binding as a `Contact` object, with `Expires` relative to `now`.
 pub fn contact(b: &Binding, now: u64) -> Contact {
@@ -86,34 +82,6 @@ pub fn socket(src: &Source) -> String {
 fn host_port(a: SocketAddr) -> String {
     // SocketAddr's Display already brackets IPv6 (`[::1]:5060`).
     a.to_string()
-}
-
-/// Kamailio's `core_hash(aor, 0, 0)`, the AoR's `HashID`: scripts and admins
-/// use `HashID & (hash_size-1)` to find a record's slot, so the number is
-/// computed the same way (bytes as C's signed `char`, four at a time).
-pub fn core_hash(s: &str) -> u32 {
-    // C's `char` is signed on the platforms Kamailio runs on.
-    fn c(b: u8) -> u32 {
-        b as i8 as i32 as u32
-    }
-    let mix = |h: u32, v: u32| h.wrapping_add(v ^ (v >> 3));
-    let bytes = s.as_bytes();
-    let mut h: u32 = 0;
-    let mut chunks = bytes.chunks_exact(4);
-    for p in &mut chunks {
-        let v = (c(p[0]) << 24)
-            .wrapping_add(c(p[1]) << 16)
-            .wrapping_add(c(p[2]) << 8)
-            .wrapping_add(c(p[3]));
-        h = mix(h, v);
-    }
-    let mut v: u32 = 0;
-    for &b in chunks.remainder() {
-        v = (v << 8).wrapping_add(c(b));
-    }
-    h = mix(h, v);
-    h.wrapping_add(h >> 11)
-        .wrapping_add((h >> 13).wrapping_add(h >> 23))
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use common::api::error;
 use common::types::{
-    AorEntry, AorInfo, ContactEntry, Domain, DomainEntry, DomainStats, UlDump, UlLookup, TABLE,
+    AorEntry, AorInfo, ContactEntry, Domain, DomainEntry, DomainStats, UlDump, UlDumpPage,
+    UlLookup, TABLE,
 };
 use common::Raw;
 use jsonrpsee::types::ErrorObjectOwned;
@@ -280,19 +281,7 @@ pub fn dump(state: &State, brief: bool) -> Result<Raw<UlDump>> {
         };
         let hash_id = shape::core_hash(&aor);
         *per_slot.entry(hash_id & (SLOTS - 1)).or_default() += 1;
-        entries.push(if brief {
-            AorEntry::Brief {
-                aor: aor.to_string(),
-            }
-        } else {
-            AorEntry::Full {
-                info: AorInfo {
-                    aor: aor.to_string(),
-                    hash_id,
-                    contacts: contacts(&bindings, now),
-                },
-            }
-        });
+        entries.push(aor_entry(&aor, hash_id, &bindings, now, brief));
     }
     let stats = DomainStats {
         records: entries.len() as u64,
@@ -312,6 +301,68 @@ pub fn dump(state: &State, brief: bool) -> Result<Raw<UlDump>> {
         ErrorObjectOwned::owned(
             error::INTERNAL,
             format!("cannot serialize the dump: {e}"),
+            None::<()>,
+        )
+    })
+}
+
+/// One element of `AoRs`, as `ul.dump` and `ul.dump_page` show it.
+fn aor_entry(aor: &str, hash_id: u32, bindings: &[Binding], now: u64, brief: bool) -> AorEntry {
+    if brief {
+        AorEntry::Brief {
+            aor: aor.to_owned(),
+        }
+    } else {
+        AorEntry::Full {
+            info: AorInfo {
+                aor: aor.to_owned(),
+                hash_id,
+                contacts: contacts(bindings, now),
+            },
+        }
+    }
+}
+
+/// Most AoRs `ul.dump_page` returns at once.
+pub const MAX_PAGE: u32 = 10_000;
+
+/// `ul.dump_page CURSOR LIMIT [brief]` (kamrs extension): up to `limit`
+/// AoRs whose names sort (bytewise) after `cursor` (`""`: from the start),
+/// in name order, and the cursor of the next page (the last name
+/// considered), or `None` when there is none.
+///
+/// Each page is taken afresh: one pass over the AoR names (one shard
+/// read-locked at a time, only the page's names cloned), then each AoR's
+/// bindings copied under its own shard's lock, and the JSON written with
+/// no lock held. Paging therefore tolerates concurrent changes: an AoR
+/// present from the first page to the last is returned exactly once, and
+/// one added or removed meanwhile may or may not be.
+pub fn dump_page(state: &State, cursor: &str, limit: u32, brief: bool) -> Result<Raw<UlDumpPage>> {
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(invalid(format!(
+            "argument 2 `limit`: expected a page size from 1 to {MAX_PAGE}, got {limit}"
+        )));
+    }
+    let table = state.table();
+    let names = table.aors_after(cursor, limit as usize);
+    // A full page may have more after it; a short one is the last.
+    let next = (names.len() == limit as usize)
+        .then(|| names.last().map(|n| n.to_string()))
+        .flatten();
+    let now = unix_now();
+    let mut aors = Vec::with_capacity(names.len());
+    for aor in &names {
+        // Gone since the names were taken, or only expired bindings left:
+        // skipped, but the cursor still moves past it.
+        let Some(bindings) = table.lookup(aor, now) else {
+            continue;
+        };
+        aors.push(aor_entry(aor, shape::core_hash(aor), &bindings, now, brief));
+    }
+    Raw::new(&UlDumpPage { next, aors }).map_err(|e| {
+        ErrorObjectOwned::owned(
+            error::INTERNAL,
+            format!("cannot serialize the page: {e}"),
             None::<()>,
         )
     })
@@ -416,6 +467,117 @@ mod tests {
         assert_eq!((e.code(), e.message()), (404, "AOR not found"));
         assert_eq!(rm(&s, "location", "alice").unwrap_err().code(), 404);
         assert!(s.table().is_empty());
+    }
+
+    fn page(s: &State, cursor: &str, limit: u32, brief: bool) -> UlDumpPage {
+        dump_page(s, cursor, limit, brief).unwrap().parse().unwrap()
+    }
+
+    fn names(p: &UlDumpPage) -> Vec<String> {
+        p.aors.iter().map(|e| e.aor().to_owned()).collect()
+    }
+
+    #[test]
+    fn dump_pages_walk_the_table_in_name_order() {
+        let s = state();
+        let empty = page(&s, "", 10, false);
+        assert_eq!((empty.next, empty.aors.len()), (None, 0));
+        for i in 0..25 {
+            add(&s, "location", add_args(&format!("u{i:02}"), "sip:c@h", 60)).unwrap();
+        }
+        let first = page(&s, "", 10, false);
+        assert_eq!(first.next.as_deref(), Some("u09"));
+        assert_eq!(
+            names(&first),
+            (0..10).map(|i| format!("u{i:02}")).collect::<Vec<_>>()
+        );
+        let AorEntry::Full { info } = &first.aors[3] else {
+            panic!("a full page has Info entries");
+        };
+        assert_eq!(info.hash_id, shape::core_hash("u03"));
+        assert_eq!(info.contacts.len(), 1);
+        // The same objects as `ul.dump`'s.
+        let whole: UlDump = dump(&s, false).unwrap().parse().unwrap();
+        assert_eq!(whole.domains[0].domain.aors[..10], first.aors[..]);
+
+        let brief = page(&s, "u09", 10, true);
+        assert_eq!(brief.next.as_deref(), Some("u19"));
+        assert_eq!(brief.aors[0], AorEntry::Brief { aor: "u10".into() });
+        let last = page(&s, "u19", 10, false);
+        assert_eq!(last.next, None, "a short page is the last");
+        assert_eq!(names(&last), ["u20", "u21", "u22", "u23", "u24"]);
+        // A full last page is followed by an empty one.
+        let exact = page(&s, "u14", 10, false);
+        assert_eq!(exact.next.as_deref(), Some("u24"));
+        let after = page(&s, "u24", 10, false);
+        assert_eq!((after.next, after.aors.len()), (None, 0));
+        // A cursor need not be an existing AoR.
+        assert_eq!(names(&page(&s, "u105", 2, true)), ["u11", "u12"]);
+
+        for bad in [0, MAX_PAGE + 1] {
+            let e = dump_page(&s, "", bad, false).unwrap_err();
+            assert_eq!(e.code(), error::INVALID_PARAMS);
+            assert!(
+                e.message().contains("argument 2 `limit`"),
+                "{}",
+                e.message()
+            );
+        }
+    }
+
+    #[test]
+    fn dump_pages_tolerate_changes_between_pages() {
+        let s = state();
+        // "s…" AoRs stay throughout; "t…" come and go between pages.
+        for i in 0..100 {
+            add(&s, "location", add_args(&format!("s{i:03}"), "sip:c@h", 60)).unwrap();
+        }
+        for i in (0..100).step_by(2) {
+            add(&s, "location", add_args(&format!("t{i:03}"), "sip:c@h", 60)).unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut cursor = String::new();
+        let mut round = 0;
+        loop {
+            let p = page(&s, &cursor, 7, round % 2 == 0);
+            seen.extend(names(&p));
+            // Between pages: remove some AoRs already listed and some not
+            // yet, add some before and after the cursor.
+            for i in [round * 3, 60 + round] {
+                let _ = rm(&s, "location", &format!("t{:03}", i % 100));
+            }
+            for name in [
+                format!("a{round}"),
+                format!("s{:03}x", round * 7),
+                format!("z{round}"),
+            ] {
+                add(&s, "location", add_args(&name, "sip:c@h", 60)).unwrap();
+            }
+            round += 1;
+            match p.next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted, seen, "pages come in order, without duplicates");
+        for i in 0..100 {
+            let name = format!("s{i:03}");
+            assert!(
+                seen.contains(&name),
+                "{name} existed throughout but was skipped"
+            );
+        }
+        assert!(
+            !seen.iter().any(|n| n.starts_with('a')),
+            "added before the cursor"
+        );
+        assert!(
+            seen.iter().any(|n| n.starts_with('z')),
+            "added ahead of the cursor"
+        );
     }
 
     #[test]

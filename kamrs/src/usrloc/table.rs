@@ -11,7 +11,7 @@
 //! the record's new earliest deadline), so the common REGISTER refresh never
 //! touches the shared index. Nothing ever scans the whole table.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -288,6 +288,34 @@ impl LocationTable {
         let mut out = Vec::with_capacity(self.len());
         out.extend(self.records.iter().map(|r| Arc::clone(r.key())));
         out
+    }
+
+    /// The `limit` smallest AoR names greater than `after`, sorted: one
+    /// page of `ul.dump_page`. Like [`aors`](Self::aors), shards are
+    /// read-locked one at a time while their keys are compared; only the
+    /// names kept (at most `limit` plus those displaced) are cloned, so a
+    /// page of a million-AoR table costs one pass over the keys and no
+    /// copy of the whole name list.
+    pub fn aors_after(&self, after: &str, limit: usize) -> Vec<Arc<str>> {
+        if limit == 0 {
+            return Vec::new();
+        }
+        // A max-heap of the smallest names seen so far.
+        let mut best: BinaryHeap<Arc<str>> = BinaryHeap::with_capacity(limit + 1);
+        for r in self.records.iter() {
+            let key = r.key();
+            if &**key <= after {
+                continue;
+            }
+            if best.len() == limit {
+                if best.peek().is_some_and(|top| **key >= **top) {
+                    continue;
+                }
+                best.pop();
+            }
+            best.push(Arc::clone(key));
+        }
+        best.into_sorted_vec()
     }
 
     /// Removes every binding of `aor`; false if it had none.
