@@ -47,7 +47,7 @@ def env_int(name, default):
     return int(os.environ.get(name, default))
 
 
-RATES = env_list("RATES", "5000 10000 20000 40000 60000")
+RATES = env_list("RATES", "5000 10000 20000 40000 50000 60000")
 STEP_SECS = env_int("STEP_SECS", 5)
 WORKERS = env_int("WORKERS", os.cpu_count() or 2)
 PREFILL_RATE = env_int("PREFILL_RATE", 10000)
@@ -57,17 +57,24 @@ MEM_RATE = env_int("MEM_RATE", 12000)
 DUMP_AORS = env_int("DUMP_AORS", 100000)
 DUMP_BG_RATE = env_int("DUMP_BG_RATE", 2000)
 STARTUP_ROWS = env_int("STARTUP_ROWS", 1000000)
-STORE_RATES = env_list("STORE_RATES", "5000 10000 15000 20000 30000 40000 50000")
+STORE_RATES = env_list("STORE_RATES", "2000 5000 10000 15000 20000 30000 40000 50000 60000")
 STORE_STEP_SECS = env_int("STORE_STEP_SECS", 3)
 STORE_SETUPS = os.environ.get(
     "STORE_SETUPS", "memory sqlite-wt sqlite-wb redis-wt redis-wb digest"
 ).split()
 PROFILE_RATE = env_int("PROFILE_RATE", 40000)
 PROFILE_SECS = env_int("PROFILE_SECS", 5)
+PERF_FREQ = env_int("PERF_FREQ", 999)
 KAM_SHM_MB = env_int("KAM_SHM_MB", 3072)
 KAM_PKG_MB = env_int("KAM_PKG_MB", 64)
-PHASES = os.environ.get("PHASES", "matrix profile memory dump startup stores").split()
+KAM_HASH_SIZE = env_int("KAM_HASH_SIZE", 0)  # 0: usrloc's default (10: 1,024 slots)
+TUNED_HASH_SIZE = env_int("TUNED_HASH_SIZE", 16)
+TUNED_RATE = env_int("TUNED_RATE", 20000)
+PHASES = os.environ.get("PHASES", "matrix profile kamtuned memory dump startup stores").split()
 OUT_DIR = Path(os.environ.get("OUT_DIR", str(BENCH)))
+# SIPp's socket buffers (its default, 64 KiB, overflows at a few 10k/s and
+# turns every hiccup of the load generator into retransmissions).
+SIPP_BUFF = env_int("SIPP_BUFF", 4 * 1024 * 1024)
 
 
 def log(msg):
@@ -103,6 +110,29 @@ def start_time(pid):
         return s[s.rindex(")") + 2:].split()[19]
     except (OSError, IndexError):
         return "?"
+
+
+def start_plain(cmd, stdout, stderr):
+    """Like start(), with the caller's stdout/stderr."""
+    p = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL)
+    with open(WORK / "pids", "a") as f:
+        f.write(f"{p.pid} {start_time(p.pid)}\n")
+    STARTED.append(p)
+    return p
+
+
+def wait_rusage(p, timeout):
+    """Waits (bounded) for p; returns (exit code, its CPU seconds)."""
+    deadline = time.time() + timeout
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            p.returncode = os.waitstatus_to_exitcode(status)
+            return p.returncode, ru.ru_utime + ru.ru_stime
+        if time.time() > deadline:
+            stop(p, signal.SIGKILL)
+            return -9, None
+        time.sleep(0.002)
 
 
 def stop(p, sig=signal.SIGTERM, grace=15.0):
@@ -250,15 +280,17 @@ class Kamailio(System):
     label = "Kamailio"
     key = "kamailio"
 
-    def __init__(self, name):
+    def __init__(self, name, hash_size=None):
         self.dir = WORK / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_both_port()
         self.fifo = self.dir / "rpc_fifo"
         self.cfg = self.dir / "kamailio.cfg"
+        hash_size = hash_size or KAM_HASH_SIZE
+        extra = f'modparam("usrloc", "hash_size", {hash_size})' if hash_size else ""
         self.cfg.write_text(KAMAILIO_CFG.format(
             children=WORKERS, port=self.port, fifo=self.fifo, dir=self.dir,
-            mpath=KAM_MODULES))
+            mpath=KAM_MODULES, extra=extra))
         t0 = time.time()
         self.proc = start(
             ["kamailio", "-f", str(self.cfg), "-DD", "-E", "-Y", str(self.dir),
@@ -381,7 +413,15 @@ class Kamrs(System):
 # INVITE -> 480, ACK -> absorbed, anything else -> 501. Plus jsonrpcs over
 # a FIFO for ul.dump and core.shmmem (what kamctl uses).
 
-KAM_MODULES = os.environ.get("KAM_MODULES", "/usr/lib/x86_64-linux-gnu/kamailio/modules/")
+def _kam_modules():
+    """Debian's module directory for this architecture."""
+    import glob
+    found = sorted(glob.glob("/usr/lib/*/kamailio/modules/")) + \
+        sorted(glob.glob("/usr/lib/kamailio/modules/"))
+    return found[0] if found else "/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+
+
+KAM_MODULES = os.environ.get("KAM_MODULES") or _kam_modules()
 KAMAILIO_CFG = """#!KAMAILIO
 # Written by bench/harness.py (kamrs bench/run.sh). The registrar tutorial's
 # routing with usrloc in memory and no authentication.
@@ -408,6 +448,7 @@ modparam("jsonrpcs", "fifo_name", "{fifo}")
 modparam("jsonrpcs", "fifo_reply_dir", "{dir}/")
 modparam("jsonrpcs", "pretty_format", 0)
 modparam("usrloc", "db_mode", 0)
+{extra}
 
 request_route {{
     if (is_method("REGISTER")) {{
@@ -463,17 +504,26 @@ class Sipp:
                "-key", "user_prefix", prefix, "-cid_str", f"{prefix}-%u@bench",
                "-base_cseq", str(base_cseq), "-m", str(calls), "-r", str(rate),
                "-rp", "1000", "-l", str(limit), "-i", "127.0.0.1", "-p", str(local_port),
-               "-nostdin", "-trace_stat", "-stf", str(self.stat), "-fd", "1",
+               "-nostdin", "-buff_size", str(SIPP_BUFF), "-trace_stat", "-stf", str(self.stat), "-fd", "1",
                "-timeout", f"{int(timeout_s)}s"] + (extra or [])
         self.timeout_s = timeout_s
         self.t0 = time.perf_counter()
         self.proc = start(cmd, name, cwd=str(WORK))
 
     def wait(self):
-        try:
-            self.proc.wait(timeout=self.timeout_s + 30)
-        except subprocess.TimeoutExpired:
-            stop(self.proc, signal.SIGKILL)
+        """Waits (bounded) for SIPp's exit; keeps its CPU time (wait4)."""
+        deadline = time.time() + self.timeout_s + 30
+        self.cpu_s = None
+        while self.proc.returncode is None:
+            pid, status, ru = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                self.cpu_s = ru.ru_utime + ru.ru_stime
+                break
+            if time.time() > deadline:
+                stop(self.proc, signal.SIGKILL)
+                break
+            time.sleep(0.005)
         self.t1 = time.perf_counter()
         return self.result()
 
@@ -493,6 +543,7 @@ class Sipp:
             "unfinished": max(0, created - ok - failed),
             "retrans": int(s.get("Retransmissions(C)", 0)),
             "secs": self.t1 - self.t0, "rc": self.proc.returncode,
+            "sipp_cpu_s": getattr(self, "cpu_s", None),
         }
 
 
@@ -535,6 +586,26 @@ class Probe:
         return out
 
 
+def udp_rcvbuf_errors():
+    """System-wide UDP receive-buffer overflows (datagrams dropped)."""
+    with open("/proc/net/snmp") as f:
+        rows = [l.split() for l in f if l.startswith("Udp:")]
+    return int(rows[1][rows[0].index("RcvbufErrors")])
+
+
+def socket_drops(port):
+    """Datagrams dropped by the UDP sockets bound to 127.0.0.1:port (the
+    registrar's, per /proc/net/udp)."""
+    total = 0
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                total += int(fields[-1])
+    return total
+
+
 def sustained(res, rate, step_secs):
     """SIPp got every 200, at most 0.1 % retransmissions, on time (5 % + 0.3 s)."""
     return (res["ok"] == res["calls"] and res["failed"] == 0
@@ -548,12 +619,19 @@ def measured_step(system, scenario, prefix, rate, calls, base_cseq, port, name,
     pr = Probe(system, name) if probe else None
     time.sleep(0.05)
     c0 = system.cpu()
+    d0 = udp_rcvbuf_errors()
+    s0 = socket_drops(system.port)
     sp = Sipp(system, scenario, prefix, rate, calls, base_cseq, port, name,
               timeout_s=step_secs + 12)
     res = sp.wait()
     c1 = system.cpu()
+    d1 = udp_rcvbuf_errors()
+    s1 = socket_drops(system.port)
     pres = pr.finish() if pr else {}
     registers = res["ok"] * count_per_call + int(pres.get("ok", 0))
+    # Every REGISTER that reached the registrar's socket: SIPp's first
+    # sends and retransmissions, and the probe's.
+    messages = (res["created"] + res["retrans"]) * count_per_call + int(pres.get("sent", 0))
     cpu_s = (c1 - c0) / CLK_TCK
     row = dict(res)
     row.update({
@@ -561,6 +639,9 @@ def measured_step(system, scenario, prefix, rate, calls, base_cseq, port, name,
         "achieved": res["ok"] / res["secs"] if res["secs"] > 0 else 0,
         "cpu_s": cpu_s,
         "cpu_us_per_reg": cpu_s * 1e6 / registers if registers else None,
+        "cpu_us_per_msg": cpu_s * 1e6 / messages if messages else None,
+        "rcvbuf_drops": d1 - d0,
+        "registrar_drops": s1 - s0,
         "probe": pres,
         "pss_kb": system.pss_kb(),
         "sustained": sustained(res, rate, step_secs),
@@ -633,7 +714,7 @@ def phase_profile(kr, port):
     rate = PROFILE_RATE
     calls = rate * PROFILE_SECS
     data = WORK / "perf.data"
-    perf = start(["perf", "record", "-e", "cpu-clock", "-F", "1999", "--call-graph",
+    perf = start(["perf", "record", "-e", "cpu-clock", "-F", str(PERF_FREQ), "--call-graph",
                   "dwarf,16384", "-p", str(kr.proc.pid), "-o", str(data)], "perf")
     time.sleep(1.0)
     c0 = kr.cpu()
@@ -648,40 +729,134 @@ def phase_profile(kr, port):
         RESULTS["profile"] = prof
         return
 
-    def report(extra, limit="0.7"):
-        r = subprocess.run(
-            ["perf", "report", "-i", str(data), "--stdio", "--percent-limit", limit,
-             "--sort", "symbol", "-g", "none"] + extra,
-            capture_output=True, text=True, timeout=600)
-        rows = []
-        for line in r.stdout.splitlines():
-            m = re.match(r"\s*([\d.]+)%\s+(?:([\d.]+)%\s+)?\[(\.|k)\]\s+(.*?)\s*(?:-\s+-\s*)?$", line)
-            if m:
-                rows.append({"pct": float(m.group(1)),
-                             "self": float(m.group(2)) if m.group(2) else None,
-                             "sym": m.group(4).strip()[:160], "kernel": m.group(3) == "k"})
-        return rows, r.stdout
-
     t0 = time.time()
-    flat, flat_txt = report(["--no-children"])
-    flat_all, _ = report(["--no-children"], limit="0")
-    incl, incl_txt = report(["--children"])
-    # Caller chains of the hottest symbols, for the text file.
-    tree = subprocess.run(
-        ["perf", "report", "-i", str(data), "--stdio", "--no-children", "--percent-limit", "2",
-         "--sort", "symbol", "-g", "caller,0.5,callee,function,percent", "--max-stack", "24"],
-        capture_output=True, text=True, timeout=600).stdout
-    samples = re.search(r"# Samples: (\S+)", flat_txt)
-    prof.update({"flat": flat[:30], "flat_all": flat_all, "children": incl[:120],
-                 "samples": samples.group(1) if samples else "?",
-                 "report_secs": time.time() - t0})
-    (OUT_DIR / "profile-refresh.txt").write_text(
-        f"# perf record -e cpu-clock -F 1999 --call-graph dwarf on kamrs, refresh at {rate}/s"
-        f" for {PROFILE_SECS}s (bench/run.sh)\n\n## self time (--no-children)\n\n{flat_txt}\n"
-        f"\n## inclusive time (--children)\n\n{incl_txt}\n\n## call chains (callers of the hottest"
-        f" symbols)\n\n{tree[:200000]}\n")
+    prof.update(analyse_perf(data))
+    prof["report_secs"] = time.time() - t0
     RESULTS["profile"] = prof
+    write_profile_text(prof, OUT_DIR / "profile-refresh.txt")
     data.unlink(missing_ok=True)
+
+
+# Frames that only carry a kamrs type in their generics (tokio's and std's
+# wrappers around the UDP task), not kamrs code.
+WRAPPER = re.compile(r"^(poll|poll_inner|poll_future|with_mut|do_call|catch_unwind|call_once|"
+                     r"\{closure#\d+\}|budget|with_budget|run|set|enter_runtime)<")
+
+
+# Inclusive groups: share of samples whose call chain contains a match.
+INCLUSIVE_GROUPS = [
+    ("UDP send: sendto (on loopback it includes delivering to the receiver's socket and waking it)",
+     r"^__libc_sendto"),
+    ("UDP receive: recvfrom", r"^__libc_recvfrom"),
+    ("idle/park: epoll_wait (runtime waiting for packets)", r"^epoll_wait"),
+    ("SIP parsing: kamrs::sip::message::parse_message", r"kamrs::sip::message::parse_message"),
+    ("registrar: kamrs::registrar::Registrar::handle", r"kamrs::registrar::Registrar::handle"),
+    ("location table: kamrs::usrloc::table::*", r"kamrs::usrloc::table::"),
+    ("reply building: kamrs::sip::reply / kamrs::registrar::reply", r"kamrs::sip::reply|kamrs::registrar::reply"),
+    ("memory allocation: malloc/free/realloc", r"malloc|_int_free|__libc_free|cfree|realloc"),
+    ("formatting: core::fmt / alloc::fmt", r"core::fmt|alloc::fmt"),
+    ("hashing: SipHash (std RandomState)", r"core::hash::sip::Hasher"),
+    ("clock: clock_gettime", r"clock_gettime"),
+]
+
+
+def analyse_perf(data):
+    """Self and inclusive shares per function from `perf script` (DWARF
+    call chains, inlined frames resolved)."""
+    r = subprocess.run(["perf", "script", "-i", str(data), "-F", "tid,ip,sym"],
+                       capture_output=True, text=True, timeout=600)
+    samples, cur = [], None
+    for line in r.stdout.splitlines():
+        if not line.strip():
+            if cur:
+                samples.append(cur)
+            cur = None
+            continue
+        if not line[0].isspace():
+            cur = []
+            continue
+        parts = line.strip().split(None, 1)
+        if cur is None or not parts:
+            continue
+        addr = parts[0]
+        sym = parts[1] if len(parts) > 1 else "[unknown]"
+        sym = re.sub(r"\+0x[0-9a-f]+$", "", sym)
+        cur.append((sym, len(addr) == 16 and addr.startswith("ffff")))
+    if cur:
+        samples.append(cur)
+    total = len(samples)
+    if not total:
+        return {"error": f"no samples: {r.stderr[-300:]}"}
+    selfc, inclc, pairs, kernel_of = {}, {}, {}, {}
+    for st in samples:
+        leaf, kern = st[0]
+        selfc[leaf] = selfc.get(leaf, 0) + 1
+        kernel_of[leaf] = kern
+        for sym in {sym for sym, _ in st}:
+            inclc[sym] = inclc.get(sym, 0) + 1
+        caller = next((sym for sym, _ in st
+                       if "kamrs::" in sym and not WRAPPER.match(sym)), None)
+        if caller and caller != leaf and not kern:
+            key = (caller, leaf)
+            pairs[key] = pairs.get(key, 0) + 1
+
+    def pct(c):
+        return round(100.0 * c / total, 2)
+
+    flat_all = [{"pct": pct(c), "sym": s, "kernel": kernel_of[s]}
+                for s, c in sorted(selfc.items(), key=lambda kv: -kv[1])]
+    kamrs_incl = [{"pct": pct(c), "self": pct(selfc.get(s, 0)), "sym": s}
+                  for s, c in sorted(inclc.items(), key=lambda kv: -kv[1])
+                  if "kamrs::" in s and not WRAPPER.match(s)]
+    groups = {}
+    for label, rx in INCLUSIVE_GROUPS:
+        rx = re.compile(rx)
+        groups[label] = pct(sum(1 for st in samples if any(rx.search(sym) for sym, _ in st)))
+    callee_pairs = [{"pct": pct(c), "caller": k[0], "leaf": k[1]}
+                    for k, c in sorted(pairs.items(), key=lambda kv: -kv[1])]
+    return {"samples": total, "flat_all": flat_all, "flat": flat_all[:30],
+            "children": kamrs_incl[:60], "groups": groups, "pairs": callee_pairs[:60]}
+
+
+def write_profile_text(prof, path):
+    if prof.get("error"):
+        return
+    L = [f"# kamrs under the refresh load: perf record -e cpu-clock -F {PERF_FREQ} "
+         f"--call-graph dwarf, refresh offered at {prof['rate']}/s for {PROFILE_SECS} s "
+         f"({prof['samples']} samples; written by bench/run.sh)", "",
+         "## self time (leaf function of each sample)", ""]
+    L += [f"{r['pct']:6.2f}%  {'[k] ' if r['kernel'] else ''}{r['sym'][:200]}"
+          for r in prof["flat_all"][:80]]
+    L += ["", "## kamrs frames by inclusive time (inlined frames included)", ""]
+    L += [f"{r['pct']:6.2f}% (self {r['self']:5.2f}%)  {r['sym'][:220]}" for r in prof["children"]]
+    L += ["", "## user-space leaves under kamrs code: innermost kamrs frame -> leaf function", ""]
+    L += [f"{r['pct']:6.2f}%  {r['caller'][:120]}  ->  {r['leaf'][:100]}" for r in prof["pairs"]]
+    L += ["", "## inclusive share of samples whose stack contains ...", ""]
+    L += [f"{v:6.2f}%  {k}" for k, v in prof["groups"].items()]
+    path.write_text("\n".join(L) + "\n")
+
+
+def phase_kamtuned():
+    """The tutorial's Kamailio with a bigger usrloc hash table (hash_size =
+    TUNED_HASH_SIZE): the same population, new and refresh at TUNED_RATE.
+    Shows how much of Kamailio's cost in the matrix is its 1,024 slots."""
+    kam = Kamailio("kamailio-tuned", hash_size=TUNED_HASH_SIZE)
+    port = free_port()
+    pop = max(RATES) * STEP_SECS
+    pre = Sipp(kam, SCEN_REG, "p", max(PREFILL_RATE, 20000), pop, 1, port, "tuned-prefill",
+               timeout_s=pop / PREFILL_RATE * 3 + 30).wait()
+    out = {"hash_size": TUNED_HASH_SIZE, "rate": TUNED_RATE, "prefill": pre, "steps": []}
+    calls = TUNED_RATE * STEP_SECS
+    for wl, prefix, cseq in (("new", f"t{TUNED_RATE}x", 1), ("refresh", "p", 2)):
+        row = measured_step(kam, SCEN_REG, prefix, TUNED_RATE, calls, cseq, port,
+                            f"tuned-{wl}", STEP_SECS)
+        row["workload"] = wl
+        out["steps"].append(row)
+        log(f"  Kamailio hash_size={TUNED_HASH_SIZE} {wl} {TUNED_RATE}: {row['achieved']:.0f}/s"
+            f" retr={row['retrans']} cpu={fmt_f(row['cpu_us_per_reg'])}us/REG"
+            f" p99={row['probe'].get('p99_us')}")
+    RESULTS["kamtuned"] = out
+    stop(kam.proc)
 
 
 def register_parallel(systems, prefix, n, rate, tag):
@@ -743,6 +918,8 @@ def phase_dump():
         time.sleep(1.0)
         t_start = time.perf_counter() - pr.t0
         err = None
+        extra = {}
+        c0 = s.cpu()
         if s is kam:
             try:
                 raw, secs = kam.rpc("ul.dump", timeout=300)
@@ -751,14 +928,27 @@ def phase_dump():
         else:
             dump = WORK / "kamrs-dump.json"
             t0 = time.perf_counter()
-            with open(dump, "wb") as f:
-                r = subprocess.run([KAMRSCTL, "--ctl", kr.ctl, "--json", "ul.dump"],
-                                   stdout=f, stderr=subprocess.PIPE, timeout=300)
+            with open(dump, "wb") as f, open(WORK / "kamrsctl-dump.err", "wb") as ef:
+                ctl = start_plain([KAMRSCTL, "--ctl", kr.ctl, "--json", "ul.dump"], f, ef)
+                rc, ctl_cpu = wait_rusage(ctl, 300)
             secs = time.perf_counter() - t0
             raw = dump.read_bytes()
-            if r.returncode != 0:
-                err = r.stderr.decode()[-300:]
+            extra["client_cpu_s"] = ctl_cpu
+            if rc != 0:
+                err = (WORK / "kamrsctl-dump.err").read_text()[-300:]
         t_end = time.perf_counter() - pr.t0
+        extra["server_cpu_s"] = (s.cpu() - c0) / CLK_TCK
+        if s is kr and shutil.which("curl"):
+            # The same call without kamrsctl: server time plus transfer.
+            t0 = time.perf_counter()
+            r = subprocess.run(
+                ["curl", "-s", "-o", str(WORK / "kamrs-dump-raw.json"), "--unix-socket",
+                 kr.ctl[len("unix:"):], "-H", "Content-Type: application/json", "-d",
+                 '{"jsonrpc":"2.0","method":"ul.dump","params":[],"id":1}', "http://localhost/"],
+                capture_output=True, timeout=300)
+            if r.returncode == 0:
+                extra["raw_secs"] = time.perf_counter() - t0
+                extra["raw_bytes"] = (WORK / "kamrs-dump-raw.json").stat().st_size
         time.sleep(0.5)
         bgres = bg.interrupt()
         pres = pr.finish()
@@ -782,7 +972,7 @@ def phase_dump():
             "error": err, "probe_all": pres,
             "stall_max_ms": (max(ok_during) / 1000 if ok_during else None),
             "probe_during": len(during), "lost_during": lost_during,
-            "bg": bgres,
+            "bg": bgres, **extra,
         }
         log(f"  {s.label}: ul.dump {fmt_f(secs, 2)}s, {aors} AoRs, {len(raw):,} bytes;"
             f" probe max {out[s.key]['stall_max_ms']} ms, lost {lost_during};"
@@ -885,35 +1075,38 @@ def phase_stores():
         steps, best = [], None
         for rate in STORE_RATES:
             calls = rate * STORE_STEP_SECS
-            name = f"store-{setup}-{rate}"
-            if setup == "digest":
-                pr = Probe(k, name)
-                time.sleep(0.05)
-                c0 = k.cpu()
-                sp = Sipp(k, scen, "x", rate, calls, 1, port, name,
-                          timeout_s=STORE_STEP_SECS + 12, extra=["-inf", str(users_csv)])
-                res = sp.wait()
-                c1 = k.cpu()
-                pres = pr.finish()
-                row = dict(res)
-                row.update({"rate": rate, "achieved": res["ok"] / res["secs"],
-                            "cpu_s": (c1 - c0) / CLK_TCK, "probe": pres,
-                            "sustained": sustained(res, rate, STORE_STEP_SECS)})
-                # Per registration (401 + REGISTER with credentials); the
-                # probe's REGISTERs (unauthenticated: one 401 each) excluded.
-                row["cpu_us_per_reg"] = row["cpu_s"] * 1e6 / res["ok"] if res["ok"] else None
-            else:
-                row = measured_step(k, scen, f"s{rate}x", rate, calls, 1, port, name,
-                                    STORE_STEP_SECS)
+            # Two tries: one hiccup of a shared machine does not end the climb.
+            for attempt in ("a", "b"):
+                name = f"store-{setup}-{rate}{attempt}"
+                if setup == "digest":
+                    # No probe here: it does not answer challenges, and its
+                    # 401s would count in the CPU of the registrations.
+                    c0 = k.cpu()
+                    sp = Sipp(k, scen, "x", rate, calls, 1, port, name,
+                              timeout_s=STORE_STEP_SECS + 12, extra=["-inf", str(users_csv)])
+                    res = sp.wait()
+                    c1 = k.cpu()
+                    row = dict(res)
+                    row.update({"rate": rate, "achieved": res["ok"] / res["secs"],
+                                "cpu_s": (c1 - c0) / CLK_TCK, "probe": {},
+                                "sustained": sustained(res, rate, STORE_STEP_SECS)})
+                    # Per registration: REGISTER, 401, REGISTER with credentials, 200.
+                    row["cpu_us_per_reg"] = row["cpu_s"] * 1e6 / res["ok"] if res["ok"] else None
+                else:
+                    row = measured_step(k, scen, f"s{rate}{attempt}x", rate, calls, 1, port,
+                                        name, STORE_STEP_SECS)
+                row["attempt"] = attempt
+                log(f"  {setup:10} {rate:6}/s ({attempt}): {row['achieved']:8.0f}/s ok={row['ok']}/{calls}"
+                    f" retr={row['retrans']} cpu={fmt_f(row['cpu_us_per_reg'])}us"
+                    f" p99={row['probe'].get('p99_us')} {'ok' if row['sustained'] else 'NOT sustained'}")
+                time.sleep(0.3)
+                if row["sustained"]:
+                    break
             steps.append(row)
-            log(f"  {setup:10} {rate:6}/s: {row['achieved']:8.0f}/s ok={row['ok']}/{calls}"
-                f" retr={row['retrans']} cpu={fmt_f(row['cpu_us_per_reg'])}us"
-                f" p99={row['probe'].get('p99_us')} {'ok' if row['sustained'] else 'NOT sustained'}")
             if row["sustained"]:
                 best = row
             else:
                 break
-            time.sleep(0.3)
         errs = [l for l in k.errfile.read_text().splitlines() if " ERROR " in l or " WARN " in l]
         out[setup] = {"steps": steps, "best": best, "log": errs[:5]}
         stop(k.proc)
@@ -964,7 +1157,8 @@ def main():
     RESULTS["knobs"] = {k: os.environ.get(k) for k in (
         "RATES", "STEP_SECS", "WORKERS", "PREFILL_RATE", "PROBE_INTERVAL_US", "MEM_BINDINGS",
         "MEM_RATE", "DUMP_AORS", "DUMP_BG_RATE", "STARTUP_ROWS", "STORE_RATES",
-        "STORE_STEP_SECS", "STORE_SETUPS", "PROFILE_RATE", "PROFILE_SECS", "PHASES")}
+        "STORE_STEP_SECS", "STORE_SETUPS", "PROFILE_RATE", "PROFILE_SECS", "PHASES",
+        "KAM_HASH_SIZE", "TUNED_HASH_SIZE", "TUNED_RATE", "SIPP_BUFF", "PERF_FREQ")}
     RESULTS["config"] = {"rates": RATES, "step_secs": STEP_SECS, "workers": WORKERS,
                          "prefill_rate": PREFILL_RATE, "probe_interval_us": PROBE_INTERVAL_US,
                          "mem_bindings": MEM_BINDINGS, "mem_rate": MEM_RATE,
@@ -972,7 +1166,9 @@ def main():
                          "startup_rows": STARTUP_ROWS, "store_rates": STORE_RATES,
                          "store_step_secs": STORE_STEP_SECS, "store_setups": STORE_SETUPS,
                          "profile_rate": PROFILE_RATE, "profile_secs": PROFILE_SECS,
-                         "kam_shm_mb": KAM_SHM_MB, "kam_pkg_mb": KAM_PKG_MB}
+                         "kam_shm_mb": KAM_SHM_MB, "kam_pkg_mb": KAM_PKG_MB,
+                         "kam_hash_size": KAM_HASH_SIZE, "sipp_buff": SIPP_BUFF,
+                         "perf_freq": PERF_FREQ}
     RESULTS["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     RESULTS["build_secs"] = float(os.environ.get("BUILD_SECS", "0") or 0)
     try:
@@ -989,7 +1185,7 @@ def main():
             for s in (kam, kr):
                 if s:
                     stop(s.proc)
-        for name, fn in (("memory", phase_memory), ("dump", phase_dump),
+        for name, fn in (("kamtuned", phase_kamtuned), ("memory", phase_memory), ("dump", phase_dump),
                          ("startup", phase_startup), ("stores", phase_stores)):
             if name in PHASES:
                 t = time.time()

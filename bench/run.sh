@@ -28,6 +28,8 @@
 #        processes: Kamailio's shared memory counted once);
 #      - profiles kamrs with `perf record -e cpu-clock --call-graph dwarf`
 #        during a refresh load at PROFILE_RATE (bench/profile-refresh.txt);
+#      - runs the same Kamailio with usrloc hash_size=TUNED_HASH_SIZE at
+#        TUNED_RATE (new, refresh): how much one parameter changes its cost;
 #      - on fresh instances: memory per binding at MEM_BINDINGS (PSS delta /
 #        bindings), ul.dump of DUMP_AORS AoRs over JSON-RPC (Kamailio's
 #        jsonrpcs FIFO vs `kamrsctl --json ul.dump`) with the probe every
@@ -42,9 +44,9 @@
 #      p99 against offered rate, both systems), bench/results.json (raw)
 #      and bench/profile-refresh.txt (perf report).
 #
-# Usage: bench/run.sh            (about 15 minutes on 2 cores)
-# Knobs (environment), defaults in brackets:
-#   RATES ["5000 10000 20000 40000 60000"]  offered REGISTER/s per step
+# Usage: bench/run.sh            (about 13 minutes on 2 cores, build included)
+# Knobs (environment), defaults in brackets; docs/bench.md has the table:
+#   RATES ["5000 10000 20000 40000 50000 60000"]  offered REGISTER/s per step
 #   STEP_SECS [5]         seconds of load per step (longer: steadier figures)
 #   WORKERS [nproc]       Kamailio children = kamrs tokio worker threads
 #   PREFILL_RATE [10000]  rate of the refresh population's first REGISTERs
@@ -52,11 +54,14 @@
 #   MEM_BINDINGS ["100000 1000000"]  MEM_RATE [12000]
 #   DUMP_AORS [100000]    DUMP_BG_RATE [2000]
 #   STARTUP_ROWS [1000000]
-#   STORE_RATES ["5000 10000 15000 20000 30000 40000 50000"]  STORE_STEP_SECS [3]
+#   STORE_RATES ["2000 5000 10000 15000 20000 30000 40000 50000 60000"]
+#   STORE_STEP_SECS [3]
 #   STORE_SETUPS ["memory sqlite-wt sqlite-wb redis-wt redis-wb digest"]
-#   PROFILE_RATE [40000]  PROFILE_SECS [5]
-#   PHASES ["matrix profile memory dump startup stores"]  (a subset runs a part)
+#   PROFILE_RATE [40000]  PROFILE_SECS [5]  PERF_FREQ [999]
+#   TUNED_HASH_SIZE [16]  TUNED_RATE [20000]
+#   PHASES ["matrix profile kamtuned memory dump startup stores"]
 #   KAM_SHM_MB [3072]  KAM_PKG_MB [64]  (Kamailio -m / -M)
+#   KAM_HASH_SIZE [usrloc default]  SIPP_BUFF [4194304] (SIPp -buff_size)
 #   OUT_DIR [bench]       where RESULTS.md, results.png, results.json go
 #   NO_INSTALL=1          do not call apt-get
 #   KEEP_WORK=1           keep the work directory (logs, SIPp stat files)

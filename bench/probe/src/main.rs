@@ -51,9 +51,7 @@ fn parse_args() -> Result<Args, String> {
         let mut value = || it.next().ok_or(format!("{flag} needs a value"));
         let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag}: {e}"));
         match flag.as_str() {
-            "--target" => {
-                target = Some(value()?.parse().map_err(|e| format!("--target: {e}"))?)
-            }
+            "--target" => target = Some(value()?.parse().map_err(|e| format!("--target: {e}"))?),
             "--interval-us" => interval = Duration::from_micros(num(value()?)?),
             "--duration-s" => duration = Duration::from_secs(num(value()?)?),
             "--timeout-ms" => timeout = Duration::from_millis(num(value()?)?),
@@ -150,6 +148,10 @@ fn main() -> ExitCode {
         let now = Instant::now();
         if next_send > now {
             std::thread::sleep(next_send - now);
+        } else {
+            // Late (the previous answer took longer than the interval): no
+            // burst to catch up, the period restarts from now.
+            next_send = now;
         }
         next_send += args.interval;
         cseq += 1;
@@ -184,26 +186,23 @@ fn main() -> ExitCode {
                 break;
             }
             let _ = socket.set_read_timeout(Some(wait_until - now));
-            match socket.recv_from(&mut buf) {
-                Ok((n, _)) => {
-                    let t1 = Instant::now();
-                    match parse_response(&buf[..n]) {
-                        Some((n, true)) if n == cseq => {
-                            answered = Some(t1 - t0);
-                            break;
-                        }
-                        Some((n, false)) if n == cseq => {
-                            // 1xx or an error reply to this request.
-                            if !buf.starts_with(b"SIP/2.0 1") {
-                                other += 1;
-                                break;
-                            }
-                        }
-                        // A late reply to an earlier (lost) request.
-                        _ => {}
-                    }
+            // A timeout or EINTR: the loop checks the clock.
+            let Ok((n, _)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let t1 = Instant::now();
+            match parse_response(&buf[..n]) {
+                Some((n, true)) if n == cseq => {
+                    answered = Some(t1 - t0);
+                    break;
                 }
-                Err(_) => {} // timeout or EINTR: the loop checks the clock
+                // An error reply to this request (a 1xx is not the end).
+                Some((n, false)) if n == cseq && !buf.starts_with(b"SIP/2.0 1") => {
+                    other += 1;
+                    break;
+                }
+                // A 1xx, or a late reply to an earlier (lost) request.
+                _ => {}
             }
         }
         let at = (t0 - start).as_micros() as u64;
@@ -226,11 +225,7 @@ fn main() -> ExitCode {
         }
     }
     let ok = latencies.len() as u64;
-    let mean = if ok > 0 {
-        latencies.iter().sum::<u64>() / ok
-    } else {
-        0
-    };
+    let mean = latencies.iter().sum::<u64>().checked_div(ok).unwrap_or(0);
     let mut sorted = latencies;
     sorted.sort_unstable();
     let summary = format!(
