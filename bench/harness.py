@@ -732,6 +732,8 @@ def phase_profile(kr, port):
     t0 = time.time()
     prof.update(analyse_perf(data))
     prof["report_secs"] = time.time() - t0
+    log(f"  perf: {prof.get('error') or str(prof.get('samples')) + ' samples'}"
+        f" ({prof['cpu_s']:.2f} s of kamrs CPU during the load)")
     RESULTS["profile"] = prof
     write_profile_text(prof, OUT_DIR / "profile-refresh.txt")
     data.unlink(missing_ok=True)
@@ -772,7 +774,9 @@ def analyse_perf(data):
                 samples.append(cur)
             cur = None
             continue
-        if not line[0].isspace():
+        if not line.startswith("\t"):
+            # A sample's header (the tid, right-aligned: it may start with
+            # spaces); its frames follow, one per line, each after a tab.
             cur = []
             continue
         parts = line.strip().split(None, 1)
