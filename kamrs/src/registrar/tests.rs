@@ -57,21 +57,11 @@ fn run(
 
 fn binding(contact: &str, call_id: &str, cseq: u32, expires_at: u64) -> Binding {
     Binding {
-        contact: contact.into(),
-        expires_at,
-        q: None,
         call_id: call_id.into(),
         cseq,
-        user_agent: None,
-        source: None,
-        path: None,
-        instance: None,
-        reg_id: 0,
-        methods: u32::MAX,
-        flags: 0,
-        cflags: 0,
         ruid: format!("r-{contact}").into(),
         last_modified: NOW - 100,
+        ..Binding::for_test(contact, expires_at)
     }
 }
 

@@ -64,3 +64,28 @@ impl Binding {
         self.expires_at.saturating_sub(now)
     }
 }
+
+#[cfg(test)]
+impl Binding {
+    /// A minimal binding for tests: `contact` until `expires_at`, every
+    /// other field at its neutral value. Tests adjust what they need.
+    pub(crate) fn for_test(contact: &str, expires_at: u64) -> Binding {
+        Binding {
+            contact: contact.into(),
+            expires_at,
+            q: None,
+            call_id: "c".into(),
+            cseq: 1,
+            user_agent: None,
+            source: None,
+            path: None,
+            instance: None,
+            reg_id: 0,
+            methods: u32::MAX,
+            flags: 0,
+            cflags: 0,
+            ruid: "r".into(),
+            last_modified: 0,
+        }
+    }
+}

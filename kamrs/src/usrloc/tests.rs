@@ -4,23 +4,7 @@ use std::sync::Arc;
 use super::*;
 
 fn binding(contact: &str, expires_at: u64) -> Binding {
-    Binding {
-        contact: contact.into(),
-        expires_at,
-        q: None,
-        call_id: "c".into(),
-        cseq: 1,
-        user_agent: None,
-        source: None,
-        path: None,
-        instance: None,
-        reg_id: 0,
-        methods: u32::MAX,
-        flags: 0,
-        cflags: 0,
-        ruid: "r".into(),
-        last_modified: 0,
-    }
+    Binding::for_test(contact, expires_at)
 }
 
 fn counts(t: &LocationTable) -> (u64, u64, u64) {
