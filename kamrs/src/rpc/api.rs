@@ -11,6 +11,7 @@ use jsonrpsee::core::{async_trait, RpcResult};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 
+use super::dump_names::DumpNames;
 use super::{pike, stats, subscriber, system, ul};
 use crate::config::Config;
 use crate::route::Router;
@@ -53,6 +54,8 @@ pub struct State {
     /// (about 1.5 KB per contact) and keeps a CPU busy; without a bound,
     /// `max_connections` clients asking together could exhaust memory.
     pub(super) dumps: tokio::sync::Semaphore,
+    /// The sorted AoR names a paged dump walks (see `dump_names.rs`).
+    pub(super) dump_names: DumpNames,
 }
 
 impl State {
@@ -65,6 +68,7 @@ impl State {
             add_user_agent: Arc::from(ul::ADD_USER_AGENT),
             methods: OnceLock::new(),
             dumps: tokio::sync::Semaphore::new(MAX_CONCURRENT_DUMPS),
+            dump_names: DumpNames::default(),
         }
     }
 
@@ -132,8 +136,8 @@ impl CtlServer for Api {
         limit: u32,
         brief: Option<String>,
     ) -> RpcResult<Raw<UlDumpPage>> {
-        // One pass over the AoR names per page: bounded like whole dumps,
-        // and off the async workers.
+        // A first page sorts every AoR name: bounded like whole dumps, and
+        // off the async workers.
         let _turn = self
             .state
             .dumps

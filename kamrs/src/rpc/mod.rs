@@ -12,11 +12,13 @@
 //!
 //! Files: `unix.rs` and `http.rs` (the endpoints and their security),
 //! `serve.rs` (limits and one connection), `params.rs` (argument checks),
-//! `api.rs` (the method table), `ul.rs`, `stats.rs`, `system.rs`,
+//! `api.rs` (the method table), `dump_names.rs` (the paged dump's sorted
+//! names), `ul.rs`, `stats.rs`, `system.rs`,
 //! `subscriber.rs` (`subscriber.*`, `auth.realm`), `pike.rs` (`pike.top`)
 //! (the methods), `shape.rs` (bindings as Kamailio shows them).
 
 mod api;
+mod dump_names;
 mod http;
 mod params;
 mod pike;
