@@ -9,6 +9,8 @@
 # that rate needs, in one of two tries.
 # Prints the highest sustained rate per setup and its ratio to memory only.
 #
+# SIPp gets 4 MiB socket buffers (SIPP_BUFF, bytes): its 64 KiB default
+# overflows at a few 10,000/s and shows as retransmissions of its own.
 # Usage: bench/redis-bench.sh [seconds per step (default 4)] [rates...]
 #   e.g. bench/redis-bench.sh 4 8000 9000 10000 11000 12000
 # Needs: sipp (Debian sip-tester), redis-server. Uses $KAMRS_BIN if set,
@@ -111,7 +113,7 @@ run_step() {
         -key user_prefix "$tag" -cid_str "$tag-%u@bench" \
         -r "$rate" -m "$calls" -l 20000 \
         -i 127.0.0.1 -p "$port" -timeout "$((step_secs * 4 + 10))s" -timeout_error \
-        -nostdin -trace_err -error_file "$work/sipp-err.log" \
+        -nostdin -buff_size "${SIPP_BUFF:-4194304}" -trace_err -error_file "$work/sipp-err.log" \
         >/dev/null 2>&1 </dev/null; then
         return 1
     fi

@@ -11,6 +11,8 @@
 # rate between its last pass and that failure is tried to narrow it.
 # Prints: mode, max REGISTER/s, ratio to memory-only.
 #
+# SIPp gets 4 MiB socket buffers (SIPP_BUFF, bytes): its 64 KiB default
+# overflows at a few 10,000/s and shows as retransmissions of its own.
 # Usage: bench/store-bench.sh            (about 3-5 minutes)
 #   STEP_SECONDS=3 RATES="1000 2000 4000" bench/store-bench.sh
 # Needs: sipp, a Rust toolchain. Stops only what it started, by pid.
@@ -100,7 +102,7 @@ run_rate() {
     (cd "$dir" && timeout $(( STEP_SECONDS + 40 )) sipp "${addrs[$mode]}" -sf "$scenario" \
         -key user_prefix "r${rate}x" -cid_str "r${rate}-%u@bench" \
         -m "$calls" -r "$rate" -l "$limit" -i 127.0.0.1 -p "$port" \
-        -timeout $(( STEP_SECONDS + 30 ))s -nostdin -trace_stat -stf "$stats" -fd 1 \
+        -timeout $(( STEP_SECONDS + 30 ))s -nostdin -buff_size "${SIPP_BUFF:-4194304}" -trace_stat -stf "$stats" -fd 1 \
         >"$dir/sipp-$rate.out" 2>&1) || rc=$?
     # Last line of the stat file: cumulative counters.
     local header line
