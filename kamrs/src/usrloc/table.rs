@@ -36,7 +36,10 @@ const UNSCHEDULED: u64 = u64::MAX;
 
 #[derive(Debug)]
 struct Record {
-    bindings: Vec<Binding>,
+    /// A boxed slice, not a Vec: 8 bytes less in every hash-table bucket
+    /// (at a million AoRs the table is about half empty, so per AoR that
+    /// is up to 16). Edits go through a Vec taken out and put back.
+    bindings: Box<[Binding]>,
     /// The deadline this record has in the expiry index, or [`UNSCHEDULED`].
     scheduled: u64,
 }
@@ -143,7 +146,7 @@ impl LocationTable {
             None => {
                 let key: Arc<str> = Arc::from(aor);
                 let mut rec = self.records.entry(key.clone()).or_insert_with(|| Record {
-                    bindings: Vec::new(),
+                    bindings: Box::default(),
                     scheduled: UNSCHEDULED,
                 });
                 let (r, c) = self.edit(&key, &mut rec, now, journal, f);
@@ -164,16 +167,19 @@ impl LocationTable {
         journal: bool,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> (R, Option<Commit>) {
-        let before = rec.bindings.len();
-        let expired = Self::drop_expired(&mut rec.bindings, now);
+        let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
+        let before = bindings.len();
+        let expired = Self::drop_expired(&mut bindings, now);
         if expired > 0 {
             self.stats
                 .expired
                 .fetch_add(expired as u64, Ordering::Relaxed);
         }
         let store = self.store.get().filter(|_| journal);
-        let snapshot = store.map(|_| Snapshot::of(&rec.bindings));
-        let result = f(&mut rec.bindings);
+        let snapshot = store.map(|_| Snapshot::of(&bindings));
+        let result = f(&mut bindings);
+        // Shrinks (reallocates) only if the edit left spare capacity.
+        rec.bindings = bindings.into_boxed_slice();
         let after = rec.bindings.len();
         self.count_change(before, after);
         self.schedule(key, rec);
@@ -326,7 +332,7 @@ impl LocationTable {
                 if let Some(store) = self.store.get() {
                     let ops = rec
                         .bindings
-                        .into_iter()
+                        .iter()
                         .map(|b| StoreOp::Delete {
                             aor: key.clone(),
                             ruid: b.ruid().to_boxed_str(),
@@ -467,8 +473,10 @@ impl LocationTable {
             let now_empty = match self.records.get_mut(&aor) {
                 Some(mut rec) if rec.scheduled == deadline => {
                     rec.scheduled = UNSCHEDULED;
-                    let before = rec.bindings.len();
-                    let expired = Self::drop_expired(&mut rec.bindings, now);
+                    let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
+                    let before = bindings.len();
+                    let expired = Self::drop_expired(&mut bindings, now);
+                    rec.bindings = bindings.into_boxed_slice();
                     self.stats
                         .expired
                         .fetch_add(expired as u64, Ordering::Relaxed);
