@@ -3,7 +3,7 @@
 //! REGISTERs with +sip.instance and a User-Agent) go through the real
 //! registrar; the heap growth divided by the binding count is the cost of a
 //! binding, index and map overhead included. Prints the figure the README
-//! quotes and fails if it regresses past a generous bound.
+//! quotes and fails if it regresses past a bound a little above it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -94,6 +94,7 @@ fn bytes_per_binding_at_100k() {
     );
     let per_binding = (after - before) as f64 / BINDINGS as f64;
     println!("location table: {per_binding:.0} bytes per binding at {BINDINGS} bindings (heap, allocator-counted)");
-    // Regression guard; the goal (issue 7) is 400.
-    assert!(per_binding < 800.0, "{per_binding:.0} bytes per binding");
+    // Regression guard: measured 341 (issue 7's goal is 400 of PSS, which
+    // adds allocator slack); the margin absorbs run-to-run growth timing.
+    assert!(per_binding < 370.0, "{per_binding:.0} bytes per binding");
 }

@@ -18,7 +18,7 @@ use crate::auth::{Authenticator, Verdict};
 use crate::route::Peer;
 use crate::sip::{HeaderName, Request};
 use crate::store::{Commit, StoreError, StoreMode};
-use crate::usrloc::{unix_now, LocationTable, Source};
+use crate::usrloc::{unix_now, LocationTable, Ruid, Source};
 
 /// User-Agent strings shared between bindings: a deployment has thousands
 /// of phones but a handful of models and firmware versions, and each
@@ -80,8 +80,6 @@ pub struct Registrar {
     stats: RegistrarStats,
     /// Prefix of binding ids: the start time, so ids stay unique across
     /// restarts.
-    ruid_prefix: String,
-    ruid_counter: AtomicU64,
     /// Digest authentication, when `[auth] mode = "digest"`.
     auth: Option<Arc<Authenticator>>,
     user_agents: UserAgents,
@@ -102,19 +100,6 @@ impl Registrar {
             settings,
             table,
             stats: RegistrarStats::default(),
-            // Plus a random part: nodes sharing a store (redis) can start in
-            // the same second with the same pid (containers), and equal
-            // ruids of one AoR would overwrite each other there.
-            ruid_prefix: format!(
-                "uloc-{:x}-{:x}-{:x}",
-                unix_now(),
-                std::process::id(),
-                std::hash::BuildHasher::hash_one(
-                    &std::collections::hash_map::RandomState::new(),
-                    0u8
-                ) as u32
-            ),
-            ruid_counter: AtomicU64::new(1),
             auth: None,
             user_agents: UserAgents::default(),
             store_failures: AtomicU64::new(0),
@@ -134,9 +119,8 @@ impl Registrar {
 
     /// A binding id unique across restarts and nodes (Kamailio's ruid),
     /// for every binding however it is made (REGISTER or `ul.add`).
-    pub fn new_ruid(&self) -> Box<str> {
-        let n = self.ruid_counter.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{n:x}", self.ruid_prefix).into_boxed_str()
+    pub fn new_ruid(&self) -> Ruid<'static> {
+        Ruid::generate()
     }
 
     pub fn table(&self) -> &Arc<LocationTable> {

@@ -37,7 +37,7 @@ pub fn ok(
     for &i in &order {
         let b = &bindings[i];
         out.extend_from_slice(b"Contact: <");
-        out.extend_from_slice(b.contact.as_bytes());
+        out.extend_from_slice(b.contact().as_bytes());
         out.extend_from_slice(b">;expires=");
         // Permanent bindings (ul.add with expires 0) are shown with the
         // largest value a UA can hold.
@@ -51,7 +51,7 @@ pub fn ok(
             out.extend_from_slice(b";q=");
             write_q(out, q);
         }
-        if let Some(instance) = &b.instance {
+        if let Some(instance) = b.instance() {
             let _ = write!(out, ";+sip.instance=\"{instance}\"");
             if b.reg_id > 0 {
                 let _ = write!(out, ";reg-id={}", b.reg_id);
@@ -61,7 +61,7 @@ pub fn ok(
     }
     if echo_path {
         // Every binding of one request shares its Path; show the newest.
-        if let Some(path) = order.first().and_then(|&i| bindings[i].path.as_deref()) {
+        if let Some(path) = order.first().and_then(|&i| bindings[i].path()) {
             reply::header(out, "Path", path);
         }
     }

@@ -14,7 +14,7 @@ use super::settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 use crate::sip::{
     parse_delta_seconds, HeaderName, NameAddr, NameAddrList, ParseError, Request, Scheme, Uri,
 };
-use crate::usrloc::{Binding, Source};
+use crate::usrloc::{Binding, Parts, Ruid, Source};
 
 /// One edit of an AoR's binding list. Indices refer to the list the
 /// function was given.
@@ -63,7 +63,7 @@ pub struct Context<'a> {
     pub source: Option<Source>,
     pub settings: &'a Settings,
     /// Makes a new unique binding id (Kamailio's ruid).
-    pub new_ruid: &'a dyn Fn() -> Box<str>,
+    pub new_ruid: &'a dyn Fn() -> Ruid<'static>,
     /// Shares User-Agent strings between bindings (see
     /// [`super::UserAgents`]); `None` allocates one per binding.
     pub user_agents: Option<&'a super::UserAgents>,
@@ -172,7 +172,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
         let existing = find(current, &plans[i]);
         if let Some(idx) = existing {
             let b = &current[idx];
-            if *b.call_id == *req.call_id {
+            if b.call_id() == req.call_id {
                 if req.cseq.seq < b.cseq {
                     return Err(Reject::InvalidCSeq);
                 }
@@ -217,11 +217,11 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
             (Some(index), _) => {
                 touched.push(index);
                 let b = &current[index];
-                let same_strings = *b.call_id == *req.call_id
+                let same_strings = b.call_id() == req.call_id
                     && b.user_agent.as_deref().map(str::as_bytes) == user_agent
-                    && b.path.as_deref() == path.as_deref()
-                    && b.instance.as_deref() == p.instance
-                    && *b.contact == *p.contact.uri.raw;
+                    && b.path() == path.as_deref()
+                    && b.instance() == p.instance
+                    && b.contact() == p.contact.uri.raw;
                 if same_strings {
                     changes.push(Change::Refresh {
                         index,
@@ -236,10 +236,16 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
                         },
                     });
                 } else {
-                    let mut binding =
-                        new_binding(req, p, ctx, expires_at, user_agent, path.as_deref());
                     // The binding keeps its identity across a re-bind.
-                    binding.ruid = b.ruid.clone();
+                    let mut binding = new_binding(
+                        req,
+                        p,
+                        ctx,
+                        expires_at,
+                        user_agent,
+                        path.as_deref(),
+                        b.ruid(),
+                    );
                     binding.flags = b.flags;
                     binding.cflags = b.cflags;
                     changes.push(Change::Replace { index, binding });
@@ -253,6 +259,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
                     expires_at,
                     user_agent,
                     path.as_deref(),
+                    (ctx.new_ruid)(),
                 )));
                 added += 1;
             }
@@ -309,7 +316,7 @@ fn star(
     // A binding from this same Call-ID is removed only by a higher CSeq.
     if current
         .iter()
-        .any(|b| *b.call_id == *req.call_id && req.cseq.seq <= b.cseq)
+        .any(|b| b.call_id() == req.call_id && req.cseq.seq <= b.cseq)
     {
         return Err(Reject::InvalidCSeq);
     }
@@ -410,11 +417,11 @@ fn find(current: &[Binding], p: &Plan<'_>) -> Option<usize> {
     if let (Some(instance), reg_id @ 1..) = (p.instance, p.reg_id) {
         return current
             .iter()
-            .position(|b| b.reg_id == reg_id && b.instance.as_deref() == Some(instance));
+            .position(|b| b.reg_id == reg_id && b.instance() == Some(instance));
     }
     current
         .iter()
-        .position(|b| uri_eq(&b.contact, &p.contact.uri))
+        .position(|b| uri_eq(b.contact(), &p.contact.uri))
 }
 
 fn same_binding(p: &Plan<'_>, instance: Option<&str>, reg_id: u32, uri: &Uri<'_>) -> bool {
@@ -456,27 +463,28 @@ fn new_binding(
     expires_at: u64,
     user_agent: Option<&[u8]>,
     path: Option<&str>,
+    ruid: Ruid<'_>,
 ) -> Binding {
-    Binding {
-        contact: p.contact.uri.raw.into(),
+    Binding::new(Parts {
+        contact: p.contact.uri.raw,
         expires_at,
         q: p.q,
-        call_id: req.call_id.into(),
+        call_id: req.call_id,
         cseq: req.cseq.seq,
         user_agent: user_agent.map(|ua| match ctx.user_agents {
             Some(cache) => cache.get(ua),
             None => Arc::from(String::from_utf8_lossy(ua).as_ref()),
         }),
         source: ctx.source,
-        path: path.map(Into::into),
-        instance: p.instance.map(Into::into),
+        path,
+        instance: p.instance,
         reg_id: p.reg_id,
         methods: p.methods,
         flags: 0,
         cflags: 0,
-        ruid: (ctx.new_ruid)(),
+        ruid,
         last_modified: ctx.now,
-    }
+    })
 }
 
 /// Applies an [`Outcome`]'s changes to the list they were computed from.
@@ -491,7 +499,7 @@ pub fn apply(bindings: &mut Vec<Binding>, changes: Vec<Change>) {
                     b.expires_at = r.expires_at;
                     b.cseq = r.cseq;
                     b.q = r.q;
-                    b.source = r.source;
+                    b.set_source(r.source);
                     b.reg_id = r.reg_id;
                     b.methods = r.methods;
                     b.last_modified = r.last_modified;

@@ -8,7 +8,7 @@ use super::save::{self, Change, Context};
 use super::*;
 use crate::route::Proto;
 use crate::sip::{parse_message, Limits, Message};
-use crate::usrloc::Binding;
+use crate::usrloc::{Binding, Parts};
 
 const NOW: u64 = 1_000_000;
 
@@ -41,7 +41,7 @@ fn run(
     current: &mut Vec<Binding>,
 ) -> Result<save::Outcome, Reject> {
     with_req(text, |req| {
-        let ruid = || -> Box<str> { "new".into() };
+        let ruid = || Ruid::parse("new");
         let ctx = Context {
             now: NOW,
             source: None,
@@ -56,13 +56,15 @@ fn run(
 }
 
 fn binding(contact: &str, call_id: &str, cseq: u32, expires_at: u64) -> Binding {
-    Binding {
-        call_id: call_id.into(),
+    let b = Binding::for_test(contact, expires_at);
+    let ruid = format!("r-{contact}");
+    Binding::new(Parts {
+        call_id,
         cseq,
-        ruid: format!("r-{contact}").into(),
+        ruid: Ruid::parse(&ruid),
         last_modified: NOW - 100,
-        ..Binding::for_test(contact, expires_at)
-    }
+        ..b.parts()
+    })
 }
 
 fn settings() -> Settings {
@@ -81,7 +83,7 @@ fn settings() -> Settings {
 
 fn expiries(b: &[Binding]) -> Vec<(String, u64)> {
     b.iter()
-        .map(|b| (b.contact.to_string(), b.expires_at - NOW))
+        .map(|b| (b.contact().to_string(), b.expires_at - NOW))
         .collect()
 }
 
@@ -96,7 +98,7 @@ fn add_then_refresh_in_place() {
     )
     .unwrap();
     assert_eq!(expiries(&b), [("sip:alice@192.0.2.1".into(), 600)]);
-    assert_eq!(&*b[0].ruid, "new");
+    assert_eq!(b[0].ruid().to_string(), "new");
     let out = run(
         &register_with(
             "c1@h",
@@ -143,9 +145,12 @@ fn uri_equality_not_bytes_decides_refresh() {
     )
     .unwrap();
     assert_eq!(b.len(), 1);
-    assert_eq!(&*b[0].call_id, "other@h");
-    assert_eq!(&*b[0].ruid, "r-sip:alice@HOST.example;transport=udp");
-    assert_eq!(&*b[0].contact, "sip:alice@host.example;transport=udp");
+    assert_eq!(b[0].call_id(), "other@h");
+    assert_eq!(
+        b[0].ruid().to_string(),
+        "r-sip:alice@HOST.example;transport=udp"
+    );
+    assert_eq!(b[0].contact(), "sip:alice@host.example;transport=udp");
 }
 
 #[test]
@@ -308,7 +313,7 @@ fn max_contacts_reject_or_evict_oldest() {
         ..s
     };
     run(&register("Contact: <sip:a@3>\r\n"), &evict, &mut b).unwrap();
-    let contacts: Vec<_> = b.iter().map(|b| b.contact.to_string()).collect();
+    let contacts: Vec<_> = b.iter().map(|b| b.contact().to_string()).collect();
     assert_eq!(contacts, ["sip:a@1", "sip:a@3"]);
     // Three new contacts at once cannot fit whatever we evict.
     let mut b = Vec::new();
@@ -410,7 +415,7 @@ fn instance_and_reg_id_replace_the_old_flow() {
     .unwrap();
     let contacts: Vec<_> = b
         .iter()
-        .map(|b| (b.contact.to_string(), b.reg_id))
+        .map(|b| (b.contact().to_string(), b.reg_id))
         .collect();
     assert_eq!(
         contacts,
@@ -419,7 +424,7 @@ fn instance_and_reg_id_replace_the_old_flow() {
             ("sip:a@10.0.0.1:5070".to_string(), 2)
         ]
     );
-    assert_eq!(b[0].instance.as_deref(), Some("<urn:uuid:1>"));
+    assert_eq!(b[0].instance(), Some("<urn:uuid:1>"));
 }
 
 #[test]
@@ -463,7 +468,7 @@ fn require_and_path() {
         &mut b,
     )
     .unwrap();
-    assert_eq!(b[0].path.as_deref(), Some("<sip:edge1;lr>,<sip:edge2;lr>"));
+    assert_eq!(b[0].path(), Some("<sip:edge1;lr>,<sip:edge2;lr>"));
     assert_eq!(
         run(
             &register_with("c1@h", 11, "Path: nonsense\r\nContact: <sip:a@1>\r\n"),

@@ -78,7 +78,7 @@ impl State {
 
     /// A unique binding id for `ul.add`: the registrar's, so ids of both
     /// origins can never collide (across restarts and nodes either).
-    pub(super) fn new_ruid(&self) -> Box<str> {
+    pub(super) fn new_ruid(&self) -> crate::usrloc::Ruid<'static> {
         self.router.registrar().new_ruid()
     }
 }

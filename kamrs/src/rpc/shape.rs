@@ -26,24 +26,27 @@ pub fn contact(b: &Binding, now: u64) -> Contact {
     };
     let last_modified = i64::try_from(b.last_modified).unwrap_or(i64::MAX);
     Contact {
-        address: b.contact.to_string(),
+        address: b.contact().to_string(),
         expires,
         q: b.q.map_or(-1.0, |q| f64::from(q) / 1000.0),
-        call_id: b.call_id.to_string(),
+        call_id: b.call_id().to_string(),
         cseq: b.cseq,
         user_agent: or_not_set(b.user_agent.as_deref()),
         received: b
-            .source
+            .source()
             .as_ref()
             .map_or_else(|| NOT_SET.to_owned(), received),
-        path: or_not_set(b.path.as_deref()),
+        path: or_not_set(b.path()),
         state: STATE.to_owned(),
         flags: b.flags,
         cflags: b.cflags,
-        socket: b.source.as_ref().map_or_else(|| NOT_SET.to_owned(), socket),
+        socket: b
+            .source()
+            .as_ref()
+            .map_or_else(|| NOT_SET.to_owned(), socket),
         methods: b.methods,
-        ruid: or_not_set(Some(&b.ruid)),
-        instance: or_not_set(b.instance.as_deref()),
+        ruid: or_not_set(Some(&b.ruid().to_string())),
+        instance: or_not_set(b.instance()),
         reg_id: b.reg_id,
         server_id: 0,
         // Bindings are not tied to a TCP connection (yet): Kamailio's -1.
@@ -87,14 +90,14 @@ fn host_port(a: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usrloc::PERMANENT;
+    use crate::usrloc::{Parts, PERMANENT};
 
     fn binding() -> Binding {
-        Binding {
-            contact: "sip:alice@192.0.2.10:5062;ob".into(),
+        Binding::new(Parts {
+            contact: "sip:alice@192.0.2.10:5062;ob",
             expires_at: 13_600,
             q: Some(500),
-            call_id: "cid-1".into(),
+            call_id: "cid-1",
             cseq: 42,
             user_agent: Some("Yealink SIP-T46S".into()),
             source: Some(Source {
@@ -103,14 +106,14 @@ mod tests {
                 local: "127.0.0.1:5060".parse().unwrap(),
             }),
             path: None,
-            instance: Some("<urn:uuid:00000000-0000-1000-8000-000000000001>".into()),
+            instance: Some("<urn:uuid:00000000-0000-1000-8000-000000000001>"),
             reg_id: 1,
             methods: u32::MAX,
             flags: 0,
             cflags: 64,
             ruid: "uloc-1-2".into(),
             last_modified: 10_000,
-        }
+        })
     }
 
     #[test]
@@ -141,8 +144,11 @@ mod tests {
         let mut b = binding();
         b.q = None;
         b.user_agent = None;
-        b.source = None;
-        b.instance = None;
+        b.set_source(None);
+        b = Binding::new(Parts {
+            instance: None,
+            ..b.parts()
+        });
         b.expires_at = PERMANENT;
         let c = contact(&b, 10_000);
         assert_eq!(c.q, -1.0);

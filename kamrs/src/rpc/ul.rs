@@ -20,7 +20,7 @@ use super::api::State;
 use super::shape::{self, SLOTS};
 use crate::registrar::save::MAX_AOR_LEN;
 use crate::sip::Uri;
-use crate::usrloc::{unix_now, Binding, PERMANENT};
+use crate::usrloc::{unix_now, Binding, Parts, PERMANENT};
 
 type Result<T> = std::result::Result<T, ErrorObjectOwned>;
 
@@ -138,11 +138,11 @@ pub fn rm_contact(state: &State, table: &str, aor: &str, contact: &str) -> Resul
         }
         let at = bindings
             .iter()
-            .position(|b| &*b.contact == contact)
+            .position(|b| b.contact() == contact)
             .or_else(|| {
                 let wanted = Uri::parse(contact.as_bytes())?;
                 bindings.iter().position(|b| {
-                    Uri::parse(b.contact.as_bytes()).is_some_and(|u| u.equivalent(&wanted))
+                    Uri::parse(b.contact().as_bytes()).is_some_and(|u| u.equivalent(&wanted))
                 })
             });
         match at {
@@ -213,18 +213,18 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
     // Kamailio's "not set" spellings for the optional path.
     let path = match a.path.trim() {
         "" | "0" | "." => None,
-        p => Some(p.into()),
+        p => Some(p),
     };
     let now = unix_now();
-    let binding = Binding {
-        contact: contact.into(),
+    let binding = Binding::new(Parts {
+        contact,
         expires_at: if a.expires == 0 {
             PERMANENT
         } else {
             now + u64::from(a.expires)
         },
         q,
-        call_id: ADD_CALL_ID.into(),
+        call_id: ADD_CALL_ID,
         cseq: ADD_CSEQ,
         user_agent: Some(state.add_user_agent.clone()),
         source: None,
@@ -236,11 +236,11 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
         cflags: a.cflags,
         ruid: state.new_ruid(),
         last_modified: now,
-    };
+    });
     state.table().update(&aor, now, |bindings| {
         let same = bindings.iter().position(|b| {
-            &*b.contact == contact
-                || Uri::parse(b.contact.as_bytes()).is_some_and(|u| u.equivalent(&uri))
+            b.contact() == contact
+                || Uri::parse(b.contact().as_bytes()).is_some_and(|u| u.equivalent(&uri))
         });
         match same {
             Some(i) => bindings[i] = binding,

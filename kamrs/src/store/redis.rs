@@ -48,7 +48,7 @@ use tokio::time::Instant;
 use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
 use crate::config::StoreConfig;
 use crate::route::Proto;
-use crate::usrloc::{unix_now, Binding, LocationTable, Source, PERMANENT};
+use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
 
 /// Every key kamrs writes starts with this.
 pub const KEY_PREFIX: &str = "kamrs:loc:";
@@ -236,26 +236,28 @@ fn proto_named(name: &str) -> Option<Proto> {
 /// Encodes one op (the value stored under its key for an upsert).
 pub fn encode_op(op: &StoreOp) -> Result<Vec<u8>, String> {
     let (aor, ruid, binding) = match op {
-        StoreOp::Upsert { aor, binding } => (aor, &binding.ruid, Some(binding)),
-        StoreOp::Delete { aor, ruid } => (aor, ruid, None),
+        StoreOp::Upsert { aor, binding } => {
+            (aor, Cow::Owned(binding.ruid().to_string()), Some(binding))
+        }
+        StoreOp::Delete { aor, ruid } => (aor, Cow::Borrowed(&**ruid), None),
     };
     let wire = WireOp {
         aor: Cow::Borrowed(aor),
-        ruid: Cow::Borrowed(ruid),
+        ruid,
         binding: binding.map(|b| WireBinding {
-            contact: Cow::Borrowed(&b.contact),
+            contact: Cow::Borrowed(b.contact()),
             expires_at: (b.expires_at != PERMANENT).then_some(b.expires_at),
             q: b.q,
-            call_id: Cow::Borrowed(&b.call_id),
+            call_id: Cow::Borrowed(b.call_id()),
             cseq: b.cseq,
             user_agent: b.user_agent.as_deref().map(Cow::Borrowed),
-            source: b.source.map(|s| WireSource {
+            source: b.source().map(|s| WireSource {
                 proto: Cow::Borrowed(s.proto.as_str()),
                 remote: Cow::Owned(s.remote.to_string()),
                 local: Cow::Owned(s.local.to_string()),
             }),
-            path: b.path.as_deref().map(Cow::Borrowed),
-            instance: b.instance.as_deref().map(Cow::Borrowed),
+            path: b.path().map(Cow::Borrowed),
+            instance: b.instance().map(Cow::Borrowed),
             reg_id: b.reg_id,
             methods: b.methods,
             flags: b.flags,
@@ -305,8 +307,8 @@ pub fn decode_op(bytes: &[u8]) -> Result<Decoded, String> {
             })
         }
     };
-    let binding = Binding {
-        contact: b.contact.into(),
+    let binding = Binding::new(Parts {
+        contact: &b.contact,
         expires_at: match b.expires_at {
             None => PERMANENT,
             // u64::MAX is how permanence is written, never a deadline.
@@ -314,19 +316,19 @@ pub fn decode_op(bytes: &[u8]) -> Result<Decoded, String> {
             Some(t) => t,
         },
         q: b.q,
-        call_id: b.call_id.into(),
+        call_id: &b.call_id,
         cseq: b.cseq,
         user_agent: b.user_agent.map(|u| Arc::from(u.as_ref())),
         source,
-        path: b.path.map(Into::into),
-        instance: b.instance.map(Into::into),
+        path: b.path.as_deref(),
+        instance: b.instance.as_deref(),
         reg_id: b.reg_id,
         methods: b.methods,
         flags: b.flags,
         cflags: b.cflags,
-        ruid: wire.ruid.into(),
+        ruid: Ruid::parse(&wire.ruid),
         last_modified: b.last_modified,
-    };
+    });
     Ok(Decoded::Upsert {
         aor: wire.aor.into_owned(),
         binding,
@@ -1202,7 +1204,7 @@ const MAX_PXAT_MS: u64 = 1 << 53;
 fn add_op(p: &mut redis::Pipeline, op: &StoreOp, value: &[u8], now_ms: u64) {
     match op {
         StoreOp::Upsert { aor, binding } => {
-            let key = binding_key(aor, &binding.ruid);
+            let key = binding_key(aor, &binding.ruid().to_string());
             let deadline_ms = binding
                 .expires_at
                 .checked_mul(1000)
@@ -1762,11 +1764,11 @@ mod tests {
     use super::*;
 
     fn binding(ruid: &str, expires_at: u64) -> Binding {
-        Binding {
-            contact: "sip:alice@192.0.2.1:5060;transport=udp".into(),
+        Binding::new(Parts {
+            contact: "sip:alice@192.0.2.1:5060;transport=udp",
             expires_at,
             q: Some(500),
-            call_id: "a84b4c76e66710@pc33".into(),
+            call_id: "a84b4c76e66710@pc33",
             cseq: 314_159,
             user_agent: Some(Arc::from("Yealink SIP-T46S 66.86.0.15")),
             source: Some(Source {
@@ -1774,15 +1776,15 @@ mod tests {
                 remote: "192.0.2.1:5060".parse().unwrap(),
                 local: "127.0.0.1:5060".parse().unwrap(),
             }),
-            path: Some("<sip:p1.example.com;lr>,<sip:p2.example.com;lr>".into()),
-            instance: Some("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>".into()),
+            path: Some("<sip:p1.example.com;lr>,<sip:p2.example.com;lr>"),
+            instance: Some("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"),
             reg_id: 2,
             methods: 0x1f,
             flags: 3,
             cflags: 64,
             ruid: ruid.into(),
             last_modified: 1_700_000_000,
-        }
+        })
     }
 
     #[test]
@@ -1853,12 +1855,15 @@ mod tests {
         let mut sparse = binding("r2", PERMANENT);
         sparse.q = None;
         sparse.user_agent = None;
-        sparse.source = None;
-        sparse.path = None;
-        sparse.instance = None;
-        sparse.contact = "sip:ü@[2001:db8::1]".into();
+        sparse.set_source(None);
+        let sparse = Binding::new(Parts {
+            path: None,
+            instance: None,
+            contact: "sip:ü@[2001:db8::1]",
+            ..sparse.parts()
+        });
         let mut tcp6 = binding("r3", 5);
-        tcp6.source = Some(v6);
+        tcp6.set_source(Some(v6));
         tcp6.methods = u32::MAX;
         for b in [full, sparse, tcp6] {
             let op = StoreOp::Upsert {
@@ -2132,7 +2137,7 @@ garbage
             .lookup(aor, unix_now())
             .unwrap_or_default()
             .iter()
-            .map(|b| b.ruid.to_string())
+            .map(|b| b.ruid().to_string())
             .collect();
         v.sort();
         v
@@ -2158,7 +2163,7 @@ garbage
             b.lookup("alice", now)
                 .unwrap()
                 .iter()
-                .find(|x| &*x.ruid == "r1"),
+                .find(|x| x.ruid() == "r1"),
             Some(&binding("r1", now + 60))
         );
         // Never echoed back: b wrote nothing, so Redis saw a's two SETs and
@@ -2222,7 +2227,7 @@ garbage
         // A refresh replaces, a delete of one binding removes only it.
         register(&b, "bob", binding("rb2", now + 30)).await.unwrap();
         let ((), commit) = b.update_durable("bob", unix_now(), |bs| {
-            bs.retain(|x| &*x.ruid != "rb");
+            bs.retain(|x| x.ruid() != "rb");
             bs[0].expires_at = now + 90;
             bs[0].last_modified += 1;
         });

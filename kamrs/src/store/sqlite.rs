@@ -37,7 +37,7 @@ use tokio::sync::oneshot;
 use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
 use crate::config::StoreConfig;
 use crate::route::Proto;
-use crate::usrloc::{unix_now, Binding, LocationTable, Source, PERMANENT};
+use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
 
 /// Most ops written in one transaction. Bigger batches amortise the fsync
 /// further but hold the write lock longer; at a few µs per op this is a
@@ -597,7 +597,7 @@ impl Writer {
                     match item {
                         Item::Ops { ops, done, .. } => {
                             for op in ops {
-                                self.retry.insert(ruid_of(&op).into(), op);
+                                self.retry.insert(ruid_of(&op), op);
                             }
                             items.push(Item::Flush(done));
                         }
@@ -731,10 +731,10 @@ fn resolve(item: Item, result: Result<(), StoreError>) {
     }
 }
 
-fn ruid_of(op: &StoreOp) -> &str {
+fn ruid_of(op: &StoreOp) -> Box<str> {
     match op {
-        StoreOp::Upsert { binding, .. } => &binding.ruid,
-        StoreOp::Delete { ruid, .. } => ruid,
+        StoreOp::Upsert { binding, .. } => binding.ruid().to_boxed_str(),
+        StoreOp::Delete { ruid, .. } => ruid.clone(),
     }
 }
 
@@ -944,12 +944,12 @@ impl Row9 {
             None => (aor.to_owned(), None),
         };
         Row9 {
-            ruid: b.ruid.to_string(),
+            ruid: b.ruid().to_string(),
             username,
             domain,
-            contact: b.contact.to_string(),
-            received: b.source.map(|s| received_of(&s)),
-            path: b.path.as_deref().map(str::to_owned),
+            contact: b.contact().to_string(),
+            received: b.source().map(|s| received_of(&s)),
+            path: b.path().map(str::to_owned),
             expires: if b.is_permanent() {
                 PERMANENT_TEXT.to_owned()
             } else {
@@ -957,17 +957,17 @@ impl Row9 {
             },
             // Kamailio's Q_UNSPECIFIED.
             q: b.q.map_or(-1.0, |q| f64::from(q) / 1000.0),
-            callid: b.call_id.to_string(),
+            callid: b.call_id().to_string(),
             cseq: i64::from(b.cseq),
             last_modified: format_time(b.last_modified),
             flags: i64::from(b.flags),
             cflags: i64::from(b.cflags),
             user_agent: b.user_agent.as_deref().unwrap_or("").to_owned(),
             socket: b
-                .source
+                .source()
                 .map(|s| format!("{}:{}", s.proto.as_str(), s.local)),
             methods: i64::from(b.methods),
-            instance: b.instance.as_deref().map(str::to_owned),
+            instance: b.instance().map(str::to_owned),
             reg_id: i64::from(b.reg_id),
         }
     }
@@ -1122,23 +1122,26 @@ fn binding_from_row(
             }
         }
     });
-    let binding = Binding {
-        contact: contact.into(),
+    let call_id = text(7)?.unwrap_or_default();
+    let path = text(4)?.filter(|p| !p.is_empty());
+    let instance = text(15)?.filter(|i| !i.is_empty());
+    let binding = Binding::new(Parts {
+        contact: &contact,
         expires_at: if expires == 0 { PERMANENT } else { expires },
         q,
-        call_id: text(7)?.unwrap_or_default().into(),
+        call_id: &call_id,
         cseq,
         user_agent,
         source,
-        path: text(4)?.filter(|p| !p.is_empty()).map(Into::into),
-        instance: text(15)?.filter(|i| !i.is_empty()).map(Into::into),
+        path: path.as_deref(),
+        instance: instance.as_deref(),
         reg_id: flag(16, "reg_id", 0)?,
         methods: flag(14, "methods", u32::MAX)?,
         flags: flag(10, "flags", 0)?,
         cflags: flag(11, "cflags", 0)?,
-        ruid: ruid.into(),
+        ruid: Ruid::parse(&ruid),
         last_modified: time(9, "last_modified").unwrap_or(0),
-    };
+    });
     Ok((aor, binding))
 }
 

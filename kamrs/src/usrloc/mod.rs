@@ -5,7 +5,7 @@
 mod binding;
 mod table;
 
-pub use binding::{Binding, Source, PERMANENT};
+pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
 pub use table::{unix_now, LocationTable, UsrlocStats};
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ fn add_refresh_remove_keep_counters() {
     t.update("alice", 100, |b| b.push(binding("sip:a@2", 300)));
     t.update("bob", 100, |b| b.push(binding("sip:b@1", 200)));
     assert_eq!(counts(&t), (2, 3, 0));
-    t.update("alice", 150, |b| b.retain(|x| &*x.contact != "sip:a@1"));
+    t.update("alice", 150, |b| b.retain(|x| x.contact() != "sip:a@1"));
     assert_eq!(counts(&t), (2, 2, 0));
     t.update("alice", 150, Vec::clear);
     assert_eq!(counts(&t), (1, 1, 0));
@@ -151,7 +151,7 @@ fn ops(r: &Recorder) -> Vec<String> {
         .drain(..)
         .map(|op| match op {
             StoreOp::Upsert { aor, binding } => {
-                format!("upsert {aor} {} {}", binding.ruid, binding.expires_at)
+                format!("upsert {aor} {} {}", binding.ruid(), binding.expires_at)
             }
             StoreOp::Delete { aor, ruid } => format!("delete {aor} {ruid}"),
         })
@@ -162,14 +162,14 @@ fn ops(r: &Recorder) -> Vec<String> {
 fn the_store_hears_exactly_what_changed() {
     let t = LocationTable::new();
     let mut a = binding("sip:a@1", 100);
-    a.ruid = "ra".into();
+    a = a.with_ruid("ra");
     t.load("alice", a.clone(), 0);
     let rec = Arc::new(Recorder::default());
     assert!(t.attach_store(rec.clone()).is_ok());
     assert!(ops(&rec).is_empty(), "preloading is not journaled");
 
     let mut b = binding("sip:a@2", 200);
-    b.ruid = "rb".into();
+    b = b.with_ruid("rb");
     let (_, commit) = t.update_durable("alice", 0, |v| v.push(b.clone()));
     assert!(commit.is_some());
     assert_eq!(ops(&rec), ["upsert alice rb 200"]);
@@ -186,7 +186,7 @@ fn the_store_hears_exactly_what_changed() {
     assert!(commit.is_none());
     assert!(ops(&rec).is_empty());
 
-    t.update("alice", 0, |v| v.retain(|x| &*x.ruid != "ra"));
+    t.update("alice", 0, |v| v.retain(|x| x.ruid() != "ra"));
     assert_eq!(ops(&rec), ["delete alice ra"]);
     assert!(t.remove("alice"));
     assert_eq!(ops(&rec), ["delete alice rb"]);
