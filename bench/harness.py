@@ -72,6 +72,7 @@ TUNED_HASH_SIZE = env_int("TUNED_HASH_SIZE", 16)
 TUNED_RATE = env_int("TUNED_RATE", 20000)
 PHASES = os.environ.get("PHASES", "matrix profile kamtuned memory dump startup stores").split()
 OUT_DIR = Path(os.environ.get("OUT_DIR", str(BENCH)))
+OUT_DIR.mkdir(parents=True, exist_ok=True)
 # SIPp's socket buffers (its default, 64 KiB, overflows at a few 10k/s and
 # turns every hiccup of the load generator into retransmissions).
 SIPP_BUFF = env_int("SIPP_BUFF", 4 * 1024 * 1024)
