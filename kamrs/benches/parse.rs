@@ -256,7 +256,9 @@ fn rsip_extract(buf: &[u8]) -> Result<usize, rsip::Error> {
 /// `valgrind --tool=callgrind` (say n=1 and n=10001) divided by the
 /// difference in `n` is the cost of one REGISTER.
 fn parse_loop(spec: &str) {
-    let (name, n) = spec.rsplit_once(':').expect("KAMRS_PARSE_LOOP=<message>:<n>");
+    let (name, n) = spec
+        .rsplit_once(':')
+        .expect("KAMRS_PARSE_LOOP=<message>:<n>");
     let n: usize = n.parse().expect("KAMRS_PARSE_LOOP count");
     let case = cases()
         .into_iter()
