@@ -88,7 +88,7 @@ impl<'a> Uri<'a> {
             (None, None, rest)
         };
         let (host_end, port, after) = parse_hostport(s, host_start)?;
-        let params_end = params::scan(s, after, ParamsIn::Uri)?;
+        let (params, params_end) = params::scan(s, after, ParamsIn::Uri)?;
         let headers = match s.get(params_end) {
             None => None,
             Some(b'?') => {
@@ -106,7 +106,7 @@ impl<'a> Uri<'a> {
             password,
             host: &raw[host_start..host_end],
             port,
-            params: Params::new(&s[after..params_end], ParamsIn::Uri),
+            params,
             headers,
             raw,
         })
@@ -137,7 +137,7 @@ fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
     if i == rest {
         return None;
     }
-    let end = params::scan(s, i, ParamsIn::Uri)?;
+    let (params, end) = params::scan(s, i, ParamsIn::Uri)?;
     if end != s.len() {
         return None;
     }
@@ -147,7 +147,7 @@ fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
         password: None,
         host: "",
         port: None,
-        params: Params::new(&s[i..], ParamsIn::Uri),
+        params,
         headers: None,
         raw,
     })
