@@ -250,7 +250,31 @@ fn rsip_extract(buf: &[u8]) -> Result<usize, rsip::Error> {
     Ok(n)
 }
 
+/// `KAMRS_PARSE_LOOP=<message>:<n>`: run the kamrs side `n` times on one
+/// message and exit, without criterion. For instruction counts, which stay
+/// exact on a busy machine: the difference between two runs under
+/// `valgrind --tool=callgrind` (say n=1 and n=10001) divided by the
+/// difference in `n` is the cost of one REGISTER.
+fn parse_loop(spec: &str) {
+    let (name, n) = spec
+        .rsplit_once(':')
+        .expect("KAMRS_PARSE_LOOP=<message>:<n>");
+    let n: usize = n.parse().expect("KAMRS_PARSE_LOOP count");
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no message {name}"));
+    let limits = Limits::default();
+    for _ in 0..n {
+        black_box(kamrs_extract(black_box(&case.bytes), &limits).expect("kamrs parses"));
+    }
+}
+
 fn bench_parse(c: &mut Criterion) {
+    if let Ok(spec) = std::env::var("KAMRS_PARSE_LOOP") {
+        parse_loop(&spec);
+        std::process::exit(0);
+    }
     let limits = Limits::default();
     let mut rsip_failed = Vec::new();
     for case in cases() {

@@ -88,14 +88,52 @@ pub fn header_name(name: &str) -> HeaderName {
         (14, b'c') => ("content-length", HeaderName::ContentLength),
         _ => return HeaderName::Other,
     };
-    // Header names are tokens, and for token bytes `b | 0x20` equals a
-    // lower-case letter or `-` only when `b` is that letter (either case)
-    // or `-`: a cheaper case-insensitive compare than a full lower-casing.
-    let lower = candidate.0.as_bytes();
-    if b.len() == lower.len() && b.iter().zip(lower).all(|(x, y)| x | 0x20 == *y) {
+    if eq_lower(b, candidate.0.as_bytes()) {
         candidate.1
     } else {
         HeaderName::Other
+    }
+}
+
+/// `b` equals `lower` (lower-case letters and `-`) ignoring ASCII case.
+/// Header names are tokens, and for token bytes `b | 0x20` equals a
+/// lower-case letter or `-` only when `b` is that letter (either case) or
+/// `-`: so OR-ing 0x20 into every byte is a case-insensitive compare, done
+/// here a word at a time (two possibly overlapping loads cover 4 to 16
+/// bytes) rather than byte by byte.
+#[inline(always)]
+fn eq_lower(b: &[u8], lower: &[u8]) -> bool {
+    if b.len() != lower.len() {
+        return false;
+    }
+    const M8: u64 = 0x2020_2020_2020_2020;
+    const M4: u32 = 0x2020_2020;
+    let w8 = |s: Option<&[u8; 8]>| s.map(|c| u64::from_le_bytes(*c));
+    let w4 = |s: Option<&[u8; 4]>| s.map(|c| u32::from_le_bytes(*c));
+    match b.len() {
+        8..=16 => {
+            let (Some(x0), Some(x1), Some(y0), Some(y1)) = (
+                w8(b.first_chunk()),
+                w8(b.last_chunk()),
+                w8(lower.first_chunk()),
+                w8(lower.last_chunk()),
+            ) else {
+                return false;
+            };
+            x0 | M8 == y0 && x1 | M8 == y1
+        }
+        4..=7 => {
+            let (Some(x0), Some(x1), Some(y0), Some(y1)) = (
+                w4(b.first_chunk()),
+                w4(b.last_chunk()),
+                w4(lower.first_chunk()),
+                w4(lower.last_chunk()),
+            ) else {
+                return false;
+            };
+            x0 | M4 == y0 && x1 | M4 == y1
+        }
+        _ => b.iter().zip(lower).all(|(x, y)| x | 0x20 == *y),
     }
 }
 

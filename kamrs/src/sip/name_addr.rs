@@ -55,12 +55,12 @@ impl<'a> NameAddr<'a> {
         };
         let close = memchr::memchr(b'>', &s[uri_start..])? + uri_start;
         let uri = Uri::parse(trim(&s[uri_start + 1..close]))?;
-        let end = params::scan(s, close + 1, ParamsIn::Header)?;
+        let (params, end) = params::scan(s, close + 1, ParamsIn::Header)?;
         Some((
             NameAddr {
                 display,
                 uri,
-                params: Params::new(&s[close + 1..end], ParamsIn::Header),
+                params,
             },
             end,
         ))
@@ -72,12 +72,12 @@ impl<'a> NameAddr<'a> {
             j += 1;
         }
         let uri = Uri::parse(&s[i..j])?;
-        let end = params::scan(s, j, ParamsIn::Header)?;
+        let (params, end) = params::scan(s, j, ParamsIn::Header)?;
         Some((
             NameAddr {
                 display: None,
                 uri,
-                params: Params::new(&s[j..end], ParamsIn::Header),
+                params,
             },
             end,
         ))

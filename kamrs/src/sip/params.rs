@@ -14,17 +14,39 @@ pub(crate) enum ParamsIn {
 }
 
 /// Checks the parameter grammar of `s[i..]` (which starts at `;` or at the
-/// end) and returns the index where the run ends, or `None` when malformed.
-pub(crate) fn scan(s: &[u8], mut i: usize, kind: ParamsIn) -> Option<usize> {
+/// end) and returns the parameters and the index where the run ends, or
+/// `None` when malformed. The spans of the first parameters are recorded on
+/// the way, so that looking them up later does not parse them again.
+// Inlined so the `Params` is built where the caller keeps it rather than
+// returned and copied (memcpy was 5 % of a REGISTER).
+#[inline(always)]
+pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, usize)> {
+    let base = i;
+    let mut i = i;
+    let mut spans = [[0u8; 4]; SPANS];
+    let mut recorded = 0usize;
+    // Where parsing resumes for the parameters not recorded.
+    let mut rest = None;
+    let done = |end: usize, spans, recorded: usize, rest: Option<usize>| {
+        let params = Params {
+            raw: s.get(base..end).unwrap_or_default(),
+            kind_is_uri: kind == ParamsIn::Uri,
+            spans,
+            recorded: recorded as u8,
+            rest: rest.map(|r: usize| r - base),
+        };
+        Some((params, end))
+    };
     loop {
         if kind == ParamsIn::Header {
             i = skip_ws(s, i);
         }
+        let param_start = i;
         match s.get(i) {
-            None => return Some(i),
+            None => return done(i, spans, recorded, rest),
             Some(b';') => i += 1,
-            Some(b',') if kind == ParamsIn::Header => return Some(i),
-            Some(b'?' | b'>') if kind == ParamsIn::Uri => return Some(i),
+            Some(b',') if kind == ParamsIn::Header => return done(i, spans, recorded, rest),
+            Some(b'?' | b'>') if kind == ParamsIn::Uri => return done(i, spans, recorded, rest),
             Some(_) => return None,
         }
         if kind == ParamsIn::Header {
@@ -37,24 +59,48 @@ pub(crate) fn scan(s: &[u8], mut i: usize, kind: ParamsIn) -> Option<usize> {
         if i == name_start {
             // A trailing `;` with nothing after it: phones do send it; accept.
             if kind == ParamsIn::Header && skip_ws(s, i) == s.len() {
-                return Some(s.len());
+                return done(s.len(), spans, recorded, rest);
             }
             return None;
         }
+        let name_end = i;
         let mut j = if kind == ParamsIn::Header {
             skip_ws(s, i)
         } else {
             i
         };
+        // Value span without quotes; (0, 0) when there is no value.
+        let mut value = (0, 0);
         if s.get(j) == Some(&b'=') {
             j += 1;
             if kind == ParamsIn::Header {
                 j = skip_ws(s, j);
             }
             i = scan_value(s, j, kind)?;
+            value = if s.get(j) == Some(&b'"') {
+                (j + 1 - base, i - 1 - base)
+            } else {
+                (j - base, i - base)
+            };
+        }
+        if rest.is_none() {
+            // Offsets are kept in a byte each; value starts are never 0
+            // (a `;` and a name come first), so 0 can mean "no value".
+            let span = [name_start - base, name_end - base, value.0, value.1];
+            match (spans.get_mut(recorded), span.map(u8::try_from)) {
+                (Some(slot), [Ok(a), Ok(b), Ok(c), Ok(d)]) => {
+                    *slot = [a, b, c, d];
+                    recorded += 1;
+                }
+                _ => rest = Some(param_start),
+            }
         }
     }
 }
+
+/// How many parameters [`scan`] records. Contacts carry four or five that
+/// matter (expires, q, +sip.instance, reg-id, methods) and rarely more.
+const SPANS: usize = 6;
 
 fn scan_value(s: &[u8], i: usize, kind: ParamsIn) -> Option<usize> {
     match s.get(i) {
@@ -91,6 +137,14 @@ fn is_param_char(b: u8, kind: ParamsIn) -> bool {
 pub struct Params<'a> {
     raw: &'a [u8],
     kind_is_uri: bool,
+    /// `[name start, name end, value start, value end]` in `raw` of the
+    /// first `recorded` parameters (value start 0: no value), as [`scan`]
+    /// found them.
+    spans: [[u8; 4]; SPANS],
+    recorded: u8,
+    /// Where the parameters that were not recorded start in `raw`, if any
+    /// were not (more than [`SPANS`], or beyond the first 255 bytes).
+    rest: Option<usize>,
 }
 
 impl std::fmt::Debug for Params<'_> {
@@ -100,11 +154,32 @@ impl std::fmt::Debug for Params<'_> {
 }
 
 impl<'a> Params<'a> {
-    pub(crate) fn new(raw: &'a [u8], kind: ParamsIn) -> Self {
-        Params {
-            raw,
-            kind_is_uri: kind == ParamsIn::Uri,
+    fn kind(&self) -> ParamsIn {
+        if self.kind_is_uri {
+            ParamsIn::Uri
+        } else {
+            ParamsIn::Header
         }
+    }
+
+    /// The recorded parameters as `(name, value)` bytes, quotes stripped.
+    fn recorded(&self) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> + '_ {
+        let raw = self.raw;
+        let part = move |a: u8, b: u8| raw.get(usize::from(a)..usize::from(b)).unwrap_or_default();
+        self.spans
+            .iter()
+            .take(usize::from(self.recorded))
+            .map(move |&[n0, n1, v0, v1]| (part(n0, n1), (v0 != 0).then(|| part(v0, v1))))
+    }
+
+    /// The parameters [`scan`] did not record, parsed now.
+    fn unrecorded(&self) -> Option<ParamIter<'a>> {
+        let i = self.rest?;
+        Some(ParamIter {
+            s: self.raw,
+            i,
+            kind: self.kind(),
+        })
     }
 
     /// The parameters as received, starting at the first `;`.
@@ -119,47 +194,30 @@ impl<'a> Params<'a> {
     /// First parameter named `name` (case-insensitive): `Some(None)` when it
     /// has no value, `None` when absent.
     pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
-        let mut it = self.into_iter();
-        while let Some((n, v)) = it.next_raw() {
-            if n.eq_ignore_ascii_case(name.as_bytes()) {
-                return match v.map(ascii) {
-                    None => Some(None),
-                    Some(Some(v)) => Some(Some(v)),
-                    // Not UTF-8: treated as absent, as iteration does.
-                    Some(None) => continue,
-                };
-            }
-        }
-        None
+        let [found] = self.lookup([name]);
+        found
     }
 
     /// Several parameters in one pass: `names[i]`'s first occurrence goes
     /// to slot `i` (as [`get`](Self::get) would return it). The registrar
-    /// reads five parameters of every Contact; one pass instead of five
-    /// matters when a 50-byte `+sip.instance` sits in front of them.
+    /// reads five parameters of every Contact; one pass over the spans
+    /// [`scan`] recorded instead of five parses.
     pub fn lookup<const N: usize>(&self, names: [&str; N]) -> [Option<Option<&'a str>>; N] {
         let mut found = [None; N];
         let mut left = N;
-        let mut it = self.into_iter();
-        while left > 0 {
-            let Some((n, v)) = it.next_raw() else {
+        for (n, v) in self.recorded() {
+            if left == 0 {
                 break;
-            };
-            let Some(slot) = names
-                .iter()
-                .position(|want| n.eq_ignore_ascii_case(want.as_bytes()))
-            else {
-                continue;
-            };
-            if found[slot].is_some() {
-                continue;
             }
-            match v.map(ascii) {
-                None => found[slot] = Some(None),
-                Some(Some(v)) => found[slot] = Some(Some(v)),
-                Some(None) => continue,
+            left -= usize::from(offer(&names, &mut found, n, v));
+        }
+        if let Some(mut it) = self.unrecorded() {
+            while left > 0 {
+                let Some((n, v)) = it.next_raw() else {
+                    break;
+                };
+                left -= usize::from(offer(&names, &mut found, n, v));
             }
-            left -= 1;
         }
         found
     }
@@ -169,6 +227,36 @@ impl<'a> Params<'a> {
     }
 }
 
+/// One parameter for [`Params::lookup`]: fills its slot if it is wanted and
+/// the first of its name; returns whether it did.
+#[inline(always)]
+fn offer<'a, const N: usize>(
+    names: &[&str; N],
+    found: &mut [Option<Option<&'a str>>; N],
+    n: &[u8],
+    v: Option<&'a [u8]>,
+) -> bool {
+    let Some(slot) = names
+        .iter()
+        .position(|want| n.eq_ignore_ascii_case(want.as_bytes()))
+    else {
+        return false;
+    };
+    let Some(slot) = found.get_mut(slot) else {
+        return false;
+    };
+    if slot.is_some() {
+        return false;
+    }
+    match v.map(ascii) {
+        None => *slot = Some(None),
+        Some(Some(v)) => *slot = Some(Some(v)),
+        // Not UTF-8: treated as absent, as iteration does.
+        Some(None) => return false,
+    }
+    true
+}
+
 impl<'a> IntoIterator for Params<'a> {
     type Item = (&'a str, Option<&'a str>);
     type IntoIter = ParamIter<'a>;
@@ -176,11 +264,7 @@ impl<'a> IntoIterator for Params<'a> {
         ParamIter {
             s: self.raw,
             i: 0,
-            kind: if self.kind_is_uri {
-                ParamsIn::Uri
-            } else {
-                ParamsIn::Header
-            },
+            kind: self.kind(),
         }
     }
 }
@@ -240,6 +324,42 @@ impl<'a> Iterator for ParamIter<'a> {
                 (Some(n), Some(Some(v))) => return Some((n, Some(v))),
                 _ => continue,
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `get` must return: the first occurrence found by iterating.
+    fn by_iteration<'a>(p: Params<'a>, name: &str) -> Option<Option<&'a str>> {
+        p.into_iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    #[test]
+    fn recorded_spans_agree_with_iteration() {
+        let long = format!(";x=\"{}\"", "y".repeat(300));
+        for (s, kind) in [
+            (
+                " ; a = 1 ;b; c=\"q;,\" ;d=[::1];e=;f=6;g=7; h = 8 ;a=9",
+                ParamsIn::Header,
+            ),
+            (&format!(";a=1{long};b=2;c"), ParamsIn::Header),
+            (&format!("{long};a=1"), ParamsIn::Header),
+            (";a=1;b;c=3;d=4;e=5;f=6;g=7;h", ParamsIn::Uri),
+            ("", ParamsIn::Header),
+            (";a=1 ;", ParamsIn::Header),
+        ] {
+            let (p, end) = scan(s.as_bytes(), 0, kind).unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(end, s.len(), "{s}");
+            for name in ["a", "b", "c", "d", "e", "f", "g", "h", "x", "z", "A"] {
+                assert_eq!(p.get(name), by_iteration(p, name), "{name} in {s}");
+            }
+            let [h, a, x] = p.lookup(["h", "a", "x"]);
+            assert_eq!((h, a, x), (p.get("h"), p.get("a"), p.get("x")), "{s}");
         }
     }
 }

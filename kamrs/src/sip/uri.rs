@@ -47,37 +47,48 @@ impl<'a> Uri<'a> {
     /// Parses a whole URI (nothing may follow it).
     pub fn parse(s: &'a [u8]) -> Option<Uri<'a>> {
         let raw = ascii(s)?;
-        let colon = memchr::memchr(b':', s)?;
-        let scheme = match &s[..colon] {
-            x if x.eq_ignore_ascii_case(b"sip") => Scheme::Sip,
-            x if x.eq_ignore_ascii_case(b"sips") => Scheme::Sips,
-            x if x.eq_ignore_ascii_case(b"tel") => Scheme::Tel,
+        // The scheme is one of three, so its colon is at index 3 or 4:
+        // comparing in place is cheaper than searching for the colon.
+        let (scheme, rest) = match s {
+            [a, b, c, b':', ..] if eq3(*a, *b, *c, b"sip") => (Scheme::Sip, 4),
+            [a, b, c, b':', ..] if eq3(*a, *b, *c, b"tel") => (Scheme::Tel, 4),
+            [a, b, c, d, b':', ..] if eq3(*a, *b, *c, b"sip") && *d | 0x20 == b's' => {
+                (Scheme::Sips, 5)
+            }
             _ => return None,
         };
-        let rest = colon + 1;
         if scheme == Scheme::Tel {
             return parse_tel(s, raw, rest);
         }
-        // userinfo ends at the first '@'; without one there is no user.
-        let (user, password, host_start) = match memchr::memchr(b'@', &s[rest..]) {
-            Some(at) => {
-                let ui = &s[rest..rest + at];
-                if ui.is_empty() || !ui.iter().all(|&b| is_user_char(b)) {
-                    return None;
-                }
-                let (u, p) = match memchr::memchr(b':', ui) {
-                    Some(c) => (&raw[rest..rest + c], Some(&raw[rest + c + 1..rest + at])),
-                    None => (&raw[rest..rest + at], None),
-                };
-                if u.is_empty() {
-                    return None;
-                }
-                (Some(u), p, rest + at + 1)
+        // userinfo ends at the first '@'; without one there is no user. One
+        // pass over the user characters finds that '@' (and the password's
+        // ':') in the common case; every byte before the first '@' must be a
+        // user character.
+        let mut j = rest;
+        let mut pw_colon = None;
+        while j < s.len() && is_user_char(s[j]) {
+            if s[j] == b':' && pw_colon.is_none() {
+                pw_colon = Some(j);
             }
-            None => (None, None, rest),
+            j += 1;
+        }
+        let (user, password, host_start) = if s.get(j) == Some(&b'@') {
+            let (u, p) = match pw_colon {
+                Some(c) => (&raw[rest..c], Some(&raw[c + 1..j])),
+                None => (&raw[rest..j], None),
+            };
+            if u.is_empty() {
+                return None;
+            }
+            (Some(u), p, j + 1)
+        } else if j < s.len() && memchr::memchr(b'@', &s[j..]).is_some() {
+            // An '@' after a byte that is no user character: bad userinfo.
+            return None;
+        } else {
+            (None, None, rest)
         };
         let (host_end, port, after) = parse_hostport(s, host_start)?;
-        let params_end = params::scan(s, after, ParamsIn::Uri)?;
+        let (params, params_end) = params::scan(s, after, ParamsIn::Uri)?;
         let headers = match s.get(params_end) {
             None => None,
             Some(b'?') => {
@@ -95,7 +106,7 @@ impl<'a> Uri<'a> {
             password,
             host: &raw[host_start..host_end],
             port,
-            params: Params::new(&s[after..params_end], ParamsIn::Uri),
+            params,
             headers,
             raw,
         })
@@ -126,7 +137,7 @@ fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
     if i == rest {
         return None;
     }
-    let end = params::scan(s, i, ParamsIn::Uri)?;
+    let (params, end) = params::scan(s, i, ParamsIn::Uri)?;
     if end != s.len() {
         return None;
     }
@@ -136,7 +147,7 @@ fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
         password: None,
         host: "",
         port: None,
-        params: Params::new(&s[i..], ParamsIn::Uri),
+        params,
         headers: None,
         raw,
     })
@@ -174,6 +185,13 @@ pub(crate) fn parse_hostport(s: &[u8], i: usize) -> Option<(usize, Option<u16>, 
         return Some((host_end, Some(port), j));
     }
     Some((host_end, None, j))
+}
+
+/// `[a, b, c]` equals the lower-case `lower`, ignoring ASCII case (every
+/// byte of `lower` is a letter).
+#[inline(always)]
+fn eq3(a: u8, b: u8, c: u8, lower: &[u8; 3]) -> bool {
+    [a | 0x20, b | 0x20, c | 0x20] == *lower
 }
 
 #[inline(always)]

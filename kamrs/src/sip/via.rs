@@ -66,8 +66,7 @@ impl<'a> Via<'a> {
             return None;
         }
         let (host_end, port, after) = parse_hostport(s, host_start)?;
-        let params_end = params::scan(s, after, ParamsIn::Header)?;
-        let params = Params::new(&s[after..params_end], ParamsIn::Header);
+        let (params, params_end) = params::scan(s, after, ParamsIn::Header)?;
         let [branch, rport] = params.lookup(["branch", "rport"]);
         Some((
             Via {
