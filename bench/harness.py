@@ -749,8 +749,8 @@ WRAPPER = re.compile(r"^(poll|poll_inner|poll_future|with_mut|do_call|catch_unwi
 # Inclusive groups: share of samples whose call chain contains a match.
 INCLUSIVE_GROUPS = [
     ("UDP send: sendto (on loopback it includes delivering to the receiver's socket and waking it)",
-     r"^__libc_sendto"),
-    ("UDP receive: recvfrom", r"^__libc_recvfrom"),
+     r"^(__libc_sendto|(__GI___|__)?sendmmsg)"),
+    ("UDP receive: recvfrom / recvmmsg", r"^(__libc_recvfrom|(__)?recvmmsg)"),
     ("idle/park: epoll_wait (runtime waiting for packets)", r"^epoll_wait"),
     ("SIP parsing: kamrs::sip::message::parse_message", r"kamrs::sip::message::parse_message"),
     ("registrar: kamrs::registrar::Registrar::handle", r"kamrs::registrar::Registrar::handle"),

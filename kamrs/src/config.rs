@@ -18,6 +18,9 @@ use crate::route::Proto;
 use crate::sip::Limits;
 use crate::store::StoreMode;
 
+/// Upper bound of `udp_workers`.
+const MAX_UDP_WORKERS: usize = 256;
+
 /// The whole configuration. `Default` is the embedded configuration used
 /// when no file is given.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +65,9 @@ pub struct Config {
     /// not ask for symmetric routing). Off: RFC 3261 §18.2.2 (source IP,
     /// Via sent-by port).
     pub force_rport: bool,
+    /// Threads serving each UDP `listen` socket (all reading the same
+    /// socket, like Kamailio's UDP `children`); 0: one per CPU.
+    pub udp_workers: usize,
 
     /// The control API endpoint (`[ctl]`).
     pub ctl: CtlConfig,
@@ -97,6 +103,7 @@ impl Default for Config {
             tcp_connection_lifetime: 120,
             tcp_max_connections: 2048,
             force_rport: false,
+            udp_workers: 0,
             ctl: CtlConfig::default(),
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
@@ -666,6 +673,13 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     if c.tcp_max_connections == 0 {
         bad.push(("tcp_max_connections", "must be at least 1".to_owned()));
     }
+    // Each is a thread per UDP socket: a typo must not start thousands.
+    if c.udp_workers > MAX_UDP_WORKERS {
+        bad.push((
+            "udp_workers",
+            format!("must be at most {MAX_UDP_WORKERS} (0: one per CPU)"),
+        ));
+    }
     c.ctl.check(&mut bad);
     c.store.check(&mut bad);
     c.auth.check(&c.listen, &mut bad);
@@ -874,6 +888,7 @@ mod tests {
         assert_eq!(c.tcp_connection_lifetime, 120);
         assert_eq!(c.tcp_max_connections, 2048);
         assert!(!c.force_rport);
+        assert_eq!(c.udp_workers, 0);
         assert_eq!(c.ctl.listen, "unix:/run/kamrs/kamrs.sock");
         assert_eq!(c.log.level, LogLevel::Info);
     }
@@ -898,6 +913,7 @@ max_line_length = 4096
 tcp_connection_lifetime = 30
 tcp_max_connections = 10
 force_rport = true
+udp_workers = 3
 
 [ctl]
 listen = "http://127.0.0.1:5065"
@@ -957,6 +973,7 @@ level = "debug"
         assert_eq!(c.tcp_connection_lifetime, 30);
         assert_eq!(c.tcp_max_connections, 10);
         assert!(c.force_rport);
+        assert_eq!(c.udp_workers, 3);
         assert_eq!(c.ctl.listen, "http://127.0.0.1:5065");
         assert_eq!(c.log.level, LogLevel::Debug);
         let limits = c.limits();
@@ -1065,6 +1082,8 @@ level = "debug"
             e.starts_with("kamrs.toml:1: key `tcp_max_connections`"),
             "{e}"
         );
+        let e = parse("udp_workers = 5000\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:1: key `udp_workers`"), "{e}");
         let e = parse("[ctl]\n\nmax_batch = 0\n").unwrap_err();
         assert!(e.starts_with("kamrs.toml:3: key `ctl.max_batch`"), "{e}");
         let e = parse("max_message_size = 10\n").unwrap_err();

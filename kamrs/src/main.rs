@@ -280,10 +280,11 @@ async fn run(config: Config) -> ExitCode {
     }
     let router = Arc::new(router);
     let tcp = TcpSettings::from_config(&config);
+    let udp_workers = transport::udp::workers_for(config.udp_workers);
     let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners
         .into_iter()
-        .map(|l| transport::spawn(l, Arc::clone(&router), tcp, shutdown.clone()))
+        .map(|l| transport::spawn(l, Arc::clone(&router), tcp, udp_workers, shutdown.clone()))
         .collect();
     let ctl = ctl.serve(Arc::clone(&router), &config);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "kamrs ready");

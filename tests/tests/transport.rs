@@ -596,3 +596,70 @@ fn tcp_unanswerable_input_gets_no_reply() {
     let mut c = k.tcp_connect();
     assert_tcp_alive(&mut c);
 }
+
+// ------------------------------------------------------------- UDP workers
+
+/// Several worker threads on one UDP socket, each taking batches
+/// (recvmmsg) and answering them together (sendmmsg): every request is
+/// answered once, to its own sender, and the daemon stops promptly.
+#[test]
+fn udp_workers_answer_every_peer_and_stop_cleanly() {
+    let mut k = Kamrs::start("udp_workers = 3");
+    let udp_threads = || {
+        std::fs::read_dir(format!("/proc/{}/task", k.pid()))
+            .unwrap()
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("kamrs-udp"))
+            .count()
+    };
+    // The workers start just after `ready`.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while udp_threads() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(udp_threads(), 3, "one thread per udp_workers");
+    let clients: Vec<UdpSocket> = (0..6).map(|_| k.udp_client()).collect();
+    const PER_CLIENT: usize = 20;
+    // Everyone sends a burst first, so the workers see full batches mixing
+    // several senders; then each client collects its answers.
+    for (c, sock) in clients.iter().enumerate() {
+        let port = sock.local_addr().unwrap().port();
+        for n in 0..PER_CLIENT {
+            send_udp(
+                sock,
+                sip_request("OPTIONS", &format!("c{c}-n{n}"), 1, port, &[]),
+            );
+        }
+    }
+    for (c, sock) in clients.iter().enumerate() {
+        let mut seen = std::collections::HashSet::new();
+        while seen.len() < PER_CLIENT {
+            let Some(bytes) = recv_udp(sock, Duration::from_secs(5)) else {
+                panic!("client {c}: only {} of {PER_CLIENT} answers", seen.len());
+            };
+            let r = Response::parse(&bytes).unwrap();
+            assert_eq!(r.status, 501, "{}", r.raw);
+            let call_id = r.header("Call-ID").unwrap().to_owned();
+            assert!(
+                call_id.starts_with(&format!("c{c}-")),
+                "client {c} got {call_id}"
+            );
+            assert!(seen.insert(call_id), "answered twice");
+        }
+        assert!(
+            recv_udp(sock, SILENCE).is_none(),
+            "client {c}: extra datagram"
+        );
+    }
+    k.signal(15);
+    let started = Instant::now();
+    let status = k
+        .wait_exit(Duration::from_secs(5))
+        .expect("kamrs exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "stopping took {:?}",
+        started.elapsed()
+    );
+}

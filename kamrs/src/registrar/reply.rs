@@ -46,15 +46,17 @@ pub fn ok(
         } else {
             b.remaining(now)
         };
-        let _ = write!(out, "{remaining}");
+        reply::write_u64(out, remaining);
         if let Some(q) = b.q {
             out.extend_from_slice(b";q=");
             write_q(out, q);
         }
         if let Some(instance) = b.instance() {
+            // Rare (RFC 5626 UAs only): core::fmt is fine here.
             let _ = write!(out, ";+sip.instance=\"{instance}\"");
             if b.reg_id > 0 {
-                let _ = write!(out, ";reg-id={}", b.reg_id);
+                out.extend_from_slice(b";reg-id=");
+                reply::write_u64(out, u64::from(b.reg_id));
             }
         }
         out.extend_from_slice(b"\r\n");
@@ -102,9 +104,19 @@ pub fn write_q(out: &mut Vec<u8>, q: u16) {
     } else if q == 0 {
         out.push(b'0');
     } else {
-        let s = format!("{:03}", q);
+        // Three digits, trailing zeros dropped; no format! (it allocated
+        // once per Contact with a q).
+        let d = [
+            b'0' + (q / 100) as u8,
+            b'0' + (q / 10 % 10) as u8,
+            b'0' + (q % 10) as u8,
+        ];
+        let mut end = d.len();
+        while end > 1 && d[end - 1] == b'0' {
+            end -= 1;
+        }
         out.extend_from_slice(b"0.");
-        out.extend_from_slice(s.trim_end_matches('0').as_bytes());
+        out.extend_from_slice(&d[..end]);
     }
 }
 
@@ -123,4 +135,23 @@ fn write_date(out: &mut Vec<u8>, now: u64) {
         out.extend_from_slice(c.1.as_bytes());
         out.extend_from_slice(b"\r\n");
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_q;
+
+    #[test]
+    fn q_is_the_shortest_decimal() {
+        for q in 0..=1001u16 {
+            let mut out = Vec::new();
+            write_q(&mut out, q);
+            let want = match q {
+                0 => "0".to_owned(),
+                1000.. => "1".to_owned(),
+                _ => format!("0.{}", format!("{q:03}").trim_end_matches('0')),
+            };
+            assert_eq!(String::from_utf8(out).unwrap(), want, "q={q}");
+        }
+    }
 }

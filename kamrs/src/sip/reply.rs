@@ -85,8 +85,11 @@ fn begin_with(
     reason: &str,
 ) {
     out.clear();
-    // Writing into a Vec cannot fail.
-    let _ = write!(out, "SIP/2.0 {status} {reason}\r\n");
+    out.extend_from_slice(b"SIP/2.0 ");
+    write_u64(out, u64::from(status));
+    out.push(b' ');
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
     let mut first_via = true;
     for h in &raw.headers {
         match h.name {
@@ -105,7 +108,8 @@ fn begin_with(
                 out.extend_from_slice(b"To: ");
                 out.extend_from_slice(h.value);
                 if !to_has_tag {
-                    let _ = write!(out, ";tag={:016x}", to_tag(raw, top_via));
+                    out.extend_from_slice(b";tag=");
+                    write_hex16(out, to_tag(raw, top_via));
                 }
                 out.extend_from_slice(b"\r\n");
             }
@@ -137,7 +141,8 @@ fn write_top_via(out: &mut Vec<u8>, via: &Via<'_>, remote: SocketAddr) {
         }
         out.push(b';');
         if name.eq_ignore_ascii_case(b"rport") {
-            let _ = write!(out, "rport={}", remote.port());
+            out.extend_from_slice(b"rport=");
+            write_u64(out, u64::from(remote.port()));
         } else {
             out.extend_from_slice(p);
         }
@@ -147,8 +152,50 @@ fn write_top_via(out: &mut Vec<u8>, via: &Via<'_>, remote: SocketAddr) {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
             v4 => v4,
         };
-        let _ = write!(out, ";received={ip}");
+        out.extend_from_slice(b";received=");
+        match ip {
+            // The common case, without core::fmt (it showed in profiles).
+            IpAddr::V4(v4) => {
+                let [a, b, c, d] = v4.octets();
+                for (i, octet) in [a, b, c, d].into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    write_u64(out, u64::from(octet));
+                }
+            }
+            // Writing into a Vec cannot fail.
+            IpAddr::V6(v6) => {
+                let _ = write!(out, "{v6}");
+            }
+        }
     }
+}
+
+/// Appends `n` in decimal. Replies carry several integers (status, rport,
+/// expires); core::fmt's machinery costs more than the digits themselves.
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Appends `n` as 16 lower-case hex digits (what `{:016x}` writes).
+fn write_hex16(out: &mut Vec<u8>, n: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0u8; 16];
+    for (i, d) in digits.iter_mut().enumerate() {
+        *d = HEX[((n >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    out.extend_from_slice(&digits);
 }
 
 /// Cuts the next `;param` (trimmed, without the `;`) off `rest`, honouring
@@ -221,6 +268,20 @@ mod tests {
              From: \"A\" <sip:a@h>;tag=f1\r\nTo: {to}\r\nCall-ID: abc@h\r\nCSeq: 3 INVITE\r\n\
              Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
         )
+    }
+
+    #[test]
+    fn integers_are_written_like_core_fmt() {
+        for n in [0u64, 7, 10, 99, 100, 5060, 65535, 4294967295, u64::MAX] {
+            let mut out = b"x".to_vec();
+            write_u64(&mut out, n);
+            assert_eq!(out, format!("x{n}").into_bytes());
+        }
+        for n in [0u64, 1, 0xabc, 0x0123_4567_89ab_cdef, u64::MAX] {
+            let mut out = Vec::new();
+            write_hex16(&mut out, n);
+            assert_eq!(out, format!("{n:016x}").into_bytes());
+        }
     }
 
     #[test]

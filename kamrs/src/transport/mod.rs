@@ -3,9 +3,10 @@
 //!
 //! The transports know nothing of SIP beyond stream framing: a datagram or a
 //! frame cut from a TCP stream goes to [`Router::handle`](crate::route::Router::handle),
-//! and whatever reply it writes goes back. Each UDP socket, each TCP
-//! listener and each TCP connection is its own task, so one slow or
-//! malicious peer can only ever stall itself.
+//! and whatever reply it writes goes back. Each UDP socket is served by its
+//! own worker threads (see [`udp`]); each TCP listener and each TCP
+//! connection is its own task, so one slow or malicious peer can only ever
+//! stall itself.
 
 pub mod tcp;
 pub mod udp;
@@ -34,7 +35,8 @@ const TCP_BACKLOG: i32 = 1024;
 /// A socket bound to one `listen` entry, not yet serving.
 #[derive(Debug)]
 pub enum Listener {
-    Udp(tokio::net::UdpSocket),
+    /// Blocking: served by dedicated threads, not by the runtime.
+    Udp(std::net::UdpSocket),
     Tcp(tokio::net::TcpListener),
 }
 
@@ -86,11 +88,10 @@ pub fn bind(listen: &ListenAddr) -> Result<Listener, BindError> {
     match listen.proto {
         Proto::Udp => {
             let socket = new_socket(addr, Type::DGRAM, Protocol::UDP).map_err(fail)?;
+            // The UDP workers block in recvmmsg (udp.rs).
+            socket.set_nonblocking(false).map_err(fail)?;
             socket.bind(&addr.into()).map_err(fail)?;
-            let std: std::net::UdpSocket = socket.into();
-            tokio::net::UdpSocket::from_std(std)
-                .map(Listener::Udp)
-                .map_err(fail)
+            Ok(Listener::Udp(socket.into()))
         }
         Proto::Tcp => {
             let socket = new_socket(addr, Type::STREAM, Protocol::TCP).map_err(fail)?;
@@ -180,15 +181,17 @@ impl ShutdownTrigger {
     }
 }
 
-/// Starts serving a bound socket on the current runtime.
+/// Starts serving a bound socket on the current runtime (UDP: with
+/// `udp_workers` threads, the resolved `udp_workers` setting).
 pub fn spawn(
     listener: Listener,
     router: Arc<Router>,
     tcp: TcpSettings,
+    udp_workers: usize,
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     match listener {
-        Listener::Udp(socket) => tokio::spawn(udp::serve(socket, router, shutdown)),
+        Listener::Udp(socket) => tokio::spawn(udp::serve(socket, router, udp_workers, shutdown)),
         Listener::Tcp(listener) => tokio::spawn(tcp::serve(listener, router, tcp, shutdown)),
     }
 }
