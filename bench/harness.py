@@ -382,6 +382,7 @@ class Kamrs(System):
         cfg.write_text(
             f'listen = ["udp:127.0.0.1:{self.port}"]\n'
             f"max_expires = 3600\n"
+            f"udp_workers = {WORKERS}\n"
             f'[ctl]\nlisten = "{self.ctl}"\n'
             f'[log]\nlevel = "info"\n{store}\n{auth}\n')
         env = dict(os.environ)
@@ -748,9 +749,9 @@ WRAPPER = re.compile(r"^(poll|poll_inner|poll_future|with_mut|do_call|catch_unwi
 
 # Inclusive groups: share of samples whose call chain contains a match.
 INCLUSIVE_GROUPS = [
-    ("UDP send: sendto (on loopback it includes delivering to the receiver's socket and waking it)",
+    ("UDP send: sendmmsg / sendto (on loopback it includes delivering to the receiver's socket and waking it)",
      r"^(__libc_sendto|(__GI___|__)?sendmmsg)"),
-    ("UDP receive: recvfrom / recvmmsg", r"^(__libc_recvfrom|(__)?recvmmsg)"),
+    ("UDP receive: recvmmsg / recvfrom", r"^(__libc_recvfrom|(__)?recvmmsg)"),
     ("idle/park: epoll_wait (runtime waiting for packets)", r"^epoll_wait"),
     ("SIP parsing: kamrs::sip::message::parse_message", r"kamrs::sip::message::parse_message"),
     ("registrar: kamrs::registrar::Registrar::handle", r"kamrs::registrar::Registrar::handle"),

@@ -110,9 +110,8 @@ def why_missed(res, goals):
                 f"{at_kamrs:,} datagrams dropped at kamrs's socket, {machine:,} on the whole machine). "
                 f"kamrs used {reg:.2f} cores, SIPp {gen:.2f} cores, on a {res['machine']['nproc']}-core "
                 f"machine whose load average was {res['machine']['loadavg'][0]} at the start.{where} "
-                "kamrs reads its one UDP socket from one task (kamrs/src/transport/udp.rs: one "
-                "`recv_from`, one `send_to` per datagram), so all its SIP work runs on one core at a "
-                "time.")
+                "kamrs reads its UDP socket with `udp_workers` threads (kamrs/src/transport/udp.rs: "
+                "batches of up to 16 datagrams per `recvmmsg`, replies by `sendmmsg`).")
         lat = st.get(("refresh", 40000, "kamrs"))
         fts = sum(r["pct"] for r in prof.get("flat_all", []) if r["sym"].startswith("finish_task_switch"))
         if "Probe p99" in text and lat:
@@ -121,33 +120,33 @@ def why_missed(res, goals):
                 f"Latency: at 40,000 refresh/s the probe's p50 was {n(p.get('p50_us'))} µs but its p99 "
                 f"{n(p.get('p99_us'))} µs (max {n(p.get('max_us'))} µs), while kamrs spends about "
                 f"{n(lat['cpu_us_per_reg'], 0)} µs of CPU per REGISTER: the tail is waiting, not work. "
-                "The probe's REGISTER queues in kamrs's one socket behind SIPp's and is served by one "
-                f"task; at 40 REGISTERs per ms a {n(p.get('p99_us'))} µs wait means about "
-                f"{(p.get('p99_us') or 0) * 40 / 1000:,.0f} of SIPp's ahead of it, or the task (or the "
-                "probe itself, on the same 2 cores) not being "
-                f"scheduled: kamrs used {lat['cpu_s'] / lat['secs']:.2f} cores, SIPp "
+                "The probe's REGISTER queues in kamrs's socket behind SIPp's: SIPp sends in bursts "
+                "(each time its scheduler runs it starts every call that is due), so the probe lands "
+                f"behind a whole burst now and then; at 40 REGISTERs per ms a {n(p.get('p99_us'))} µs "
+                f"wait means about {(p.get('p99_us') or 0) * 40 / 1000:,.0f} of SIPp's ahead of it, or "
+                "kamrs's threads (or the probe itself, on the same 2 cores) not being scheduled: kamrs "
+                f"used {lat['cpu_s'] / lat['secs']:.2f} cores, SIPp "
                 f"{(lat.get('sipp_cpu_s') or 0) / lat['secs']:.2f}, and other work shared the rest. "
                 "Kamailio (two worker processes on its socket) had p99 "
                 f"{n((st.get(('refresh', 40000, 'kamailio')) or {}).get('probe', {}).get('p99_us'))} µs "
-                "at the same offered load. Fewer µs per REGISTER and more than one socket and task "
-                "(SO_REUSEPORT) shorten that queue"
-                + (f"; the profile's {fts:.0f} % self time in `finish_task_switch` is the worker "
-                   "thread parking and being woken between bursts." if fts else "."))
+                "at the same offered load. Fewer µs per REGISTER shorten that queue"
+                + (f"; the profile's {fts:.0f} % self time in `finish_task_switch` is kamrs's threads "
+                   "sleeping and being woken between bursts." if fts else "."))
         if grp:
             send = grp.get(INC_SEND, 0)
             recv = grp.get(INC_RECV, 0)
             out.append(
-                f"CPU per REGISTER: in the profile {send:.0f} % of kamrs's CPU is under `sendto` and "
-                f"{recv:.0f} % under `recvfrom` — one syscall each per REGISTER (on loopback `sendto` "
-                "also delivers the datagram into SIPp's socket and wakes SIPp, so part of it is the "
-                "receiver's cost paid by kamrs). The registrar path (`Registrar::handle`, "
+                f"CPU per REGISTER: in the profile {send:.0f} % of kamrs's CPU is in sending "
+                f"(`sendmmsg`) and {recv:.0f} % in receiving (`recvmmsg`), batched up to 16 datagrams "
+                "per call (on loopback sending also delivers each datagram into SIPp's socket and "
+                "wakes SIPp, so part of it is the receiver's cost paid by kamrs). The registrar path "
+                "(`Registrar::handle`, "
                 f"{grp.get(INC_REG, 0):.0f} %, of which the location table `kamrs::usrloc::table` "
                 f"{grp.get(INC_TABLE, 0):.0f} %) and parsing (`parse_message`, "
                 f"{grp.get(INC_PARSE, 0):.0f} %) come next; allocation (malloc/free) is "
                 f"{grp.get(INC_ALLOC, 0):.0f} %, formatting (core::fmt: Date, expires, ruid) "
-                f"{grp.get(INC_FMT, 0):.0f} %, SipHash {grp.get(INC_HASH, 0):.0f} %. Batching "
-                "(recvmmsg/sendmmsg) and one SO_REUSEPORT socket per worker attack the largest "
-                "share; the tables below name the functions.")
+                f"{grp.get(INC_FMT, 0):.0f} %, SipHash {grp.get(INC_HASH, 0):.0f} %; the tables below "
+                "name the functions.")
     if "Memory ≤ 400" in text and res.get("memory"):
         pts = res["memory"]["points"]
         out.append(
@@ -180,8 +179,8 @@ def why_missed(res, goals):
     return out
 
 
-INC_SEND = "UDP send: sendto (on loopback it includes delivering to the receiver's socket and waking it)"
-INC_RECV = "UDP receive: recvfrom"
+INC_SEND = "UDP send: sendmmsg / sendto (on loopback it includes delivering to the receiver's socket and waking it)"
+INC_RECV = "UDP receive: recvmmsg / recvfrom"
 INC_REG = "registrar: kamrs::registrar::Registrar::handle"
 INC_TABLE = "location table: kamrs::usrloc::table::*"
 INC_PARSE = "SIP parsing: kamrs::sip::message::parse_message"
@@ -566,8 +565,7 @@ def write(res, out_dir):
       + (f", `hash_size={cfg['kam_hash_size']}` (KAM_HASH_SIZE)." if cfg.get("kam_hash_size") else ".")
       + " SIPp runs with `-buff_size` = 4 MiB (its 64 KiB default drops replies at a few 10k/s).")
     a("- kamrs: release build, `listen = [\"udp:127.0.0.1:PORT\"]`, defaults otherwise (no store, "
-      "no auth, pike on but loopback trusted), tokio worker threads = WORKERS. kamrs serves one UDP "
-      "socket from one task, so its SIP work runs on one core at a time whatever WORKERS is.")
+      "no auth, pike on but loopback trusted), `udp_workers` = tokio worker threads = WORKERS.")
     a("- SIPp: `bench/sipp/register.xml` (new AoRs and refresh: `-key user_prefix`, "
       "`-cid_str PREFIX-%u@bench`, `-base_cseq`), `bench/sipp/unregister.xml`; each system always "
       "gets SIPp on the same local port so Contact URIs of a refresh equal the original ones. "
