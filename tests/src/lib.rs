@@ -566,6 +566,11 @@ pub fn param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
 /// `server`, so it only hears from the daemon.
 pub fn udp_client(server: SocketAddr) -> UdpSocket {
     let sock = UdpSocket::bind("127.0.0.1:0").expect("bind udp client");
+    // Tests send hundreds of REGISTERs at once and read the replies after:
+    // a write-through group commit releases them together, and on a busy
+    // machine the default ~200 KiB buffer overflows before the test reads
+    // it (the kernel caps this at net.core.rmem_max; asking is enough).
+    let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(4 << 20);
     sock.connect(server).expect("connect udp client");
     sock
 }
