@@ -213,10 +213,19 @@ impl<'a> Request<'a> {
 /// delta-seconds, saturating at `u32::MAX`.
 pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
     let v = trim(v);
-    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() {
         return None;
     }
-    Some(parse_u32(v).unwrap_or(u32::MAX))
+    // One pass: check and accumulate together, saturating.
+    let mut n: u64 = 0;
+    for &b in v {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = (n * 10 + u64::from(d)).min(u64::from(u32::MAX));
+    }
+    Some(n as u32)
 }
 
 /// Content-Length value: decimal digits only.
@@ -231,6 +240,9 @@ pub fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
 }
 
 /// Parses one complete message: a datagram, or a frame cut from a stream.
+// Inlined into the caller so the returned `Message` (over 1 KiB) is built
+// in the caller's slot instead of being copied out.
+#[inline]
 pub fn parse_message<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, ParseError> {
     match parse_structure(buf, limits, true)? {
         Structure::Response(r) => Ok(Message::Response(r)),
@@ -333,10 +345,18 @@ fn parse_structure<'a>(
         let after_colon = &line[colon + 1..];
         let lead = after_colon.iter().take_while(|&&b| is_ws(b)).count();
         last_value_start = Some(line_start + colon + 1 + lead);
+        // The leading white space is counted already: trim the end only.
+        let mut value = &after_colon[lead..];
+        while let [rest @ .., last] = value {
+            if !is_ws(*last) {
+                break;
+            }
+            value = rest;
+        }
         headers.push(Header {
             name,
             raw_name,
-            value: trim(after_colon),
+            value,
         });
     }
 

@@ -23,7 +23,10 @@ impl<'a> NameAddr<'a> {
     /// Parses one whole value (From, To): nothing but white space may follow.
     pub fn parse(s: &'a [u8]) -> Option<NameAddr<'a>> {
         let (na, end) = Self::parse_at(s, 0)?;
-        (skip_ws(s, end) == s.len()).then_some(na)
+        if skip_ws(s, end) != s.len() {
+            return None;
+        }
+        Some(na)
     }
 
     /// Parses one element of a list at `s[i..]`; returns it and the index
