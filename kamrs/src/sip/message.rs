@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use super::error::ParseError;
 use super::header::{header_name, Header, HeaderName};
 use super::name_addr::{NameAddr, NameAddrList};
-use super::scan::{ascii, is_token, is_ws, parse_u32, trim};
+use super::scan::{ascii, find1, is_token, is_ws, parse_u32, trim};
 use super::via::Via;
 
 /// Size limits applied before and while parsing. Every buffer the SIP layer
@@ -276,7 +276,7 @@ fn parse_structure<'a>(
 ) -> Result<Structure<'a>, ParseError> {
     // Line ends are CRLF; a bare LF is accepted as well (many stacks send
     // it and nothing is ambiguous about it).
-    let first_nl = memchr::memchr(b'\n', buf).ok_or(ParseError::BadStartLine)?;
+    let first_nl = find1(b'\n', buf).ok_or(ParseError::BadStartLine)?;
     let start_line = strip_cr(&buf[..first_nl]);
     if start_line.len() > limits.max_line_length {
         return Err(ParseError::LineTooLong);
@@ -293,7 +293,7 @@ fn parse_structure<'a>(
     // Where the last header's value starts in `buf`, for folds.
     let mut last_value_start = None;
     while pos < buf.len() {
-        let nl = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i);
+        let nl = find1(b'\n', &buf[pos..]).map(|i| pos + i);
         let line_end = nl.unwrap_or(buf.len());
         let line_start = pos;
         let line = strip_cr(&buf[pos..line_end]);
@@ -397,7 +397,7 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 }
 
 fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), ParseError> {
-    let sp1 = memchr::memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+    let sp1 = find1(b' ', line).ok_or(ParseError::BadStartLine)?;
     let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?;
     if sp2 <= sp1 + 1 {
         return Err(ParseError::BadStartLine);

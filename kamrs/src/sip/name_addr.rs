@@ -6,7 +6,7 @@
 //! `sip:a@b;y=2` every parameter belongs to the header, not the URI.
 
 use super::params::{self, Params, ParamsIn};
-use super::scan::{is_token, is_ws, quoted_end, skip_ws, trim};
+use super::scan::{find1, is_token, is_ws, quoted_end, skip_ws, trim};
 use super::uri::Uri;
 
 #[derive(Debug, Clone, Copy)]
@@ -56,7 +56,7 @@ impl<'a> NameAddr<'a> {
                 }
             }
         };
-        let close = memchr::memchr(b'>', &s[uri_start..])? + uri_start;
+        let close = find1(b'>', &s[uri_start..])? + uri_start;
         let uri = Uri::parse(trim(&s[uri_start + 1..close]))?;
         let (params, end) = params::scan(s, close + 1, ParamsIn::Header)?;
         Some((
