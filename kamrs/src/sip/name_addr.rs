@@ -57,16 +57,19 @@ impl<'a> NameAddr<'a> {
             }
         };
         let close = find1(b'>', &s[uri_start..])? + uri_start;
-        let uri = Uri::parse(trim(&s[uri_start + 1..close]))?;
+        // Built in place: the URI and the parameters are parsed into the
+        // value returned rather than returned themselves and copied in.
+        let mut na = NameAddr {
+            display,
+            uri: Uri::EMPTY,
+            params: Params::EMPTY,
+        };
+        if !Uri::parse_into(trim(&s[uri_start + 1..close]), &mut na.uri) {
+            return None;
+        }
         let (params, end) = params::scan(s, close + 1, ParamsIn::Header)?;
-        Some((
-            NameAddr {
-                display,
-                uri,
-                params,
-            },
-            end,
-        ))
+        na.params = params;
+        Some((na, end))
     }
 
     fn parse_addr_spec(s: &'a [u8], i: usize) -> Option<(NameAddr<'a>, usize)> {
@@ -74,16 +77,17 @@ impl<'a> NameAddr<'a> {
         while j < s.len() && !matches!(s[j], b';' | b',') && !is_ws(s[j]) {
             j += 1;
         }
-        let uri = Uri::parse(&s[i..j])?;
+        let mut na = NameAddr {
+            display: None,
+            uri: Uri::EMPTY,
+            params: Params::EMPTY,
+        };
+        if !Uri::parse_into(&s[i..j], &mut na.uri) {
+            return None;
+        }
         let (params, end) = params::scan(s, j, ParamsIn::Header)?;
-        Some((
-            NameAddr {
-                display: None,
-                uri,
-                params,
-            },
-            end,
-        ))
+        na.params = params;
+        Some((na, end))
     }
 
     /// The `tag` header parameter (From/To).

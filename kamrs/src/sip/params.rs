@@ -179,6 +179,16 @@ impl std::fmt::Debug for Params<'_> {
 }
 
 impl<'a> Params<'a> {
+    /// No parameters (what `Default` gives, usable in a `const`).
+    pub(crate) const EMPTY: Params<'static> = Params {
+        raw: b"",
+        kind_is_uri: false,
+        spans: [[0; 4]; SPANS],
+        recorded: 0,
+        rest: None,
+        unrecorded: 0,
+    };
+
     fn kind(&self) -> ParamsIn {
         if self.kind_is_uri {
             ParamsIn::Uri
