@@ -21,6 +21,7 @@ pub struct NameAddr<'a> {
 
 impl<'a> NameAddr<'a> {
     /// Parses one whole value (From, To): nothing but white space may follow.
+    #[inline]
     pub fn parse(s: &'a [u8]) -> Option<NameAddr<'a>> {
         let (na, end) = Self::parse_at(s, 0)?;
         if skip_ws(s, end) != s.len() {
