@@ -118,6 +118,7 @@ impl<'a> NameAddrList<'a> {
 impl<'a> Iterator for NameAddrList<'a> {
     type Item = Result<NameAddr<'a>, ()>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
