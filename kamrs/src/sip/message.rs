@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use super::error::ParseError;
 use super::header::{header_name, Header, HeaderName};
 use super::name_addr::{NameAddr, NameAddrList};
-use super::scan::{ascii, is_token, is_ws, parse_u32, trim};
+use super::scan::{ascii, find1, is_token, is_ws, parse_u32, trim};
 use super::via::Via;
 
 /// Size limits applied before and while parsing. Every buffer the SIP layer
@@ -181,13 +181,10 @@ impl<'a> Request<'a> {
     /// Every Contact of every Contact header, in order. `Contact: *` is
     /// reported by [`Request::contact_star`], not here.
     pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
-        self.raw
-            .headers_named(HeaderName::Contact)
-            .filter(|v| *v != b"*")
-            .flat_map(|v| {
-                NameAddrList::new(v)
-                    .map(|r| r.map_err(|()| ParseError::Malformed(HeaderName::Contact)))
-            })
+        Contacts {
+            headers: self.raw.headers.iter(),
+            list: NameAddrList::new(b""),
+        }
     }
 
     /// Whether a `Contact: *` is present.
@@ -210,13 +207,47 @@ impl<'a> Request<'a> {
     }
 }
 
+/// [`Request::contacts`]: one loop instead of filter, flat_map and map
+/// adapters, each of which moved the ~230-byte `NameAddr` once more.
+struct Contacts<'r, 'a> {
+    headers: std::slice::Iter<'r, Header<'a>>,
+    /// The Contact header being read.
+    list: NameAddrList<'a>,
+}
+
+impl<'a> Iterator for Contacts<'_, 'a> {
+    type Item = Result<NameAddr<'a>, ParseError>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(r) = self.list.next() {
+                return Some(r.map_err(|()| ParseError::Malformed(HeaderName::Contact)));
+            }
+            let h = self
+                .headers
+                .find(|h| h.name == HeaderName::Contact && h.value != b"*")?;
+            self.list = NameAddrList::new(h.value);
+        }
+    }
+}
+
 /// delta-seconds, saturating at `u32::MAX`.
 pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
     let v = trim(v);
-    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() {
         return None;
     }
-    Some(parse_u32(v).unwrap_or(u32::MAX))
+    // One pass: check and accumulate together, saturating.
+    let mut n: u64 = 0;
+    for &b in v {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = (n * 10 + u64::from(d)).min(u64::from(u32::MAX));
+    }
+    Some(n as u32)
 }
 
 /// Content-Length value: decimal digits only.
@@ -231,6 +262,9 @@ pub fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
 }
 
 /// Parses one complete message: a datagram, or a frame cut from a stream.
+// Inlined into the caller so the returned `Message` (over 1 KiB) is built
+// in the caller's slot instead of being copied out.
+#[inline]
 pub fn parse_message<'a>(buf: &'a [u8], limits: &Limits) -> Result<Message<'a>, ParseError> {
     match parse_structure(buf, limits, true)? {
         Structure::Response(r) => Ok(Message::Response(r)),
@@ -264,7 +298,7 @@ fn parse_structure<'a>(
 ) -> Result<Structure<'a>, ParseError> {
     // Line ends are CRLF; a bare LF is accepted as well (many stacks send
     // it and nothing is ambiguous about it).
-    let first_nl = memchr::memchr(b'\n', buf).ok_or(ParseError::BadStartLine)?;
+    let first_nl = find1(b'\n', buf).ok_or(ParseError::BadStartLine)?;
     let start_line = strip_cr(&buf[..first_nl]);
     if start_line.len() > limits.max_line_length {
         return Err(ParseError::LineTooLong);
@@ -281,7 +315,7 @@ fn parse_structure<'a>(
     // Where the last header's value starts in `buf`, for folds.
     let mut last_value_start = None;
     while pos < buf.len() {
-        let nl = memchr::memchr(b'\n', &buf[pos..]).map(|i| pos + i);
+        let nl = find1(b'\n', &buf[pos..]).map(|i| pos + i);
         let line_end = nl.unwrap_or(buf.len());
         let line_start = pos;
         let line = strip_cr(&buf[pos..line_end]);
@@ -333,10 +367,18 @@ fn parse_structure<'a>(
         let after_colon = &line[colon + 1..];
         let lead = after_colon.iter().take_while(|&&b| is_ws(b)).count();
         last_value_start = Some(line_start + colon + 1 + lead);
+        // The leading white space is counted already: trim the end only.
+        let mut value = &after_colon[lead..];
+        while let [rest @ .., last] = value {
+            if !is_ws(*last) {
+                break;
+            }
+            value = rest;
+        }
         headers.push(Header {
             name,
             raw_name,
-            value: trim(after_colon),
+            value,
         });
     }
 
@@ -377,7 +419,7 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 }
 
 fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), ParseError> {
-    let sp1 = memchr::memchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+    let sp1 = find1(b' ', line).ok_or(ParseError::BadStartLine)?;
     let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?;
     if sp2 <= sp1 + 1 {
         return Err(ParseError::BadStartLine);

@@ -6,7 +6,7 @@
 //! `sip:a@b;y=2` every parameter belongs to the header, not the URI.
 
 use super::params::{self, Params, ParamsIn};
-use super::scan::{is_token, is_ws, quoted_end, skip_ws, trim};
+use super::scan::{find1, is_token, is_ws, quoted_end, skip_ws, trim};
 use super::uri::Uri;
 
 #[derive(Debug, Clone, Copy)]
@@ -21,9 +21,13 @@ pub struct NameAddr<'a> {
 
 impl<'a> NameAddr<'a> {
     /// Parses one whole value (From, To): nothing but white space may follow.
+    #[inline]
     pub fn parse(s: &'a [u8]) -> Option<NameAddr<'a>> {
         let (na, end) = Self::parse_at(s, 0)?;
-        (skip_ws(s, end) == s.len()).then_some(na)
+        if skip_ws(s, end) != s.len() {
+            return None;
+        }
+        Some(na)
     }
 
     /// Parses one element of a list at `s[i..]`; returns it and the index
@@ -53,17 +57,20 @@ impl<'a> NameAddr<'a> {
                 }
             }
         };
-        let close = memchr::memchr(b'>', &s[uri_start..])? + uri_start;
-        let uri = Uri::parse(trim(&s[uri_start + 1..close]))?;
+        let close = find1(b'>', &s[uri_start..])? + uri_start;
+        // Built in place: the URI and the parameters are parsed into the
+        // value returned rather than returned themselves and copied in.
+        let mut na = NameAddr {
+            display,
+            uri: Uri::EMPTY,
+            params: Params::EMPTY,
+        };
+        if !Uri::parse_into(trim(&s[uri_start + 1..close]), &mut na.uri) {
+            return None;
+        }
         let (params, end) = params::scan(s, close + 1, ParamsIn::Header)?;
-        Some((
-            NameAddr {
-                display,
-                uri,
-                params,
-            },
-            end,
-        ))
+        na.params = params;
+        Some((na, end))
     }
 
     fn parse_addr_spec(s: &'a [u8], i: usize) -> Option<(NameAddr<'a>, usize)> {
@@ -71,16 +78,17 @@ impl<'a> NameAddr<'a> {
         while j < s.len() && !matches!(s[j], b';' | b',') && !is_ws(s[j]) {
             j += 1;
         }
-        let uri = Uri::parse(&s[i..j])?;
+        let mut na = NameAddr {
+            display: None,
+            uri: Uri::EMPTY,
+            params: Params::EMPTY,
+        };
+        if !Uri::parse_into(&s[i..j], &mut na.uri) {
+            return None;
+        }
         let (params, end) = params::scan(s, j, ParamsIn::Header)?;
-        Some((
-            NameAddr {
-                display: None,
-                uri,
-                params,
-            },
-            end,
-        ))
+        na.params = params;
+        Some((na, end))
     }
 
     /// The `tag` header parameter (From/To).
@@ -110,6 +118,7 @@ impl<'a> NameAddrList<'a> {
 impl<'a> Iterator for NameAddrList<'a> {
     type Item = Result<NameAddr<'a>, ()>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

@@ -27,13 +27,16 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
     let mut recorded = 0usize;
     // Where parsing resumes for the parameters not recorded.
     let mut rest = None;
-    let done = |end: usize, spans, recorded: usize, rest: Option<usize>| {
+    // Names of the parameters not recorded, as a [`name_bits`] set.
+    let mut unrecorded = 0u32;
+    let done = |end: usize, spans, recorded: usize, rest: Option<usize>, unrecorded| {
         let params = Params {
             raw: s.get(base..end).unwrap_or_default(),
             kind_is_uri: kind == ParamsIn::Uri,
             spans,
             recorded: recorded as u8,
             rest: rest.map(|r: usize| r - base),
+            unrecorded,
         };
         Some((params, end))
     };
@@ -43,10 +46,14 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
         }
         let param_start = i;
         match s.get(i) {
-            None => return done(i, spans, recorded, rest),
+            None => return done(i, spans, recorded, rest, unrecorded),
             Some(b';') => i += 1,
-            Some(b',') if kind == ParamsIn::Header => return done(i, spans, recorded, rest),
-            Some(b'?' | b'>') if kind == ParamsIn::Uri => return done(i, spans, recorded, rest),
+            Some(b',') if kind == ParamsIn::Header => {
+                return done(i, spans, recorded, rest, unrecorded)
+            }
+            Some(b'?' | b'>') if kind == ParamsIn::Uri => {
+                return done(i, spans, recorded, rest, unrecorded)
+            }
             Some(_) => return None,
         }
         if kind == ParamsIn::Header {
@@ -59,7 +66,7 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
         if i == name_start {
             // A trailing `;` with nothing after it: phones do send it; accept.
             if kind == ParamsIn::Header && skip_ws(s, i) == s.len() {
-                return done(s.len(), spans, recorded, rest);
+                return done(s.len(), spans, recorded, rest, unrecorded);
             }
             return None;
         }
@@ -92,10 +99,25 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
                     *slot = [a, b, c, d];
                     recorded += 1;
                 }
-                _ => rest = Some(param_start),
+                _ => {
+                    rest = Some(param_start);
+                    unrecorded |= name_bit(&s[name_start..name_end]);
+                }
             }
+        } else {
+            unrecorded |= name_bit(&s[name_start..name_end]);
         }
     }
+}
+
+/// A parameter name as one bit of a 32-bit set, the same for names equal
+/// ignoring ASCII case (`a.eq_ignore_ascii_case(b)` implies equal length
+/// and equal `first | 0x20`). [`Params::lookup`] uses the set of the names
+/// not recorded to skip parsing them again for a name that is absent.
+#[inline(always)]
+fn name_bit(name: &[u8]) -> u32 {
+    let first = name.first().map_or(0, |&b| b | 0x20);
+    1 << ((name.len() * 7 + usize::from(first)) & 31)
 }
 
 /// How many parameters [`scan`] records. Contacts carry four or five that
@@ -145,6 +167,9 @@ pub struct Params<'a> {
     /// Where the parameters that were not recorded start in `raw`, if any
     /// were not (more than [`SPANS`], or beyond the first 255 bytes).
     rest: Option<usize>,
+    /// [`name_bit`] of every parameter from `rest` on (in what would be
+    /// padding: `Params` stays 64 bytes).
+    unrecorded: u32,
 }
 
 impl std::fmt::Debug for Params<'_> {
@@ -154,6 +179,16 @@ impl std::fmt::Debug for Params<'_> {
 }
 
 impl<'a> Params<'a> {
+    /// No parameters (what `Default` gives, usable in a `const`).
+    pub(crate) const EMPTY: Params<'static> = Params {
+        raw: b"",
+        kind_is_uri: false,
+        spans: [[0; 4]; SPANS],
+        recorded: 0,
+        rest: None,
+        unrecorded: 0,
+    };
+
     fn kind(&self) -> ParamsIn {
         if self.kind_is_uri {
             ParamsIn::Uri
@@ -211,8 +246,17 @@ impl<'a> Params<'a> {
             }
             left -= usize::from(offer(&names, &mut found, n, v));
         }
+        if left == 0 {
+            return found;
+        }
         if let Some(mut it) = self.unrecorded() {
-            while left > 0 {
+            // Parse the parameters not recorded only when one of the names
+            // not found yet may be among them.
+            let maybe = names
+                .iter()
+                .zip(&found)
+                .any(|(n, f)| f.is_none() && self.unrecorded & name_bit(n.as_bytes()) != 0);
+            while maybe && left > 0 {
                 let Some((n, v)) = it.next_raw() else {
                     break;
                 };

@@ -44,8 +44,39 @@ pub struct Uri<'a> {
 }
 
 impl<'a> Uri<'a> {
+    /// A placeholder for [`Uri::parse_into`] to overwrite.
+    pub(crate) const EMPTY: Uri<'static> = Uri {
+        scheme: Scheme::Sip,
+        user: None,
+        password: None,
+        host: "",
+        port: None,
+        params: Params::EMPTY,
+        headers: None,
+        raw: "",
+    };
+
     /// Parses a whole URI (nothing may follow it).
     pub fn parse(s: &'a [u8]) -> Option<Uri<'a>> {
+        let mut uri = Uri::EMPTY;
+        if !Self::parse_into(s, &mut uri) {
+            return None;
+        }
+        Some(uri)
+    }
+
+    /// [`Uri::parse`] into a slot the caller already has (the URI inside a
+    /// `NameAddr`), instead of returning the ~150-byte value to be copied
+    /// there. Returns false, leaving `out` unspecified, when malformed.
+    pub(crate) fn parse_into(s: &'a [u8], out: &mut Uri<'a>) -> bool {
+        match Self::parse_fields(s, out) {
+            Some(()) => true,
+            None => false,
+        }
+    }
+
+    #[inline(always)]
+    fn parse_fields(s: &'a [u8], out: &mut Uri<'a>) -> Option<()> {
         let raw = ascii(s)?;
         // The scheme is one of three, so its colon is at index 3 or 4:
         // comparing in place is cheaper than searching for the colon.
@@ -58,7 +89,8 @@ impl<'a> Uri<'a> {
             _ => return None,
         };
         if scheme == Scheme::Tel {
-            return parse_tel(s, raw, rest);
+            *out = parse_tel(s, raw, rest)?;
+            return Some(());
         }
         // userinfo ends at the first '@'; without one there is no user. One
         // pass over the user characters finds that '@' (and the password's
@@ -100,7 +132,7 @@ impl<'a> Uri<'a> {
             }
             Some(_) => return None,
         };
-        Some(Uri {
+        *out = Uri {
             scheme,
             user,
             password,
@@ -109,7 +141,8 @@ impl<'a> Uri<'a> {
             params,
             headers,
             raw,
-        })
+        };
+        Some(())
     }
 
     /// URI equality by RFC 3261 §19.1.4 (and RFC 3966 §4 for tel).

@@ -30,6 +30,7 @@ pub struct Via<'a> {
 impl<'a> Via<'a> {
     /// Parses the via-parm at `s[i..]`; returns it and the index where it
     /// ends (a top-level `,` separating the next Via, or the end).
+    #[inline]
     pub fn parse_at(s: &'a [u8], i: usize) -> Option<(Via<'a>, usize)> {
         let start = skip_ws(s, i);
         // sent-protocol: name SLASH version SLASH transport, LWS allowed
