@@ -387,36 +387,8 @@ fn one(v: Value, kind: Kind) -> Result<Value, String> {
                 other => Err(format!("{want}, got {}", type_name(&other))),
             }
         }
-        Kind::PageLimit => {
-            let max = u64::from(super::ul::MAX_PAGE);
-            let n = match &v {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.trim().parse::<u64>().ok(),
-                _ => None,
-            };
-            match n {
-                Some(n) if (1..=max).contains(&n) => Ok(Value::from(n)),
-                _ => Err(format!(
-                    "expected how many AoRs per page, a whole number from 1 to {max}, got {}",
-                    shown(&v)
-                )),
-            }
-        }
-        Kind::Top => {
-            let max = crate::pike::MAX_TRACKED as u64;
-            let n = match &v {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.trim().parse::<u64>().ok(),
-                _ => None,
-            };
-            match n {
-                Some(n) if (1..=max).contains(&n) => Ok(Value::from(n)),
-                _ => Err(format!(
-                    "expected how many sources, a whole number from 1 to {max}, got {}",
-                    shown(&v)
-                )),
-            }
-        }
+        Kind::PageLimit => count(v, "AoRs per page", u64::from(super::ul::MAX_PAGE)),
+        Kind::Top => count(v, "sources", crate::pike::MAX_TRACKED as u64),
     }
 }
 
@@ -493,6 +465,23 @@ fn domain(s: &str) -> Result<(), String> {
             "expected a domain such as \"example.com\" (a host name or IP address, IPv6 in brackets), got {}",
             shown(&Value::String(s.to_owned()))
         ))
+    }
+}
+
+/// A count from 1 to `max`, given as a number or a numeric string (kamcmd
+/// sends every argument as a string).
+fn count(v: Value, what: &str, max: u64) -> Result<Value, String> {
+    let n = match &v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if (1..=max).contains(&n) => Ok(Value::from(n)),
+        _ => Err(format!(
+            "expected how many {what}, a whole number from 1 to {max}, got {}",
+            shown(&v)
+        )),
     }
 }
 
