@@ -266,19 +266,57 @@ fn unsupported(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM))
 }
 
+/// The per-datagram bookkeeping `recvmmsg` and `sendmmsg` share: an
+/// address, its length, one iovec and the header pointing at both, per
+/// slot. Kept between calls only to reuse the allocations.
+struct Slots {
+    addrs: Vec<libc::sockaddr_storage>,
+    addr_lens: Vec<libc::socklen_t>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+impl Slots {
+    fn new(slots: usize) -> Self {
+        Slots {
+            // SAFETY: sockaddr_storage is plain old data (integers and byte
+            // arrays); all zeros is a valid value.
+            addrs: vec![unsafe { std::mem::zeroed() }; slots],
+            addr_lens: vec![0; slots],
+            iovs: Vec::with_capacity(slots),
+            hdrs: Vec::with_capacity(slots),
+        }
+    }
+
+    /// Rebuilds `hdrs`, one per iovec pushed since `iovs` was cleared,
+    /// each naming the address of its slot with `addr_lens` as its length.
+    /// Call it after the last push: the headers point into `iovs` and
+    /// `addrs`, which must not move until the syscall returns.
+    fn headers(&mut self) {
+        self.hdrs.clear();
+        for k in 0..self.iovs.len().min(self.addrs.len()) {
+            // SAFETY: mmsghdr is plain old data (integers and raw
+            // pointers); all zeros (null pointers, zero lengths) is valid.
+            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+            h.msg_hdr.msg_name = std::ptr::addr_of_mut!(self.addrs[k]).cast();
+            h.msg_hdr.msg_namelen = self.addr_lens[k];
+            h.msg_hdr.msg_iov = std::ptr::addr_of_mut!(self.iovs[k]);
+            h.msg_hdr.msg_iovlen = 1;
+            self.hdrs.push(h);
+        }
+    }
+}
+
 /// Receive buffers of one worker and the `recvmmsg` bookkeeping.
 struct RecvBatch {
     /// `slots` buffers of `stride` bytes, back to back.
     bufs: Vec<u8>,
     stride: usize,
     slots: usize,
-    /// Per slot: datagram length and sender, valid for the last `recv`.
+    /// Per slot: datagram length, valid for the last `recv`; the sender is
+    /// in `msgs`.
     lens: Vec<usize>,
-    addrs: Vec<libc::sockaddr_storage>,
-    addr_lens: Vec<libc::socklen_t>,
-    /// Rebuilt for every call; kept here only to reuse the allocation.
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
+    msgs: Slots,
     /// Cleared once `recvmmsg` is refused: single `recv_from` from then on.
     mmsg: bool,
 }
@@ -292,12 +330,7 @@ impl RecvBatch {
             stride,
             slots,
             lens: vec![0; slots],
-            // SAFETY: sockaddr_storage is plain old data (integers and byte
-            // arrays); all zeros is a valid value.
-            addrs: vec![unsafe { std::mem::zeroed() }; slots],
-            addr_lens: vec![0; slots],
-            iovs: Vec::with_capacity(slots),
-            hdrs: Vec::with_capacity(slots),
+            msgs: Slots::new(slots),
             mmsg: true,
         }
     }
@@ -317,7 +350,7 @@ impl RecvBatch {
         }
         let (n, remote) = socket.recv_from(&mut self.bufs[..self.stride])?;
         self.lens[0] = n;
-        write_sockaddr(remote, &mut self.addrs[0], &mut self.addr_lens[0]);
+        write_sockaddr(remote, &mut self.msgs.addrs[0], &mut self.msgs.addr_lens[0]);
         Ok(1)
     }
 
@@ -339,25 +372,22 @@ impl RecvBatch {
 
     fn recv_many(&mut self, socket: &UdpSocket, flags: libc::c_int) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
-        self.iovs.clear();
-        self.hdrs.clear();
-        for chunk in self.bufs.chunks_exact_mut(self.stride).take(self.slots) {
-            self.iovs.push(libc::iovec {
+        let m = &mut self.msgs;
+        m.iovs.clear();
+        for (chunk, len) in self
+            .bufs
+            .chunks_exact_mut(self.stride)
+            .zip(m.addr_lens.iter_mut())
+            .take(self.slots)
+        {
+            m.iovs.push(libc::iovec {
                 iov_base: chunk.as_mut_ptr().cast(),
                 iov_len: chunk.len(),
             });
+            // The kernel may fill the whole sockaddr_storage.
+            *len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         }
-        for i in 0..self.iovs.len() {
-            // SAFETY: mmsghdr is plain old data (integers and raw
-            // pointers); all zeros (null pointers, zero lengths) is valid.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = std::ptr::addr_of_mut!(self.addrs[i]).cast();
-            h.msg_hdr.msg_namelen =
-                std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-            h.msg_hdr.msg_iov = std::ptr::addr_of_mut!(self.iovs[i]);
-            h.msg_hdr.msg_iovlen = 1;
-            self.hdrs.push(h);
-        }
+        m.headers();
         // SAFETY: `hdrs` holds `hdrs.len()` initialised headers; each
         // points at one iovec of `iovs`, whose buffer is a disjoint
         // `stride`-byte chunk of `bufs`, and at one sockaddr_storage of
@@ -367,8 +397,8 @@ impl RecvBatch {
         let r = unsafe {
             libc::recvmmsg(
                 socket.as_raw_fd(),
-                self.hdrs.as_mut_ptr(),
-                self.hdrs.len() as libc::c_uint,
+                m.hdrs.as_mut_ptr(),
+                m.hdrs.len() as libc::c_uint,
                 flags,
                 std::ptr::null_mut(),
             )
@@ -376,12 +406,12 @@ impl RecvBatch {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
-        let n = (r as usize).min(self.hdrs.len());
-        for (i, h) in self.hdrs.iter().enumerate().take(n) {
+        let n = (r as usize).min(m.hdrs.len());
+        for (i, h) in m.hdrs.iter().enumerate().take(n) {
             // A truncated datagram reports the bytes stored, at most the
             // slot (max + 1), which the caller counts as too large.
             self.lens[i] = (h.msg_len as usize).min(self.stride);
-            self.addr_lens[i] = h.msg_hdr.msg_namelen;
+            m.addr_lens[i] = h.msg_hdr.msg_namelen;
         }
         Ok(n)
     }
@@ -394,7 +424,7 @@ impl RecvBatch {
         }
         let start = i * self.stride;
         let data = self.bufs.get(start..start + self.lens[i])?;
-        let remote = read_sockaddr(&self.addrs[i], self.addr_lens[i])?;
+        let remote = read_sockaddr(&self.msgs.addrs[i], self.msgs.addr_lens[i])?;
         Some((data, remote))
     }
 }
@@ -446,10 +476,7 @@ fn write_sockaddr(addr: SocketAddr, s: &mut libc::sockaddr_storage, len: &mut li
 
 /// The `sendmmsg` bookkeeping of one worker.
 struct SendBatch {
-    addrs: Vec<libc::sockaddr_storage>,
-    addr_lens: Vec<libc::socklen_t>,
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
+    msgs: Slots,
     mmsg: bool,
 }
 
@@ -457,11 +484,7 @@ impl SendBatch {
     fn new(slots: usize) -> Self {
         let slots = slots.max(1);
         SendBatch {
-            // SAFETY: plain old data, all zeros is valid (see RecvBatch).
-            addrs: vec![unsafe { std::mem::zeroed() }; slots],
-            addr_lens: vec![0; slots],
-            iovs: Vec::with_capacity(slots),
-            hdrs: Vec::with_capacity(slots),
+            msgs: Slots::new(slots),
             mmsg: true,
         }
     }
@@ -469,7 +492,7 @@ impl SendBatch {
     /// Sends `outs[i]` to `dest` for each `(i, dest)` of `replies`. A reply
     /// the kernel refuses is logged and skipped; the others still go.
     fn send(&mut self, socket: &UdpSocket, outs: &[Vec<u8>], replies: &[(usize, SocketAddr)]) {
-        let replies = &replies[..replies.len().min(self.addrs.len())];
+        let replies = &replies[..replies.len().min(self.msgs.addrs.len())];
         let mut done = 0;
         while done < replies.len() && self.mmsg {
             match self.send_many(socket, outs, &replies[done..]) {
@@ -503,28 +526,20 @@ impl SendBatch {
         replies: &[(usize, SocketAddr)],
     ) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
-        self.iovs.clear();
-        self.hdrs.clear();
-        for (k, &(i, dest)) in replies.iter().enumerate() {
+        let m = &mut self.msgs;
+        m.iovs.clear();
+        for (k, &(i, dest)) in replies.iter().enumerate().take(m.addrs.len()) {
             let out = outs.get(i).map_or(&[][..], Vec::as_slice);
-            write_sockaddr(dest, &mut self.addrs[k], &mut self.addr_lens[k]);
+            write_sockaddr(dest, &mut m.addrs[k], &mut m.addr_lens[k]);
             // The kernel only reads through iov_base (sendmmsg), so the
             // cast from a shared slice to *mut is sound.
-            self.iovs.push(libc::iovec {
+            m.iovs.push(libc::iovec {
                 iov_base: out.as_ptr().cast_mut().cast(),
                 iov_len: out.len(),
             });
         }
-        for k in 0..self.iovs.len() {
-            // SAFETY: mmsghdr is plain old data; all zeros is valid.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = std::ptr::addr_of_mut!(self.addrs[k]).cast();
-            h.msg_hdr.msg_namelen = self.addr_lens[k];
-            h.msg_hdr.msg_iov = std::ptr::addr_of_mut!(self.iovs[k]);
-            h.msg_hdr.msg_iovlen = 1;
-            self.hdrs.push(h);
-        }
-        if self.hdrs.is_empty() {
+        m.headers();
+        if m.hdrs.is_empty() {
             return Ok(0);
         }
         // SAFETY: `hdrs` holds `hdrs.len()` initialised headers, each
@@ -535,8 +550,8 @@ impl SendBatch {
         let r = unsafe {
             libc::sendmmsg(
                 socket.as_raw_fd(),
-                self.hdrs.as_mut_ptr(),
-                self.hdrs.len() as libc::c_uint,
+                m.hdrs.as_mut_ptr(),
+                m.hdrs.len() as libc::c_uint,
                 0,
             )
         };
