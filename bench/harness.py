@@ -65,6 +65,7 @@ STORE_SETUPS = os.environ.get(
 PROFILE_RATE = env_int("PROFILE_RATE", 40000)
 PROFILE_SECS = env_int("PROFILE_SECS", 5)
 PERF_FREQ = env_int("PERF_FREQ", 999)
+SCHED_SECS = env_int("SCHED_SECS", 2)
 KAM_SHM_MB = env_int("KAM_SHM_MB", 3072)
 KAM_PKG_MB = env_int("KAM_PKG_MB", 64)
 KAM_HASH_SIZE = env_int("KAM_HASH_SIZE", 0)  # 0: usrloc's default (10: 1,024 slots)
@@ -739,6 +740,117 @@ def phase_profile(kr, port):
     RESULTS["profile"] = prof
     write_profile_text(prof, OUT_DIR / "profile-refresh.txt")
     data.unlink(missing_ok=True)
+    phase_sched(kr, port)
+
+
+def phase_sched(kr, port):
+    """A second refresh load at PROFILE_RATE with the probe beside it and
+    `perf sched record -a` for SCHED_SECS in its middle: how kamrs's threads
+    and SIPp share the CPUs, i.e. what the probe's tail waits for."""
+    rate = PROFILE_RATE
+    data = WORK / "sched.data"
+    pr = Probe(kr, "sched")
+    time.sleep(0.05)
+    sp = Sipp(kr, SCEN_REG, "p", rate, rate * PROFILE_SECS, 3 + len(RATES), port,
+              "sched-refresh", timeout_s=PROFILE_SECS + 12)
+    time.sleep(max(0.0, (PROFILE_SECS - SCHED_SECS) / 2))
+    rec = start(["perf", "sched", "record", "-a", "-o", str(data), "--",
+                 "sleep", str(SCHED_SECS)], "perf-sched")
+    try:
+        rec.wait(timeout=SCHED_SECS + 30)
+    except subprocess.TimeoutExpired:
+        stop(rec)
+    res = sp.wait()
+    pres = pr.finish()
+    out = {"rate": rate, "secs": SCHED_SECS, "sipp": res, "probe": pres}
+    try:
+        r = subprocess.run(["perf", "sched", "timehist", "-i", str(data)],
+                           capture_output=True, text=True, timeout=300)
+        out.update(analyse_sched(r.stdout, kr.proc.pid))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        out["error"] = str(e)
+    data.unlink(missing_ok=True)
+    RESULTS["sched"] = out
+    k = (out.get("tasks") or {}).get("kamrs") or {}
+    log(f"  sched: probe p99={pres.get('p99_us')} kamrs busy stretches (length-weighted)"
+        f" p50={k.get('stretch_w50_us')} p90={k.get('stretch_w90_us')} max={k.get('stretch_max_us')} us")
+
+
+TIMEHIST = re.compile(r"^\s*(\d+\.\d+)\s+\[(\d+)\]\s+(\S.*?)\s+(\d+\.\d+)\s+(\d+\.\d+)\s+(\d+\.\d+)\s*$")
+
+
+def pctl(xs, q):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else None
+
+
+def analyse_sched(text, kamrs_pid):
+    """From `perf sched timehist` (one line per switch-out: time, CPU, task,
+    wait, scheduling delay, run time, in ms): per task group its CPU, its
+    on-CPU slices and its wakeup-to-running delay; for kamrs also its busy
+    stretches (the union of its threads' slices, gaps under 50 µs closed),
+    whose length-weighted quantiles say how long the stretch is that a
+    request arriving at a random busy moment has to wait out."""
+    slices = {"kamrs": [], "sipp": [], "probe": []}
+    delays = {"kamrs": [], "sipp": [], "probe": []}
+    t_first = t_last = None
+    for line in text.splitlines():
+        m = TIMEHIST.match(line)
+        if not m:
+            continue
+        t, _cpu, task, _wait, delay, run = m.groups()
+        t, delay, run = float(t), float(delay) * 1e3, float(run) * 1e3
+        t_first = t if t_first is None else t_first
+        t_last = t
+        ids = re.search(r"\[(\d+)(?:/(\d+))?\]$", task)
+        pid = int(ids.group(2) or ids.group(1)) if ids else None
+        name = task[:ids.start()] if ids else task
+        if pid == kamrs_pid:
+            g = "kamrs"
+        elif name == "sipp":
+            g = "sipp"
+        elif name == "kamrs-probe":
+            g = "probe"
+        else:
+            continue
+        slices[g].append((t * 1e6 - run, t * 1e6))
+        if delay > 0:
+            delays[g].append(delay)
+    if t_first is None or t_last <= t_first:
+        return {"error": "perf sched timehist gave no events"}
+    span = t_last - t_first
+    out = {}
+    for g in slices:
+        runs = [b - a for a, b in slices[g]]
+        d = delays[g]
+        out[g] = {"cpu_ms_per_s": sum(runs) / 1e3 / span, "slices": len(runs),
+                  "slice_p50_us": pctl(runs, 0.5), "slice_p90_us": pctl(runs, 0.9),
+                  "slice_max_us": max(runs) if runs else None,
+                  "delay_mean_us": sum(d) / len(d) if d else None,
+                  "delay_p99_us": pctl(d, 0.99), "delay_max_us": max(d) if d else None}
+    stretches = []
+    for a, b in sorted(slices["kamrs"]):
+        if stretches and a <= stretches[-1][1] + 50:
+            stretches[-1][1] = max(stretches[-1][1], b)
+        else:
+            stretches.append([a, b])
+    lens = sorted(b - a for a, b in stretches)
+
+    def weighted(q):
+        # Weighted by length: the stretch a request arriving at a random
+        # moment of kamrs's busy time falls into.
+        total, acc = sum(lens), 0.0
+        for x in lens:
+            acc += x
+            if acc >= q * total:
+                return x
+        return None
+
+    out["kamrs"].update({"stretches_per_s": len(lens) / span,
+                         "stretch_w50_us": weighted(0.5), "stretch_w90_us": weighted(0.9),
+                         "stretch_w99_us": weighted(0.99),
+                         "stretch_max_us": max(lens) if lens else None})
+    return {"span_s": span, "tasks": out}
 
 
 # Frames that only carry a kamrs type in their generics (tokio's and std's
@@ -753,7 +865,10 @@ INCLUSIVE_GROUPS = [
      r"^(__libc_sendto|(__GI___|__)?sendmmsg)"),
     ("UDP receive: recvmmsg / recvfrom", r"^(__libc_recvfrom|(__)?recvmmsg)"),
     ("idle/park: epoll_wait (runtime waiting for packets)", r"^epoll_wait"),
-    ("SIP parsing: kamrs::sip::message::parse_message", r"kamrs::sip::message::parse_message"),
+    # parse_message is inlined into Router::handle: its frame is then named
+    # without its path.
+    ("SIP parsing: kamrs::sip::message::parse_message",
+     r"(^|kamrs::sip::message::)parse_message( \(inlined\))?$"),
     ("registrar: kamrs::registrar::Registrar::handle", r"kamrs::registrar::Registrar::handle"),
     ("location table: kamrs::usrloc::table::*", r"kamrs::usrloc::table::"),
     ("reply building: kamrs::sip::reply / kamrs::registrar::reply", r"kamrs::sip::reply|kamrs::registrar::reply"),
@@ -820,7 +935,8 @@ def analyse_perf(data):
         groups[label] = pct(sum(1 for st in samples if any(rx.search(sym) for sym, _ in st)))
     callee_pairs = [{"pct": pct(c), "caller": k[0], "leaf": k[1]}
                     for k, c in sorted(pairs.items(), key=lambda kv: -kv[1])]
-    return {"samples": total, "flat_all": flat_all, "flat": flat_all[:30],
+    return {"samples": total, "kernel_pct": pct(sum(1 for st in samples if st[0][1])),
+            "flat_all": flat_all, "flat": flat_all[:30],
             "children": kamrs_incl[:60], "groups": groups, "pairs": callee_pairs[:60]}
 
 
@@ -1164,7 +1280,7 @@ def main():
         "RATES", "STEP_SECS", "WORKERS", "PREFILL_RATE", "PROBE_INTERVAL_US", "MEM_BINDINGS",
         "MEM_RATE", "DUMP_AORS", "DUMP_BG_RATE", "STARTUP_ROWS", "STORE_RATES",
         "STORE_STEP_SECS", "STORE_SETUPS", "PROFILE_RATE", "PROFILE_SECS", "PHASES",
-        "KAM_HASH_SIZE", "TUNED_HASH_SIZE", "TUNED_RATE", "SIPP_BUFF", "PERF_FREQ")}
+        "KAM_HASH_SIZE", "TUNED_HASH_SIZE", "TUNED_RATE", "SIPP_BUFF", "PERF_FREQ", "SCHED_SECS")}
     RESULTS["config"] = {"rates": RATES, "step_secs": STEP_SECS, "workers": WORKERS,
                          "prefill_rate": PREFILL_RATE, "probe_interval_us": PROBE_INTERVAL_US,
                          "mem_bindings": MEM_BINDINGS, "mem_rate": MEM_RATE,
@@ -1174,7 +1290,7 @@ def main():
                          "profile_rate": PROFILE_RATE, "profile_secs": PROFILE_SECS,
                          "kam_shm_mb": KAM_SHM_MB, "kam_pkg_mb": KAM_PKG_MB,
                          "kam_hash_size": KAM_HASH_SIZE, "sipp_buff": SIPP_BUFF,
-                         "perf_freq": PERF_FREQ}
+                         "perf_freq": PERF_FREQ, "sched_secs": SCHED_SECS}
     RESULTS["date"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     RESULTS["build_secs"] = float(os.environ.get("BUILD_SECS", "0") or 0)
     try:

@@ -113,25 +113,40 @@ def why_missed(res, goals):
                 "kamrs reads its UDP socket with `udp_workers` threads (kamrs/src/transport/udp.rs: "
                 "batches of up to 16 datagrams per `recvmmsg`, replies by `sendmmsg`).")
         lat = st.get(("refresh", 40000, "kamrs"))
-        fts = sum(r["pct"] for r in prof.get("flat_all", []) if r["sym"].startswith("finish_task_switch"))
         if "Probe p99" in text and lat:
             p = lat["probe"]
-            out.append(
-                f"Latency: at 40,000 refresh/s the probe's p50 was {n(p.get('p50_us'))} µs but its p99 "
-                f"{n(p.get('p99_us'))} µs (max {n(p.get('max_us'))} µs), while kamrs spends about "
-                f"{n(lat['cpu_us_per_reg'], 0)} µs of CPU per REGISTER: the tail is waiting, not work. "
-                "The probe's REGISTER queues in kamrs's socket behind SIPp's: SIPp sends in bursts "
-                "(each time its scheduler runs it starts every call that is due), so the probe lands "
-                f"behind a whole burst now and then; at 40 REGISTERs per ms a {n(p.get('p99_us'))} µs "
-                f"wait means about {(p.get('p99_us') or 0) * 40 / 1000:,.0f} of SIPp's ahead of it, or "
-                "kamrs's threads (or the probe itself, on the same 2 cores) not being scheduled: kamrs "
-                f"used {lat['cpu_s'] / lat['secs']:.2f} cores, SIPp "
-                f"{(lat.get('sipp_cpu_s') or 0) / lat['secs']:.2f}, and other work shared the rest. "
-                "Kamailio (two worker processes on its socket) had p99 "
-                f"{n((st.get(('refresh', 40000, 'kamailio')) or {}).get('probe', {}).get('p99_us'))} µs "
-                "at the same offered load. Fewer µs per REGISTER shorten that queue"
-                + (f"; the profile's {fts:.0f} % self time in `finish_task_switch` is kamrs's threads "
-                   "sleeping and being woken between bursts." if fts else "."))
+            kam_p99 = (st.get(("refresh", 40000, "kamailio")) or {}).get("probe", {}).get("p99_us")
+            msg = (f"Latency: at 40,000 refresh/s the probe's p50 was {n(p.get('p50_us'))} µs but its p99 "
+                   f"{n(p.get('p99_us'))} µs (max {n(p.get('max_us'))} µs; Kamailio's p99 {n(kam_p99)} µs), "
+                   f"while kamrs spends about {n(lat['cpu_us_per_reg'], 1)} µs of CPU per REGISTER: the "
+                   "tail is waiting, not work.")
+            sch = res.get("sched") or {}
+            tasks = sch.get("tasks") or {}
+            k, g = tasks.get("kamrs") or {}, tasks.get("sipp") or {}
+            if k.get("stretch_w50_us"):
+                cpu = lat["cpu_us_per_reg"]
+                kern = prof.get("kernel_pct")
+                msg += (
+                    f" A second {sch['rate']:,}/s refresh run under `perf sched record -a` (probe p99 "
+                    f"{n((sch.get('probe') or {}).get('p99_us'))} µs) shows what it waits for. SIPp sends "
+                    "in bursts, and kamrs answers a burst in one busy stretch (its threads' time on a "
+                    "CPU, gaps under 50 µs closed). Weighted by length, which is what a REGISTER "
+                    "arriving at a random busy moment lands in, the median stretch lasts "
+                    f"{n(k['stretch_w50_us'])} µs, p90 {n(k['stretch_w90_us'])} µs, the longest "
+                    f"{n(k['stretch_max_us'])} µs: at {n(cpu, 1)} µs per REGISTER the median is about "
+                    f"{k['stretch_w50_us'] / cpu:,.0f} of SIPp's REGISTERs in one go. A probe REGISTER "
+                    "that lands in a stretch queues in the socket behind the rest of it, so the p99 is the "
+                    "long stretches. Meanwhile SIPp held the other CPU in slices of "
+                    f"{n(g.get('slice_p50_us'))} µs at the median ({n(g.get('slice_p90_us'))} µs p90), and "
+                    f"kamrs's threads waited {n(k.get('delay_mean_us'))} µs on average "
+                    f"({n(k.get('delay_max_us'))} µs at most) between being woken and running.")
+                if kern:
+                    msg += (
+                        f" A stretch costs what its REGISTERs cost, and {kern:.0f} % of kamrs's CPU is in "
+                        "the kernel (the profile below: UDP receive and send; on loopback the send "
+                        "includes delivering each reply into SIPp's socket), so even with no user-space "
+                        f"work at all the p90 stretch would last about {n(k['stretch_w90_us'] * kern / 100)} µs.")
+            out.append(msg)
         if grp:
             send = grp.get(INC_SEND, 0)
             recv = grp.get(INC_RECV, 0)
@@ -516,6 +531,10 @@ def write(res, out_dir):
               "counters are not available on this VM, hence the cpu-clock software event. Longer "
               "lists: [profile-refresh.txt](profile-refresh.txt).")
             a("")
+            if prof.get("kernel_pct") is not None:
+                a(f"{prof['kernel_pct']:.0f} % of the samples are in the kernel, "
+                  f"{100 - prof['kernel_pct']:.0f} % in user space.")
+                a("")
             a("Share of kamrs's CPU samples whose call chain contains:")
             a("")
             a("| | share |")
@@ -552,6 +571,38 @@ def write(res, out_dir):
             a("|---:|---|---|")
             for r in prof.get("pairs", [])[:15]:
                 a(f"| {r['pct']:.1f} % | `{clean(r['caller'])[:90]}` | `{clean(r['leaf'])[:90]}` |")
+            a("")
+
+    sch = res.get("sched")
+    if sch:
+        a("## Scheduling under the refresh load")
+        a("")
+        if sch.get("error"):
+            a(f"perf sched failed: `{sch['error']}`")
+            a("")
+        else:
+            sp, pr = sch["sipp"], sch.get("probe") or {}
+            a(f"`perf sched record -a` for {sch['span_s']:.1f} s in the middle of a second refresh load "
+              f"(offered {sch['rate']:,}/s; achieved {sp['ok'] / max(sp['secs'], 1e-9):,.0f}/s, "
+              f"{sp['retrans']:,} retransmissions; probe p50 {n(pr.get('p50_us'))} µs, p99 "
+              f"{n(pr.get('p99_us'))} µs), read with `perf sched timehist`. *slice* = one stay on a "
+              "CPU; *delay* = from being woken to running; kamrs's *stretches* = the union of its "
+              "threads' slices (gaps under 50 µs closed): the time it takes to answer one burst of "
+              "SIPp's (or the probe's lone REGISTER between bursts).")
+            a("")
+            a("| task | CPU ms/s | slices | slice p50 µs | p90 | max | delay mean µs | p99 | max |")
+            a("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+            for key, label in (("kamrs", "kamrs (all threads)"), ("sipp", "SIPp"), ("probe", "probe")):
+                t = (sch.get("tasks") or {}).get(key) or {}
+                a(f"| {label} | {n(t.get('cpu_ms_per_s'))} | {n(t.get('slices'))} | "
+                  f"{n(t.get('slice_p50_us'))} | {n(t.get('slice_p90_us'))} | {n(t.get('slice_max_us'))} | "
+                  f"{n(t.get('delay_mean_us'))} | {n(t.get('delay_p99_us'))} | {n(t.get('delay_max_us'))} |")
+            k = (sch.get("tasks") or {}).get("kamrs") or {}
+            a("")
+            a(f"kamrs busy stretches: {n(k.get('stretches_per_s'))} a second; weighted by length (the "
+              f"stretch a REGISTER arriving at a random busy moment falls into) p50 "
+              f"{n(k.get('stretch_w50_us'))} µs, p90 {n(k.get('stretch_w90_us'))} µs, p99 "
+              f"{n(k.get('stretch_w99_us'))} µs; longest {n(k.get('stretch_max_us'))} µs.")
             a("")
 
     # ------------------------------------------------------------ method

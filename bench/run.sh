@@ -27,7 +27,9 @@
 #        probe p50/p99/max, memory (PSS summed over the registrar's
 #        processes: Kamailio's shared memory counted once);
 #      - profiles kamrs with `perf record -e cpu-clock --call-graph dwarf`
-#        during a refresh load at PROFILE_RATE (bench/profile-refresh.txt);
+#        during a refresh load at PROFILE_RATE (bench/profile-refresh.txt),
+#        then `perf sched record -a` for SCHED_SECS during a second one with
+#        the probe beside it (how kamrs's threads and SIPp share the CPUs);
 #      - runs the same Kamailio with usrloc hash_size=TUNED_HASH_SIZE at
 #        TUNED_RATE (new, refresh): how much one parameter changes its cost;
 #      - on fresh instances: memory per binding at MEM_BINDINGS (PSS delta /
@@ -57,7 +59,7 @@
 #   STORE_RATES ["2000 5000 10000 15000 20000 30000 40000 50000 60000"]
 #   STORE_STEP_SECS [3]
 #   STORE_SETUPS ["memory sqlite-wt sqlite-wb redis-wt redis-wb digest"]
-#   PROFILE_RATE [40000]  PROFILE_SECS [5]  PERF_FREQ [999]
+#   PROFILE_RATE [40000]  PROFILE_SECS [5]  PERF_FREQ [999]  SCHED_SECS [2]
 #   TUNED_HASH_SIZE [16]  TUNED_RATE [20000]
 #   PHASES ["matrix profile kamtuned memory dump startup stores"]
 #   KAM_SHM_MB [3072]  KAM_PKG_MB [64]  (Kamailio -m / -M)
