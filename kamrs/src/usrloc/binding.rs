@@ -65,15 +65,33 @@ impl Remote {
 static LOCALS: Mutex<Vec<Arc<SocketAddr>>> = Mutex::new(Vec::new());
 const MAX_LOCALS: usize = 64;
 
+thread_local! {
+    /// The socket this thread last shared. A UDP worker serves one socket,
+    /// so a new binding's local socket is almost always this one, and the
+    /// insert path takes no process-wide lock.
+    static LAST_LOCAL: std::cell::RefCell<Option<Arc<SocketAddr>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 fn shared_local(addr: SocketAddr) -> Arc<SocketAddr> {
-    let mut locals = LOCALS.lock().unwrap_or_else(PoisonError::into_inner);
-    if let Some(a) = locals.iter().find(|a| ***a == addr) {
-        return Arc::clone(a);
+    let cached = LAST_LOCAL.with_borrow(|last| last.as_ref().filter(|a| ***a == addr).cloned());
+    if let Some(a) = cached {
+        return a;
     }
-    let a = Arc::new(addr);
-    if locals.len() < MAX_LOCALS {
-        locals.push(Arc::clone(&a));
-    }
+    let a = {
+        let mut locals = LOCALS.lock().unwrap_or_else(PoisonError::into_inner);
+        match locals.iter().find(|a| ***a == addr) {
+            Some(a) => Arc::clone(a),
+            None => {
+                let a = Arc::new(addr);
+                if locals.len() < MAX_LOCALS {
+                    locals.push(Arc::clone(&a));
+                }
+                a
+            }
+        }
+    };
+    LAST_LOCAL.set(Some(Arc::clone(&a)));
     a
 }
 
@@ -533,6 +551,22 @@ mod packing_tests {
             assert_ne!(b.ruid(), r);
         }
         assert_ne!(Ruid::generate(), r);
+    }
+
+    #[test]
+    fn local_sockets_are_shared_across_threads_and_kept_apart() {
+        let a: SocketAddr = "127.0.0.1:45060".parse().unwrap();
+        let b: SocketAddr = "[::1]:45060".parse().unwrap();
+        let first = shared_local(a);
+        // The thread's cache, then the shared list (another thread, whose
+        // cache is empty), then a different socket in between.
+        assert!(Arc::ptr_eq(&first, &shared_local(a)));
+        let other = std::thread::spawn(move || shared_local(a)).join().unwrap();
+        assert!(Arc::ptr_eq(&first, &other));
+        let v6 = shared_local(b);
+        assert_eq!(*v6, b);
+        assert!(Arc::ptr_eq(&first, &shared_local(a)));
+        assert!(Arc::ptr_eq(&v6, &shared_local(b)));
     }
 
     #[test]
