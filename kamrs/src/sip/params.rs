@@ -1,7 +1,7 @@
 //! `;name[=value]` parameters, as found after a Via, after a name-addr or
 //! addr-spec in From/To/Contact (header params), and inside URIs.
 
-use super::scan::{ascii, class, is, quoted_end, skip_ws};
+use super::scan::{ascii, class, quoted_end, skip_ws, span};
 
 /// Where a run of parameters ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -60,9 +60,7 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
             i = skip_ws(s, i);
         }
         let name_start = i;
-        while i < s.len() && is_param_char(s[i], kind) {
-            i += 1;
-        }
+        i = span(s, i, param_class(kind));
         if i == name_start {
             // A trailing `;` with nothing after it: phones do send it; accept.
             if kind == ParamsIn::Header && skip_ws(s, i) == s.len() {
@@ -133,10 +131,7 @@ fn scan_value(s: &[u8], i: usize, kind: ParamsIn) -> Option<usize> {
             Some(i + close + 1)
         }
         _ => {
-            let mut j = i;
-            while j < s.len() && is_param_char(s[j], kind) {
-                j += 1;
-            }
+            let j = span(s, i, param_class(kind));
             // An empty value (`expires=`) is tolerated; its meaning is the
             // consumer's business.
             Some(j)
@@ -145,10 +140,10 @@ fn scan_value(s: &[u8], i: usize, kind: ParamsIn) -> Option<usize> {
 }
 
 #[inline(always)]
-fn is_param_char(b: u8, kind: ParamsIn) -> bool {
+fn param_class(kind: ParamsIn) -> u8 {
     match kind {
-        ParamsIn::Header => is(b, class::PARAM_HDR),
-        ParamsIn::Uri => is(b, class::PARAM_URI),
+        ParamsIn::Header => class::PARAM_HDR,
+        ParamsIn::Uri => class::PARAM_URI,
     }
 }
 
@@ -332,9 +327,7 @@ impl<'a> ParamIter<'a> {
             }
             i = skip_ws(s, i + 1);
             let name_start = i;
-            while i < s.len() && is_param_char(s[i], self.kind) {
-                i += 1;
-            }
+            i = span(s, i, param_class(self.kind));
             let name = &s[name_start..i];
             let mut j = skip_ws(s, i);
             let mut value = None;

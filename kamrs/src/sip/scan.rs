@@ -110,6 +110,39 @@ pub fn is_token(b: u8) -> bool {
     is(b, class::TOKEN)
 }
 
+/// Index of the first byte at or after `i` that is not in class `class`
+/// (a single [`class`] bit), or `s.len()`; `i` itself when `i >= s.len()`.
+#[inline(always)]
+pub fn span(s: &[u8], i: usize, class: u8) -> usize {
+    debug_assert!(class.is_power_of_two());
+    let Some(rest) = s.get(i..) else {
+        return i;
+    };
+    match rest.iter().position(|&b| CLASSES[b as usize] & class == 0) {
+        Some(k) => i + k,
+        None => s.len(),
+    }
+}
+
+/// Whether every byte of `s` is visible ASCII (`%x21-7E`: no white space,
+/// no control, nothing above `~`). Eight bytes per step: the Call-ID and
+/// the Request-URI are 20 to 60 bytes long.
+#[inline]
+pub fn all_graphic(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exact "some byte < 0x21" and "some byte > 0x7E" tests (the classic
+    // has-less / has-more bit tricks, exact for bounds up to 0x80).
+    let bad = |x: u64| {
+        (x.wrapping_sub(ONES * 0x21) & !x & HIGH) | ((x.wrapping_add(ONES) | x) & HIGH) != 0
+    };
+    let (chunks, tail) = s.as_chunks::<8>();
+    if chunks.iter().any(|c| bad(u64::from_le_bytes(*c))) {
+        return false;
+    }
+    tail.iter().all(u8::is_ascii_graphic)
+}
+
 #[inline]
 pub fn skip_ws(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && is_ws(s[i]) {
@@ -247,6 +280,32 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_graphic_agrees_with_a_plain_check() {
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    assert_eq!(
+                        all_graphic(&s),
+                        s.iter().all(u8::is_ascii_graphic),
+                        "{len} {at} {b}"
+                    );
+                }
+            }
+        }
+        assert!(all_graphic(b""));
+    }
+
+    #[test]
+    fn span_stops_at_the_first_byte_outside_the_class() {
+        assert_eq!(span(b"abc;d", 0, class::TOKEN), 3);
+        assert_eq!(span(b"abc;d", 4, class::TOKEN), 5);
+        assert_eq!(span(b"abc", 3, class::TOKEN), 3);
+        assert_eq!(span(b"abc", 7, class::TOKEN), 7);
+    }
 
     #[test]
     fn find2_agrees_with_a_plain_search() {

@@ -7,7 +7,7 @@
 //! stand for, and only the parameters the RFC names must match.
 
 use super::params::{self, Params, ParamsIn};
-use super::scan::{ascii, class, is};
+use super::scan::{ascii, class, find1, is, span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -93,20 +93,15 @@ impl<'a> Uri<'a> {
             return Some(());
         }
         // userinfo ends at the first '@'; without one there is no user. One
-        // pass over the user characters finds that '@' (and the password's
-        // ':') in the common case; every byte before the first '@' must be a
-        // user character.
-        let mut j = rest;
-        let mut pw_colon = None;
-        while j < s.len() && is_user_char(s[j]) {
-            if s[j] == b':' && pw_colon.is_none() {
-                pw_colon = Some(j);
-            }
-            j += 1;
-        }
+        // pass over the user characters (user / ":" password, escapes
+        // included, validated loosely: '%' passes) finds that '@' in the
+        // common case; every byte before the first '@' must be a user
+        // character.
+        let j = span(s, rest, class::USER);
         let (user, password, host_start) = if s.get(j) == Some(&b'@') {
-            let (u, p) = match pw_colon {
-                Some(c) => (&raw[rest..c], Some(&raw[c + 1..j])),
+            // The password follows the first ':' of the userinfo.
+            let (u, p) = match find1(b':', &s[rest..j]) {
+                Some(c) => (&raw[rest..rest + c], Some(&raw[rest + c + 1..j])),
                 None => (&raw[rest..j], None),
             };
             if u.is_empty() {
@@ -163,10 +158,7 @@ impl<'a> Uri<'a> {
 }
 
 fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
-    let mut i = rest;
-    while i < s.len() && is_tel_char(s[i]) {
-        i += 1;
-    }
+    let i = span(s, rest, class::TEL);
     if i == rest {
         return None;
     }
@@ -195,9 +187,7 @@ pub(crate) fn parse_hostport(s: &[u8], i: usize) -> Option<(usize, Option<u16>, 
         inner.parse::<std::net::Ipv6Addr>().ok()?;
         j = close + 1;
     } else {
-        while j < s.len() && is(s[j], class::HOST) {
-            j += 1;
-        }
+        j = span(s, j, class::HOST);
         if j == i {
             return None;
         }
@@ -228,19 +218,8 @@ fn eq3(a: u8, b: u8, c: u8, lower: &[u8; 3]) -> bool {
 }
 
 #[inline(always)]
-fn is_user_char(b: u8) -> bool {
-    // user / ":" password, escapes included (validated loosely: '%' passes).
-    is(b, class::USER)
-}
-
-#[inline(always)]
 fn is_header_char(b: u8) -> bool {
     is(b, class::URI_HDR)
-}
-
-#[inline(always)]
-fn is_tel_char(b: u8) -> bool {
-    is(b, class::TEL)
 }
 
 fn opt_eq(a: Option<&str>, b: Option<&str>, eq: fn(&str, &str) -> bool) -> bool {
