@@ -1,7 +1,7 @@
 //! `;name[=value]` parameters, as found after a Via, after a name-addr or
 //! addr-spec in From/To/Contact (header params), and inside URIs.
 
-use super::scan::{ascii, class, quoted_end, skip_ws, span};
+use super::scan::{ascii, class, eq_ignore_case, quoted_end, skip_ws, span};
 
 /// Where a run of parameters ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -91,10 +91,13 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
         if rest.is_none() {
             // Offsets are kept in a byte each; value starts are never 0
             // (a `;` and a name come first), so 0 can mean "no value".
-            let span = [name_start - base, name_end - base, value.0, value.1];
-            match (spans.get_mut(recorded), span.map(u8::try_from)) {
-                (Some(slot), [Ok(a), Ok(b), Ok(c), Ok(d)]) => {
-                    *slot = [a, b, c, d];
+            // The name ends before the value starts and each span ends
+            // after it starts, so the larger end bounds all four offsets.
+            let (n0, n1) = (name_start - base, name_end - base);
+            let (v0, v1) = value;
+            match spans.get_mut(recorded) {
+                Some(slot) if n1.max(v1) <= usize::from(u8::MAX) => {
+                    *slot = [n0 as u8, n1 as u8, v0 as u8, v1 as u8];
                     recorded += 1;
                 }
                 _ => {
@@ -277,7 +280,7 @@ fn offer<'a, const N: usize>(
 ) -> bool {
     let Some(slot) = names
         .iter()
-        .position(|want| n.eq_ignore_ascii_case(want.as_bytes()))
+        .position(|want| eq_ignore_case(n, want.as_bytes()))
     else {
         return false;
     };

@@ -164,6 +164,61 @@ pub fn trim(s: &[u8]) -> &[u8] {
     &s[a..b]
 }
 
+/// `a.eq_ignore_ascii_case(b)`, a word at a time: parameter names are
+/// compared for every parameter a registrar looks up (`expires`,
+/// `+sip.instance`, `reg-id`, `branch`…), and the byte-by-byte std loop was
+/// the largest single cost of reading a Contact's parameters. Two possibly
+/// overlapping loads cover 4 to 16 bytes; longer and shorter names take the
+/// std path.
+#[inline]
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8]| -> Option<(u64, u64)> {
+        Some((
+            u64::from_le_bytes(*s.first_chunk()?),
+            u64::from_le_bytes(*s.last_chunk()?),
+        ))
+    };
+    // First four and last four bytes, in one word.
+    let w4 = |s: &[u8]| -> Option<u64> {
+        Some(
+            u64::from(u32::from_le_bytes(*s.first_chunk()?))
+                | u64::from(u32::from_le_bytes(*s.last_chunk()?)) << 32,
+        )
+    };
+    match a.len() {
+        8..=16 => match (w8(a), w8(b)) {
+            (Some((a0, a1)), Some((b0, b1))) => {
+                lower8(a0) == lower8(b0) && lower8(a1) == lower8(b1)
+            }
+            _ => false,
+        },
+        4..=7 => match (w4(a), w4(b)) {
+            (Some(x), Some(y)) => lower8(x) == lower8(y),
+            _ => false,
+        },
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+/// Every ASCII upper-case letter of the eight bytes of `x` made lower case,
+/// every other byte unchanged (as `u8::to_ascii_lowercase` on each byte).
+#[inline(always)]
+fn lower8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Low seven bits of each byte; adding below 0x80 cannot carry into the
+    // next byte, and bit 7 of the sum says "low seven bits >= bound".
+    let low = x & !HIGH;
+    let ge_a = low + ONES * (0x80 - b'A' as u64);
+    let gt_z = low + ONES * (0x80 - b'Z' as u64 - 1);
+    // Upper case: A..=Z and bit 7 clear in the byte itself.
+    let upper = ge_a & !gt_z & !x & HIGH;
+    x | (upper >> 2)
+}
+
 /// Index of the first `a` or `b` in `hay`.
 ///
 /// The parser searches short spans (a header line, a URI up to its `>`, a
@@ -297,6 +352,45 @@ mod tests {
             }
         }
         assert!(all_graphic(b""));
+    }
+
+    #[test]
+    fn eq_ignore_case_agrees_with_std() {
+        // Every pair of bytes at every position of every length up to 18,
+        // against a filler that is itself a letter.
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for len in 0..19 {
+            for at in 0..len {
+                for &x in &bytes {
+                    for &y in [x, x ^ 0x20, x.to_ascii_uppercase(), b'k', b'K', 0xcb, 0xeb].iter() {
+                        let mut a = vec![b'k'; len];
+                        let mut b = vec![b'K'; len];
+                        a[at] = x;
+                        b[at] = y;
+                        assert_eq!(
+                            eq_ignore_case(&a, &b),
+                            a.eq_ignore_ascii_case(&b),
+                            "{a:?} {b:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(!eq_ignore_case(b"abcd", b"abc"));
+        assert!(eq_ignore_case(b"+SIP.Instance", b"+sip.instance"));
+        assert!(!eq_ignore_case(b"expirez", b"expires"));
+    }
+
+    #[test]
+    fn lower8_is_to_ascii_lowercase_per_byte() {
+        for b in 0..=255u8 {
+            for filler in [0u8, b'A', b'z', 0x80, 0xff, b'@', b'['] {
+                let mut w = [filler; 8];
+                w[(b % 8) as usize] = b;
+                let want = u64::from_le_bytes(w.map(|c| c.to_ascii_lowercase()));
+                assert_eq!(lower8(u64::from_le_bytes(w)), want, "{w:?}");
+            }
+        }
     }
 
     #[test]
