@@ -125,6 +125,7 @@ fn name_bit(name: &[u8]) -> u32 {
 /// matter (expires, q, +sip.instance, reg-id, methods) and rarely more.
 const SPANS: usize = 6;
 
+#[inline(always)]
 fn scan_value(s: &[u8], i: usize, kind: ParamsIn) -> Option<usize> {
     match s.get(i) {
         Some(b'"') if kind == ParamsIn::Header => quoted_end(s, i),
@@ -177,16 +178,6 @@ impl std::fmt::Debug for Params<'_> {
 }
 
 impl<'a> Params<'a> {
-    /// No parameters (what `Default` gives, usable in a `const`).
-    pub(crate) const EMPTY: Params<'static> = Params {
-        raw: b"",
-        kind_is_uri: false,
-        spans: [[0; 4]; SPANS],
-        recorded: 0,
-        rest: None,
-        unrecorded: 0,
-    };
-
     fn kind(&self) -> ParamsIn {
         if self.kind_is_uri {
             ParamsIn::Uri

@@ -44,39 +44,15 @@ pub struct Uri<'a> {
 }
 
 impl<'a> Uri<'a> {
-    /// A placeholder for [`Uri::parse_into`] to overwrite.
-    pub(crate) const EMPTY: Uri<'static> = Uri {
-        scheme: Scheme::Sip,
-        user: None,
-        password: None,
-        host: "",
-        port: None,
-        params: Params::EMPTY,
-        headers: None,
-        raw: "",
-    };
-
     /// Parses a whole URI (nothing may follow it).
     pub fn parse(s: &'a [u8]) -> Option<Uri<'a>> {
-        let mut uri = Uri::EMPTY;
-        if !Self::parse_into(s, &mut uri) {
-            return None;
-        }
-        Some(uri)
+        Self::parse_value(s)
     }
 
-    /// [`Uri::parse`] into a slot the caller already has (the URI inside a
-    /// `NameAddr`), instead of returning the ~150-byte value to be copied
-    /// there. Returns false, leaving `out` unspecified, when malformed.
-    pub(crate) fn parse_into(s: &'a [u8], out: &mut Uri<'a>) -> bool {
-        match Self::parse_fields(s, out) {
-            Some(()) => true,
-            None => false,
-        }
-    }
-
+    /// [`Uri::parse`], inlined where the URI is kept (a `NameAddr`) so its
+    /// fields are written there directly.
     #[inline(always)]
-    fn parse_fields(s: &'a [u8], out: &mut Uri<'a>) -> Option<()> {
+    pub(crate) fn parse_value(s: &'a [u8]) -> Option<Uri<'a>> {
         let raw = ascii(s)?;
         // The scheme is one of three, so its colon is at index 3 or 4:
         // comparing in place is cheaper than searching for the colon.
@@ -89,8 +65,7 @@ impl<'a> Uri<'a> {
             _ => return None,
         };
         if scheme == Scheme::Tel {
-            *out = parse_tel(s, raw, rest)?;
-            return Some(());
+            return parse_tel(s, raw, rest);
         }
         // userinfo ends at the first '@'; without one there is no user. One
         // pass over the user characters (user / ":" password, escapes
@@ -127,7 +102,7 @@ impl<'a> Uri<'a> {
             }
             Some(_) => return None,
         };
-        *out = Uri {
+        Some(Uri {
             scheme,
             user,
             password,
@@ -136,8 +111,7 @@ impl<'a> Uri<'a> {
             params,
             headers,
             raw,
-        };
-        Some(())
+        })
     }
 
     /// URI equality by RFC 3261 §19.1.4 (and RFC 3966 §4 for tel).
