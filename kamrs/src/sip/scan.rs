@@ -112,16 +112,29 @@ pub fn is_token(b: u8) -> bool {
 
 /// Index of the first byte at or after `i` that is not in class `class`
 /// (a single [`class`] bit), or `s.len()`; `i` itself when `i >= s.len()`.
+///
+/// The parser's class scans (parameter names and values, hosts, users,
+/// header names) go through here. Runs are short (3 to 15 bytes) and the
+/// slice usually goes on well past them, so eight bytes are taken at once
+/// as an array: one bounds check per eight bytes, then per byte only a
+/// table test and a branch (the unrolled loop), instead of a bounds check,
+/// a test and two branches.
 #[inline(always)]
 pub fn span(s: &[u8], i: usize, class: u8) -> usize {
     debug_assert!(class.is_power_of_two());
-    let Some(rest) = s.get(i..) else {
-        return i;
-    };
-    match rest.iter().position(|&b| CLASSES[b as usize] & class == 0) {
-        Some(k) => i + k,
-        None => s.len(),
+    let mut j = i;
+    while let Some(c) = s.get(j..).and_then(<[u8]>::first_chunk::<8>) {
+        for (k, &b) in c.iter().enumerate() {
+            if CLASSES[b as usize] & class == 0 {
+                return j + k;
+            }
+        }
+        j += 8;
     }
+    while j < s.len() && CLASSES[s[j] as usize] & class != 0 {
+        j += 1;
+    }
+    j
 }
 
 /// Whether every byte of `s` is visible ASCII (`%x21-7E`: no white space,
@@ -399,6 +412,19 @@ mod tests {
         assert_eq!(span(b"abc;d", 4, class::TOKEN), 5);
         assert_eq!(span(b"abc", 3, class::TOKEN), 3);
         assert_eq!(span(b"abc", 7, class::TOKEN), 7);
+        // Every length and stop position across the eight-byte steps.
+        for len in 0..40 {
+            for stop in 0..=len {
+                let mut v = vec![b'a'; len];
+                if stop < len {
+                    v[stop] = b';';
+                }
+                for from in 0..=len + 1 {
+                    let plain = (from..len).find(|&k| v[k] == b';').unwrap_or(len.max(from));
+                    assert_eq!(span(&v, from, class::TOKEN), plain, "{len} {stop} {from}");
+                }
+            }
+        }
     }
 
     #[test]
