@@ -53,6 +53,7 @@ impl HeaderName {
 /// Classifies a header name, case-insensitively, compact forms included
 /// (RFC 3261 §7.3.3). Dispatching on length first keeps this to one or two
 /// comparisons per header.
+#[inline]
 pub fn header_name(name: &str) -> HeaderName {
     let b = name.as_bytes();
     let Some(&first) = b.first() else {

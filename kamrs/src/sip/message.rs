@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use super::error::ParseError;
 use super::header::{header_name, Header, HeaderName};
 use super::name_addr::{NameAddr, NameAddrList};
-use super::scan::{all_graphic, ascii, class, find1, is_token, is_ws, parse_u32, span, trim};
+use super::scan::{all_graphic, ascii, class, find1, is_ws, parse_u32, span, trim};
 use super::via::Via;
 
 /// Size limits applied before and while parsing. Every buffer the SIP layer
@@ -148,7 +148,7 @@ impl<'a> CSeq<'a> {
             return None;
         }
         let m = trim(&v[sp..]);
-        if m.is_empty() || !m.iter().all(|&b| is_token(b)) {
+        if m.is_empty() || span(m, 0, class::TOKEN) != m.len() {
             return None;
         }
         Some(CSeq {
@@ -233,6 +233,7 @@ impl<'a> Iterator for Contacts<'_, 'a> {
 }
 
 /// delta-seconds, saturating at `u32::MAX`.
+#[inline]
 pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
     let v = trim(v);
     if v.is_empty() {
@@ -251,6 +252,7 @@ pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
 }
 
 /// Content-Length value: decimal digits only.
+#[inline]
 pub fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
     let v = trim(v);
     if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {

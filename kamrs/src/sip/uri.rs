@@ -153,35 +153,53 @@ fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
 }
 
 /// Parses `host[:port]` at `s[i..]`; returns (host end, port, index after).
+// Inlined into the URI and Via parsers (a call, its register saves and a
+// result returned through memory cost as much as scanning the host); the
+// rare IPv6 reference stays out of line.
+#[inline(always)]
 pub(crate) fn parse_hostport(s: &[u8], i: usize) -> Option<(usize, Option<u16>, usize)> {
-    let mut j = i;
-    if s.get(j) == Some(&b'[') {
-        let close = memchr::memchr(b']', &s[j..])? + j;
-        let inner = ascii(&s[j + 1..close])?;
-        inner.parse::<std::net::Ipv6Addr>().ok()?;
-        j = close + 1;
+    let host_end = if s.get(i) == Some(&b'[') {
+        ipv6_reference_end(s, i)?
     } else {
-        j = span(s, j, class::HOST);
+        let j = span(s, i, class::HOST);
         if j == i {
             return None;
         }
+        j
+    };
+    if s.get(host_end) != Some(&b':') {
+        return Some((host_end, None, host_end));
     }
-    let host_end = j;
-    if s.get(j) == Some(&b':') {
-        let start = j + 1;
-        j = start;
-        let mut port: u32 = 0;
-        while j < s.len() && s[j].is_ascii_digit() && j - start < 5 {
-            port = port * 10 + u32::from(s[j] - b'0');
-            j += 1;
+    // One to five digits, and no sixth one.
+    let start = host_end + 1;
+    let mut j = start;
+    let mut port: u32 = 0;
+    while let Some(&b) = s.get(j) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
         }
-        if j == start || s.get(j).is_some_and(u8::is_ascii_digit) {
+        if j - start == 5 {
             return None;
         }
-        let port = u16::try_from(port).ok()?;
-        return Some((host_end, Some(port), j));
+        port = port * 10 + u32::from(d);
+        j += 1;
     }
-    Some((host_end, None, j))
+    if j == start {
+        return None;
+    }
+    let port = u16::try_from(port).ok()?;
+    Some((host_end, Some(port), j))
+}
+
+/// `s[i]` is `[`: the index just past the `]` of a valid IPv6 reference.
+#[cold]
+#[inline(never)]
+fn ipv6_reference_end(s: &[u8], i: usize) -> Option<usize> {
+    let close = memchr::memchr(b']', &s[i..])? + i;
+    let inner = ascii(&s[i + 1..close])?;
+    inner.parse::<std::net::Ipv6Addr>().ok()?;
+    Some(close + 1)
 }
 
 /// `[a, b, c]` equals the lower-case `lower`, ignoring ASCII case (every
@@ -307,6 +325,8 @@ mod tests {
         assert_eq!(x.params.get("transport"), Some(Some("tcp")));
         assert_eq!(x.params.get("lr"), Some(None));
         assert_eq!(x.headers, Some("subject=hi&x=1"));
+        assert_eq!(u("sip:h:00080").port, Some(80));
+        assert_eq!(u("sip:h:65535").port, Some(65535));
         let v6 = u("sips:[2001:db8::5]:5061");
         assert_eq!(v6.host, "[2001:db8::5]");
         assert_eq!(v6.port, Some(5061));
@@ -325,6 +345,9 @@ mod tests {
             "sip:@host",
             "sip:host:99999",
             "sip:host:5060x",
+            "sip:host:065535",
+            "sip:host:",
+            "sip:host:;x",
             "sip:[zz::1]",
             "sip:[::1",
             "sip:a b@host",
