@@ -9,9 +9,9 @@
 use smallvec::SmallVec;
 
 use super::error::ParseError;
-use super::header::{header_name, Header, HeaderName};
+use super::header::{header_name_bytes, Header, HeaderName};
 use super::name_addr::{NameAddr, NameAddrList};
-use super::scan::{all_graphic, ascii, class, find1, is_ws, parse_u32, span, trim};
+use super::scan::{all_graphic, ascii, class, find1, is_ws, parse_u32, skip_ws, span, trim};
 use super::via::Via;
 
 /// Size limits applied before and while parsing. Every buffer the SIP layer
@@ -365,9 +365,9 @@ fn parse_structure<'a>(
         if headers.len() >= limits.max_headers {
             bad_line!(ParseError::TooManyHeaders);
         }
-        let name = ascii(raw_name).map_or(HeaderName::Other, header_name);
+        let name = header_name_bytes(raw_name);
         let after_colon = &line[colon + 1..];
-        let lead = after_colon.iter().take_while(|&&b| is_ws(b)).count();
+        let lead = skip_ws(after_colon, 0);
         last_value_start = Some(line_start + colon + 1 + lead);
         // The leading white space is counted already: trim the end only.
         let mut value = &after_colon[lead..];
