@@ -1,7 +1,7 @@
 //! `;name[=value]` parameters, as found after a Via, after a name-addr or
 //! addr-spec in From/To/Contact (header params), and inside URIs.
 
-use super::scan::{ascii, class, eq_ignore_case, quoted_end, skip_ws, span};
+use super::scan::{ascii, class, eq_ignore_case, quoted_end, skip_ws, skip_ws_peek, span};
 
 /// Where a run of parameters ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,12 +40,20 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
         };
         Some((params, end))
     };
-    loop {
+    // White space, where allowed, then the byte there: one load serves
+    // both the skip and the check that follows.
+    let peek = |i: usize| {
         if kind == ParamsIn::Header {
-            i = skip_ws(s, i);
+            skip_ws_peek(s, i)
+        } else {
+            (i, s.get(i).copied())
         }
+    };
+    loop {
+        let (at, c) = peek(i);
+        i = at;
         let param_start = i;
-        match s.get(i) {
+        match c {
             None => return done(i, spans, recorded, rest, unrecorded),
             Some(b';') => i += 1,
             Some(b',') if kind == ParamsIn::Header => {
@@ -69,20 +77,13 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
             return None;
         }
         let name_end = i;
-        let mut j = if kind == ParamsIn::Header {
-            skip_ws(s, i)
-        } else {
-            i
-        };
+        let (j, c) = peek(i);
         // Value span without quotes; (0, 0) when there is no value.
         let mut value = (0, 0);
-        if s.get(j) == Some(&b'=') {
-            j += 1;
-            if kind == ParamsIn::Header {
-                j = skip_ws(s, j);
-            }
+        if c == Some(b'=') {
+            let (j, c) = peek(j + 1);
             i = scan_value(s, j, kind)?;
-            value = if s.get(j) == Some(&b'"') {
+            value = if c == Some(b'"') {
                 (j + 1 - base, i - 1 - base)
             } else {
                 (j - base, i - base)

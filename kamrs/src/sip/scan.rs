@@ -156,6 +156,17 @@ pub fn all_graphic(s: &[u8]) -> bool {
     tail.iter().all(u8::is_ascii_graphic)
 }
 
+/// [`skip_ws`], also returning the byte it stopped at (`None` at the end).
+#[inline(always)]
+pub fn skip_ws_peek(s: &[u8], mut i: usize) -> (usize, Option<u8>) {
+    loop {
+        match s.get(i) {
+            Some(&b) if is_ws(b) => i += 1,
+            c => return (i, c.copied()),
+        }
+    }
+}
+
 #[inline]
 pub fn skip_ws(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && is_ws(s[i]) {
