@@ -448,7 +448,12 @@ fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), P
     if strict && !version.eq_ignore_ascii_case(b"SIP/2.0") {
         return Err(ParseError::VersionNotSupported);
     }
-    let method = Method::parse(ascii(method).ok_or(ParseError::BadStartLine)?);
+    // Matched as bytes: only a method kamrs does not know needs `&str`.
+    let method = match method {
+        b"REGISTER" => Method::Register,
+        b"OPTIONS" => Method::Options,
+        other => Method::parse(ascii(other).ok_or(ParseError::BadStartLine)?),
+    };
     Ok((method, ascii(uri).ok_or(ParseError::BadRequestUri)?))
 }
 
