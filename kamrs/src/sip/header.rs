@@ -53,8 +53,15 @@ impl HeaderName {
 /// Classifies a header name, case-insensitively, compact forms included
 /// (RFC 3261 §7.3.3). Dispatching on length first keeps this to one or two
 /// comparisons per header.
+#[inline]
 pub fn header_name(name: &str) -> HeaderName {
-    let b = name.as_bytes();
+    header_name_bytes(name.as_bytes())
+}
+
+/// [`header_name`] on bytes: the header splitter has the name as token
+/// bytes and needs no UTF-8 check to classify it.
+#[inline]
+pub(crate) fn header_name_bytes(b: &[u8]) -> HeaderName {
     let Some(&first) = b.first() else {
         return HeaderName::Other;
     };

@@ -9,9 +9,9 @@
 use smallvec::SmallVec;
 
 use super::error::ParseError;
-use super::header::{header_name, Header, HeaderName};
+use super::header::{header_name_bytes, Header, HeaderName};
 use super::name_addr::{NameAddr, NameAddrList};
-use super::scan::{ascii, find1, is_token, is_ws, parse_u32, trim};
+use super::scan::{all_graphic, ascii, class, find1, is_ws, parse_u32, skip_ws, span, trim};
 use super::via::Via;
 
 /// Size limits applied before and while parsing. Every buffer the SIP layer
@@ -148,7 +148,7 @@ impl<'a> CSeq<'a> {
             return None;
         }
         let m = trim(&v[sp..]);
-        if m.is_empty() || !m.iter().all(|&b| is_token(b)) {
+        if m.is_empty() || span(m, 0, class::TOKEN) != m.len() {
             return None;
         }
         Some(CSeq {
@@ -233,6 +233,7 @@ impl<'a> Iterator for Contacts<'_, 'a> {
 }
 
 /// delta-seconds, saturating at `u32::MAX`.
+#[inline]
 pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
     let v = trim(v);
     if v.is_empty() {
@@ -251,6 +252,7 @@ pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
 }
 
 /// Content-Length value: decimal digits only.
+#[inline]
 pub fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
     let v = trim(v);
     if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
@@ -350,7 +352,7 @@ fn parse_structure<'a>(
             continue;
         }
         // name *(SP/HT) ":" in one pass over the name's bytes.
-        let name_len = line.iter().take_while(|&&b| is_token(b)).count();
+        let name_len = span(line, 0, class::TOKEN);
         let colon = name_len
             + line[name_len..]
                 .iter()
@@ -363,9 +365,9 @@ fn parse_structure<'a>(
         if headers.len() >= limits.max_headers {
             bad_line!(ParseError::TooManyHeaders);
         }
-        let name = ascii(raw_name).map_or(HeaderName::Other, header_name);
+        let name = header_name_bytes(raw_name);
         let after_colon = &line[colon + 1..];
-        let lead = after_colon.iter().take_while(|&&b| is_ws(b)).count();
+        let lead = skip_ws(after_colon, 0);
         last_value_start = Some(line_start + colon + 1 + lead);
         // The leading white space is counted already: trim the end only.
         let mut value = &after_colon[lead..];
@@ -420,16 +422,23 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 
 fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), ParseError> {
     let sp1 = find1(b' ', line).ok_or(ParseError::BadStartLine)?;
-    let sp2 = memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?;
+    // The last space. Nearly every request line ends in " SIP/2.0", which
+    // holds no other space: checking that is cheaper than searching.
+    let sp2 = if line.ends_with(b" SIP/2.0") {
+        line.len() - 8
+    } else {
+        memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?
+    };
     if sp2 <= sp1 + 1 {
         return Err(ParseError::BadStartLine);
     }
     let method = &line[..sp1];
-    if method.is_empty() || !method.iter().all(|&b| is_token(b)) {
+    if method.is_empty() || span(method, 0, class::TOKEN) != method.len() {
         return Err(ParseError::BadStartLine);
     }
     let uri = &line[sp1 + 1..sp2];
-    if uri.iter().any(|&b| is_ws(b) || !b.is_ascii_graphic()) {
+    // White space is not graphic: this rejects it as well.
+    if !all_graphic(uri) {
         return Err(ParseError::BadRequestUri);
     }
     let version = &line[sp2 + 1..];
@@ -439,7 +448,12 @@ fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), P
     if strict && !version.eq_ignore_ascii_case(b"SIP/2.0") {
         return Err(ParseError::VersionNotSupported);
     }
-    let method = Method::parse(ascii(method).ok_or(ParseError::BadStartLine)?);
+    // Matched as bytes: only a method kamrs does not know needs `&str`.
+    let method = match method {
+        b"REGISTER" => Method::Register,
+        b"OPTIONS" => Method::Options,
+        other => Method::parse(ascii(other).ok_or(ParseError::BadStartLine)?),
+    };
     Ok((method, ascii(uri).ok_or(ParseError::BadRequestUri)?))
 }
 
@@ -502,7 +516,7 @@ fn validate(raw: RawRequest<'_>) -> Result<Request<'_>, ParseError> {
     let to = to.ok_or(ParseError::Missing(HeaderName::To))?;
     let to = NameAddr::parse(to).ok_or(ParseError::Malformed(HeaderName::To))?;
     let call_id = call_id.ok_or(ParseError::Missing(HeaderName::CallId))?;
-    if call_id.is_empty() || call_id.iter().any(|&b| is_ws(b) || !b.is_ascii_graphic()) {
+    if call_id.is_empty() || !all_graphic(call_id) {
         return Err(ParseError::Malformed(HeaderName::CallId));
     }
     let call_id = ascii(call_id).ok_or(ParseError::Malformed(HeaderName::CallId))?;

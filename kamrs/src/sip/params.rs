@@ -1,7 +1,7 @@
 //! `;name[=value]` parameters, as found after a Via, after a name-addr or
 //! addr-spec in From/To/Contact (header params), and inside URIs.
 
-use super::scan::{ascii, class, is, quoted_end, skip_ws};
+use super::scan::{ascii, class, eq_ignore_case, quoted_end, skip_ws, skip_ws_peek, span};
 
 /// Where a run of parameters ends.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -40,12 +40,20 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
         };
         Some((params, end))
     };
-    loop {
+    // White space, where allowed, then the byte there: one load serves
+    // both the skip and the check that follows.
+    let peek = |i: usize| {
         if kind == ParamsIn::Header {
-            i = skip_ws(s, i);
+            skip_ws_peek(s, i)
+        } else {
+            (i, s.get(i).copied())
         }
+    };
+    loop {
+        let (at, c) = peek(i);
+        i = at;
         let param_start = i;
-        match s.get(i) {
+        match c {
             None => return done(i, spans, recorded, rest, unrecorded),
             Some(b';') => i += 1,
             Some(b',') if kind == ParamsIn::Header => {
@@ -60,9 +68,7 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
             i = skip_ws(s, i);
         }
         let name_start = i;
-        while i < s.len() && is_param_char(s[i], kind) {
-            i += 1;
-        }
+        i = span(s, i, param_class(kind));
         if i == name_start {
             // A trailing `;` with nothing after it: phones do send it; accept.
             if kind == ParamsIn::Header && skip_ws(s, i) == s.len() {
@@ -71,20 +77,13 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
             return None;
         }
         let name_end = i;
-        let mut j = if kind == ParamsIn::Header {
-            skip_ws(s, i)
-        } else {
-            i
-        };
+        let (j, c) = peek(i);
         // Value span without quotes; (0, 0) when there is no value.
         let mut value = (0, 0);
-        if s.get(j) == Some(&b'=') {
-            j += 1;
-            if kind == ParamsIn::Header {
-                j = skip_ws(s, j);
-            }
+        if c == Some(b'=') {
+            let (j, c) = peek(j + 1);
             i = scan_value(s, j, kind)?;
-            value = if s.get(j) == Some(&b'"') {
+            value = if c == Some(b'"') {
                 (j + 1 - base, i - 1 - base)
             } else {
                 (j - base, i - base)
@@ -93,10 +92,13 @@ pub(crate) fn scan(s: &[u8], i: usize, kind: ParamsIn) -> Option<(Params<'_>, us
         if rest.is_none() {
             // Offsets are kept in a byte each; value starts are never 0
             // (a `;` and a name come first), so 0 can mean "no value".
-            let span = [name_start - base, name_end - base, value.0, value.1];
-            match (spans.get_mut(recorded), span.map(u8::try_from)) {
-                (Some(slot), [Ok(a), Ok(b), Ok(c), Ok(d)]) => {
-                    *slot = [a, b, c, d];
+            // The name ends before the value starts and each span ends
+            // after it starts, so the larger end bounds all four offsets.
+            let (n0, n1) = (name_start - base, name_end - base);
+            let (v0, v1) = value;
+            match spans.get_mut(recorded) {
+                Some(slot) if n1.max(v1) <= usize::from(u8::MAX) => {
+                    *slot = [n0 as u8, n1 as u8, v0 as u8, v1 as u8];
                     recorded += 1;
                 }
                 _ => {
@@ -124,6 +126,7 @@ fn name_bit(name: &[u8]) -> u32 {
 /// matter (expires, q, +sip.instance, reg-id, methods) and rarely more.
 const SPANS: usize = 6;
 
+#[inline(always)]
 fn scan_value(s: &[u8], i: usize, kind: ParamsIn) -> Option<usize> {
     match s.get(i) {
         Some(b'"') if kind == ParamsIn::Header => quoted_end(s, i),
@@ -133,10 +136,7 @@ fn scan_value(s: &[u8], i: usize, kind: ParamsIn) -> Option<usize> {
             Some(i + close + 1)
         }
         _ => {
-            let mut j = i;
-            while j < s.len() && is_param_char(s[j], kind) {
-                j += 1;
-            }
+            let j = span(s, i, param_class(kind));
             // An empty value (`expires=`) is tolerated; its meaning is the
             // consumer's business.
             Some(j)
@@ -145,10 +145,10 @@ fn scan_value(s: &[u8], i: usize, kind: ParamsIn) -> Option<usize> {
 }
 
 #[inline(always)]
-fn is_param_char(b: u8, kind: ParamsIn) -> bool {
+fn param_class(kind: ParamsIn) -> u8 {
     match kind {
-        ParamsIn::Header => is(b, class::PARAM_HDR),
-        ParamsIn::Uri => is(b, class::PARAM_URI),
+        ParamsIn::Header => class::PARAM_HDR,
+        ParamsIn::Uri => class::PARAM_URI,
     }
 }
 
@@ -179,16 +179,6 @@ impl std::fmt::Debug for Params<'_> {
 }
 
 impl<'a> Params<'a> {
-    /// No parameters (what `Default` gives, usable in a `const`).
-    pub(crate) const EMPTY: Params<'static> = Params {
-        raw: b"",
-        kind_is_uri: false,
-        spans: [[0; 4]; SPANS],
-        recorded: 0,
-        rest: None,
-        unrecorded: 0,
-    };
-
     fn kind(&self) -> ParamsIn {
         if self.kind_is_uri {
             ParamsIn::Uri
@@ -282,7 +272,7 @@ fn offer<'a, const N: usize>(
 ) -> bool {
     let Some(slot) = names
         .iter()
-        .position(|want| n.eq_ignore_ascii_case(want.as_bytes()))
+        .position(|want| eq_ignore_case(n, want.as_bytes()))
     else {
         return false;
     };
@@ -332,9 +322,7 @@ impl<'a> ParamIter<'a> {
             }
             i = skip_ws(s, i + 1);
             let name_start = i;
-            while i < s.len() && is_param_char(s[i], self.kind) {
-                i += 1;
-            }
+            i = span(s, i, param_class(self.kind));
             let name = &s[name_start..i];
             let mut j = skip_ws(s, i);
             let mut value = None;

@@ -110,6 +110,63 @@ pub fn is_token(b: u8) -> bool {
     is(b, class::TOKEN)
 }
 
+/// Index of the first byte at or after `i` that is not in class `class`
+/// (a single [`class`] bit), or `s.len()`; `i` itself when `i >= s.len()`.
+///
+/// The parser's class scans (parameter names and values, hosts, users,
+/// header names) go through here. Runs are short (3 to 15 bytes) and the
+/// slice usually goes on well past them, so eight bytes are taken at once
+/// as an array: one bounds check per eight bytes, then per byte only a
+/// table test and a branch (the unrolled loop), instead of a bounds check,
+/// a test and two branches.
+#[inline(always)]
+pub fn span(s: &[u8], i: usize, class: u8) -> usize {
+    debug_assert!(class.is_power_of_two());
+    let mut j = i;
+    while let Some(c) = s.get(j..).and_then(<[u8]>::first_chunk::<8>) {
+        for (k, &b) in c.iter().enumerate() {
+            if CLASSES[b as usize] & class == 0 {
+                return j + k;
+            }
+        }
+        j += 8;
+    }
+    while j < s.len() && CLASSES[s[j] as usize] & class != 0 {
+        j += 1;
+    }
+    j
+}
+
+/// Whether every byte of `s` is visible ASCII (`%x21-7E`: no white space,
+/// no control, nothing above `~`). Eight bytes per step: the Call-ID and
+/// the Request-URI are 20 to 60 bytes long.
+#[inline]
+pub fn all_graphic(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exact "some byte < 0x21" and "some byte > 0x7E" tests (the classic
+    // has-less / has-more bit tricks, exact for bounds up to 0x80).
+    let bad = |x: u64| {
+        (x.wrapping_sub(ONES * 0x21) & !x & HIGH) | ((x.wrapping_add(ONES) | x) & HIGH) != 0
+    };
+    let (chunks, tail) = s.as_chunks::<8>();
+    if chunks.iter().any(|c| bad(u64::from_le_bytes(*c))) {
+        return false;
+    }
+    tail.iter().all(u8::is_ascii_graphic)
+}
+
+/// [`skip_ws`], also returning the byte it stopped at (`None` at the end).
+#[inline(always)]
+pub fn skip_ws_peek(s: &[u8], mut i: usize) -> (usize, Option<u8>) {
+    loop {
+        match s.get(i) {
+            Some(&b) if is_ws(b) => i += 1,
+            c => return (i, c.copied()),
+        }
+    }
+}
+
 #[inline]
 pub fn skip_ws(s: &[u8], mut i: usize) -> usize {
     while i < s.len() && is_ws(s[i]) {
@@ -118,7 +175,9 @@ pub fn skip_ws(s: &[u8], mut i: usize) -> usize {
     i
 }
 
-#[inline]
+// Always inlined: nearly every value has nothing to trim, and the two
+// checks that find that out cost less than the call (callgrind).
+#[inline(always)]
 pub fn trim(s: &[u8]) -> &[u8] {
     let mut a = 0;
     let mut b = s.len();
@@ -129,6 +188,61 @@ pub fn trim(s: &[u8]) -> &[u8] {
         b -= 1;
     }
     &s[a..b]
+}
+
+/// `a.eq_ignore_ascii_case(b)`, a word at a time: parameter names are
+/// compared for every parameter a registrar looks up (`expires`,
+/// `+sip.instance`, `reg-id`, `branch`…), and the byte-by-byte std loop was
+/// the largest single cost of reading a Contact's parameters. Two possibly
+/// overlapping loads cover 4 to 16 bytes; longer and shorter names take the
+/// std path.
+#[inline]
+pub fn eq_ignore_case(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let w8 = |s: &[u8]| -> Option<(u64, u64)> {
+        Some((
+            u64::from_le_bytes(*s.first_chunk()?),
+            u64::from_le_bytes(*s.last_chunk()?),
+        ))
+    };
+    // First four and last four bytes, in one word.
+    let w4 = |s: &[u8]| -> Option<u64> {
+        Some(
+            u64::from(u32::from_le_bytes(*s.first_chunk()?))
+                | u64::from(u32::from_le_bytes(*s.last_chunk()?)) << 32,
+        )
+    };
+    match a.len() {
+        8..=16 => match (w8(a), w8(b)) {
+            (Some((a0, a1)), Some((b0, b1))) => {
+                lower8(a0) == lower8(b0) && lower8(a1) == lower8(b1)
+            }
+            _ => false,
+        },
+        4..=7 => match (w4(a), w4(b)) {
+            (Some(x), Some(y)) => lower8(x) == lower8(y),
+            _ => false,
+        },
+        _ => a.eq_ignore_ascii_case(b),
+    }
+}
+
+/// Every ASCII upper-case letter of the eight bytes of `x` made lower case,
+/// every other byte unchanged (as `u8::to_ascii_lowercase` on each byte).
+#[inline(always)]
+fn lower8(x: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Low seven bits of each byte; adding below 0x80 cannot carry into the
+    // next byte, and bit 7 of the sum says "low seven bits >= bound".
+    let low = x & !HIGH;
+    let ge_a = low + ONES * (0x80 - b'A' as u64);
+    let gt_z = low + ONES * (0x80 - b'Z' as u64 - 1);
+    // Upper case: A..=Z and bit 7 clear in the byte itself.
+    let upper = ge_a & !gt_z & !x & HIGH;
+    x | (upper >> 2)
 }
 
 /// Index of the first `a` or `b` in `hay`.
@@ -230,6 +344,7 @@ pub fn ascii(s: &[u8]) -> Option<&str> {
 
 /// Parses an unsigned decimal that fits `u32`, nothing else (no sign, no
 /// spaces, at most 10 digits).
+#[inline]
 pub fn parse_u32(s: &[u8]) -> Option<u32> {
     if s.is_empty() || s.len() > 10 {
         return None;
@@ -247,6 +362,84 @@ pub fn parse_u32(s: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_graphic_agrees_with_a_plain_check() {
+        for len in 0..20 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut s = vec![b'a'; len];
+                    s[at] = b;
+                    assert_eq!(
+                        all_graphic(&s),
+                        s.iter().all(u8::is_ascii_graphic),
+                        "{len} {at} {b}"
+                    );
+                }
+            }
+        }
+        assert!(all_graphic(b""));
+    }
+
+    #[test]
+    fn eq_ignore_case_agrees_with_std() {
+        // Every pair of bytes at every position of every length up to 18,
+        // against a filler that is itself a letter.
+        let bytes: Vec<u8> = (0..=255u8).collect();
+        for len in 0..19 {
+            for at in 0..len {
+                for &x in &bytes {
+                    for &y in [x, x ^ 0x20, x.to_ascii_uppercase(), b'k', b'K', 0xcb, 0xeb].iter() {
+                        let mut a = vec![b'k'; len];
+                        let mut b = vec![b'K'; len];
+                        a[at] = x;
+                        b[at] = y;
+                        assert_eq!(
+                            eq_ignore_case(&a, &b),
+                            a.eq_ignore_ascii_case(&b),
+                            "{a:?} {b:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(!eq_ignore_case(b"abcd", b"abc"));
+        assert!(eq_ignore_case(b"+SIP.Instance", b"+sip.instance"));
+        assert!(!eq_ignore_case(b"expirez", b"expires"));
+    }
+
+    #[test]
+    fn lower8_is_to_ascii_lowercase_per_byte() {
+        for b in 0..=255u8 {
+            for filler in [0u8, b'A', b'z', 0x80, 0xff, b'@', b'['] {
+                let mut w = [filler; 8];
+                w[(b % 8) as usize] = b;
+                let want = u64::from_le_bytes(w.map(|c| c.to_ascii_lowercase()));
+                assert_eq!(lower8(u64::from_le_bytes(w)), want, "{w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn span_stops_at_the_first_byte_outside_the_class() {
+        assert_eq!(span(b"abc;d", 0, class::TOKEN), 3);
+        assert_eq!(span(b"abc;d", 4, class::TOKEN), 5);
+        assert_eq!(span(b"abc", 3, class::TOKEN), 3);
+        assert_eq!(span(b"abc", 7, class::TOKEN), 7);
+        // Every length and stop position across the eight-byte steps.
+        for len in 0..40 {
+            for stop in 0..=len {
+                let mut v = vec![b'a'; len];
+                if stop < len {
+                    v[stop] = b';';
+                }
+                for from in 0..=len + 1 {
+                    let plain = (from..len).find(|&k| v[k] == b';').unwrap_or(len.max(from));
+                    assert_eq!(span(&v, from, class::TOKEN), plain, "{len} {stop} {from}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn find2_agrees_with_a_plain_search() {

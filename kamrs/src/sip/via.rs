@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use super::params::{self, Params, ParamsIn};
-use super::scan::{ascii, is_token, skip_ws};
+use super::scan::{ascii, class, skip_ws, span};
 use super::uri::parse_hostport;
 
 #[derive(Debug, Clone, Copy)]
@@ -40,9 +40,7 @@ impl<'a> Via<'a> {
         for part in 0..3 {
             j = skip_ws(s, j);
             let t0 = j;
-            while j < s.len() && is_token(s[j]) {
-                j += 1;
-            }
+            j = span(s, j, class::TOKEN);
             if j == t0 {
                 return None;
             }
