@@ -46,7 +46,7 @@
 #      p99 against offered rate, both systems), bench/results.json (raw)
 #      and bench/profile-refresh.txt (perf report).
 #
-# Usage: bench/run.sh            (about 13 minutes on 2 cores, build included)
+# Usage: bench/run.sh            (about 17 minutes on 2 cores, build included)
 # Knobs (environment), defaults in brackets; docs/bench.md has the table:
 #   RATES ["5000 10000 20000 40000 50000 60000"]  offered REGISTER/s per step
 #   STEP_SECS [5]         seconds of load per step (longer: steadier figures)
