@@ -79,7 +79,7 @@ impl<'a> NameAddr<'a> {
                 }
             }
         };
-        let uri = Uri::parse_value(uri)?;
+        let uri = Uri::parse(uri)?;
         let (params, end) = params::scan(s, params_start, ParamsIn::Header)?;
         if whole && skip_ws(s, end) != s.len() {
             return None;
