@@ -142,7 +142,11 @@ fn cases() -> Vec<Case> {
 
 /// kamrs: parse and extract. Returns the number of Contacts.
 fn kamrs_extract(buf: &[u8], limits: &Limits) -> Result<usize, String> {
-    let req = match parse_message(buf, limits) {
+    // Matched by reference, as the daemon does (route.rs): the request
+    // (over 1 KiB) stays where `parse_message` built it instead of being
+    // moved into a second local.
+    let parsed = parse_message(buf, limits);
+    let req = match &parsed {
         Ok(Message::Request(req)) => req,
         Ok(Message::Response(_)) => return Err("parsed as a response".into()),
         Err(e) => return Err(format!("parse_message: {e:?}")),

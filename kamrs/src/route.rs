@@ -133,16 +133,18 @@ impl Router {
             CoreStats::inc(&self.stats.dropped);
             return Action::Drop(DropReason::TooLarge);
         }
-        match sip::parse_message(msg, &self.limits) {
+        // Matched by reference: the request (over 1 KiB) is used where
+        // `parse_message` built it, not moved into a binding first.
+        match &sip::parse_message(msg, &self.limits) {
             Ok(sip::Message::Response(_)) => {
                 CoreStats::inc(&self.stats.rcv_responses_ignored);
                 Action::Absorb
             }
             Ok(sip::Message::Request(req)) => {
                 CoreStats::inc(&self.stats.rcv_requests);
-                self.route(&req, peer, out)
+                self.route(req, peer, out)
             }
-            Err(err) => self.reject(msg, err, peer, out),
+            Err(err) => self.reject(msg, *err, peer, out),
         }
     }
 

@@ -371,10 +371,8 @@ fn plan<'a>(
         Some(Some(list)) => methods::mask(list.as_bytes()),
         _ => req
             .raw
-            .headers
-            .iter()
-            .filter(|h| h.raw_name.eq_ignore_ascii_case(b"Allow"))
-            .map(|h| methods::mask(h.value))
+            .headers_named(HeaderName::Allow)
+            .map(methods::mask)
             .reduce(|a, b| a | b)
             .unwrap_or(methods::ALL),
     };

@@ -1,8 +1,10 @@
 //! Header names: the ones kamrs reads, recognised in full and compact form.
 
-/// Headers kamrs interprets. Everything else is [`HeaderName::Other`] and
-/// kept by its received name.
+/// Headers kamrs interprets. Everything else is [`HeaderName::Other`]: its
+/// value is kept, its name is not (nothing kamrs does with such a header
+/// needs it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum HeaderName {
     Via,
     From,
@@ -20,11 +22,16 @@ pub enum HeaderName {
     ProxyRequire,
     Authorization,
     UserAgent,
+    Allow,
     Route,
     Other,
 }
 
 impl HeaderName {
+    /// How many names there are, [`HeaderName::Other`] included: the size
+    /// of a table indexed by `name as usize`.
+    pub const COUNT: usize = HeaderName::Other as usize + 1;
+
     /// Canonical spelling, used when we write the header ourselves.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -44,6 +51,7 @@ impl HeaderName {
             HeaderName::ProxyRequire => "Proxy-Require",
             HeaderName::Authorization => "Authorization",
             HeaderName::UserAgent => "User-Agent",
+            HeaderName::Allow => "Allow",
             HeaderName::Route => "Route",
             HeaderName::Other => "",
         }
@@ -82,6 +90,7 @@ pub(crate) fn header_name_bytes(b: &[u8]) -> HeaderName {
         (4, b'c') => ("cseq", HeaderName::CSeq),
         (4, b'p') => ("path", HeaderName::Path),
         (5, b'r') => ("route", HeaderName::Route),
+        (5, b'a') => ("allow", HeaderName::Allow),
         (7, b'c') if b.get(1).is_some_and(|c| c | 0x20 == b'a') => ("call-id", HeaderName::CallId),
         (7, b'c') => ("contact", HeaderName::Contact),
         (7, b'e') => ("expires", HeaderName::Expires),
@@ -174,7 +183,9 @@ mod tests {
             ("Content-Type", HeaderName::ContentType),
             ("Contacts", HeaderName::Other),
             ("Call-IX", HeaderName::Other),
-            ("Allow", HeaderName::Other),
+            ("Allow", HeaderName::Allow),
+            ("ALLOW", HeaderName::Allow),
+            ("Allow-Events", HeaderName::Other),
             ("x", HeaderName::Other),
             ("", HeaderName::Other),
         ] {
@@ -186,9 +197,11 @@ mod tests {
 /// One header line (folds included) as received.
 #[derive(Debug, Clone, Copy)]
 pub struct Header<'a> {
+    /// Only the class is kept, not the name as received: every header
+    /// kamrs reads has its own [`HeaderName`], and the list is copied a
+    /// few times per message, so its 16 bytes a header were paid on every
+    /// REGISTER for nothing.
     pub name: HeaderName,
-    /// The name as received (`v`, `VIA`, `X-Foo`).
-    pub raw_name: &'a [u8],
     /// The value with leading and trailing white space removed; may contain
     /// folds (CRLF + SP/HT), which parsers treat as white space.
     pub value: &'a [u8],

@@ -111,23 +111,76 @@ pub struct RawRequest<'a> {
     pub body: &'a [u8],
     /// The first Via value, needed to address any reply.
     pub top_via: Option<Via<'a>>,
+    index: HeaderIndex,
+}
+
+/// Where each kind of header first appears in [`RawRequest::headers`],
+/// recorded while the lines are split. The checks and lookups that follow
+/// (top Via, Content-Length, the mandatory headers, Expires, Contact) then
+/// index instead of searching the list again: six more passes over it per
+/// REGISTER before.
+#[derive(Debug, Clone, Copy)]
+struct HeaderIndex {
+    /// Position of the first header of each [`HeaderName`], [`NONE`] when
+    /// there is none.
+    first: [u16; HeaderName::COUNT],
+    /// Names seen more than once, one bit per [`HeaderName`].
+    repeated: u32,
+}
+
+/// [`HeaderIndex::first`] of an absent header.
+const NONE: u16 = u16::MAX;
+
+impl HeaderIndex {
+    const EMPTY: HeaderIndex = HeaderIndex {
+        first: [NONE; HeaderName::COUNT],
+        repeated: 0,
+    };
+
+    /// Records the header at `position`. Positions past `u16::MAX - 1` are
+    /// not recorded (the configured header limit is far below).
+    #[inline(always)]
+    fn add(&mut self, name: HeaderName, position: usize) {
+        let slot = &mut self.first[name as usize];
+        if *slot == NONE {
+            *slot = u16::try_from(position).unwrap_or(NONE);
+        } else {
+            self.repeated |= 1 << name as u32;
+        }
+    }
+
+    fn first(&self, name: HeaderName) -> Option<usize> {
+        match self.first[name as usize] {
+            NONE => None,
+            i => Some(usize::from(i)),
+        }
+    }
+
+    fn repeated(&self, name: HeaderName) -> bool {
+        self.repeated & (1 << name as u32) != 0
+    }
 }
 
 impl<'a> RawRequest<'a> {
     /// First header called `name`.
+    #[inline]
     pub fn header(&self, name: HeaderName) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|h| h.name == name)
-            .map(|h| h.value)
+        let i = self.index.first(name)?;
+        self.headers.get(i).map(|h| h.value)
     }
 
     /// Every header called `name`, in order.
     pub fn headers_named(&self, name: HeaderName) -> impl Iterator<Item = &'a [u8]> + '_ {
-        self.headers
-            .iter()
+        self.headers_from(name)
             .filter(move |h| h.name == name)
             .map(|h| h.value)
+    }
+
+    /// The headers from the first one called `name` on (none when there is
+    /// no such header).
+    fn headers_from(&self, name: HeaderName) -> std::slice::Iter<'_, Header<'a>> {
+        let start = self.index.first(name).unwrap_or(self.headers.len());
+        self.headers.get(start..).unwrap_or_default().iter()
     }
 }
 
@@ -158,6 +211,29 @@ impl<'a> CSeq<'a> {
     }
 }
 
+impl<'a> CSeq<'a> {
+    /// [`CSeq::parse`] for a request whose method is `method`: a CSeq
+    /// naming another method is [`ParseError::CSeqMethodMismatch`]. The
+    /// usual case, the same method, is settled by comparing bytes: the
+    /// request line's method is a checked token already.
+    #[inline]
+    fn parse_for(v: &'a [u8], method: Method<'a>) -> Result<CSeq<'a>, ParseError> {
+        let malformed = ParseError::Malformed(HeaderName::CSeq);
+        let v = trim(v);
+        let sp = v.iter().position(|&b| is_ws(b)).ok_or(malformed)?;
+        let expected = method.as_str();
+        if trim(&v[sp..]) == expected.as_bytes() {
+            let seq = parse_u32(&v[..sp]).filter(|&n| n < 1 << 31);
+            return Ok(CSeq {
+                seq: seq.ok_or(malformed)?,
+                method: expected,
+            });
+        }
+        CSeq::parse(v).ok_or(malformed)?;
+        Err(ParseError::CSeqMethodMismatch)
+    }
+}
+
 /// A request with its mandatory headers present, unique and well formed.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
@@ -182,7 +258,7 @@ impl<'a> Request<'a> {
     /// reported by [`Request::contact_star`], not here.
     pub fn contacts(&self) -> impl Iterator<Item = Result<NameAddr<'a>, ParseError>> + '_ {
         Contacts {
-            headers: self.raw.headers.iter(),
+            headers: self.raw.headers_from(HeaderName::Contact),
             list: NameAddrList::new(b""),
         }
     }
@@ -221,8 +297,9 @@ impl<'a> Iterator for Contacts<'_, 'a> {
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(r) = self.list.next() {
-                return Some(r.map_err(|()| ParseError::Malformed(HeaderName::Contact)));
+            let next = self.list.next_or(ParseError::Malformed(HeaderName::Contact));
+            if next.is_some() {
+                return next;
             }
             let h = self
                 .headers
@@ -255,12 +332,19 @@ pub fn parse_delta_seconds(v: &[u8]) -> Option<u32> {
 #[inline]
 pub fn parse_content_length(v: &[u8]) -> Result<usize, ParseError> {
     let v = trim(v);
-    if v.is_empty() || v.len() > 9 || !v.iter().all(u8::is_ascii_digit) {
+    if v.is_empty() || v.len() > 9 {
         return Err(ParseError::BadContentLength);
     }
-    parse_u32(v)
-        .map(|n| n as usize)
-        .ok_or(ParseError::BadContentLength)
+    // Check and accumulate in one pass; nine digits cannot overflow.
+    let mut n = 0;
+    for &b in v {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return Err(ParseError::BadContentLength);
+        }
+        n = n * 10 + usize::from(d);
+    }
+    Ok(n)
 }
 
 /// Parses one complete message: a datagram, or a frame cut from a stream.
@@ -311,7 +395,7 @@ fn parse_structure<'a>(
     let (method, uri) = parse_request_line(start_line, strict)?;
 
     let mut headers = Headers::new();
-    let mut top_via = None;
+    let mut index = HeaderIndex::EMPTY;
     let mut pos = first_nl + 1;
     let mut body_start = buf.len();
     // Where the last header's value starts in `buf`, for folds.
@@ -361,11 +445,10 @@ fn parse_structure<'a>(
         if name_len == 0 || line.get(colon) != Some(&b':') {
             bad_line!(ParseError::MalformedHeaderLine);
         }
-        let raw_name = &line[..name_len];
         if headers.len() >= limits.max_headers {
             bad_line!(ParseError::TooManyHeaders);
         }
-        let name = header_name_bytes(raw_name);
+        let name = header_name_bytes(&line[..name_len]);
         let after_colon = &line[colon + 1..];
         let lead = skip_ws(after_colon, 0);
         last_value_start = Some(line_start + colon + 1 + lead);
@@ -377,31 +460,21 @@ fn parse_structure<'a>(
             }
             value = rest;
         }
-        headers.push(Header {
-            name,
-            raw_name,
-            value,
-        });
+        index.add(name, headers.len());
+        headers.push(Header { name, value });
     }
 
+    let value_of = |name| index.first(name).and_then(|i| headers.get(i)).map(|h| h.value);
     // The top Via is needed to answer even a broken request.
-    if let Some(v) = headers.iter().find(|h| h.name == HeaderName::Via) {
-        top_via = Via::parse_at(v.value, 0).map(|(via, _)| via);
-    }
+    let top_via = value_of(HeaderName::Via).and_then(|v| Via::parse_at(v, 0).map(|(via, _)| via));
 
     let mut body = &buf[body_start.min(buf.len())..];
     if strict {
-        let mut content_length = None;
-        for h in headers
-            .iter()
-            .filter(|h| h.name == HeaderName::ContentLength)
-        {
-            if content_length.is_some() {
-                return Err(ParseError::Duplicate(HeaderName::ContentLength));
-            }
-            content_length = Some(parse_content_length(h.value)?);
+        if index.repeated(HeaderName::ContentLength) {
+            return Err(ParseError::Duplicate(HeaderName::ContentLength));
         }
-        if let Some(n) = content_length {
+        if let Some(v) = value_of(HeaderName::ContentLength) {
+            let n = parse_content_length(v)?;
             // RFC 3261 §18.3: bytes beyond Content-Length are discarded; fewer
             // bytes than it announces make the message unusable.
             body = body.get(..n).ok_or(ParseError::BodyTruncated)?;
@@ -413,6 +486,7 @@ fn parse_structure<'a>(
         headers,
         body,
         top_via,
+        index,
     }))
 }
 
@@ -423,8 +497,10 @@ fn strip_cr(line: &[u8]) -> &[u8] {
 fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), ParseError> {
     let sp1 = find1(b' ', line).ok_or(ParseError::BadStartLine)?;
     // The last space. Nearly every request line ends in " SIP/2.0", which
-    // holds no other space: checking that is cheaper than searching.
-    let sp2 = if line.ends_with(b" SIP/2.0") {
+    // holds no other space and needs no other version check: testing for
+    // that is cheaper than searching.
+    let exact_version = line.ends_with(b" SIP/2.0");
+    let sp2 = if exact_version {
         line.len() - 8
     } else {
         memchr::memrchr(b' ', line).ok_or(ParseError::BadStartLine)?
@@ -432,28 +508,32 @@ fn parse_request_line(line: &[u8], strict: bool) -> Result<(Method<'_>, &str), P
     if sp2 <= sp1 + 1 {
         return Err(ParseError::BadStartLine);
     }
-    let method = &line[..sp1];
-    if method.is_empty() || span(method, 0, class::TOKEN) != method.len() {
-        return Err(ParseError::BadStartLine);
-    }
+    // Matched as bytes: the methods kamrs expects most need neither the
+    // token check (they are tokens) nor a `&str` conversion.
+    let method = match &line[..sp1] {
+        b"REGISTER" => Method::Register,
+        b"OPTIONS" => Method::Options,
+        other => {
+            if other.is_empty() || span(other, 0, class::TOKEN) != other.len() {
+                return Err(ParseError::BadStartLine);
+            }
+            Method::parse(ascii(other).ok_or(ParseError::BadStartLine)?)
+        }
+    };
     let uri = &line[sp1 + 1..sp2];
     // White space is not graphic: this rejects it as well.
     if !all_graphic(uri) {
         return Err(ParseError::BadRequestUri);
     }
-    let version = &line[sp2 + 1..];
-    if !version.starts_with(b"SIP/") && !version.starts_with(b"sip/") {
-        return Err(ParseError::BadStartLine);
+    if !exact_version {
+        let version = &line[sp2 + 1..];
+        if !version.starts_with(b"SIP/") && !version.starts_with(b"sip/") {
+            return Err(ParseError::BadStartLine);
+        }
+        if strict && !version.eq_ignore_ascii_case(b"SIP/2.0") {
+            return Err(ParseError::VersionNotSupported);
+        }
     }
-    if strict && !version.eq_ignore_ascii_case(b"SIP/2.0") {
-        return Err(ParseError::VersionNotSupported);
-    }
-    // Matched as bytes: only a method kamrs does not know needs `&str`.
-    let method = match method {
-        b"REGISTER" => Method::Register,
-        b"OPTIONS" => Method::Options,
-        other => Method::parse(ascii(other).ok_or(ParseError::BadStartLine)?),
-    };
     Ok((method, ascii(uri).ok_or(ParseError::BadRequestUri)?))
 }
 
@@ -470,44 +550,45 @@ fn parse_status_line(line: &[u8]) -> Result<Response<'_>, ParseError> {
     })
 }
 
+/// Headers a request may carry once at most, in the order [`validate`]
+/// reports them when several are repeated.
+const UNIQUE: [HeaderName; 6] = [
+    HeaderName::From,
+    HeaderName::To,
+    HeaderName::CallId,
+    HeaderName::CSeq,
+    HeaderName::MaxForwards,
+    HeaderName::Expires,
+];
+
+const UNIQUE_MASK: u32 = {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < UNIQUE.len() {
+        mask |= 1 << UNIQUE[i] as u32;
+        i += 1;
+    }
+    mask
+};
+
 /// Step two: the mandatory headers of RFC 3261 §8.1.1, each present once and
 /// well formed. Max-Forwards is checked only when present: many phones (and
 /// the corpus) omit it on REGISTER and Kamailio accepts that.
 #[inline(always)]
 fn validate(raw: RawRequest<'_>) -> Result<Request<'_>, ParseError> {
-    let mut from = None;
-    let mut to = None;
-    let mut call_id = None;
-    let mut cseq = None;
-    let mut max_forwards = None;
-    let mut expires_seen = false;
-    let mut via_seen = false;
-    for h in &raw.headers {
-        let slot = match h.name {
-            HeaderName::From => &mut from,
-            HeaderName::To => &mut to,
-            HeaderName::CallId => &mut call_id,
-            HeaderName::CSeq => &mut cseq,
-            HeaderName::MaxForwards => &mut max_forwards,
-            HeaderName::Via => {
-                via_seen = true;
-                continue;
+    if raw.index.repeated & UNIQUE_MASK != 0 {
+        for name in UNIQUE {
+            if raw.index.repeated(name) {
+                return Err(ParseError::Duplicate(name));
             }
-            HeaderName::Expires => {
-                if expires_seen {
-                    return Err(ParseError::Duplicate(HeaderName::Expires));
-                }
-                expires_seen = true;
-                continue;
-            }
-            _ => continue,
-        };
-        if slot.is_some() {
-            return Err(ParseError::Duplicate(h.name));
         }
-        *slot = Some(h.value);
     }
-    if !via_seen {
+    let from = raw.header(HeaderName::From);
+    let to = raw.header(HeaderName::To);
+    let call_id = raw.header(HeaderName::CallId);
+    let cseq = raw.header(HeaderName::CSeq);
+    let max_forwards = raw.header(HeaderName::MaxForwards);
+    if raw.index.first(HeaderName::Via).is_none() {
         return Err(ParseError::Missing(HeaderName::Via));
     }
     let top_via = raw.top_via.ok_or(ParseError::Malformed(HeaderName::Via))?;
@@ -521,10 +602,7 @@ fn validate(raw: RawRequest<'_>) -> Result<Request<'_>, ParseError> {
     }
     let call_id = ascii(call_id).ok_or(ParseError::Malformed(HeaderName::CallId))?;
     let cseq = cseq.ok_or(ParseError::Missing(HeaderName::CSeq))?;
-    let cseq = CSeq::parse(cseq).ok_or(ParseError::Malformed(HeaderName::CSeq))?;
-    if cseq.method != raw.method.as_str() {
-        return Err(ParseError::CSeqMethodMismatch);
-    }
+    let cseq = CSeq::parse_for(cseq, raw.method)?;
     let max_forwards = match max_forwards {
         None => None,
         Some(v) => Some(parse_u32(trim(v)).ok_or(ParseError::Malformed(HeaderName::MaxForwards))?),

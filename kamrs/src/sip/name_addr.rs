@@ -126,11 +126,13 @@ impl<'a> NameAddrList<'a> {
     }
 }
 
-impl<'a> Iterator for NameAddrList<'a> {
-    type Item = Result<NameAddr<'a>, ()>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Self::Item> {
+impl<'a> NameAddrList<'a> {
+    /// [`Iterator::next`] with `error` for a malformed element: a caller
+    /// that reports its own error type gets the result built where it
+    /// returns it, instead of a copy through `map_err` (a `NameAddr` is
+    /// over 200 bytes).
+    #[inline(always)]
+    pub(crate) fn next_or<E>(&mut self, error: E) -> Option<Result<NameAddr<'a>, E>> {
         if self.done {
             return None;
         }
@@ -149,9 +151,18 @@ impl<'a> Iterator for NameAddrList<'a> {
             }
             None => {
                 self.done = true;
-                Some(Err(()))
+                Some(Err(error))
             }
         }
+    }
+}
+
+impl<'a> Iterator for NameAddrList<'a> {
+    type Item = Result<NameAddr<'a>, ()>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_or(())
     }
 }
 
