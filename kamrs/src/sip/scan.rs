@@ -342,6 +342,35 @@ pub fn ascii(s: &[u8]) -> Option<&str> {
     }
 }
 
+/// Bytes checked to be all ASCII. Every sub-slice of ASCII is valid UTF-8,
+/// so [`AsciiBytes::str`] cuts `&str`s out of it with bounds checks only:
+/// slicing a `&str` also checks that both ends fall on character
+/// boundaries, some 60 instructions per URI for its four parts.
+#[derive(Clone, Copy)]
+pub struct AsciiBytes<'a>(&'a [u8]);
+
+impl<'a> AsciiBytes<'a> {
+    #[inline(always)]
+    pub fn new(s: &'a [u8]) -> Option<AsciiBytes<'a>> {
+        s.is_ascii().then_some(AsciiBytes(s))
+    }
+
+    /// `s[a..b]` as `&str`; panics (as slicing does) when out of bounds.
+    #[inline(always)]
+    pub fn str(self, a: usize, b: usize) -> &'a str {
+        let part = &self.0[a..b];
+        // SAFETY: `part` is a sub-slice of bytes that are all ASCII (the
+        // only constructor checks it), and ASCII is valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(part) }
+    }
+
+    /// From `a` to the end.
+    #[inline(always)]
+    pub fn str_from(self, a: usize) -> &'a str {
+        self.str(a, self.0.len())
+    }
+}
+
 /// Parses an unsigned decimal that fits `u32`, nothing else (no sign, no
 /// spaces, at most 10 digits).
 #[inline]

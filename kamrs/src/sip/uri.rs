@@ -7,7 +7,7 @@
 //! stand for, and only the parameters the RFC names must match.
 
 use super::params::{self, Params, ParamsIn};
-use super::scan::{ascii, class, find1, is, span};
+use super::scan::{ascii, class, find1, is, span, AsciiBytes};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
@@ -51,7 +51,11 @@ impl<'a> Uri<'a> {
     /// than inlining it there, at the same instruction count).
     #[inline(never)]
     pub fn parse(s: &'a [u8]) -> Option<Uri<'a>> {
-        let raw = ascii(s)?;
+        // No character class of the grammar below admits a byte above
+        // 0x7F, so a URI that parses is ASCII: checking that first costs
+        // nothing in outcome and makes every part a cheap `&str`.
+        let ascii = AsciiBytes::new(s)?;
+        let raw = ascii.str_from(0);
         // The scheme is one of three, so its colon is at index 3 or 4:
         // comparing in place is cheaper than searching for the colon.
         let (scheme, rest) = match s {
@@ -63,7 +67,7 @@ impl<'a> Uri<'a> {
             _ => return None,
         };
         if scheme == Scheme::Tel {
-            return parse_tel(s, raw, rest);
+            return parse_tel(s, ascii, rest);
         }
         // userinfo ends at the first '@'; without one there is no user. One
         // pass over the user characters (user / ":" password, escapes
@@ -74,8 +78,8 @@ impl<'a> Uri<'a> {
         let (user, password, host_start) = if s.get(j) == Some(&b'@') {
             // The password follows the first ':' of the userinfo.
             let (u, p) = match find1(b':', &s[rest..j]) {
-                Some(c) => (&raw[rest..rest + c], Some(&raw[rest + c + 1..j])),
-                None => (&raw[rest..j], None),
+                Some(c) => (ascii.str(rest, rest + c), Some(ascii.str(rest + c + 1, j))),
+                None => (ascii.str(rest, j), None),
             };
             if u.is_empty() {
                 return None;
@@ -96,7 +100,7 @@ impl<'a> Uri<'a> {
                 if !h.iter().all(|&b| is_header_char(b)) {
                     return None;
                 }
-                Some(&raw[params_end + 1..])
+                Some(ascii.str_from(params_end + 1))
             }
             Some(_) => return None,
         };
@@ -104,7 +108,7 @@ impl<'a> Uri<'a> {
             scheme,
             user,
             password,
-            host: &raw[host_start..host_end],
+            host: ascii.str(host_start, host_end),
             port,
             params,
             headers,
@@ -129,7 +133,7 @@ impl<'a> Uri<'a> {
     }
 }
 
-fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
+fn parse_tel<'a>(s: &'a [u8], ascii: AsciiBytes<'a>, rest: usize) -> Option<Uri<'a>> {
     let i = span(s, rest, class::TEL);
     if i == rest {
         return None;
@@ -140,13 +144,13 @@ fn parse_tel<'a>(s: &'a [u8], raw: &'a str, rest: usize) -> Option<Uri<'a>> {
     }
     Some(Uri {
         scheme: Scheme::Tel,
-        user: Some(&raw[rest..i]),
+        user: Some(ascii.str(rest, i)),
         password: None,
         host: "",
         port: None,
         params,
         headers: None,
-        raw,
+        raw: ascii.str_from(0),
     })
 }
 
