@@ -655,8 +655,14 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
             ),
         ));
     }
-    if c.max_headers == 0 {
-        bad.push(("max_headers", "must be at least 1".to_owned()));
+    // The parser keeps header positions in 16 bits; no real message comes
+    // near this.
+    const HEADERS_MAX: usize = 10_000;
+    if !(1..=HEADERS_MAX).contains(&c.max_headers) {
+        bad.push((
+            "max_headers",
+            format!("{} is out of range 1..={HEADERS_MAX}", c.max_headers),
+        ));
     }
     if c.max_line_length < 64 {
         bad.push(("max_line_length", "must be at least 64".to_owned()));
@@ -1023,6 +1029,16 @@ level = "debug"
         assert!(e.starts_with("kamrs.toml:4: unknown key `log.file`"), "{e}");
         let e = parse("[nope]\nx = 1\n").unwrap_err();
         assert!(e.starts_with("kamrs.toml:1: unknown key `nope`"), "{e}");
+    }
+
+    #[test]
+    fn max_headers_out_of_range_names_the_key() {
+        for v in [0, 10_001] {
+            let e = parse(&format!("max_headers = {v}\n")).unwrap_err();
+            assert!(e.contains("max_headers"), "{e}");
+            assert!(e.contains("out of range 1..=10000"), "{e}");
+        }
+        assert!(parse("max_headers = 10000\n").is_ok());
     }
 
     #[test]

@@ -137,8 +137,9 @@ impl HeaderIndex {
         repeated: 0,
     };
 
-    /// Records the header at `position`. Positions past `u16::MAX - 1` are
-    /// not recorded (the configured header limit is far below).
+    /// Records the header at `position`. A position that does not fit is
+    /// not recorded; the configured header limit (at most 10,000) keeps
+    /// every position far below.
     #[inline(always)]
     fn add(&mut self, name: HeaderName, position: usize) {
         let slot = &mut self.first[name as usize];
