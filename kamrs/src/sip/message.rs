@@ -210,9 +210,7 @@ impl<'a> CSeq<'a> {
             method: ascii(m)?,
         })
     }
-}
 
-impl<'a> CSeq<'a> {
     /// [`CSeq::parse`] for a request whose method is `method`: a CSeq
     /// naming another method is [`ParseError::CSeqMethodMismatch`]. The
     /// usual case, the same method, is settled by comparing bytes: the
@@ -710,6 +708,92 @@ mod tests {
         assert!(ParseError::Missing(HeaderName::CallId)
             .reason()
             .contains("Call-ID"));
+    }
+
+    #[test]
+    fn each_unique_header_repeated_is_named() {
+        for (line, name) in [
+            ("From: <sip:a@h>;tag=1\r\n", HeaderName::From),
+            ("To: <sip:b@h>\r\n", HeaderName::To),
+            ("CSeq: 7 OPTIONS\r\n", HeaderName::CSeq),
+            ("Max-Forwards: 70\r\n", HeaderName::MaxForwards),
+            ("Content-Length: 0\r\n", HeaderName::ContentLength),
+        ] {
+            let dup = GOOD.replace(line, &format!("{line}{line}"));
+            assert_eq!(
+                parse(&dup).err(),
+                Some(ParseError::Duplicate(name)),
+                "{line}"
+            );
+        }
+        // Compact and full forms are the same header.
+        let dup = GOOD.replace("Content-Length: 0\r\n", "Content-Length: 0\r\nl: 0\r\n");
+        assert_eq!(
+            parse(&dup).err(),
+            Some(ParseError::Duplicate(HeaderName::ContentLength))
+        );
+        let dup = GOOD.replace("CSeq", "Expires: 60\r\nExpires: 60\r\nCSeq");
+        assert_eq!(
+            parse(&dup).err(),
+            Some(ParseError::Duplicate(HeaderName::Expires))
+        );
+        // Several repeated: the first in [`UNIQUE`] order is reported.
+        let dup = GOOD.replace(
+            "CSeq: 7 OPTIONS\r\n",
+            "CSeq: 7 OPTIONS\r\nCSeq: 7 OPTIONS\r\n",
+        );
+        let dup = dup.replace("To: <sip:b@h>\r\n", "To: <sip:b@h>\r\nt: <sip:b@h>\r\n");
+        assert_eq!(
+            parse(&dup).err(),
+            Some(ParseError::Duplicate(HeaderName::To))
+        );
+    }
+
+    #[test]
+    fn header_lookups_by_position() {
+        let msg = GOOD.replace(
+            "Max-Forwards: 70\r\n",
+            "Max-Forwards: 70\r\nSupported: path\r\nX-A: 1\r\nALLOW: INVITE\r\n\
+             supported: gruu\r\nAllow: ACK\r\nX-B: 2\r\n",
+        );
+        let req = parse(&msg).unwrap();
+        assert_eq!(req.header(HeaderName::Supported), Some(&b"path"[..]));
+        let all: Vec<_> = req.raw.headers_named(HeaderName::Supported).collect();
+        assert_eq!(all, [&b"path"[..], b"gruu"]);
+        let allow: Vec<_> = req.raw.headers_named(HeaderName::Allow).collect();
+        assert_eq!(allow, [&b"INVITE"[..], b"ACK"]);
+        assert_eq!(req.header(HeaderName::Other), Some(&b"1"[..]));
+        assert_eq!(req.header(HeaderName::Path), None);
+        assert_eq!(req.raw.headers_named(HeaderName::Path).count(), 0);
+        assert_eq!(req.header(HeaderName::CallId), Some(&b"c1"[..]));
+    }
+
+    #[test]
+    fn cseq_method_against_the_request_line() {
+        // Extra white space before the method still matches.
+        let msg = replace("CSeq: 7 OPTIONS", "CSeq: 7 \t OPTIONS");
+        let req = parse(&msg).unwrap();
+        assert_eq!((req.cseq.seq, req.cseq.method), (7, "OPTIONS"));
+        // Methods are case-sensitive: `options` is another method.
+        assert_eq!(
+            parse(&replace("CSeq: 7 OPTIONS", "CSeq: 7 options")).err(),
+            Some(ParseError::CSeqMethodMismatch)
+        );
+        // A method kamrs does not know, on both lines.
+        let msg = GOOD.replace("OPTIONS", "PUBLISH");
+        let req = parse(&msg).unwrap();
+        assert_eq!(req.method, Method::Other("PUBLISH"));
+        assert_eq!(req.cseq.method, "PUBLISH");
+        // Not a token, and not the method either: malformed wins.
+        assert_eq!(
+            parse(&replace("CSeq: 7 OPTIONS", "CSeq: 7 OPT<IONS")).err(),
+            Some(ParseError::Malformed(HeaderName::CSeq))
+        );
+        // The right method but a bad number.
+        assert_eq!(
+            parse(&replace("CSeq: 7 OPTIONS", "CSeq: 7x OPTIONS")).err(),
+            Some(ParseError::Malformed(HeaderName::CSeq))
+        );
     }
 
     #[test]

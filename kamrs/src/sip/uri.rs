@@ -339,6 +339,28 @@ mod tests {
     }
 
     #[test]
+    fn ascii_parts_are_cut_where_the_grammar_says() {
+        let u = Uri::parse(b"sip:al%41ce:pw@host.example:5070;transport=tcp?h=1").unwrap();
+        assert_eq!(
+            (u.user, u.password, u.host, u.port, u.headers),
+            (
+                Some("al%41ce"),
+                Some("pw"),
+                "host.example",
+                Some(5070),
+                Some("h=1")
+            )
+        );
+        let t = Uri::parse(b"tel:+1-212-555;phone-context=x").unwrap();
+        assert_eq!(
+            (t.user, t.raw),
+            (Some("+1-212-555"), "tel:+1-212-555;phone-context=x")
+        );
+        let raw = [b"sip:a@h".as_slice(), &[0xff]].concat();
+        assert!(Uri::parse(&raw).is_none());
+    }
+
+    #[test]
     fn rejects() {
         for bad in [
             "",
@@ -355,6 +377,13 @@ mod tests {
             "sip:a b@host",
             "sip:host;a=\"q\"",
             "tel:",
+            // Non-ASCII anywhere (valid UTF-8 or not): no URI character
+            // class admits it.
+            "sip:j\u{f6}rg@host",
+            "sip:host\u{e9}",
+            "sip:host;x=\u{e9}",
+            "sip:host?h=\u{e9}",
+            "tel:+1\u{e9}",
         ] {
             assert!(
                 Uri::parse(bad.as_bytes()).is_none(),
