@@ -292,6 +292,49 @@ fn ul_rm_contact_removes_one_binding() {
     assert!(sip_query(&sock, "alice").headers("Contact").is_empty());
 }
 
+/// ul.dump's `Methods` (Kamailio's bitmask): a Contact's `methods`
+/// parameter wins; without one, every Allow header counts, whatever the
+/// case of its name; with neither, all methods.
+#[test]
+fn methods_come_from_the_contact_param_else_every_allow_header() {
+    let k = CtlKamrs::start("", "");
+    let sock = k.kamrs.udp_client();
+    let p = port(&sock);
+    let (allow, param, none) = (
+        format!("sip:dave@127.0.0.1:{p}"),
+        format!("sip:dave@127.0.0.1:{}", p + 1),
+        format!("sip:dave@127.0.0.1:{}", p + 2),
+    );
+    let two_allows = "Allow: INVITE, ACK\r\nallow: BYE,MESSAGE\r\nUser-Agent:";
+    let with_allow = register("dave", Some(&allow), Some(3600), "cid-d1", 1, p, "t")
+        .replace("User-Agent:", two_allows);
+    assert_eq!(udp_exchange(&sock, with_allow).status, 200);
+    let with_param = register("dave", Some(&param), Some(3600), "cid-d2", 1, p, "t")
+        .replace(
+            &format!("<{param}>"),
+            &format!("<{param}>;methods=\"INVITE,OPTIONS\""),
+        )
+        .replace("User-Agent:", two_allows);
+    assert_eq!(udp_exchange(&sock, with_param).status, 200);
+    sip_register(&sock, "dave", &none, "cid-d3", "t");
+
+    let l = k.ctl_json(&["ul.lookup", "dave"]);
+    let methods_of = |address: &str| {
+        l["Contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| &c["Contact"])
+            .find(|c| c["Address"] == address)
+            .unwrap_or_else(|| panic!("{address} not in {l}"))["Methods"]
+            .clone()
+    };
+    // INVITE 1, ACK 4, BYE 8, MESSAGE 256; OPTIONS 512.
+    assert_eq!(methods_of(&allow), json!(1 | 4 | 8 | 256));
+    assert_eq!(methods_of(&param), json!(1 | 512));
+    assert_eq!(methods_of(&none), json!(u32::MAX));
+}
+
 #[test]
 fn ul_add_makes_bindings_that_sip_queries_return() {
     let k = CtlKamrs::start("", "");
