@@ -627,7 +627,7 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     if c.listen.is_empty() {
         bad.push(("listen", "must name at least one address".to_owned()));
     }
-    if c.min_expires > c.max_expires {
+    if c.max_expires > 0 && c.min_expires > c.max_expires {
         bad.push((
             "min_expires",
             format!(
@@ -640,7 +640,13 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
         bad.push(("default_expires", "must be at least 1".to_owned()));
     }
     if c.max_expires == 0 {
-        bad.push(("max_expires", "must be at least 1".to_owned()));
+        // Kamailio reads 0 as "no bound"; here it is refused, since a
+        // phone could then ask for a binding that outlives it by decades
+        // and hold its table slot that long.
+        bad.push((
+            "max_expires",
+            "must be at least 1: 0 (Kamailio's \"no bound\") is not accepted; set the longest expiry you allow, e.g. 86400".to_owned(),
+        ));
     }
     // A REGISTER with a few headers needs a few hundred bytes; the upper
     // bound keeps per-connection buffers (one per TCP peer) reasonable.
@@ -1039,6 +1045,14 @@ level = "debug"
             assert!(e.contains("out of range 1..=10000"), "{e}");
         }
         assert!(parse("max_headers = 10000\n").is_ok());
+    }
+
+    #[test]
+    fn max_expires_zero_is_refused_with_the_reason_and_only_that() {
+        let e = parse("max_expires = 0\n").unwrap_err();
+        assert!(e.starts_with("kamrs.toml:1: key `max_expires`"), "{e}");
+        assert!(e.contains("no bound") && e.contains("86400"), "{e}");
+        assert!(!e.contains("min_expires"), "not blamed on min_expires: {e}");
     }
 
     #[test]

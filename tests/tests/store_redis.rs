@@ -422,6 +422,53 @@ fn write_through_answers_500_while_redis_is_down_and_recovers() {
     assert!(log.contains("works again"), "recovery not logged:\n{log}");
 }
 
+/// A Redis without persistence that restarts comes back empty. The nodes
+/// must not copy that empty set into their tables (every phone would be
+/// unreachable until it re-registers): they notice the loss by the
+/// missing `kamrs:epoch` key and write back what they hold.
+#[test]
+fn bindings_are_written_back_when_redis_restarts_empty() {
+    if !have("redis-server") {
+        return;
+    }
+    let port = free_port();
+    let redis = RedisServer::start(port, &[]);
+    let url = redis.url();
+    let a = node(&url, "", "");
+    let b = node(&url, "", "");
+    let (mut pa, mut pb) = (Phone::to(&a), Phone::to(&b));
+    let aors: Vec<String> = (0..5).map(|i| format!("kept{i}x{}", unique())).collect();
+    for aor in &aors {
+        pa.register(aor, 3600);
+    }
+    within(PROPAGATION, "b sees a's bindings", || {
+        aors.iter().all(|x| pb.query(x).len() == 1)
+    });
+    assert_eq!(redis.keys("kamrs:epoch").len(), 1, "no epoch key at start");
+
+    redis.stop();
+    let redis = RedisServer::start(port, &[]);
+    within(
+        Duration::from_secs(20),
+        "the bindings back in Redis",
+        || {
+            aors.iter()
+                .all(|x| redis.keys(&format!("kamrs:loc:{{{x}}}:*")).len() == 1)
+                && redis.keys("kamrs:epoch").len() == 1
+        },
+    );
+    // Neither node forgot them meanwhile or afterwards.
+    for x in &aors {
+        assert_eq!(pa.query(x).len(), 1, "a lost {x}");
+        assert_eq!(pb.query(x).len(), 1, "b lost {x}");
+    }
+    let log = format!("{}{}", a.kamrs.stderr(), b.kamrs.stderr());
+    assert!(
+        log.contains("lost its data") && log.contains("appendonly yes"),
+        "the loss is not logged loudly:\n{log}"
+    );
+}
+
 /// Three masters on loopback ports, `redis-cli --cluster create`.
 struct Cluster {
     nodes: Vec<RedisServer>,

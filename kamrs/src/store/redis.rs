@@ -56,6 +56,13 @@ pub const KEY_PREFIX: &str = "kamrs:loc:";
 pub const FEED_CHANNEL: &str = "kamrs:loc:feed";
 /// `SCAN MATCH` pattern of the binding keys.
 const KEY_PATTERN: &str = "kamrs:loc:{*";
+/// A key with no TTL that says "this Redis holds kamrs's table". Written
+/// at start when missing; found missing at a re-sync, it means Redis lost
+/// its data (restarted without persistence, or flushed), and the nodes put
+/// back what they hold instead of copying the empty set (which would
+/// forget every phone until it re-registers). Outside `KEY_PATTERN`, so
+/// scans never read it as a binding.
+pub const EPOCH_KEY: &str = "kamrs:epoch";
 
 /// First byte of a stored value / feed op: the format version.
 const VALUE_V1: u8 = 1;
@@ -704,11 +711,14 @@ impl RedisStore {
         // The writer's connection: made now so a wrong password or db shows
         // up at start, not on the first REGISTER.
         let mut link = Link::new(target.clone());
-        link.get().await?;
+        let mut conn = link.get().await?;
 
         let mut id = [0u8; 8];
         fill_random(&mut id);
         let node: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        mark_epoch(&mut conn, &node)
+            .await
+            .map_err(|e| format!("cannot write {EPOCH_KEY} to Redis at {place}: {e}"))?;
         tracing::info!(
             "redis store: {} {place}, Redis {version}, node id {node}, {}",
             if cluster { "cluster" } else { "server" },
@@ -1724,6 +1734,17 @@ async fn resync(
             Ok(Err(e)) => return Err(format!("cannot write pending changes first: {e}")),
             Err(_) => return Err("the store is shut down".to_owned()),
         }
+        if epoch_lost(link).await? {
+            let n = republish(shared, jobs, table).await?;
+            let mut conn = link.get().await?;
+            mark_epoch(&mut conn, &shared.node)
+                .await
+                .map_err(|e| format!("cannot write {EPOCH_KEY}: {e}"))?;
+            tracing::error!(
+                "redis store: Redis at {} lost its data (restarted without persistence, or flushed): wrote back the {n} bindings this node holds; changes made on other nodes while Redis was down may be missing until their phones re-register. Turn on Redis persistence (appendonly yes) to avoid this",
+                shared.place
+            );
+        }
         let remote = scan_all(shared, link).await?;
         let now = unix_now();
         let changed_here = |aor: &str| {
@@ -1753,6 +1774,80 @@ async fn resync(
     .await;
     *lock(&shared.tracking) = None;
     result
+}
+
+/// Writes [`EPOCH_KEY`] unless it is there (`SET NX`, no TTL).
+async fn mark_epoch(conn: &mut Conn, node: &str) -> Result<(), RedisError> {
+    let _: Option<String> = redis::cmd("SET")
+        .arg(EPOCH_KEY)
+        .arg(node)
+        .arg("NX")
+        .query_async(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether Redis answers but no longer has [`EPOCH_KEY`].
+async fn epoch_lost(link: &mut Link) -> Result<bool, String> {
+    let mut conn = link.get().await?;
+    let found: Result<i64, RedisError> = redis::cmd("EXISTS")
+        .arg(EPOCH_KEY)
+        .query_async(&mut conn)
+        .await;
+    match found {
+        Ok(n) => Ok(n == 0),
+        Err(e) => {
+            link.failed(&e);
+            Err(format!("cannot read {EPOCH_KEY}: {e}"))
+        }
+    }
+}
+
+/// Queues every live binding of `table` for writing (through the writer,
+/// so they reach the other nodes' feeds too) and waits until they are
+/// written. Upserts by ruid are idempotent, so several nodes doing this at
+/// once after the same loss is harmless. Returns how many were written.
+async fn republish(
+    shared: &Shared,
+    jobs: &mpsc::UnboundedSender<Job>,
+    table: &LocationTable,
+) -> Result<usize, String> {
+    let now = unix_now();
+    let mut written = 0usize;
+    let mut ops = Vec::with_capacity(MAX_BATCH);
+    let aors = table.aors();
+    let mut waits = Vec::new();
+    for (i, aor) in aors.iter().enumerate() {
+        for binding in table.lookup(aor, now).unwrap_or_default() {
+            ops.push(StoreOp::Upsert {
+                aor: Arc::clone(aor),
+                binding,
+            });
+        }
+        if ops.len() >= MAX_BATCH || (i + 1 == aors.len() && !ops.is_empty()) {
+            let batch = std::mem::replace(&mut ops, Vec::with_capacity(MAX_BATCH));
+            written += batch.len();
+            // Counted like any submission, so the writer's accounting
+            // holds; not refused at the queue limit, since these replace
+            // data Redis lost and the queue drains as they are written.
+            shared.queued.fetch_add(batch.len(), Ordering::AcqRel);
+            let (tx, rx) = oneshot::channel();
+            jobs.send(Job::Ops(Sub {
+                ops: batch,
+                done: Some(tx),
+            }))
+            .map_err(|_| "the store is shut down".to_owned())?;
+            waits.push(rx);
+        }
+    }
+    for rx in waits {
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(format!("cannot write the bindings back: {e}")),
+            Err(_) => return Err("the store is shut down".to_owned()),
+        }
+    }
+    Ok(written)
 }
 
 #[cfg(test)]
