@@ -20,6 +20,7 @@ fn authenticator() -> &'static Authenticator {
                 realm: None,
                 algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
                 max_failures: 3,
+                ..AuthSettings::default()
             },
             b"fuzz secret".to_vec(),
             300,
@@ -43,6 +44,12 @@ CSeq: 1 REGISTER\r\nAuthorization: "
     msg.extend(data.iter().copied().filter(|&b| b != b'\r' && b != b'\n'));
     msg.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
     if let Ok(Message::Request(req)) = parse_message(&msg, &Limits::default()) {
-        let _ = authenticator().check(&req, "alice", "example.com", 1_700_000_000);
+        let _ = authenticator().check(
+            &req,
+            "alice",
+            "example.com",
+            "192.0.2.1:5060".parse().unwrap_or_else(|_| unreachable!()),
+            1_700_000_000,
+        );
     };
 });

@@ -4,20 +4,23 @@ use crate::sip::{parse_message, Limits, Message};
 
 const NOW: u64 = 1_700_000_000;
 
+fn users() -> Vec<Subscriber> {
+    vec![
+        Subscriber::with_password("alice", "example.com", "example.com", "wonderland"),
+        Subscriber::with_password("bob", "example.com", "example.com", "builder"),
+    ]
+}
+
 fn auth() -> Authenticator {
-    Authenticator::new(
-        AuthSettings {
-            realm: None,
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
-            max_failures: 3,
-        },
-        b"test secret".to_vec(),
-        300,
-        Subscribers::in_memory(vec![
-            Subscriber::with_password("alice", "example.com", "example.com", "wonderland"),
-            Subscriber::with_password("bob", "example.com", "example.com", "builder"),
-        ]),
-    )
+    auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 1)
+}
+
+fn auth_with(settings: AuthSettings, subscribers: Subscribers, boot: u64) -> Authenticator {
+    Authenticator::with_boot_id(settings, b"test secret".to_vec(), 300, subscribers, boot)
+}
+
+fn source() -> std::net::SocketAddr {
+    "192.0.2.1:5060".parse().unwrap()
 }
 
 /// What a UA computes for qop=auth (RFC 7616 §3.4.1).
@@ -44,8 +47,18 @@ fn register(to_user: &str, authorization: Option<&str>) -> String {
 }
 
 fn check(a: &Authenticator, text: &str, user: &str, now: u64) -> Verdict {
+    check_from(a, text, user, source(), now)
+}
+
+fn check_from(
+    a: &Authenticator,
+    text: &str,
+    user: &str,
+    from: std::net::SocketAddr,
+    now: u64,
+) -> Verdict {
     match parse_message(text.as_bytes(), &Limits::default()) {
-        Ok(Message::Request(req)) => a.check(&req, user, "example.com", now),
+        Ok(Message::Request(req)) => a.check(&req, user, "example.com", from, now),
         other => panic!("{other:?}"),
     }
 }
@@ -199,5 +212,137 @@ fn stale_replayed_and_mismatched() {
             NOW
         ),
         Verdict::Malformed(_)
+    ));
+}
+
+#[test]
+fn nc_zero_is_refused() {
+    let a = auth();
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        0,
+        "sip:example.com",
+    );
+    assert!(h.contains("nc=00000000"));
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Malformed("Digest nc Must Start At 00000001")
+    );
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Authorized
+    );
+}
+
+#[test]
+fn another_process_nonce_is_stale_even_with_the_right_answer() {
+    // Two processes with the same secret and subscribers: a restart, or a
+    // second node.
+    let a = auth();
+    let b = auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 2);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Authorized
+    );
+    assert_eq!(
+        check(&b, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Challenge {
+            stale: true,
+            failures: 0
+        },
+        "a captured answer replayed on another process"
+    );
+}
+
+#[test]
+fn lockout_refuses_even_the_right_password_then_ends() {
+    let settings = AuthSettings {
+        max_failures: 200,
+        lockout: lockout::LockoutSettings {
+            failures: 4,
+            source_failures: 0,
+            user_failures: 0,
+            window: 60,
+            time: 30,
+        },
+        ..AuthSettings::default()
+    };
+    let a = auth_with(settings, Subscribers::in_memory(users()), 1);
+    let right = |a: &Authenticator, from, now| {
+        let nonce = nonce_of(&a.challenges("example.com", false, 0, now)[0]);
+        let h = answer(
+            Algorithm::Md5,
+            "alice",
+            "wonderland",
+            &nonce,
+            1,
+            "sip:example.com",
+        );
+        check_from(a, &register("alice", Some(&h)), "alice", from, now)
+    };
+    for round in 1..=4 {
+        // A fresh nonce each time: the per-nonce count never builds up.
+        let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+        let h = answer(
+            Algorithm::Md5,
+            "alice",
+            "guess",
+            &nonce,
+            1,
+            "sip:example.com",
+        );
+        let v = check(&a, &register("alice", Some(&h)), "alice", NOW);
+        if round < 4 {
+            assert!(matches!(v, Verdict::Challenge { .. }), "{round}: {v:?}");
+        } else {
+            assert_eq!(v, Verdict::Forbidden(LOCKED_OUT));
+        }
+    }
+    assert_eq!(right(&a, source(), NOW + 1), Verdict::Forbidden(LOCKED_OUT));
+    let elsewhere: std::net::SocketAddr = "192.0.2.2:5060".parse().unwrap();
+    assert_eq!(right(&a, elsewhere, NOW + 1), Verdict::Authorized);
+    assert_eq!(right(&a, source(), NOW + 31), Verdict::Authorized);
+    assert_eq!(a.lockout().lockouts.load(Ordering::Relaxed), 1);
+    assert_eq!(a.lockout().refused.load(Ordering::Relaxed), 1);
+    assert_eq!(a.stats().wrong_credentials.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn without_use_domain_another_domain_is_forbidden() {
+    let subs = Subscribers::in_memory_single_domain(users()).unwrap();
+    let a = auth_with(AuthSettings::default(), subs, 1);
+    let text = register("alice", None).replace("@example.com", "@evil.org");
+    let v = match parse_message(text.as_bytes(), &Limits::default()) {
+        Ok(Message::Request(req)) => a.check(&req, "alice", "evil.org", source(), NOW),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        matches!(v, Verdict::Forbidden(r) if r.contains("use_domain")),
+        "{v:?}"
+    );
+    assert!(matches!(
+        check(&a, &register("alice", None), "alice", NOW),
+        Verdict::Challenge { .. }
     ));
 }
