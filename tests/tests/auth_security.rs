@@ -307,6 +307,39 @@ fn wrong_guesses_lock_the_user_and_source_out_then_it_ends() {
 }
 
 #[test]
+fn answers_sent_from_another_address_cannot_lock_it_out() {
+    // Over UDP a guesser can put a victim's address on its packets, but
+    // the 401s go to the victim: a nonce fetched at the guesser's own
+    // address and answered "from" the victim's is not checked, so the
+    // victim's failure count does not move.
+    let dir = TempDir::new("auth-sec");
+    let k = Kamrs::start(&config(
+        dir.path(),
+        &[("alice", "example.com", "wonderland")],
+        "",
+        "lockout_failures = 3\nlockout_source_failures = 3\n",
+    ));
+    let mut guesser = Ua::new(k.udp(), "alice", "example.com");
+    let mut victim = Ua::from(
+        "127.0.0.2".parse().unwrap(),
+        k.udp(),
+        "alice",
+        "example.com",
+    );
+    for i in 0..5 {
+        let (realm, nonce, _) = challenge(&guesser.register_self(None), "MD5");
+        let wrong = answer("MD5", "alice", &format!("guess{i}"), &realm, &nonce, 1);
+        let r = victim.register(ATTACKER_PORT, Some(&wrong));
+        let (_, _, stale) = challenge(&r, "MD5");
+        assert!(stale, "{}", r.raw);
+    }
+    assert_eq!(stat(&k, "auth:wrong_credentials"), 0);
+    assert_eq!(stat(&k, "auth:lockouts"), 0);
+    let (r, _) = victim.login("wonderland");
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[test]
 fn nc_zero_is_refused() {
     let dir = TempDir::new("auth-sec");
     let k = Kamrs::start(&config(

@@ -270,25 +270,26 @@ impl Authenticator {
             log::refused(scope, Some(&c.username), realm, source);
             return Verdict::Forbidden(LOCKED_OUT);
         }
-        let (failures, serial, issued_at) = match self.nonces.check(&c.nonce, now, realm) {
-            NonceCheck::Valid {
-                failures,
-                serial,
-                issued_at,
-            } => (failures, serial, issued_at),
-            NonceCheck::Stale { failures } => {
-                return Verdict::Challenge {
-                    stale: true,
+        let (failures, serial, issued_at) =
+            match self.nonces.check(&c.nonce, now, realm, source.ip()) {
+                NonceCheck::Valid {
                     failures,
+                    serial,
+                    issued_at,
+                } => (failures, serial, issued_at),
+                NonceCheck::Stale { failures } => {
+                    return Verdict::Challenge {
+                        stale: true,
+                        failures,
+                    }
                 }
-            }
-            NonceCheck::Invalid => {
-                return Verdict::Challenge {
-                    stale: false,
-                    failures: 0,
+                NonceCheck::Invalid => {
+                    return Verdict::Challenge {
+                        stale: false,
+                        failures: 0,
+                    }
                 }
-            }
-        };
+            };
         let Some(alg) = Algorithm::parse(c.algorithm.as_deref())
             .filter(|a| self.settings.algorithms.contains(a))
         else {
@@ -420,11 +421,18 @@ impl Authenticator {
         }
     }
 
-    /// `WWW-Authenticate` values for a 401: one per algorithm, strongest
-    /// first (RFC 8760 §2.4).
-    pub fn challenges(&self, domain: &str, stale: bool, failures: u8, now: u64) -> Vec<String> {
+    /// `WWW-Authenticate` values for a 401 sent to `to`: one per
+    /// algorithm, strongest first (RFC 8760 §2.4).
+    pub fn challenges(
+        &self,
+        domain: &str,
+        stale: bool,
+        failures: u8,
+        to: std::net::IpAddr,
+        now: u64,
+    ) -> Vec<String> {
         let realm = self.realm(domain);
-        let nonce = self.nonces.issue(now, failures, realm);
+        let nonce = self.nonces.issue(now, failures, realm, to);
         self.settings
             .algorithms
             .iter()

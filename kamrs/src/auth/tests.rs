@@ -84,7 +84,7 @@ fn challenge_then_md5_and_sha256_answers() {
             failures: 0
         }
     );
-    let ch = a.challenges("example.com", false, 0, NOW);
+    let ch = a.challenges("example.com", false, 0, source().ip(), NOW);
     assert_eq!(ch.len(), 2);
     assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
     assert!(ch[0].contains("realm=\"example.com\"") && ch[0].contains("qop=\"auth\""));
@@ -104,7 +104,7 @@ fn wrong_password_is_challenged_a_few_times_then_forbidden() {
     let a = auth();
     let mut failures = 0;
     for round in 1..=3u8 {
-        let nonce = nonce_of(&a.challenges("example.com", false, failures, NOW)[0]);
+        let nonce = nonce_of(&a.challenges("example.com", false, failures, source().ip(), NOW)[0]);
         let h = answer(
             Algorithm::Md5,
             "alice",
@@ -123,7 +123,7 @@ fn wrong_password_is_challenged_a_few_times_then_forbidden() {
         }
     }
     // An unknown user is treated exactly like a wrong password.
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(Algorithm::Md5, "mallory", "x", &nonce, 1, "sip:example.com");
     assert_eq!(
         check(&a, &register("mallory", Some(&h)), "mallory", NOW),
@@ -137,7 +137,7 @@ fn wrong_password_is_challenged_a_few_times_then_forbidden() {
 #[test]
 fn another_users_aor_is_forbidden() {
     let a = auth();
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(
         Algorithm::Sha256,
         "alice",
@@ -155,7 +155,7 @@ fn another_users_aor_is_forbidden() {
 #[test]
 fn stale_replayed_and_mismatched() {
     let a = auth();
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(
         Algorithm::Md5,
         "alice",
@@ -218,7 +218,7 @@ fn stale_replayed_and_mismatched() {
 #[test]
 fn nc_zero_is_refused() {
     let a = auth();
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(
         Algorithm::Md5,
         "alice",
@@ -252,7 +252,7 @@ fn another_process_nonce_is_stale_even_with_the_right_answer() {
     // second node.
     let a = auth();
     let b = auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 2);
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(
         Algorithm::Md5,
         "alice",
@@ -289,8 +289,8 @@ fn lockout_refuses_even_the_right_password_then_ends() {
         ..AuthSettings::default()
     };
     let a = auth_with(settings, Subscribers::in_memory(users()), 1);
-    let right = |a: &Authenticator, from, now| {
-        let nonce = nonce_of(&a.challenges("example.com", false, 0, now)[0]);
+    let right = |a: &Authenticator, from: std::net::SocketAddr, now| {
+        let nonce = nonce_of(&a.challenges("example.com", false, 0, from.ip(), now)[0]);
         let h = answer(
             Algorithm::Md5,
             "alice",
@@ -303,7 +303,7 @@ fn lockout_refuses_even_the_right_password_then_ends() {
     };
     for round in 1..=4 {
         // A fresh nonce each time: the per-nonce count never builds up.
-        let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+        let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
         let h = answer(
             Algorithm::Md5,
             "alice",
@@ -345,4 +345,30 @@ fn without_use_domain_another_domain_is_forbidden() {
         check(&a, &register("alice", None), "alice", NOW),
         Verdict::Challenge { .. }
     ));
+}
+
+#[test]
+fn an_answer_from_another_address_is_not_checked() {
+    // A guesser spoofing a victim's address over UDP cannot run up its
+    // failure count: the nonce was sent to the guesser's own address.
+    let a = auth();
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "guess",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    let victim: std::net::SocketAddr = "198.51.100.7:5060".parse().unwrap();
+    assert_eq!(
+        check_from(&a, &register("alice", Some(&h)), "alice", victim, NOW),
+        Verdict::Challenge {
+            stale: true,
+            failures: 0
+        }
+    );
+    assert_eq!(a.stats().wrong_credentials.load(Ordering::Relaxed), 0);
+    assert_eq!(a.lockout().tracked(), 0);
 }

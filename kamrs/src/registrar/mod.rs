@@ -264,9 +264,13 @@ impl Registrar {
         let domain = req.to.uri.host.to_ascii_lowercase();
         match auth.check(req, &user, &domain, peer.remote, now) {
             Verdict::Authorized => Ok(()),
-            Verdict::Challenge { stale, failures } => Err(Reject::Challenge(
-                auth.challenges(&domain, stale, failures, now),
-            )),
+            Verdict::Challenge { stale, failures } => Err(Reject::Challenge(auth.challenges(
+                &domain,
+                stale,
+                failures,
+                peer.remote.ip(),
+                now,
+            ))),
             Verdict::Forbidden(reason) => Err(Reject::Forbidden(reason)),
             Verdict::Malformed(reason) => Err(Reject::BadCredentials(reason)),
         }
