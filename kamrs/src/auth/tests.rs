@@ -372,3 +372,32 @@ fn an_answer_from_another_address_is_not_checked() {
     assert_eq!(a.stats().wrong_credentials.load(Ordering::Relaxed), 0);
     assert_eq!(a.lockout().tracked(), 0);
 }
+
+proptest::proptest! {
+    /// Whatever the Authorization says (with a real nonce spliced in, so the
+    /// answer check, failure counting and lock-outs are reached), from any
+    /// source: a verdict, never a panic, and the tables stay bounded.
+    #[test]
+    fn any_answer_from_any_source_ends_in_a_verdict(
+        parts in proptest::collection::vec(
+            (0u8..=255, "(NONCE|alice|nc=0000000[0-2]|response=\"[0-9a-f]{32}\"|[ -~]{0,12}){0,8}"),
+            1..20,
+        )
+    ) {
+        let a = auth_with(
+            AuthSettings {
+                lockout: lockout::LockoutSettings { failures: 2, source_failures: 3, user_failures: 4, window: 60, time: 60 },
+                ..AuthSettings::default()
+            },
+            Subscribers::in_memory(users()),
+            1,
+        );
+        for (octet, text) in parts {
+            let from = std::net::SocketAddr::from(([192, 0, 2, octet], 5060));
+            let nonce = nonce_of(&a.challenges("example.com", false, 0, from.ip(), NOW)[0]);
+            let value = format!("Digest username=\"alice\", realm=\"example.com\", uri=\"sip:example.com\", qop=auth, cnonce=\"c\", {}", text.replace("NONCE", &format!("nonce=\"{nonce}\"")));
+            let _ = check_from(&a, &register("alice", Some(&value)), "alice", from, NOW);
+            proptest::prop_assert!(a.lockout().tracked() <= 3 * lockout::CAPACITY);
+        }
+    }
+}
