@@ -314,8 +314,9 @@ pub struct AuthConfig {
     pub nonce_expires: u64,
     /// Wrong answers met with a new 401 before the REGISTER gets 403.
     pub max_failures: u8,
-    /// File holding the nonce secret; created (mode 0600) if missing. Give
-    /// every node the same file and a nonce from one is good on all.
+    /// File holding the nonce secret; created (mode 0600) if missing. A
+    /// nonce is accepted only by the process that issued it; nodes sharing
+    /// the file answer each other's nonces `stale=true` (one extra 401).
     pub secret_file: PathBuf,
     /// The subscriber list (TOML, HA1 hashes only); reloaded on SIGHUP.
     pub subscribers: PathBuf,

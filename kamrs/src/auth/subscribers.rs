@@ -133,10 +133,12 @@ impl Subscribers {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .as_deref()
         {
-            Some(d) if !d.eq_ignore_ascii_case(domain) => Err(two_domains_error(
-                "subscriber.add",
-                &[d, &domain.to_ascii_lowercase()],
-            )),
+            Some(d) if !d.eq_ignore_ascii_case(domain) => {
+                let new = domain.to_ascii_lowercase();
+                Err(format!(
+                    "{new} would be a second subscriber domain beside {d}, which needs `use_domain = true`: with `use_domain = false` an AoR is only the user part, so alice@{new} would register into the bindings of alice@{d}. Set `use_domain = true` in kamrs's config (top level) and restart kamrs, or add subscribers of {d} only"
+                ))
+            }
             _ => Ok(()),
         }
     }

@@ -95,7 +95,10 @@ pub fn add(
     let subscribers = auth.subscribers();
     // A second domain with `use_domain = false` would merge its AoRs into
     // the first's (issue 13): refused with what to do.
-    subscribers.admits(&domain).map_err(|e| invalid(m, e))?;
+    // Not a usage mistake: no usage hint.
+    subscribers.admits(&domain).map_err(|e| {
+        ErrorObjectOwned::owned(error::INVALID_PARAMS, format!("{m}: {e}"), None::<()>)
+    })?;
     let replaced = subscribers.get(&username, &domain).is_some();
     subscribers
         .add(Subscriber {
