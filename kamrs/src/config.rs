@@ -329,8 +329,8 @@ pub struct AuthConfig {
     /// subscriber, before the source is locked out (0: off).
     pub lockout_source_failures: u32,
     /// Wrong answers for one subscriber from any source before the
-    /// subscriber is locked out everywhere (0: off). Lets an attacker with
-    /// many addresses lock a victim out, so it is set high.
+    /// subscriber is locked out (0: off), except from addresses that
+    /// answered right within a day (auth/lockout.rs).
     pub lockout_user_failures: u32,
     /// Seconds over which wrong answers are counted.
     pub lockout_window: u64,

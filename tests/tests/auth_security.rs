@@ -307,6 +307,55 @@ fn wrong_guesses_lock_the_user_and_source_out_then_it_ends() {
 }
 
 #[test]
+fn a_phone_that_registered_before_keeps_registering_through_a_user_lockout() {
+    // Many sources guessing one subscriber lock that subscriber out
+    // (lockout_user_failures), but not from the addresses that proved its
+    // password before: the attacker cannot lock the victim's phone out.
+    let dir = TempDir::new("auth-sec");
+    let k = Kamrs::start(&config(
+        dir.path(),
+        &[("alice", "example.com", "wonderland")],
+        "",
+        "lockout_failures = 10\nlockout_user_failures = 4\nlockout_time = 60\n",
+    ));
+    let mut phone = Ua::from(
+        "127.0.0.2".parse().unwrap(),
+        k.udp(),
+        "alice",
+        "example.com",
+    );
+    assert_eq!(phone.login("wonderland").0.status, 200);
+    let mut guesser = Ua::new(k.udp(), "alice", "example.com");
+    for i in 1..=4 {
+        let (r, _) = guesser.login(&format!("guess{i}"));
+        assert_eq!(
+            r.status,
+            if i < 4 { 401 } else { 403 },
+            "guess {i}: {}",
+            r.raw
+        );
+    }
+    assert!(
+        k.stderr()
+            .contains("auth lockout: scope=user user=\"alice@example.com\""),
+        "{}",
+        k.stderr()
+    );
+    // A device that never registered is refused even with the password…
+    let mut new_device = Ua::from(
+        "127.0.0.3".parse().unwrap(),
+        k.udp(),
+        "alice",
+        "example.com",
+    );
+    let (r, _) = new_device.login("wonderland");
+    assert_eq!(r.status, 403, "{}", r.raw);
+    // …the phone that did goes on.
+    let (r, _) = phone.login("wonderland");
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[test]
 fn answers_sent_from_another_address_cannot_lock_it_out() {
     // Over UDP a guesser can put a victim's address on its packets, but
     // the 401s go to the victim: a nonce fetched at the guesser's own

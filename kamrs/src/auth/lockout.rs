@@ -18,9 +18,15 @@
 //!   victim this can lock the victim out too, hence a higher threshold.
 //! - **user** (one subscriber, any source), `lockout_user_failures`: many
 //!   sources guessing one account, each staying under the pair threshold.
-//!   This one does let an attacker with many addresses lock a victim out,
-//!   so its threshold is higher still and 0 turns it off; operators who
-//!   prefer availability to that protection set it to 0.
+//!   This one could let an attacker with many addresses lock a victim
+//!   out, so its threshold is higher still and 0 turns it off.
+//!
+//! What keeps the last two from being weapons: a user+source pair that
+//! answered right within the last [`TRUST_TIME`] is **trusted**, and the
+//! source and user lock-outs do not apply to it, only its own pair count
+//! does. The subscriber's phones, which registered before the attack, keep
+//! registering while the attacker's addresses are locked out, and an
+//! attacker sharing a trusted address still meets the pair limit.
 //!
 //! Every table is bounded ([`CAPACITY`] entries each, fixed-size keys: a
 //! keyed hash, so long or numerous user names cannot grow it). When one is
@@ -37,6 +43,10 @@ use std::sync::Mutex;
 
 /// Entries per table at most (about 40 bytes each with the map's own).
 pub const CAPACITY: usize = 65_536;
+
+/// Seconds a right answer keeps its user+source pair trusted: a day, longer
+/// than any phone's re-registration interval.
+pub const TRUST_TIME: u64 = 86_400;
 
 /// The `[auth] lockout_*` keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,13 +201,58 @@ fn make_room(
     }
 }
 
-/// The three failure tables and their counters.
+/// User+source pairs that answered right lately: key → last success.
+struct Trusted {
+    map: Mutex<HashMap<u64, u64>>,
+    capacity: usize,
+}
+
+impl Trusted {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
+        self.map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn contains(&self, key: u64, now: u64) -> bool {
+        self.lock()
+            .get(&key)
+            .is_some_and(|&t| now.saturating_sub(t) <= TRUST_TIME)
+    }
+
+    /// Records a success; when full, drops lapsed entries, then the eighth
+    /// least recently used.
+    fn insert(&self, key: u64, now: u64, evicted: &AtomicU64) {
+        let mut map = self.lock();
+        if !map.contains_key(&key) && map.len() >= self.capacity {
+            map.retain(|_, t| now.saturating_sub(*t) <= TRUST_TIME);
+            let target = (self.capacity - self.capacity / 8).max(1);
+            if map.len() >= target {
+                let mut order: Vec<(u64, u64)> = map.iter().map(|(&k, &t)| (t, k)).collect();
+                order.sort_unstable();
+                let excess = map.len() + 1 - target;
+                for (_, k) in order.into_iter().take(excess) {
+                    map.remove(&k);
+                    evicted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        map.insert(key, now);
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// The three failure tables, the trusted pairs and their counters.
 pub struct Lockout {
     settings: LockoutSettings,
     keys: RandomState,
     pairs: Table,
     sources: Table,
     users: Table,
+    trusted: Trusted,
     /// Lock-outs begun (`auth:lockouts`).
     pub lockouts: AtomicU64,
     /// REGISTERs refused because a lock-out was in force
@@ -218,6 +273,10 @@ impl Lockout {
             pairs: Table::new(settings.failures, capacity),
             sources: Table::new(settings.source_failures, capacity),
             users: Table::new(settings.user_failures, capacity),
+            trusted: Trusted {
+                map: Mutex::new(HashMap::new()),
+                capacity: capacity.max(1),
+            },
             settings,
             keys: RandomState::new(),
             lockouts: AtomicU64::new(0),
@@ -230,9 +289,9 @@ impl Lockout {
         &self.settings
     }
 
-    /// Entries in all three tables (`auth:lockout_tracked`).
+    /// Entries in all four tables (`auth:lockout_tracked`).
     pub fn tracked(&self) -> usize {
-        self.pairs.len() + self.sources.len() + self.users.len()
+        self.pairs.len() + self.sources.len() + self.users.len() + self.trusted.len()
     }
 
     fn source_key(&self, ip: IpAddr) -> u64 {
@@ -247,26 +306,38 @@ impl Lockout {
         self.keys.hash_one(("pair", user, realm, ip))
     }
 
-    /// The lock-out in force for this source (and, when the credentials
-    /// name one, this user), if any; counted in `refused`.
-    pub fn refused(&self, user: Option<&str>, realm: &str, ip: IpAddr, now: u64) -> Option<Scope> {
-        let scope = if self.sources.locked(self.source_key(ip), now) {
-            Some(Scope::Source)
-        } else if let Some(user) = user {
-            if self.pairs.locked(self.pair_key(user, realm, ip), now) {
-                Some(Scope::Pair)
-            } else if self.users.locked(self.user_key(user, realm), now) {
-                Some(Scope::User)
-            } else {
-                None
-            }
-        } else {
+    /// The lock-out in force for an answer as `user` from `ip`, if any;
+    /// counted in `refused`. A trusted pair meets only its own pair limit.
+    pub fn refused(&self, user: &str, realm: &str, ip: IpAddr, now: u64) -> Option<Scope> {
+        let pair = self.pair_key(user, realm, ip);
+        let scope = if self.pairs.locked(pair, now) {
+            Some(Scope::Pair)
+        } else if !self.sources.locked(self.source_key(ip), now)
+            && !self.users.locked(self.user_key(user, realm), now)
+        {
             None
+        } else if self.trusted.contains(pair, now) {
+            None
+        } else if self.sources.locked(self.source_key(ip), now) {
+            Some(Scope::Source)
+        } else {
+            Some(Scope::User)
         };
         if scope.is_some() {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
         scope
+    }
+
+    /// Records a right answer as `user` from `ip`: the pair is trusted for
+    /// [`TRUST_TIME`]. Nothing is recorded while the source and user
+    /// lock-outs are both off (the trust would never be asked).
+    pub fn success(&self, user: &str, realm: &str, ip: IpAddr, now: u64) {
+        if self.settings.source_failures == 0 && self.settings.user_failures == 0 {
+            return;
+        }
+        self.trusted
+            .insert(self.pair_key(user, realm, ip), now, &self.evicted);
     }
 
     /// Counts a wrong answer; the scopes whose lock-out it starts.
@@ -325,14 +396,13 @@ mod tests {
         assert!(l.failure("alice", "r", A, 0).is_empty());
         assert!(l.failure("alice", "r", A, 1).is_empty());
         assert_eq!(l.failure("alice", "r", A, 2), [Scope::Pair]);
-        assert_eq!(l.refused(Some("alice"), "r", A, 3), Some(Scope::Pair));
+        assert_eq!(l.refused("alice", "r", A, 3), Some(Scope::Pair));
         // Another source for alice, another user from A: not locked.
-        assert_eq!(l.refused(Some("alice"), "r", B, 3), None);
-        assert_eq!(l.refused(Some("bob"), "r", A, 3), None);
-        assert_eq!(l.refused(None, "r", A, 3), None);
+        assert_eq!(l.refused("alice", "r", B, 3), None);
+        assert_eq!(l.refused("bob", "r", A, 3), None);
         // Until the lock-out time is over.
-        assert_eq!(l.refused(Some("alice"), "r", A, 101), Some(Scope::Pair));
-        assert_eq!(l.refused(Some("alice"), "r", A, 102), None);
+        assert_eq!(l.refused("alice", "r", A, 101), Some(Scope::Pair));
+        assert_eq!(l.refused("alice", "r", A, 102), None);
         assert_eq!(l.lockouts.load(Ordering::Relaxed), 1);
         assert_eq!(l.refused.load(Ordering::Relaxed), 2);
         // A fresh count afterwards.
@@ -354,8 +424,7 @@ mod tests {
             assert!(l.failure(user, "r", A, i as u64).is_empty());
         }
         assert_eq!(l.failure("u5", "r", A, 5), [Scope::Source]);
-        assert_eq!(l.refused(Some("anyone"), "r", A, 6), Some(Scope::Source));
-        assert_eq!(l.refused(None, "r", A, 6), Some(Scope::Source));
+        assert_eq!(l.refused("anyone", "r", A, 6), Some(Scope::Source));
         let l = Lockout::new(settings());
         for i in 0..7u8 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
@@ -363,8 +432,55 @@ mod tests {
         }
         let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 99));
         assert_eq!(l.failure("alice", "r", ip, 0), [Scope::User]);
-        assert_eq!(l.refused(Some("alice"), "r", B, 1), Some(Scope::User));
-        assert_eq!(l.refused(Some("alice"), "other realm", B, 1), None);
+        assert_eq!(l.refused("alice", "r", B, 1), Some(Scope::User));
+        assert_eq!(l.refused("alice", "other realm", B, 1), None);
+    }
+
+    #[test]
+    fn a_trusted_pair_is_spared_source_and_user_lockouts_not_its_own() {
+        let l = Lockout::new(settings());
+        // alice's phone at B answered right before the attack.
+        l.success("alice", "r", B, 0);
+        // Many addresses guess alice: the user lock-out starts.
+        for i in 0..8u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
+            l.failure("alice", "r", ip, 1);
+        }
+        assert_eq!(l.refused("alice", "r", A, 2), Some(Scope::User));
+        assert_eq!(l.refused("alice", "r", B, 2), None, "her phone goes on");
+        // B sprays other users: the source locks, but alice at B is trusted.
+        for user in ["u1", "u2", "u3", "u4", "u5"] {
+            l.failure(user, "r", B, 3);
+        }
+        assert_eq!(l.refused("u6", "r", B, 4), Some(Scope::Source));
+        assert_eq!(l.refused("alice", "r", B, 4), None);
+        // Guessing alice from B itself still meets the pair limit.
+        for _ in 0..3 {
+            l.failure("alice", "r", B, 5);
+        }
+        assert_eq!(l.refused("alice", "r", B, 6), Some(Scope::Pair));
+        // Trust lapses.
+        let l = Lockout::new(settings());
+        l.success("alice", "r", B, 0);
+        for i in 0..8u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
+            l.failure("alice", "r", ip, TRUST_TIME + 1);
+        }
+        assert_eq!(
+            l.refused("alice", "r", B, TRUST_TIME + 2),
+            Some(Scope::User)
+        );
+    }
+
+    #[test]
+    fn the_trusted_table_is_bounded() {
+        let l = Lockout::with_capacity(settings(), 64);
+        for i in 0..10_000u32 {
+            l.success(&format!("u{i}"), "r", A, u64::from(i));
+            assert!(l.trusted.len() <= 64);
+        }
+        // The most recent stay.
+        assert!(l.trusted.contains(l.pair_key("u9999", "r", A), 10_000));
     }
 
     #[test]
@@ -378,7 +494,7 @@ mod tests {
         for t in 0..100 {
             assert!(l.failure("alice", "r", A, t).is_empty());
         }
-        assert_eq!(l.refused(Some("alice"), "r", A, 100), None);
+        assert_eq!(l.refused("alice", "r", A, 100), None);
         assert_eq!(l.tracked(), 0);
     }
 
@@ -413,7 +529,7 @@ mod tests {
         }
         assert!(l.evicted.load(Ordering::Relaxed) > 0);
         assert_eq!(
-            l.refused(Some("alice"), "r", A, 11),
+            l.refused("alice", "r", A, 11),
             Some(Scope::Pair),
             "unlocked entries are evicted before a lock"
         );

@@ -65,11 +65,11 @@ pub fn lockout(scope: Scope, user: &str, realm: &str, source: SocketAddr, second
     );
 }
 
-pub fn refused(scope: Scope, user: Option<&str>, realm: &str, source: SocketAddr) {
+pub fn refused(scope: Scope, user: &str, realm: &str, source: SocketAddr) {
     tracing::debug!(
         "auth refused: scope={} user=\"{}@{}\" source={source} reason=locked-out",
         scope.as_str(),
-        escaped(user.unwrap_or("")),
+        escaped(user),
         escaped(realm)
     );
 }

@@ -252,10 +252,6 @@ impl Authenticator {
             }) {
                 return Verdict::Malformed("Malformed Authorization Header");
             }
-            if let Some(scope) = self.lockout.refused(None, realm, source.ip(), now) {
-                log::refused(scope, None, realm, source);
-                return Verdict::Forbidden(LOCKED_OUT);
-            }
             return Verdict::Challenge {
                 stale: false,
                 failures: 0,
@@ -263,11 +259,8 @@ impl Authenticator {
         };
         // Before the answer is looked at: during a lock-out the right
         // password fails too, so guessing learns nothing.
-        if let Some(scope) = self
-            .lockout
-            .refused(Some(&c.username), realm, source.ip(), now)
-        {
-            log::refused(scope, Some(&c.username), realm, source);
+        if let Some(scope) = self.lockout.refused(&c.username, realm, source.ip(), now) {
+            log::refused(scope, &c.username, realm, source);
             return Verdict::Forbidden(LOCKED_OUT);
         }
         let (failures, serial, issued_at) =
@@ -347,6 +340,9 @@ impl Authenticator {
                 }
             }
         }
+        // The password is proven from this address: trusted through source
+        // and user lock-outs (lockout.rs).
+        self.lockout.success(&c.username, realm, source.ip(), now);
         // Kamailio's auth_check with the To check: alice may not register bob.
         if *c.username != *user {
             return Verdict::Forbidden("Auth User Does Not Own The AoR");
