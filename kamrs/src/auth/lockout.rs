@@ -312,16 +312,16 @@ impl Lockout {
         let pair = self.pair_key(user, realm, ip);
         let scope = if self.pairs.locked(pair, now) {
             Some(Scope::Pair)
-        } else if !self.sources.locked(self.source_key(ip), now)
-            && !self.users.locked(self.user_key(user, realm), now)
-        {
-            None
-        } else if self.trusted.contains(pair, now) {
-            None
-        } else if self.sources.locked(self.source_key(ip), now) {
-            Some(Scope::Source)
         } else {
-            Some(Scope::User)
+            let wider = if self.sources.locked(self.source_key(ip), now) {
+                Some(Scope::Source)
+            } else if self.users.locked(self.user_key(user, realm), now) {
+                Some(Scope::User)
+            } else {
+                None
+            };
+            // Asked only during a lock-out: no cost otherwise.
+            wider.filter(|_| !self.trusted.contains(pair, now))
         };
         if scope.is_some() {
             self.refused.fetch_add(1, Ordering::Relaxed);
