@@ -314,13 +314,42 @@ pub struct AuthConfig {
     pub nonce_expires: u64,
     /// Wrong answers met with a new 401 before the REGISTER gets 403.
     pub max_failures: u8,
-    /// File holding the nonce secret; created (mode 0600) if missing. Give
-    /// every node the same file and a nonce from one is good on all.
+    /// File holding the nonce secret; created (mode 0600) if missing. A
+    /// nonce is accepted only by the process that issued it; nodes sharing
+    /// the file answer each other's nonces `stale=true` (one extra 401).
     pub secret_file: PathBuf,
     /// The subscriber list (TOML, HA1 hashes only); reloaded on SIGHUP.
     pub subscribers: PathBuf,
     /// Run without authentication on non-loopback addresses anyway.
     pub allow_open_registrar: bool,
+    /// Wrong answers for one subscriber from one source address within
+    /// `lockout_window` before that pair is locked out (0: off).
+    pub lockout_failures: u32,
+    /// Wrong answers from one source address (an IPv6 /64), any
+    /// subscriber, before the source is locked out (0: off).
+    pub lockout_source_failures: u32,
+    /// Wrong answers for one subscriber from any source before the
+    /// subscriber is locked out (0: off), except from addresses that
+    /// answered right within a day (auth/lockout.rs).
+    pub lockout_user_failures: u32,
+    /// Seconds over which wrong answers are counted.
+    pub lockout_window: u64,
+    /// Seconds a lock-out lasts; meanwhile REGISTERs get 403 without their
+    /// answer being checked.
+    pub lockout_time: u64,
+}
+
+impl AuthConfig {
+    /// The lock-out settings of the authenticator.
+    pub fn lockout(&self) -> crate::auth::lockout::LockoutSettings {
+        crate::auth::lockout::LockoutSettings {
+            failures: self.lockout_failures,
+            source_failures: self.lockout_source_failures,
+            user_failures: self.lockout_user_failures,
+            window: self.lockout_window,
+            time: self.lockout_time,
+        }
+    }
 }
 
 /// Default `[auth] secret_file`.
@@ -330,6 +359,7 @@ pub const DEFAULT_SUBSCRIBERS: &str = "/etc/kamrs/subscribers.toml";
 
 impl Default for AuthConfig {
     fn default() -> Self {
+        let lockout = crate::auth::lockout::LockoutSettings::default();
         AuthConfig {
             mode: AuthMode::None,
             realm: None,
@@ -339,6 +369,11 @@ impl Default for AuthConfig {
             secret_file: PathBuf::from(DEFAULT_SECRET_FILE),
             subscribers: PathBuf::from(DEFAULT_SUBSCRIBERS),
             allow_open_registrar: false,
+            lockout_failures: lockout.failures,
+            lockout_source_failures: lockout.source_failures,
+            lockout_user_failures: lockout.user_failures,
+            lockout_window: lockout.window,
+            lockout_time: lockout.time,
         }
     }
 }
@@ -375,6 +410,27 @@ impl AuthConfig {
         }
         if self.max_failures == 0 {
             bad.push(("auth.max_failures", "must be at least 1".to_owned()));
+        }
+        const FAILURES_MAX: u32 = 1_000_000;
+        for (key, n) in [
+            ("auth.lockout_failures", self.lockout_failures),
+            ("auth.lockout_source_failures", self.lockout_source_failures),
+            ("auth.lockout_user_failures", self.lockout_user_failures),
+        ] {
+            if n > FAILURES_MAX {
+                bad.push((
+                    key,
+                    format!("{n} is out of range 0..={FAILURES_MAX} (wrong answers; 0 turns this lock-out off)"),
+                ));
+            }
+        }
+        for (key, secs) in [
+            ("auth.lockout_window", self.lockout_window),
+            ("auth.lockout_time", self.lockout_time),
+        ] {
+            if !(1..=86_400).contains(&secs) {
+                bad.push((key, format!("{secs} is out of range 1..=86400 (seconds)")));
+            }
         }
         if self
             .realm
@@ -936,6 +992,11 @@ realm = "example.com"
 algorithms = ["MD5"]
 nonce_expires = 60
 max_failures = 5
+lockout_failures = 4
+lockout_source_failures = 0
+lockout_user_failures = 40
+lockout_window = 30
+lockout_time = 20
 secret_file = "/tmp/secret"
 subscribers = "/tmp/subs.toml"
 
@@ -955,6 +1016,16 @@ level = "debug"
         assert_eq!(c.auth.realm.as_deref(), Some("example.com"));
         assert_eq!(c.auth.algorithms, [crate::auth::Algorithm::Md5]);
         assert_eq!((c.auth.nonce_expires, c.auth.max_failures), (60, 5));
+        assert_eq!(
+            c.auth.lockout(),
+            crate::auth::lockout::LockoutSettings {
+                failures: 4,
+                source_failures: 0,
+                user_failures: 40,
+                window: 30,
+                time: 20,
+            }
+        );
         assert_eq!(c.auth.subscribers, PathBuf::from("/tmp/subs.toml"));
         assert!(!c.pike.enabled && c.pike.settings().is_none());
         assert_eq!(
@@ -1007,6 +1078,16 @@ level = "debug"
         );
         assert!(parse("listen = [\"udp:192.0.2.1:5060\"]\n[auth]\nmode = \"digest\"\n").is_ok());
         assert!(parse("listen = [\"udp:127.0.0.1:5060\", \"udp:[::1]:5060\"]\n").is_ok());
+        let err = parse("[auth]\nlockout_time = 0\n").unwrap_err();
+        assert!(
+            err.contains("auth.lockout_time") && err.contains("1..=86400"),
+            "{err}"
+        );
+        let err = parse("[auth]\nlockout_failures = 2000000\n").unwrap_err();
+        assert!(
+            err.contains("auth.lockout_failures") && err.contains("0 turns"),
+            "{err}"
+        );
         let err = parse("[pike]\ntrusted = [\"10.0.0.0/99\"]\n").unwrap_err();
         assert!(err.contains("pike.trusted"), "{err}");
     }

@@ -238,7 +238,7 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let auth = match kamrs::auth::from_config(&config.auth) {
+    let auth = match kamrs::auth::from_config(&config.auth, config.use_domain) {
         Ok(auth) => auth,
         Err(e) => {
             eprintln!("kamrs: {e}");

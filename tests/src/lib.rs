@@ -575,6 +575,15 @@ pub fn udp_client(server: SocketAddr) -> UdpSocket {
     sock
 }
 
+/// Like [`udp_client`], bound to `ip` (another loopback address such as
+/// `127.0.0.2`, to be a second source).
+pub fn udp_client_from(ip: std::net::IpAddr, server: SocketAddr) -> UdpSocket {
+    let sock = UdpSocket::bind(SocketAddr::new(ip, 0)).expect("bind udp client");
+    let _ = socket2::SockRef::from(&sock).set_recv_buffer_size(4 << 20);
+    sock.connect(server).expect("connect udp client");
+    sock
+}
+
 pub fn send_udp(sock: &UdpSocket, bytes: impl AsRef<[u8]>) {
     sock.send(bytes.as_ref()).expect("udp send");
 }

@@ -205,7 +205,9 @@ fn stale_nonce_then_success_and_replay_refused() {
 }
 
 #[test]
-fn a_nonce_survives_a_restart() {
+fn a_nonce_from_before_a_restart_is_stale() {
+    // Its nonce-count history died with the process (issue 13): the UA gets
+    // stale=true and a fresh nonce, and succeeds with it, no prompt.
     let dir = TempDir::new("auth");
     let config = auth_config(dir.path(), &[("alice", "wonderland")], "");
     let k = Kamrs::start(&config);
@@ -222,7 +224,17 @@ fn a_nonce_survives_a_restart() {
         &nonce,
         1,
     )));
-    assert_eq!(r.status, 200, "nonce from before the restart: {}", r.raw);
+    let (_, fresh, stale) = challenge(&r, "SHA-256");
+    assert!(stale, "nonce from before the restart: {}", r.raw);
+    let r = ua.register(Some(&answer(
+        "SHA-256",
+        "alice",
+        "wonderland",
+        &realm,
+        &fresh,
+        1,
+    )));
+    assert_eq!(r.status, 200, "{}", r.raw);
 }
 
 #[test]

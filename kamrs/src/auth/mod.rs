@@ -2,15 +2,20 @@
 //! the tutorial's warning made default. Without it anyone can register
 //! anyone's AoR and take their calls.
 //!
-//! Stateless: nonces carry their own issue time, failure count and MAC
-//! ([`nonce`]), so a restart or a second node with the same secret needs
-//! nothing shared. The only state is nonce-count tracking ([`replay`]).
+//! Nonces carry their own issue time, failure count, process id and MAC
+//! ([`nonce`]); a nonce is good only in the process that issued it, whose
+//! nonce-count table ([`replay`]) stops its replays. Wrong answers are
+//! counted per subscriber and source, and guessers are locked out
+//! ([`lockout`]), with one log line per failure ([`log`]).
 
 pub mod digest;
+pub mod lockout;
+mod log;
 pub mod nonce;
 mod replay;
 pub mod subscribers;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use md5::Md5;
@@ -18,8 +23,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use self::digest::Credentials;
+use self::lockout::{Lockout, LockoutSettings};
+use self::log::Failure;
 use self::nonce::{NonceCheck, Nonces};
-use self::replay::NonceCounts;
+use self::replay::{NonceCounts, Use};
 use self::subscribers::Subscribers;
 use crate::sip::{HeaderName, Request};
 
@@ -80,12 +87,29 @@ pub struct AuthSettings {
     pub algorithms: Vec<Algorithm>,
     /// Wrong answers answered with a new 401 before a 403.
     pub max_failures: u8,
+    /// Brute-force lock-out (`[auth] lockout_*`).
+    pub lockout: LockoutSettings,
 }
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            realm: None,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            max_failures: 3,
+            lockout: LockoutSettings::default(),
+        }
+    }
+}
+
+/// The reason phrase of the 403 during a lock-out.
+pub const LOCKED_OUT: &str = "Locked Out After Failed Authentications";
 
 pub struct Authenticator {
     settings: AuthSettings,
     nonces: Nonces,
     counts: NonceCounts,
+    lockout: Lockout,
     subscribers: Subscribers,
     stats: AuthStats,
 }
@@ -107,15 +131,35 @@ pub struct AuthStats {
 }
 
 impl Authenticator {
+    /// An authenticator whose nonces carry a fresh random process id
+    /// ([`nonce::random_boot_id`]).
     pub fn new(
         settings: AuthSettings,
         secret: Vec<u8>,
         nonce_lifetime: u64,
         subscribers: Subscribers,
     ) -> Self {
-        Authenticator {
+        Authenticator::with_boot_id(
             settings,
-            nonces: Nonces::new(secret, nonce_lifetime),
+            secret,
+            nonce_lifetime,
+            subscribers,
+            nonce::random_boot_id(),
+        )
+    }
+
+    /// The same with a chosen process id (tests: two "processes").
+    pub fn with_boot_id(
+        settings: AuthSettings,
+        secret: Vec<u8>,
+        nonce_lifetime: u64,
+        subscribers: Subscribers,
+        boot: u64,
+    ) -> Self {
+        Authenticator {
+            lockout: Lockout::new(settings.lockout),
+            settings,
+            nonces: Nonces::new(secret, nonce_lifetime, boot),
             counts: NonceCounts::default(),
             subscribers,
             stats: AuthStats::default(),
@@ -125,6 +169,21 @@ impl Authenticator {
     /// The counters of what [`check`](Self::check) decided.
     pub fn stats(&self) -> &AuthStats {
         &self.stats
+    }
+
+    /// The lock-out tables and their counters.
+    pub fn lockout(&self) -> &Lockout {
+        &self.lockout
+    }
+
+    /// Nonces whose counts are tracked now (`auth:nc_tracked`).
+    pub fn nc_tracked(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// Nonce-count entries evicted from the full table (`auth:nc_evicted`).
+    pub fn nc_evicted(&self) -> &AtomicU64 {
+        &self.counts.evicted
     }
 
     pub fn subscribers(&self) -> &Subscribers {
@@ -141,9 +200,17 @@ impl Authenticator {
         self.settings.realm.as_deref().unwrap_or(domain)
     }
 
-    /// Checks a REGISTER for the AoR `user@domain` (the To URI).
-    pub fn check(&self, req: &Request<'_>, user: &str, domain: &str, now: u64) -> Verdict {
-        let verdict = self.verdict(req, user, domain, now);
+    /// Checks a REGISTER for the AoR `user@domain` (the To URI) from
+    /// `source`.
+    pub fn check(
+        &self,
+        req: &Request<'_>,
+        user: &str,
+        domain: &str,
+        source: SocketAddr,
+        now: u64,
+    ) -> Verdict {
+        let verdict = self.verdict(req, user, domain, source, now);
         let counter = match verdict {
             Verdict::Authorized => &self.stats.authorized,
             Verdict::Challenge { .. } => &self.stats.challenges,
@@ -154,7 +221,21 @@ impl Authenticator {
         verdict
     }
 
-    fn verdict(&self, req: &Request<'_>, user: &str, domain: &str, now: u64) -> Verdict {
+    fn verdict(
+        &self,
+        req: &Request<'_>,
+        user: &str,
+        domain: &str,
+        source: SocketAddr,
+        now: u64,
+    ) -> Verdict {
+        // With `use_domain = false` the AoR is the user part alone, so a
+        // REGISTER for another domain would land in the served domain's
+        // AoR of the same name (issue 13). The subscriber list is kept to
+        // one domain then; this refuses the rest before any other work.
+        if !self.subscribers.serves_domain(domain) {
+            return Verdict::Forbidden("Domain Not Served (use_domain = false)");
+        }
         let realm = self.realm(domain);
         // Credentials for another realm are not for us (RFC 3261 §22.4).
         let creds = req
@@ -176,25 +257,32 @@ impl Authenticator {
                 failures: 0,
             };
         };
-        let (failures, id, issued_at) = match self.nonces.check(&c.nonce, now, realm) {
-            NonceCheck::Valid {
-                failures,
-                id,
-                issued_at,
-            } => (failures, id, issued_at),
-            NonceCheck::Stale { failures } => {
-                return Verdict::Challenge {
-                    stale: true,
+        // Before the answer is looked at: during a lock-out the right
+        // password fails too, so guessing learns nothing.
+        if let Some(scope) = self.lockout.refused(&c.username, realm, source.ip(), now) {
+            log::refused(scope, &c.username, realm, source);
+            return Verdict::Forbidden(LOCKED_OUT);
+        }
+        let (failures, serial, issued_at) =
+            match self.nonces.check(&c.nonce, now, realm, source.ip()) {
+                NonceCheck::Valid {
                     failures,
+                    serial,
+                    issued_at,
+                } => (failures, serial, issued_at),
+                NonceCheck::Stale { failures } => {
+                    return Verdict::Challenge {
+                        stale: true,
+                        failures,
+                    }
                 }
-            }
-            NonceCheck::Invalid => {
-                return Verdict::Challenge {
-                    stale: false,
-                    failures: 0,
+                NonceCheck::Invalid => {
+                    return Verdict::Challenge {
+                        stale: false,
+                        failures: 0,
+                    }
                 }
-            }
-        };
+            };
         let Some(alg) = Algorithm::parse(c.algorithm.as_deref())
             .filter(|a| self.settings.algorithms.contains(a))
         else {
@@ -220,23 +308,41 @@ impl Authenticator {
         else {
             return Verdict::Malformed("Malformed Digest nc");
         };
+        // RFC 7616 §3.4: the first request with a nonce has nc=00000001.
+        if nc == 0 {
+            return Verdict::Malformed("Digest nc Must Start At 00000001");
+        }
         // The digest `uri` is hashed as sent. It is not required to equal
         // the Request-URI: SIPp, for one, puts the registrar's address
         // there, Kamailio does not compare either, and replays are stopped
         // by the nonce count, not by the URI.
-        if !self.answer_is_right(&c, alg, domain, realm) {
-            return self.wrong(failures);
+        if let Err(why) = self.answer_is_right(&c, alg, domain, realm) {
+            return self.wrong(&c.username, realm, source, why, failures, now);
         }
-        if !self
+        match self
             .counts
-            .accept(id, nc, issued_at, now, self.nonces.lifetime())
+            .accept(serial, nc, issued_at, now, self.nonces.lifetime())
         {
+            Use::Fresh => {}
             // A replayed (or reordered) answer: make the UA start afresh.
-            return Verdict::Challenge {
-                stale: false,
-                failures,
-            };
+            Use::Replayed => {
+                return Verdict::Challenge {
+                    stale: false,
+                    failures,
+                }
+            }
+            // Its history was evicted: it may have been used, so not a
+            // first use; a fresh nonce without asking the user.
+            Use::Forgotten => {
+                return Verdict::Challenge {
+                    stale: true,
+                    failures,
+                }
+            }
         }
+        // The password is proven from this address: trusted through source
+        // and user lock-outs (lockout.rs).
+        self.lockout.success(&c.username, realm, source.ip(), now);
         // Kamailio's auth_check with the To check: alice may not register bob.
         if *c.username != *user {
             return Verdict::Forbidden("Auth User Does Not Own The AoR");
@@ -244,8 +350,26 @@ impl Authenticator {
         Verdict::Authorized
     }
 
-    fn wrong(&self, failures: u8) -> Verdict {
+    /// A wrong answer: logged, counted towards lock-outs, and 401 again
+    /// until this nonce's chain reached `max_failures`.
+    fn wrong(
+        &self,
+        username: &str,
+        realm: &str,
+        source: SocketAddr,
+        why: Failure,
+        failures: u8,
+        now: u64,
+    ) -> Verdict {
         self.stats.wrong_credentials.fetch_add(1, Ordering::Relaxed);
+        log::failure(username, realm, source, why);
+        let started = self.lockout.failure(username, realm, source.ip(), now);
+        for scope in &started {
+            log::lockout(*scope, username, realm, source, self.settings.lockout.time);
+        }
+        if !started.is_empty() {
+            return Verdict::Forbidden(LOCKED_OUT);
+        }
         let failures = failures.saturating_add(1);
         if failures >= self.settings.max_failures {
             Verdict::Forbidden("Too Many Failed Authentications")
@@ -264,18 +388,18 @@ impl Authenticator {
         alg: Algorithm,
         domain: &str,
         realm: &str,
-    ) -> bool {
+    ) -> Result<(), Failure> {
         let Some(sub) = self.subscribers.get(&c.username, domain) else {
             // Spend the same work on unknown users as on known ones.
             let _ = alg.hash_hex(realm);
-            return false;
+            return Err(Failure::UnknownUser);
         };
         let ha1 = match alg {
             Algorithm::Md5 => sub.ha1,
             Algorithm::Sha256 => sub.ha1_sha256,
         };
         let Some(ha1) = ha1 else {
-            return false;
+            return Err(Failure::NoHashForAlgorithm);
         };
         let ha2 = alg.hash_hex(&format!("REGISTER:{}", c.uri));
         let expected = alg.hash_hex(&format!(
@@ -286,14 +410,25 @@ impl Authenticator {
             c.cnonce.as_deref().unwrap_or("")
         ));
         let got = c.response.to_ascii_lowercase();
-        expected.len() == got.len() && bool::from(expected.as_bytes().ct_eq(got.as_bytes()))
+        if expected.len() == got.len() && bool::from(expected.as_bytes().ct_eq(got.as_bytes())) {
+            Ok(())
+        } else {
+            Err(Failure::WrongPassword)
+        }
     }
 
-    /// `WWW-Authenticate` values for a 401: one per algorithm, strongest
-    /// first (RFC 8760 §2.4).
-    pub fn challenges(&self, domain: &str, stale: bool, failures: u8, now: u64) -> Vec<String> {
+    /// `WWW-Authenticate` values for a 401 sent to `to`: one per
+    /// algorithm, strongest first (RFC 8760 §2.4).
+    pub fn challenges(
+        &self,
+        domain: &str,
+        stale: bool,
+        failures: u8,
+        to: std::net::IpAddr,
+        now: u64,
+    ) -> Vec<String> {
         let realm = self.realm(domain);
-        let nonce = self.nonces.issue(now, failures, realm);
+        let nonce = self.nonces.issue(now, failures, realm, to);
         self.settings
             .algorithms
             .iter()
@@ -314,14 +449,18 @@ mod tests;
 /// Builds the authenticator of `[auth]`, or `None` for `mode = "none"`.
 /// Reads (or creates) the nonce secret and the subscriber list; errors say
 /// which file and what to do.
+///
+/// `use_domain` is the top-level key: without it the subscriber list must
+/// stay within one domain ([`Subscribers::open`]).
 pub fn from_config(
     cfg: &crate::config::AuthConfig,
+    use_domain: bool,
 ) -> Result<Option<std::sync::Arc<Authenticator>>, String> {
     if cfg.mode == crate::config::AuthMode::None {
         return Ok(None);
     }
     let secret = load_or_create_secret(&cfg.secret_file)?;
-    let subscribers = Subscribers::open(&cfg.subscribers)?;
+    let subscribers = Subscribers::open(&cfg.subscribers, !use_domain)?;
     if subscribers.is_empty() {
         tracing::warn!(
             file = %cfg.subscribers.display(),
@@ -333,6 +472,7 @@ pub fn from_config(
             realm: cfg.realm.clone(),
             algorithms: cfg.algorithms.clone(),
             max_failures: cfg.max_failures,
+            lockout: cfg.lockout(),
         },
         secret,
         cfg.nonce_expires,
@@ -340,8 +480,9 @@ pub fn from_config(
     ))))
 }
 
-/// The nonce secret: 32 random bytes kept in a 0600 file so nonces survive
-/// restarts and can be shared by nodes that share the file.
+/// The nonce secret: 32 random bytes kept in a 0600 file. Nodes sharing it
+/// recognise each other's nonces as genuine (and answer them `stale=true`
+/// rather than as forgeries); only the issuing process accepts one.
 fn load_or_create_secret(path: &std::path::Path) -> Result<Vec<u8>, String> {
     use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;

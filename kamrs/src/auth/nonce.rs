@@ -1,55 +1,88 @@
 //! Stateless nonces (RFC 7616 §3.3 leaves their form to the server).
 //!
-//! A nonce is `hex(issued_at ‖ serial ‖ failures ‖ mac)` where `mac` is an
-//! HMAC-SHA256 over the rest and the realm, truncated to 128 bits, and
-//! `serial` makes every nonce unique (two challenges in the same second
-//! must not share a nonce, or one UA's answer would count as a replay of
-//! the other's). Any node that holds
-//! the secret can check it, a restart does not invalidate it, and nothing
-//! is stored per challenge. `failures` counts wrong answers so far, which is
-//! how "401 a few times, then 403" works without per-client state.
+//! A nonce is `hex(issued_at ‖ boot ‖ serial ‖ failures ‖ mac ‖ bind)`
+//! where `mac` is an HMAC-SHA256 over the fields before it and the realm
+//! under the secret of `secret_file`, truncated to 128 bits, and `bind` an
+//! HMAC of `mac` and the IP address the challenge was sent to, truncated
+//! to 64 bits. Nothing is stored per challenge;
+//! `failures` counts wrong answers so far, which is how "401 a few times,
+//! then 403" works without per-client state.
+//!
+//! `boot` is a random id drawn when the process starts, and a nonce is
+//! accepted only by the process whose `boot` it carries. The nonce-count
+//! state that stops replays ([`super::replay`]) lives in that process's
+//! memory, so a nonce another process (an earlier boot, another node
+//! sharing `secret_file`) issued would have no replay history here: its
+//! first use here could be a captured REGISTER replayed with an attacker's
+//! Contact (issue 13). Such a nonce is therefore [`NonceCheck::Stale`]:
+//! the MAC proves it is genuine, so the UA gets `stale=true` and a fresh
+//! nonce and re-authenticates without asking its user (RFC 7616 §3.3).
+//! The price is one extra 401 round trip when a REGISTER lands on another
+//! node than the one that challenged it, or after a restart.
+//!
+//! `bind` ties a nonce to the address it was sent to. An answer from
+//! another address is not checked (stale, like another process's nonce),
+//! so a guesser must receive our 401s at the address it sends from: over
+//! UDP it cannot spoof a victim's address to run up that address's
+//! failure count and lock the victim out ([`super::lockout`]). A UA whose
+//! address changed between challenge and answer costs one more 401.
+//!
+//! `serial` counts the nonces this process issued, from 0: with `boot` it
+//! makes every nonce unique (two challenges in the same second must not
+//! share one, or one UA's answer would count as a replay of the other's),
+//! and it orders them, which lets the replay table forget the oldest
+//! nonces safely ([`super::replay`]).
+
+use std::net::IpAddr;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 const MAC_LEN: usize = 16;
-const RAW_LEN: usize = 8 + 8 + 1 + MAC_LEN;
+const BIND_LEN: usize = 8;
+const MAC_AT: usize = 25;
+const BIND_AT: usize = MAC_AT + MAC_LEN;
+const RAW_LEN: usize = BIND_AT + BIND_LEN;
 /// Length of a nonce as sent.
 pub const NONCE_LEN: usize = RAW_LEN * 2;
 
 /// What a received nonce turned out to be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NonceCheck {
-    /// Ours, for this realm, not expired; with its failure count and the
-    /// MAC that identifies it (for nonce-count tracking).
+    /// Ours (this process's), for this realm, not expired; with its failure
+    /// count and its serial (for nonce-count tracking).
     Valid {
         failures: u8,
-        id: [u8; MAC_LEN],
+        serial: u64,
         issued_at: u64,
     },
-    /// Ours but too old: answer with `stale=true` (RFC 7616 §3.3).
+    /// Genuine but not usable here: too old, issued by another process
+    /// (an earlier boot, another node) or to another address. Answer with
+    /// `stale=true` (RFC 7616 §3.3).
     Stale { failures: u8 },
-    /// Not ours, not for this realm, or garbled.
+    /// Not made with our secret, not for this realm, or garbled.
     Invalid,
 }
 
-/// Issues and checks nonces with one secret.
+/// Issues and checks nonces with one secret, for one process.
 pub struct Nonces {
     secret: Vec<u8>,
     lifetime: u64,
-    /// Starts at a random value so serials of different processes (nodes,
-    /// restarts) do not collide.
+    /// This process's random id (see the module doc).
+    boot: u64,
     serial: std::sync::atomic::AtomicU64,
 }
 
 impl Nonces {
-    pub fn new(secret: Vec<u8>, lifetime: u64) -> Self {
-        let start = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), &secret);
+    /// `boot` must differ between processes sharing `secret`:
+    /// [`random_boot_id`] in the daemon, a constant in tests.
+    pub fn new(secret: Vec<u8>, lifetime: u64, boot: u64) -> Self {
         Nonces {
             secret,
             lifetime,
-            serial: std::sync::atomic::AtomicU64::new(start),
+            boot,
+            serial: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -57,11 +90,37 @@ impl Nonces {
         self.lifetime
     }
 
-    fn mac(&self, issued_at: u64, serial: u64, failures: u8, realm: &str) -> [u8; MAC_LEN] {
+    fn hmac(&self) -> Hmac<Sha256> {
         // HMAC takes keys of any length; this cannot fail.
-        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        <Hmac<Sha256> as KeyInit>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    }
+
+    fn bind(&self, mac: &[u8], ip: IpAddr) -> [u8; BIND_LEN] {
+        let mut m = self.hmac();
+        m.update(b"bind");
+        m.update(mac);
+        match ip {
+            IpAddr::V4(v4) => m.update(&v4.octets()),
+            IpAddr::V6(v6) => m.update(&v6.octets()),
+        }
+        let full = m.finalize().into_bytes();
+        let mut out = [0u8; BIND_LEN];
+        out.copy_from_slice(&full[..BIND_LEN]);
+        out
+    }
+
+    fn mac(
+        &self,
+        issued_at: u64,
+        boot: u64,
+        serial: u64,
+        failures: u8,
+        realm: &str,
+    ) -> [u8; MAC_LEN] {
+        let mut m = self.hmac();
         m.update(&issued_at.to_be_bytes());
+        m.update(&boot.to_be_bytes());
         m.update(&serial.to_be_bytes());
         m.update(&[failures]);
         m.update(realm.as_bytes());
@@ -71,34 +130,46 @@ impl Nonces {
         out
     }
 
-    pub fn issue(&self, now: u64, failures: u8, realm: &str) -> String {
+    /// A nonce for a challenge sent to `to`.
+    pub fn issue(&self, now: u64, failures: u8, realm: &str, to: IpAddr) -> String {
         let serial = self
             .serial
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut raw = [0u8; RAW_LEN];
         raw[..8].copy_from_slice(&now.to_be_bytes());
-        raw[8..16].copy_from_slice(&serial.to_be_bytes());
-        raw[16] = failures;
-        raw[17..].copy_from_slice(&self.mac(now, serial, failures, realm));
+        raw[8..16].copy_from_slice(&self.boot.to_be_bytes());
+        raw[16..24].copy_from_slice(&serial.to_be_bytes());
+        raw[24] = failures;
+        let mac = self.mac(now, self.boot, serial, failures, realm);
+        raw[MAC_AT..BIND_AT].copy_from_slice(&mac);
+        raw[BIND_AT..].copy_from_slice(&self.bind(&mac, to));
         hex(&raw)
     }
 
-    pub fn check(&self, nonce: &str, now: u64, realm: &str) -> NonceCheck {
+    /// Checks a nonce answered from `from`.
+    pub fn check(&self, nonce: &str, now: u64, realm: &str, from: IpAddr) -> NonceCheck {
         let Some(raw) = unhex::<RAW_LEN>(nonce) else {
             return NonceCheck::Invalid;
         };
-        let mut word = [0u8; 8];
-        word.copy_from_slice(&raw[..8]);
-        let issued_at = u64::from_be_bytes(word);
-        word.copy_from_slice(&raw[8..16]);
-        let serial = u64::from_be_bytes(word);
-        let failures = raw[16];
-        let want = self.mac(issued_at, serial, failures, realm);
-        if !bool::from(want.ct_eq(&raw[17..])) {
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&raw[at..at + 8]);
+            u64::from_be_bytes(w)
+        };
+        let (issued_at, boot, serial) = (word(0), word(8), word(16));
+        let failures = raw[24];
+        let want = self.mac(issued_at, boot, serial, failures, realm);
+        if !bool::from(want.ct_eq(&raw[MAC_AT..BIND_AT])) {
             return NonceCheck::Invalid;
         }
-        // A nonce from the future (clock stepped back, or another node's
-        // clock ahead) is accepted within the lifetime's slack.
+        // Another process's nonce: genuine, but it has no replay history
+        // here, so its use cannot be known to be the first. One sent to
+        // another address: its answer is not worth checking.
+        if boot != self.boot || !bool::from(self.bind(&want, from).ct_eq(&raw[BIND_AT..])) {
+            return NonceCheck::Stale { failures };
+        }
+        // A nonce from the future (clock stepped back) is accepted within
+        // the lifetime's slack.
         if issued_at > now.saturating_add(self.lifetime) {
             return NonceCheck::Invalid;
         }
@@ -107,10 +178,29 @@ impl Nonces {
         }
         NonceCheck::Valid {
             failures,
-            id: want,
+            serial,
             issued_at,
         }
     }
+}
+
+/// A random id for this process's nonces: 8 bytes of `/dev/urandom`. It
+/// need not be secret (nonces are MACed under the secret), only differ
+/// between processes, so if `/dev/urandom` cannot be read the std hasher's
+/// random keys, the pid and the clock stand in.
+pub fn random_boot_id() -> u64 {
+    use std::io::Read;
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_ok()
+    {
+        return u64::from_be_bytes(b);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), (std::process::id(), nanos))
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -141,47 +231,92 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
 mod tests {
     use super::*;
 
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+
     #[test]
     fn round_trip_expiry_and_tampering() {
-        let n = Nonces::new(b"secret".to_vec(), 300);
-        let nonce = n.issue(1000, 2, "example.com");
+        let n = Nonces::new(b"secret".to_vec(), 300, 7);
+        let nonce = n.issue(1000, 2, "example.com", IP);
         assert_eq!(nonce.len(), NONCE_LEN);
         assert!(matches!(
-            n.check(&nonce, 1100, "example.com"),
+            n.check(&nonce, 1100, "example.com", IP),
             NonceCheck::Valid {
                 failures: 2,
+                serial: 0,
                 issued_at: 1000,
-                ..
             }
         ));
         assert_eq!(
-            n.check(&nonce, 1301, "example.com"),
+            n.check(&nonce, 1301, "example.com", IP),
             NonceCheck::Stale { failures: 2 }
         );
-        assert_eq!(n.check(&nonce, 1100, "other.com"), NonceCheck::Invalid);
-        let other = Nonces::new(b"other secret".to_vec(), 300);
+        assert_eq!(n.check(&nonce, 1100, "other.com", IP), NonceCheck::Invalid);
+        let other = Nonces::new(b"other secret".to_vec(), 300, 7);
         assert_eq!(
-            other.check(&nonce, 1100, "example.com"),
+            other.check(&nonce, 1100, "example.com", IP),
             NonceCheck::Invalid
         );
         // Flip the failure counter: the MAC no longer matches.
         let mut forged = nonce.clone().into_bytes();
-        forged[33] = if forged[33] == b'0' { b'1' } else { b'0' };
+        forged[49] = if forged[49] == b'0' { b'1' } else { b'0' };
         let forged = String::from_utf8(forged).unwrap();
-        assert_eq!(n.check(&forged, 1100, "example.com"), NonceCheck::Invalid);
+        assert_eq!(
+            n.check(&forged, 1100, "example.com", IP),
+            NonceCheck::Invalid
+        );
         for junk in ["", "zz", &"0".repeat(NONCE_LEN)] {
-            assert_eq!(n.check(junk, 1100, "example.com"), NonceCheck::Invalid);
+            assert_eq!(n.check(junk, 1100, "example.com", IP), NonceCheck::Invalid);
         }
         assert_ne!(
             nonce,
-            n.issue(1000, 2, "example.com"),
+            n.issue(1000, 2, "example.com", IP),
             "every nonce is unique"
         );
-        // The same secret on another node (or after a restart) accepts it.
-        let restarted = Nonces::new(b"secret".to_vec(), 300);
+    }
+
+    #[test]
+    fn another_process_nonce_is_stale_not_valid() {
+        let a = Nonces::new(b"secret".to_vec(), 300, 1);
+        let nonce = a.issue(1000, 1, "example.com", IP);
+        // A restart (new boot id) or a second node with the same secret:
+        // genuine, so stale=true, but never accepted as a first use.
+        let b = Nonces::new(b"secret".to_vec(), 300, 2);
+        assert_eq!(
+            b.check(&nonce, 1001, "example.com", IP),
+            NonceCheck::Stale { failures: 1 }
+        );
+        // Forging the boot id breaks the MAC.
+        let mut forged = nonce.into_bytes();
+        forged[31] = if forged[31] == b'2' { b'3' } else { b'2' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(
+            b.check(&forged, 1001, "example.com", IP),
+            NonceCheck::Invalid
+        );
+        assert_ne!(random_boot_id(), random_boot_id());
+    }
+
+    #[test]
+    fn a_nonce_answered_from_another_address_is_stale() {
+        let n = Nonces::new(b"secret".to_vec(), 300, 1);
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let nonce = n.issue(1000, 0, "example.com", v6);
         assert!(matches!(
-            restarted.check(&nonce, 1200, "example.com"),
+            n.check(&nonce, 1000, "example.com", v6),
             NonceCheck::Valid { .. }
         ));
+        assert_eq!(
+            n.check(&nonce, 1000, "example.com", IP),
+            NonceCheck::Stale { failures: 0 }
+        );
+        // The binding cannot be moved to another address without the secret.
+        let mut forged = nonce.into_bytes();
+        let last = forged.len() - 1;
+        forged[last] = if forged[last] == b'0' { b'1' } else { b'0' };
+        let forged = String::from_utf8(forged).unwrap();
+        assert_eq!(
+            n.check(&forged, 1000, "example.com", v6),
+            NonceCheck::Stale { failures: 0 }
+        );
     }
 }

@@ -1,48 +1,122 @@
 //! Nonce-count tracking (RFC 7616 §3.4): every use of a nonce must carry a
 //! higher `nc` than the last, so a captured REGISTER cannot be replayed.
 //!
-//! This is the one piece of per-challenge state; it lives only as long as
-//! the nonce does and is bounded in size. A node that has not seen a nonce
-//! before (restart, another node) accepts its first use, which is what
-//! stateless nonces trade for needing no shared state.
+//! This is the one piece of per-challenge state. It only ever sees nonces
+//! this process issued (others are stale, [`super::nonce`]), keyed by their
+//! serial, which rises with every nonce issued. It is bounded: past
+//! [`CAPACITY`] entries the expired ones go first, then the lowest serials
+//! (the oldest nonces), and the highest serial ever forgotten is kept as a
+//! watermark. A nonce at or below the watermark that is not in the table
+//! may have been used before, so it is answered as stale (a fresh
+//! challenge), never taken as a first use: eviction cannot reopen a replay.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Entries kept at most; beyond that the oldest nonces are forgotten first
-/// (their next use is then taken as a first use).
-const CAPACITY: usize = 1 << 20;
+/// Entries kept at most (about 40 bytes each): nonces answered right within
+/// `nonce_expires`. At 1,000 registrations/s and the default 300 s that is
+/// 300,000; beyond the cap the oldest nonces cost their UAs one extra 401.
+pub const CAPACITY: usize = 1 << 20;
 
-#[derive(Default)]
+/// What [`NonceCounts::accept`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// A first use, or a higher `nc` than the last: go on.
+    Fresh,
+    /// The same or a lower `nc` than one already seen: a replay.
+    Replayed,
+    /// Forgotten to keep the table bounded: its history is unknown, so the
+    /// UA must take a fresh nonce (`stale=true`).
+    Forgotten,
+}
+
+struct Table {
+    /// serial → (highest nc seen, issued_at)
+    seen: BTreeMap<u64, (u32, u64)>,
+    /// Highest serial dropped from the table; `None` while nothing was.
+    forgotten_upto: Option<u64>,
+}
+
 pub struct NonceCounts {
-    seen: Mutex<HashMap<[u8; 16], (u32, u64)>>,
+    table: Mutex<Table>,
+    capacity: usize,
+    /// Entries evicted before their nonce expired (`auth:nc_evicted`).
+    pub evicted: AtomicU64,
+}
+
+impl Default for NonceCounts {
+    fn default() -> Self {
+        NonceCounts::with_capacity(CAPACITY)
+    }
 }
 
 impl NonceCounts {
-    /// Records `nc` for the nonce `id` issued at `issued_at`; false if it is
-    /// not higher than one already seen (a replay).
-    pub fn accept(&self, id: [u8; 16], nc: u32, issued_at: u64, now: u64, lifetime: u64) -> bool {
-        let mut seen = self
-            .seen
+    pub fn with_capacity(capacity: usize) -> Self {
+        NonceCounts {
+            table: Mutex::new(Table {
+                seen: BTreeMap::new(),
+                forgotten_upto: None,
+            }),
+            capacity: capacity.max(1),
+            evicted: AtomicU64::new(0),
+        }
+    }
+
+    /// Nonces tracked now (`auth:nc_tracked`).
+    pub fn len(&self) -> usize {
+        self.lock().seen.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if seen.len() >= CAPACITY {
-            seen.retain(|_, (_, t)| now.saturating_sub(*t) <= lifetime);
-            if seen.len() >= CAPACITY {
-                seen.clear();
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records `nc` for the nonce with `serial`, issued at `issued_at`.
+    pub fn accept(&self, serial: u64, nc: u32, issued_at: u64, now: u64, lifetime: u64) -> Use {
+        let mut t = self.lock();
+        if let Some((last, _)) = t.seen.get_mut(&serial) {
+            if nc <= *last {
+                return Use::Replayed;
+            }
+            *last = nc;
+            return Use::Fresh;
+        }
+        if t.forgotten_upto.is_some_and(|upto| serial <= upto) {
+            return Use::Forgotten;
+        }
+        if t.seen.len() >= self.capacity {
+            // Expired nonces are refused as stale anyway: drop them first
+            // (under the watermark too, in case the clock steps back).
+            let mut dropped = None;
+            t.seen.retain(|&serial, (_, issued)| {
+                let live = now.saturating_sub(*issued) <= lifetime;
+                if !live {
+                    dropped = Some(dropped.map_or(serial, |d: u64| d.max(serial)));
+                }
+                live
+            });
+            if let Some(d) = dropped {
+                t.forgotten_upto = Some(t.forgotten_upto.map_or(d, |u| u.max(d)));
+            }
+            // Then the oldest eighth, remembered by the watermark, so the
+            // next insertions do not each pay for a sweep.
+            let target = self.capacity - self.capacity / 8;
+            while t.seen.len() >= target.max(1) {
+                let Some((oldest, _)) = t.seen.pop_first() else {
+                    break;
+                };
+                t.forgotten_upto = Some(t.forgotten_upto.map_or(oldest, |u| u.max(oldest)));
+                self.evicted.fetch_add(1, Ordering::Relaxed);
+            }
+            if t.forgotten_upto.is_some_and(|upto| serial <= upto) {
+                return Use::Forgotten;
             }
         }
-        match seen.get_mut(&id) {
-            Some((last, _)) if nc <= *last => false,
-            Some((last, _)) => {
-                *last = nc;
-                true
-            }
-            None => {
-                seen.insert(id, (nc, issued_at));
-                true
-            }
-        }
+        t.seen.insert(serial, (nc, issued_at));
+        Use::Fresh
     }
 }
 
@@ -53,11 +127,43 @@ mod tests {
     #[test]
     fn counts_must_rise() {
         let c = NonceCounts::default();
-        let id = [1u8; 16];
-        assert!(c.accept(id, 1, 0, 0, 300));
-        assert!(!c.accept(id, 1, 0, 0, 300));
-        assert!(c.accept(id, 2, 0, 0, 300));
-        assert!(!c.accept(id, 1, 0, 0, 300));
-        assert!(c.accept([2u8; 16], 1, 0, 0, 300));
+        assert_eq!(c.accept(1, 1, 0, 0, 300), Use::Fresh);
+        assert_eq!(c.accept(1, 1, 0, 0, 300), Use::Replayed);
+        assert_eq!(c.accept(1, 2, 0, 0, 300), Use::Fresh);
+        assert_eq!(c.accept(1, 1, 0, 0, 300), Use::Replayed);
+        assert_eq!(c.accept(2, 1, 0, 0, 300), Use::Fresh);
+    }
+
+    #[test]
+    fn bounded_and_eviction_never_reopens_a_replay() {
+        let c = NonceCounts::with_capacity(16);
+        for serial in 0..1000u64 {
+            assert_eq!(c.accept(serial, 1, 0, 0, 300), Use::Fresh, "{serial}");
+            assert!(c.len() <= 16);
+        }
+        assert!(c.evicted.load(Ordering::Relaxed) >= 1000 - 16);
+        // Every forgotten nonce, replayed, is stale: never a first use.
+        for serial in 0..1000u64 {
+            let again = c.accept(serial, 1, 0, 0, 300);
+            assert_ne!(again, Use::Fresh, "{serial}");
+        }
+        // A nonce issued after the watermark is still a first use.
+        assert_eq!(c.accept(1000, 1, 0, 0, 300), Use::Fresh);
+    }
+
+    #[test]
+    fn expired_entries_go_before_live_ones() {
+        let c = NonceCounts::with_capacity(4);
+        for serial in 0..3 {
+            assert_eq!(c.accept(serial, 1, 0, 0, 300), Use::Fresh);
+        }
+        assert_eq!(c.accept(10, 1, 500, 500, 300), Use::Fresh);
+        // Full: the three expired ones are dropped, nothing live is
+        // evicted, and the live one keeps its history.
+        assert_eq!(c.accept(11, 1, 500, 500, 300), Use::Fresh);
+        assert_eq!(c.evicted.load(Ordering::Relaxed), 0);
+        assert_eq!(c.accept(10, 1, 500, 500, 300), Use::Replayed);
+        assert_eq!(c.accept(11, 2, 500, 500, 300), Use::Fresh);
+        assert_eq!(c.accept(2, 1, 0, 500, 300), Use::Forgotten);
     }
 }

@@ -4,6 +4,12 @@
 //! The file source is TOML an admin can edit; it is read at start and on
 //! reload (SIGHUP or the control API), and rewritten atomically when the
 //! control API adds or removes a subscriber.
+//!
+//! With `use_domain = false` (Kamailio's default) an AoR is the user part
+//! alone, so subscribers of two domains would share AoRs: `alice@evil.org`,
+//! with her own password, would register into `alice@example.com`'s
+//! bindings (issue 13). The list is then held to one domain at start, at
+//! every reload and at every add.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -59,25 +65,92 @@ struct File {
 pub struct Subscribers {
     path: Option<PathBuf>,
     map: RwLock<HashMap<(String, String), Subscriber>>,
+    /// `use_domain = false`: every subscriber must be in one domain.
+    single_domain: bool,
+    /// That domain, while `single_domain` and the list is not empty.
+    domain: RwLock<Option<String>>,
 }
 
 impl Subscribers {
-    /// An in-memory list (tests).
+    /// An in-memory list (tests), any number of domains.
     pub fn in_memory(list: Vec<Subscriber>) -> Subscribers {
         Subscribers {
             path: None,
             map: RwLock::new(index(list)),
+            single_domain: false,
+            domain: RwLock::new(None),
         }
     }
 
+    /// An in-memory list held to one domain (tests of `use_domain = false`).
+    pub fn in_memory_single_domain(list: Vec<Subscriber>) -> Result<Subscribers, String> {
+        let map = index(list);
+        let domain = only_domain(&map, "the subscriber list")?;
+        Ok(Subscribers {
+            path: None,
+            map: RwLock::new(map),
+            single_domain: true,
+            domain: RwLock::new(domain),
+        })
+    }
+
     /// Reads `path`; a missing file is an empty list (created on first add).
-    pub fn open(path: &Path) -> Result<Subscribers, String> {
+    /// `single_domain` (`use_domain = false`) refuses a list of several
+    /// domains, now and at every reload and add.
+    pub fn open(path: &Path, single_domain: bool) -> Result<Subscribers, String> {
         let s = Subscribers {
             path: Some(path.to_owned()),
             map: RwLock::new(HashMap::new()),
+            single_domain,
+            domain: RwLock::new(None),
         };
         s.reload()?;
         Ok(s)
+    }
+
+    /// Whether a REGISTER for `domain` may be served: always with
+    /// `use_domain = true`; otherwise only for the list's one domain.
+    pub fn serves_domain(&self, domain: &str) -> bool {
+        if !self.single_domain {
+            return true;
+        }
+        self.domain
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_deref()
+            .is_none_or(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether a subscriber in `domain` may be added: an error saying why
+    /// not (a second domain with `use_domain = false`) and what to do.
+    pub fn admits(&self, domain: &str) -> Result<(), String> {
+        if !self.single_domain {
+            return Ok(());
+        }
+        match self
+            .domain
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_deref()
+        {
+            Some(d) if !d.eq_ignore_ascii_case(domain) => {
+                let new = domain.to_ascii_lowercase();
+                Err(format!(
+                    "{new} would be a second subscriber domain beside {d}, which needs `use_domain = true`: with `use_domain = false` an AoR is only the user part, so alice@{new} would register into the bindings of alice@{d}. Set `use_domain = true` in kamrs's config (top level) and restart kamrs, or add subscribers of {d} only"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn set_domain(&self, map: &HashMap<(String, String), Subscriber>) {
+        if self.single_domain {
+            *self
+                .domain
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                map.keys().next().map(|(_, d)| d.clone());
+        }
     }
 
     /// Re-reads the file. On error the old list stays in force.
@@ -115,11 +188,17 @@ impl Subscribers {
                 }
             }
         }
-        let n = list.len();
-        *self
+        let map = index(list);
+        if self.single_domain {
+            only_domain(&map, &path.display().to_string())?;
+        }
+        let n = map.len();
+        let mut current = self
             .map
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = index(list);
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *current = map;
+        self.set_domain(&current);
         Ok(n)
     }
 
@@ -161,6 +240,8 @@ impl Subscribers {
             .map
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Checked under the write lock, so two adds cannot both pass.
+        self.admits(&s.domain)?;
         let key = (s.username.clone(), s.domain.to_ascii_lowercase());
         let old = map.insert(key.clone(), s);
         if let Err(e) = self.save(&map) {
@@ -170,6 +251,7 @@ impl Subscribers {
             };
             return Err(e);
         }
+        self.set_domain(&map);
         Ok(())
     }
 
@@ -187,6 +269,7 @@ impl Subscribers {
             map.insert(key, old);
             return Err(e);
         }
+        self.set_domain(&map);
         Ok(true)
     }
 
@@ -221,6 +304,33 @@ impl Subscribers {
     }
 }
 
+/// The one domain of `map` (`None` when empty), or the error for a list of
+/// several, naming `origin`.
+fn only_domain(
+    map: &HashMap<(String, String), Subscriber>,
+    origin: &str,
+) -> Result<Option<String>, String> {
+    let mut domains: Vec<&str> = map.keys().map(|(_, d)| d.as_str()).collect();
+    domains.sort_unstable();
+    domains.dedup();
+    match domains.as_slice() {
+        [] => Ok(None),
+        [one] => Ok(Some((*one).to_owned())),
+        several => Err(two_domains_error(origin, several)),
+    }
+}
+
+fn two_domains_error(origin: &str, domains: &[&str]) -> String {
+    let shown: Vec<&str> = domains.iter().copied().take(5).collect();
+    format!(
+        "{origin}: subscribers in more than one domain ({}{}) need `use_domain = true`: with `use_domain = false` an AoR is only the user part, so alice@{} would register into the bindings of alice@{}. Set `use_domain = true` in kamrs's config (top level) and restart kamrs, or keep every subscriber in one domain",
+        shown.join(", "),
+        if domains.len() > shown.len() { ", …" } else { "" },
+        domains.get(1).copied().unwrap_or("other.domain"),
+        domains.first().copied().unwrap_or("example.com"),
+    )
+}
+
 fn index(list: Vec<Subscriber>) -> HashMap<(String, String), Subscriber> {
     list.into_iter()
         .map(|s| ((s.username.clone(), s.domain.to_ascii_lowercase()), s))
@@ -245,7 +355,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kamrs-subs-{}", std::process::id()));
         let path = dir.join("subscribers.toml");
         let _ = std::fs::remove_dir_all(&dir);
-        let s = Subscribers::open(&path).unwrap();
+        let s = Subscribers::open(&path, false).unwrap();
         assert!(s.is_empty());
         s.add(Subscriber::with_password(
             "alice",
@@ -268,7 +378,7 @@ mod tests {
             std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        let again = Subscribers::open(&path).unwrap();
+        let again = Subscribers::open(&path, false).unwrap();
         assert_eq!(
             again.list(),
             [
@@ -294,6 +404,51 @@ mod tests {
             s.get("bob", "example.com").is_some(),
             "a bad file keeps the old list"
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn one_domain_without_use_domain() {
+        let dir = std::env::temp_dir().join(format!("kamrs-subs1-{}", std::process::id()));
+        let path = dir.join("subscribers.toml");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let two = "[[subscriber]]\nusername = \"alice\"\ndomain = \"example.com\"\nha1 = \"00000000000000000000000000000000\"\n\n[[subscriber]]\nusername = \"alice\"\ndomain = \"evil.org\"\nha1 = \"00000000000000000000000000000000\"\n";
+        std::fs::write(&path, two).unwrap();
+        let e = Subscribers::open(&path, true).err().unwrap();
+        assert!(
+            e.contains("use_domain = true") && e.contains("evil.org, example.com"),
+            "{e}"
+        );
+        assert!(Subscribers::open(&path, false).is_ok());
+        // One domain: fine; a second by add or by reload is refused and the
+        // list in force stays as it was.
+        std::fs::remove_file(&path).unwrap();
+        let s = Subscribers::open(&path, true).unwrap();
+        assert!(s.serves_domain("anything.example"), "empty list");
+        s.add(Subscriber::with_password(
+            "alice",
+            "Example.COM",
+            "example.com",
+            "pw",
+        ))
+        .unwrap();
+        assert!(s.serves_domain("example.com") && !s.serves_domain("evil.org"));
+        let e = s
+            .add(Subscriber::with_password(
+                "alice", "evil.org", "evil.org", "pw",
+            ))
+            .unwrap_err();
+        assert!(e.contains("use_domain = true"), "{e}");
+        assert!(s.admits("evil.org").is_err() && s.admits("EXAMPLE.com").is_ok());
+        assert!(s.get("alice", "evil.org").is_none());
+        std::fs::write(&path, two).unwrap();
+        assert!(s.reload().unwrap_err().contains("use_domain = true"));
+        assert!(s.get("alice", "example.com").is_some() && !s.serves_domain("evil.org"));
+        // Removing the last subscriber frees the domain.
+        std::fs::remove_file(&path).unwrap();
+        assert!(s.remove("alice", "example.com").unwrap());
+        assert!(s.serves_domain("evil.org"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

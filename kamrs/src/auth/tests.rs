@@ -4,20 +4,23 @@ use crate::sip::{parse_message, Limits, Message};
 
 const NOW: u64 = 1_700_000_000;
 
+fn users() -> Vec<Subscriber> {
+    vec![
+        Subscriber::with_password("alice", "example.com", "example.com", "wonderland"),
+        Subscriber::with_password("bob", "example.com", "example.com", "builder"),
+    ]
+}
+
 fn auth() -> Authenticator {
-    Authenticator::new(
-        AuthSettings {
-            realm: None,
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
-            max_failures: 3,
-        },
-        b"test secret".to_vec(),
-        300,
-        Subscribers::in_memory(vec![
-            Subscriber::with_password("alice", "example.com", "example.com", "wonderland"),
-            Subscriber::with_password("bob", "example.com", "example.com", "builder"),
-        ]),
-    )
+    auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 1)
+}
+
+fn auth_with(settings: AuthSettings, subscribers: Subscribers, boot: u64) -> Authenticator {
+    Authenticator::with_boot_id(settings, b"test secret".to_vec(), 300, subscribers, boot)
+}
+
+fn source() -> std::net::SocketAddr {
+    "192.0.2.1:5060".parse().unwrap()
 }
 
 /// What a UA computes for qop=auth (RFC 7616 §3.4.1).
@@ -44,8 +47,18 @@ fn register(to_user: &str, authorization: Option<&str>) -> String {
 }
 
 fn check(a: &Authenticator, text: &str, user: &str, now: u64) -> Verdict {
+    check_from(a, text, user, source(), now)
+}
+
+fn check_from(
+    a: &Authenticator,
+    text: &str,
+    user: &str,
+    from: std::net::SocketAddr,
+    now: u64,
+) -> Verdict {
     match parse_message(text.as_bytes(), &Limits::default()) {
-        Ok(Message::Request(req)) => a.check(&req, user, "example.com", now),
+        Ok(Message::Request(req)) => a.check(&req, user, "example.com", from, now),
         other => panic!("{other:?}"),
     }
 }
@@ -71,7 +84,7 @@ fn challenge_then_md5_and_sha256_answers() {
             failures: 0
         }
     );
-    let ch = a.challenges("example.com", false, 0, NOW);
+    let ch = a.challenges("example.com", false, 0, source().ip(), NOW);
     assert_eq!(ch.len(), 2);
     assert!(ch[0].contains("algorithm=SHA-256") && ch[1].contains("algorithm=MD5"));
     assert!(ch[0].contains("realm=\"example.com\"") && ch[0].contains("qop=\"auth\""));
@@ -91,7 +104,7 @@ fn wrong_password_is_challenged_a_few_times_then_forbidden() {
     let a = auth();
     let mut failures = 0;
     for round in 1..=3u8 {
-        let nonce = nonce_of(&a.challenges("example.com", false, failures, NOW)[0]);
+        let nonce = nonce_of(&a.challenges("example.com", false, failures, source().ip(), NOW)[0]);
         let h = answer(
             Algorithm::Md5,
             "alice",
@@ -110,7 +123,7 @@ fn wrong_password_is_challenged_a_few_times_then_forbidden() {
         }
     }
     // An unknown user is treated exactly like a wrong password.
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(Algorithm::Md5, "mallory", "x", &nonce, 1, "sip:example.com");
     assert_eq!(
         check(&a, &register("mallory", Some(&h)), "mallory", NOW),
@@ -124,7 +137,7 @@ fn wrong_password_is_challenged_a_few_times_then_forbidden() {
 #[test]
 fn another_users_aor_is_forbidden() {
     let a = auth();
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(
         Algorithm::Sha256,
         "alice",
@@ -142,7 +155,7 @@ fn another_users_aor_is_forbidden() {
 #[test]
 fn stale_replayed_and_mismatched() {
     let a = auth();
-    let nonce = nonce_of(&a.challenges("example.com", false, 0, NOW)[0]);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(
         Algorithm::Md5,
         "alice",
@@ -200,4 +213,191 @@ fn stale_replayed_and_mismatched() {
         ),
         Verdict::Malformed(_)
     ));
+}
+
+#[test]
+fn nc_zero_is_refused() {
+    let a = auth();
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        0,
+        "sip:example.com",
+    );
+    assert!(h.contains("nc=00000000"));
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Malformed("Digest nc Must Start At 00000001")
+    );
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Authorized
+    );
+}
+
+#[test]
+fn another_process_nonce_is_stale_even_with_the_right_answer() {
+    // Two processes with the same secret and subscribers: a restart, or a
+    // second node.
+    let a = auth();
+    let b = auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 2);
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Authorized
+    );
+    assert_eq!(
+        check(&b, &register("alice", Some(&h)), "alice", NOW),
+        Verdict::Challenge {
+            stale: true,
+            failures: 0
+        },
+        "a captured answer replayed on another process"
+    );
+}
+
+#[test]
+fn lockout_refuses_even_the_right_password_then_ends() {
+    let settings = AuthSettings {
+        max_failures: 200,
+        lockout: lockout::LockoutSettings {
+            failures: 4,
+            source_failures: 0,
+            user_failures: 0,
+            window: 60,
+            time: 30,
+        },
+        ..AuthSettings::default()
+    };
+    let a = auth_with(settings, Subscribers::in_memory(users()), 1);
+    let right = |a: &Authenticator, from: std::net::SocketAddr, now| {
+        let nonce = nonce_of(&a.challenges("example.com", false, 0, from.ip(), now)[0]);
+        let h = answer(
+            Algorithm::Md5,
+            "alice",
+            "wonderland",
+            &nonce,
+            1,
+            "sip:example.com",
+        );
+        check_from(a, &register("alice", Some(&h)), "alice", from, now)
+    };
+    for round in 1..=4 {
+        // A fresh nonce each time: the per-nonce count never builds up.
+        let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
+        let h = answer(
+            Algorithm::Md5,
+            "alice",
+            "guess",
+            &nonce,
+            1,
+            "sip:example.com",
+        );
+        let v = check(&a, &register("alice", Some(&h)), "alice", NOW);
+        if round < 4 {
+            assert!(matches!(v, Verdict::Challenge { .. }), "{round}: {v:?}");
+        } else {
+            assert_eq!(v, Verdict::Forbidden(LOCKED_OUT));
+        }
+    }
+    assert_eq!(right(&a, source(), NOW + 1), Verdict::Forbidden(LOCKED_OUT));
+    let elsewhere: std::net::SocketAddr = "192.0.2.2:5060".parse().unwrap();
+    assert_eq!(right(&a, elsewhere, NOW + 1), Verdict::Authorized);
+    assert_eq!(right(&a, source(), NOW + 31), Verdict::Authorized);
+    assert_eq!(a.lockout().lockouts.load(Ordering::Relaxed), 1);
+    assert_eq!(a.lockout().refused.load(Ordering::Relaxed), 1);
+    assert_eq!(a.stats().wrong_credentials.load(Ordering::Relaxed), 4);
+}
+
+#[test]
+fn without_use_domain_another_domain_is_forbidden() {
+    let subs = Subscribers::in_memory_single_domain(users()).unwrap();
+    let a = auth_with(AuthSettings::default(), subs, 1);
+    let text = register("alice", None).replace("@example.com", "@evil.org");
+    let v = match parse_message(text.as_bytes(), &Limits::default()) {
+        Ok(Message::Request(req)) => a.check(&req, "alice", "evil.org", source(), NOW),
+        other => panic!("{other:?}"),
+    };
+    assert!(
+        matches!(v, Verdict::Forbidden(r) if r.contains("use_domain")),
+        "{v:?}"
+    );
+    assert!(matches!(
+        check(&a, &register("alice", None), "alice", NOW),
+        Verdict::Challenge { .. }
+    ));
+}
+
+#[test]
+fn an_answer_from_another_address_is_not_checked() {
+    // A guesser spoofing a victim's address over UDP cannot run up its
+    // failure count: the nonce was sent to the guesser's own address.
+    let a = auth();
+    let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "guess",
+        &nonce,
+        1,
+        "sip:example.com",
+    );
+    let victim: std::net::SocketAddr = "198.51.100.7:5060".parse().unwrap();
+    assert_eq!(
+        check_from(&a, &register("alice", Some(&h)), "alice", victim, NOW),
+        Verdict::Challenge {
+            stale: true,
+            failures: 0
+        }
+    );
+    assert_eq!(a.stats().wrong_credentials.load(Ordering::Relaxed), 0);
+    assert_eq!(a.lockout().tracked(), 0);
+}
+
+proptest::proptest! {
+    /// Whatever the Authorization says (with a real nonce spliced in, so the
+    /// answer check, failure counting and lock-outs are reached), from any
+    /// source: a verdict, never a panic, and the tables stay bounded.
+    #[test]
+    fn any_answer_from_any_source_ends_in_a_verdict(
+        parts in proptest::collection::vec(
+            (0u8..=255, "(NONCE|alice|nc=0000000[0-2]|response=\"[0-9a-f]{32}\"|[ -~]{0,12}){0,8}"),
+            1..20,
+        )
+    ) {
+        let a = auth_with(
+            AuthSettings {
+                lockout: lockout::LockoutSettings { failures: 2, source_failures: 3, user_failures: 4, window: 60, time: 60 },
+                ..AuthSettings::default()
+            },
+            Subscribers::in_memory(users()),
+            1,
+        );
+        for (octet, text) in parts {
+            let from = std::net::SocketAddr::from(([192, 0, 2, octet], 5060));
+            let nonce = nonce_of(&a.challenges("example.com", false, 0, from.ip(), NOW)[0]);
+            let value = format!("Digest username=\"alice\", realm=\"example.com\", uri=\"sip:example.com\", qop=auth, cnonce=\"c\", {}", text.replace("NONCE", &format!("nonce=\"{nonce}\"")));
+            let _ = check_from(&a, &register("alice", Some(&value)), "alice", from, NOW);
+            proptest::prop_assert!(a.lockout().tracked() <= 3 * lockout::CAPACITY);
+        }
+    }
 }

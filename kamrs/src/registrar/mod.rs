@@ -210,7 +210,7 @@ impl Registrar {
         }
         let aor = save::aor(req, self.settings.use_domain)?;
         if let Some(auth) = &self.auth {
-            self.authenticate(auth, req, now)?;
+            self.authenticate(auth, req, peer, now)?;
         }
         let new_ruid = || self.new_ruid();
         let ctx = save::Context {
@@ -257,15 +257,20 @@ impl Registrar {
         &self,
         auth: &Authenticator,
         req: &Request<'_>,
+        peer: &Peer,
         now: u64,
     ) -> Result<(), Reject> {
         let user = save::aor(req, false)?;
         let domain = req.to.uri.host.to_ascii_lowercase();
-        match auth.check(req, &user, &domain, now) {
+        match auth.check(req, &user, &domain, peer.remote, now) {
             Verdict::Authorized => Ok(()),
-            Verdict::Challenge { stale, failures } => Err(Reject::Challenge(
-                auth.challenges(&domain, stale, failures, now),
-            )),
+            Verdict::Challenge { stale, failures } => Err(Reject::Challenge(auth.challenges(
+                &domain,
+                stale,
+                failures,
+                peer.remote.ip(),
+                now,
+            ))),
             Verdict::Forbidden(reason) => Err(Reject::Forbidden(reason)),
             Verdict::Malformed(reason) => Err(Reject::BadCredentials(reason)),
         }

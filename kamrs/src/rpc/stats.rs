@@ -41,6 +41,20 @@ fn auth_counter(s: &State, which: fn(&crate::auth::AuthStats) -> &AtomicU64) -> 
         .map_or(&OFF, |a| which(a.stats()))
 }
 
+/// A counter of the authenticator itself (lock-out, nonce counts), 0 when
+/// authentication is off.
+fn auth_own(s: &State, which: fn(&crate::auth::Authenticator) -> &AtomicU64) -> &AtomicU64 {
+    s.router.registrar().auth().map_or(&OFF, |a| which(a))
+}
+
+/// A gauge of the authenticator, 0 when authentication is off.
+fn auth_gauge(s: &State, which: fn(&crate::auth::Authenticator) -> usize) -> u64 {
+    s.router
+        .registrar()
+        .auth()
+        .map_or(0, |a| u64::try_from(which(a)).unwrap_or(u64::MAX))
+}
+
 /// The statistics, in the order they are listed.
 const STATS: &[Stat] = &[
     Stat {
@@ -175,6 +189,44 @@ const STATS: &[Stat] = &[
         value: |s| load(auth_counter(s, |a| &a.malformed)),
         counter: Some(|s| auth_counter(s, |a| &a.malformed)),
     },
+    // Brute-force lock-out (auth/lockout.rs).
+    Stat {
+        group: "auth",
+        name: "locked_out",
+        value: |s| load(auth_own(s, |a| &a.lockout().refused)),
+        counter: Some(|s| auth_own(s, |a| &a.lockout().refused)),
+    },
+    Stat {
+        group: "auth",
+        name: "lockouts",
+        value: |s| load(auth_own(s, |a| &a.lockout().lockouts)),
+        counter: Some(|s| auth_own(s, |a| &a.lockout().lockouts)),
+    },
+    Stat {
+        group: "auth",
+        name: "lockout_tracked",
+        value: |s| auth_gauge(s, |a| a.lockout().tracked()),
+        counter: None,
+    },
+    Stat {
+        group: "auth",
+        name: "lockout_evicted",
+        value: |s| load(auth_own(s, |a| &a.lockout().evicted)),
+        counter: Some(|s| auth_own(s, |a| &a.lockout().evicted)),
+    },
+    // Nonce-count replay table (auth/replay.rs).
+    Stat {
+        group: "auth",
+        name: "nc_tracked",
+        value: |s| auth_gauge(s, |a| a.nc_tracked()),
+        counter: None,
+    },
+    Stat {
+        group: "auth",
+        name: "nc_evicted",
+        value: |s| load(auth_own(s, |a| a.nc_evicted())),
+        counter: Some(|s| auth_own(s, |a| a.nc_evicted())),
+    },
 ];
 
 /// Whether `selector` (`all`, `group:`, `group:name` or a bare `name`, as
@@ -289,7 +341,7 @@ mod tests {
             ["pike:dropped_requests = 0", "pike:blocked_sources = 0"]
         );
         reset(&off, &names(&["all"])).unwrap();
-        assert_eq!(get(&off, &names(&["auth:"])).unwrap().len(), 5);
+        assert_eq!(get(&off, &names(&["auth:"])).unwrap().len(), 11);
 
         let s = crate::rpc::api::tests::state_with_pike(2);
         let pike = s.router.pike().unwrap();

@@ -93,6 +93,12 @@ pub fn add(
     }
     let domain = domain.to_ascii_lowercase();
     let subscribers = auth.subscribers();
+    // A second domain with `use_domain = false` would merge its AoRs into
+    // the first's (issue 13): refused with what to do.
+    // Not a usage mistake: no usage hint.
+    subscribers.admits(&domain).map_err(|e| {
+        ErrorObjectOwned::owned(error::INVALID_PARAMS, format!("{m}: {e}"), None::<()>)
+    })?;
     let replaced = subscribers.get(&username, &domain).is_some();
     subscribers
         .add(Subscriber {
@@ -184,7 +190,7 @@ mod tests {
             AuthSettings {
                 realm: realm.map(str::to_owned),
                 algorithms,
-                max_failures: 3,
+                ..AuthSettings::default()
             },
             vec![7; 32],
             300,
@@ -277,6 +283,55 @@ mod tests {
     }
 
     #[test]
+    fn a_second_domain_needs_use_domain() {
+        let subs = Subscribers::in_memory_single_domain(Vec::new()).unwrap();
+        let a = authenticator(None, both(), subs);
+        let sha = |d: &str| ha1_sha256("alice", d, "pw");
+        add(
+            &a,
+            "alice".into(),
+            "example.com".into(),
+            String::new(),
+            sha("example.com"),
+        )
+        .unwrap();
+        let e = add(
+            &a,
+            "alice".into(),
+            "evil.org".into(),
+            String::new(),
+            sha("evil.org"),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), error::INVALID_PARAMS);
+        assert!(
+            e.message().starts_with("subscriber.add: ")
+                && e.message().contains("use_domain = true"),
+            "{}",
+            e.message()
+        );
+        assert_eq!(list(&a).len(), 1);
+        // use_domain = true: any number of domains.
+        let a = authenticator(None, both(), Subscribers::in_memory(Vec::new()));
+        add(
+            &a,
+            "alice".into(),
+            "example.com".into(),
+            String::new(),
+            sha("example.com"),
+        )
+        .unwrap();
+        add(
+            &a,
+            "alice".into(),
+            "evil.org".into(),
+            String::new(),
+            sha("evil.org"),
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn realm_is_the_configured_one_or_the_domain() {
         let a = authenticator(None, both(), Subscribers::in_memory(Vec::new()));
         assert_eq!(realm(&a, "Example.COM"), "example.com");
@@ -289,7 +344,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("kamrs-rpc-subs-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let path = dir.join("subscribers.toml");
-        let a = authenticator(None, both(), Subscribers::open(&path).unwrap());
+        let a = authenticator(None, both(), Subscribers::open(&path, false).unwrap());
         add(
             &a,
             "alice".into(),
