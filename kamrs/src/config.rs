@@ -139,6 +139,12 @@ pub struct CtlConfig {
     pub max_batch: u32,
     /// Most control connections open at once; more are closed on accept.
     pub max_connections: u32,
+    /// Web origins (`https://admin.example.com`) whose pages may call the
+    /// HTTP API, with the bearer token. Every other `Origin` is refused
+    /// (403) so that a page the admin happens to visit cannot drive the
+    /// API from the browser; the listener's own origin is always allowed
+    /// (with the token). Default empty.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for CtlConfig {
@@ -150,6 +156,7 @@ impl Default for CtlConfig {
             max_response_size: 1 << 30,
             max_batch: 100,
             max_connections: 32,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -184,6 +191,17 @@ impl CtlConfig {
         }
         if self.max_connections == 0 {
             bad.push(("ctl.max_connections", "must be at least 1".to_owned()));
+        }
+        for origin in &self.allowed_origins {
+            if let Err(why) = crate::rpc::check_origin(origin) {
+                bad.push(("ctl.allowed_origins", why));
+            }
+        }
+        if self.allowed_origins.len() > 64 {
+            bad.push((
+                "ctl.allowed_origins",
+                "at most 64 origins".to_owned(),
+            ));
         }
     }
 }
