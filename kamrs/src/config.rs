@@ -1292,4 +1292,21 @@ level = "debug"
             assert!(e.contains(&format!("key `ctl.{key}`")), "{e}");
         }
     }
+
+    #[test]
+    fn ctl_allowed_origins() {
+        assert!(Config::default().ctl.allowed_origins.is_empty());
+        let c = parse(
+            "[ctl]\nlisten = \"http://127.0.0.1:5065\"\nallowed_origins = [\"https://admin.example.com\", \"http://[::1]:8080\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.ctl.allowed_origins.len(), 2);
+        let e = parse("[ctl]\nallowed_origins = [\"*\"]\n").unwrap_err();
+        assert!(
+            e.contains("key `ctl.allowed_origins`") && e.contains("scheme://host"),
+            "{e}"
+        );
+        let e = parse("[ctl]\nallowed_origins = [\"https://a.example/ui\"]\n").unwrap_err();
+        assert!(e.contains("no path"), "{e}");
+    }
 }

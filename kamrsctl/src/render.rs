@@ -220,7 +220,9 @@ pub fn uptime(u: &Uptime, out: &mut impl Write) -> io::Result<()> {
 /// Re-indents compact JSON text for `--json`, streaming: `ul.dump` of a
 /// big table is tens of megabytes, and going through a `serde_json::Value`
 /// would hold it twice more in memory and take several times as long.
-/// Strings are copied byte for byte, so nothing is re-escaped.
+/// Strings are copied byte for byte, so nothing is re-escaped, except DEL
+/// and C1 controls (U+0080..U+009F), which JSON allows raw but a terminal
+/// acts on: they are written `\u007f`, `\u009b`, the same JSON string.
 pub fn pretty_json(text: &str, out: &mut impl Write) -> io::Result<()> {
     let mut p = Pretty::new(out);
     p.write(text)?;
@@ -239,6 +241,9 @@ pub struct Pretty<W: Write> {
     /// An opening bracket not written yet: `{}`/`[]` stay on one line, so
     /// what follows decides how it is written.
     open: Option<u8>,
+    /// A string's piece ended on 0xC2, the first byte of a C1 control's
+    /// UTF-8 (or of another character): decided by the next piece.
+    pending_c2: bool,
 }
 
 impl<W: Write> Pretty<W> {
@@ -249,6 +254,7 @@ impl<W: Write> Pretty<W> {
             in_string: false,
             escaped: false,
             open: None,
+            pending_c2: false,
         }
     }
 
@@ -266,20 +272,63 @@ impl<W: Write> Pretty<W> {
         let mut i = 0;
         while i < bytes.len() {
             if self.in_string {
+                // A C2 that ended the previous piece: a C1 control if this
+                // piece starts with 80..9F.
+                if self.pending_c2 {
+                    self.pending_c2 = false;
+                    if (0x80..=0x9f).contains(&bytes[i]) {
+                        write!(self.out, "\\u{:04x}", bytes[i])?;
+                        i += 1;
+                    } else {
+                        self.out.write_all(&[0xc2])?;
+                    }
+                    continue;
+                }
                 let start = i;
+                let mut end = None;
                 while i < bytes.len() {
                     let b = bytes[i];
-                    i += 1;
                     if self.escaped {
                         self.escaped = false;
                     } else if b == b'\\' {
                         self.escaped = true;
                     } else if b == b'"' {
                         self.in_string = false;
+                        i += 1;
+                        break;
+                    } else if b == 0x7f || b == 0xc2 {
+                        // DEL and C1 controls, which JSON allows raw but a
+                        // terminal acts on: written as \u escapes, the
+                        // same JSON string.
+                        end = Some(i);
                         break;
                     }
+                    i += 1;
                 }
-                self.out.write_all(&bytes[start..i])?;
+                let Some(at) = end else {
+                    self.out.write_all(&bytes[start..i])?;
+                    continue;
+                };
+                self.out.write_all(&bytes[start..at])?;
+                if bytes[at] == 0x7f {
+                    self.out.write_all(b"\\u007f")?;
+                    i = at + 1;
+                } else {
+                    match bytes.get(at + 1) {
+                        Some(&n) if (0x80..=0x9f).contains(&n) => {
+                            write!(self.out, "\\u{n:04x}")?;
+                            i = at + 2;
+                        }
+                        Some(_) => {
+                            self.out.write_all(&[0xc2])?;
+                            i = at + 1;
+                        }
+                        None => {
+                            self.pending_c2 = true;
+                            i = at + 1;
+                        }
+                    }
+                }
                 continue;
             }
             let b = bytes[i];
@@ -391,6 +440,30 @@ mod tests {
             again,
             serde_json::from_str::<serde_json::Value>(text).unwrap()
         );
+    }
+
+    #[test]
+    fn pretty_json_escapes_del_and_c1_controls() {
+        let text = "{\"ua\":\"a\u{9b}31m\u{7f}\u{e9}\u{c2}\u{85}\",\"k\u{9b}\":1}";
+        let want = pretty(text);
+        assert_eq!(
+            want,
+            "{\n  \"ua\": \"a\\u009b31m\\u007f\u{e9}\u{c2}\\u0085\",\n  \"k\\u009b\": 1\n}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&want).unwrap();
+        assert_eq!(back, serde_json::from_str::<serde_json::Value>(text).unwrap());
+        // Cut anywhere, the C2 of a C1 control included.
+        for cut in 0..=text.len() {
+            if !text.is_char_boundary(cut) {
+                continue;
+            }
+            let mut out = Vec::new();
+            let mut p = Pretty::new(&mut out);
+            p.write(&text[..cut]).unwrap();
+            p.write(&text[cut..]).unwrap();
+            p.finish().unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "cut at {cut}");
+        }
     }
 
     #[test]

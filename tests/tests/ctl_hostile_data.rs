@@ -38,9 +38,24 @@ fn control_characters_in_a_user_agent_never_reach_the_terminal() {
     let r = register_ok(&k, "mallory", EVIL_UA);
     assert_eq!(r.status, 200, "{}", r.raw);
 
-    // Stored exactly (the JSON API is exact, JSON escapes controls) ...
-    let v = k.ctl_json(&["ul.lookup", "mallory"]);
-    assert_eq!(v["Contacts"][0]["Contact"]["User-Agent"], EVIL_UA, "{v}");
+    // Stored exactly, and `--json` gives it exactly: the same JSON string,
+    // with DEL and C1 written as \u escapes like the C0 ones.
+    for args in [&["--json", "ul.lookup", "mallory"][..], &["--json", "ul.dump"]] {
+        let run = k.ctl(args);
+        assert_eq!(run.code(), Some(0), "{run:?}");
+        assert!(
+            terminal_controls(run.stdout.as_bytes()).is_empty(),
+            "{args:?}: {:?}",
+            run.stdout
+        );
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let contact = if args[1] == "ul.dump" {
+            &v["Domains"][0]["Domain"]["AoRs"][0]["Info"]["Contacts"][0]["Contact"]
+        } else {
+            &v["Contacts"][0]["Contact"]
+        };
+        assert_eq!(contact["User-Agent"], EVIL_UA, "{v}");
+    }
 
     // ... and shown escaped in every human output.
     for args in [
