@@ -198,10 +198,7 @@ impl CtlConfig {
             }
         }
         if self.allowed_origins.len() > 64 {
-            bad.push((
-                "ctl.allowed_origins",
-                "at most 64 origins".to_owned(),
-            ));
+            bad.push(("ctl.allowed_origins", "at most 64 origins".to_owned()));
         }
     }
 }

@@ -71,7 +71,13 @@ mod tests {
 
     #[test]
     fn printable_text_is_untouched_and_not_copied() {
-        for s in ["Yealink SIP-T46S 66.86.0.15", "jörg", "sip:a@[::1]:5060", "", "\\u{1b}"] {
+        for s in [
+            "Yealink SIP-T46S 66.86.0.15",
+            "jörg",
+            "sip:a@[::1]:5060",
+            "",
+            "\\u{1b}",
+        ] {
             assert!(matches!(safe(s), Cow::Borrowed(b) if b == s), "{s}");
         }
     }

@@ -451,7 +451,10 @@ mod tests {
             "{\n  \"ua\": \"a\\u009b31m\\u007f\u{e9}\u{c2}\\u0085\",\n  \"k\\u009b\": 1\n}\n"
         );
         let back: serde_json::Value = serde_json::from_str(&want).unwrap();
-        assert_eq!(back, serde_json::from_str::<serde_json::Value>(text).unwrap());
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
         // Cut anywhere, the C2 of a C1 control included.
         for cut in 0..=text.len() {
             if !text.is_char_boundary(cut) {

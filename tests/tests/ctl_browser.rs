@@ -119,7 +119,9 @@ fn assert_refused(h: Handshake, status: u16, why: &str, what: &str) {
             assert!(body.contains(why), "{what}: {s} {body}");
         }
         Handshake::Open(answers) => {
-            panic!("{what}: the WebSocket was accepted (101); the page's calls answered {answers:?}")
+            panic!(
+                "{what}: the WebSocket was accepted (101); the page's calls answered {answers:?}"
+            )
         }
     }
 }
@@ -202,13 +204,20 @@ fn a_web_pages_websocket_is_refused_and_changes_nothing() {
     // The CLI on the same listener, token-free on loopback, still works
     // (kamrsctl speaks WebSocket without an Origin).
     let ctl = format!("http://{addr}");
-    let run = kamrsctl(&["--ctl", &ctl, "ul.add", "alice", "sip:alice@192.0.2.1:5060"], &[]);
+    let run = kamrsctl(
+        &["--ctl", &ctl, "ul.add", "alice", "sip:alice@192.0.2.1:5060"],
+        &[],
+    );
     assert_eq!(run.code(), Some(0), "{run:?}");
     let run = kamrsctl(&["--ctl", &ctl, "ul.lookup", "alice"], &[]);
     assert_eq!(run.code(), Some(0), "{run:?}");
     assert!(run.stdout.contains("sip:alice@192.0.2.1:5060"), "{run:?}");
     // A plain WebSocket client without Origin (websocat, scripts) too.
-    match browser_ws(addr, &[], &[json!({"jsonrpc": "2.0", "id": 1, "method": "core.version"})]) {
+    match browser_ws(
+        addr,
+        &[],
+        &[json!({"jsonrpc": "2.0", "id": 1, "method": "core.version"})],
+    ) {
         Handshake::Open(a) => assert!(a[0]["result"].is_string(), "{a:?}"),
         Handshake::Refused(s, b) => panic!("no-Origin WebSocket refused: {s} {b}"),
     }
@@ -231,19 +240,28 @@ fn a_web_pages_posts_are_refused_and_change_nothing() {
     for body in [&add, &subscriber] {
         // fetch(..., {method: "POST", mode: "no-cors", body}): a CORS
         // "simple" request, sent without a preflight.
-        for ct in ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded"] {
-            let r = post(&[("origin", EVIL), ("sec-fetch-site", "cross-site")], ct, body);
+        for ct in [
+            "text/plain",
+            "text/plain;charset=UTF-8",
+            "application/x-www-form-urlencoded",
+        ] {
+            let r = post(
+                &[("origin", EVIL), ("sec-fetch-site", "cross-site")],
+                ct,
+                body,
+            );
             assert_eq!(r.status, 403, "{ct}: {r:?}");
         }
         // With a JSON type the browser would preflight first; if it did
         // not (or the preflight were misread), the POST is still refused.
         let r = post(&[("origin", EVIL)], "application/json", body);
         assert_eq!(r.status, 403, "{r:?}");
-        assert!(
-            String::from_utf8_lossy(&r.body).contains("Origin"),
-            "{r:?}"
+        assert!(String::from_utf8_lossy(&r.body).contains("Origin"), "{r:?}");
+        let r = post(
+            &[("sec-fetch-site", "cross-site")],
+            "application/json",
+            body,
         );
-        let r = post(&[("sec-fetch-site", "cross-site")], "application/json", body);
         assert_eq!(r.status, 403, "{r:?}");
         // Whatever the headers, a POST body that is not declared JSON is
         // not read as JSON-RPC.
@@ -283,7 +301,10 @@ fn an_allowed_origin_with_the_token_is_served() {
     let version = [json!({"jsonrpc": "2.0", "id": 1, "method": "core.version"})];
     match browser_ws(
         addr,
-        &[("origin", "https://admin.example.com"), ("authorization", &bearer)],
+        &[
+            ("origin", "https://admin.example.com"),
+            ("authorization", &bearer),
+        ],
         &version,
     ) {
         Handshake::Open(a) => assert!(a[0]["result"].is_string(), "{a:?}"),
@@ -298,7 +319,11 @@ fn an_allowed_origin_with_the_token_is_served() {
     );
     // The token does not make a foreign origin acceptable.
     assert_refused(
-        browser_ws(addr, &[("origin", EVIL), ("authorization", &bearer)], &version),
+        browser_ws(
+            addr,
+            &[("origin", EVIL), ("authorization", &bearer)],
+            &version,
+        ),
         403,
         "Origin",
         "foreign origin with token",

@@ -28,7 +28,15 @@ fn register_ok(k: &CtlKamrs, aor: &str, user_agent: &str) -> Response {
     let sock = udp_client(k.udp());
     let port = sock.local_addr().unwrap().port();
     let contact = format!("sip:phone@127.0.0.1:{port}");
-    let msg = register(aor, Some(&contact), Some(600), &unique(), 1, port, user_agent);
+    let msg = register(
+        aor,
+        Some(&contact),
+        Some(600),
+        &unique(),
+        1,
+        port,
+        user_agent,
+    );
     udp_exchange(&sock, msg)
 }
 
@@ -40,7 +48,10 @@ fn control_characters_in_a_user_agent_never_reach_the_terminal() {
 
     // Stored exactly, and `--json` gives it exactly: the same JSON string,
     // with DEL and C1 written as \u escapes like the C0 ones.
-    for args in [&["--json", "ul.lookup", "mallory"][..], &["--json", "ul.dump"]] {
+    for args in [
+        &["--json", "ul.lookup", "mallory"][..],
+        &["--json", "ul.dump"],
+    ] {
         let run = k.ctl(args);
         assert_eq!(run.code(), Some(0), "{run:?}");
         assert!(
@@ -106,7 +117,8 @@ fn escaped_cr_lf_and_nul_in_a_to_user_are_refused() {
         assert_eq!(r.status, 400, "{aor}: {}", r.raw);
         assert!(r.reason.contains(why), "{aor}: {}", r.raw);
         assert!(
-            r.header("P-Registrar-Error").is_some_and(|v| v.contains(why)),
+            r.header("P-Registrar-Error")
+                .is_some_and(|v| v.contains(why)),
             "{aor}: {}",
             r.raw
         );
@@ -151,8 +163,17 @@ fn ul_add_refuses_control_characters_in_aor_contact_and_path() {
     let run = k.ctl(&["ul.add", "t\r\nX-Inj", "sip:t@192.0.2.1"]);
     assert_eq!(run.code(), Some(2), "{run:?}");
     assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
-    assert!(terminal_controls(run.stderr.as_bytes()).is_empty(), "{run:?}");
-    let run = k.ctl(&["ul.add", "alice", "sip:alice@192.0.2.1", "--path", "<sip:p;lr>\r\nX: 1"]);
+    assert!(
+        terminal_controls(run.stderr.as_bytes()).is_empty(),
+        "{run:?}"
+    );
+    let run = k.ctl(&[
+        "ul.add",
+        "alice",
+        "sip:alice@192.0.2.1",
+        "--path",
+        "<sip:p;lr>\r\nX: 1",
+    ]);
     assert_eq!(run.code(), Some(2), "{run:?}");
     assert!(run.stderr.contains("`path`"), "{run:?}");
 
@@ -178,7 +199,11 @@ fn every_aor_a_register_stores_can_be_found_and_removed() {
         // A harmless escape is stored unescaped, and found by its name.
         let r = register_ok(&k, "%61lice", "ua");
         assert_eq!(r.status, 200, "{}", r.raw);
-        let name = if use_domain { "alice@example.com" } else { "alice" };
+        let name = if use_domain {
+            "alice@example.com"
+        } else {
+            "alice"
+        };
         assert_eq!(k.ctl_ok(&["ul.dump", "--brief"]), format!("{name}\n"));
         let v = k.ctl_json(&["ul.lookup", name]);
         assert_eq!(v["AoR"], name, "{v}");
@@ -198,7 +223,10 @@ fn a_hostile_origin_reaches_the_log_escaped() {
     // lets through in a header value.
     conn.headers = vec![("Origin".into(), "https://evil.example/\u{9b}2J".into())];
     let r = conn
-        .try_post(br#"{"jsonrpc":"2.0","method":"core.version","id":1}"#, "application/json")
+        .try_post(
+            br#"{"jsonrpc":"2.0","method":"core.version","id":1}"#,
+            "application/json",
+        )
         .unwrap();
     assert_eq!(r.status, 403, "{r:?}");
     let deadline = std::time::Instant::now() + REPLY_TIMEOUT;
@@ -207,7 +235,10 @@ fn a_hostile_origin_reaches_the_log_escaped() {
         if log.contains("control API request refused") {
             break log;
         }
-        assert!(std::time::Instant::now() < deadline, "no refusal logged:\n{log}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refusal logged:\n{log}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(10));
     };
     assert!(terminal_controls(log.as_bytes()).is_empty(), "{log:?}");

@@ -461,8 +461,14 @@ fn aor_rules() {
             assert!(r.reason().contains(why), "{to}: {}", r.reason());
         }
     }
-    assert_eq!(aor("<sip:a%zz@example.com>", false), Err(Reject::InvalidAor));
-    assert_eq!(aor("<sip:a%ff@example.com>", false), Err(Reject::InvalidAor));
+    assert_eq!(
+        aor("<sip:a%zz@example.com>", false),
+        Err(Reject::InvalidAor)
+    );
+    assert_eq!(
+        aor("<sip:a%ff@example.com>", false),
+        Err(Reject::InvalidAor)
+    );
 }
 
 #[test]

@@ -184,7 +184,8 @@ impl AuthLayer {
             if site.is_some_and(|v| fetch_site(v.as_bytes()) == FetchSite::Foreign) {
                 return Err(Refusal::CrossSite);
             }
-            let browser = origin.is_some() || site.is_some() || headers.contains_key("sec-fetch-mode");
+            let browser =
+                origin.is_some() || site.is_some() || headers.contains_key("sec-fetch-mode");
             if browser && self.token.is_none() {
                 return Err(Refusal::BrowserWithoutToken);
             }
@@ -415,24 +416,46 @@ mod tests {
         // kamrsctl and curl: no Origin, no Sec-Fetch-*.
         assert!(check(&open, &[("host", "127.0.0.1:5065")]).is_ok());
         for (h, want) in [
-            (vec![("origin", "https://evil.example")], Refusal::ForeignOrigin),
+            (
+                vec![("origin", "https://evil.example")],
+                Refusal::ForeignOrigin,
+            ),
             (vec![("origin", "null")], Refusal::ForeignOrigin),
             (vec![("sec-fetch-site", "cross-site")], Refusal::CrossSite),
             (vec![("sec-fetch-site", "same-site")], Refusal::CrossSite),
             (
-                vec![("origin", "https://admin.example.com"), ("sec-fetch-site", "cross-site")],
+                vec![
+                    ("origin", "https://admin.example.com"),
+                    ("sec-fetch-site", "cross-site"),
+                ],
                 Refusal::CrossSite,
             ),
             // Allowed or own origin, but no token configured.
-            (vec![("origin", "https://admin.example.com")], Refusal::BrowserWithoutToken),
-            (vec![("origin", "http://127.0.0.1:5065")], Refusal::BrowserWithoutToken),
-            (vec![("sec-fetch-site", "same-origin")], Refusal::BrowserWithoutToken),
-            (vec![("sec-fetch-mode", "websocket")], Refusal::BrowserWithoutToken),
+            (
+                vec![("origin", "https://admin.example.com")],
+                Refusal::BrowserWithoutToken,
+            ),
+            (
+                vec![("origin", "http://127.0.0.1:5065")],
+                Refusal::BrowserWithoutToken,
+            ),
+            (
+                vec![("sec-fetch-site", "same-origin")],
+                Refusal::BrowserWithoutToken,
+            ),
+            (
+                vec![("sec-fetch-mode", "websocket")],
+                Refusal::BrowserWithoutToken,
+            ),
         ] {
             assert_eq!(check(&open, &h), Err(want), "{h:?}");
             assert_eq!(want.response().status(), 403);
         }
-        let tok = AuthLayer::http(Some(Arc::from("0123456789abcdef")), origins(), Arc::default());
+        let tok = AuthLayer::http(
+            Some(Arc::from("0123456789abcdef")),
+            origins(),
+            Arc::default(),
+        );
         let bearer = ("authorization", "Bearer 0123456789abcdef");
         assert!(check(&tok, &[("origin", "https://admin.example.com"), bearer]).is_ok());
         assert!(check(&tok, &[("origin", "http://127.0.0.1:5065"), bearer]).is_ok());
@@ -483,12 +506,22 @@ mod tests {
 
     #[test]
     fn token_is_required_when_configured() {
-        let auth = AuthLayer::http(Some(Arc::from("0123456789abcdef")), origins(), Arc::default());
+        let auth = AuthLayer::http(
+            Some(Arc::from("0123456789abcdef")),
+            origins(),
+            Arc::default(),
+        );
         assert!(auth
-            .check(&http::Method::GET, &headers(&[("authorization", "Bearer 0123456789abcdef")]))
+            .check(
+                &http::Method::GET,
+                &headers(&[("authorization", "Bearer 0123456789abcdef")])
+            )
             .is_ok());
         assert!(auth
-            .check(&http::Method::GET, &headers(&[("authorization", "bearer  0123456789abcdef ")]))
+            .check(
+                &http::Method::GET,
+                &headers(&[("authorization", "bearer  0123456789abcdef ")])
+            )
             .is_ok());
         for bad in [
             vec![],
@@ -496,16 +529,22 @@ mod tests {
             vec![("authorization", "Basic 0123456789abcdef")],
             vec![("authorization", "Bearer")],
         ] {
-            let resp = auth.check(&http::Method::GET, &headers(&bad)).unwrap_err().response();
+            let resp = auth
+                .check(&http::Method::GET, &headers(&bad))
+                .unwrap_err()
+                .response();
             assert_eq!(resp.status(), 401, "{bad:?}");
             assert!(resp.headers().contains_key("www-authenticate"));
         }
         // With a token, any Host is fine: the token is the protection.
         assert!(auth
-            .check(&http::Method::GET, &headers(&[
-                ("authorization", "Bearer 0123456789abcdef"),
-                ("host", "kamrs.example.com")
-            ]))
+            .check(
+                &http::Method::GET,
+                &headers(&[
+                    ("authorization", "Bearer 0123456789abcdef"),
+                    ("host", "kamrs.example.com")
+                ])
+            )
             .is_ok());
     }
 
@@ -519,7 +558,11 @@ mod tests {
             "[::1]:5065",
             "10.1.2.3",
         ] {
-            assert!(auth.check(&http::Method::GET, &headers(&[("host", ok)])).is_ok(), "{ok}");
+            assert!(
+                auth.check(&http::Method::GET, &headers(&[("host", ok)]))
+                    .is_ok(),
+                "{ok}"
+            );
         }
         assert!(auth.check(&http::Method::GET, &headers(&[])).is_ok());
         for bad in [
@@ -529,7 +572,8 @@ mod tests {
             "127.0.0.1.nip.io:5065",
         ] {
             assert_eq!(
-                auth.check(&http::Method::GET, &headers(&[("host", bad)])).unwrap_err(),
+                auth.check(&http::Method::GET, &headers(&[("host", bad)]))
+                    .unwrap_err(),
                 Refusal::ForeignHost,
                 "{bad}"
             );

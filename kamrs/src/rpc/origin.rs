@@ -46,7 +46,7 @@ impl Origins {
     /// checked apart). `null` (sandboxed frames, `file://` pages) never is.
     pub fn allows(&self, origin: &str) -> bool {
         let origin = normalise(origin);
-        self.allowed.iter().any(|a| *a == origin)
+        self.allowed.contains(&origin)
     }
 }
 
@@ -85,7 +85,8 @@ pub fn is_json(content_type: &[u8]) -> bool {
         .next()
         .unwrap_or_default()
         .trim_ascii();
-    media.eq_ignore_ascii_case(b"application/json") || media.eq_ignore_ascii_case(b"application/json-rpc")
+    media.eq_ignore_ascii_case(b"application/json")
+        || media.eq_ignore_ascii_case(b"application/json-rpc")
 }
 
 /// Checks one `[ctl] allowed_origins` entry: `http://` or `https://`, a

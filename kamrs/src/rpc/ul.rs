@@ -640,7 +640,11 @@ mod tests {
             assert_eq!(e.code(), error::INVALID_PARAMS, "{aor:?}");
             assert!(e.message().contains("control character"), "{}", e.message());
             // The message quotes the value escaped, never raw.
-            assert!(!e.message().chars().any(char::is_control), "{}", e.message());
+            assert!(
+                !e.message().chars().any(char::is_control),
+                "{}",
+                e.message()
+            );
             assert!(lookup(&s, "location", aor).is_err());
         }
         let e = add(&s, "location", add_args("alice", "sip:a@h;x=\x1b", 60)).unwrap_err();
@@ -659,11 +663,18 @@ mod tests {
             "{}",
             e.message()
         );
-        assert!(s.table().lookup("alice", unix_now()).is_none(), "nothing stored");
+        assert!(
+            s.table().lookup("alice", unix_now()).is_none(),
+            "nothing stored"
+        );
 
         let d = state_with_domain();
-        let e = add(&d, "location", add_args("victim@other.org@example.com", "sip:a@h", 60))
-            .unwrap_err();
+        let e = add(
+            &d,
+            "location",
+            add_args("victim@other.org@example.com", "sip:a@h", 60),
+        )
+        .unwrap_err();
         assert!(e.message().contains("domain"), "{}", e.message());
     }
 

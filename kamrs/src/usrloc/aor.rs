@@ -75,7 +75,11 @@ impl<'a> Aor<'a> {
     /// The key for `user` (already unescaped) at `domain` (`None` when the
     /// address has none, as a `tel:` URI): `user@domain` lower-cased when
     /// `use_domain` and there is a domain, else `user`.
-    pub fn new(user: Cow<'a, str>, domain: Option<&str>, use_domain: bool) -> Result<Self, AorError> {
+    pub fn new(
+        user: Cow<'a, str>,
+        domain: Option<&str>,
+        use_domain: bool,
+    ) -> Result<Self, AorError> {
         check_user(&user)?;
         let key = match domain {
             Some(d) if use_domain => {
@@ -160,7 +164,9 @@ mod tests {
         assert_eq!(new("Alice", None, false).unwrap(), "Alice");
         // Nothing to change: no copy.
         assert!(matches!(
-            Aor::new(Cow::Borrowed("alice"), Some("h"), false).unwrap().into_cow(),
+            Aor::new(Cow::Borrowed("alice"), Some("h"), false)
+                .unwrap()
+                .into_cow(),
             Cow::Borrowed(_)
         ));
     }
@@ -168,13 +174,35 @@ mod tests {
     #[test]
     fn what_cannot_round_trip_is_refused() {
         assert_eq!(new("", Some("h"), false), Err(AorError::EmptyUser));
-        assert_eq!(new("victim@other.org", Some("h"), false), Err(AorError::AtInUser));
-        assert_eq!(new("victim@other.org", Some("h"), true), Err(AorError::AtInUser));
-        for bad in ["a\0b", "t\r\nX-Inj", "\x1b[2J", "a\x7f", "a\u{85}", "a\u{9b}b", "\x08"] {
-            assert_eq!(new(bad, None, false), Err(AorError::ControlInUser), "{bad:?}");
+        assert_eq!(
+            new("victim@other.org", Some("h"), false),
+            Err(AorError::AtInUser)
+        );
+        assert_eq!(
+            new("victim@other.org", Some("h"), true),
+            Err(AorError::AtInUser)
+        );
+        for bad in [
+            "a\0b",
+            "t\r\nX-Inj",
+            "\x1b[2J",
+            "a\x7f",
+            "a\u{85}",
+            "a\u{9b}b",
+            "\x08",
+        ] {
+            assert_eq!(
+                new(bad, None, false),
+                Err(AorError::ControlInUser),
+                "{bad:?}"
+            );
         }
         for bad in ["", "ex ample.com", "a@b", "ex\r\nample", "e\u{90}"] {
-            let want = if bad.is_empty() { AorError::EmptyDomain } else { AorError::BadDomain };
+            let want = if bad.is_empty() {
+                AorError::EmptyDomain
+            } else {
+                AorError::BadDomain
+            };
             assert_eq!(new("alice", Some(bad), true), Err(want), "{bad:?}");
             // A domain that is dropped is not looked at.
             assert_eq!(new("alice", Some(bad), false).unwrap(), "alice");
