@@ -211,6 +211,19 @@ fn every_aor_a_register_stores_can_be_found_and_removed() {
         let run = k.ctl(&["ul.rm", name]);
         assert_eq!(run.code(), Some(0), "{run:?}");
         assert_eq!(k.ctl(&["ul.lookup", name]).code(), Some(1));
+
+        // A tel: AoR has no domain, use_domain or not: found by its number.
+        let sock = udp_client(k.udp());
+        let port = sock.local_addr().unwrap().port();
+        let contact = format!("sip:phone@127.0.0.1:{port}");
+        let msg = register("x", Some(&contact), Some(600), &unique(), 1, port, "ua")
+            .replace("To: <sip:x@example.com>", "To: <tel:+15551234567>");
+        let r = udp_exchange(&sock, msg);
+        assert_eq!(r.status, 200, "{}", r.raw);
+        assert_eq!(k.ctl_ok(&["ul.dump", "--brief"]), "+15551234567\n");
+        let v = k.ctl_json(&["ul.lookup", "+15551234567"]);
+        assert_eq!(v["AoR"], "+15551234567", "{v}");
+        assert_eq!(k.ctl(&["ul.rm", "+15551234567"]).code(), Some(0));
     }
 }
 

@@ -100,6 +100,9 @@ impl<'a> Aor<'a> {
     pub fn from_text(text: &'a str, use_domain: bool) -> Result<Self, AorError> {
         match text.split_once('@') {
             Some((user, domain)) => Aor::new(Cow::Borrowed(user), Some(domain), use_domain),
+            // With use_domain on, the only keys without a domain are the
+            // ones `tel:` URIs make (`+15551234567`): found again as such.
+            None if use_domain && is_tel_number(text) => Aor::new(Cow::Borrowed(text), None, true),
             None if use_domain => {
                 check_user(text)?;
                 Err(AorError::NoDomain)
@@ -115,6 +118,15 @@ impl<'a> Aor<'a> {
     pub fn into_cow(self) -> Cow<'a, str> {
         self.0
     }
+}
+
+/// A telephone number as a `tel:` URI's number part holds it (RFC 3966:
+/// digits, `+`, visual separators, local-number characters), starting
+/// with `+` or a digit: what the registrar keys a `tel:` AoR by.
+fn is_tel_number(s: &str) -> bool {
+    s.starts_with(|c: char| c == '+' || c.is_ascii_digit())
+        && s.chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '+' | '-' | '.' | '(' | ')' | '*' | '#'))
 }
 
 fn check_user(user: &str) -> Result<(), AorError> {
@@ -235,6 +247,12 @@ mod tests {
         }
         assert_eq!(Aor::from_text("alice@x", false).unwrap().as_str(), "alice");
         assert_eq!(Aor::from_text("alice", true), Err(AorError::NoDomain));
+        // tel: AoRs have no domain even with use_domain on.
+        assert_eq!(
+            Aor::from_text("+1-555-123", true).unwrap().as_str(),
+            "+1-555-123"
+        );
+        assert_eq!(Aor::from_text("1001", true).unwrap().as_str(), "1001");
         assert_eq!(Aor::from_text("@x", true), Err(AorError::EmptyUser));
         assert_eq!(Aor::from_text("a@", true), Err(AorError::EmptyDomain));
         assert_eq!(Aor::from_text("a@b@c", true), Err(AorError::BadDomain));
