@@ -139,6 +139,12 @@ pub struct CtlConfig {
     pub max_batch: u32,
     /// Most control connections open at once; more are closed on accept.
     pub max_connections: u32,
+    /// Web origins (`https://admin.example.com`) whose pages may call the
+    /// HTTP API, with the bearer token. Every other `Origin` is refused
+    /// (403) so that a page the admin happens to visit cannot drive the
+    /// API from the browser; the listener's own origin is always allowed
+    /// (with the token). Default empty.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for CtlConfig {
@@ -150,6 +156,7 @@ impl Default for CtlConfig {
             max_response_size: 1 << 30,
             max_batch: 100,
             max_connections: 32,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -184,6 +191,14 @@ impl CtlConfig {
         }
         if self.max_connections == 0 {
             bad.push(("ctl.max_connections", "must be at least 1".to_owned()));
+        }
+        for origin in &self.allowed_origins {
+            if let Err(why) = crate::rpc::check_origin(origin) {
+                bad.push(("ctl.allowed_origins", why));
+            }
+        }
+        if self.allowed_origins.len() > 64 {
+            bad.push(("ctl.allowed_origins", "at most 64 origins".to_owned()));
         }
     }
 }
@@ -1368,5 +1383,22 @@ level = "debug"
             let e = parse(&format!("[ctl]\n{key} = {value}\n")).unwrap_err();
             assert!(e.contains(&format!("key `ctl.{key}`")), "{e}");
         }
+    }
+
+    #[test]
+    fn ctl_allowed_origins() {
+        assert!(Config::default().ctl.allowed_origins.is_empty());
+        let c = parse(
+            "[ctl]\nlisten = \"http://127.0.0.1:5065\"\nallowed_origins = [\"https://admin.example.com\", \"http://[::1]:8080\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.ctl.allowed_origins.len(), 2);
+        let e = parse("[ctl]\nallowed_origins = [\"*\"]\n").unwrap_err();
+        assert!(
+            e.contains("key `ctl.allowed_origins`") && e.contains("scheme://host"),
+            "{e}"
+        );
+        let e = parse("[ctl]\nallowed_origins = [\"https://a.example/ui\"]\n").unwrap_err();
+        assert!(e.contains("no path"), "{e}");
     }
 }

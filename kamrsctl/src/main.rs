@@ -9,6 +9,7 @@
 
 mod client;
 mod dump;
+mod escape;
 mod render;
 mod subscriber;
 
@@ -199,14 +200,15 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("kamrsctl: cannot start: {e}");
+            eprintln!("kamrsctl: cannot start: {}", escape::safe(&e.to_string()));
             return ExitCode::from(exit::FAILED);
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("kamrsctl: {f}");
+            // The message may quote what the daemon or a phone sent.
+            eprintln!("kamrsctl: {}", escape::safe(&f.message));
             ExitCode::from(f.code)
         }
     }
@@ -385,7 +387,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 return json(&v);
             }
-            print(|out| writeln!(out, "{v}"))
+            print(|out| writeln!(out, "{}", escape::safe(&v)))
         }
         Command::CoreInfo => {
             let i = c.core_info().await.map_err(fail("core.info"))?;
@@ -393,9 +395,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return json(&i);
             }
             print(|out| {
-                writeln!(out, "version: {}", i.version)?;
-                writeln!(out, "store: {} ({})", i.store, i.store_mode)?;
-                writeln!(out, "auth: {}", i.auth)?;
+                writeln!(out, "version: {}", escape::safe(&i.version))?;
+                writeln!(
+                    out,
+                    "store: {} ({})",
+                    escape::safe(&i.store),
+                    escape::safe(&i.store_mode)
+                )?;
+                writeln!(out, "auth: {}", escape::safe(&i.auth))?;
                 writeln!(out, "pike: {}", if i.pike { "on" } else { "off" })
             })
         }
@@ -421,7 +428,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 return json(&m);
             }
-            print(|out| m.iter().try_for_each(|name| writeln!(out, "{name}")))
+            print(|out| {
+                m.iter()
+                    .try_for_each(|name| writeln!(out, "{}", escape::safe(name)))
+            })
         }
         Command::Subscriber(cmd) => subscriber_command(&c, cmd, cli.json).await,
         Command::PikeTop { n } => {
@@ -517,6 +527,7 @@ fn done(json_out: bool, say: impl FnOnce() -> String) -> Result<(), Failure> {
     if json_out {
         print(|out| writeln!(out, "null"))
     } else {
-        print(|out| writeln!(out, "{}", say()))
+        // Sentences quote AoRs and contacts the admin typed or pasted.
+        print(|out| writeln!(out, "{}", escape::safe(&say())))
     }
 }

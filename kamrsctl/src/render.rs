@@ -9,6 +9,10 @@ use common::types::{
     AorEntry, Contact, Expires, PikeSource, SubscriberEntry, UlLookup, Uptime, NOT_SET,
 };
 
+// Every string that came from the daemon goes through `cell`/`safe`
+// (escape.rs): it may be what a phone sent.
+use crate::escape::{cell, safe};
+
 /// `3552` → `59m 12s`: the two largest units, which is what a person
 /// reading an expiry wants.
 pub fn duration(secs: u64) -> String {
@@ -67,11 +71,11 @@ fn table(header: &[&str]) -> Table {
 
 fn contact_cells(c: &Contact) -> Vec<String> {
     vec![
-        c.address.clone(),
+        cell(&c.address),
         expires(&c.expires),
         q(c.q),
-        or_dash(&c.received).to_owned(),
-        or_dash(&c.user_agent).to_owned(),
+        cell(or_dash(&c.received)),
+        cell(or_dash(&c.user_agent)),
         local_time(c.last_modified),
     ]
 }
@@ -100,12 +104,12 @@ pub fn dump_page(entries: &[AorEntry], out: &mut impl Write) -> io::Result<(usiz
                 for c in &info.contacts {
                     contacts += 1;
                     rows += 1;
-                    let mut row = vec![info.aor.clone()];
+                    let mut row = vec![cell(&info.aor)];
                     row.extend(contact_cells(&c.contact));
                     t.add_row(row);
                 }
             }
-            AorEntry::Brief { aor } => writeln!(out, "{aor}")?,
+            AorEntry::Brief { aor } => writeln!(out, "{}", safe(aor))?,
         }
     }
     if rows > 0 {
@@ -145,7 +149,7 @@ pub fn lookup(l: &UlLookup, out: &mut impl Write) -> io::Result<()> {
     for c in &l.contacts {
         t.add_row(contact_cells(&c.contact));
     }
-    writeln!(out, "AoR {}", l.aor)?;
+    writeln!(out, "AoR {}", safe(&l.aor))?;
     writeln!(out, "{t}")
 }
 
@@ -154,8 +158,8 @@ pub fn stats(lines: &[String], out: &mut impl Write) -> io::Result<()> {
     let mut t = table(&["Statistic", "Value"]);
     for line in lines {
         match line.split_once(" = ") {
-            Some((name, value)) => t.add_row([name, value]),
-            None => t.add_row([line.as_str(), ""]),
+            Some((name, value)) => t.add_row([cell(name), cell(value)]),
+            None => t.add_row([cell(line), String::new()]),
         };
     }
     writeln!(out, "{t}")
@@ -171,7 +175,7 @@ pub fn subscribers(list: &[SubscriberEntry], out: &mut impl Write) -> io::Result
     }
     let mut t = table(&["User", "Domain"]);
     for s in list {
-        t.add_row([s.username.as_str(), s.domain.as_str()]);
+        t.add_row([cell(&s.username), cell(&s.domain)]);
     }
     writeln!(out, "{t}")?;
     writeln!(out, "{} subscriber{}", list.len(), plural(list.len()))
@@ -188,7 +192,7 @@ pub fn pike_top(top: &[PikeSource], out: &mut impl Write) -> io::Result<()> {
     let mut t = table(&["Source", "Requests in window", "Blocked", "Dropped"]);
     for p in top {
         t.add_row([
-            p.ip.clone(),
+            cell(&p.ip),
             p.requests_in_window.to_string(),
             if p.blocked { "yes" } else { "no" }.to_owned(),
             p.dropped.to_string(),
@@ -205,13 +209,20 @@ pub fn pike_top(top: &[PikeSource], out: &mut impl Write) -> io::Result<()> {
 }
 
 pub fn uptime(u: &Uptime, out: &mut impl Write) -> io::Result<()> {
-    writeln!(out, "up {} (since {} UTC)", duration(u.uptime), u.up_since)
+    writeln!(
+        out,
+        "up {} (since {} UTC)",
+        duration(u.uptime),
+        safe(&u.up_since)
+    )
 }
 
 /// Re-indents compact JSON text for `--json`, streaming: `ul.dump` of a
 /// big table is tens of megabytes, and going through a `serde_json::Value`
 /// would hold it twice more in memory and take several times as long.
-/// Strings are copied byte for byte, so nothing is re-escaped.
+/// Strings are copied byte for byte, so nothing is re-escaped, except DEL
+/// and C1 controls (U+0080..U+009F), which JSON allows raw but a terminal
+/// acts on: they are written `\u007f`, `\u009b`, the same JSON string.
 pub fn pretty_json(text: &str, out: &mut impl Write) -> io::Result<()> {
     let mut p = Pretty::new(out);
     p.write(text)?;
@@ -230,6 +241,9 @@ pub struct Pretty<W: Write> {
     /// An opening bracket not written yet: `{}`/`[]` stay on one line, so
     /// what follows decides how it is written.
     open: Option<u8>,
+    /// A string's piece ended on 0xC2, the first byte of a C1 control's
+    /// UTF-8 (or of another character): decided by the next piece.
+    pending_c2: bool,
 }
 
 impl<W: Write> Pretty<W> {
@@ -240,6 +254,7 @@ impl<W: Write> Pretty<W> {
             in_string: false,
             escaped: false,
             open: None,
+            pending_c2: false,
         }
     }
 
@@ -257,20 +272,63 @@ impl<W: Write> Pretty<W> {
         let mut i = 0;
         while i < bytes.len() {
             if self.in_string {
+                // A C2 that ended the previous piece: a C1 control if this
+                // piece starts with 80..9F.
+                if self.pending_c2 {
+                    self.pending_c2 = false;
+                    if (0x80..=0x9f).contains(&bytes[i]) {
+                        write!(self.out, "\\u{:04x}", bytes[i])?;
+                        i += 1;
+                    } else {
+                        self.out.write_all(&[0xc2])?;
+                    }
+                    continue;
+                }
                 let start = i;
+                let mut end = None;
                 while i < bytes.len() {
                     let b = bytes[i];
-                    i += 1;
                     if self.escaped {
                         self.escaped = false;
                     } else if b == b'\\' {
                         self.escaped = true;
                     } else if b == b'"' {
                         self.in_string = false;
+                        i += 1;
+                        break;
+                    } else if b == 0x7f || b == 0xc2 {
+                        // DEL and C1 controls, which JSON allows raw but a
+                        // terminal acts on: written as \u escapes, the
+                        // same JSON string.
+                        end = Some(i);
                         break;
                     }
+                    i += 1;
                 }
-                self.out.write_all(&bytes[start..i])?;
+                let Some(at) = end else {
+                    self.out.write_all(&bytes[start..i])?;
+                    continue;
+                };
+                self.out.write_all(&bytes[start..at])?;
+                if bytes[at] == 0x7f {
+                    self.out.write_all(b"\\u007f")?;
+                    i = at + 1;
+                } else {
+                    match bytes.get(at + 1) {
+                        Some(&n) if (0x80..=0x9f).contains(&n) => {
+                            write!(self.out, "\\u{n:04x}")?;
+                            i = at + 2;
+                        }
+                        Some(_) => {
+                            self.out.write_all(&[0xc2])?;
+                            i = at + 1;
+                        }
+                        None => {
+                            self.pending_c2 = true;
+                            i = at + 1;
+                        }
+                    }
+                }
                 continue;
             }
             let b = bytes[i];
@@ -385,6 +443,33 @@ mod tests {
     }
 
     #[test]
+    fn pretty_json_escapes_del_and_c1_controls() {
+        let text = "{\"ua\":\"a\u{9b}31m\u{7f}\u{e9}\u{c2}\u{85}\",\"k\u{9b}\":1}";
+        let want = pretty(text);
+        assert_eq!(
+            want,
+            "{\n  \"ua\": \"a\\u009b31m\\u007f\u{e9}\u{c2}\\u0085\",\n  \"k\\u009b\": 1\n}\n"
+        );
+        let back: serde_json::Value = serde_json::from_str(&want).unwrap();
+        assert_eq!(
+            back,
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
+        // Cut anywhere, the C2 of a C1 control included.
+        for cut in 0..=text.len() {
+            if !text.is_char_boundary(cut) {
+                continue;
+            }
+            let mut out = Vec::new();
+            let mut p = Pretty::new(&mut out);
+            p.write(&text[..cut]).unwrap();
+            p.write(&text[cut..]).unwrap();
+            p.finish().unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), want, "cut at {cut}");
+        }
+    }
+
+    #[test]
     fn pretty_json_in_pieces_matches_the_whole() {
         for text in [
             r#"{"a":[1,2,{"b":"x,y:{[\"}]\\"}],"c":{},"d":[ ],"e":null,"f":"[not set]"}"#,
@@ -491,5 +576,95 @@ mod tests {
             text.contains("usrloc:registered_users") && text.contains('3'),
             "{text}"
         );
+    }
+
+    /// What a hostile phone can put in a binding reaches no renderer raw:
+    /// the only control character in human output is each line's LF.
+    #[test]
+    fn every_renderer_escapes_control_characters() {
+        const EVIL: &str = "x\x1b[2J\x1b]0;pwned\x07\u{9b}31m\x08\x7f\r\nFORGED";
+        let c = Contact {
+            address: format!("sip:{EVIL}@h"),
+            expires: Expires::Seconds(60),
+            q: -1.0,
+            call_id: EVIL.into(),
+            cseq: 1,
+            user_agent: EVIL.into(),
+            received: EVIL.into(),
+            path: EVIL.into(),
+            state: "CS_NEW".into(),
+            flags: 0,
+            cflags: 0,
+            socket: "udp:127.0.0.1:5060".into(),
+            methods: 0,
+            ruid: "r".into(),
+            instance: NOT_SET.into(),
+            reg_id: 0,
+            server_id: 0,
+            tcpconn_id: -1,
+            keepalive: 0,
+            last_keepalive: 0,
+            ka_roundtrip: 0,
+            last_modified: 0,
+        };
+        let entry = common::types::ContactEntry { contact: c };
+        let full = AorEntry::Full {
+            info: common::types::AorInfo {
+                aor: EVIL.into(),
+                hash_id: 0,
+                contacts: vec![entry.clone()],
+            },
+        };
+        let brief = AorEntry::Brief { aor: EVIL.into() };
+        let mut outputs: Vec<Vec<u8>> = Vec::new();
+        let mut run = |f: &dyn Fn(&mut Vec<u8>) -> io::Result<()>| {
+            let mut out = Vec::new();
+            f(&mut out).unwrap();
+            outputs.push(out);
+        };
+        run(&|o| dump_page(std::slice::from_ref(&full), o).map(|_| ()));
+        run(&|o| dump_page(std::slice::from_ref(&brief), o).map(|_| ()));
+        run(&|o| {
+            lookup(
+                &UlLookup {
+                    aor: EVIL.into(),
+                    contacts: vec![entry.clone()],
+                },
+                o,
+            )
+        });
+        run(&|o| stats(&[format!("{EVIL} = {EVIL}"), EVIL.to_owned()], o));
+        run(&|o| {
+            subscribers(
+                &[SubscriberEntry {
+                    username: EVIL.into(),
+                    domain: EVIL.into(),
+                }],
+                o,
+            )
+        });
+        run(&|o| {
+            pike_top(
+                &[PikeSource {
+                    ip: EVIL.into(),
+                    requests_in_window: 1,
+                    blocked: false,
+                    dropped: 0,
+                }],
+                o,
+            )
+        });
+        for out in outputs {
+            let text = String::from_utf8(out).unwrap();
+            assert!(
+                !text.chars().any(|c| c.is_control() && c != '\n'),
+                "{text:?}"
+            );
+            assert!(text.contains("\\u{1b}[2J"), "{text}");
+            assert!(
+                !text.lines().any(|l| l.starts_with("FORGED")),
+                "a line was forged:\n{text}"
+            );
+        }
     }
 }

@@ -258,6 +258,8 @@ pub struct HttpConn {
     stream: Box<dyn ReadWrite>,
     pub host: String,
     pub auth: Option<String>,
+    /// More request headers (`Origin`, `Sec-Fetch-Site`, …), sent as is.
+    pub headers: Vec<(String, String)>,
     next_id: u64,
 }
 
@@ -273,6 +275,7 @@ impl HttpConn {
             stream: Box::new(s),
             host: "localhost".to_owned(),
             auth: None,
+            headers: Vec::new(),
             next_id: 1,
         }
     }
@@ -285,6 +288,7 @@ impl HttpConn {
             stream: Box::new(s),
             host: addr.to_string(),
             auth: None,
+            headers: Vec::new(),
             next_id: 1,
         }
     }
@@ -305,6 +309,9 @@ impl HttpConn {
         );
         if let Some(auth) = &self.auth {
             req.push_str(&format!("Authorization: {auth}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            req.push_str(&format!("{name}: {value}\r\n"));
         }
         req.push_str("\r\n");
         let mut bytes = req.into_bytes();

@@ -12,6 +12,9 @@ pub enum Reject {
     Parse(ParseError),
     /// The To URI gives no usable address-of-record.
     InvalidAor,
+    /// The To URI's user makes an AoR that could not be managed (an
+    /// escaped `@`, a control character); carries the reason phrase.
+    UnusableAor(&'static str),
     /// `Contact: *` beside other contacts.
     StarWithContacts,
     /// `Contact: *` without `Expires: 0`.
@@ -68,7 +71,7 @@ impl Reject {
             Reject::Unsupported(_) => "Bad Extension",
             Reject::StoreUnavailable => "Location Store Unavailable",
             Reject::Challenge(_) => "Unauthorized",
-            Reject::Forbidden(r) | Reject::BadCredentials(r) => r,
+            Reject::Forbidden(r) | Reject::BadCredentials(r) | Reject::UnusableAor(r) => r,
         }
     }
 }

@@ -14,7 +14,7 @@ use super::settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 use crate::sip::{
     parse_delta_seconds, HeaderName, NameAddr, NameAddrList, ParseError, Request, Scheme, Uri,
 };
-use crate::usrloc::{Binding, Parts, Ruid, Source};
+use crate::usrloc::{Aor, AorError, Binding, Parts, Ruid, Source};
 
 /// One edit of an AoR's binding list. Indices refer to the list the
 /// function was given.
@@ -69,8 +69,11 @@ pub struct Context<'a> {
     pub user_agents: Option<&'a super::UserAgents>,
 }
 
-/// The AoR a REGISTER is for: from the To URI, user part unescaped, host
-/// lower-cased, host dropped unless `use_domain` (Kamailio's rules).
+/// The AoR a REGISTER is for: from the To URI, user part unescaped, then
+/// [`Aor::new`] (host lower-cased, dropped unless `use_domain`: Kamailio's
+/// rules), the same normalisation the control API uses. A user that
+/// cannot be unescaped, or whose key could not be managed (an escaped `@`,
+/// NUL, CR, LF or another control character), is refused.
 pub fn aor<'a>(req: &Request<'a>, use_domain: bool) -> Result<Cow<'a, str>, Reject> {
     let to = &req.to.uri;
     let user = to
@@ -78,20 +81,19 @@ pub fn aor<'a>(req: &Request<'a>, use_domain: bool) -> Result<Cow<'a, str>, Reje
         .filter(|u| !u.is_empty())
         .ok_or(Reject::InvalidAor)?;
     let user = unescape(user).ok_or(Reject::InvalidAor)?;
-    let aor = if use_domain && to.scheme != Scheme::Tel {
-        let host = to.host.to_ascii_lowercase();
-        Cow::Owned(format!("{user}@{host}"))
-    } else {
-        user
-    };
-    if aor.len() > MAX_AOR_LEN {
-        return Err(Reject::InvalidAor);
+    let host = (to.scheme != Scheme::Tel).then_some(to.host);
+    match Aor::new(user, host, use_domain) {
+        Ok(aor) => Ok(aor.into_cow()),
+        Err(AorError::AtInUser) => Err(Reject::UnusableAor("Invalid AoR: @ In User Part")),
+        Err(AorError::ControlInUser) => Err(Reject::UnusableAor(
+            "Invalid AoR: Control Character In User Part",
+        )),
+        Err(_) => Err(Reject::InvalidAor),
     }
-    Ok(aor)
 }
 
-/// Kamailio's limit on an AoR's length.
-pub const MAX_AOR_LEN: usize = 256;
+/// Kamailio's limit on an AoR's length (kept here for older callers).
+pub use crate::usrloc::MAX_AOR_LEN;
 
 fn unescape(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {

@@ -446,6 +446,29 @@ fn aor_rules() {
     );
     assert_eq!(aor("<tel:+15551234567>", true), Ok("+15551234567".into()));
     assert_eq!(aor("<sip:example.com>", false), Err(Reject::InvalidAor));
+    // What the API could not find again, or what would reach a terminal
+    // or a header raw, is refused (usrloc::Aor).
+    for (to, why) in [
+        ("<sip:victim%40other.org@example.com>", "@ In User Part"),
+        ("<sip:t%0d%0aX-Inj@example.com>", "Control Character"),
+        ("<sip:a%00@example.com>", "Control Character"),
+        ("<sip:%1b%5b2J@example.com>", "Control Character"),
+        ("<sip:a%c2%9b@example.com>", "Control Character"),
+    ] {
+        for use_domain in [false, true] {
+            let r = aor(to, use_domain).unwrap_err();
+            assert_eq!(r.status(), 400, "{to}");
+            assert!(r.reason().contains(why), "{to}: {}", r.reason());
+        }
+    }
+    assert_eq!(
+        aor("<sip:a%zz@example.com>", false),
+        Err(Reject::InvalidAor)
+    );
+    assert_eq!(
+        aor("<sip:a%ff@example.com>", false),
+        Err(Reject::InvalidAor)
+    );
 }
 
 #[test]

@@ -56,6 +56,8 @@ pub struct State {
     pub(super) dumps: tokio::sync::Semaphore,
     /// The sorted AoR names a paged dump walks (see `dump_names.rs`).
     pub(super) dump_names: DumpNames,
+    /// Requests the endpoint's middleware refused (`ctl:` statistics).
+    pub(super) ctl_stats: Arc<super::http::CtlStats>,
 }
 
 impl State {
@@ -69,6 +71,7 @@ impl State {
             methods: OnceLock::new(),
             dumps: tokio::sync::Semaphore::new(MAX_CONCURRENT_DUMPS),
             dump_names: DumpNames::default(),
+            ctl_stats: Arc::default(),
         }
     }
 

@@ -10,6 +10,18 @@
 //!   address or `localhost`: a web page the admin visits could otherwise
 //!   point a name of its own at 127.0.0.1 (DNS rebinding) and call the API
 //!   from the browser.
+//! - Requests from browsers (`Origin`, `Sec-Fetch-Site`, `Sec-Fetch-Mode`:
+//!   see `origin.rs`) are refused unless their origin is the listener's or
+//!   in `[ctl] allowed_origins`, they are not cross-site or same-site, and
+//!   they carry the token, even on loopback: a page the admin visits must
+//!   not reach the API (WebSocket upgrades included; kamrsctl uses them and
+//!   sends no Origin). kamrsctl and curl on loopback stay token-free.
+//! - A POST must declare JSON (`Content-Type: application/json`), on both
+//!   endpoints: the types a page may POST cross-site without a CORS
+//!   preflight (`text/plain`, forms) are never read as JSON-RPC.
+//!
+//! Every refusal is counted (`ctl:` statistics) and logged, the log lines
+//! thinned to powers of two so a page looping on the API cannot flood it.
 
 use std::future::Future;
 use std::io;
@@ -17,12 +29,14 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use jsonrpsee::core::BoxError;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 
+use super::origin::{fetch_site, is_json, FetchSite, Origins};
 use super::serve::Connections;
 use super::CtlError;
 
@@ -111,46 +125,121 @@ pub(super) async fn accept_loop(listener: tokio::net::TcpListener, conns: Connec
     }
 }
 
-/// The HTTP middleware: bearer token or Host check, per request.
+/// Requests refused before the API, by rule (`ctl:` statistics).
+#[derive(Debug, Default)]
+pub struct CtlStats {
+    /// From a browser: foreign `Origin`, cross-site `Sec-Fetch-Site`, or
+    /// no token.
+    pub refused_cross_origin: AtomicU64,
+    /// Missing or wrong bearer token (401).
+    pub refused_unauthorized: AtomicU64,
+    /// `Host` not an IP address or localhost (403, no token configured).
+    pub refused_host: AtomicU64,
+    /// A POST whose `Content-Type` is not JSON (415).
+    pub refused_content_type: AtomicU64,
+}
+
+/// The HTTP middleware: browser, token, Host and Content-Type checks, per
+/// request (a WebSocket upgrade is one request).
 #[derive(Debug, Clone, Default)]
 pub struct AuthLayer {
     token: Option<Arc<str>>,
     check_host: bool,
+    /// The browser rules (HTTP only: no browser reaches a Unix socket).
+    origins: Option<Arc<Origins>>,
+    stats: Arc<CtlStats>,
 }
 
 impl AuthLayer {
     /// For the Unix socket: the kernel already said who the peer is.
-    pub fn unix() -> AuthLayer {
-        AuthLayer::default()
+    pub fn unix(stats: Arc<CtlStats>) -> AuthLayer {
+        AuthLayer {
+            stats,
+            ..AuthLayer::default()
+        }
     }
 
-    /// For HTTP: the token when configured, else the Host check.
-    pub fn http(token: Option<Arc<str>>) -> AuthLayer {
+    /// For HTTP: the browser rules, then the token when configured, else
+    /// the Host check.
+    pub fn http(token: Option<Arc<str>>, origins: Origins, stats: Arc<CtlStats>) -> AuthLayer {
         let check_host = token.is_none();
-        AuthLayer { token, check_host }
+        AuthLayer {
+            token,
+            check_host,
+            origins: Some(Arc::new(origins)),
+            stats,
+        }
     }
 
     /// Why the request must not reach the API, if it must not.
-    fn check(&self, headers: &http::HeaderMap) -> Result<(), Refusal> {
+    fn check(&self, method: &http::Method, headers: &http::HeaderMap) -> Result<(), Refusal> {
+        if let Some(origins) = &self.origins {
+            let origin = headers.get(http::header::ORIGIN);
+            if let Some(o) = origin {
+                if !o.to_str().is_ok_and(|o| origins.allows(o)) {
+                    return Err(Refusal::ForeignOrigin);
+                }
+            }
+            let site = headers.get("sec-fetch-site");
+            if site.is_some_and(|v| fetch_site(v.as_bytes()) == FetchSite::Foreign) {
+                return Err(Refusal::CrossSite);
+            }
+            let browser =
+                origin.is_some() || site.is_some() || headers.contains_key("sec-fetch-mode");
+            if browser && self.token.is_none() {
+                return Err(Refusal::BrowserWithoutToken);
+            }
+        }
         if let Some(token) = &self.token {
             let given = headers
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(bearer);
-            return match given {
-                Some(g) if same(g.as_bytes(), token.as_bytes()) => Ok(()),
-                Some(_) => Err(Refusal::WrongToken),
-                None => Err(Refusal::NoToken),
-            };
-        }
-        if self.check_host {
+            match given {
+                Some(g) if same(g.as_bytes(), token.as_bytes()) => {}
+                Some(_) => return Err(Refusal::WrongToken),
+                None => return Err(Refusal::NoToken),
+            }
+        } else if self.check_host {
             if let Some(host) = headers.get(http::header::HOST) {
                 if !host.to_str().is_ok_and(host_is_local_literal) {
                     return Err(Refusal::ForeignHost);
                 }
             }
         }
+        if method == http::Method::POST
+            && !headers
+                .get(http::header::CONTENT_TYPE)
+                .is_some_and(|v| is_json(v.as_bytes()))
+        {
+            return Err(Refusal::NotJson);
+        }
         Ok(())
+    }
+
+    /// Counts and (thinly) logs a refusal. The Origin is logged as a
+    /// field, which the log writer escapes: it is what the page sent.
+    fn refused(&self, refusal: Refusal, headers: &http::HeaderMap) {
+        let counter = match refusal {
+            Refusal::CrossSite | Refusal::ForeignOrigin | Refusal::BrowserWithoutToken => {
+                &self.stats.refused_cross_origin
+            }
+            Refusal::NoToken | Refusal::WrongToken => &self.stats.refused_unauthorized,
+            Refusal::ForeignHost => &self.stats.refused_host,
+            Refusal::NotJson => &self.stats.refused_content_type,
+        };
+        let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+        if n.is_power_of_two() {
+            let origin = headers
+                .get(http::header::ORIGIN)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            tracing::warn!(
+                origin = origin.as_deref().unwrap_or("-"),
+                refused = n,
+                "control API request refused: {}",
+                refusal.why()
+            );
+        }
     }
 }
 
@@ -160,9 +249,30 @@ enum Refusal {
     NoToken,
     WrongToken,
     ForeignHost,
+    /// `Sec-Fetch-Site: cross-site` or `same-site`.
+    CrossSite,
+    /// An `Origin` that is neither the listener nor allowed.
+    ForeignOrigin,
+    /// A browser request (allowed origin) without a token configured.
+    BrowserWithoutToken,
+    /// A POST that does not declare JSON.
+    NotJson,
 }
 
 impl Refusal {
+    /// What the log says.
+    fn why(self) -> &'static str {
+        match self {
+            Refusal::NoToken => "no bearer token",
+            Refusal::WrongToken => "wrong bearer token",
+            Refusal::ForeignHost => "Host is a name, not an IP address or localhost",
+            Refusal::CrossSite => "Sec-Fetch-Site says another site's page sent it",
+            Refusal::ForeignOrigin => "a web page's Origin not in [ctl] allowed_origins",
+            Refusal::BrowserWithoutToken => "a browser request and no ctl.token_file",
+            Refusal::NotJson => "POST without Content-Type: application/json",
+        }
+    }
+
     fn response(self) -> HttpResponse {
         match self {
             Refusal::NoToken => unauthorized(
@@ -172,6 +282,22 @@ impl Refusal {
             Refusal::ForeignHost => plain(
                 http::StatusCode::FORBIDDEN,
                 "Host must be an IP address or localhost\n",
+            ),
+            Refusal::CrossSite => plain(
+                http::StatusCode::FORBIDDEN,
+                "refused: Sec-Fetch-Site says another site's web page sent this request; the kamrs control API serves kamrsctl, curl and the origins in [ctl] allowed_origins only\n",
+            ),
+            Refusal::ForeignOrigin => plain(
+                http::StatusCode::FORBIDDEN,
+                "refused: requests from web pages are served only when their Origin is this listener or in kamrs's [ctl] allowed_origins, with the bearer token (kamrsctl and curl send no Origin)\n",
+            ),
+            Refusal::BrowserWithoutToken => plain(
+                http::StatusCode::FORBIDDEN,
+                "refused: requests from web browsers need the bearer token: set [ctl] token_file in kamrs's config and send `Authorization: Bearer <token>`\n",
+            ),
+            Refusal::NotJson => plain(
+                http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "a JSON-RPC request needs `Content-Type: application/json`\n",
             ),
         }
     }
@@ -254,7 +380,8 @@ where
     }
 
     fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
-        if let Err(refused) = self.policy.check(req.headers()) {
+        if let Err(refused) = self.policy.check(req.method(), req.headers()) {
+            self.policy.refused(refused, req.headers());
             return Box::pin(std::future::ready(Ok(refused.response())));
         }
         let fut = self.inner.call(req);
@@ -274,14 +401,127 @@ mod tests {
         h
     }
 
+    fn origins() -> Origins {
+        Origins::new(
+            "127.0.0.1:5065".parse().unwrap(),
+            &["https://admin.example.com".to_owned()],
+        )
+    }
+
+    #[test]
+    fn browsers_need_an_allowed_origin_and_the_token() {
+        let open = AuthLayer::http(None, origins(), Arc::default());
+        let get = http::Method::GET;
+        let check = |a: &AuthLayer, h: &[(&'static str, &str)]| a.check(&get, &headers(h));
+        // kamrsctl and curl: no Origin, no Sec-Fetch-*.
+        assert!(check(&open, &[("host", "127.0.0.1:5065")]).is_ok());
+        for (h, want) in [
+            (
+                vec![("origin", "https://evil.example")],
+                Refusal::ForeignOrigin,
+            ),
+            (vec![("origin", "null")], Refusal::ForeignOrigin),
+            (vec![("sec-fetch-site", "cross-site")], Refusal::CrossSite),
+            (vec![("sec-fetch-site", "same-site")], Refusal::CrossSite),
+            (
+                vec![
+                    ("origin", "https://admin.example.com"),
+                    ("sec-fetch-site", "cross-site"),
+                ],
+                Refusal::CrossSite,
+            ),
+            // Allowed or own origin, but no token configured.
+            (
+                vec![("origin", "https://admin.example.com")],
+                Refusal::BrowserWithoutToken,
+            ),
+            (
+                vec![("origin", "http://127.0.0.1:5065")],
+                Refusal::BrowserWithoutToken,
+            ),
+            (
+                vec![("sec-fetch-site", "same-origin")],
+                Refusal::BrowserWithoutToken,
+            ),
+            (
+                vec![("sec-fetch-mode", "websocket")],
+                Refusal::BrowserWithoutToken,
+            ),
+        ] {
+            assert_eq!(check(&open, &h), Err(want), "{h:?}");
+            assert_eq!(want.response().status(), 403);
+        }
+        let tok = AuthLayer::http(
+            Some(Arc::from("0123456789abcdef")),
+            origins(),
+            Arc::default(),
+        );
+        let bearer = ("authorization", "Bearer 0123456789abcdef");
+        assert!(check(&tok, &[("origin", "https://admin.example.com"), bearer]).is_ok());
+        assert!(check(&tok, &[("origin", "http://127.0.0.1:5065"), bearer]).is_ok());
+        assert_eq!(
+            check(&tok, &[("origin", "https://admin.example.com")]),
+            Err(Refusal::NoToken)
+        );
+        assert_eq!(
+            check(&tok, &[("origin", "https://evil.example"), bearer]),
+            Err(Refusal::ForeignOrigin)
+        );
+        // The Unix socket has no browser rules.
+        assert!(AuthLayer::unix(Arc::default())
+            .check(&get, &headers(&[("origin", "https://evil.example")]))
+            .is_ok());
+    }
+
+    #[test]
+    fn posts_must_declare_json_on_both_endpoints() {
+        let post = http::Method::POST;
+        for layer in [
+            AuthLayer::http(None, origins(), Arc::default()),
+            AuthLayer::unix(Arc::default()),
+        ] {
+            assert!(layer
+                .check(&post, &headers(&[("content-type", "application/json")]))
+                .is_ok());
+            for bad in [vec![], vec![("content-type", "text/plain")]] {
+                assert_eq!(layer.check(&post, &headers(&bad)), Err(Refusal::NotJson));
+            }
+        }
+        assert_eq!(Refusal::NotJson.response().status(), 415);
+    }
+
+    #[test]
+    fn refusals_are_counted() {
+        let stats = Arc::new(CtlStats::default());
+        let layer = AuthLayer::http(None, origins(), Arc::clone(&stats));
+        let h = headers(&[("origin", "https://evil.example")]);
+        for _ in 0..3 {
+            let r = layer.check(&http::Method::GET, &h).unwrap_err();
+            layer.refused(r, &h);
+        }
+        layer.refused(Refusal::NotJson, &h);
+        assert_eq!(stats.refused_cross_origin.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.refused_content_type.load(Ordering::Relaxed), 1);
+    }
+
     #[test]
     fn token_is_required_when_configured() {
-        let auth = AuthLayer::http(Some(Arc::from("0123456789abcdef")));
+        let auth = AuthLayer::http(
+            Some(Arc::from("0123456789abcdef")),
+            origins(),
+            Arc::default(),
+        );
         assert!(auth
-            .check(&headers(&[("authorization", "Bearer 0123456789abcdef")]))
+            .check(
+                &http::Method::GET,
+                &headers(&[("authorization", "Bearer 0123456789abcdef")])
+            )
             .is_ok());
         assert!(auth
-            .check(&headers(&[("authorization", "bearer  0123456789abcdef ")]))
+            .check(
+                &http::Method::GET,
+                &headers(&[("authorization", "bearer  0123456789abcdef ")])
+            )
             .is_ok());
         for bad in [
             vec![],
@@ -289,22 +529,28 @@ mod tests {
             vec![("authorization", "Basic 0123456789abcdef")],
             vec![("authorization", "Bearer")],
         ] {
-            let resp = auth.check(&headers(&bad)).unwrap_err().response();
+            let resp = auth
+                .check(&http::Method::GET, &headers(&bad))
+                .unwrap_err()
+                .response();
             assert_eq!(resp.status(), 401, "{bad:?}");
             assert!(resp.headers().contains_key("www-authenticate"));
         }
         // With a token, any Host is fine: the token is the protection.
         assert!(auth
-            .check(&headers(&[
-                ("authorization", "Bearer 0123456789abcdef"),
-                ("host", "kamrs.example.com")
-            ]))
+            .check(
+                &http::Method::GET,
+                &headers(&[
+                    ("authorization", "Bearer 0123456789abcdef"),
+                    ("host", "kamrs.example.com")
+                ])
+            )
             .is_ok());
     }
 
     #[test]
     fn loopback_without_token_checks_host() {
-        let auth = AuthLayer::http(None);
+        let auth = AuthLayer::http(None, origins(), Arc::default());
         for ok in [
             "127.0.0.1:5065",
             "localhost:5065",
@@ -312,9 +558,13 @@ mod tests {
             "[::1]:5065",
             "10.1.2.3",
         ] {
-            assert!(auth.check(&headers(&[("host", ok)])).is_ok(), "{ok}");
+            assert!(
+                auth.check(&http::Method::GET, &headers(&[("host", ok)]))
+                    .is_ok(),
+                "{ok}"
+            );
         }
-        assert!(auth.check(&headers(&[])).is_ok());
+        assert!(auth.check(&http::Method::GET, &headers(&[])).is_ok());
         for bad in [
             "evil.example.com",
             "evil.example.com:5065",
@@ -322,14 +572,15 @@ mod tests {
             "127.0.0.1.nip.io:5065",
         ] {
             assert_eq!(
-                auth.check(&headers(&[("host", bad)])).unwrap_err(),
+                auth.check(&http::Method::GET, &headers(&[("host", bad)]))
+                    .unwrap_err(),
                 Refusal::ForeignHost,
                 "{bad}"
             );
             assert_eq!(Refusal::ForeignHost.response().status(), 403);
         }
-        assert!(AuthLayer::unix()
-            .check(&headers(&[("host", "anything")]))
+        assert!(AuthLayer::unix(Arc::default())
+            .check(&http::Method::GET, &headers(&[("host", "anything")]))
             .is_ok());
     }
 

@@ -11,6 +11,7 @@
 //! removes the socket file.
 //!
 //! Files: `unix.rs` and `http.rs` (the endpoints and their security),
+//! `origin.rs` (telling browsers and their origins apart),
 //! `serve.rs` (limits and one connection), `params.rs` (argument checks),
 //! `api.rs` (the method table), `dump_names.rs` (the paged dump's sorted
 //! names), `ul.rs`, `stats.rs`, `system.rs`,
@@ -20,6 +21,7 @@
 mod api;
 mod dump_names;
 mod http;
+mod origin;
 mod params;
 mod pike;
 mod serve;
@@ -38,6 +40,7 @@ use jsonrpsee::server::{stop_channel, ServerHandle};
 use tokio::task::JoinHandle;
 
 pub use api::{Api, Settings, State};
+pub use origin::check_origin;
 pub use params::check as check_params;
 pub use shape::core_hash;
 
@@ -119,13 +122,15 @@ impl Bound {
 
     /// Starts serving the API on `router`.
     pub fn serve(self, router: Arc<Router>, config: &Config) -> Running {
-        let module = Api::new(State::new(router, Settings::from(config))).into_module();
+        let state = State::new(router, Settings::from(config));
+        let ctl_stats = Arc::clone(&state.ctl_stats);
+        let module = Api::new(state).into_module();
         let (stop, handle) = stop_channel();
         let (task, socket) = match self.endpoint {
             Endpoints::Unix(u) => {
                 let conns = serve::Connections::new(
                     &config.ctl,
-                    http::AuthLayer::unix(),
+                    http::AuthLayer::unix(ctl_stats),
                     module.into(),
                     stop,
                 );
@@ -137,7 +142,11 @@ impl Bound {
             Endpoints::Http(h) => {
                 let conns = serve::Connections::new(
                     &config.ctl,
-                    http::AuthLayer::http(h.token),
+                    http::AuthLayer::http(
+                        h.token,
+                        origin::Origins::new(h.local, &config.ctl.allowed_origins),
+                        ctl_stats,
+                    ),
                     module.into(),
                     stop,
                 );

@@ -227,6 +227,30 @@ const STATS: &[Stat] = &[
         value: |s| load(auth_own(s, |a| a.nc_evicted())),
         counter: Some(|s| auth_own(s, |a| a.nc_evicted())),
     },
+    Stat {
+        group: "ctl",
+        name: "refused_cross_origin",
+        value: |s| load(&s.ctl_stats.refused_cross_origin),
+        counter: Some(|s| &s.ctl_stats.refused_cross_origin),
+    },
+    Stat {
+        group: "ctl",
+        name: "refused_unauthorized",
+        value: |s| load(&s.ctl_stats.refused_unauthorized),
+        counter: Some(|s| &s.ctl_stats.refused_unauthorized),
+    },
+    Stat {
+        group: "ctl",
+        name: "refused_host",
+        value: |s| load(&s.ctl_stats.refused_host),
+        counter: Some(|s| &s.ctl_stats.refused_host),
+    },
+    Stat {
+        group: "ctl",
+        name: "refused_content_type",
+        value: |s| load(&s.ctl_stats.refused_content_type),
+        counter: Some(|s| &s.ctl_stats.refused_content_type),
+    },
 ];
 
 /// Whether `selector` (`all`, `group:`, `group:name` or a bare `name`, as

@@ -18,9 +18,8 @@ use jsonrpsee::types::ErrorObjectOwned;
 
 use super::api::State;
 use super::shape::{self, SLOTS};
-use crate::registrar::save::MAX_AOR_LEN;
 use crate::sip::Uri;
-use crate::usrloc::{unix_now, Binding, Parts, PERMANENT};
+use crate::usrloc::{unix_now, Aor, Binding, Parts, PERMANENT};
 
 type Result<T> = std::result::Result<T, ErrorObjectOwned>;
 
@@ -51,9 +50,10 @@ fn check_table(table: &str) -> Result<()> {
 }
 
 /// The AoR key the registrar would use for `aor` (Kamailio's
-/// `rpc_fix_aor`): the domain dropped unless `use_domain`, lower-cased
-/// when kept. A `sip:`/`sips:` prefix is tolerated, since admins paste
-/// URIs.
+/// `rpc_fix_aor`), through the same [`Aor`] normalisation: the domain
+/// dropped unless `use_domain`, lower-cased when kept; an AoR that a
+/// REGISTER could not have made (control characters, `@` in the user) is
+/// refused. A `sip:`/`sips:` prefix is tolerated, since admins paste URIs.
 fn fix_aor(state: &State, aor: &str) -> Result<String> {
     let mut a = aor.trim();
     for scheme in ["sip:", "sips:"] {
@@ -62,33 +62,25 @@ fn fix_aor(state: &State, aor: &str) -> Result<String> {
             break;
         }
     }
-    let fixed = match (a.split_once('@'), state.settings.use_domain) {
-        (Some((user, domain)), true) => {
-            if domain.is_empty() {
-                return Err(invalid(format!(
-                    "argument 2 `aor`: {aor:?} has an empty domain (use_domain is on: write user@domain)"
-                )));
-            }
-            format!("{user}@{}", domain.to_ascii_lowercase())
-        }
-        (None, true) => {
-            return Err(invalid(format!(
-                "argument 2 `aor`: {aor:?} has no domain; use_domain is on, so write user@domain"
-            )))
-        }
-        (Some((user, _)), false) => user.to_owned(),
-        (None, false) => a.to_owned(),
-    };
-    if fixed.is_empty() {
+    if a.is_empty() {
         return Err(invalid("argument 2 `aor` is empty".to_owned()));
     }
-    if fixed.len() > MAX_AOR_LEN {
+    Aor::from_text(a, state.settings.use_domain)
+        .map(|k| k.as_str().to_owned())
+        .map_err(|e| invalid(format!("argument 2 `aor`: {:?}: {e}", aor)))
+}
+
+/// Refuses a value bound for a SIP header (Contact, Path) or a log line
+/// that holds a control character: a CR/LF would split the header kamrs
+/// sends, and an ESC or C1 control would reach an admin's terminal. The
+/// message shows the value escaped.
+fn no_controls(position: usize, name: &str, value: &str) -> Result<()> {
+    if value.chars().any(char::is_control) {
         return Err(invalid(format!(
-            "argument 2 `aor` is {} bytes long; at most {MAX_AOR_LEN}",
-            fixed.len()
+            "argument {position} `{name}`: {value:?} contains a control character (CR, LF, NUL, ESC, …), which a SIP header cannot carry"
         )));
     }
-    Ok(fixed)
+    Ok(())
 }
 
 /// `ul.lookup location AOR`.
@@ -186,6 +178,7 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
     check_table(table)?;
     let aor = fix_aor(state, &a.aor)?;
     let contact = a.contact.trim();
+    no_controls(3, "contact", contact)?;
     if contact.len() > state.settings.contact_max_size {
         return Err(invalid(format!(
             "argument 3 `contact` is {} bytes long; contact_max_size is {}",
@@ -215,6 +208,9 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
         "" | "0" | "." => None,
         p => Some(p),
     };
+    if let Some(p) = path {
+        no_controls(6, "path", p)?;
+    }
     let now = unix_now();
     let binding = Binding::new(Parts {
         contact,
@@ -634,6 +630,52 @@ mod tests {
         assert!(e.message().contains("empty"), "{}", e.message());
         let e = lookup(&s, "location", &"x".repeat(300)).unwrap_err();
         assert!(e.message().contains("at most 256"), "{}", e.message());
+    }
+
+    #[test]
+    fn control_characters_and_unmanageable_aors_are_refused() {
+        let s = state();
+        for aor in ["t\r\nX-Inj", "a\0b", "\x1b[2J", "a\u{9b}"] {
+            let e = add(&s, "location", add_args(aor, "sip:a@h", 60)).unwrap_err();
+            assert_eq!(e.code(), error::INVALID_PARAMS, "{aor:?}");
+            assert!(e.message().contains("control character"), "{}", e.message());
+            // The message quotes the value escaped, never raw.
+            assert!(
+                !e.message().chars().any(char::is_control),
+                "{}",
+                e.message()
+            );
+            assert!(lookup(&s, "location", aor).is_err());
+        }
+        let e = add(&s, "location", add_args("alice", "sip:a@h;x=\x1b", 60)).unwrap_err();
+        assert!(e.message().contains("`contact`"), "{}", e.message());
+        let e = add(
+            &s,
+            "location",
+            Add {
+                path: "<sip:p.example.com;lr>\r\nX-Inj: 1".into(),
+                ..add_args("alice", "sip:a@h", 60)
+            },
+        )
+        .unwrap_err();
+        assert!(
+            e.message().contains("`path`") && e.message().contains("control character"),
+            "{}",
+            e.message()
+        );
+        assert!(
+            s.table().lookup("alice", unix_now()).is_none(),
+            "nothing stored"
+        );
+
+        let d = state_with_domain();
+        let e = add(
+            &d,
+            "location",
+            add_args("victim@other.org@example.com", "sip:a@h", 60),
+        )
+        .unwrap_err();
+        assert!(e.message().contains("domain"), "{}", e.message());
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! registration. It stores and expires bindings and counts them; it never
 //! parses SIP; deciding *what* to store is the registrar's job.
 
+mod aor;
 mod binding;
 mod table;
 
+pub use aor::{Aor, AorError, MAX_AOR_LEN};
 pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
 pub use table::{unix_now, LocationTable, UsrlocStats};
 
