@@ -62,6 +62,17 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// At most one error line per this interval while writes keep failing.
 const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// Below this much free space on the database's file system the writer
+/// folds the WAL back into the database and truncates it after every few
+/// transactions, and warns. SQLite otherwise lets the WAL grow to about
+/// 1000 pages (4 MiB) before it checkpoints, and never shrinks it below
+/// `journal_size_limit`: on a small disk kamrs's own WAL used to fill it
+/// after some 95 bindings.
+const LOW_SPACE: u64 = 64 * 1024 * 1024;
+
+/// Free space is looked at every this many transactions (one `statvfs`).
+const SPACE_CHECK_EVERY: u64 = 16;
+
 /// Kamailio's `expires` of a binding that never expires: time 0.
 pub const PERMANENT_TEXT: &str = "1970-01-01 00:00:00";
 
@@ -211,6 +222,8 @@ pub struct WriterStats {
     pub refused: AtomicU64,
     /// Expired rows deleted by cleanup.
     pub cleaned: AtomicU64,
+    /// WAL truncations forced by low disk space or a full disk.
+    pub space_checkpoints: AtomicU64,
 }
 
 /// The SQLite store. Dropping it writes what is queued and stops the
@@ -294,6 +307,9 @@ impl SqliteStore {
             retry_at: None,
             next_cleanup: Instant::now(),
             errors: ErrorLog::default(),
+            since_space_check: SPACE_CHECK_EVERY,
+            low_space: false,
+            low_space_logged: None,
         };
         let handle = std::thread::Builder::new()
             .name("kamrs-sqlite".into())
@@ -451,6 +467,12 @@ struct Writer {
     retry_at: Option<Instant>,
     next_cleanup: Instant,
     errors: ErrorLog,
+    /// Transactions since free space was last looked at.
+    since_space_check: u64,
+    /// Free space was below [`LOW_SPACE`] at the last look: look after
+    /// every transaction until it is not.
+    low_space: bool,
+    low_space_logged: Option<Instant>,
 }
 
 /// What the writer takes from the queue in one go.
@@ -582,10 +604,16 @@ impl Writer {
                 for item in batch.items {
                     resolve(item, Ok(()));
                 }
+                self.watch_space();
             }
             Err(e) => {
                 self.shared.stats.failures.fetch_add(1, Ordering::Relaxed);
                 let message = describe(&e);
+                if e.code() == Some(ErrorCode::DiskFull) {
+                    // Our own WAL may be what fills the disk: fold it
+                    // into the database so the retry has room.
+                    self.truncate_wal();
+                }
                 // A lock held by someone else leaves our connection fine;
                 // anything else (I/O error, file replaced or read-only)
                 // is retried on a fresh one.
@@ -616,6 +644,55 @@ impl Writer {
                     resolve(item, Err(err.clone()));
                 }
             }
+        }
+    }
+
+    /// After a commit: every [`SPACE_CHECK_EVERY`] transactions (every one
+    /// while space is low), truncates the WAL when the disk is short of
+    /// space, and warns at most every [`ERROR_LOG_EVERY`].
+    fn watch_space(&mut self) {
+        self.since_space_check += 1;
+        if !self.low_space && self.since_space_check < SPACE_CHECK_EVERY {
+            return;
+        }
+        self.since_space_check = 0;
+        let Some(free) = free_space(&self.path) else {
+            return;
+        };
+        self.low_space = free < LOW_SPACE;
+        if !self.low_space {
+            return;
+        }
+        self.truncate_wal();
+        if self
+            .low_space_logged
+            .is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY)
+        {
+            self.low_space_logged = Some(Instant::now());
+            tracing::warn!(
+                path = %self.path.display(),
+                "sqlite location store: only {} KiB free on the disk holding {}; REGISTERs will get 500 once it is full: free space on it or move the database",
+                free / 1024,
+                self.path.display()
+            );
+        }
+    }
+
+    /// Copies the WAL into the database and truncates it to zero bytes
+    /// (`wal_checkpoint(TRUNCATE)`); a failure is left to the next write
+    /// to report.
+    fn truncate_wal(&mut self) {
+        let Ok(conn) = self.conn() else {
+            return;
+        };
+        match conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+            Ok(()) => {
+                self.shared
+                    .stats
+                    .space_checkpoints
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) => tracing::debug!("sqlite: wal_checkpoint(TRUNCATE) failed: {e}"),
         }
     }
 
@@ -768,6 +845,27 @@ impl ErrorLog {
         self.last = None;
         (n > 0).then_some(n)
     }
+}
+
+/// Bytes free to an unprivileged writer on the file system holding
+/// `path` (its directory when the file does not exist yet).
+fn free_space(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `c` is a NUL-terminated path and `st` is a buffer of the
+    // size statvfs writes; it is read only after statvfs returned 0.
+    let st = unsafe {
+        if libc::statvfs(c.as_ptr(), st.as_mut_ptr()) != 0 {
+            return None;
+        }
+        st.assume_init()
+    };
+    Some((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
 }
 
 /// Why a database operation failed.
