@@ -6,8 +6,9 @@
 //! still served.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::HttpConn;
@@ -118,6 +119,50 @@ fn tiny_query(user: &str, n: usize) -> String {
     )
 }
 
+/// Waits (bounded) until the daemon counts `n` open TCP connections: it
+/// learns of closes asynchronously, and the gauge falls only once the
+/// connection's slots are free.
+fn wait_open_connections(k: &Kamrs, n: u64) {
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        let open = stat(k, "tcp:current_opened_connections");
+        if open == n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still {open} TCP connections open, expected {n}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A TCP connection to `server` from the local address `from`.
+fn connect_from(from: &str, server: SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    s.bind(&local.into()).expect("bind client to a loopback address");
+    s.connect_timeout(&server.into(), REPLY_TIMEOUT)
+        .expect("tcp connect");
+    let s: TcpStream = s.into();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// Sends `msg` one byte per `every` from a thread, until it is all sent
+/// or the daemon has closed the connection (bounded by the message length).
+fn drip(mut stream: TcpStream, msg: String, every: Duration) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        for b in msg.bytes() {
+            if stream.write_all(&[b]).is_err() {
+                return;
+            }
+            std::thread::sleep(every);
+        }
+    })
+}
+
 /// A fresh connection still gets its REGISTER answered 200.
 fn assert_fresh_register_served(k: &Kamrs, user: &str) {
     let mut c = k.tcp_connect();
@@ -133,7 +178,7 @@ fn assert_fresh_register_served(k: &Kamrs, user: &str) {
 fn tcp_peer_that_never_reads_cannot_grow_memory() {
     let k = Kamrs::start(
         "max_message_size = 4194304\nmax_line_length = 65536\nmax_contacts = 5000\n\
-         contact_max_size = 600",
+         contact_max_size = 600\ntcp_send_timeout = 2",
     );
     // 2,000 bindings with 500-byte Contact URIs: every query's 200 lists
     // them all, about 1 MB.
@@ -162,13 +207,106 @@ fn tcp_peer_that_never_reads_cannot_grow_memory() {
     let closed = wait_hangup(&hog, Duration::from_secs(20));
     let after = proc_status_kb(pid, "VmHWM");
     let grown_mb = after.saturating_sub(before) / 1024;
+    eprintln!("peak RSS {before} kB -> {after} kB; hang-up after {closed:?}");
+    // Before the write queue was bounded: +27 MB here (one read batch of
+    // about 30 queries, each answered with 1 MB, queued at once).
     assert!(
         grown_mb < 12,
         "peak RSS grew by {grown_mb} MB ({before} kB -> {after} kB) for one connection that never reads"
     );
-    assert!(
-        closed.is_some(),
-        "the daemon must close a connection that does not read"
-    );
+    let closed = closed.expect("the daemon must close a connection that does not read");
+    // tcp_send_timeout is 2 s; the kernel buffers take a few replies first.
+    assert!(closed < Duration::from_secs(15), "closed after {closed:?}");
+    assert_eq!(stat(&k, "tcp:send_timeout"), 1);
+    assert!(stat(&k, "tcp:sendq_full") >= 1);
+    wait_open_connections(&k, 0);
     assert_fresh_register_served(&k, "carol");
+}
+
+// ---------------------------------------------------- item 6: slowloris
+
+#[test]
+fn tcp_slowloris_and_silent_connections_give_their_slots_back() {
+    let k = Kamrs::start(
+        "tcp_max_connections = 4\ntcp_msg_read_timeout = 1\ntcp_msg_data_timeout = 2",
+    );
+    let t0 = Instant::now();
+    let mut conns = Vec::new();
+    let mut drippers = Vec::new();
+    for i in 0..4 {
+        let c = k.tcp_connect();
+        if i < 2 {
+            // A REGISTER, one byte per 200 ms: each byte would restart an
+            // idle timer; it must be cut off 1 s after its first byte.
+            let msg = tcp_register(&c, "slow", &[]);
+            drippers.push(drip(c.try_clone().unwrap(), msg, Duration::from_millis(200)));
+        }
+        conns.push(c);
+    }
+    // All four slots are held: a fifth connection is refused.
+    let mut fifth = k.tcp_connect();
+    assert!(
+        matches!(wait_closed(&mut fifth, REPLY_TIMEOUT), Closed::Yes { .. }),
+        "the table is full, a fifth connection must be closed"
+    );
+    for (i, c) in conns.iter().enumerate() {
+        let closed = wait_hangup(c, Duration::from_secs(10))
+            .map(|_| t0.elapsed())
+            .unwrap_or_else(|| panic!("connection {i} still open 10 s on"));
+        // Dripping ones: tcp_msg_read_timeout (1 s); silent ones:
+        // tcp_msg_data_timeout (2 s). Never before the shorter of them.
+        assert!(
+            closed >= Duration::from_millis(900) && closed < Duration::from_secs(6),
+            "connection {i} closed after {closed:?}"
+        );
+    }
+    for d in drippers {
+        d.join().unwrap();
+    }
+    assert_eq!(stat(&k, "tcp:msg_read_timeout"), 2);
+    assert_eq!(stat(&k, "tcp:msg_data_timeout"), 2);
+    assert_eq!(stat(&k, "tcp:local_reject"), 1);
+    wait_open_connections(&k, 0);
+    assert_fresh_register_served(&k, "fresh");
+}
+
+#[test]
+fn tcp_connections_per_source_address_are_capped() {
+    // Loopback is trusted by default (exempt); this test's daemon trusts
+    // nobody so 127.0.0.1 is limited like any other address.
+    let k = Kamrs::start("tcp_accept_iplimit = 2\n[pike]\ntrusted = []");
+    let mut a = k.tcp_connect();
+    let mut b = k.tcp_connect();
+    assert_tcp_alive(&mut a);
+    assert_tcp_alive(&mut b);
+    let mut third = k.tcp_connect();
+    assert_eq!(
+        wait_closed(&mut third, REPLY_TIMEOUT),
+        Closed::Yes { bytes_before: 0 },
+        "a third connection from 127.0.0.1 must be closed at once"
+    );
+    // Another address is served while 127.0.0.1 is at its cap.
+    let mut other = connect_from("127.0.0.2", k.tcp());
+    assert_tcp_alive(&mut other);
+    let req = tcp_register(&other, "dave", &["<sip:dave@127.0.0.2:5999>".to_owned()]);
+    assert_eq!(tcp_exchange(&mut other, req).status, 200);
+    assert_eq!(stat(&k, "tcp:iplimit_reject"), 1);
+    // Closing one gives 127.0.0.1 a slot back.
+    drop(a);
+    wait_open_connections(&k, 2);
+    let mut again = k.tcp_connect();
+    assert_tcp_alive(&mut again);
+    assert_tcp_alive(&mut b);
+}
+
+#[test]
+fn trusted_sources_are_not_capped_per_address() {
+    // Default `[pike] trusted` is loopback: an edge proxy on a trusted
+    // network may open as many connections as tcp_max_connections allows.
+    let k = Kamrs::start("tcp_accept_iplimit = 1");
+    let mut conns: Vec<TcpStream> = (0..3).map(|_| k.tcp_connect()).collect();
+    for c in &mut conns {
+        assert_tcp_alive(c);
+    }
+    assert_eq!(stat(&k, "tcp:iplimit_reject"), 0);
 }

@@ -111,6 +111,7 @@ pub async fn serve(
             settings: Arc::clone(&settings),
             _permit: permit,
             _ip_slot: ip_slot,
+            _open: OpenGauge::new(router.stats()),
         };
         tokio::spawn(conn.run(stream, shutdown.clone()));
     }
@@ -177,11 +178,13 @@ struct Connection {
     _permit: OwnedSemaphorePermit,
     /// …and one of its address's `tcp_accept_iplimit`.
     _ip_slot: IpSlot,
+    /// Declared last, so dropped last: when the gauge falls, both slots
+    /// above are free again.
+    _open: OpenGauge,
 }
 
 impl Connection {
     async fn run(self, mut stream: TcpStream, shutdown: Shutdown) {
-        let _open = OpenGauge::new(self.router.stats());
         // Replies are small and latency matters more than packet count;
         // pipelined replies are batched into one write below anyway.
         let _ = stream.set_nodelay(true);
