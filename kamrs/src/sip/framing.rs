@@ -56,6 +56,11 @@ pub fn next_stream_frame(buf: &[u8], limits: &Limits) -> StreamFrame {
             StreamFrame::Incomplete
         };
     };
+    if head_len > limits.max_message_size {
+        // The header section alone is over the limit (only possible in a
+        // buffer longer than the limit; the TCP buffer never is).
+        return StreamFrame::TooLarge;
+    }
     let body_len = match content_length(&buf[..head_len]) {
         Ok(Some(n)) => n,
         Ok(None) => {
@@ -221,6 +226,11 @@ mod tests {
                 ..
             }
         ));
+        // A header section over the limit is not answered from.
+        let mut long_head = b"OPTIONS sip:x SIP/2.0\r\nX: ".to_vec();
+        long_head.resize(80, b'a');
+        long_head.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(next_stream_frame(&long_head, &l), StreamFrame::TooLarge);
         // Exactly at the limit is still a message.
         let head = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 19\r\n\r\n";
         let mut exact = head.to_vec();
