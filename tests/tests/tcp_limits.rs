@@ -142,7 +142,8 @@ fn connect_from(from: &str, server: SocketAddr) -> TcpStream {
     use socket2::{Domain, Socket, Type};
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     let local: SocketAddr = format!("{from}:0").parse().unwrap();
-    s.bind(&local.into()).expect("bind client to a loopback address");
+    s.bind(&local.into())
+        .expect("bind client to a loopback address");
     s.connect_timeout(&server.into(), REPLY_TIMEOUT)
         .expect("tcp connect");
     let s: TcpStream = s.into();
@@ -227,9 +228,8 @@ fn tcp_peer_that_never_reads_cannot_grow_memory() {
 
 #[test]
 fn tcp_slowloris_and_silent_connections_give_their_slots_back() {
-    let k = Kamrs::start(
-        "tcp_max_connections = 4\ntcp_msg_read_timeout = 1\ntcp_msg_data_timeout = 2",
-    );
+    let k =
+        Kamrs::start("tcp_max_connections = 4\ntcp_msg_read_timeout = 1\ntcp_msg_data_timeout = 2");
     let t0 = Instant::now();
     let mut conns = Vec::new();
     let mut drippers = Vec::new();
@@ -239,7 +239,11 @@ fn tcp_slowloris_and_silent_connections_give_their_slots_back() {
             // A REGISTER, one byte per 200 ms: each byte would restart an
             // idle timer; it must be cut off 1 s after its first byte.
             let msg = tcp_register(&c, "slow", &[]);
-            drippers.push(drip(c.try_clone().unwrap(), msg, Duration::from_millis(200)));
+            drippers.push(drip(
+                c.try_clone().unwrap(),
+                msg,
+                Duration::from_millis(200),
+            ));
         }
         conns.push(c);
     }

@@ -315,7 +315,12 @@ fn tcp_over_limit_message_closes_the_connection() {
     );
     c.write_all(req.as_bytes()).unwrap();
     let r = read_response(&mut c, REPLY_TIMEOUT).expect("a 513 before the close");
-    assert_eq!((r.status, r.reason.as_str()), (513, "Message Too Large"), "{}", r.raw);
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (513, "Message Too Large"),
+        "{}",
+        r.raw
+    );
     assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
     assert_eq!(
         wait_closed(&mut c, REPLY_TIMEOUT),

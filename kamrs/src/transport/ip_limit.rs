@@ -48,7 +48,11 @@ impl IpLimit {
     /// already holds `max` connections.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
         let ip = canonical(ip);
-        if self.trusted.iter().any(|&(net, bits)| in_net(ip, net, bits)) {
+        if self
+            .trusted
+            .iter()
+            .any(|&(net, bits)| in_net(ip, net, bits))
+        {
             return Some(IpSlot {
                 limit: Arc::clone(self),
                 key: None,
@@ -87,7 +91,11 @@ impl IpLimit {
 impl Drop for IpSlot {
     fn drop(&mut self) {
         let Some(key) = self.key else { return };
-        let mut open = self.limit.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = self
+            .limit
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = open.get_mut(&key) {
             *n = n.saturating_sub(1);
             if *n == 0 {

@@ -98,10 +98,7 @@ mod tests {
         d.framed(t0 + Duration::from_secs(1), 0, false, 1);
         d.framed(t0 + Duration::from_secs(2), 0, false, 2);
         d.framed(t0 + Duration::from_secs(3), 0, false, 3);
-        assert_eq!(
-            d.next(),
-            Some((t0 + Duration::from_secs(6), Late::Message))
-        );
+        assert_eq!(d.next(), Some((t0 + Duration::from_secs(6), Late::Message)));
     }
 
     #[test]
