@@ -76,6 +76,10 @@ pub struct Config {
     /// Seconds the peer has to take the queued replies; a peer that does
     /// not read is disconnected (Kamailio's name and default).
     pub tcp_send_timeout: u64,
+    /// Bytes of replies queued on all TCP connections together; over it a
+    /// connection with a reply queued reads no further until it is
+    /// written (Kamailio's name).
+    pub tcp_wq_max: usize,
     /// Send UDP replies to the packet's source port even when the top Via
     /// has no `rport` (Kamailio's `force_rport()`, for NATed phones that do
     /// not ask for symmetric routing). Off: RFC 3261 §18.2.2 (source IP,
@@ -123,6 +127,7 @@ impl Default for Config {
             tcp_msg_data_timeout: 20,
             tcp_conn_wq_max: 256 * 1024,
             tcp_send_timeout: 10,
+            tcp_wq_max: 10 * 1024 * 1024,
             force_rport: false,
             udp_workers: 0,
             ctl: CtlConfig::default(),
@@ -745,6 +750,16 @@ fn check_tcp(c: &Config, bad: &mut Vec<(&'static str, String)>) {
             ),
         ));
     }
+    const TOTAL_MAX: usize = 16 * 1024 * 1024 * 1024;
+    if !(WQ_MIN..=TOTAL_MAX).contains(&c.tcp_wq_max) {
+        bad.push((
+            "tcp_wq_max",
+            format!(
+                "{} is out of range {WQ_MIN}..={TOTAL_MAX} (bytes)",
+                c.tcp_wq_max
+            ),
+        ));
+    }
 }
 
 impl Config {
@@ -950,6 +965,7 @@ mod tests {
         assert_eq!(c.tcp_accept_iplimit, 64);
         assert_eq!((c.tcp_msg_read_timeout, c.tcp_msg_data_timeout), (20, 20));
         assert_eq!((c.tcp_conn_wq_max, c.tcp_send_timeout), (262_144, 10));
+        assert_eq!(c.tcp_wq_max, 10_485_760);
         assert!(!c.force_rport);
         assert_eq!(c.udp_workers, 0);
         assert_eq!(c.ctl.listen, "unix:/run/kamrs/kamrs.sock");
@@ -980,6 +996,7 @@ tcp_msg_read_timeout = 4
 tcp_msg_data_timeout = 5
 tcp_conn_wq_max = 65536
 tcp_send_timeout = 6
+tcp_wq_max = 1048576
 force_rport = true
 udp_workers = 3
 
@@ -1043,6 +1060,7 @@ level = "debug"
         assert_eq!(c.tcp_accept_iplimit, 3);
         assert_eq!((c.tcp_msg_read_timeout, c.tcp_msg_data_timeout), (4, 5));
         assert_eq!((c.tcp_conn_wq_max, c.tcp_send_timeout), (65536, 6));
+        assert_eq!(c.tcp_wq_max, 1_048_576);
         assert!(c.force_rport);
         assert_eq!(c.udp_workers, 3);
         assert_eq!(c.ctl.listen, "http://127.0.0.1:5065");
@@ -1175,6 +1193,7 @@ level = "debug"
             "tcp_msg_data_timeout = 3601",
             "tcp_send_timeout = 0",
             "tcp_conn_wq_max = 100",
+            "tcp_wq_max = 0",
         ] {
             let key = bad.split(' ').next().unwrap();
             let e = parse(&format!("{bad}\n")).unwrap_err();

@@ -37,6 +37,9 @@ pub struct CoreStats {
     pub tcp_sendq_full: AtomicU64,
     /// TCP connections open now (a gauge).
     pub tcp_open: AtomicU64,
+    /// Reply bytes queued on all TCP connections now (a gauge, and the
+    /// budget `tcp_wq_max` is checked against).
+    pub tcp_queued: AtomicU64,
 }
 
 impl CoreStats {

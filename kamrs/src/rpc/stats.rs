@@ -116,6 +116,12 @@ const STATS: &[Stat] = &[
         counter: None,
     },
     Stat {
+        group: "tcp",
+        name: "current_write_queue_size",
+        value: |s| load(&s.router.stats().tcp_queued),
+        counter: None,
+    },
+    Stat {
         group: "registrar",
         name: "max_expires",
         value: |s| u64::from(s.settings.max_expires),

@@ -148,6 +148,10 @@ pub struct TcpSettings {
     /// Reply bytes queued on one connection before it is read no further
     /// until they are written (`tcp_conn_wq_max`).
     pub write_queue_max: usize,
+    /// Reply bytes queued on all connections together (`tcp_wq_max`,
+    /// counted in `CoreStats::tcp_queued`): over it, a connection that
+    /// has a reply queued writes it before taking another request.
+    pub write_queue_total_max: usize,
     /// Longest the peer may take to accept the queued replies before we
     /// give up on it (`tcp_send_timeout`): one that never reads would
     /// otherwise hold its task and buffers forever.
@@ -169,6 +173,7 @@ impl TcpSettings {
             msg_data_timeout: Duration::from_secs(config.tcp_msg_data_timeout),
             msg_read_timeout: Duration::from_secs(config.tcp_msg_read_timeout),
             write_queue_max: config.tcp_conn_wq_max,
+            write_queue_total_max: config.tcp_wq_max,
             send_timeout: Duration::from_secs(config.tcp_send_timeout),
         }
     }

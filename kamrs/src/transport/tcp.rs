@@ -13,11 +13,15 @@
 //! - replies: at most `tcp_conn_wq_max` bytes are queued (plus the one
 //!   reply that crossed it) before the connection is read no further; the
 //!   peer must take them within `tcp_send_timeout` or is disconnected.
+//!   Over `tcp_wq_max` for all connections together, each connection
+//!   queues one reply at a time, so the total stays near that budget plus
+//!   one reply per connection.
 //!   Without this a peer that pipelines queries and never reads made kamrs
 //!   queue every reply of a read batch: +48 MB for 33 queries of an AoR
 //!   with 2,000 bindings.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -154,6 +158,57 @@ impl std::fmt::Display for Close {
     }
 }
 
+/// This connection's share of the reply bytes queued on all connections
+/// (`CoreStats::tcp_queued`), given back when it is written or the
+/// connection ends.
+struct QueueShare {
+    stats: Arc<CoreStats>,
+    mine: u64,
+}
+
+impl QueueShare {
+    fn new(stats: &Arc<CoreStats>) -> Self {
+        QueueShare {
+            stats: Arc::clone(stats),
+            mine: 0,
+        }
+    }
+
+    /// Records that this connection now has `bytes` queued.
+    fn set(&mut self, bytes: usize) {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        if bytes >= self.mine {
+            self.stats
+                .tcp_queued
+                .fetch_add(bytes - self.mine, Ordering::Relaxed);
+        } else {
+            self.release(self.mine - bytes);
+        }
+        self.mine = bytes;
+    }
+
+    fn release(&self, bytes: u64) {
+        let _ = self
+            .stats
+            .tcp_queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(bytes))
+            });
+    }
+
+    /// Whether all connections together are within `max`.
+    fn total_within(&self, max: usize) -> bool {
+        let total = self.stats.tcp_queued.load(Ordering::Relaxed);
+        total < u64::try_from(max).unwrap_or(u64::MAX)
+    }
+}
+
+impl Drop for QueueShare {
+    fn drop(&mut self) {
+        self.release(self.mine);
+    }
+}
+
 /// Raises the open-connections gauge for as long as it lives.
 struct OpenGauge(Arc<CoreStats>);
 
@@ -211,6 +266,8 @@ impl Connection {
         let limits = self.router.limits();
         let cap = limits.max_message_size.max(1);
         let queue_max = self.settings.write_queue_max.max(1);
+        let total_max = self.settings.write_queue_total_max;
+        let mut share = QueueShare::new(self.router.stats());
         let mut buf = vec![0u8; INITIAL_BUFFER.min(cap)];
         let mut filled = 0;
         let mut deadline = ReadDeadline::new(
@@ -227,10 +284,14 @@ impl Connection {
             let mut start = 0;
             let mut messages = 0;
             let mut close = None;
-            // Stop taking requests once the replies queued reach the cap:
-            // the rest stay in `buf` (and the kernel), unread, until the
-            // peer takes what we have.
-            while start < filled && pending.len() < queue_max {
+            // Stop taking requests once the replies queued reach the cap
+            // (or, with one queued, the budget of all connections): the
+            // rest stay in `buf` (and the kernel), unread, until the peer
+            // takes what we have.
+            while start < filled
+                && pending.len() < queue_max
+                && (pending.is_empty() || share.total_within(total_max))
+            {
                 match next_stream_frame(&buf[start..filled], limits) {
                     StreamFrame::Message { len } => {
                         let msg = &buf[start..start + len];
@@ -251,6 +312,7 @@ impl Connection {
                         }
                         start += len;
                         messages += 1;
+                        share.set(pending.len());
                     }
                     StreamFrame::Ping { len } => {
                         // RFC 5626 §3.5.1: double CRLF ping → single CRLF pong.
@@ -282,7 +344,9 @@ impl Connection {
                     }
                 }
             }
-            let paused = close.is_none() && pending.len() >= queue_max;
+            let paused = close.is_none()
+                && start < filled
+                && (pending.len() >= queue_max || !share.total_within(total_max));
             if paused {
                 CoreStats::inc(&self.router.stats().tcp_sendq_full);
             }
@@ -291,6 +355,7 @@ impl Connection {
                     return e;
                 }
                 pending.clear();
+                share.set(0);
                 shrink(&mut pending);
                 shrink(&mut out);
             }
