@@ -175,14 +175,14 @@ fn assert_fresh_register_served(k: &Kamrs, user: &str) {
 
 // ---------------------------------------------------- item 5: write queue
 
-#[test]
-fn tcp_peer_that_never_reads_cannot_grow_memory() {
-    let k = Kamrs::start(
-        "max_message_size = 4194304\nmax_line_length = 65536\nmax_contacts = 5000\n\
-         contact_max_size = 600\ntcp_send_timeout = 2",
-    );
-    // 2,000 bindings with 500-byte Contact URIs: every query's 200 lists
-    // them all, about 1 MB.
+/// Config keys that let one REGISTER make the AoR `big` below.
+const BIG_AOR_KEYS: &str = "max_message_size = 4194304\nmax_line_length = 65536\n\
+    max_contacts = 5000\ncontact_max_size = 600\ntcp_send_timeout = 2";
+
+/// Gives the AoR `big` 2,000 bindings with 500-byte Contact URIs, so that
+/// every query's 200 lists them all: about 1 MB of reply for a 130-byte
+/// request.
+fn make_big_aor(k: &Kamrs) {
     let pad = "p".repeat(440);
     let contacts: Vec<String> = (0..2000)
         .map(|i| format!("<sip:big{i}-{pad}@127.0.0.1:{}>", 10000 + i))
@@ -194,7 +194,12 @@ fn tcp_peer_that_never_reads_cannot_grow_memory() {
     let r = read_big_reply(&mut setup, Duration::from_secs(30));
     assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(500)]);
     assert_eq!(r.values("Contact").len(), 2000);
-    drop(setup);
+}
+
+#[test]
+fn tcp_peer_that_never_reads_cannot_grow_memory() {
+    let k = Kamrs::start(BIG_AOR_KEYS);
+    make_big_aor(&k);
     let pid = k.pid();
     let before = proc_status_kb(pid, "VmHWM");
 
@@ -222,6 +227,45 @@ fn tcp_peer_that_never_reads_cannot_grow_memory() {
     assert!(stat(&k, "tcp:sendq_full") >= 1);
     wait_open_connections(&k, 0);
     assert_fresh_register_served(&k, "carol");
+}
+
+#[test]
+fn tcp_write_queues_of_all_connections_share_one_budget() {
+    // Each connection alone may queue 64 MiB; all together only 1 MiB.
+    let k = Kamrs::start(&format!(
+        "{BIG_AOR_KEYS}\ntcp_conn_wq_max = 67108864\ntcp_wq_max = 1048576"
+    ));
+    make_big_aor(&k);
+    let pid = k.pid();
+    let before = proc_status_kb(pid, "VmHWM");
+    let queries: String = (0..200).map(|n| tiny_query("big", n)).collect();
+    let hogs: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            let mut c = k.tcp_connect();
+            c.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+            let _ = c.write_all(queries.as_bytes());
+            c
+        })
+        .collect();
+    for (i, c) in hogs.iter().enumerate() {
+        assert!(
+            wait_hangup(c, Duration::from_secs(30)).is_some(),
+            "connection {i} that does not read was not closed"
+        );
+    }
+    let after = proc_status_kb(pid, "VmHWM");
+    let grown_mb = after.saturating_sub(before) / 1024;
+    eprintln!("peak RSS {before} kB -> {after} kB with 4 connections");
+    // Without the shared budget (tcp_wq_max = 16 GiB) this grew by 119 MB:
+    // each connection queued a read batch (about 30 replies of 1 MB).
+    assert!(
+        grown_mb < 20,
+        "peak RSS grew by {grown_mb} MB ({before} kB -> {after} kB) for 4 connections that never read"
+    );
+    assert_eq!(stat(&k, "tcp:send_timeout"), 4);
+    wait_open_connections(&k, 0);
+    assert_eq!(stat(&k, "tcp:current_write_queue_size"), 0);
+    assert_fresh_register_served(&k, "erin");
 }
 
 // ---------------------------------------------------- item 6: slowloris
