@@ -177,7 +177,7 @@ fn assert_fresh_register_served(k: &Kamrs, user: &str) {
 
 /// Config keys that let one REGISTER make the AoR `big` below.
 const BIG_AOR_KEYS: &str = "max_message_size = 4194304\nmax_line_length = 65536\n\
-    max_contacts = 5000\ncontact_max_size = 600\ntcp_send_timeout = 2";
+    max_contacts = 5000\ncontact_max_size = 600";
 
 /// Gives the AoR `big` 2,000 bindings with 500-byte Contact URIs, so that
 /// every query's 200 lists them all: about 1 MB of reply for a 130-byte
@@ -198,7 +198,7 @@ fn make_big_aor(k: &Kamrs) {
 
 #[test]
 fn tcp_peer_that_never_reads_cannot_grow_memory() {
-    let k = Kamrs::start(BIG_AOR_KEYS);
+    let k = Kamrs::start(&format!("{BIG_AOR_KEYS}\ntcp_send_timeout = 2"));
     make_big_aor(&k);
     let pid = k.pid();
     let before = proc_status_kb(pid, "VmHWM");
@@ -233,7 +233,7 @@ fn tcp_peer_that_never_reads_cannot_grow_memory() {
 fn tcp_write_queues_of_all_connections_share_one_budget() {
     // Each connection alone may queue 64 MiB; all together only 1 MiB.
     let k = Kamrs::start(&format!(
-        "{BIG_AOR_KEYS}\ntcp_conn_wq_max = 67108864\ntcp_wq_max = 1048576"
+        "{BIG_AOR_KEYS}\ntcp_send_timeout = 2\ntcp_conn_wq_max = 67108864\ntcp_wq_max = 1048576"
     ));
     make_big_aor(&k);
     let pid = k.pid();
@@ -266,6 +266,45 @@ fn tcp_write_queues_of_all_connections_share_one_budget() {
     wait_open_connections(&k, 0);
     assert_eq!(stat(&k, "tcp:current_write_queue_size"), 0);
     assert_fresh_register_served(&k, "erin");
+}
+
+#[test]
+fn others_are_served_while_a_reader_holds_the_whole_budget() {
+    let k = Kamrs::start(&format!(
+        "{BIG_AOR_KEYS}\ntcp_wq_max = 4096\ntcp_send_timeout = 10"
+    ));
+    make_big_aor(&k);
+    // A peer that never reads holds far more than the budget (1 MB
+    // replies) until tcp_send_timeout.
+    let mut hog = k.tcp_connect();
+    let queries: String = (0..50).map(|n| tiny_query("big", n)).collect();
+    hog.write_all(queries.as_bytes()).unwrap();
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    while stat(&k, "tcp:current_write_queue_size") <= 4096 {
+        assert!(Instant::now() < deadline, "the hog never filled the budget");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A whole request, and one split over two writes, are still answered:
+    // a connection with nothing queued always takes its next request.
+    let mut c = k.tcp_connect();
+    assert_tcp_alive(&mut c);
+    let call_id = unique();
+    let port = c.local_addr().unwrap().port();
+    let req = via_transport(&sip_request("OPTIONS", &call_id, 1, port, &[]), "TCP");
+    let (a, b) = req.split_at(req.len() / 2);
+    c.write_all(a.as_bytes()).unwrap();
+    assert!(
+        read_response(&mut c, SILENCE).is_none(),
+        "half a request answered"
+    );
+    c.write_all(b.as_bytes()).unwrap();
+    let r = read_response(&mut c, REPLY_TIMEOUT).expect("the split request is answered");
+    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+    assert!(
+        stat(&k, "tcp:current_write_queue_size") > 4096,
+        "the hog was still queued"
+    );
+    drop(hog);
 }
 
 // ---------------------------------------------------- item 6: slowloris

@@ -284,6 +284,7 @@ impl Connection {
             let mut start = 0;
             let mut messages = 0;
             let mut close = None;
+            let mut incomplete = false;
             // Stop taking requests once the replies queued reach the cap
             // (or, with one queued, the budget of all connections): the
             // rest stay in `buf` (and the kernel), unread, until the peer
@@ -320,7 +321,10 @@ impl Connection {
                         start += len;
                     }
                     StreamFrame::Skip { len } => start += len,
-                    StreamFrame::Incomplete => break,
+                    StreamFrame::Incomplete => {
+                        incomplete = true;
+                        break;
+                    }
                     StreamFrame::TooLarge => {
                         CoreStats::inc(&self.router.stats().dropped);
                         close = Some(Close::TooLarge);
@@ -344,9 +348,9 @@ impl Connection {
                     }
                 }
             }
-            let paused = close.is_none()
-                && start < filled
-                && (pending.len() >= queue_max || !share.total_within(total_max));
+            // The loop stopped at the queue limits with whole requests
+            // still buffered (not at an unfinished one, not to close).
+            let paused = close.is_none() && !incomplete && start < filled;
             if paused {
                 CoreStats::inc(&self.router.stats().tcp_sendq_full);
             }
