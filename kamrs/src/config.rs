@@ -60,6 +60,26 @@ pub struct Config {
     pub tcp_connection_lifetime: u64,
     /// Most TCP connections open at once; more are accepted and closed.
     pub tcp_max_connections: usize,
+    /// Most TCP connections open at once from one source address (IPv6:
+    /// one /64); more are accepted and closed. `[pike] trusted` networks
+    /// are exempt. Kamailio's name.
+    pub tcp_accept_iplimit: usize,
+    /// Seconds a TCP message may take from its first byte to its last;
+    /// a connection whose message is late is closed (Kamailio's name).
+    pub tcp_msg_read_timeout: u64,
+    /// Seconds a new TCP connection may take to deliver its first whole
+    /// message; keep-alive CRLFs do not count (Kamailio's name).
+    pub tcp_msg_data_timeout: u64,
+    /// Bytes of replies queued on one TCP connection before kamrs stops
+    /// reading its requests until the peer takes them (Kamailio's name).
+    pub tcp_conn_wq_max: usize,
+    /// Seconds the peer has to take the queued replies; a peer that does
+    /// not read is disconnected (Kamailio's name and default).
+    pub tcp_send_timeout: u64,
+    /// Bytes of replies queued on all TCP connections together; over it a
+    /// connection with a reply queued reads no further until it is
+    /// written (Kamailio's name).
+    pub tcp_wq_max: usize,
     /// Send UDP replies to the packet's source port even when the top Via
     /// has no `rport` (Kamailio's `force_rport()`, for NATed phones that do
     /// not ask for symmetric routing). Off: RFC 3261 §18.2.2 (source IP,
@@ -102,6 +122,12 @@ impl Default for Config {
             max_line_length: 8192,
             tcp_connection_lifetime: 120,
             tcp_max_connections: 2048,
+            tcp_accept_iplimit: 64,
+            tcp_msg_read_timeout: 20,
+            tcp_msg_data_timeout: 20,
+            tcp_conn_wq_max: 256 * 1024,
+            tcp_send_timeout: 10,
+            tcp_wq_max: 10 * 1024 * 1024,
             force_rport: false,
             udp_workers: 0,
             ctl: CtlConfig::default(),
@@ -763,11 +789,54 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
             format!("must be at most {MAX_UDP_WORKERS} (0: one per CPU)"),
         ));
     }
+    check_tcp(c, &mut bad);
     c.ctl.check(&mut bad);
     c.store.check(&mut bad);
     c.auth.check(&c.listen, &mut bad);
     c.pike.check(&mut bad);
     bad
+}
+
+/// Ranges of the TCP limits (issue 13): each must be on, and not so large
+/// that it stops protecting anything.
+fn check_tcp(c: &Config, bad: &mut Vec<(&'static str, String)>) {
+    if c.tcp_accept_iplimit == 0 {
+        bad.push((
+            "tcp_accept_iplimit",
+            "must be at least 1; to exempt your own proxies list them in `[pike] trusted`"
+                .to_owned(),
+        ));
+    }
+    for (key, secs) in [
+        ("tcp_msg_read_timeout", c.tcp_msg_read_timeout),
+        ("tcp_msg_data_timeout", c.tcp_msg_data_timeout),
+        ("tcp_send_timeout", c.tcp_send_timeout),
+    ] {
+        if !(1..=3600).contains(&secs) {
+            bad.push((key, format!("{secs} is out of range 1..=3600 (seconds)")));
+        }
+    }
+    const WQ_MIN: usize = 4096;
+    const WQ_MAX: usize = 64 * 1024 * 1024;
+    if !(WQ_MIN..=WQ_MAX).contains(&c.tcp_conn_wq_max) {
+        bad.push((
+            "tcp_conn_wq_max",
+            format!(
+                "{} is out of range {WQ_MIN}..={WQ_MAX} (bytes)",
+                c.tcp_conn_wq_max
+            ),
+        ));
+    }
+    const TOTAL_MAX: usize = 16 * 1024 * 1024 * 1024;
+    if !(WQ_MIN..=TOTAL_MAX).contains(&c.tcp_wq_max) {
+        bad.push((
+            "tcp_wq_max",
+            format!(
+                "{} is out of range {WQ_MIN}..={TOTAL_MAX} (bytes)",
+                c.tcp_wq_max
+            ),
+        ));
+    }
 }
 
 impl Config {
@@ -970,6 +1039,10 @@ mod tests {
         assert_eq!(c.max_line_length, 8192);
         assert_eq!(c.tcp_connection_lifetime, 120);
         assert_eq!(c.tcp_max_connections, 2048);
+        assert_eq!(c.tcp_accept_iplimit, 64);
+        assert_eq!((c.tcp_msg_read_timeout, c.tcp_msg_data_timeout), (20, 20));
+        assert_eq!((c.tcp_conn_wq_max, c.tcp_send_timeout), (262_144, 10));
+        assert_eq!(c.tcp_wq_max, 10_485_760);
         assert!(!c.force_rport);
         assert_eq!(c.udp_workers, 0);
         assert_eq!(c.ctl.listen, "unix:/run/kamrs/kamrs.sock");
@@ -995,6 +1068,12 @@ max_headers = 100
 max_line_length = 4096
 tcp_connection_lifetime = 30
 tcp_max_connections = 10
+tcp_accept_iplimit = 3
+tcp_msg_read_timeout = 4
+tcp_msg_data_timeout = 5
+tcp_conn_wq_max = 65536
+tcp_send_timeout = 6
+tcp_wq_max = 1048576
 force_rport = true
 udp_workers = 3
 
@@ -1070,6 +1149,10 @@ level = "debug"
         assert_eq!(c.max_line_length, 4096);
         assert_eq!(c.tcp_connection_lifetime, 30);
         assert_eq!(c.tcp_max_connections, 10);
+        assert_eq!(c.tcp_accept_iplimit, 3);
+        assert_eq!((c.tcp_msg_read_timeout, c.tcp_msg_data_timeout), (4, 5));
+        assert_eq!((c.tcp_conn_wq_max, c.tcp_send_timeout), (65536, 6));
+        assert_eq!(c.tcp_wq_max, 1_048_576);
         assert!(c.force_rport);
         assert_eq!(c.udp_workers, 3);
         assert_eq!(c.ctl.listen, "http://127.0.0.1:5065");
@@ -1214,6 +1297,18 @@ level = "debug"
         assert!(e.starts_with("kamrs.toml:3: key `ctl.max_batch`"), "{e}");
         let e = parse("max_message_size = 10\n").unwrap_err();
         assert!(e.starts_with("kamrs.toml:1: key `max_message_size`"), "{e}");
+        for bad in [
+            "tcp_accept_iplimit = 0",
+            "tcp_msg_read_timeout = 0",
+            "tcp_msg_data_timeout = 3601",
+            "tcp_send_timeout = 0",
+            "tcp_conn_wq_max = 100",
+            "tcp_wq_max = 0",
+        ] {
+            let key = bad.split(' ').next().unwrap();
+            let e = parse(&format!("{bad}\n")).unwrap_err();
+            assert!(e.starts_with(&format!("kamrs.toml:1: key `{key}`")), "{e}");
+        }
     }
 
     #[test]

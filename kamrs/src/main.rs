@@ -284,7 +284,15 @@ async fn run(config: Config) -> ExitCode {
     let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners
         .into_iter()
-        .map(|l| transport::spawn(l, Arc::clone(&router), tcp, udp_workers, shutdown.clone()))
+        .map(|l| {
+            transport::spawn(
+                l,
+                Arc::clone(&router),
+                tcp.clone(),
+                udp_workers,
+                shutdown.clone(),
+            )
+        })
         .collect();
     let ctl = ctl.serve(Arc::clone(&router), &config);
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "kamrs ready");

@@ -20,6 +20,26 @@ pub struct CoreStats {
     pub dropped: AtomicU64,
     /// TCP connections refused because `tcp_max_connections` was reached.
     pub tcp_refused: AtomicU64,
+    /// TCP connections refused because their source address already held
+    /// `tcp_accept_iplimit` connections.
+    pub tcp_iplimit_refused: AtomicU64,
+    /// TCP connections closed for sending no whole message within
+    /// `tcp_msg_data_timeout` of being accepted.
+    pub tcp_msg_data_timeout: AtomicU64,
+    /// TCP connections closed because a started message was not complete
+    /// within `tcp_msg_read_timeout` (slowloris).
+    pub tcp_msg_read_timeout: AtomicU64,
+    /// TCP connections closed because the peer did not take our replies
+    /// within `tcp_send_timeout`.
+    pub tcp_send_timeout: AtomicU64,
+    /// Times a connection's pending replies reached `tcp_conn_wq_max` and
+    /// reading from it paused until they were written.
+    pub tcp_sendq_full: AtomicU64,
+    /// TCP connections open now (a gauge).
+    pub tcp_open: AtomicU64,
+    /// Reply bytes queued on all TCP connections now (a gauge, and the
+    /// budget `tcp_wq_max` is checked against).
+    pub tcp_queued: AtomicU64,
 }
 
 impl CoreStats {
@@ -29,5 +49,11 @@ impl CoreStats {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Lowers a gauge raised with [`CoreStats::inc`].
+    pub fn dec(gauge: &AtomicU64) {
+        // Never wraps below zero, even after a stats reset of a gauge.
+        let _ = gauge.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
     }
 }

@@ -304,14 +304,39 @@ fn tcp_crlf_ping_gets_crlf_pong() {
 #[test]
 fn tcp_over_limit_message_closes_the_connection() {
     let k = Kamrs::start("max_message_size = 2048");
-    // Content-Length announces more than the limit.
+    // Content-Length announces more than the limit: the headers are all
+    // there, so the sender is told why (513) before the connection closes.
     let mut c = k.tcp_connect();
+    let call_id = unique();
     let req = with_header(
-        &tcp_request(&c, "OPTIONS", &unique(), 1),
+        &tcp_request(&c, "OPTIONS", &call_id, 1),
         "Content-Length",
         "100000",
     );
     c.write_all(req.as_bytes()).unwrap();
+    let r = read_response(&mut c, REPLY_TIMEOUT).expect("a 513 before the close");
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (513, "Message Too Large"),
+        "{}",
+        r.raw
+    );
+    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+    assert_eq!(
+        wait_closed(&mut c, REPLY_TIMEOUT),
+        Closed::Yes { bytes_before: 0 }
+    );
+    // The body that follows does not matter: it is never read as requests.
+    let mut c = k.tcp_connect();
+    let mut req = with_header(
+        &tcp_request(&c, "OPTIONS", &unique(), 1),
+        "Content-Length",
+        "4000",
+    );
+    req.push_str(&tcp_request(&c, "OPTIONS", &unique(), 1).repeat(20));
+    c.write_all(req.as_bytes()).unwrap();
+    let r = read_response(&mut c, REPLY_TIMEOUT).expect("a 513 before the close");
+    assert_eq!(r.status, 513, "{}", r.raw);
     assert_eq!(
         wait_closed(&mut c, REPLY_TIMEOUT),
         Closed::Yes { bytes_before: 0 }

@@ -5,7 +5,7 @@
 #![no_main]
 
 use kamrs::sip::framing::{next_stream_frame, StreamFrame};
-use kamrs::sip::{parse_message, Limits};
+use kamrs::sip::{parse_message, Limits, ParseError};
 use libfuzzer_sys::fuzz_target;
 
 fn frames(data: &[u8], limits: &Limits) {
@@ -33,12 +33,18 @@ fn frames(data: &[u8], limits: &Limits) {
                 );
                 rest = &rest[len..];
             }
-            StreamFrame::Unframeable { head_len, .. } => {
+            StreamFrame::Unframeable { head_len, error } => {
                 assert!(
                     head_len > 0 && head_len <= rest.len(),
                     "head_len {head_len} of {}",
                     rest.len()
                 );
+                // 513 is only for a header section that fits but announces
+                // more than the limit; the reply is built from that head.
+                if error == ParseError::MessageTooLarge {
+                    assert!(head_len <= limits.max_message_size, "513 for a head over the limit");
+                    let _ = kamrs::sip::salvage_for_reply(&rest[..head_len], limits);
+                }
                 break;
             }
             StreamFrame::Incomplete | StreamFrame::TooLarge => break,

@@ -94,6 +94,48 @@ const STATS: &[Stat] = &[
         counter: Some(|s| &s.router.stats().tcp_refused),
     },
     Stat {
+        group: "tcp",
+        name: "iplimit_reject",
+        value: |s| load(&s.router.stats().tcp_iplimit_refused),
+        counter: Some(|s| &s.router.stats().tcp_iplimit_refused),
+    },
+    Stat {
+        group: "tcp",
+        name: "msg_data_timeout",
+        value: |s| load(&s.router.stats().tcp_msg_data_timeout),
+        counter: Some(|s| &s.router.stats().tcp_msg_data_timeout),
+    },
+    Stat {
+        group: "tcp",
+        name: "msg_read_timeout",
+        value: |s| load(&s.router.stats().tcp_msg_read_timeout),
+        counter: Some(|s| &s.router.stats().tcp_msg_read_timeout),
+    },
+    Stat {
+        group: "tcp",
+        name: "send_timeout",
+        value: |s| load(&s.router.stats().tcp_send_timeout),
+        counter: Some(|s| &s.router.stats().tcp_send_timeout),
+    },
+    Stat {
+        group: "tcp",
+        name: "sendq_full",
+        value: |s| load(&s.router.stats().tcp_sendq_full),
+        counter: Some(|s| &s.router.stats().tcp_sendq_full),
+    },
+    Stat {
+        group: "tcp",
+        name: "current_opened_connections",
+        value: |s| load(&s.router.stats().tcp_open),
+        counter: None,
+    },
+    Stat {
+        group: "tcp",
+        name: "current_write_queue_size",
+        value: |s| load(&s.router.stats().tcp_queued),
+        counter: None,
+    },
+    Stat {
         group: "registrar",
         name: "max_expires",
         value: |s| u64::from(s.settings.max_expires),

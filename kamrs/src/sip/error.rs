@@ -26,12 +26,17 @@ pub enum ParseError {
     BodyTruncated,
     /// On a stream, Content-Length is mandatory (RFC 3261 §18.3).
     MissingContentLength,
+    /// On a stream, the header section plus Content-Length exceed
+    /// `max_message_size` (answered 513, then the connection closes: the
+    /// body is not read, so the next message cannot be found).
+    MessageTooLarge,
 }
 
 impl ParseError {
     pub fn status(self) -> u16 {
         match self {
             ParseError::VersionNotSupported => 505,
+            ParseError::MessageTooLarge => 513,
             _ => 400,
         }
     }
@@ -49,6 +54,7 @@ impl ParseError {
             ParseError::BadContentLength => "Bad Content-Length",
             ParseError::BodyTruncated => "Content-Length Larger Than Body",
             ParseError::MissingContentLength => "Missing Content-Length",
+            ParseError::MessageTooLarge => "Message Too Large",
             ParseError::Missing(h) => match h {
                 H::Via => "Missing Via Header",
                 H::From => "Missing From Header",

@@ -19,12 +19,15 @@ pub enum StreamFrame {
     Skip { len: usize },
     /// More bytes are needed.
     Incomplete,
-    /// The message exceeds `max_message_size`; the connection must close
-    /// since we cannot find where the next message starts.
+    /// The header section alone reaches `max_message_size` without ending:
+    /// there is nothing to answer from, and the connection must close since
+    /// we cannot find where the next message starts.
     TooLarge,
     /// The header section ends at `head_len` but the message cannot be
-    /// framed (Content-Length missing or not a number): it can be answered
-    /// with a 400 from its headers, then the connection must close.
+    /// taken: Content-Length missing or not a number (`error` says which,
+    /// answered 400), or the headers plus Content-Length exceed
+    /// `max_message_size` ([`ParseError::MessageTooLarge`], answered 513).
+    /// The reply is built from the headers, then the connection must close.
     Unframeable { head_len: usize, error: ParseError },
 }
 
@@ -53,6 +56,11 @@ pub fn next_stream_frame(buf: &[u8], limits: &Limits) -> StreamFrame {
             StreamFrame::Incomplete
         };
     };
+    if head_len > limits.max_message_size {
+        // The header section alone is over the limit (only possible in a
+        // buffer longer than the limit; the TCP buffer never is).
+        return StreamFrame::TooLarge;
+    }
     let body_len = match content_length(&buf[..head_len]) {
         Ok(Some(n)) => n,
         Ok(None) => {
@@ -65,7 +73,14 @@ pub fn next_stream_frame(buf: &[u8], limits: &Limits) -> StreamFrame {
     };
     let total = match head_len.checked_add(body_len) {
         Some(t) if t <= limits.max_message_size => t,
-        _ => return StreamFrame::TooLarge,
+        // The headers are here, so the sender can be told why (RFC 3261
+        // §21.5.14) instead of seeing the connection drop.
+        _ => {
+            return StreamFrame::Unframeable {
+                head_len,
+                error: ParseError::MessageTooLarge,
+            }
+        }
     };
     if buf.len() < total {
         StreamFrame::Incomplete
@@ -195,12 +210,34 @@ mod tests {
         };
         assert_eq!(next_stream_frame(&[b'a'; 64], &l), StreamFrame::TooLarge);
         assert_eq!(next_stream_frame(&[b'a'; 63], &l), StreamFrame::Incomplete);
+        // A header section that fits, announcing a body that does not:
+        // answerable (513) from the headers, before any body byte arrives.
         let big = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 100\r\n\r\n";
-        assert_eq!(next_stream_frame(big, &l), StreamFrame::TooLarge);
+        let too_large = StreamFrame::Unframeable {
+            head_len: big.len(),
+            error: ParseError::MessageTooLarge,
+        };
+        assert_eq!(next_stream_frame(big, &l), too_large);
         let huge = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 999999999\r\n\r\n";
-        assert_eq!(
+        assert!(matches!(
             next_stream_frame(huge, &Limits::default()),
-            StreamFrame::TooLarge
+            StreamFrame::Unframeable {
+                error: ParseError::MessageTooLarge,
+                ..
+            }
+        ));
+        // A header section over the limit is not answered from.
+        let mut long_head = b"OPTIONS sip:x SIP/2.0\r\nX: ".to_vec();
+        long_head.resize(80, b'a');
+        long_head.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
+        assert_eq!(next_stream_frame(&long_head, &l), StreamFrame::TooLarge);
+        // Exactly at the limit is still a message.
+        let head = b"OPTIONS sip:x SIP/2.0\r\nContent-Length: 19\r\n\r\n";
+        let mut exact = head.to_vec();
+        exact.resize(64, b'b');
+        assert_eq!(
+            next_stream_frame(&exact, &l),
+            StreamFrame::Message { len: 64 }
         );
     }
 }

@@ -8,6 +8,8 @@
 //! connection is its own task, so one slow or malicious peer can only ever
 //! stall itself.
 
+pub mod ip_limit;
+pub mod read_deadline;
 pub mod tcp;
 pub mod udp;
 
@@ -128,28 +130,51 @@ fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket>
     Ok(socket)
 }
 
-/// TCP knobs taken from the config.
-#[derive(Debug, Clone, Copy)]
+/// TCP knobs taken from the config. Clones share one per-address table,
+/// so `tcp_accept_iplimit` holds across every TCP listener.
+#[derive(Debug, Clone)]
 pub struct TcpSettings {
     /// Close a connection after this long without receiving a byte
     /// (`tcp_connection_lifetime`).
     pub idle_timeout: Duration,
-    /// Most connections open at once (`tcp_max_connections`).
+    /// Most connections open at once per listener (`tcp_max_connections`).
     pub max_connections: usize,
-    /// Longest a single write may take before we give up on the peer: one
-    /// that never reads would otherwise hold its task and buffers forever.
+    /// Connections per source address (`tcp_accept_iplimit`).
+    pub per_ip: Arc<ip_limit::IpLimit>,
+    /// From accept to the first whole message (`tcp_msg_data_timeout`).
+    pub msg_data_timeout: Duration,
+    /// From a message's first byte to its last (`tcp_msg_read_timeout`).
+    pub msg_read_timeout: Duration,
+    /// Reply bytes queued on one connection before it is read no further
+    /// until they are written (`tcp_conn_wq_max`).
+    pub write_queue_max: usize,
+    /// Reply bytes queued on all connections together (`tcp_wq_max`,
+    /// counted in `CoreStats::tcp_queued`): over it, a connection that
+    /// has a reply queued writes it before taking another request.
+    pub write_queue_total_max: usize,
+    /// Longest the peer may take to accept the queued replies before we
+    /// give up on it (`tcp_send_timeout`): one that never reads would
+    /// otherwise hold its task and buffers forever.
     pub send_timeout: Duration,
 }
 
-/// Kamailio's `tcp_send_timeout` default.
-pub const TCP_SEND_TIMEOUT: Duration = Duration::from_secs(10);
-
 impl TcpSettings {
     pub fn from_config(config: &Config) -> Self {
+        let trusted = config
+            .pike
+            .trusted
+            .iter()
+            .filter_map(|t| crate::pike::parse_net(t))
+            .collect();
         TcpSettings {
             idle_timeout: Duration::from_secs(config.tcp_connection_lifetime),
             max_connections: config.tcp_max_connections,
-            send_timeout: TCP_SEND_TIMEOUT,
+            per_ip: ip_limit::IpLimit::new(config.tcp_accept_iplimit, trusted),
+            msg_data_timeout: Duration::from_secs(config.tcp_msg_data_timeout),
+            msg_read_timeout: Duration::from_secs(config.tcp_msg_read_timeout),
+            write_queue_max: config.tcp_conn_wq_max,
+            write_queue_total_max: config.tcp_wq_max,
+            send_timeout: Duration::from_secs(config.tcp_send_timeout),
         }
     }
 }

@@ -2,22 +2,40 @@
 //!
 //! The stream is cut into messages by [`next_stream_frame`]; replies go
 //! back on the same connection, in the order the requests arrived. Every
-//! resource a peer can make us hold is bounded: the number of connections
-//! (`tcp_max_connections`), the receive buffer (`max_message_size`), the
-//! time a connection may stay silent (`tcp_connection_lifetime`) and the
-//! time one write may take ([`TcpSettings::send_timeout`]).
+//! resource a peer can make us hold is bounded (issue 13):
+//!
+//! - connections: `tcp_max_connections` per listener and
+//!   `tcp_accept_iplimit` per source address ([`super::ip_limit`]);
+//! - the receive buffer: `max_message_size`;
+//! - time: silence (`tcp_connection_lifetime`), the first whole message
+//!   (`tcp_msg_data_timeout`) and each message from its first byte
+//!   (`tcp_msg_read_timeout`, [`super::read_deadline`]);
+//! - replies: at most `tcp_conn_wq_max` bytes are queued (plus the one
+//!   reply that crossed it) before the connection is read no further; the
+//!   peer must take them within `tcp_send_timeout` or is disconnected.
+//!   Over `tcp_wq_max` for all connections together, each connection
+//!   queues one reply at a time, so the total stays near that budget plus
+//!   one reply per connection.
+//!   Without this a peer that pipelines queries and never reads made kamrs
+//!   queue every reply of a read batch: +48 MB for 33 queries of an AoR
+//!   with 2,000 bindings.
 
 use std::io;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
+use super::ip_limit::IpSlot;
+use super::read_deadline::{Late, ReadDeadline};
 use super::{Shutdown, TcpSettings};
 use crate::route::{Action, Peer, Proto, Router};
 use crate::sip::framing::{next_stream_frame, StreamFrame};
+use crate::sip::ParseError;
 use crate::stats::CoreStats;
 
 /// Pause after an accept error. EMFILE/ENFILE repeat until a descriptor is
@@ -27,6 +45,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Receive buffers start small and double up to `max_message_size`, so
 /// thousands of idle phones cost kilobytes, not 64 KiB, each.
 const INITIAL_BUFFER: usize = 4096;
+
+/// Reply buffers bigger than this after a write are given back to the
+/// allocator: one burst of large replies must not leave every connection
+/// holding `tcp_conn_wq_max` for the rest of its life.
+const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
 
 /// After we decide to close (bad framing, over-size message) we stop
 /// sending and discard what the peer still sends for at most this long.
@@ -51,6 +74,7 @@ pub async fn serve(
         }
     };
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let settings = Arc::new(settings);
     tracing::debug!(%local, max_connections = settings.max_connections, "tcp serving");
     loop {
         let accepted = tokio::select! {
@@ -66,12 +90,18 @@ pub async fn serve(
                 continue;
             }
         };
-        // Over the cap the connection is accepted and closed at once: left
+        // Over a cap the connection is accepted and closed at once: left
         // in the backlog it would look alive to the peer and still cost a
         // kernel socket.
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             CoreStats::inc(&router.stats().tcp_refused);
             tracing::debug!(%remote, "tcp connection refused: tcp_max_connections reached");
+            drop(stream);
+            continue;
+        };
+        let Some(ip_slot) = settings.per_ip.admit(remote.ip()) else {
+            CoreStats::inc(&router.stats().tcp_iplimit_refused);
+            tracing::debug!(%remote, "tcp connection refused: tcp_accept_iplimit reached for this address");
             drop(stream);
             continue;
         };
@@ -82,8 +112,10 @@ pub async fn serve(
                 local: stream.local_addr().unwrap_or(local),
             },
             router: Arc::clone(&router),
-            settings,
+            settings: Arc::clone(&settings),
             _permit: permit,
+            _ip_slot: ip_slot,
+            _open: OpenGauge::new(router.stats()),
         };
         tokio::spawn(conn.run(stream, shutdown.clone()));
     }
@@ -97,6 +129,8 @@ enum Close {
     Idle,
     TooLarge,
     Unframeable,
+    /// A deadline of [`ReadDeadline`] ran out.
+    Late(Late),
     Shutdown,
     ReadError(io::Error),
     WriteFailed(io::Error),
@@ -110,20 +144,98 @@ impl std::fmt::Display for Close {
             Close::Idle => f.write_str("idle for tcp_connection_lifetime"),
             Close::TooLarge => f.write_str("message over max_message_size"),
             Close::Unframeable => f.write_str("message cannot be framed"),
+            Close::Late(Late::NoMessage) => {
+                f.write_str("no whole message within tcp_msg_data_timeout")
+            }
+            Close::Late(Late::Message) => {
+                f.write_str("message not complete within tcp_msg_read_timeout")
+            }
             Close::Shutdown => f.write_str("shutting down"),
             Close::ReadError(e) => write!(f, "read error: {e}"),
             Close::WriteFailed(e) => write!(f, "write error: {e}"),
-            Close::WriteTimeout => f.write_str("peer did not read within the send timeout"),
+            Close::WriteTimeout => f.write_str("peer did not read within tcp_send_timeout"),
         }
+    }
+}
+
+/// This connection's share of the reply bytes queued on all connections
+/// (`CoreStats::tcp_queued`), given back when it is written or the
+/// connection ends.
+struct QueueShare {
+    stats: Arc<CoreStats>,
+    mine: u64,
+}
+
+impl QueueShare {
+    fn new(stats: &Arc<CoreStats>) -> Self {
+        QueueShare {
+            stats: Arc::clone(stats),
+            mine: 0,
+        }
+    }
+
+    /// Records that this connection now has `bytes` queued.
+    fn set(&mut self, bytes: usize) {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        if bytes >= self.mine {
+            self.stats
+                .tcp_queued
+                .fetch_add(bytes - self.mine, Ordering::Relaxed);
+        } else {
+            self.release(self.mine - bytes);
+        }
+        self.mine = bytes;
+    }
+
+    fn release(&self, bytes: u64) {
+        let _ = self
+            .stats
+            .tcp_queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(bytes))
+            });
+    }
+
+    /// Whether all connections together are within `max`.
+    fn total_within(&self, max: usize) -> bool {
+        let total = self.stats.tcp_queued.load(Ordering::Relaxed);
+        total < u64::try_from(max).unwrap_or(u64::MAX)
+    }
+}
+
+impl Drop for QueueShare {
+    fn drop(&mut self) {
+        self.release(self.mine);
+    }
+}
+
+/// Raises the open-connections gauge for as long as it lives.
+struct OpenGauge(Arc<CoreStats>);
+
+impl OpenGauge {
+    fn new(stats: &Arc<CoreStats>) -> Self {
+        CoreStats::inc(&stats.tcp_open);
+        OpenGauge(Arc::clone(stats))
+    }
+}
+
+impl Drop for OpenGauge {
+    fn drop(&mut self) {
+        CoreStats::dec(&self.0.tcp_open);
     }
 }
 
 struct Connection {
     peer: Peer,
     router: Arc<Router>,
-    settings: TcpSettings,
+    settings: Arc<TcpSettings>,
     /// Holds one of the `tcp_max_connections` slots until the task ends.
     _permit: OwnedSemaphorePermit,
+    /// …and one of its address's `tcp_accept_iplimit`.
+    _ip_slot: IpSlot,
+    /// Declared last, so dropped last: when the gauge falls, both slots
+    /// above are free again.
+    _open: OpenGauge,
 }
 
 impl Connection {
@@ -134,16 +246,35 @@ impl Connection {
         tracing::debug!(remote = %self.peer.remote, "tcp connection open");
         let close = self.serve(&mut stream, shutdown).await;
         tracing::debug!(remote = %self.peer.remote, reason = %close, "tcp connection closed");
-        if matches!(close, Close::TooLarge | Close::Unframeable) {
-            linger(stream).await;
+        let stats = self.router.stats();
+        match close {
+            Close::TooLarge | Close::Unframeable => linger(stream).await,
+            Close::WriteTimeout => {
+                CoreStats::inc(&stats.tcp_send_timeout);
+                // Reset rather than close: a graceful close would leave
+                // the unsent replies in the kernel, retried for minutes to
+                // a peer that does not read.
+                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            }
+            Close::Late(Late::NoMessage) => CoreStats::inc(&stats.tcp_msg_data_timeout),
+            Close::Late(Late::Message) => CoreStats::inc(&stats.tcp_msg_read_timeout),
+            _ => {}
         }
     }
 
     async fn serve(&self, stream: &mut TcpStream, mut shutdown: Shutdown) -> Close {
         let limits = self.router.limits();
         let cap = limits.max_message_size.max(1);
+        let queue_max = self.settings.write_queue_max.max(1);
+        let total_max = self.settings.write_queue_total_max;
+        let mut share = QueueShare::new(self.router.stats());
         let mut buf = vec![0u8; INITIAL_BUFFER.min(cap)];
         let mut filled = 0;
+        let mut deadline = ReadDeadline::new(
+            Instant::now(),
+            self.settings.msg_data_timeout,
+            self.settings.msg_read_timeout,
+        );
         // One reply at a time from the router, appended to `pending`, which
         // is written once per read: pipelined requests are answered in
         // order with one syscall.
@@ -151,8 +282,17 @@ impl Connection {
         let mut pending = Vec::with_capacity(2048);
         loop {
             let mut start = 0;
+            let mut messages = 0;
             let mut close = None;
-            while start < filled {
+            let mut incomplete = false;
+            // Stop taking requests once the replies queued reach the cap
+            // (or, with one queued, the budget of all connections): the
+            // rest stay in `buf` (and the kernel), unread, until the peer
+            // takes what we have.
+            while start < filled
+                && pending.len() < queue_max
+                && (pending.is_empty() || share.total_within(total_max))
+            {
                 match next_stream_frame(&buf[start..filled], limits) {
                     StreamFrame::Message { len } => {
                         let msg = &buf[start..start + len];
@@ -172,6 +312,8 @@ impl Connection {
                             Action::Absorb | Action::Drop(_) => {}
                         }
                         start += len;
+                        messages += 1;
+                        share.set(pending.len());
                     }
                     StreamFrame::Ping { len } => {
                         // RFC 5626 §3.5.1: double CRLF ping → single CRLF pong.
@@ -179,7 +321,10 @@ impl Connection {
                         start += len;
                     }
                     StreamFrame::Skip { len } => start += len,
-                    StreamFrame::Incomplete => break,
+                    StreamFrame::Incomplete => {
+                        incomplete = true;
+                        break;
+                    }
                     StreamFrame::TooLarge => {
                         CoreStats::inc(&self.router.stats().dropped);
                         close = Some(Close::TooLarge);
@@ -190,20 +335,33 @@ impl Connection {
                         let action = self
                             .router
                             .reject_unframeable(head, error, &self.peer, &mut out);
-                        tracing::debug!(remote = %self.peer.remote, ?error, ?action, "tcp message cannot be framed");
+                        tracing::debug!(remote = %self.peer.remote, ?error, ?action, "tcp message cannot be taken");
                         if let Action::Reply { .. } = action {
                             pending.extend_from_slice(&out);
                         }
-                        close = Some(Close::Unframeable);
+                        close = Some(if error == ParseError::MessageTooLarge {
+                            Close::TooLarge
+                        } else {
+                            Close::Unframeable
+                        });
                         break;
                     }
                 }
+            }
+            // The loop stopped at the queue limits with whole requests
+            // still buffered (not at an unfinished one, not to close).
+            let paused = close.is_none() && !incomplete && start < filled;
+            if paused {
+                CoreStats::inc(&self.router.stats().tcp_sendq_full);
             }
             if !pending.is_empty() {
                 if let Err(e) = self.write(stream, &pending).await {
                     return e;
                 }
                 pending.clear();
+                share.set(0);
+                shrink(&mut pending);
+                shrink(&mut out);
             }
             if let Some(close) = close {
                 return close;
@@ -211,6 +369,14 @@ impl Connection {
             // Keep the unframed tail at the front of the buffer.
             buf.copy_within(start..filled, 0);
             filled -= start;
+            if paused {
+                // Requests already buffered are answered before any more
+                // are read.
+                continue;
+            }
+            // Measured after the write: time spent waiting for the peer to
+            // take our replies is not held against its next message.
+            deadline.framed(Instant::now(), messages, start > 0, filled);
             if filled == buf.len() {
                 if buf.len() >= cap {
                     // Cannot happen with a correct framer (it says
@@ -221,13 +387,18 @@ impl Connection {
                 let grown = buf.len().saturating_mul(2).min(cap);
                 buf.resize(grown, 0);
             }
+            let idle_by = Instant::now() + self.settings.idle_timeout;
+            let (by, late) = match deadline.next() {
+                Some((t, late)) if t < idle_by => (t, Some(late)),
+                _ => (idle_by, None),
+            };
             let read = tokio::select! {
                 biased;
                 () = shutdown.wait() => return Close::Shutdown,
-                r = tokio::time::timeout(self.settings.idle_timeout, stream.read(&mut buf[filled..])) => r,
+                r = tokio::time::timeout_at(by, stream.read(&mut buf[filled..])) => r,
             };
             match read {
-                Err(_elapsed) => return Close::Idle,
+                Err(_elapsed) => return late.map_or(Close::Idle, Close::Late),
                 Ok(Ok(0)) => return Close::PeerClosed,
                 Ok(Ok(n)) => filled += n,
                 Ok(Err(e)) => return Close::ReadError(e),
@@ -246,6 +417,13 @@ impl Connection {
     }
 }
 
+/// Gives an emptied reply buffer's memory back when a burst made it large.
+fn shrink(v: &mut Vec<u8>) {
+    if v.capacity() > KEEP_OUTPUT_CAPACITY {
+        v.shrink_to(INITIAL_BUFFER);
+    }
+}
+
 /// Closes our sending side and discards input for a short, bounded time,
 /// so the peer reads our last reply before the socket goes away.
 async fn linger(mut stream: TcpStream) {
@@ -258,5 +436,29 @@ async fn linger(mut stream: TcpStream) {
             Ok(Ok(n)) if n > 0 => discarded += n,
             _ => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_shares_add_up_and_are_given_back() {
+        let stats = Arc::new(CoreStats::default());
+        let mut a = QueueShare::new(&stats);
+        let mut b = QueueShare::new(&stats);
+        a.set(600);
+        b.set(500);
+        assert_eq!(CoreStats::get(&stats.tcp_queued), 1100);
+        assert!(a.total_within(1101) && !a.total_within(1100));
+        a.set(100);
+        assert_eq!(CoreStats::get(&stats.tcp_queued), 600);
+        drop(b);
+        assert_eq!(CoreStats::get(&stats.tcp_queued), 100);
+        // A reset of the gauge in between never makes it wrap.
+        stats.tcp_queued.store(0, Ordering::Relaxed);
+        drop(a);
+        assert_eq!(CoreStats::get(&stats.tcp_queued), 0);
     }
 }
