@@ -411,6 +411,9 @@ pub struct PikeConfig {
     pub block_time: u64,
     /// Networks never limited, e.g. `"10.0.0.0/8"`, your own proxies.
     pub trusted: Vec<String>,
+    /// Most sources tracked at once; past it the least recently seen
+    /// source that is not blocked is forgotten to make room.
+    pub max_tracked: usize,
 }
 
 impl Default for PikeConfig {
@@ -421,6 +424,7 @@ impl Default for PikeConfig {
             max_requests: 200,
             block_time: 30,
             trusted: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            max_tracked: crate::pike::MAX_TRACKED,
         }
     }
 }
@@ -440,6 +444,17 @@ impl PikeConfig {
             bad.push((
                 "pike.block_time",
                 format!("{} is out of range 1..=86400 (seconds)", self.block_time),
+            ));
+        }
+        if !(crate::pike::MIN_TRACKED..=crate::pike::MAX_MAX_TRACKED).contains(&self.max_tracked) {
+            bad.push((
+                "pike.max_tracked",
+                format!(
+                    "{} is out of range {}..={} (sources; each costs about 64 bytes)",
+                    self.max_tracked,
+                    crate::pike::MIN_TRACKED,
+                    crate::pike::MAX_MAX_TRACKED
+                ),
             ));
         }
         if let Some(t) = self
@@ -465,6 +480,7 @@ impl PikeConfig {
                 .iter()
                 .filter_map(|t| crate::pike::parse_net(t))
                 .collect(),
+            max_tracked: self.max_tracked,
         })
     }
 }

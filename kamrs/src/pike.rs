@@ -16,6 +16,9 @@ use dashmap::DashMap;
 /// Sources tracked at most; past that, new sources are let through
 /// untracked (failing open beats blocking legitimate phones).
 pub const MAX_TRACKED: usize = 200_000;
+/// Bounds of `[pike] max_tracked`.
+pub const MIN_TRACKED: usize = 16;
+pub const MAX_MAX_TRACKED: usize = 10_000_000;
 
 #[derive(Debug, Clone)]
 pub struct PikeSettings {
@@ -24,6 +27,8 @@ pub struct PikeSettings {
     pub block_time: Duration,
     /// Sources never limited (e.g. loopback, your own proxies).
     pub trusted: Vec<(IpAddr, u8)>,
+    /// Sources tracked at most (`[pike] max_tracked`).
+    pub max_tracked: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +96,7 @@ impl Pike {
         let mut entry = match self.sources.get_mut(&ip) {
             Some(e) => e,
             None => {
-                if self.sources.len() >= MAX_TRACKED {
+                if self.sources.len() >= self.settings.max_tracked {
                     return true;
                 }
                 self.sources.entry(ip).or_insert(Entry {
@@ -227,6 +232,7 @@ mod tests {
             max_requests: 3,
             block_time: Duration::from_secs(5),
             trusted: trusted.iter().map(|t| parse_net(t).unwrap()).collect(),
+            max_tracked: MAX_TRACKED,
         })
     }
 
