@@ -146,6 +146,30 @@ const STATS: &[Stat] = &[
         counter: Some(|s| pike_counter(s, |p| &p.blocks)),
     },
     Stat {
+        group: "pike",
+        name: "evicted",
+        value: |s| load(pike_counter(s, |p| &p.evicted)),
+        counter: Some(|s| pike_counter(s, |p| &p.evicted)),
+    },
+    Stat {
+        group: "pike",
+        name: "untracked_requests",
+        value: |s| load(pike_counter(s, |p| &p.untracked)),
+        counter: Some(|s| pike_counter(s, |p| &p.untracked)),
+    },
+    Stat {
+        group: "pike",
+        name: "tracked_sources",
+        value: |s| load(pike_counter(s, |p| &p.tracked)),
+        counter: None,
+    },
+    Stat {
+        group: "pike",
+        name: "max_tracked",
+        value: |s| s.router.pike().map_or(0, |p| p.capacity() as u64),
+        counter: None,
+    },
+    Stat {
         group: "auth",
         name: "authorized",
         value: |s| load(auth_counter(s, |a| &a.authorized)),
@@ -286,7 +310,14 @@ mod tests {
         let off = state();
         assert_eq!(
             get(&off, &names(&["pike:"])).unwrap(),
-            ["pike:dropped_requests = 0", "pike:blocked_sources = 0"]
+            [
+                "pike:dropped_requests = 0",
+                "pike:blocked_sources = 0",
+                "pike:evicted = 0",
+                "pike:untracked_requests = 0",
+                "pike:tracked_sources = 0",
+                "pike:max_tracked = 0"
+            ]
         );
         reset(&off, &names(&["all"])).unwrap();
         assert_eq!(get(&off, &names(&["auth:"])).unwrap().len(), 5);
@@ -298,13 +329,17 @@ mod tests {
             pike.allow(ip);
         }
         assert_eq!(
-            get(&s, &names(&["pike:"])).unwrap(),
+            get(&s, &names(&["pike:"])).unwrap()[..2],
             ["pike:dropped_requests = 3", "pike:blocked_sources = 1"]
         );
         reset(&s, &names(&["pike:dropped_requests"])).unwrap();
         assert_eq!(
-            get(&s, &names(&["pike:"])).unwrap(),
+            get(&s, &names(&["pike:"])).unwrap()[..2],
             ["pike:dropped_requests = 0", "pike:blocked_sources = 1"]
+        );
+        assert_eq!(
+            get(&s, &names(&["pike:tracked_sources"])).unwrap(),
+            ["pike:tracked_sources = 1"]
         );
     }
 
