@@ -20,6 +20,9 @@ use crate::store::StoreMode;
 
 /// Upper bound of `udp_workers`.
 const MAX_UDP_WORKERS: usize = 256;
+/// Default and upper bound of `udp_reply_max_size`: the most an IPv4 UDP
+/// datagram carries (65,535 less the IP and UDP headers).
+pub const UDP_REPLY_MAX: usize = 65_507;
 
 /// The whole configuration. `Default` is the embedded configuration used
 /// when no file is given.
@@ -68,6 +71,10 @@ pub struct Config {
     /// Threads serving each UDP `listen` socket (all reading the same
     /// socket, like Kamailio's UDP `children`); 0: one per CPU.
     pub udp_workers: usize,
+    /// Largest reply sent over UDP, bytes. A 200 that would be larger (an
+    /// AoR with very many bindings) is refused with a short 500 telling
+    /// the UA to use TCP, before anything changes (`registrar::budget`).
+    pub udp_reply_max_size: usize,
 
     /// The control API endpoint (`[ctl]`).
     pub ctl: CtlConfig,
@@ -104,6 +111,7 @@ impl Default for Config {
             tcp_max_connections: 2048,
             force_rport: false,
             udp_workers: 0,
+            udp_reply_max_size: UDP_REPLY_MAX,
             ctl: CtlConfig::default(),
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
@@ -700,6 +708,16 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
         bad.push((
             "udp_workers",
             format!("must be at most {MAX_UDP_WORKERS} (0: one per CPU)"),
+        ));
+    }
+    if !(crate::registrar::budget::FLOOR..=UDP_REPLY_MAX).contains(&c.udp_reply_max_size) {
+        bad.push((
+            "udp_reply_max_size",
+            format!(
+                "{} is out of range {}..={UDP_REPLY_MAX} (bytes; a UDP datagram carries at most {UDP_REPLY_MAX})",
+                c.udp_reply_max_size,
+                crate::registrar::budget::FLOOR
+            ),
         ));
     }
     c.ctl.check(&mut bad);

@@ -16,6 +16,8 @@ pub struct Settings {
     pub use_domain: bool,
     pub use_path: bool,
     pub contact_max_size: usize,
+    /// Largest UDP reply (`udp_reply_max_size`), see [`super::budget`].
+    pub udp_reply_max_size: usize,
 }
 
 impl Default for Settings {
@@ -36,6 +38,7 @@ impl From<&crate::config::Config> for Settings {
             use_domain: c.use_domain,
             use_path: c.use_path,
             contact_max_size: c.contact_max_size,
+            udp_reply_max_size: c.udp_reply_max_size,
         }
     }
 }

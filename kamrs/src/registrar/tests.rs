@@ -78,6 +78,7 @@ fn settings() -> Settings {
         use_domain: false,
         use_path: false,
         contact_max_size: 512,
+        ..Settings::default()
     }
 }
 

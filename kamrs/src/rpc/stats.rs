@@ -74,6 +74,12 @@ const STATS: &[Stat] = &[
         counter: Some(|s| &s.router.stats().sent_replies),
     },
     Stat {
+        group: "sl",
+        name: "failures",
+        value: |s| load(&s.router.stats().send_failures),
+        counter: Some(|s| &s.router.stats().send_failures),
+    },
+    Stat {
         group: "tcp",
         name: "local_reject",
         value: |s| load(&s.router.stats().tcp_refused),
@@ -108,6 +114,12 @@ const STATS: &[Stat] = &[
         name: "rejected_regs",
         value: |s| load(&s.router.registrar().stats().rejected),
         counter: Some(|s| &s.router.registrar().stats().rejected),
+    },
+    Stat {
+        group: "registrar",
+        name: "reply_too_large",
+        value: |s| load(&s.router.registrar().stats().reply_too_large),
+        counter: Some(|s| &s.router.registrar().stats().reply_too_large),
     },
     Stat {
         group: "usrloc",
