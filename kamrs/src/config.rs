@@ -50,6 +50,18 @@ pub struct Config {
     pub use_path: bool,
     /// Longest Contact URI accepted, in bytes.
     pub contact_max_size: usize,
+    /// Longest Call-ID accepted in a REGISTER, in bytes (the width of
+    /// Kamailio's `location.callid` column); longer ones get 400.
+    pub callid_max_size: usize,
+    /// Longest User-Agent stored, in bytes (Kamailio's
+    /// `location.user_agent` width); longer ones are cut, not refused.
+    pub user_agent_max_size: usize,
+    /// Most bindings in the whole location table; past it REGISTERs and
+    /// `ul.add` that would add one get 503 + Retry-After.
+    pub max_bindings: u64,
+    /// Most bytes the location table may hold by its estimate (each
+    /// binding's strings and fixed size, each AoR's key and record).
+    pub max_table_bytes: u64,
 
     /// Largest SIP message accepted, in bytes (datagram or stream frame).
     pub max_message_size: usize,
@@ -104,6 +116,10 @@ impl Default for Config {
             use_domain: false,
             use_path: false,
             contact_max_size: 512,
+            callid_max_size: 255,
+            user_agent_max_size: 255,
+            max_bindings: 1_000_000,
+            max_table_bytes: 1 << 30,
             max_message_size: 65536,
             max_headers: 64,
             max_line_length: 8192,
@@ -693,6 +709,35 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     }
     if c.contact_max_size == 0 {
         bad.push(("contact_max_size", "must be at least 1".to_owned()));
+    }
+    for (key, value) in [
+        ("callid_max_size", c.callid_max_size),
+        ("user_agent_max_size", c.user_agent_max_size),
+    ] {
+        if !(16..=8192).contains(&value) {
+            bad.push((key, format!("{value} is out of range 16..=8192 (bytes)")));
+        }
+    }
+    const BINDINGS_MAX: u64 = 100_000_000;
+    if !(1..=BINDINGS_MAX).contains(&c.max_bindings) {
+        bad.push((
+            "max_bindings",
+            format!(
+                "{} is out of range 1..={BINDINGS_MAX} (a binding costs 350 bytes to 2 KB; size `max_table_bytes` with it)",
+                c.max_bindings
+            ),
+        ));
+    }
+    const TABLE_BYTES_MIN: u64 = 64 * 1024;
+    const TABLE_BYTES_MAX: u64 = 1 << 40;
+    if !(TABLE_BYTES_MIN..=TABLE_BYTES_MAX).contains(&c.max_table_bytes) {
+        bad.push((
+            "max_table_bytes",
+            format!(
+                "{} is out of range {TABLE_BYTES_MIN}..={TABLE_BYTES_MAX} (bytes; 1073741824 is 1 GiB)",
+                c.max_table_bytes
+            ),
+        ));
     }
     if c.tcp_connection_lifetime == 0 {
         bad.push((
