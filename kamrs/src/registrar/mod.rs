@@ -275,6 +275,9 @@ impl Registrar {
         let (result, commit) = self.table.update_durable(&aor, now, |bindings| {
             let outcome = save::save(req, &ctx, bindings)?;
             let retransmission = outcome.retransmission;
+            self.table
+                .admit(&aor, bindings, save::growth(bindings, &outcome.changes))
+                .map_err(|full| Reject::TableFull(full.retry_after))?;
             // The head first: its size, plus a bound of the rest, says
             // whether the 200 fits before anything changes.
             crate::sip::reply::begin(out, req, peer, 200, "OK");

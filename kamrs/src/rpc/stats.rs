@@ -146,6 +146,30 @@ const STATS: &[Stat] = &[
         counter: Some(|s| &s.table().stats().expired),
     },
     Stat {
+        group: "usrloc",
+        name: "table_bytes",
+        value: |s| load(&s.table().stats().bytes),
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "table_full",
+        value: |s| load(&s.table().stats().full),
+        counter: Some(|s| &s.table().stats().full),
+    },
+    Stat {
+        group: "usrloc",
+        name: "max_bindings",
+        value: |s| s.table().limits().max_bindings,
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "max_table_bytes",
+        value: |s| s.table().limits().max_bytes,
+        counter: None,
+    },
+    Stat {
         group: "pike",
         name: "dropped_requests",
         value: |s| load(pike_counter(s, |p| &p.dropped)),
@@ -295,7 +319,11 @@ mod tests {
                 "usrloc:registered_users = 0",
                 "usrloc:location_users = 0",
                 "usrloc:location_contacts = 0",
-                "usrloc:location_expires = 0"
+                "usrloc:location_expires = 0",
+                "usrloc:table_bytes = 0",
+                "usrloc:table_full = 0",
+                "usrloc:max_bindings = 18446744073709551615",
+                "usrloc:max_table_bytes = 18446744073709551615"
             ]
         );
         let two = get(

@@ -3,9 +3,11 @@
 //! parses SIP; deciding *what* to store is the registrar's job.
 
 mod binding;
+mod limits;
 mod table;
 
 pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
+pub use limits::{Growth, Limit, TableFull, TableLimits};
 pub use table::{unix_now, LocationTable, UsrlocStats};
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use smallvec::SmallVec;
 
 use super::binding::{Binding, Ruid, PERMANENT};
+use super::limits::{self, Growth, TableFull, TableLimits};
 use crate::store::{Commit, Store, StoreOp};
 
 /// Seconds since the Unix epoch: the clock bindings expire by.
@@ -53,7 +54,16 @@ pub struct UsrlocStats {
     pub contacts: AtomicU64,
     /// Bindings removed because they expired (`usrloc:location_expires`).
     pub expired: AtomicU64,
+    /// Estimated bytes of all records (`usrloc:table_bytes`, a gauge; see
+    /// [`limits`]).
+    pub bytes: AtomicU64,
+    /// Edits refused because the table was full (`usrloc:table_full`).
+    pub full: AtomicU64,
 }
+
+/// What a record costs beside its bindings: the map slot (key, record,
+/// hash-table control byte and spare capacity) and the key's allocation.
+const RECORD_OVERHEAD: usize = 2 * (std::mem::size_of::<Arc<str>>() + std::mem::size_of::<Record>()) + 16 + 16;
 
 /// The in-memory location table (DESIGN §4).
 pub struct LocationTable {
@@ -68,6 +78,9 @@ pub struct LocationTable {
     /// Where changes are persisted, if anywhere (DESIGN §7). Set once at
     /// start, after the table was preloaded from it.
     store: OnceLock<Arc<dyn Store>>,
+    limits: TableLimits,
+    /// Rate limit of the "table full" log line.
+    full_log: crate::log_limit::LogLimiter,
 }
 
 impl Default for LocationTable {
@@ -84,6 +97,69 @@ impl LocationTable {
             wake: Notify::new(),
             stats: UsrlocStats::default(),
             store: OnceLock::new(),
+            limits: TableLimits::default(),
+            full_log: crate::log_limit::LogLimiter::new(),
+        }
+    }
+
+    /// This table with global bounds (`max_bindings`, `max_table_bytes`).
+    pub fn with_limits(mut self, limits: TableLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> TableLimits {
+        self.limits
+    }
+
+    /// Whether an edit of the AoR named `aor`, whose live bindings are
+    /// `current`, may grow the table by `growth` (see [`limits`]). Callers
+    /// that add bindings (the registrar, `ul.add`) ask this inside their
+    /// [`update`](Self::update) closure, before changing anything. A
+    /// refusal is counted (`usrloc:table_full`) and logged at most once per
+    /// 10 s with the number since.
+    pub fn admit(&self, aor: &str, current: &[Binding], growth: Growth) -> Result<(), TableFull> {
+        let mut growth = growth;
+        if current.is_empty() && growth.bindings > 0 {
+            growth.bytes += (RECORD_OVERHEAD + aor.len()) as i64;
+        }
+        let Some(limit) = limits::check(
+            self.stats.contacts.load(Ordering::Relaxed),
+            self.stats.bytes.load(Ordering::Relaxed),
+            growth,
+            self.limits,
+        ) else {
+            return Ok(());
+        };
+        self.stats.full.fetch_add(1, Ordering::Relaxed);
+        let now = unix_now();
+        let retry_after = {
+            let idx = self.expiry.lock().unwrap_or_else(PoisonError::into_inner);
+            idx.first_key_value()
+                .map_or(3600, |(d, _)| d.saturating_sub(now))
+                .clamp(1, 3600)
+        };
+        let full = TableFull { limit, retry_after };
+        if let Some(n) = self.full_log.event(now, 10) {
+            tracing::warn!("{n} new binding(s) refused since the last report: {full}");
+        }
+        Err(full)
+    }
+
+    /// The bytes a record counts for: nothing once empty (it is removed).
+    fn record_bytes(key: &str, bindings: &[Binding]) -> u64 {
+        if bindings.is_empty() {
+            return 0;
+        }
+        let sum: usize = bindings.iter().map(Binding::footprint).sum();
+        (RECORD_OVERHEAD + key.len() + sum) as u64
+    }
+
+    fn count_bytes(&self, before: u64, after: u64) {
+        if after > before {
+            self.stats.bytes.fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            self.stats.bytes.fetch_sub(before - after, Ordering::Relaxed);
         }
     }
 
@@ -167,6 +243,7 @@ impl LocationTable {
         journal: bool,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> (R, Option<Commit>) {
+        let before_bytes = Self::record_bytes(key, &rec.bindings);
         let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
         let before = bindings.len();
         let expired = Self::drop_expired(&mut bindings, now);
@@ -182,6 +259,7 @@ impl LocationTable {
         rec.bindings = bindings.into_boxed_slice();
         let after = rec.bindings.len();
         self.count_change(before, after);
+        self.count_bytes(before_bytes, Self::record_bytes(key, &rec.bindings));
         self.schedule(key, rec);
         // Submitted while the AoR is still locked, so the store sees the
         // changes of one AoR in the order they were made.
@@ -329,6 +407,7 @@ impl LocationTable {
         match self.records.remove(aor) {
             Some((key, rec)) if !rec.bindings.is_empty() => {
                 self.count_change(rec.bindings.len(), 0);
+                self.count_bytes(Self::record_bytes(&key, &rec.bindings), 0);
                 if let Some(store) = self.store.get() {
                     let ops = rec
                         .bindings
@@ -473,6 +552,7 @@ impl LocationTable {
             let now_empty = match self.records.get_mut(&aor) {
                 Some(mut rec) if rec.scheduled == deadline => {
                     rec.scheduled = UNSCHEDULED;
+                    let before_bytes = Self::record_bytes(&aor, &rec.bindings);
                     let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
                     let before = bindings.len();
                     let expired = Self::drop_expired(&mut bindings, now);
@@ -481,6 +561,7 @@ impl LocationTable {
                         .expired
                         .fetch_add(expired as u64, Ordering::Relaxed);
                     self.count_change(before, rec.bindings.len());
+                    self.count_bytes(before_bytes, Self::record_bytes(&aor, &rec.bindings));
                     self.schedule(&aor, &mut rec);
                     rec.bindings.is_empty()
                 }
