@@ -1149,7 +1149,10 @@ level = "debug"
             assert!(e.contains(&format!("key `{key}`")), "{e}");
             assert!(e.contains("out of range"), "{e}");
         }
-        assert!(parse("max_bindings = 50\nmax_table_bytes = 65536\n[pike]\nmax_tracked = 1000\n").is_ok());
+        assert!(
+            parse("max_bindings = 50\nmax_table_bytes = 65536\n[pike]\nmax_tracked = 1000\n")
+                .is_ok()
+        );
     }
 
     #[test]

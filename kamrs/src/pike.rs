@@ -429,7 +429,10 @@ mod tests {
         for i in 1000..2000 {
             p.allow_at(v4(i), 800);
         }
-        assert!(!p.allow_at(flooder, 900), "the blocked source was forgotten");
+        assert!(
+            !p.allow_at(flooder, 900),
+            "the blocked source was forgotten"
+        );
         assert!(p.top(1)[0].blocked);
         assert_eq!(p.top(1)[0].ip, flooder);
     }
@@ -444,9 +447,7 @@ mod tests {
             }
         }
         assert_eq!(p.blocks.load(Ordering::Relaxed), WAYS as u64);
-        let newcomers = (100..200)
-            .filter(|&i| p.allow_at(v4(i), 10))
-            .count();
+        let newcomers = (100..200).filter(|&i| p.allow_at(v4(i), 10)).count();
         assert_eq!(newcomers, 3, "untracked sources must not flood either");
         assert_eq!(p.untracked.load(Ordering::Relaxed), 100);
         // Next window: another allowance.

@@ -38,7 +38,10 @@ fn a_full_source_table_still_blocks_a_new_flooder() {
         let ip = Ipv4Addr::new(127, 1, (i / 250) as u8, (i % 250 + 1) as u8);
         let s = socket_at(ip, server);
         let port = s.local_addr().unwrap().port();
-        let r = udp_exchange(&s, sip_request("OPTIONS", &format!("fill-{i}"), 1, port, &[]));
+        let r = udp_exchange(
+            &s,
+            sip_request("OPTIONS", &format!("fill-{i}"), 1, port, &[]),
+        );
         assert_eq!(r.status, 501, "filler {ip}: {}", r.raw);
     }
     // Now a flood from an address never seen: 2,000 OPTIONS in about one
@@ -74,7 +77,10 @@ fn a_full_source_table_still_blocks_a_new_flooder() {
     let quiet = socket_at(Ipv4Addr::new(127, 3, 0, 1), server);
     let port = quiet.local_addr().unwrap().port();
     for i in 0..5 {
-        let r = udp_exchange(&quiet, sip_request("OPTIONS", &format!("quiet-{i}"), 1, port, &[]));
+        let r = udp_exchange(
+            &quiet,
+            sip_request("OPTIONS", &format!("quiet-{i}"), 1, port, &[]),
+        );
         assert_eq!(r.status, 501, "{}", r.raw);
     }
     // And the flooder is still blocked.

@@ -48,7 +48,11 @@ fn query(aor: &str, port: u16) -> String {
 
 fn assert_refused_small(r: &Response, request_len: usize) {
     assert_eq!(r.status, 500, "{}", r.raw);
-    assert!(r.raw.contains("TCP"), "the refusal should say to use TCP: {}", r.raw);
+    assert!(
+        r.raw.contains("TCP"),
+        "the refusal should say to use TCP: {}",
+        r.raw
+    );
     let limit = 1300usize.max(10 * request_len);
     assert!(
         r.raw.len() <= limit,

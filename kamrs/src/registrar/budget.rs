@@ -126,7 +126,11 @@ mod tests {
         crate::registrar::reply::ok_rest(&mut out, 1000, &after, false);
         assert!(out.len() <= bound, "{} > {bound}", out.len());
         // Tight enough to be useful: within a few dozen bytes per Contact.
-        assert!(bound - out.len() < 40 * after.len() + TAIL, "{bound} vs {}", out.len());
+        assert!(
+            bound - out.len() < 40 * after.len() + TAIL,
+            "{bound} vs {}",
+            out.len()
+        );
         // Nothing removed: every binding counts.
         assert!(ok_rest_bound(&current, &[], false) > ok_rest_bound(&current[..1], &[], false));
     }

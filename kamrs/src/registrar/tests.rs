@@ -695,7 +695,10 @@ fn a_full_table_refuses_new_bindings_not_refreshes_and_changes_nothing() {
 fn the_table_bytes_gauge_follows_every_change_back_to_zero() {
     use std::sync::atomic::Ordering::Relaxed;
     let reg = Registrar::default();
-    handle(&reg, &register("Contact: <sip:a@1>, <sip:a@2>\r\nExpires: 600\r\n"));
+    handle(
+        &reg,
+        &register("Contact: <sip:a@1>, <sip:a@2>\r\nExpires: 600\r\n"),
+    );
     let two = reg.table().stats().bytes.load(Relaxed);
     assert!(two > 300, "{two}");
     handle(
@@ -704,9 +707,15 @@ fn the_table_bytes_gauge_follows_every_change_back_to_zero() {
     );
     let one = reg.table().stats().bytes.load(Relaxed);
     assert!(one < two && one > 0, "{one} {two}");
-    handle(&reg, &register_with("c1@h", 12, "Contact: *\r\nExpires: 0\r\n"));
+    handle(
+        &reg,
+        &register_with("c1@h", 12, "Contact: *\r\nExpires: 0\r\n"),
+    );
     assert_eq!(reg.table().stats().bytes.load(Relaxed), 0);
-    handle(&reg, &register_with("c1@h", 13, "Contact: <sip:a@1>\r\nExpires: 600\r\n"));
+    handle(
+        &reg,
+        &register_with("c1@h", 13, "Contact: <sip:a@1>\r\nExpires: 600\r\n"),
+    );
     assert!(reg.table().remove("alice"));
     assert_eq!(reg.table().stats().bytes.load(Relaxed), 0);
 }
@@ -739,7 +748,10 @@ fn growth_counts_adds_replacements_and_removals() {
         }],
     );
     assert_eq!((g.bindings, g.bytes > 0), (0, true));
-    assert_eq!(save::growth(&current, &[]), crate::usrloc::Growth::default());
+    assert_eq!(
+        save::growth(&current, &[]),
+        crate::usrloc::Growth::default()
+    );
 }
 
 #[test]
@@ -773,7 +785,10 @@ fn a_200_over_the_udp_budget_is_refused_before_any_change() {
     let contacts: Vec<String> = (0..10)
         .map(|i| format!("<sip:{}{i}@192.0.2.1>", "x".repeat(200)))
         .collect();
-    let text = register(&format!("Contact: {}\r\nExpires: 600\r\n", contacts.join(", ")));
+    let text = register(&format!(
+        "Contact: {}\r\nExpires: 600\r\n",
+        contacts.join(", ")
+    ));
     // Through handle (request size unknown → the floor applies): refused.
     let r = handle(&reg, &text);
     assert!(

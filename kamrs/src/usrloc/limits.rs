@@ -104,8 +104,7 @@ impl fmt::Display for TableFull {
 /// Whether an edit growing the table by `growth` may go ahead, given
 /// what the table holds (`bindings`, `bytes`) and its `limits`.
 pub fn check(bindings: u64, bytes: u64, growth: Growth, limits: TableLimits) -> Option<Limit> {
-    if growth.bindings > 0
-        && bindings.saturating_add(growth.bindings as u64) > limits.max_bindings
+    if growth.bindings > 0 && bindings.saturating_add(growth.bindings as u64) > limits.max_bindings
     {
         return Some(Limit::Bindings(limits.max_bindings));
     }

@@ -62,8 +62,11 @@ pub struct UsrlocStats {
 }
 
 /// What a record costs beside its bindings: the map slot (key, record,
-/// hash-table control byte and spare capacity) and the key's allocation.
-const RECORD_OVERHEAD: usize = 2 * (std::mem::size_of::<Arc<str>>() + std::mem::size_of::<Record>()) + 16 + 16;
+/// hash-table control byte, counted twice for the table's spare
+/// capacity), the key's and the binding list's allocations, and its entry
+/// in the expiry index.
+const RECORD_OVERHEAD: usize =
+    2 * (std::mem::size_of::<Arc<str>>() + std::mem::size_of::<Record>() + 1) + 16 + 16 + 16 + 48;
 
 /// The in-memory location table (DESIGN §4).
 pub struct LocationTable {
@@ -157,9 +160,13 @@ impl LocationTable {
 
     fn count_bytes(&self, before: u64, after: u64) {
         if after > before {
-            self.stats.bytes.fetch_add(after - before, Ordering::Relaxed);
+            self.stats
+                .bytes
+                .fetch_add(after - before, Ordering::Relaxed);
         } else if before > after {
-            self.stats.bytes.fetch_sub(before - after, Ordering::Relaxed);
+            self.stats
+                .bytes
+                .fetch_sub(before - after, Ordering::Relaxed);
         }
     }
 
