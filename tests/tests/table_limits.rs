@@ -127,6 +127,7 @@ fn table_bytes_are_bounded_under_long_strings() {
         }
     }
     assert!(full, "2000 long bindings never filled 256 KiB");
+    // Sequential REGISTERs: the limit holds exactly.
     let bytes = stat(&k, "usrloc:table_bytes");
     assert!(bytes <= 262_144, "table_bytes {bytes} over the limit");
     // Each binding here costs 1 to 2 KB by the estimate.
@@ -258,7 +259,9 @@ fn memory_stays_bounded_under_a_table_filling_attack() {
         stat(&k, "usrloc:table_bytes")
     );
     assert!(full > 15_000, "only {full} refused");
-    assert!(stat(&k, "usrloc:table_bytes") <= 4 << 20);
+    // Held exactly, though several UDP workers admit REGISTERs at once.
+    let bytes = stat(&k, "usrloc:table_bytes");
+    assert!(bytes <= 4 << 20, "table_bytes {bytes}");
     // The table's 4 MiB, its estimate's slack, allocator and socket
     // buffers: far below the ~90 MB the same load took unbounded.
     assert!(growth < 24 * 1024, "RSS grew by {growth} KiB");

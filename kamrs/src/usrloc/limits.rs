@@ -13,11 +13,11 @@
 //! not refused: they were acknowledged already, and dropping them would
 //! lose registrations.
 //!
-//! The check and the change happen under the AoR's lock but not under one
-//! lock for the whole table, so REGISTERs for different AoRs handled at
-//! the same instant may pass the check together: the table can exceed a
-//! limit by what those few requests add (bounded by the worker threads
-//! times `max_contacts`), never more.
+//! The check and the change happen under the AoR's lock, not under one
+//! lock for the whole table; so that REGISTERs for different AoRs handled
+//! at the same instant cannot pass the check together, what `admit` lets
+//! through is reserved (under a small lock taken only by edits that add)
+//! until the edit has been counted. The limits therefore hold exactly.
 
 use std::fmt;
 

@@ -82,8 +82,19 @@ pub struct LocationTable {
     /// start, after the table was preloaded from it.
     store: OnceLock<Arc<dyn Store>>,
     limits: TableLimits,
+    /// Growth admitted by [`admit`](Self::admit) whose edit has not been
+    /// counted yet: (bindings, bytes). Checked and taken under this lock so
+    /// that concurrent REGISTERs for different AoRs cannot pass the limit
+    /// together; taken only by edits that add, never by refreshes.
+    reserved: Mutex<(u64, u64)>,
     /// Rate limit of the "table full" log line.
     full_log: crate::log_limit::LogLimiter,
+}
+
+thread_local! {
+    /// What [`LocationTable::admit`] reserved on this thread for the edit
+    /// running here; released when that edit has counted its change.
+    static PENDING: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 impl Default for LocationTable {
@@ -101,6 +112,7 @@ impl LocationTable {
             stats: UsrlocStats::default(),
             store: OnceLock::new(),
             limits: TableLimits::default(),
+            reserved: Mutex::new((0, 0)),
             full_log: crate::log_limit::LogLimiter::new(),
         }
     }
@@ -118,20 +130,39 @@ impl LocationTable {
     /// Whether an edit of the AoR named `aor`, whose live bindings are
     /// `current`, may grow the table by `growth` (see [`limits`]). Callers
     /// that add bindings (the registrar, `ul.add`) ask this inside their
-    /// [`update`](Self::update) closure, before changing anything. A
-    /// refusal is counted (`usrloc:table_full`) and logged at most once per
-    /// 10 s with the number since.
+    /// [`update`](Self::update) closure, before changing anything: what
+    /// it admits is reserved until that edit has been counted, so the limit
+    /// holds even for REGISTERs handled at the same instant. A refusal is
+    /// counted (`usrloc:table_full`) and logged at most once per 10 s with
+    /// the number since.
     pub fn admit(&self, aor: &str, current: &[Binding], growth: Growth) -> Result<(), TableFull> {
         let mut growth = growth;
         if current.is_empty() && growth.bindings > 0 {
             growth.bytes += (RECORD_OVERHEAD + aor.len()) as i64;
         }
-        let Some(limit) = limits::check(
-            self.stats.contacts.load(Ordering::Relaxed),
-            self.stats.bytes.load(Ordering::Relaxed),
-            growth,
-            self.limits,
-        ) else {
+        let grows = (growth.bindings.max(0) as u64, growth.bytes.max(0) as u64);
+        if grows == (0, 0) {
+            return Ok(()); // a refresh or a removal: never refused
+        }
+        let refused = {
+            let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+            let limit = limits::check(
+                self.stats.contacts.load(Ordering::Relaxed) + reserved.0,
+                self.stats.bytes.load(Ordering::Relaxed) + reserved.1,
+                growth,
+                self.limits,
+            );
+            if limit.is_none() {
+                reserved.0 += grows.0;
+                reserved.1 += grows.1;
+                PENDING.set({
+                    let p = PENDING.get();
+                    (p.0 + grows.0, p.1 + grows.1)
+                });
+            }
+            limit
+        };
+        let Some(limit) = refused else {
             return Ok(());
         };
         self.stats.full.fetch_add(1, Ordering::Relaxed);
@@ -147,6 +178,17 @@ impl LocationTable {
             tracing::warn!("{n} new binding(s) refused since the last report: {full}");
         }
         Err(full)
+    }
+
+    /// Gives back what [`admit`](Self::admit) reserved on this thread, now
+    /// that the edit's change is in the counters.
+    fn release_reservation(&self) {
+        let (bindings, bytes) = PENDING.take();
+        if (bindings, bytes) != (0, 0) {
+            let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+            reserved.0 = reserved.0.saturating_sub(bindings);
+            reserved.1 = reserved.1.saturating_sub(bytes);
+        }
     }
 
     /// The bytes a record counts for: nothing once empty (it is removed).
@@ -267,6 +309,7 @@ impl LocationTable {
         let after = rec.bindings.len();
         self.count_change(before, after);
         self.count_bytes(before_bytes, Self::record_bytes(key, &rec.bindings));
+        self.release_reservation();
         self.schedule(key, rec);
         // Submitted while the AoR is still locked, so the store sees the
         // changes of one AoR in the order they were made.
