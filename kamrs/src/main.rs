@@ -232,6 +232,7 @@ async fn run(config: Config) -> ExitCode {
                 eprintln!("kamrs: a location store was already attached");
                 return ExitCode::from(1);
             }
+            table.warn_if_over_limits();
         }
         Err(e) => {
             eprintln!("kamrs: {e}");

@@ -180,6 +180,23 @@ impl LocationTable {
         Err(full)
     }
 
+    /// Says so at start-up when the bindings preloaded from the store are
+    /// already over a limit: they are all kept (they were acknowledged),
+    /// but new ones get 503 until enough expire or the limit is raised.
+    pub fn warn_if_over_limits(&self) {
+        let contacts = self.stats.contacts.load(Ordering::Relaxed);
+        let bytes = self.stats.bytes.load(Ordering::Relaxed);
+        if contacts > self.limits.max_bindings || bytes > self.limits.max_bytes {
+            tracing::warn!(
+                contacts,
+                bytes,
+                max_bindings = self.limits.max_bindings,
+                max_table_bytes = self.limits.max_bytes,
+                "the stored location table is over its limits: every stored binding is kept, but new ones get 503 until enough expire; raise `max_bindings` / `max_table_bytes` if this is the normal size of this deployment"
+            );
+        }
+    }
+
     /// Gives back what [`admit`](Self::admit) reserved on this thread, now
     /// that the edit's change is in the counters.
     fn release_reservation(&self) {
