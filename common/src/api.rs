@@ -71,6 +71,9 @@ pub mod error {
     /// "none"` for `subscriber.*`/`auth.*`, `[pike] enabled = false` for
     /// `pike.top`); the message says how to turn it on.
     pub const DISABLED: i32 = 503;
+    /// `ul.add` refused because the location table is full
+    /// (`max_bindings` / `max_table_bytes`); the message says which.
+    pub const TABLE_FULL: i32 = 503;
 }
 
 #[cfg_attr(all(feature = "server", feature = "client"), rpc(server, client))]

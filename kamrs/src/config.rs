@@ -20,6 +20,9 @@ use crate::store::StoreMode;
 
 /// Upper bound of `udp_workers`.
 const MAX_UDP_WORKERS: usize = 256;
+/// Default and upper bound of `udp_reply_max_size`: the most an IPv4 UDP
+/// datagram carries (65,535 less the IP and UDP headers).
+pub const UDP_REPLY_MAX: usize = 65_507;
 
 /// The whole configuration. `Default` is the embedded configuration used
 /// when no file is given.
@@ -37,7 +40,9 @@ pub struct Config {
     pub min_expires_mode: MinExpiresMode,
     /// Longer expiries are clamped to this.
     pub max_expires: u32,
-    /// Most bindings per AoR; 0 means unlimited.
+    /// Most bindings per AoR; 0 means unlimited. Defaults to 10, not
+    /// Kamailio's 0: one AoR with 20,000 contacts made each of its
+    /// REGISTERs take 0.39 s and answer 1 MB.
     pub max_contacts: u32,
     /// What to do when a REGISTER would exceed `max_contacts`.
     pub max_contacts_policy: MaxContactsPolicy,
@@ -47,6 +52,18 @@ pub struct Config {
     pub use_path: bool,
     /// Longest Contact URI accepted, in bytes.
     pub contact_max_size: usize,
+    /// Longest Call-ID accepted in a REGISTER, in bytes (the width of
+    /// Kamailio's `location.callid` column); longer ones get 400.
+    pub callid_max_size: usize,
+    /// Longest User-Agent stored, in bytes (Kamailio's
+    /// `location.user_agent` width); longer ones are cut, not refused.
+    pub user_agent_max_size: usize,
+    /// Most bindings in the whole location table; past it REGISTERs and
+    /// `ul.add` that would add one get 503 + Retry-After.
+    pub max_bindings: u64,
+    /// Most bytes the location table may hold by its estimate (each
+    /// binding's strings and fixed size, each AoR's key and record).
+    pub max_table_bytes: u64,
 
     /// Largest SIP message accepted, in bytes (datagram or stream frame).
     pub max_message_size: usize,
@@ -88,6 +105,10 @@ pub struct Config {
     /// Threads serving each UDP `listen` socket (all reading the same
     /// socket, like Kamailio's UDP `children`); 0: one per CPU.
     pub udp_workers: usize,
+    /// Largest reply sent over UDP, bytes. A 200 that would be larger (an
+    /// AoR with very many bindings) is refused with a short 500 telling
+    /// the UA to use TCP, before anything changes (`registrar::budget`).
+    pub udp_reply_max_size: usize,
 
     /// The control API endpoint (`[ctl]`).
     pub ctl: CtlConfig,
@@ -112,11 +133,15 @@ impl Default for Config {
             min_expires: 60,
             min_expires_mode: MinExpiresMode::Reject,
             max_expires: 3600,
-            max_contacts: 0,
+            max_contacts: 10,
             max_contacts_policy: MaxContactsPolicy::Reject,
             use_domain: false,
             use_path: false,
             contact_max_size: 512,
+            callid_max_size: 255,
+            user_agent_max_size: 255,
+            max_bindings: 1_000_000,
+            max_table_bytes: 1 << 30,
             max_message_size: 65536,
             max_headers: 64,
             max_line_length: 8192,
@@ -130,6 +155,7 @@ impl Default for Config {
             tcp_wq_max: 10 * 1024 * 1024,
             force_rport: false,
             udp_workers: 0,
+            udp_reply_max_size: UDP_REPLY_MAX,
             ctl: CtlConfig::default(),
             store: StoreConfig::default(),
             auth: AuthConfig::default(),
@@ -508,6 +534,9 @@ pub struct PikeConfig {
     pub block_time: u64,
     /// Networks never limited, e.g. `"10.0.0.0/8"`, your own proxies.
     pub trusted: Vec<String>,
+    /// Most sources tracked at once; past it the least recently seen
+    /// source that is not blocked is forgotten to make room.
+    pub max_tracked: usize,
 }
 
 impl Default for PikeConfig {
@@ -518,6 +547,7 @@ impl Default for PikeConfig {
             max_requests: 200,
             block_time: 30,
             trusted: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
+            max_tracked: crate::pike::MAX_TRACKED,
         }
     }
 }
@@ -537,6 +567,17 @@ impl PikeConfig {
             bad.push((
                 "pike.block_time",
                 format!("{} is out of range 1..=86400 (seconds)", self.block_time),
+            ));
+        }
+        if !(crate::pike::MIN_TRACKED..=crate::pike::MAX_MAX_TRACKED).contains(&self.max_tracked) {
+            bad.push((
+                "pike.max_tracked",
+                format!(
+                    "{} is out of range {}..={} (sources; each costs about 64 bytes)",
+                    self.max_tracked,
+                    crate::pike::MIN_TRACKED,
+                    crate::pike::MAX_MAX_TRACKED
+                ),
             ));
         }
         if let Some(t) = self
@@ -562,6 +603,7 @@ impl PikeConfig {
                 .iter()
                 .filter_map(|t| crate::pike::parse_net(t))
                 .collect(),
+            max_tracked: self.max_tracked,
         })
     }
 }
@@ -773,6 +815,35 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     if c.contact_max_size == 0 {
         bad.push(("contact_max_size", "must be at least 1".to_owned()));
     }
+    for (key, value) in [
+        ("callid_max_size", c.callid_max_size),
+        ("user_agent_max_size", c.user_agent_max_size),
+    ] {
+        if !(16..=8192).contains(&value) {
+            bad.push((key, format!("{value} is out of range 16..=8192 (bytes)")));
+        }
+    }
+    const BINDINGS_MAX: u64 = 100_000_000;
+    if !(1..=BINDINGS_MAX).contains(&c.max_bindings) {
+        bad.push((
+            "max_bindings",
+            format!(
+                "{} is out of range 1..={BINDINGS_MAX} (a binding costs 350 bytes to 2 KB; size `max_table_bytes` with it)",
+                c.max_bindings
+            ),
+        ));
+    }
+    const TABLE_BYTES_MIN: u64 = 64 * 1024;
+    const TABLE_BYTES_MAX: u64 = 1 << 40;
+    if !(TABLE_BYTES_MIN..=TABLE_BYTES_MAX).contains(&c.max_table_bytes) {
+        bad.push((
+            "max_table_bytes",
+            format!(
+                "{} is out of range {TABLE_BYTES_MIN}..={TABLE_BYTES_MAX} (bytes; 1073741824 is 1 GiB)",
+                c.max_table_bytes
+            ),
+        ));
+    }
     if c.tcp_connection_lifetime == 0 {
         bad.push((
             "tcp_connection_lifetime",
@@ -790,6 +861,16 @@ fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
         ));
     }
     check_tcp(c, &mut bad);
+    if !(crate::registrar::budget::FLOOR..=UDP_REPLY_MAX).contains(&c.udp_reply_max_size) {
+        bad.push((
+            "udp_reply_max_size",
+            format!(
+                "{} is out of range {}..={UDP_REPLY_MAX} (bytes; a UDP datagram carries at most {UDP_REPLY_MAX})",
+                c.udp_reply_max_size,
+                crate::registrar::budget::FLOOR
+            ),
+        ));
+    }
     c.ctl.check(&mut bad);
     c.store.check(&mut bad);
     c.auth.check(&c.listen, &mut bad);
@@ -885,6 +966,14 @@ impl Config {
         // Serialising plain structs of strings, integers and enums cannot
         // fail; fall back to the Debug form rather than panic if it ever did.
         toml::to_string(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+
+    /// The location table's global bounds.
+    pub fn table_limits(&self) -> crate::usrloc::TableLimits {
+        crate::usrloc::TableLimits {
+            max_bindings: self.max_bindings,
+            max_bytes: self.max_table_bytes,
+        }
     }
 
     /// The SIP-layer limits, for [`crate::route::Router::new`].
@@ -1029,11 +1118,15 @@ mod tests {
         assert_eq!(c.min_expires, 60);
         assert_eq!(c.min_expires_mode, MinExpiresMode::Reject);
         assert_eq!(c.max_expires, 3600);
-        assert_eq!(c.max_contacts, 0);
+        assert_eq!(c.max_contacts, 10);
         assert_eq!(c.max_contacts_policy, MaxContactsPolicy::Reject);
         assert!(!c.use_domain);
         assert!(!c.use_path);
         assert_eq!(c.contact_max_size, 512);
+        assert_eq!((c.callid_max_size, c.user_agent_max_size), (255, 255));
+        assert_eq!((c.max_bindings, c.max_table_bytes), (1_000_000, 1 << 30));
+        assert_eq!(c.udp_reply_max_size, 65_507);
+        assert_eq!(c.pike.max_tracked, 200_000);
         assert_eq!(c.max_message_size, 65536);
         assert_eq!(c.max_headers, 64);
         assert_eq!(c.max_line_length, 8192);
@@ -1232,6 +1325,27 @@ level = "debug"
         assert!(e.starts_with("kamrs.toml:1: key `max_expires`"), "{e}");
         assert!(e.contains("no bound") && e.contains("86400"), "{e}");
         assert!(!e.contains("min_expires"), "not blamed on min_expires: {e}");
+    }
+
+    #[test]
+    fn issue13_limits_are_range_checked_with_the_key_and_line() {
+        for (text, key) in [
+            ("max_bindings = 0\n", "max_bindings"),
+            ("max_table_bytes = 1000\n", "max_table_bytes"),
+            ("callid_max_size = 8\n", "callid_max_size"),
+            ("user_agent_max_size = 9000\n", "user_agent_max_size"),
+            ("udp_reply_max_size = 70000\n", "udp_reply_max_size"),
+            ("udp_reply_max_size = 512\n", "udp_reply_max_size"),
+            ("[pike]\nmax_tracked = 3\n", "pike.max_tracked"),
+        ] {
+            let e = parse(text).unwrap_err();
+            assert!(e.contains(&format!("key `{key}`")), "{e}");
+            assert!(e.contains("out of range"), "{e}");
+        }
+        assert!(
+            parse("max_bindings = 50\nmax_table_bytes = 65536\n[pike]\nmax_tracked = 1000\n")
+                .is_ok()
+        );
     }
 
     #[test]

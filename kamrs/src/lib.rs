@@ -10,6 +10,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod log_limit;
 pub mod pike;
 pub mod registrar;
 pub mod route;

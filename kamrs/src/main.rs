@@ -220,7 +220,7 @@ async fn run(config: Config) -> ExitCode {
     };
     // The location table, filled from the store before `ready` so the
     // first REGISTER or lookup already sees every stored binding.
-    let table = Arc::new(LocationTable::new());
+    let table = Arc::new(LocationTable::new().with_limits(config.table_limits()));
     match kamrs::store::open(&config.store).await {
         Ok(None) => {}
         Ok(Some(store)) => {
@@ -232,6 +232,7 @@ async fn run(config: Config) -> ExitCode {
                 eprintln!("kamrs: a location store was already attached");
                 return ExitCode::from(1);
             }
+            table.warn_if_over_limits();
         }
         Err(e) => {
             eprintln!("kamrs: {e}");

@@ -4,18 +4,42 @@
 //! than `max_requests` in one window is blocked, and stays blocked until it
 //! has been quiet for `block_time` (every dropped request restarts that
 //! wait). Blocked traffic is dropped before parsing, so a flood costs one
-//! map lookup per packet and cannot slow down other sources. Memory is
-//! bounded: at most `MAX_TRACKED` sources are tracked, idle ones are swept.
+//! bucket lookup per packet and cannot slow down other sources.
+//!
+//! Memory is bounded by `max_tracked` and the filter never fails open when
+//! that is reached (issue 13: with a table that simply stopped adding
+//! sources, 200,000 one-packet sources made every later flooder
+//! untracked). Sources live in a fixed set of buckets of [`WAYS`] slots,
+//! picked by a keyed hash of the address (the key is random per process,
+//! so nobody can aim many addresses at one bucket). A new source takes a
+//! free slot of its bucket, else the slot of the least recently seen source
+//! there that is *not blocked* (counted in `evicted`): a flooder is always
+//! among the most recently seen, so it keeps its slot, and a blocked source
+//! is never forgotten while its block lasts. Only when every slot of a
+//! bucket holds a blocked source do newcomers to that bucket go untracked;
+//! they then share one allowance of `max_requests` per window (the
+//! bucket's overflow counter, a one-row count-min sketch), so even that
+//! case cannot be used to flood. Every operation is O([`WAYS`]).
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use dashmap::DashMap;
-
-/// Sources tracked at most; past that, new sources are let through
-/// untracked (failing open beats blocking legitimate phones).
+/// Default `[pike] max_tracked`. A slot costs about 60 bytes, so the
+/// default holds at most about 12 MB (allocated bucket by bucket, as
+/// sources arrive).
 pub const MAX_TRACKED: usize = 200_000;
+/// Bounds of `[pike] max_tracked`.
+pub const MIN_TRACKED: usize = 16;
+pub const MAX_MAX_TRACKED: usize = 10_000_000;
+
+/// Slots per bucket: the sources a new one competes with for a slot.
+/// Eight keeps the scan within a cache line or two of addresses while
+/// making it unlikely that all of a bucket's sources are blocked.
+pub const WAYS: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct PikeSettings {
@@ -24,16 +48,47 @@ pub struct PikeSettings {
     pub block_time: Duration,
     /// Sources never limited (e.g. loopback, your own proxies).
     pub trusted: Vec<(IpAddr, u8)>,
+    /// Sources tracked at most (`[pike] max_tracked`), rounded up to a
+    /// multiple of [`WAYS`].
+    pub max_tracked: usize,
 }
 
 #[derive(Debug, Clone, Copy)]
-struct Entry {
+struct Slot {
+    ip: IpAddr,
     window_start: u64,
     count: u32,
     /// Milliseconds (since `Pike::epoch`) until which the source is blocked.
     blocked_until: u64,
     last_seen: u64,
     dropped: u64,
+}
+
+impl Slot {
+    fn new(ip: IpAddr, now: u64) -> Slot {
+        Slot {
+            ip,
+            window_start: now,
+            count: 0,
+            blocked_until: 0,
+            last_seen: now,
+            dropped: 0,
+        }
+    }
+
+    fn blocked(&self, now: u64) -> bool {
+        now < self.blocked_until
+    }
+}
+
+/// One bucket: up to [`WAYS`] sources, and the shared allowance of
+/// newcomers that found every slot blocked.
+#[derive(Debug, Default)]
+struct Bucket {
+    /// Allocated (exactly [`WAYS`]) when the first source arrives.
+    slots: Vec<Slot>,
+    overflow_start: u64,
+    overflow_count: u32,
 }
 
 /// A source as shown by `pike.top`.
@@ -48,22 +103,40 @@ pub struct SourceInfo {
 pub struct Pike {
     settings: PikeSettings,
     epoch: Instant,
-    sources: DashMap<IpAddr, Entry>,
+    buckets: Box<[Mutex<Bucket>]>,
+    hasher: RandomState,
     /// Requests dropped because their source was blocked.
     pub dropped: AtomicU64,
     /// Sources that became blocked.
     pub blocks: AtomicU64,
+    /// Sources forgotten to make room for a new one (`pike:evicted`).
+    pub evicted: AtomicU64,
+    /// Requests from sources that found their bucket full of blocked
+    /// sources and were counted together (`pike:untracked_requests`).
+    pub untracked: AtomicU64,
+    /// Sources tracked now (`pike:tracked_sources`, a gauge).
+    pub tracked: AtomicU64,
 }
 
 impl Pike {
     pub fn new(settings: PikeSettings) -> Self {
+        let buckets = settings.max_tracked.max(1).div_ceil(WAYS);
         Pike {
             settings,
             epoch: Instant::now(),
-            sources: DashMap::new(),
+            buckets: (0..buckets).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
             dropped: AtomicU64::new(0),
             blocks: AtomicU64::new(0),
+            evicted: AtomicU64::new(0),
+            untracked: AtomicU64::new(0),
+            tracked: AtomicU64::new(0),
         }
+    }
+
+    /// Most sources tracked at once.
+    pub fn capacity(&self) -> usize {
+        self.buckets.len() * WAYS
     }
 
     fn now_ms(&self) -> u64 {
@@ -77,6 +150,15 @@ impl Pike {
             .any(|&(net, bits)| in_net(ip, net, bits))
     }
 
+    fn bucket(&self, ip: IpAddr) -> std::sync::MutexGuard<'_, Bucket> {
+        // Multiply-shift maps the hash onto 0..len without a division.
+        let h = self.hasher.hash_one(ip);
+        let i = ((u128::from(h) * self.buckets.len() as u128) >> 64) as usize;
+        self.buckets[i.min(self.buckets.len() - 1)]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Counts a request from `ip`; false if it must be dropped.
     pub fn allow(&self, ip: IpAddr) -> bool {
         self.allow_at(ip, self.now_ms())
@@ -88,24 +170,39 @@ impl Pike {
         }
         let window = self.settings.window.as_millis() as u64;
         let block = self.settings.block_time.as_millis() as u64;
-        let mut entry = match self.sources.get_mut(&ip) {
-            Some(e) => e,
-            None => {
-                if self.sources.len() >= MAX_TRACKED {
-                    return true;
+        let mut bucket = self.bucket(ip);
+        let b = &mut *bucket;
+        let i = match b.slots.iter().position(|s| s.ip == ip) {
+            Some(i) => i,
+            None if b.slots.len() < WAYS => {
+                if b.slots.capacity() == 0 {
+                    b.slots.reserve_exact(WAYS);
                 }
-                self.sources.entry(ip).or_insert(Entry {
-                    window_start: now,
-                    count: 0,
-                    blocked_until: 0,
-                    last_seen: now,
-                    dropped: 0,
-                })
+                b.slots.push(Slot::new(ip, now));
+                self.tracked.fetch_add(1, Ordering::Relaxed);
+                b.slots.len() - 1
+            }
+            None => {
+                let coldest = b
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| !s.blocked(now))
+                    .min_by_key(|(_, s)| s.last_seen)
+                    .map(|(i, _)| i);
+                match coldest {
+                    Some(i) => {
+                        b.slots[i] = Slot::new(ip, now);
+                        self.evicted.fetch_add(1, Ordering::Relaxed);
+                        i
+                    }
+                    None => return self.allow_untracked(b, now, window),
+                }
             }
         };
-        let e = &mut *entry;
+        let e = &mut b.slots[i];
         e.last_seen = now;
-        if now < e.blocked_until {
+        if e.blocked(now) {
             e.blocked_until = now + block;
             e.dropped += 1;
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -127,35 +224,65 @@ impl Pike {
         true
     }
 
-    /// Forgets sources idle for longer than a window and a block time.
+    /// A request from a source with no slot because every slot of its
+    /// bucket holds a blocked source: all such sources of the bucket share
+    /// one window count, so they cannot flood either.
+    fn allow_untracked(&self, b: &mut Bucket, now: u64, window: u64) -> bool {
+        self.untracked.fetch_add(1, Ordering::Relaxed);
+        if now.saturating_sub(b.overflow_start) >= window {
+            b.overflow_start = now;
+            b.overflow_count = 0;
+        }
+        b.overflow_count = b.overflow_count.saturating_add(1);
+        if b.overflow_count > self.settings.max_requests {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// Forgets sources idle for longer than a window and a block time, so
+    /// `pike.top` and the gauge show who is active. (Room for new sources
+    /// does not depend on it: they take the coldest slot anyway.)
     pub fn sweep(&self) {
-        let now = self.now_ms();
+        self.sweep_at(self.now_ms());
+    }
+
+    fn sweep_at(&self, now: u64) {
         let idle = (self.settings.window + self.settings.block_time).as_millis() as u64;
-        self.sources
-            .retain(|_, e| now.saturating_sub(e.last_seen) <= idle || now < e.blocked_until);
+        for bucket in self.buckets.iter() {
+            let mut b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = b.slots.len();
+            b.slots
+                .retain(|e| now.saturating_sub(e.last_seen) <= idle || e.blocked(now));
+            let gone = before - b.slots.len();
+            if gone > 0 {
+                self.tracked.fetch_sub(gone as u64, Ordering::Relaxed);
+            }
+            if b.slots.is_empty() && b.slots.capacity() > 0 {
+                b.slots = Vec::new();
+            }
+        }
     }
 
     /// The busiest sources, blocked ones first (`pike.top`).
     pub fn top(&self, n: usize) -> Vec<SourceInfo> {
         let now = self.now_ms();
         let window = self.settings.window.as_millis() as u64;
-        let mut v: Vec<SourceInfo> = self
-            .sources
-            .iter()
-            .map(|r| {
-                let e = r.value();
-                SourceInfo {
-                    ip: *r.key(),
-                    requests_in_window: if now.saturating_sub(e.window_start) < window {
-                        e.count
-                    } else {
-                        0
-                    },
-                    blocked: now < e.blocked_until,
-                    dropped: e.dropped,
-                }
-            })
-            .collect();
+        let mut v: Vec<SourceInfo> = Vec::new();
+        for bucket in self.buckets.iter() {
+            let b = bucket.lock().unwrap_or_else(PoisonError::into_inner);
+            v.extend(b.slots.iter().map(|e| SourceInfo {
+                ip: e.ip,
+                requests_in_window: if now.saturating_sub(e.window_start) < window {
+                    e.count
+                } else {
+                    0
+                },
+                blocked: e.blocked(now),
+                dropped: e.dropped,
+            }));
+        }
         v.sort_by(|a, b| {
             b.blocked
                 .cmp(&a.blocked)
@@ -227,6 +354,7 @@ mod tests {
             max_requests: 3,
             block_time: Duration::from_secs(5),
             trusted: trusted.iter().map(|t| parse_net(t).unwrap()).collect(),
+            max_tracked: MAX_TRACKED,
         })
     }
 
@@ -265,5 +393,86 @@ mod tests {
         assert_eq!(top[0].dropped, 2);
         assert!(parse_net("10.0.0.0/33").is_none());
         assert!(parse_net("nonsense").is_none());
+    }
+
+    fn small(max_tracked: usize) -> Pike {
+        Pike::new(PikeSettings {
+            window: Duration::from_secs(2),
+            max_requests: 3,
+            block_time: Duration::from_secs(5),
+            trusted: Vec::new(),
+            max_tracked,
+        })
+    }
+
+    fn v4(i: u32) -> IpAddr {
+        IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i))
+    }
+
+    #[test]
+    fn a_full_table_evicts_cold_sources_and_still_blocks_a_new_flooder() {
+        let p = small(64);
+        assert_eq!(p.capacity(), 64);
+        // Ten times the capacity, one packet each: all let through, the
+        // table never holds more than its capacity.
+        for i in 0..640 {
+            assert!(p.allow_at(v4(i), u64::from(i)));
+        }
+        assert_eq!(p.tracked.load(Ordering::Relaxed), 64);
+        assert_eq!(p.evicted.load(Ordering::Relaxed), 640 - 64);
+        // A new source flooding now is tracked and blocked at once.
+        let flooder = v4(10_000);
+        let allowed = (0..100).filter(|_| p.allow_at(flooder, 700)).count();
+        assert_eq!(allowed, 3);
+        assert_eq!(p.blocks.load(Ordering::Relaxed), 1);
+        // Hundreds more one-packet sources cannot push it out while blocked.
+        for i in 1000..2000 {
+            p.allow_at(v4(i), 800);
+        }
+        assert!(
+            !p.allow_at(flooder, 900),
+            "the blocked source was forgotten"
+        );
+        assert!(p.top(1)[0].blocked);
+        assert_eq!(p.top(1)[0].ip, flooder);
+    }
+
+    #[test]
+    fn a_bucket_full_of_blocked_sources_shares_one_allowance() {
+        // One bucket: every slot blocked, newcomers share max_requests.
+        let p = small(WAYS);
+        for i in 0..WAYS as u32 {
+            for _ in 0..4 {
+                p.allow_at(v4(i), 0);
+            }
+        }
+        assert_eq!(p.blocks.load(Ordering::Relaxed), WAYS as u64);
+        let newcomers = (100..200).filter(|&i| p.allow_at(v4(i), 10)).count();
+        assert_eq!(newcomers, 3, "untracked sources must not flood either");
+        assert_eq!(p.untracked.load(Ordering::Relaxed), 100);
+        // Next window: another allowance.
+        assert!(p.allow_at(v4(300), 2_100));
+        // Once the blocks are over (quiet for block_time), slots free up:
+        // the coldest unblocked one is taken.
+        assert!(p.allow_at(v4(400), 20_000));
+        assert_eq!(p.evicted.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn sweep_forgets_idle_sources_but_not_blocked_ones() {
+        let p = small(64);
+        for i in 0..10 {
+            p.allow_at(v4(i), 0);
+        }
+        for _ in 0..4 {
+            p.allow_at(v4(99), 0);
+        }
+        // Still flooding at 4 s: blocked until 9 s, kept.
+        assert!(!p.allow_at(v4(99), 4_000));
+        p.sweep_at(7_001);
+        assert_eq!(p.tracked.load(Ordering::Relaxed), 1);
+        p.sweep_at(11_001);
+        assert_eq!(p.tracked.load(Ordering::Relaxed), 0);
+        assert!(p.top(10).is_empty());
     }
 }

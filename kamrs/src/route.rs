@@ -142,7 +142,7 @@ impl Router {
             }
             Ok(sip::Message::Request(req)) => {
                 CoreStats::inc(&self.stats.rcv_requests);
-                self.route(req, peer, out)
+                self.route(req, msg.len(), peer, out)
             }
             Err(err) => self.reject(msg, *err, peer, out),
         }
@@ -162,10 +162,10 @@ impl Router {
         self.reject(head, err, peer, out)
     }
 
-    fn route(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Action {
+    fn route(&self, req: &Request<'_>, len: usize, peer: &Peer, out: &mut Vec<u8>) -> Action {
         match req.method {
             Method::Ack => Action::Absorb,
-            Method::Register => match self.registrar.handle(req, peer, out) {
+            Method::Register => match self.registrar.handle_sized(req, peer, len, out) {
                 None => self.sent(&req.top_via, peer),
                 Some(pending) => {
                     CoreStats::inc(&self.stats.sent_replies);

@@ -14,6 +14,9 @@ pub struct CoreStats {
     pub rcv_responses_ignored: AtomicU64,
     /// Replies written (any status).
     pub sent_replies: AtomicU64,
+    /// Replies the kernel refused to send (`sl:failures`, Kamailio's name),
+    /// e.g. a datagram over the UDP limit or a full socket buffer.
+    pub send_failures: AtomicU64,
     /// Bad requests answered with 4xx/5xx by the SIP layer.
     pub bad_requests_answered: AtomicU64,
     /// Input that could not be answered at all (garbage, no Via, over-size datagram…).

@@ -4,22 +4,34 @@
 //! Each input gets a fresh router (and so an empty location table): a
 //! crash then reproduces from its input alone, and REGISTERs cannot grow
 //! the table without bound over millions of runs.
+//!
+//! The router's table is bounded tightly (issue 13) so the refusal paths
+//! run too: the table never holds more than its limits, and no UDP reply
+//! is larger than the unauthenticated budget (max(1300, 10x the input)).
 
 #![no_main]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use kamrs::registrar::Registrar;
+use kamrs::registrar::budget::{AMPLIFICATION, FLOOR};
+use kamrs::registrar::{Registrar, Settings};
+use kamrs::usrloc::{LocationTable, TableLimits};
 use kamrs::route::{Action, Peer, Proto, Router};
 use kamrs::sip::{parse_message, Limits, Message};
 use kamrs::stats::CoreStats;
 use libfuzzer_sys::fuzz_target;
 
+const LIMITS: TableLimits = TableLimits {
+    max_bindings: 2,
+    max_bytes: 2048,
+};
+
 fn router() -> Router {
+    let table = Arc::new(LocationTable::new().with_limits(LIMITS));
     Router::new(
         Limits::default(),
-        Registrar::default(),
+        Registrar::new(Settings::default(), table),
         Arc::new(CoreStats::default()),
     )
 }
@@ -31,8 +43,21 @@ fuzz_target!(|data: &[u8]| {
         local: SocketAddr::from(([127, 0, 0, 1], 5060)),
     };
     let mut out = Vec::new();
-    match router().handle(data, &peer, &mut out) {
+    let router = router();
+    let action = router.handle(data, &peer, &mut out);
+    let stats = router.registrar().table().stats();
+    let contacts = stats.contacts.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(contacts <= LIMITS.max_bindings, "{contacts} bindings");
+    let bytes = stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(bytes <= LIMITS.max_bytes, "{bytes} bytes");
+    match action {
         Action::Reply { .. } => {
+            assert!(
+                out.len() <= FLOOR.max(AMPLIFICATION * data.len()),
+                "a {}-byte datagram drew a {}-byte reply",
+                data.len(),
+                out.len()
+            );
             assert!(
                 out.starts_with(b"SIP/2.0 ") && out.ends_with(b"\r\n\r\n"),
                 "reply is not a SIP response: {:?}",

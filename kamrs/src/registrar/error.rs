@@ -33,6 +33,16 @@ pub enum Reject {
     Unsupported(String),
     /// 500: the location store could not make the change durable.
     StoreUnavailable,
+    /// 500: the 200 would not fit the UDP reply budget (the datagram
+    /// limit, or the amplification bound for unauthenticated requests);
+    /// nothing was changed. Over TCP the same request is answered in full.
+    ReplyTooLarge,
+    /// 503: the location table holds `max_bindings` bindings or
+    /// `max_table_bytes` bytes; carries the Retry-After seconds. Nothing
+    /// was changed; refreshes and removals still work.
+    TableFull(u64),
+    /// 400: the Call-ID is longer than `callid_max_size`.
+    CallIdTooLong,
     /// 401 with these `WWW-Authenticate` values.
     Challenge(Vec<String>),
     /// 403: authenticated but not allowed (or too many wrong answers).
@@ -48,7 +58,8 @@ impl Reject {
             Reject::IntervalTooBrief(_) => 423,
             Reject::TooManyContacts(_) => 503,
             Reject::Unsupported(_) => 420,
-            Reject::StoreUnavailable => 500,
+            Reject::StoreUnavailable | Reject::ReplyTooLarge => 500,
+            Reject::TableFull(_) => 503,
             Reject::Challenge(_) => 401,
             Reject::Forbidden(_) => 403,
             _ => 400,
@@ -70,6 +81,9 @@ impl Reject {
             Reject::TooManyContacts(_) => "Too Many Registered Contacts",
             Reject::Unsupported(_) => "Bad Extension",
             Reject::StoreUnavailable => "Location Store Unavailable",
+            Reject::ReplyTooLarge => "Reply Too Large For UDP, Use TCP",
+            Reject::TableFull(_) => "Location Table Full",
+            Reject::CallIdTooLong => "Call-ID Too Long",
             Reject::Challenge(_) => "Unauthorized",
             Reject::Forbidden(r) | Reject::BadCredentials(r) | Reject::UnusableAor(r) => r,
         }

@@ -2,6 +2,7 @@
 //! registration: it decides what a REGISTER does ([`save`]) and answers it
 //! ([`reply`]); the location table ([`crate::usrloc`]) only stores.
 
+pub mod budget;
 mod error;
 mod methods;
 pub mod reply;
@@ -63,6 +64,9 @@ pub struct RegistrarStats {
     pub accepted: AtomicU64,
     /// `registrar:rejected_regs`
     pub rejected: AtomicU64,
+    /// REGISTERs over UDP refused because their 200 would not fit the
+    /// reply budget (`registrar:reply_too_large`, see [`budget`]).
+    pub reply_too_large: AtomicU64,
 }
 
 /// A reply that may be sent only once `commit` succeeds; `on_failure` is
@@ -86,6 +90,8 @@ pub struct Registrar {
     /// Store failures since the last log line, and when that was.
     store_failures: AtomicU64,
     store_failure_logged: AtomicU64,
+    /// Rate limit of the "reply too large" log line.
+    too_large_log: crate::log_limit::LogLimiter,
 }
 
 impl Default for Registrar {
@@ -104,6 +110,7 @@ impl Registrar {
             user_agents: UserAgents::default(),
             store_failures: AtomicU64::new(0),
             store_failure_logged: AtomicU64::new(0),
+            too_large_log: crate::log_limit::LogLimiter::new(),
         }
     }
 
@@ -137,9 +144,31 @@ impl Registrar {
     /// returns the store's [`Commit`] and the 500 to send instead of `out`
     /// if that commit fails: the caller must not send `out` before the
     /// commit resolves (DESIGN §7).
+    ///
+    /// The request's size is not known here, so over UDP the amplification
+    /// bound uses its floor; the router calls [`handle_sized`](Self::handle_sized).
     pub fn handle(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Option<Pending> {
+        self.handle_sized(req, peer, 0, out)
+    }
+
+    /// [`handle`](Self::handle) for a request of `request_len` bytes, which
+    /// bounds the size of its reply over UDP ([`budget`]).
+    pub fn handle_sized(
+        &self,
+        req: &Request<'_>,
+        peer: &Peer,
+        request_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<Pending> {
         let now = unix_now();
-        match self.register(req, peer, now, out) {
+        let limit = (peer.proto == crate::route::Proto::Udp).then(|| {
+            budget::udp_reply_limit(
+                self.settings.udp_reply_max_size,
+                request_len,
+                self.auth.is_some(),
+            )
+        });
+        match self.register(req, peer, now, limit, out) {
             Ok(commit) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                 let (Some(store), Some(commit)) = (self.table.store(), commit) else {
@@ -164,6 +193,9 @@ impl Registrar {
                 // refusal (Kamailio counts only what save() refused).
                 if !matches!(reject, Reject::Challenge(_)) {
                     self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                }
+                if reject == Reject::ReplyTooLarge {
+                    self.reply_too_large(peer, limit.unwrap_or(0), now);
                 }
                 reply::refuse(out, req, peer, &reject);
                 None
@@ -191,11 +223,26 @@ impl Registrar {
         }
     }
 
+    /// Counts and logs (at most one line per 10 s) a REGISTER refused
+    /// because its 200 would not fit the UDP reply budget.
+    fn reply_too_large(&self, peer: &Peer, limit: usize, now: u64) {
+        self.stats.reply_too_large.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.too_large_log.event(now, 10) {
+            tracing::warn!(
+                remote = %peer.remote,
+                limit,
+                "{n} REGISTER(s) over UDP answered 500 since the last report: the 200 listing the AoR's bindings would be over {limit} bytes (the datagram limit `udp_reply_max_size`, or {}x the request when it is not authenticated); nothing was changed. UAs with that many bindings must register over TCP; `max_contacts` bounds bindings per AoR",
+                budget::AMPLIFICATION
+            );
+        }
+    }
+
     fn register(
         &self,
         req: &Request<'_>,
         peer: &Peer,
         now: u64,
+        reply_limit: Option<usize>,
         out: &mut Vec<u8>,
     ) -> Result<Option<Commit>, Reject> {
         // The Request-URI names the registrar's domain (RFC 3261 §10.3
@@ -228,8 +275,20 @@ impl Registrar {
         let (result, commit) = self.table.update_durable(&aor, now, |bindings| {
             let outcome = save::save(req, &ctx, bindings)?;
             let retransmission = outcome.retransmission;
+            self.table
+                .admit(&aor, bindings, save::growth(bindings, &outcome.changes))
+                .map_err(|full| Reject::TableFull(full.retry_after))?;
+            // The head first: its size, plus a bound of the rest, says
+            // whether the 200 fits before anything changes.
+            crate::sip::reply::begin(out, req, peer, 200, "OK");
+            if let Some(limit) = reply_limit {
+                let rest = budget::ok_rest_bound(bindings, &outcome.changes, echo_path);
+                if out.len().saturating_add(rest) > limit {
+                    return Err(Reject::ReplyTooLarge);
+                }
+            }
             save::apply(bindings, outcome.changes);
-            reply::ok(out, req, peer, now, bindings, echo_path);
+            reply::ok_rest(out, now, bindings, echo_path);
             Ok::<bool, Reject>(retransmission)
         });
         let retransmission = result?;

@@ -24,6 +24,14 @@ pub fn ok(
     echo_path: bool,
 ) {
     reply::begin(out, req, peer, 200, "OK");
+    ok_rest(out, now, bindings, echo_path);
+}
+
+/// The part of the 200 after [`reply::begin`]: the Contacts, Path, Date
+/// and the end of the header section. Split from [`ok`] so the registrar
+/// can measure the head and decide whether the whole reply will fit before
+/// it changes anything (see [`super::budget`]).
+pub fn ok_rest(out: &mut Vec<u8>, now: u64, bindings: &[Binding], echo_path: bool) {
     let mut order: SmallVec<[usize; 8]> = (0..bindings.len())
         .filter(|&i| bindings[i].is_live(now))
         .collect();
@@ -86,6 +94,9 @@ pub fn refuse(out: &mut Vec<u8>, req: &Request<'_>, peer: &Peer, reject: &Reject
         // A store outage is usually short; tell the phone when to retry
         // rather than letting it back off for its full interval.
         Reject::StoreUnavailable => reply::header(out, "Retry-After", "5"),
+        Reject::TableFull(retry) => {
+            let _ = write!(out, "Retry-After: {retry}\r\n");
+        }
         Reject::Challenge(challenges) => {
             for c in challenges {
                 reply::header(out, "WWW-Authenticate", c);

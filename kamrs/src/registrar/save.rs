@@ -14,7 +14,7 @@ use super::settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 use crate::sip::{
     parse_delta_seconds, HeaderName, NameAddr, NameAddrList, ParseError, Request, Scheme, Uri,
 };
-use crate::usrloc::{Aor, AorError, Binding, Parts, Ruid, Source};
+use crate::usrloc::{Aor, AorError, Binding, Growth, Parts, Ruid, Source};
 
 /// One edit of an AoR's binding list. Indices refer to the list the
 /// function was given.
@@ -150,6 +150,9 @@ struct Plan<'a> {
 /// RFC 3261 §10.3 steps 6–7 for one REGISTER.
 pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result<Outcome, Reject> {
     let s = ctx.settings;
+    if req.call_id.len() > s.callid_max_size {
+        return Err(Reject::CallIdTooLong);
+    }
     let header_expires = req.expires()?;
 
     if req.contact_star() {
@@ -203,7 +206,9 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
 
     // Pass 3: the changes, then the max_contacts rule on the result.
     let mut changes = Vec::with_capacity(plans.len());
-    let user_agent = req.header(HeaderName::UserAgent).map(crate::sip::trim_ws);
+    let user_agent = req
+        .header(HeaderName::UserAgent)
+        .map(|ua| cut(crate::sip::trim_ws(ua), s.user_agent_max_size));
     let mut touched: SmallVec<[usize; 4]> = SmallVec::new();
     let mut added = 0usize;
     let mut removed = 0usize;
@@ -485,6 +490,58 @@ fn new_binding(
         ruid,
         last_modified: ctx.now,
     })
+}
+
+/// `s` cut to at most `max` bytes, at a UTF-8 character boundary when it
+/// is UTF-8: a User-Agent longer than `user_agent_max_size` is stored cut
+/// rather than refused (it only describes the phone; refusing would lock
+/// out a phone model for its banner).
+pub fn cut(s: &[u8], max: usize) -> &[u8] {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    // Back off continuation bytes (10xxxxxx), at most three.
+    while end > 0 && end + 3 >= max && s[end] & 0xC0 == 0x80 {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// What applying `changes` to `current` adds to the location table, for
+/// [`crate::usrloc::LocationTable::admit`]: bindings added less those
+/// removed, and their estimated bytes.
+pub fn growth(current: &[Binding], changes: &[Change]) -> Growth {
+    let mut removed: SmallVec<[usize; 4]> = changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Remove { index } if *index < current.len() => Some(*index),
+            _ => None,
+        })
+        .collect();
+    removed.sort_unstable();
+    removed.dedup();
+    let mut g = Growth::default();
+    for &i in &removed {
+        g.bindings -= 1;
+        g.bytes -= current[i].footprint() as i64;
+    }
+    for c in changes {
+        match c {
+            Change::Add(b) => {
+                let a = Growth::add(b);
+                g.bindings += a.bindings;
+                g.bytes += a.bytes;
+            }
+            Change::Replace { index, binding } if !removed.contains(index) => {
+                if let Some(old) = current.get(*index) {
+                    g.bytes += Growth::replace(old, binding).bytes;
+                }
+            }
+            _ => {}
+        }
+    }
+    g
 }
 
 /// Applies an [`Outcome`]'s changes to the list they were computed from.

@@ -16,6 +16,12 @@ pub struct Settings {
     pub use_domain: bool,
     pub use_path: bool,
     pub contact_max_size: usize,
+    /// Longest Call-ID accepted (`callid_max_size`).
+    pub callid_max_size: usize,
+    /// Longest User-Agent stored; longer ones are cut (`user_agent_max_size`).
+    pub user_agent_max_size: usize,
+    /// Largest UDP reply (`udp_reply_max_size`), see [`super::budget`].
+    pub udp_reply_max_size: usize,
 }
 
 impl Default for Settings {
@@ -36,6 +42,9 @@ impl From<&crate::config::Config> for Settings {
             use_domain: c.use_domain,
             use_path: c.use_path,
             contact_max_size: c.contact_max_size,
+            callid_max_size: c.callid_max_size,
+            user_agent_max_size: c.user_agent_max_size,
+            udp_reply_max_size: c.udp_reply_max_size,
         }
     }
 }

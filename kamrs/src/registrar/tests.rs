@@ -78,6 +78,7 @@ fn settings() -> Settings {
         use_domain: false,
         use_path: false,
         contact_max_size: 512,
+        ..Settings::default()
     }
 }
 
@@ -675,4 +676,171 @@ fn user_agents_are_shared_and_bounded() {
     let c = cache.get(b"after");
     assert_eq!(&*c, "after");
     assert!(cache.len() <= UserAgents::CAPACITY);
+}
+
+// ---- issue 13: the table's bounds, field sizes, the UDP reply budget ----
+
+#[test]
+fn a_full_table_refuses_new_bindings_not_refreshes_and_changes_nothing() {
+    let table = LocationTable::new().with_limits(crate::usrloc::TableLimits {
+        max_bindings: 1,
+        max_bytes: u64::MAX,
+    });
+    let reg = Registrar::new(Settings::default(), Arc::new(table));
+    let first = register("Contact: <sip:a@1>\r\nExpires: 600\r\n");
+    assert!(handle(&reg, &first).starts_with("SIP/2.0 200 OK\r\n"));
+    // A second binding (same AoR): refused, with Retry-After, unchanged.
+    let r = handle(
+        &reg,
+        &register_with("c2@h", 1, "Contact: <sip:a@2>\r\nExpires: 600\r\n"),
+    );
+    assert!(r.starts_with("SIP/2.0 503 Location Table Full\r\n"), "{r}");
+    let retry: u64 = lines(&r, "Retry-After")[0].parse().unwrap();
+    assert!((1..=600).contains(&retry), "{r}");
+    assert_eq!(reg.table().lookup("alice", 0).map(|b| b.len()), Some(1));
+    // The refresh of the existing one, and replacing it by another
+    // contact (one removed, one added), still work.
+    let refresh = register_with("c1@h", 11, "Contact: <sip:a@1>\r\nExpires: 600\r\n");
+    assert!(handle(&reg, &refresh).starts_with("SIP/2.0 200 OK\r\n"));
+    let swap = register_with(
+        "c1@h",
+        12,
+        "Contact: <sip:a@1>;expires=0, <sip:a@3>\r\nExpires: 600\r\n",
+    );
+    let r = handle(&reg, &swap);
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert_eq!(lines(&r, "Contact").len(), 1);
+    let s = reg.table().stats();
+    assert_eq!(s.full.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
+
+#[test]
+fn the_table_bytes_gauge_follows_every_change_back_to_zero() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = Registrar::default();
+    handle(
+        &reg,
+        &register("Contact: <sip:a@1>, <sip:a@2>\r\nExpires: 600\r\n"),
+    );
+    let two = reg.table().stats().bytes.load(Relaxed);
+    assert!(two > 300, "{two}");
+    handle(
+        &reg,
+        &register_with("c1@h", 11, "Contact: <sip:a@2>;expires=0\r\n"),
+    );
+    let one = reg.table().stats().bytes.load(Relaxed);
+    assert!(one < two && one > 0, "{one} {two}");
+    handle(
+        &reg,
+        &register_with("c1@h", 12, "Contact: *\r\nExpires: 0\r\n"),
+    );
+    assert_eq!(reg.table().stats().bytes.load(Relaxed), 0);
+    handle(
+        &reg,
+        &register_with("c1@h", 13, "Contact: <sip:a@1>\r\nExpires: 600\r\n"),
+    );
+    assert!(reg.table().remove("alice"));
+    assert_eq!(reg.table().stats().bytes.load(Relaxed), 0);
+}
+
+#[test]
+fn growth_counts_adds_replacements_and_removals() {
+    let current = vec![
+        binding("sip:a@1", "c", 1, NOW + 100),
+        binding("sip:a@2", "c", 1, NOW + 100),
+    ];
+    let new = binding("sip:a-longer@3", "c", 1, NOW + 100);
+    let g = save::growth(
+        &current,
+        &[
+            Change::Remove { index: 0 },
+            Change::Remove { index: 0 },
+            Change::Add(new.clone()),
+        ],
+    );
+    assert_eq!(g.bindings, 0);
+    assert_eq!(
+        g.bytes,
+        new.footprint() as i64 - current[0].footprint() as i64
+    );
+    let g = save::growth(
+        &current,
+        &[Change::Replace {
+            index: 1,
+            binding: new.clone(),
+        }],
+    );
+    assert_eq!((g.bindings, g.bytes > 0), (0, true));
+    assert_eq!(
+        save::growth(&current, &[]),
+        crate::usrloc::Growth::default()
+    );
+}
+
+#[test]
+fn call_id_is_bounded_and_user_agent_is_cut_at_a_character() {
+    let reg = Registrar::default();
+    let long = "i".repeat(256);
+    let r = handle(&reg, &register_with(&long, 1, "Contact: <sip:a@1>\r\n"));
+    assert!(r.starts_with("SIP/2.0 400 Call-ID Too Long\r\n"), "{r}");
+    // 254 ASCII bytes then a 3-byte character straddling byte 255.
+    let ua = format!("{}€tail", "u".repeat(254));
+    let r = handle(
+        &reg,
+        &register(&format!("Contact: <sip:a@1>\r\nUser-Agent: {ua}\r\n")),
+    );
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    let stored = reg.table().lookup("alice", 0).unwrap()[0]
+        .user_agent
+        .clone()
+        .unwrap();
+    assert_eq!(&*stored, "u".repeat(254));
+    assert_eq!(save::cut(b"abc", 5), b"abc");
+    assert_eq!(save::cut("aé".as_bytes(), 2), b"a");
+}
+
+#[test]
+fn a_200_over_the_udp_budget_is_refused_before_any_change() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = Registrar::default();
+    // max_contacts is 10 by default; 10 long contacts make a 200 of about
+    // 2.5 KB, over the 1300-byte floor for a short unauthenticated query.
+    let contacts: Vec<String> = (0..10)
+        .map(|i| format!("<sip:{}{i}@192.0.2.1>", "x".repeat(200)))
+        .collect();
+    let text = register(&format!(
+        "Contact: {}\r\nExpires: 600\r\n",
+        contacts.join(", ")
+    ));
+    // Through handle (request size unknown → the floor applies): refused.
+    let r = handle(&reg, &text);
+    assert!(
+        r.starts_with("SIP/2.0 500 Reply Too Large For UDP, Use TCP\r\n"),
+        "{r}"
+    );
+    assert!(reg.table().lookup("alice", 0).is_none(), "nothing applied");
+    assert_eq!(reg.stats().reply_too_large.load(Relaxed), 1);
+    // With its real size the request may draw 10x its ~2.4 KB: accepted.
+    let peer = Peer {
+        proto: Proto::Udp,
+        remote: "192.0.2.1:5060".parse().unwrap(),
+        local: "127.0.0.1:5060".parse().unwrap(),
+    };
+    let mut out = Vec::new();
+    with_req(&text, |r| reg.handle_sized(r, &peer, text.len(), &mut out));
+    let r = String::from_utf8(out).unwrap();
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert_eq!(lines(&r, "Contact").len(), 10);
+    // A short query for it over UDP: refused; over TCP: listed in full.
+    let query = register_with("q@h", 1, "");
+    let r = handle(&reg, &query);
+    assert!(r.starts_with("SIP/2.0 500 "), "{r}");
+    let tcp = Peer {
+        proto: Proto::Tcp,
+        ..peer
+    };
+    let mut out = Vec::new();
+    with_req(&query, |r| reg.handle(r, &tcp, &mut out));
+    let r = String::from_utf8(out).unwrap();
+    assert_eq!(lines(&r, "Contact").len(), 10, "{r}");
 }

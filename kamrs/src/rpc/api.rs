@@ -348,6 +348,7 @@ pub(crate) mod tests {
             max_requests,
             block_time: std::time::Duration::from_secs(60),
             trusted: Vec::new(),
+            max_tracked: crate::pike::MAX_TRACKED,
         });
         let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()))
             .with_pike(Arc::new(pike));

@@ -88,6 +88,12 @@ const STATS: &[Stat] = &[
         counter: Some(|s| &s.router.stats().sent_replies),
     },
     Stat {
+        group: "sl",
+        name: "failures",
+        value: |s| load(&s.router.stats().send_failures),
+        counter: Some(|s| &s.router.stats().send_failures),
+    },
+    Stat {
         group: "tcp",
         name: "local_reject",
         value: |s| load(&s.router.stats().tcp_refused),
@@ -166,6 +172,12 @@ const STATS: &[Stat] = &[
         counter: Some(|s| &s.router.registrar().stats().rejected),
     },
     Stat {
+        group: "registrar",
+        name: "reply_too_large",
+        value: |s| load(&s.router.registrar().stats().reply_too_large),
+        counter: Some(|s| &s.router.registrar().stats().reply_too_large),
+    },
+    Stat {
         group: "usrloc",
         name: "registered_users",
         value: |s| load(&s.table().stats().users),
@@ -190,6 +202,30 @@ const STATS: &[Stat] = &[
         counter: Some(|s| &s.table().stats().expired),
     },
     Stat {
+        group: "usrloc",
+        name: "table_bytes",
+        value: |s| load(&s.table().stats().bytes),
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "table_full",
+        value: |s| load(&s.table().stats().full),
+        counter: Some(|s| &s.table().stats().full),
+    },
+    Stat {
+        group: "usrloc",
+        name: "max_bindings",
+        value: |s| s.table().limits().max_bindings,
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "max_table_bytes",
+        value: |s| s.table().limits().max_bytes,
+        counter: None,
+    },
+    Stat {
         group: "pike",
         name: "dropped_requests",
         value: |s| load(pike_counter(s, |p| &p.dropped)),
@@ -200,6 +236,30 @@ const STATS: &[Stat] = &[
         name: "blocked_sources",
         value: |s| load(pike_counter(s, |p| &p.blocks)),
         counter: Some(|s| pike_counter(s, |p| &p.blocks)),
+    },
+    Stat {
+        group: "pike",
+        name: "evicted",
+        value: |s| load(pike_counter(s, |p| &p.evicted)),
+        counter: Some(|s| pike_counter(s, |p| &p.evicted)),
+    },
+    Stat {
+        group: "pike",
+        name: "untracked_requests",
+        value: |s| load(pike_counter(s, |p| &p.untracked)),
+        counter: Some(|s| pike_counter(s, |p| &p.untracked)),
+    },
+    Stat {
+        group: "pike",
+        name: "tracked_sources",
+        value: |s| load(pike_counter(s, |p| &p.tracked)),
+        counter: None,
+    },
+    Stat {
+        group: "pike",
+        name: "max_tracked",
+        value: |s| s.router.pike().map_or(0, |p| p.capacity() as u64),
+        counter: None,
     },
     Stat {
         group: "auth",
@@ -377,7 +437,11 @@ mod tests {
                 "usrloc:registered_users = 0",
                 "usrloc:location_users = 0",
                 "usrloc:location_contacts = 0",
-                "usrloc:location_expires = 0"
+                "usrloc:location_expires = 0",
+                "usrloc:table_bytes = 0",
+                "usrloc:table_full = 0",
+                "usrloc:max_bindings = 18446744073709551615",
+                "usrloc:max_table_bytes = 18446744073709551615"
             ]
         );
         let two = get(
@@ -404,7 +468,14 @@ mod tests {
         let off = state();
         assert_eq!(
             get(&off, &names(&["pike:"])).unwrap(),
-            ["pike:dropped_requests = 0", "pike:blocked_sources = 0"]
+            [
+                "pike:dropped_requests = 0",
+                "pike:blocked_sources = 0",
+                "pike:evicted = 0",
+                "pike:untracked_requests = 0",
+                "pike:tracked_sources = 0",
+                "pike:max_tracked = 0"
+            ]
         );
         reset(&off, &names(&["all"])).unwrap();
         assert_eq!(get(&off, &names(&["auth:"])).unwrap().len(), 11);
@@ -416,13 +487,17 @@ mod tests {
             pike.allow(ip);
         }
         assert_eq!(
-            get(&s, &names(&["pike:"])).unwrap(),
+            get(&s, &names(&["pike:"])).unwrap()[..2],
             ["pike:dropped_requests = 3", "pike:blocked_sources = 1"]
         );
         reset(&s, &names(&["pike:dropped_requests"])).unwrap();
         assert_eq!(
-            get(&s, &names(&["pike:"])).unwrap(),
+            get(&s, &names(&["pike:"])).unwrap()[..2],
             ["pike:dropped_requests = 0", "pike:blocked_sources = 1"]
+        );
+        assert_eq!(
+            get(&s, &names(&["pike:tracked_sources"])).unwrap(),
+            ["pike:tracked_sources = 1"]
         );
     }
 

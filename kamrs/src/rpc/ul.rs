@@ -19,7 +19,7 @@ use jsonrpsee::types::ErrorObjectOwned;
 use super::api::State;
 use super::shape::{self, SLOTS};
 use crate::sip::Uri;
-use crate::usrloc::{unix_now, Aor, Binding, Parts, PERMANENT};
+use crate::usrloc::{unix_now, Aor, Binding, Growth, Parts, TableFull, PERMANENT};
 
 type Result<T> = std::result::Result<T, ErrorObjectOwned>;
 
@@ -233,16 +233,28 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
         ruid: state.new_ruid(),
         last_modified: now,
     });
-    state.table().update(&aor, now, |bindings| {
-        let same = bindings.iter().position(|b| {
-            b.contact() == contact
-                || Uri::parse(b.contact().as_bytes()).is_some_and(|u| u.equivalent(&uri))
-        });
-        match same {
-            Some(i) => bindings[i] = binding,
-            None => bindings.push(binding),
-        }
-    });
+    let table = state.table();
+    table
+        .update(&aor, now, |bindings| {
+            let same = bindings.iter().position(|b| {
+                b.contact() == contact
+                    || Uri::parse(b.contact().as_bytes()).is_some_and(|u| u.equivalent(&uri))
+            });
+            // The table's bounds apply to the API as to REGISTERs.
+            let growth = match same {
+                Some(i) => Growth::replace(&bindings[i], &binding),
+                None => Growth::add(&binding),
+            };
+            table.admit(&aor, bindings, growth)?;
+            match same {
+                Some(i) => bindings[i] = binding,
+                None => bindings.push(binding),
+            }
+            Ok(())
+        })
+        .map_err(|full: TableFull| {
+            ErrorObjectOwned::owned(error::TABLE_FULL, full.to_string(), None::<()>)
+        })?;
     tracing::info!(
         aor,
         contact,

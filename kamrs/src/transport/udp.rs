@@ -230,13 +230,13 @@ impl Worker {
                                     pending.on_failure
                                 }
                             };
-                            send_nowait(&socket, &bytes, dest);
+                            send_nowait(&socket, &bytes, dest, router.stats());
                         });
                     }
                     Action::Absorb | Action::Drop(_) => {}
                 }
             }
-            tx.send(&self.socket, &outs, &replies);
+            tx.send(&self.socket, &outs, &replies, self.router.stats());
         }
     }
 }
@@ -252,10 +252,21 @@ fn is_timeout(e: &io::Error) -> bool {
 /// Sends from a runtime task on the workers' blocking socket: a full send
 /// buffer must not block a runtime thread, so the datagram is dropped
 /// instead (the UA retransmits, as after any UDP loss).
-fn send_nowait(socket: &UdpSocket, bytes: &[u8], dest: SocketAddr) {
+fn send_nowait(socket: &UdpSocket, bytes: &[u8], dest: SocketAddr, stats: &CoreStats) {
     let sock = socket2::SockRef::from(socket);
     if let Err(e) = sock.send_to_with_flags(bytes, &dest.into(), libc::MSG_DONTWAIT) {
-        tracing::debug!(%dest, "udp send failed: {e}");
+        send_failed(stats, dest, bytes.len(), &e);
+    }
+}
+
+/// A reply the kernel would not send: counted (`sl:failures`) and logged
+/// at most once per 10 s with the count since, never silently lost (issue
+/// 13: replies over the datagram limit used to vanish at debug level).
+fn send_failed(stats: &CoreStats, dest: SocketAddr, len: usize, e: &io::Error) {
+    static LOG: crate::log_limit::LogLimiter = crate::log_limit::LogLimiter::new();
+    CoreStats::inc(&stats.send_failures);
+    if let Some(n) = LOG.event(crate::usrloc::unix_now(), 10) {
+        tracing::warn!(%dest, len, "{n} UDP repl(ies) could not be sent since the last report, the last: {e}");
     }
 }
 
@@ -491,7 +502,13 @@ impl SendBatch {
 
     /// Sends `outs[i]` to `dest` for each `(i, dest)` of `replies`. A reply
     /// the kernel refuses is logged and skipped; the others still go.
-    fn send(&mut self, socket: &UdpSocket, outs: &[Vec<u8>], replies: &[(usize, SocketAddr)]) {
+    fn send(
+        &mut self,
+        socket: &UdpSocket,
+        outs: &[Vec<u8>],
+        replies: &[(usize, SocketAddr)],
+        stats: &CoreStats,
+    ) {
         let replies = &replies[..replies.len().min(self.msgs.addrs.len())];
         let mut done = 0;
         while done < replies.len() && self.mmsg {
@@ -504,7 +521,8 @@ impl SendBatch {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // The first one of the rest failed: skip it.
-                    tracing::debug!(dest = %replies[done].1, "udp send failed: {e}");
+                    let (i, dest) = replies[done];
+                    send_failed(stats, dest, outs.get(i).map_or(0, Vec::len), &e);
                     done += 1;
                 }
             }
@@ -512,7 +530,7 @@ impl SendBatch {
         for &(i, dest) in &replies[done..] {
             if let Some(out) = outs.get(i) {
                 if let Err(e) = socket.send_to(out, dest) {
-                    tracing::debug!(%dest, "udp send failed: {e}");
+                    send_failed(stats, dest, out.len(), &e);
                 }
             }
         }
@@ -648,7 +666,8 @@ mod tests {
             .map(|(&i, p)| (i, p.local_addr().unwrap()))
             .collect();
         let mut tx = SendBatch::new(16);
-        tx.send(&server, &outs, &replies);
+        let stats = CoreStats::default();
+        tx.send(&server, &outs, &replies, &stats);
         for (p, want) in peers.iter().zip([b"aaa", b"ccc", b"eee"]) {
             let mut buf = [0u8; 16];
             let (n, from) = p.recv_from(&mut buf).unwrap();
@@ -657,10 +676,32 @@ mod tests {
         }
         // The single-call fallback delivers the same.
         tx.mmsg = false;
-        tx.send(&server, &outs, &replies[..1]);
+        tx.send(&server, &outs, &replies[..1], &stats);
         let mut buf = [0u8; 16];
         let (n, _) = peers[0].recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"aaa");
+    }
+
+    #[test]
+    fn a_reply_the_kernel_refuses_is_counted_and_the_rest_still_go() {
+        let server = bound();
+        let peer = bound();
+        let dest = peer.local_addr().unwrap();
+        // Over the datagram limit: EMSGSIZE, for sendmmsg and send_to alike.
+        let outs = vec![vec![b'x'; 70_000], b"ok".to_vec()];
+        let replies = [(0, dest), (1, dest)];
+        let stats = CoreStats::default();
+        let mut tx = SendBatch::new(16);
+        tx.send(&server, &outs, &replies, &stats);
+        assert_eq!(CoreStats::get(&stats.send_failures), 1);
+        let mut buf = [0u8; 16];
+        let (n, _) = peer.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"ok");
+        tx.mmsg = false;
+        tx.send(&server, &outs, &replies[..1], &stats);
+        assert_eq!(CoreStats::get(&stats.send_failures), 2);
+        send_nowait(&server, &outs[0], dest, &stats);
+        assert_eq!(CoreStats::get(&stats.send_failures), 3);
     }
 
     #[test]

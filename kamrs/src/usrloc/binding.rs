@@ -419,6 +419,23 @@ impl Binding {
         self.expires_at == PERMANENT
     }
 
+    /// An estimate of the heap and inline bytes this binding holds, for
+    /// `max_table_bytes`: its fixed size, its strings, a boxed IPv6
+    /// sender, and its User-Agent as if not shared (a peer inventing one
+    /// per REGISTER defeats the sharing, so the bound must not count on it).
+    pub fn footprint(&self) -> usize {
+        const ALLOC: usize = 16; // allocator bookkeeping per allocation
+        let v6 = match self.source.as_ref().map(|s| &s.remote) {
+            Some(Remote::V6(_)) => std::mem::size_of::<SocketAddrV6>() + ALLOC,
+            _ => 0,
+        };
+        std::mem::size_of::<Binding>()
+            + self.text.len()
+            + ALLOC
+            + self.user_agent.as_ref().map_or(0, |u| u.len() + 16 + ALLOC)
+            + v6
+    }
+
     /// Whether the binding is still current at `now`.
     pub fn is_live(&self, now: u64) -> bool {
         self.expires_at > now

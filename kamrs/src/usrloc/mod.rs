@@ -4,10 +4,12 @@
 
 mod aor;
 mod binding;
+mod limits;
 mod table;
 
 pub use aor::{Aor, AorError, MAX_AOR_LEN};
 pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
+pub use limits::{Growth, Limit, TableFull, TableLimits};
 pub use table::{unix_now, LocationTable, UsrlocStats};
 
 #[cfg(test)]

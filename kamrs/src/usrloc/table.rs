@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use smallvec::SmallVec;
 
 use super::binding::{Binding, Ruid, PERMANENT};
+use super::limits::{self, Growth, TableFull, TableLimits};
 use crate::store::{Commit, Store, StoreOp};
 
 /// Seconds since the Unix epoch: the clock bindings expire by.
@@ -53,7 +54,19 @@ pub struct UsrlocStats {
     pub contacts: AtomicU64,
     /// Bindings removed because they expired (`usrloc:location_expires`).
     pub expired: AtomicU64,
+    /// Estimated bytes of all records (`usrloc:table_bytes`, a gauge; see
+    /// [`limits`]).
+    pub bytes: AtomicU64,
+    /// Edits refused because the table was full (`usrloc:table_full`).
+    pub full: AtomicU64,
 }
+
+/// What a record costs beside its bindings: the map slot (key, record,
+/// hash-table control byte, counted twice for the table's spare
+/// capacity), the key's and the binding list's allocations, and its entry
+/// in the expiry index.
+const RECORD_OVERHEAD: usize =
+    2 * (std::mem::size_of::<Arc<str>>() + std::mem::size_of::<Record>() + 1) + 16 + 16 + 16 + 48;
 
 /// The in-memory location table (DESIGN §4).
 pub struct LocationTable {
@@ -68,6 +81,20 @@ pub struct LocationTable {
     /// Where changes are persisted, if anywhere (DESIGN §7). Set once at
     /// start, after the table was preloaded from it.
     store: OnceLock<Arc<dyn Store>>,
+    limits: TableLimits,
+    /// Growth admitted by [`admit`](Self::admit) whose edit has not been
+    /// counted yet: (bindings, bytes). Checked and taken under this lock so
+    /// that concurrent REGISTERs for different AoRs cannot pass the limit
+    /// together; taken only by edits that add, never by refreshes.
+    reserved: Mutex<(u64, u64)>,
+    /// Rate limit of the "table full" log line.
+    full_log: crate::log_limit::LogLimiter,
+}
+
+thread_local! {
+    /// What [`LocationTable::admit`] reserved on this thread for the edit
+    /// running here; released when that edit has counted its change.
+    static PENDING: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
 }
 
 impl Default for LocationTable {
@@ -84,6 +111,121 @@ impl LocationTable {
             wake: Notify::new(),
             stats: UsrlocStats::default(),
             store: OnceLock::new(),
+            limits: TableLimits::default(),
+            reserved: Mutex::new((0, 0)),
+            full_log: crate::log_limit::LogLimiter::new(),
+        }
+    }
+
+    /// This table with global bounds (`max_bindings`, `max_table_bytes`).
+    pub fn with_limits(mut self, limits: TableLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn limits(&self) -> TableLimits {
+        self.limits
+    }
+
+    /// Whether an edit of the AoR named `aor`, whose live bindings are
+    /// `current`, may grow the table by `growth` (see [`limits`]). Callers
+    /// that add bindings (the registrar, `ul.add`) ask this inside their
+    /// [`update`](Self::update) closure, before changing anything: what
+    /// it admits is reserved until that edit has been counted, so the limit
+    /// holds even for REGISTERs handled at the same instant. A refusal is
+    /// counted (`usrloc:table_full`) and logged at most once per 10 s with
+    /// the number since.
+    pub fn admit(&self, aor: &str, current: &[Binding], growth: Growth) -> Result<(), TableFull> {
+        let mut growth = growth;
+        if current.is_empty() && growth.bindings > 0 {
+            growth.bytes += (RECORD_OVERHEAD + aor.len()) as i64;
+        }
+        let grows = (growth.bindings.max(0) as u64, growth.bytes.max(0) as u64);
+        if grows == (0, 0) {
+            return Ok(()); // a refresh or a removal: never refused
+        }
+        let refused = {
+            let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+            let limit = limits::check(
+                self.stats.contacts.load(Ordering::Relaxed) + reserved.0,
+                self.stats.bytes.load(Ordering::Relaxed) + reserved.1,
+                growth,
+                self.limits,
+            );
+            if limit.is_none() {
+                reserved.0 += grows.0;
+                reserved.1 += grows.1;
+                PENDING.set({
+                    let p = PENDING.get();
+                    (p.0 + grows.0, p.1 + grows.1)
+                });
+            }
+            limit
+        };
+        let Some(limit) = refused else {
+            return Ok(());
+        };
+        self.stats.full.fetch_add(1, Ordering::Relaxed);
+        let now = unix_now();
+        let retry_after = {
+            let idx = self.expiry.lock().unwrap_or_else(PoisonError::into_inner);
+            idx.first_key_value()
+                .map_or(3600, |(d, _)| d.saturating_sub(now))
+                .clamp(1, 3600)
+        };
+        let full = TableFull { limit, retry_after };
+        if let Some(n) = self.full_log.event(now, 10) {
+            tracing::warn!("{n} new binding(s) refused since the last report: {full}");
+        }
+        Err(full)
+    }
+
+    /// Says so at start-up when the bindings preloaded from the store are
+    /// already over a limit: they are all kept (they were acknowledged),
+    /// but new ones get 503 until enough expire or the limit is raised.
+    pub fn warn_if_over_limits(&self) {
+        let contacts = self.stats.contacts.load(Ordering::Relaxed);
+        let bytes = self.stats.bytes.load(Ordering::Relaxed);
+        if contacts > self.limits.max_bindings || bytes > self.limits.max_bytes {
+            tracing::warn!(
+                contacts,
+                bytes,
+                max_bindings = self.limits.max_bindings,
+                max_table_bytes = self.limits.max_bytes,
+                "the stored location table is over its limits: every stored binding is kept, but new ones get 503 until enough expire; raise `max_bindings` / `max_table_bytes` if this is the normal size of this deployment"
+            );
+        }
+    }
+
+    /// Gives back what [`admit`](Self::admit) reserved on this thread, now
+    /// that the edit's change is in the counters.
+    fn release_reservation(&self) {
+        let (bindings, bytes) = PENDING.take();
+        if (bindings, bytes) != (0, 0) {
+            let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+            reserved.0 = reserved.0.saturating_sub(bindings);
+            reserved.1 = reserved.1.saturating_sub(bytes);
+        }
+    }
+
+    /// The bytes a record counts for: nothing once empty (it is removed).
+    fn record_bytes(key: &str, bindings: &[Binding]) -> u64 {
+        if bindings.is_empty() {
+            return 0;
+        }
+        let sum: usize = bindings.iter().map(Binding::footprint).sum();
+        (RECORD_OVERHEAD + key.len() + sum) as u64
+    }
+
+    fn count_bytes(&self, before: u64, after: u64) {
+        if after > before {
+            self.stats
+                .bytes
+                .fetch_add(after - before, Ordering::Relaxed);
+        } else if before > after {
+            self.stats
+                .bytes
+                .fetch_sub(before - after, Ordering::Relaxed);
         }
     }
 
@@ -167,6 +309,7 @@ impl LocationTable {
         journal: bool,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> (R, Option<Commit>) {
+        let before_bytes = Self::record_bytes(key, &rec.bindings);
         let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
         let before = bindings.len();
         let expired = Self::drop_expired(&mut bindings, now);
@@ -182,6 +325,8 @@ impl LocationTable {
         rec.bindings = bindings.into_boxed_slice();
         let after = rec.bindings.len();
         self.count_change(before, after);
+        self.count_bytes(before_bytes, Self::record_bytes(key, &rec.bindings));
+        self.release_reservation();
         self.schedule(key, rec);
         // Submitted while the AoR is still locked, so the store sees the
         // changes of one AoR in the order they were made.
@@ -329,6 +474,7 @@ impl LocationTable {
         match self.records.remove(aor) {
             Some((key, rec)) if !rec.bindings.is_empty() => {
                 self.count_change(rec.bindings.len(), 0);
+                self.count_bytes(Self::record_bytes(&key, &rec.bindings), 0);
                 if let Some(store) = self.store.get() {
                     let ops = rec
                         .bindings
@@ -473,6 +619,7 @@ impl LocationTable {
             let now_empty = match self.records.get_mut(&aor) {
                 Some(mut rec) if rec.scheduled == deadline => {
                     rec.scheduled = UNSCHEDULED;
+                    let before_bytes = Self::record_bytes(&aor, &rec.bindings);
                     let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
                     let before = bindings.len();
                     let expired = Self::drop_expired(&mut bindings, now);
@@ -481,6 +628,7 @@ impl LocationTable {
                         .expired
                         .fetch_add(expired as u64, Ordering::Relaxed);
                     self.count_change(before, rec.bindings.len());
+                    self.count_bytes(before_bytes, Self::record_bytes(&aor, &rec.bindings));
                     self.schedule(&aor, &mut rec);
                     rec.bindings.is_empty()
                 }

@@ -191,3 +191,51 @@ fn the_store_hears_exactly_what_changed() {
     assert!(t.remove("alice"));
     assert_eq!(ops(&rec), ["delete alice rb"]);
 }
+
+#[test]
+fn the_binding_limit_holds_exactly_under_concurrent_inserts() {
+    let t = Arc::new(LocationTable::new().with_limits(TableLimits {
+        max_bindings: 100,
+        max_bytes: u64::MAX,
+    }));
+    let threads: Vec<_> = (0..4)
+        .map(|n| {
+            let t = Arc::clone(&t);
+            std::thread::spawn(move || {
+                let mut ok = 0;
+                for i in 0..200 {
+                    let b = binding("sip:x@h", 1000);
+                    let added = t.update(&format!("t{n}-{i}"), 0, |list| {
+                        let g = Growth::add(&b);
+                        t.admit(&format!("t{n}-{i}"), list, g)
+                            .map(|()| list.push(b))
+                    });
+                    ok += usize::from(added.is_ok());
+                }
+                ok
+            })
+        })
+        .collect();
+    let ok: usize = threads.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(ok, 100);
+    assert_eq!(t.stats().contacts.load(Ordering::Relaxed), 100);
+    assert_eq!(t.stats().full.load(Ordering::Relaxed), 700);
+    // Refreshes (no growth) pass at the limit; removal makes room.
+    assert!(t
+        .admit("t0-0", &[binding("sip:x@h", 1000)], Growth::default())
+        .is_ok());
+    let victim = t.aors()[0].clone();
+    assert!(t.remove(&victim));
+    let b = binding("sip:y@h", 1000);
+    let r = t.update("fresh", 0, |list| {
+        t.admit("fresh", list, Growth::add(&b))
+            .map(|()| list.push(b))
+    });
+    assert!(r.is_ok());
+    let b = binding("sip:z@h", 1000);
+    let r = t.update("fresh2", 0, |list| {
+        t.admit("fresh2", list, Growth::add(&b))
+            .map(|()| list.push(b))
+    });
+    assert_eq!(r.unwrap_err().limit, Limit::Bindings(100));
+}

@@ -1,0 +1,56 @@
+//! Rate-limited log lines for events an attacker can trigger at packet
+//! rate (a full table, replies that do not fit, failed sends): one line
+//! per period at most, carrying how many events it stands for, so the log
+//! says what happens without becoming the next thing that fills a disk.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Counts events and says when one may be logged.
+#[derive(Debug, Default)]
+pub struct LogLimiter {
+    /// Unix second of the last line written, 0 before the first.
+    last: AtomicU64,
+    /// Events since the last line written.
+    since: AtomicU64,
+}
+
+impl LogLimiter {
+    pub const fn new() -> Self {
+        LogLimiter {
+            last: AtomicU64::new(0),
+            since: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one event at `now` (Unix seconds). `Some(n)` when a line
+    /// should be written now for the `n` events (this one included) since
+    /// the last line; `None` when one was written less than `period`
+    /// seconds ago. Only one thread wins a given period.
+    pub fn event(&self, now: u64, period: u64) -> Option<u64> {
+        self.since.fetch_add(1, Ordering::Relaxed);
+        let last = self.last.load(Ordering::Relaxed);
+        if last != 0 && now < last.saturating_add(period) {
+            return None;
+        }
+        self.last
+            .compare_exchange(last, now.max(1), Ordering::Relaxed, Ordering::Relaxed)
+            .ok()?;
+        Some(self.since.swap(0, Ordering::Relaxed).max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogLimiter;
+
+    #[test]
+    fn one_line_per_period_with_the_count_since() {
+        let l = LogLimiter::new();
+        assert_eq!(l.event(100, 10), Some(1));
+        assert_eq!(l.event(101, 10), None);
+        assert_eq!(l.event(109, 10), None);
+        assert_eq!(l.event(110, 10), Some(3));
+        assert_eq!(l.event(110, 10), None);
+        assert_eq!(l.event(500, 10), Some(2));
+    }
+}

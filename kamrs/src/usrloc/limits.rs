@@ -1,0 +1,153 @@
+//! Global bounds of the location table (issue 13 item 8).
+//!
+//! Without them, 500,000 new AoRs in 4 s were all accepted, and with every
+//! string at its maximum a binding cost 18.6 KB: a table-filling attack
+//! could take all of a machine's memory. Two limits now apply to every
+//! edit that *grows* the table, whoever makes it (REGISTER and `ul.add`
+//! both ask [`LocationTable::admit`](super::LocationTable::admit) before
+//! they add): the number of bindings, and an estimate of their bytes
+//! ([`Binding::footprint`] plus each AoR's key and record). An edit that
+//! does not grow the table (a refresh, a removal) is never refused, so
+//! phones already registered keep working at the limit. Bindings loaded
+//! from the store at start and changes made by other nodes are counted but
+//! not refused: they were acknowledged already, and dropping them would
+//! lose registrations.
+//!
+//! The check and the change happen under the AoR's lock, not under one
+//! lock for the whole table; so that REGISTERs for different AoRs handled
+//! at the same instant cannot pass the check together, what `admit` lets
+//! through is reserved (under a small lock taken only by edits that add)
+//! until the edit has been counted. The limits therefore hold exactly.
+
+use std::fmt;
+
+use super::Binding;
+
+/// The limits, from `max_bindings` and `max_table_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableLimits {
+    pub max_bindings: u64,
+    pub max_bytes: u64,
+}
+
+impl Default for TableLimits {
+    /// Unbounded: for tools and tests; the daemon sets the configured ones.
+    fn default() -> Self {
+        TableLimits {
+            max_bindings: u64::MAX,
+            max_bytes: u64::MAX,
+        }
+    }
+}
+
+/// What an edit would add to the table: bindings and estimated bytes
+/// (negative when it removes more than it adds).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Growth {
+    pub bindings: i64,
+    pub bytes: i64,
+}
+
+impl Growth {
+    /// One new binding.
+    pub fn add(b: &Binding) -> Growth {
+        Growth {
+            bindings: 1,
+            bytes: b.footprint() as i64,
+        }
+    }
+
+    /// `new` in place of `old`.
+    pub fn replace(old: &Binding, new: &Binding) -> Growth {
+        Growth {
+            bindings: 0,
+            bytes: new.footprint() as i64 - old.footprint() as i64,
+        }
+    }
+}
+
+/// Which limit refused an edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    Bindings(u64),
+    Bytes(u64),
+}
+
+/// An edit refused because the table is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFull {
+    pub limit: Limit,
+    /// Seconds until the next binding expires (1 to 3600): when room is
+    /// likely to appear, for `Retry-After`.
+    pub retry_after: u64,
+}
+
+impl fmt::Display for TableFull {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.limit {
+            Limit::Bindings(n) => write!(
+                f,
+                "the location table is full: it holds max_bindings = {n} bindings"
+            )?,
+            Limit::Bytes(n) => write!(
+                f,
+                "the location table is full: its bindings take max_table_bytes = {n} bytes"
+            )?,
+        }
+        write!(
+            f,
+            "; existing bindings can still be refreshed or removed. Raise the limit in kamrs's config if this is legitimate load, or look for an AoR-filling attack (`kamrsctl ul.dump --brief`)"
+        )
+    }
+}
+
+/// Whether an edit growing the table by `growth` may go ahead, given
+/// what the table holds (`bindings`, `bytes`) and its `limits`.
+pub fn check(bindings: u64, bytes: u64, growth: Growth, limits: TableLimits) -> Option<Limit> {
+    if growth.bindings > 0 && bindings.saturating_add(growth.bindings as u64) > limits.max_bindings
+    {
+        return Some(Limit::Bindings(limits.max_bindings));
+    }
+    if growth.bytes > 0 && bytes.saturating_add(growth.bytes as u64) > limits.max_bytes {
+        return Some(Limit::Bytes(limits.max_bytes));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: TableLimits = TableLimits {
+        max_bindings: 10,
+        max_bytes: 1000,
+    };
+
+    fn g(bindings: i64, bytes: i64) -> Growth {
+        Growth { bindings, bytes }
+    }
+
+    #[test]
+    fn only_growth_past_a_limit_is_refused() {
+        assert_eq!(check(9, 0, g(1, 10), L), None);
+        assert_eq!(check(10, 0, g(1, 10), L), Some(Limit::Bindings(10)));
+        assert_eq!(check(9, 0, g(2, 10), L), Some(Limit::Bindings(10)));
+        // Over the limits already: refreshes and removals still pass.
+        assert_eq!(check(20, 5000, g(0, 0), L), None);
+        assert_eq!(check(20, 5000, g(-1, -300), L), None);
+        // Bytes: a replacement that grows past the byte limit is refused.
+        assert_eq!(check(5, 990, g(0, 11), L), Some(Limit::Bytes(1000)));
+        assert_eq!(check(5, 990, g(0, 10), L), None);
+    }
+
+    #[test]
+    fn the_refusal_says_which_limit_and_what_to_do() {
+        let full = TableFull {
+            limit: Limit::Bindings(50),
+            retry_after: 7,
+        };
+        let text = full.to_string();
+        assert!(text.contains("max_bindings = 50"), "{text}");
+        assert!(text.contains("refreshed"), "{text}");
+    }
+}
