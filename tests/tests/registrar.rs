@@ -376,6 +376,39 @@ fn malformed_registers_get_400_naming_the_fault() {
     }
 }
 
+/// A NUL or a CR inside a header line (issue 13: header-bound values must
+/// not carry line breaks or NULs into storage, replies or an admin's
+/// terminal) is refused with a reason, over UDP and TCP, and changes
+/// nothing; the reply does not carry what followed the bare CR.
+#[test]
+fn nul_and_bare_cr_in_headers_get_400() {
+    let k = Kamrs::start("");
+    for conn in Conn::both(&k) {
+        let mut p = Phone::new(conn);
+        p.register(&["Contact: <sip:keep@192.0.2.1>"]);
+        for bad in [
+            "User-Agent: evil\0phone",
+            "User-Agent: evil\rX-Forged: yes",
+            "X-Anything: a\0b",
+        ] {
+            let msg = p.request(&["Contact: <sip:intruder@192.0.2.9>", bad]);
+            let r = p.conn.exchange(&msg);
+            assert_eq!(r.status, 400, "{bad:?}: {}", r.raw);
+            assert_eq!(r.reason, "NUL Or Bare CR In Header", "{bad:?}");
+            assert!(
+                !r.raw.contains("X-Forged") && !r.raw.contains('\0'),
+                "{}",
+                r.raw
+            );
+        }
+        assert_eq!(
+            uris(&p.bindings()),
+            ["sip:keep@192.0.2.1"],
+            "nothing changed"
+        );
+    }
+}
+
 #[test]
 fn unsupported_require_gets_420() {
     let k = Kamrs::start("");

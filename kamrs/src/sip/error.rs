@@ -26,6 +26,8 @@ pub enum ParseError {
     BodyTruncated,
     /// On a stream, Content-Length is mandatory (RFC 3261 §18.3).
     MissingContentLength,
+    /// A NUL, or a CR that does not end its line, in a header line.
+    ControlCharacter,
     /// On a stream, the header section plus Content-Length exceed
     /// `max_message_size` (answered 513, then the connection closes: the
     /// body is not read, so the next message cannot be found).
@@ -54,6 +56,7 @@ impl ParseError {
             ParseError::BadContentLength => "Bad Content-Length",
             ParseError::BodyTruncated => "Content-Length Larger Than Body",
             ParseError::MissingContentLength => "Missing Content-Length",
+            ParseError::ControlCharacter => "NUL Or Bare CR In Header",
             ParseError::MessageTooLarge => "Message Too Large",
             ParseError::Missing(h) => match h {
                 H::Via => "Missing Via Header",

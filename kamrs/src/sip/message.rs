@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use super::error::ParseError;
 use super::header::{header_name_bytes, Header, HeaderName};
 use super::name_addr::{NameAddr, NameAddrList};
-use super::scan::{all_graphic, ascii, class, find1, is_ws, parse_u32, skip_ws, span, trim};
+use super::scan::{all_graphic, ascii, class, find1, find2, is_ws, parse_u32, skip_ws, span, trim};
 use super::via::Via;
 
 /// Size limits applied before and while parsing. Every buffer the SIP layer
@@ -437,6 +437,13 @@ fn parse_structure<'a>(
         if line.len() > limits.max_line_length {
             bad_line!(ParseError::LineTooLong);
         }
+        // Neither NUL nor a CR inside a line is allowed in a header (RFC
+        // 3261 §25.1: TEXT-UTF8char and LWS exclude both). A bare CR ends
+        // a line for some parsers, so a value holding one could carry a
+        // forged header into the replies we copy it into, or into a log.
+        if find2(0, b'\r', line).is_some() {
+            bad_line!(ParseError::ControlCharacter);
+        }
         if is_ws(line[0]) {
             // A fold: the line continues the previous header's value, which
             // keeps pointing into the received bytes.
@@ -679,6 +686,35 @@ mod tests {
         );
         assert_eq!(r.max_forwards, Some(70));
         assert_eq!(r.raw.headers.len(), 7);
+    }
+
+    #[test]
+    fn nul_and_bare_cr_in_a_header_line_are_refused() {
+        for bad in [
+            "Call-ID: c1\0x\r\n",
+            "Call-ID: c1\rX-Forged: 1\r\n",
+            "Call-ID: c1\r\r\n",
+            "X-Other: a\0\r\n",
+        ] {
+            let text = GOOD.replacen("Call-ID: c1\r\n", &format!("Call-ID: c1\r\n{bad}"), 1);
+            let text = if bad.starts_with("Call-ID") {
+                GOOD.replacen("Call-ID: c1\r\n", bad, 1)
+            } else {
+                text
+            };
+            assert_eq!(
+                parse(&text).err(),
+                Some(ParseError::ControlCharacter),
+                "{text:?}"
+            );
+        }
+        // CRLF and bare LF line ends stay fine.
+        assert!(parse(GOOD).is_ok());
+        assert!(parse(&GOOD.replace("\r\n", "\n")).is_ok());
+        assert_eq!(
+            ParseError::ControlCharacter.reason(),
+            "NUL Or Bare CR In Header"
+        );
     }
 
     #[test]
