@@ -147,7 +147,7 @@ impl Default for Config {
             max_line_length: 8192,
             tcp_connection_lifetime: 120,
             tcp_max_connections: 2048,
-            tcp_accept_iplimit: 64,
+            tcp_accept_iplimit: 256,
             tcp_msg_read_timeout: 20,
             tcp_msg_data_timeout: 20,
             tcp_conn_wq_max: 256 * 1024,
@@ -1132,7 +1132,7 @@ mod tests {
         assert_eq!(c.max_line_length, 8192);
         assert_eq!(c.tcp_connection_lifetime, 120);
         assert_eq!(c.tcp_max_connections, 2048);
-        assert_eq!(c.tcp_accept_iplimit, 64);
+        assert_eq!(c.tcp_accept_iplimit, 256);
         assert_eq!((c.tcp_msg_read_timeout, c.tcp_msg_data_timeout), (20, 20));
         assert_eq!((c.tcp_conn_wq_max, c.tcp_send_timeout), (262_144, 10));
         assert_eq!(c.tcp_wq_max, 10_485_760);

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod config;
 pub mod log_limit;
+pub mod net;
 pub mod pike;
 pub mod registrar;
 pub mod route;

@@ -147,7 +147,7 @@ impl Pike {
         self.settings
             .trusted
             .iter()
-            .any(|&(net, bits)| in_net(ip, net, bits))
+            .any(|&(net, bits)| crate::net::in_net(ip, net, bits))
     }
 
     fn bucket(&self, ip: IpAddr) -> std::sync::MutexGuard<'_, Bucket> {
@@ -168,6 +168,9 @@ impl Pike {
         if self.trusted(ip) {
             return true;
         }
+        // An IPv6 host owns its /64: counted per address it could spread
+        // a flood over 2^64 sources, none of them ever over the limit.
+        let ip = crate::net::source_prefix(ip);
         let window = self.settings.window.as_millis() as u64;
         let block = self.settings.block_time.as_millis() as u64;
         let mut bucket = self.bucket(ip);
@@ -303,35 +306,6 @@ impl Pike {
     }
 }
 
-/// Whether `ip` is inside `net/bits` (v4-mapped v6 addresses count as v4).
-fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    };
-    match (ip, net) {
-        (IpAddr::V4(a), IpAddr::V4(n)) => {
-            let bits = u32::from(bits.min(32));
-            let mask = if bits == 0 {
-                0
-            } else {
-                u32::MAX << (32 - bits)
-            };
-            u32::from(a) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(n)) => {
-            let bits = u32::from(bits.min(128));
-            let mask = if bits == 0 {
-                0
-            } else {
-                u128::MAX << (128 - bits)
-            };
-            u128::from(a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
-
 /// Parses `10.0.0.0/8`, `::1/128` or a bare address.
 pub fn parse_net(s: &str) -> Option<(IpAddr, u8)> {
     let (addr, bits) = match s.split_once('/') {
@@ -375,6 +349,19 @@ mod tests {
         assert_eq!(p.blocks.load(Ordering::Relaxed), 1);
         // A new window resets the count.
         assert!((0..2).all(|_| p.allow_at(b, 3_000)));
+    }
+
+    #[test]
+    fn an_ipv6_host_counts_as_its_slash_64() {
+        let p = pike(&[]);
+        let addr = |i: u32| -> IpAddr { format!("2001:db8:0:7::{i:x}").parse().unwrap() };
+        // A new address per request, all in one /64: still one source.
+        assert!((0..3).all(|i| p.allow_at(addr(i), 0)));
+        assert!(!p.allow_at(addr(99), 10), "the /64 is over its limit");
+        assert!(
+            p.allow_at("2001:db8:0:8::1".parse().unwrap(), 10),
+            "another /64"
+        );
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub fn top(state: &State, n: Option<u32>) -> Result<Vec<PikeSource>, ErrorObject
         .top(n)
         .into_iter()
         .map(|s| PikeSource {
-            ip: s.ip.to_string(),
+            // IPv6 sources are counted per /64 (crate::net::source_prefix).
+            ip: match s.ip {
+                std::net::IpAddr::V6(v6) => format!("{v6}/64"),
+                v4 => v4.to_string(),
+            },
             requests_in_window: s.requests_in_window,
             blocked: s.blocked,
             dropped: s.dropped,
@@ -56,7 +60,7 @@ mod tests {
         let all = top(&s, None).unwrap();
         assert_eq!(
             all.iter().map(|p| p.ip.as_str()).collect::<Vec<_>>(),
-            ["192.0.2.66", "192.0.2.7", "2001:db8::1"]
+            ["192.0.2.66", "192.0.2.7", "2001:db8::/64"]
         );
         assert_eq!(
             all[0],

@@ -624,6 +624,11 @@ struct Shared {
     /// While a re-sync runs: the AoRs this node changed since it began,
     /// which the re-sync must not overwrite with what it read.
     tracking: Mutex<Option<HashSet<Arc<str>>>>,
+    /// The value of [`EPOCH_KEY`] this node last saw. Missing or different
+    /// at a re-sync means Redis lost its data since: another node that
+    /// started meanwhile against the emptied Redis may already have
+    /// written a new marker, so its mere presence proves nothing.
+    epoch: Mutex<String>,
     /// The writer recovered from a failure: the follower should re-sync.
     resync_wanted: Notify,
     following: AtomicBool,
@@ -716,7 +721,7 @@ impl RedisStore {
         let mut id = [0u8; 8];
         fill_random(&mut id);
         let node: String = id.iter().map(|b| format!("{b:02x}")).collect();
-        mark_epoch(&mut conn, &node)
+        let epoch = mark_epoch(&mut conn, &node)
             .await
             .map_err(|e| format!("cannot write {EPOCH_KEY} to Redis at {place}: {e}"))?;
         tracing::info!(
@@ -736,6 +741,7 @@ impl RedisStore {
             write_back_interval: settings.write_back_interval,
             queued: AtomicUsize::new(0),
             tracking: Mutex::new(None),
+            epoch: Mutex::new(epoch),
             resync_wanted: Notify::new(),
             following: AtomicBool::new(false),
             write_log: LogLimiter::default(),
@@ -1734,12 +1740,14 @@ async fn resync(
             Ok(Err(e)) => return Err(format!("cannot write pending changes first: {e}")),
             Err(_) => return Err("the store is shut down".to_owned()),
         }
-        if epoch_lost(link).await? {
+        let seen = lock(&shared.epoch).clone();
+        if read_epoch(link).await?.as_deref() != Some(seen.as_str()) {
             let n = republish(shared, jobs, table).await?;
             let mut conn = link.get().await?;
-            mark_epoch(&mut conn, &shared.node)
+            let now_marked = mark_epoch(&mut conn, &shared.node)
                 .await
                 .map_err(|e| format!("cannot write {EPOCH_KEY}: {e}"))?;
+            *lock(&shared.epoch) = now_marked;
             tracing::error!(
                 "redis store: Redis at {} lost its data (restarted without persistence, or flushed): wrote back the {n} bindings this node holds; changes made on other nodes while Redis was down may be missing until their phones re-register. Turn on Redis persistence (appendonly yes) to avoid this",
                 shared.place
@@ -1776,31 +1784,41 @@ async fn resync(
     result
 }
 
-/// Writes [`EPOCH_KEY`] unless it is there (`SET NX`, no TTL).
-async fn mark_epoch(conn: &mut Conn, node: &str) -> Result<(), RedisError> {
-    let _: Option<String> = redis::cmd("SET")
+/// Writes [`EPOCH_KEY`] with a fresh random value unless it is there
+/// (`SET NX`, no TTL), and returns the value it holds then.
+async fn mark_epoch(conn: &mut Conn, node: &str) -> Result<String, RedisError> {
+    let mut random = [0u8; 8];
+    fill_random(&mut random);
+    let value: String = format!(
+        "{node}-{}",
+        random
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let (_, held): (Option<String>, Option<String>) = redis::pipe()
+        .cmd("SET")
         .arg(EPOCH_KEY)
-        .arg(node)
+        .arg(&value)
         .arg("NX")
+        .cmd("GET")
+        .arg(EPOCH_KEY)
         .query_async(conn)
         .await?;
-    Ok(())
+    Ok(held.unwrap_or(value))
 }
 
-/// Whether Redis answers but no longer has [`EPOCH_KEY`].
-async fn epoch_lost(link: &mut Link) -> Result<bool, String> {
+/// The value of [`EPOCH_KEY`], None when Redis no longer has it.
+async fn read_epoch(link: &mut Link) -> Result<Option<String>, String> {
     let mut conn = link.get().await?;
-    let found: Result<i64, RedisError> = redis::cmd("EXISTS")
+    let found: Result<Option<String>, RedisError> = redis::cmd("GET")
         .arg(EPOCH_KEY)
         .query_async(&mut conn)
         .await;
-    match found {
-        Ok(n) => Ok(n == 0),
-        Err(e) => {
-            link.failed(&e);
-            Err(format!("cannot read {EPOCH_KEY}: {e}"))
-        }
-    }
+    found.map_err(|e| {
+        link.failed(&e);
+        format!("cannot read {EPOCH_KEY}: {e}")
+    })
 }
 
 /// Queues every live binding of `table` for writing (through the writer,
@@ -2411,6 +2429,49 @@ garbage
         })
         .await;
         assert_eq!(ruids(&a, "dave"), ["rd"]);
+    }
+
+    /// Redis emptied, and another node started meanwhile and wrote a new
+    /// `kamrs:epoch`: the marker is there again, but not the one this node
+    /// saw, so the loss is still noticed and the bindings written back.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_epoch_written_by_another_node_still_counts_as_a_loss() {
+        let Some(server) = RedisServer::start() else {
+            return;
+        };
+        let url = server.url();
+        let mut raw = server.raw().await;
+        let (sa, a) = node(&url, StoreMode::WriteThrough).await;
+        register(&a, "hank", binding("rh", unix_now() + 60))
+            .await
+            .unwrap();
+        let _: () = redis::cmd("FLUSHALL").query_async(&mut raw).await.unwrap();
+        // What a node opening now on the empty Redis does.
+        let _: () = redis::cmd("SET")
+            .arg(EPOCH_KEY)
+            .arg("a-later-node")
+            .query_async(&mut raw)
+            .await
+            .unwrap();
+        sa.shared.resync_wanted.notify_one();
+        let key = binding_key("hank", "rh");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async(&mut raw)
+                .await
+                .unwrap();
+            if n == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "hank was not written back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(ruids(&a, "hank"), ["rh"]);
+        // And it now knows the marker it found, so the next re-sync is an
+        // ordinary one.
+        assert_eq!(*lock(&sa.shared.epoch), "a-later-node");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

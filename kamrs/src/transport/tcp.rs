@@ -371,7 +371,10 @@ impl Connection {
             filled -= start;
             if paused {
                 // Requests already buffered are answered before any more
-                // are read.
+                // are read. What this pass framed still counts: without
+                // it a connection whose first read held a large query and
+                // more would be closed as having sent no whole message.
+                deadline.framed(Instant::now(), messages, start > 0, filled);
                 continue;
             }
             // Measured after the write: time spent waiting for the peer to

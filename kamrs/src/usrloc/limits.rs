@@ -7,8 +7,9 @@
 //! both ask [`LocationTable::admit`](super::LocationTable::admit) before
 //! they add): the number of bindings, and an estimate of their bytes
 //! ([`Binding::footprint`] plus each AoR's key and record). An edit that
-//! does not grow the table (a refresh, a removal) is never refused, so
-//! phones already registered keep working at the limit. Bindings loaded
+//! does not add a binding (a refresh, a removal) is refused only if it
+//! would take the bytes 1/16 past their bound, so phones already
+//! registered keep working at the limit. Bindings loaded
 //! from the store at start and changes made by other nodes are counted but
 //! not refused: they were acknowledged already, and dropping them would
 //! lose registrations.
@@ -108,7 +109,17 @@ pub fn check(bindings: u64, bytes: u64, growth: Growth, limits: TableLimits) -> 
     {
         return Some(Limit::Bindings(limits.max_bindings));
     }
-    if growth.bytes > 0 && bytes.saturating_add(growth.bytes as u64) > limits.max_bytes {
+    // An edit that adds no binding (a refresh whose Contact, Path or
+    // Call-ID grew by a few bytes after a NAT rebinding) may go up to
+    // 1/16 over the byte bound: a registered phone must not lose its
+    // binding because the table is full, and 1/16 is all that growing the
+    // bindings already held can add.
+    let max_bytes = if growth.bindings <= 0 {
+        limits.max_bytes.saturating_add(limits.max_bytes / 16)
+    } else {
+        limits.max_bytes
+    };
+    if growth.bytes > 0 && bytes.saturating_add(growth.bytes as u64) > max_bytes {
         return Some(Limit::Bytes(limits.max_bytes));
     }
     None
@@ -135,9 +146,13 @@ mod tests {
         // Over the limits already: refreshes and removals still pass.
         assert_eq!(check(20, 5000, g(0, 0), L), None);
         assert_eq!(check(20, 5000, g(-1, -300), L), None);
-        // Bytes: a replacement that grows past the byte limit is refused.
-        assert_eq!(check(5, 990, g(0, 11), L), Some(Limit::Bytes(1000)));
-        assert_eq!(check(5, 990, g(0, 10), L), None);
+        // Bytes: a new binding past the byte limit is refused...
+        assert_eq!(check(5, 990, g(1, 11), L), Some(Limit::Bytes(1000)));
+        assert_eq!(check(5, 990, g(1, 10), L), None);
+        // ...a refresh that grows may use 1/16 more (1000 + 62), no more.
+        assert_eq!(check(5, 1000, g(0, 40), L), None);
+        assert_eq!(check(5, 1040, g(0, 22), L), None);
+        assert_eq!(check(5, 1040, g(0, 23), L), Some(Limit::Bytes(1000)));
     }
 
     #[test]
