@@ -524,7 +524,11 @@ fn a_write_through_500_changes_nothing() {
     );
     assert_eq!(r.status, 500, "{}", r.raw);
     // Nothing changed in memory.
-    assert_eq!(query(&sock, &new), [], "the new binding answered 500 is in memory");
+    assert_eq!(
+        query(&sock, &new),
+        [],
+        "the new binding answered 500 is in memory"
+    );
     let got = query(&sock, &old);
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
@@ -553,7 +557,11 @@ fn a_write_through_500_changes_nothing() {
     assert_eq!(stored, 0, "the new binding answered 500 was written later");
     let k = db.start("");
     let sock = k.udp_client();
-    assert_eq!(query(&sock, &new), [], "the new binding answered 500 came back");
+    assert_eq!(
+        query(&sock, &new),
+        [],
+        "the new binding answered 500 came back"
+    );
     let got = query(&sock, &old);
     assert_eq!(got.len(), 1, "{got:?}");
     assert!(
