@@ -101,8 +101,11 @@ pub struct LocationTable {
 
 /// What undoes a write-through edit whose commit failed (see
 /// [`LocationTable::update_undoable`] and [`LocationTable::undo`]): the
-/// AoR, its bindings before the edit, and what the edit left.
-pub struct Undo {
+/// AoR, its bindings before the edit, and what the edit left. Boxed, so
+/// the reply that carries it stays small.
+pub struct Undo(Box<UndoInner>);
+
+struct UndoInner {
     key: Arc<str>,
     before: Vec<Binding>,
     after: Snapshot,
@@ -111,9 +114,9 @@ pub struct Undo {
 impl std::fmt::Debug for Undo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Undo")
-            .field("aor", &self.key)
-            .field("before", &self.before.len())
-            .field("after", &self.after.0.len())
+            .field("aor", &self.0.key)
+            .field("before", &self.0.before.len())
+            .field("after", &self.0.after.0.len())
             .finish()
     }
 }
@@ -315,11 +318,11 @@ impl LocationTable {
     /// retry is superseded (their own commit is not awaited). Returns
     /// whether it rolled back.
     pub fn undo(&self, undo: Undo, now: u64) -> bool {
-        let Undo {
+        let UndoInner {
             key,
             mut before,
             after,
-        } = undo;
+        } = *undo.0;
         before.retain(|b| b.is_live(now));
         let (done, commit, _) = self.edit_with(&key, now, true, false, |current| {
             if !after.matches(current, now) {
@@ -425,11 +428,11 @@ impl LocationTable {
             _ => None,
         };
         let undo = match (&commit, original) {
-            (Some(_), Some(before)) => Some(Undo {
+            (Some(_), Some(before)) => Some(Undo(Box::new(UndoInner {
                 key: key.clone(),
                 before,
                 after: Snapshot::of(&rec.bindings),
-            }),
+            }))),
             _ => None,
         };
         (result, commit, undo)
