@@ -491,6 +491,86 @@ fn a_locked_store_gives_500_and_recovers() {
     assert_eq!(query(&sock, &other).len(), 1);
 }
 
+/// Write-through: a REGISTER answered 500 changed nothing, in memory as in
+/// the store. A new binding that got 500 is not there (not by a SIP query,
+/// not in the file after the store works again and kamrs is killed -9 and
+/// restarted: the rollback's inverse op superseded the write SQLite kept
+/// for retry); a refresh that got 500 left the old expiry.
+#[test]
+fn a_write_through_500_changes_nothing() {
+    let db = Db::new();
+    let mut k = db.start("mode = \"write-through\"");
+    let sock = k.udp_client();
+    let port = sock.local_addr().unwrap().port();
+    let run = unique();
+    let (old, new) = (format!("uo{run}"), format!("un{run}"));
+    let contact = |u: &str| format!("Contact: <sip:{u}@127.0.0.1:{port}>");
+    let expires = |e: u64| format!("Expires: {e}");
+    let r = udp_exchange(
+        &sock,
+        register_msg(&old, "o@undo", 1, port, &[contact(&old), expires(300)]),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+
+    let lock = WriteLock::take(&db);
+    let r = udp_exchange(
+        &sock,
+        register_msg(&new, "n@undo", 1, port, &[contact(&new), expires(3000)]),
+    );
+    assert_eq!(r.status, 500, "{}", r.raw);
+    let r = udp_exchange(
+        &sock,
+        register_msg(&old, "o@undo", 2, port, &[contact(&old), expires(3000)]),
+    );
+    assert_eq!(r.status, 500, "{}", r.raw);
+    // Nothing changed in memory.
+    assert_eq!(
+        query(&sock, &new),
+        [],
+        "the new binding answered 500 is in memory"
+    );
+    let got = query(&sock, &old);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].1 <= 300,
+        "the refresh answered 500 changed the expiry in memory: {got:?}"
+    );
+    drop(lock);
+
+    // The store works again: a REGISTER commits, with what SQLite kept.
+    let other = format!("ux{run}");
+    let r = udp_exchange(
+        &sock,
+        register_msg(&other, "x@undo", 1, port, &[contact(&other)]),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    k.signal(libc::SIGKILL);
+    k.wait_exit(Duration::from_secs(5)).expect("killed");
+    let stored: i64 = db
+        .conn()
+        .query_row(
+            "SELECT count(*) FROM location WHERE username = ?1",
+            [&new],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 0, "the new binding answered 500 was written later");
+    let k = db.start("");
+    let sock = k.udp_client();
+    assert_eq!(
+        query(&sock, &new),
+        [],
+        "the new binding answered 500 came back"
+    );
+    let got = query(&sock, &old);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].1 <= 300,
+        "the refresh answered 500 was written later: {got:?}"
+    );
+    assert_eq!(query(&sock, &other).len(), 1);
+}
+
 /// A tmpfs of a given size mounted over a directory for one test (root
 /// only, as CI runs), unmounted on drop. None, with a printed reason,
 /// where mounting is not allowed; under CI that is a failure.

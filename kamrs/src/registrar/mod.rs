@@ -19,7 +19,7 @@ use crate::auth::{Authenticator, Verdict};
 use crate::route::Peer;
 use crate::sip::{HeaderName, Request};
 use crate::store::{Commit, StoreError, StoreMode};
-use crate::usrloc::{unix_now, LocationTable, Ruid, Source};
+use crate::usrloc::{unix_now, LocationTable, Ruid, Source, Undo};
 
 /// User-Agent strings shared between bindings: a deployment has thousands
 /// of phones but a handful of models and firmware versions, and each
@@ -70,11 +70,16 @@ pub struct RegistrarStats {
 }
 
 /// A reply that may be sent only once `commit` succeeds; `on_failure` is
-/// sent instead if it does not.
+/// sent instead if it does not, after
+/// [`commit_failed`](Registrar::commit_failed) was given `undo` to roll the
+/// change back (a 500 in write-through mode means nothing changed).
 #[derive(Debug)]
 pub struct Pending {
     pub commit: Commit,
     pub on_failure: Vec<u8>,
+    /// What rolls the change back; `None` when there is nothing to undo
+    /// (a retransmission only writes the AoR again).
+    pub undo: Option<Undo>,
 }
 
 /// Handles REGISTER requests against a location table.
@@ -169,7 +174,7 @@ impl Registrar {
             )
         });
         match self.register(req, peer, now, limit, out) {
-            Ok(commit) => {
+            Ok((commit, undo)) => {
                 self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                 let (Some(store), Some(commit)) = (self.table.store(), commit) else {
                     return None;
@@ -178,14 +183,18 @@ impl Registrar {
                     // Write-back answers at once, but a change the store
                     // refused outright (queue full) must not be acknowledged.
                     if let Some(err) = commit.refused() {
-                        self.commit_failed(err);
+                        self.commit_failed(err, None);
                         reply::refuse(out, req, peer, &Reject::StoreUnavailable);
                     }
                     return None;
                 }
                 let mut on_failure = Vec::new();
                 reply::refuse(&mut on_failure, req, peer, &Reject::StoreUnavailable);
-                Some(Pending { commit, on_failure })
+                Some(Pending {
+                    commit,
+                    on_failure,
+                    undo,
+                })
             }
             Err(reject) => {
                 tracing::debug!(remote = %peer.remote, status = reject.status(), reason = reject.reason(), "REGISTER refused");
@@ -203,10 +212,15 @@ impl Registrar {
         }
     }
 
-    /// Books a write-through REGISTER whose commit failed as refused. Logs
-    /// at most once a second (with the count since), so a store outage
-    /// under load does not flood the log.
-    pub fn commit_failed(&self, err: &StoreError) {
+    /// Books a write-through REGISTER whose commit failed as refused, and
+    /// rolls its change back with `undo` (see [`LocationTable::undo`]), so
+    /// that the 500 sent instead of the 200 means nothing changed. Logs at
+    /// most once a second (with the count since), so a store outage under
+    /// load does not flood the log.
+    pub fn commit_failed(&self, err: &StoreError, undo: Option<Undo>) {
+        if let Some(undo) = undo {
+            self.table.undo(undo, unix_now());
+        }
         self.stats.accepted.fetch_sub(1, Ordering::Relaxed);
         self.stats.rejected.fetch_add(1, Ordering::Relaxed);
         let failed = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -244,7 +258,7 @@ impl Registrar {
         now: u64,
         reply_limit: Option<usize>,
         out: &mut Vec<u8>,
-    ) -> Result<Option<Commit>, Reject> {
+    ) -> Result<(Option<Commit>, Option<Undo>), Reject> {
         // The Request-URI names the registrar's domain (RFC 3261 §10.3
         // step 1); one that is not a SIP/SIPS URI is a malformed REGISTER.
         if crate::sip::Uri::parse(req.uri.as_bytes())
@@ -272,7 +286,7 @@ impl Registrar {
             user_agents: Some(&self.user_agents),
         };
         let echo_path = self.settings.use_path && supports_path(req);
-        let (result, commit) = self.table.update_durable(&aor, now, |bindings| {
+        let (result, commit, undo) = self.table.update_undoable(&aor, now, |bindings| {
             let outcome = save::save(req, &ctx, bindings)?;
             let retransmission = outcome.retransmission;
             self.table
@@ -302,10 +316,10 @@ impl Registrar {
                 .store()
                 .is_some_and(|s| s.mode() == StoreMode::WriteThrough);
             if write_through {
-                return Ok(self.table.persist(&aor));
+                return Ok((self.table.persist(&aor), None));
             }
         }
-        Ok(commit)
+        Ok((commit, undo))
     }
 }
 

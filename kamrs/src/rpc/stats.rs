@@ -215,6 +215,18 @@ const STATS: &[Stat] = &[
     },
     Stat {
         group: "usrloc",
+        name: "rolled_back",
+        value: |s| load(&s.table().stats().rolled_back),
+        counter: Some(|s| &s.table().stats().rolled_back),
+    },
+    Stat {
+        group: "usrloc",
+        name: "rollback_skipped",
+        value: |s| load(&s.table().stats().rollback_skipped),
+        counter: Some(|s| &s.table().stats().rollback_skipped),
+    },
+    Stat {
+        group: "usrloc",
         name: "max_bindings",
         value: |s| s.table().limits().max_bindings,
         counter: None,
@@ -440,6 +452,8 @@ mod tests {
                 "usrloc:location_expires = 0",
                 "usrloc:table_bytes = 0",
                 "usrloc:table_full = 0",
+                "usrloc:rolled_back = 0",
+                "usrloc:rollback_skipped = 0",
                 "usrloc:max_bindings = 18446744073709551615",
                 "usrloc:max_table_bytes = 18446744073709551615"
             ]

@@ -305,7 +305,7 @@ impl Connection {
                             Action::Deferred { pending: p, .. } => match p.commit.await {
                                 Ok(()) => pending.extend_from_slice(&out),
                                 Err(e) => {
-                                    self.router.registrar().commit_failed(&e);
+                                    self.router.registrar().commit_failed(&e, p.undo);
                                     pending.extend_from_slice(&p.on_failure);
                                 }
                             },

@@ -226,7 +226,7 @@ impl Worker {
                             let bytes = match pending.commit.await {
                                 Ok(()) => reply,
                                 Err(e) => {
-                                    router.registrar().commit_failed(&e);
+                                    router.registrar().commit_failed(&e, pending.undo);
                                     pending.on_failure
                                 }
                             };

@@ -10,7 +10,7 @@ mod table;
 pub use aor::{Aor, AorError, MAX_AOR_LEN};
 pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
 pub use limits::{Growth, Limit, TableFull, TableLimits};
-pub use table::{unix_now, LocationTable, UsrlocStats};
+pub use table::{unix_now, LocationTable, Undo, UsrlocStats};
 
 #[cfg(test)]
 mod tests;

@@ -23,7 +23,7 @@ use smallvec::SmallVec;
 
 use super::binding::{Binding, Ruid, PERMANENT};
 use super::limits::{self, Growth, TableFull, TableLimits};
-use crate::store::{Commit, Store, StoreOp};
+use crate::store::{Commit, Store, StoreMode, StoreOp};
 
 /// Seconds since the Unix epoch: the clock bindings expire by.
 pub fn unix_now() -> u64 {
@@ -59,6 +59,12 @@ pub struct UsrlocStats {
     pub bytes: AtomicU64,
     /// Edits refused because the table was full (`usrloc:table_full`).
     pub full: AtomicU64,
+    /// Write-through edits undone because their commit failed
+    /// (`usrloc:rolled_back`).
+    pub rolled_back: AtomicU64,
+    /// Write-through edits whose commit failed but that were not undone
+    /// because the AoR changed again meanwhile (`usrloc:rollback_skipped`).
+    pub rollback_skipped: AtomicU64,
 }
 
 /// What a record costs beside its bindings: the map slot (key, record,
@@ -89,6 +95,30 @@ pub struct LocationTable {
     reserved: Mutex<(u64, u64)>,
     /// Rate limit of the "table full" log line.
     full_log: crate::log_limit::LogLimiter,
+    /// Rate limit of the "rollback skipped" log line.
+    skip_log: crate::log_limit::LogLimiter,
+}
+
+/// What undoes a write-through edit whose commit failed (see
+/// [`LocationTable::update_undoable`] and [`LocationTable::undo`]): the
+/// AoR, its bindings before the edit, and what the edit left. Boxed, so
+/// the reply that carries it stays small.
+pub struct Undo(Box<UndoInner>);
+
+struct UndoInner {
+    key: Arc<str>,
+    before: Vec<Binding>,
+    after: Snapshot,
+}
+
+impl std::fmt::Debug for Undo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Undo")
+            .field("aor", &self.0.key)
+            .field("before", &self.0.before.len())
+            .field("after", &self.0.after.0.len())
+            .finish()
+    }
 }
 
 thread_local! {
@@ -114,6 +144,7 @@ impl LocationTable {
             limits: TableLimits::default(),
             reserved: Mutex::new((0, 0)),
             full_log: crate::log_limit::LogLimiter::new(),
+            skip_log: crate::log_limit::LogLimiter::new(),
         }
     }
 
@@ -247,7 +278,7 @@ impl LocationTable {
     /// expired ones skipped.
     pub fn load(&self, aor: &str, binding: Binding, now: u64) {
         if binding.is_live(now) {
-            self.edit_with(aor, now, false, |b| b.push(binding));
+            self.edit_with(aor, now, false, false, |b| b.push(binding));
         }
     }
 
@@ -260,7 +291,59 @@ impl LocationTable {
         now: u64,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> (R, Option<Commit>) {
-        self.edit_with(aor, now, true, f)
+        let (r, commit, _) = self.edit_with(aor, now, true, false, f);
+        (r, commit)
+    }
+
+    /// Like [`update_durable`](Self::update_durable), and when the table
+    /// is attached to a write-through store and the edit changed
+    /// something, also what undoes it should the commit fail (see
+    /// [`undo`](Self::undo)). Without a store, or in write-back mode,
+    /// nothing is kept (no copy of the bindings is made).
+    pub fn update_undoable<R>(
+        &self,
+        aor: &str,
+        now: u64,
+        f: impl FnOnce(&mut Vec<Binding>) -> R,
+    ) -> (R, Option<Commit>, Option<Undo>) {
+        self.edit_with(aor, now, true, true, f)
+    }
+
+    /// Rolls back the edit `undo` came from, whose commit failed: under
+    /// the AoR's lock, and only if its bindings are still what that edit
+    /// left (a later change supersedes it; then nothing happens and
+    /// `usrloc:rollback_skipped` counts it). The bindings before the edit
+    /// come back (less those expired meanwhile), counted like any edit,
+    /// and the inverse ops go to the store, so that a write it keeps for
+    /// retry is superseded (their own commit is not awaited). Returns
+    /// whether it rolled back.
+    pub fn undo(&self, undo: Undo, now: u64) -> bool {
+        let UndoInner {
+            key,
+            mut before,
+            after,
+        } = *undo.0;
+        before.retain(|b| b.is_live(now));
+        let (done, commit, _) = self.edit_with(&key, now, true, false, |current| {
+            if !after.matches(current, now) {
+                return false;
+            }
+            *current = before;
+            true
+        });
+        drop(commit);
+        if done {
+            self.stats.rolled_back.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.stats.rollback_skipped.fetch_add(1, Ordering::Relaxed);
+            if let Some(n) = self.skip_log.event(now, 10) {
+                tracing::warn!(
+                    aor = %key,
+                    "{n} failed write-through change(s) not rolled back since the last report: the AoR changed again before the store answered, and that later change stands"
+                );
+            }
+        }
+        done
     }
 
     /// Runs `f` on the live bindings of `aor` while holding that AoR's
@@ -268,7 +351,7 @@ impl LocationTable {
     /// `f` sees them. Creating and deleting the record, the expiry index and
     /// the counters are handled here, so callers only edit a list.
     pub fn update<R>(&self, aor: &str, now: u64, f: impl FnOnce(&mut Vec<Binding>) -> R) -> R {
-        self.edit_with(aor, now, true, f).0
+        self.edit_with(aor, now, true, false, f).0
     }
 
     fn edit_with<R>(
@@ -276,14 +359,15 @@ impl LocationTable {
         aor: &str,
         now: u64,
         journal: bool,
+        undoable: bool,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
-    ) -> (R, Option<Commit>) {
+    ) -> (R, Option<Commit>, Option<Undo>) {
         // Look up by &str first so refreshing an existing AoR allocates no key.
-        let (result, commit, now_empty) = match self.records.get_mut(aor) {
+        let ((result, commit, undo), now_empty) = match self.records.get_mut(aor) {
             Some(mut rec) => {
                 let key = rec.key().clone();
-                let (r, c) = self.edit(&key, &mut rec, now, journal, f);
-                (r, c, rec.bindings.is_empty())
+                let out = self.edit(&key, &mut rec, now, journal, undoable, f);
+                (out, rec.bindings.is_empty())
             }
             None => {
                 let key: Arc<str> = Arc::from(aor);
@@ -291,14 +375,14 @@ impl LocationTable {
                     bindings: Box::default(),
                     scheduled: UNSCHEDULED,
                 });
-                let (r, c) = self.edit(&key, &mut rec, now, journal, f);
-                (r, c, rec.bindings.is_empty())
+                let out = self.edit(&key, &mut rec, now, journal, undoable, f);
+                (out, rec.bindings.is_empty())
             }
         };
         if now_empty {
             self.remove_if_empty(aor);
         }
-        (result, commit)
+        (result, commit, undo)
     }
 
     fn edit<R>(
@@ -307,8 +391,9 @@ impl LocationTable {
         rec: &mut Record,
         now: u64,
         journal: bool,
+        undoable: bool,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
-    ) -> (R, Option<Commit>) {
+    ) -> (R, Option<Commit>, Option<Undo>) {
         let before_bytes = Self::record_bytes(key, &rec.bindings);
         let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
         let before = bindings.len();
@@ -320,6 +405,11 @@ impl LocationTable {
         }
         let store = self.store.get().filter(|_| journal);
         let snapshot = store.map(|_| Snapshot::of(&bindings));
+        // Only write-through answers wait for (and can fail with) the
+        // commit, so only they pay for a copy to undo the edit with.
+        let original = store
+            .filter(|s| undoable && s.mode() == StoreMode::WriteThrough)
+            .map(|_| bindings.clone());
         let result = f(&mut bindings);
         // Shrinks (reallocates) only if the edit left spare capacity.
         rec.bindings = bindings.into_boxed_slice();
@@ -337,7 +427,15 @@ impl LocationTable {
             }
             _ => None,
         };
-        (result, commit)
+        let undo = match (&commit, original) {
+            (Some(_), Some(before)) => Some(Undo(Box::new(UndoInner {
+                key: key.clone(),
+                before,
+                after: Snapshot::of(&rec.bindings),
+            }))),
+            _ => None,
+        };
+        (result, commit, undo)
     }
 
     fn drop_expired(bindings: &mut Vec<Binding>, now: u64) -> usize {
@@ -506,7 +604,7 @@ impl LocationTable {
         if !binding.is_live(now) {
             return self.apply_remote_delete(aor, &binding.ruid().to_string(), now);
         }
-        self.edit_with(aor, now, false, |bindings| {
+        self.edit_with(aor, now, false, false, |bindings| {
             match bindings.iter_mut().find(|b| b.ruid() == binding.ruid()) {
                 Some(old) if *old == binding => false,
                 Some(old) => {
@@ -528,7 +626,7 @@ impl LocationTable {
         if !self.records.contains_key(aor) {
             return false;
         }
-        self.edit_with(aor, now, false, |bindings| {
+        self.edit_with(aor, now, false, false, |bindings| {
             let before = bindings.len();
             let ruid = Ruid::parse(ruid);
             bindings.retain(|b| b.ruid() != ruid);
@@ -554,7 +652,7 @@ impl LocationTable {
         if bindings.is_empty() && !self.records.contains_key(aor) {
             return false;
         }
-        self.edit_with(aor, now, false, |current| {
+        self.edit_with(aor, now, false, false, |current| {
             if !proceed() {
                 return false;
             }
@@ -700,6 +798,18 @@ impl Snapshot {
                 .map(|b| (b.ruid().into_owned(), Version::of(b)))
                 .collect(),
         )
+    }
+
+    /// Whether `now_bindings` are still the bindings this snapshot was
+    /// taken of, in the same order, less those expired at `now` (the
+    /// table drops them before an edit sees the list).
+    fn matches(&self, now_bindings: &[Binding], now: u64) -> bool {
+        let mut live = self.0.iter().filter(|(_, v)| v.expires_at > now);
+        let same = now_bindings.iter().all(|b| {
+            live.next()
+                .is_some_and(|(ruid, v)| *ruid == b.ruid() && *v == Version::of(b))
+        });
+        same && live.next().is_none()
     }
 
     /// Upserts for new or changed bindings, deletes for vanished ones.
@@ -913,5 +1023,183 @@ mod remote_tests {
         assert!(t.apply_remote_replace("gil", vec![binding("g", "sip:g@1", 200)], 100, || true));
         assert_eq!(counts(&t), (1, 1));
         assert!(j.0.lock().unwrap().is_empty());
+    }
+}
+
+#[cfg(test)]
+mod undo_tests {
+    //! A write-through edit whose commit failed is rolled back
+    //! ([`LocationTable::undo`]): in memory, in the counters and limits,
+    //! and in the store (the inverse ops), unless the AoR changed again.
+
+    use std::sync::atomic::Ordering;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::store::{Commit, Store, StoreError, StoreMode, StoreOp};
+
+    /// Records every op and fails every commit, like a locked database.
+    struct Failing(Mutex<Vec<StoreOp>>, StoreMode);
+
+    impl Store for Failing {
+        fn submit(&self, ops: Vec<StoreOp>) -> Commit {
+            self.0.lock().unwrap().extend(ops);
+            Commit::ready(Err(StoreError::Write("locked".into())))
+        }
+        fn flush(&self) -> Commit {
+            Commit::ready(Ok(()))
+        }
+        fn mode(&self) -> StoreMode {
+            self.1
+        }
+        fn name(&self) -> &'static str {
+            "failing"
+        }
+    }
+
+    fn table(mode: StoreMode, limits: TableLimits) -> (LocationTable, Arc<Failing>) {
+        let t = LocationTable::new().with_limits(limits);
+        let s = Arc::new(Failing(Mutex::default(), mode));
+        assert!(t.attach_store(s.clone()).is_ok());
+        (t, s)
+    }
+
+    fn binding(ruid: &str, expires_at: u64, cseq: u32) -> Binding {
+        let mut b = Binding::for_test("sip:a@h", expires_at).with_ruid(ruid);
+        b.cseq = cseq;
+        b.last_modified = u64::from(cseq);
+        b
+    }
+
+    fn gauges(t: &LocationTable) -> (u64, u64, u64) {
+        let s = t.stats();
+        (
+            s.users.load(Ordering::Relaxed),
+            s.contacts.load(Ordering::Relaxed),
+            s.bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    fn last_op(s: &Failing) -> StoreOp {
+        s.0.lock().unwrap().last().cloned().expect("an op")
+    }
+
+    #[test]
+    fn a_new_binding_is_rolled_back_with_its_counters_and_limits() {
+        let limits = TableLimits {
+            max_bindings: 1,
+            ..TableLimits::default()
+        };
+        let (t, s) = table(StoreMode::WriteThrough, limits);
+        let add = |t: &LocationTable| {
+            t.update_undoable("alice", 100, |b| {
+                let new = binding("r1", 200, 1);
+                t.admit("alice", b, Growth::add(&new))?;
+                b.push(new);
+                Ok::<(), TableFull>(())
+            })
+        };
+        let (r, commit, undo) = add(&t);
+        assert!(r.is_ok());
+        assert!(commit.unwrap().refused().is_some());
+        assert!(t.undo(undo.expect("write-through keeps an undo"), 101));
+        assert!(t.lookup("alice", 101).is_none());
+        assert!(t.aors().is_empty(), "the emptied record is gone");
+        assert_eq!(gauges(&t), (0, 0, 0));
+        assert_eq!(*t.reserved.lock().unwrap(), (0, 0));
+        assert_eq!(
+            last_op(&s),
+            StoreOp::Delete {
+                aor: "alice".into(),
+                ruid: "r1".into()
+            },
+            "the failed upsert kept for retry is superseded"
+        );
+        assert_eq!(t.stats().rolled_back.load(Ordering::Relaxed), 1);
+        // The slot it took is free again.
+        let (r, _, _) = add(&t);
+        assert!(r.is_ok(), "the limit leaked: {r:?}");
+    }
+
+    #[test]
+    fn a_refresh_is_rolled_back_to_the_old_expiry_and_cseq() {
+        let (t, s) = table(StoreMode::WriteThrough, TableLimits::default());
+        t.update("bob", 100, |b| b.push(binding("r1", 200, 1)));
+        t.update("bob", 100, |b| b.push(binding("r2", 900, 1)));
+        let before = gauges(&t);
+        let (_, commit, undo) = t.update_undoable("bob", 100, |b| b[0] = binding("r1", 4000, 2));
+        assert!(commit.is_some());
+        assert!(t.undo(undo.unwrap(), 100));
+        let now = t.lookup("bob", 100).unwrap();
+        assert_eq!(now, [binding("r1", 200, 1), binding("r2", 900, 1)]);
+        assert_eq!(gauges(&t), before);
+        assert_eq!(
+            last_op(&s),
+            StoreOp::Upsert {
+                aor: "bob".into(),
+                binding: binding("r1", 200, 1)
+            }
+        );
+        // The old expiry is scheduled again.
+        assert_eq!(t.purge_due(201), Some(900));
+        assert_eq!(t.lookup("bob", 201).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_removal_is_rolled_back() {
+        let (t, s) = table(StoreMode::WriteThrough, TableLimits::default());
+        t.update("carol", 100, |b| b.push(binding("r1", 200, 1)));
+        let before = gauges(&t);
+        let (_, commit, undo) = t.update_undoable("carol", 100, |b| b.clear());
+        assert!(commit.is_some());
+        assert!(t.lookup("carol", 100).is_none());
+        assert_eq!(gauges(&t), (0, 0, 0));
+        assert!(t.undo(undo.unwrap(), 150));
+        assert_eq!(t.lookup("carol", 150).unwrap(), [binding("r1", 200, 1)]);
+        assert_eq!(gauges(&t), before);
+        assert!(matches!(last_op(&s), StoreOp::Upsert { .. }));
+        assert_eq!(t.purge_due(201), None, "and expires as before");
+        assert_eq!(gauges(&t), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_binding_that_expired_meanwhile_is_not_restored() {
+        let (t, _) = table(StoreMode::WriteThrough, TableLimits::default());
+        t.update("dan", 100, |b| {
+            b.push(binding("r1", 110, 1));
+            b.push(binding("r2", 900, 1));
+        });
+        let (_, _, undo) = t.update_undoable("dan", 100, |b| b.clear());
+        assert!(t.undo(undo.unwrap(), 120));
+        assert_eq!(t.lookup("dan", 120).unwrap(), [binding("r2", 900, 1)]);
+        assert_eq!(gauges(&t).1, 1);
+    }
+
+    #[test]
+    fn a_rollback_is_skipped_when_the_aor_changed_again() {
+        let (t, s) = table(StoreMode::WriteThrough, TableLimits::default());
+        let (_, _, undo) = t.update_undoable("erin", 100, |b| b.push(binding("r1", 200, 1)));
+        // A later REGISTER refreshed it before the first one's commit failed.
+        t.update("erin", 100, |b| b[0] = binding("r1", 300, 2));
+        let ops = s.0.lock().unwrap().len();
+        assert!(!t.undo(undo.unwrap(), 100));
+        assert_eq!(t.lookup("erin", 100).unwrap(), [binding("r1", 300, 2)]);
+        assert_eq!(s.0.lock().unwrap().len(), ops, "nothing submitted");
+        assert_eq!(t.stats().rolled_back.load(Ordering::Relaxed), 0);
+        assert_eq!(t.stats().rollback_skipped.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn only_write_through_keeps_an_undo() {
+        let (t, _) = table(StoreMode::WriteBack, TableLimits::default());
+        let (_, commit, undo) = t.update_undoable("fay", 100, |b| b.push(binding("r1", 200, 1)));
+        assert!(commit.is_some() && undo.is_none());
+        let t = LocationTable::new();
+        let (_, commit, undo) = t.update_undoable("fay", 100, |b| b.push(binding("r1", 200, 1)));
+        assert!(commit.is_none() && undo.is_none());
+        // Nothing changed: nothing to undo.
+        let (t, _) = table(StoreMode::WriteThrough, TableLimits::default());
+        let (_, commit, undo) = t.update_undoable("fay", 100, |_| ());
+        assert!(commit.is_none() && undo.is_none());
     }
 }
