@@ -46,7 +46,7 @@ class Kamrs:
             f.write('\n[ctl]\nlisten = "unix:%s"\n' % self.ctl)
         self.err = open(os.path.join(self.dir, "stderr"), "w")
         self.proc = subprocess.Popen(
-            [KAMRS, "--config", conf, "-q"],
+            [KAMRS, "--config", conf],
             stdout=subprocess.PIPE,
             stderr=self.err,
             text=True,
