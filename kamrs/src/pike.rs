@@ -304,7 +304,7 @@ impl Pike {
 }
 
 /// Whether `ip` is inside `net/bits` (v4-mapped v6 addresses count as v4).
-fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+pub(crate) fn in_net(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
