@@ -466,6 +466,61 @@ fn a_phone_registered_before_a_restart_keeps_registering_through_a_user_lockout(
 }
 
 #[test]
+fn failure_lines_are_capped_and_long_user_names_cut() {
+    // Loopback trusted (no pike limit) and lock-outs off: every answer is
+    // checked and counted, but at most 100 lines a second are logged, and
+    // a summary says how many were left out.
+    const ANSWERS: u64 = 300;
+    let dir = TempDir::new("auth-sec");
+    let k = Kamrs::start(&config_trusting(
+        dir.path(),
+        &[("alice", "example.com", "wonderland")],
+        "",
+        "lockout_failures = 0\nlockout_source_failures = 0\nlockout_user_failures = 0\n",
+        "[\"127.0.0.0/8\"]",
+    ));
+    // A 2000-byte user name in the answer (the To AoR is alice's).
+    let mut guesser = Ua::new(k.udp(), "alice", "example.com");
+    let (realm, nonce, _) = challenge(&guesser.register_self(None), "MD5");
+    let long = answer("MD5", &"x".repeat(2000), "guess", &realm, &nonce, 1);
+    let r = guesser.register_self(Some(&long));
+    assert_eq!(r.status, 401, "{}", r.raw);
+    for i in 1..ANSWERS {
+        guesser.login(&format!("guess{i}"));
+    }
+    // A line in a later second brings the summary out.
+    std::thread::sleep(Duration::from_millis(1100));
+    guesser.login("one more");
+    assert_eq!(stat(&k, "auth:wrong_credentials"), ANSWERS + 1);
+    let log = k.stderr();
+    assert!(
+        log.contains(&format!(
+            "auth failure: user=\"{}…@example.com\" source=",
+            "x".repeat(64)
+        )),
+        "{}",
+        &log[..log.len().min(4000)]
+    );
+    assert!(!log.contains(&"x".repeat(65)), "the whole name was logged");
+    let lines = log.matches("auth failure: user=").count() as u64;
+    let suppressed: u64 = log
+        .lines()
+        .filter_map(|l| {
+            l.split(" auth failure lines suppressed in the last second")
+                .next()
+                .filter(|_| l.contains("suppressed in the last second"))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(suppressed > 0, "nothing suppressed: {lines} lines");
+    assert_eq!(
+        lines + suppressed,
+        ANSWERS + 1,
+        "{lines} logged, {suppressed} suppressed"
+    );
+}
+
+#[test]
 fn answers_sent_from_another_address_cannot_lock_it_out() {
     // Over UDP a guesser can put a victim's address on its packets, but
     // the 401s go to the victim: a nonce fetched at the guesser's own

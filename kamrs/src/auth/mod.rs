@@ -116,6 +116,8 @@ pub struct Authenticator {
     lockout: Lockout,
     subscribers: Subscribers,
     stats: AuthStats,
+    /// Caps failure and lock-out log lines (log.rs).
+    log_limit: log::Limiter,
 }
 
 /// What the authenticator decided, counted for `stats.get_statistics`
@@ -168,6 +170,7 @@ impl Authenticator {
             counts: NonceCounts::default(),
             subscribers,
             stats: AuthStats::default(),
+            log_limit: log::Limiter::default(),
         }
     }
 
@@ -377,10 +380,18 @@ impl Authenticator {
         now: u64,
     ) -> Verdict {
         self.stats.wrong_credentials.fetch_add(1, Ordering::Relaxed);
-        log::failure(username, realm, source, why);
+        log::failure(&self.log_limit, now, username, realm, source, why);
         let started = self.lockout.failure(username, realm, source.ip(), now);
         for scope in &started {
-            log::lockout(*scope, username, realm, source, self.settings.lockout.time);
+            log::lockout(
+                &self.log_limit,
+                now,
+                *scope,
+                username,
+                realm,
+                source,
+                self.settings.lockout.time,
+            );
         }
         if !started.is_empty() {
             return Verdict::Forbidden(LOCKED_OUT);
