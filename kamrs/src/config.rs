@@ -592,17 +592,22 @@ impl PikeConfig {
         }
     }
 
+    /// `trusted` parsed (checked valid by `check`): also used, enabled or
+    /// not, by the TCP per-IP cap and the auth lock-out.
+    pub fn networks(&self) -> Vec<(std::net::IpAddr, u8)> {
+        self.trusted
+            .iter()
+            .filter_map(|t| crate::pike::parse_net(t))
+            .collect()
+    }
+
     /// The settings the flood filter runs with, if enabled.
     pub fn settings(&self) -> Option<crate::pike::PikeSettings> {
         self.enabled.then(|| crate::pike::PikeSettings {
             window: std::time::Duration::from_secs(self.window),
             max_requests: self.max_requests,
             block_time: std::time::Duration::from_secs(self.block_time),
-            trusted: self
-                .trusted
-                .iter()
-                .filter_map(|t| crate::pike::parse_net(t))
-                .collect(),
+            trusted: self.networks(),
             max_tracked: self.max_tracked,
         })
     }

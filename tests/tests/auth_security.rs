@@ -36,10 +36,23 @@ fn subscribers(dir: &Path, users: &[(&str, &str, &str)]) -> String {
 }
 
 /// Top-level keys `top`, then an `[auth]` table (digest, the files in
-/// `dir`) with `auth_keys`.
+/// `dir`) with `auth_keys`. `[pike] trusted` is empty: sources in it
+/// (loopback by default) meet only the user lock-out scope, and these
+/// tests' sources are all loopback.
 fn config(dir: &Path, users: &[(&str, &str, &str)], top: &str, auth_keys: &str) -> String {
+    config_trusting(dir, users, top, auth_keys, "[]")
+}
+
+/// [`config`] with `[pike] trusted = {trusted}`.
+fn config_trusting(
+    dir: &Path,
+    users: &[(&str, &str, &str)],
+    top: &str,
+    auth_keys: &str,
+    trusted: &str,
+) -> String {
     format!(
-        "{top}\n[auth]\nmode = \"digest\"\nsubscribers = \"{}\"\nsecret_file = \"{}\"\n{auth_keys}\n",
+        "{top}\n[pike]\ntrusted = {trusted}\n[auth]\nmode = \"digest\"\nsubscribers = \"{}\"\nsecret_file = \"{}\"\n{auth_keys}\n",
         subscribers(dir, users),
         dir.join("nonce.secret").display()
     )
@@ -353,6 +366,158 @@ fn a_phone_that_registered_before_keeps_registering_through_a_user_lockout() {
     // …the phone that did goes on.
     let (r, _) = phone.login("wonderland");
     assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[test]
+fn a_trusted_proxy_address_is_not_locked_out_by_guesses_through_it() {
+    // 127.0.0.0/8 stands for the operator's edge proxy: everyone behind it
+    // shares its address, so guesses through it lock neither the pair nor
+    // the source; only the user scope counts there.
+    let dir = TempDir::new("auth-sec");
+    let k = Kamrs::start(&config_trusting(
+        dir.path(),
+        &[
+            ("alice", "example.com", "wonderland"),
+            ("bob", "example.com", "builder"),
+        ],
+        "",
+        "lockout_failures = 3
+lockout_source_failures = 5
+lockout_user_failures = 8
+",
+        "[\"127.0.0.0/8\"]",
+    ));
+    let mut mallory = Ua::new(k.udp(), "alice", "example.com");
+    for i in 1..=6 {
+        let (r, _) = mallory.login(&format!("guess{i}"));
+        assert_eq!(r.status, 401, "guess {i}: {}", r.raw);
+    }
+    // alice's real phone behind the same proxy address, and bob.
+    let (r, _) = mallory.login("wonderland");
+    assert_eq!(r.status, 200, "alice through the proxy: {}", r.raw);
+    let (r, _) = Ua::new(k.udp(), "bob", "example.com").login("builder");
+    assert_eq!(r.status, 200, "bob through the proxy: {}", r.raw);
+    assert_eq!(stat(&k, "auth:lockouts"), 0);
+    // The user scope still counts: two more lock alice.
+    mallory.login("guess7");
+    let (r, _) = mallory.login("guess8");
+    assert_eq!(r.status, 403, "{}", r.raw);
+    assert!(
+        k.stderr()
+            .contains("auth lockout: scope=user user=\"alice@example.com\""),
+        "{}",
+        k.stderr()
+    );
+}
+
+#[test]
+fn a_phone_registered_before_a_restart_keeps_registering_through_a_user_lockout() {
+    // Trusted pairs live in memory; after a restart a phone is known only
+    // by its binding, preloaded from the store. A source holding a live
+    // binding of the AoR is spared the user scope.
+    let dir = TempDir::new("auth-sec");
+    let cfg = config(
+        dir.path(),
+        &[("alice", "example.com", "wonderland")],
+        &format!(
+            "[store]\nbackend = \"sqlite\"\npath = \"{}\"\n",
+            dir.path().join("location.db").display()
+        ),
+        "lockout_failures = 10\nlockout_user_failures = 4\nlockout_time = 60\n",
+    );
+    let phone_ip: IpAddr = "127.0.0.5".parse().unwrap();
+    let k = Kamrs::start(&cfg);
+    let mut phone = Ua::from(phone_ip, k.udp(), "alice", "example.com");
+    assert_eq!(phone.login("wonderland").0.status, 200);
+    drop(k);
+
+    let k = Kamrs::start(&cfg);
+    assert!(
+        lookup(&k, "alice").contains("127.0.0.5"),
+        "{}",
+        lookup(&k, "alice")
+    );
+    // Guesses from two other addresses lock alice's user scope.
+    for i in 1..=4u8 {
+        let ip: IpAddr = format!("127.0.0.{}", 1 + i % 2).parse().unwrap();
+        let (r, _) = Ua::from(ip, k.udp(), "alice", "example.com").login(&format!("guess{i}"));
+        assert_eq!(
+            r.status,
+            if i < 4 { 401 } else { 403 },
+            "guess {i}: {}",
+            r.raw
+        );
+    }
+    // A fresh address is refused even with the password…
+    let (r, _) = Ua::from(
+        "127.0.0.6".parse().unwrap(),
+        k.udp(),
+        "alice",
+        "example.com",
+    )
+    .login("wonderland");
+    assert_eq!(r.status, 403, "{}", r.raw);
+    // …the registered phone (new socket, same address) goes on, again and again.
+    for _ in 0..2 {
+        let mut phone = Ua::from(phone_ip, k.udp(), "alice", "example.com");
+        let (r, _) = phone.login("wonderland");
+        assert_eq!(r.status, 200, "{}", r.raw);
+    }
+}
+
+#[test]
+fn failure_lines_are_capped_and_long_user_names_cut() {
+    // Loopback trusted (no pike limit) and lock-outs off: every answer is
+    // checked and counted, but at most 100 lines a second are logged, and
+    // a summary says how many were left out.
+    const ANSWERS: u64 = 300;
+    let dir = TempDir::new("auth-sec");
+    let k = Kamrs::start(&config_trusting(
+        dir.path(),
+        &[("alice", "example.com", "wonderland")],
+        "",
+        "lockout_failures = 0\nlockout_source_failures = 0\nlockout_user_failures = 0\n",
+        "[\"127.0.0.0/8\"]",
+    ));
+    // A 2000-byte user name in the answer (the To AoR is alice's).
+    let mut guesser = Ua::new(k.udp(), "alice", "example.com");
+    let (realm, nonce, _) = challenge(&guesser.register_self(None), "MD5");
+    let long = answer("MD5", &"x".repeat(2000), "guess", &realm, &nonce, 1);
+    let r = guesser.register_self(Some(&long));
+    assert_eq!(r.status, 401, "{}", r.raw);
+    for i in 1..ANSWERS {
+        guesser.login(&format!("guess{i}"));
+    }
+    // A line in a later second brings the summary out.
+    std::thread::sleep(Duration::from_millis(1100));
+    guesser.login("one more");
+    assert_eq!(stat(&k, "auth:wrong_credentials"), ANSWERS + 1);
+    let log = k.stderr();
+    assert!(
+        log.contains(&format!(
+            "auth failure: user=\"{}…@example.com\" source=",
+            "x".repeat(64)
+        )),
+        "{}",
+        &log[..log.len().min(4000)]
+    );
+    assert!(!log.contains(&"x".repeat(65)), "the whole name was logged");
+    let lines = log.matches("auth failure: user=").count() as u64;
+    let suppressed: u64 = log
+        .lines()
+        .filter_map(|l| {
+            l.split(" auth failure lines suppressed in the last second")
+                .next()
+                .filter(|_| l.contains("suppressed in the last second"))
+        })
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(suppressed > 0, "nothing suppressed: {lines} lines");
+    assert_eq!(
+        lines + suppressed,
+        ANSWERS + 1,
+        "{lines} logged, {suppressed} suppressed"
+    );
 }
 
 #[test]

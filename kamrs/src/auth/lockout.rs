@@ -28,6 +28,20 @@
 //! registering while the attacker's addresses are locked out, and an
 //! attacker sharing a trusted address still meets the pair limit.
 //!
+//! Two more exemptions:
+//!
+//! - **Trusted networks** (`[pike] trusted`: loopback and the operator's
+//!   own edge proxies). Everyone behind a proxy shares its address, so
+//!   the pair and source scopes would let one attacker lock every user of
+//!   the proxy, or every phone of the victim's, out. From those networks
+//!   only the user scope counts, and without the trusted-pair exemption
+//!   (everyone there shares the pair too).
+//! - **Registered sources**: the caller says (lazily, only when the user
+//!   scope is locked) whether the source holds a live binding of the AoR.
+//!   Such a source is spared the user scope like a trusted pair: trusted
+//!   pairs live in memory only, but bindings preloaded from a store
+//!   survive a restart, so registered phones keep registering.
+//!
 //! Every table is bounded ([`CAPACITY`] entries each, fixed-size keys: a
 //! keyed hash, so long or numerous user names cannot grow it). When one is
 //! full, entries whose window and lock are over go first, then unlocked
@@ -248,6 +262,8 @@ impl Trusted {
 /// The three failure tables, the trusted pairs and their counters.
 pub struct Lockout {
     settings: LockoutSettings,
+    /// `[pike] trusted` networks (`crate::pike::parse_net`).
+    trusted_nets: Vec<(IpAddr, u8)>,
     keys: RandomState,
     pairs: Table,
     sources: Table,
@@ -270,6 +286,7 @@ impl Lockout {
 
     pub fn with_capacity(settings: LockoutSettings, capacity: usize) -> Lockout {
         Lockout {
+            trusted_nets: Vec::new(),
             pairs: Table::new(settings.failures, capacity),
             sources: Table::new(settings.source_failures, capacity),
             users: Table::new(settings.user_failures, capacity),
@@ -285,6 +302,19 @@ impl Lockout {
         }
     }
 
+    /// Sources in these networks (`[pike] trusted`) count only towards
+    /// the user scope.
+    pub fn with_trusted_networks(mut self, nets: Vec<(IpAddr, u8)>) -> Lockout {
+        self.trusted_nets = nets;
+        self
+    }
+
+    fn in_trusted_network(&self, ip: IpAddr) -> bool {
+        self.trusted_nets
+            .iter()
+            .any(|&(net, bits)| crate::net::in_net(ip, net, bits))
+    }
+
     pub fn settings(&self) -> &LockoutSettings {
         &self.settings
     }
@@ -295,7 +325,8 @@ impl Lockout {
     }
 
     fn source_key(&self, ip: IpAddr) -> u64 {
-        self.keys.hash_one(("source", source_prefix(ip)))
+        self.keys
+            .hash_one(("source", crate::net::source_prefix(ip)))
     }
 
     fn user_key(&self, user: &str, realm: &str) -> u64 {
@@ -307,21 +338,40 @@ impl Lockout {
     }
 
     /// The lock-out in force for an answer as `user` from `ip`, if any;
-    /// counted in `refused`. A trusted pair meets only its own pair limit.
-    pub fn refused(&self, user: &str, realm: &str, ip: IpAddr, now: u64) -> Option<Scope> {
-        let pair = self.pair_key(user, realm, ip);
-        let scope = if self.pairs.locked(pair, now) {
-            Some(Scope::Pair)
+    /// counted in `refused`. A trusted pair meets only its own pair limit;
+    /// `registered` (asked only while the user scope is locked) says the
+    /// source holds a live binding of the AoR, which spares it the user
+    /// scope. A source in a trusted network meets only the user scope,
+    /// with no exemption.
+    pub fn refused(
+        &self,
+        user: &str,
+        realm: &str,
+        ip: IpAddr,
+        now: u64,
+        registered: &dyn Fn() -> bool,
+    ) -> Option<Scope> {
+        let scope = if self.in_trusted_network(ip) {
+            self.users
+                .locked(self.user_key(user, realm), now)
+                .then_some(Scope::User)
         } else {
-            let wider = if self.sources.locked(self.source_key(ip), now) {
-                Some(Scope::Source)
-            } else if self.users.locked(self.user_key(user, realm), now) {
-                Some(Scope::User)
+            let pair = self.pair_key(user, realm, ip);
+            if self.pairs.locked(pair, now) {
+                Some(Scope::Pair)
             } else {
-                None
-            };
-            // Asked only during a lock-out: no cost otherwise.
-            wider.filter(|_| !self.trusted.contains(pair, now))
+                let wider = if self.sources.locked(self.source_key(ip), now) {
+                    Some(Scope::Source)
+                } else if self.users.locked(self.user_key(user, realm), now) {
+                    Some(Scope::User)
+                } else {
+                    None
+                };
+                // Asked only during a lock-out: no cost otherwise.
+                wider
+                    .filter(|_| !self.trusted.contains(pair, now))
+                    .filter(|&s| s != Scope::User || !registered())
+            }
         };
         if scope.is_some() {
             self.refused.fetch_add(1, Ordering::Relaxed);
@@ -333,7 +383,9 @@ impl Lockout {
     /// [`TRUST_TIME`]. Nothing is recorded while the source and user
     /// lock-outs are both off (the trust would never be asked).
     pub fn success(&self, user: &str, realm: &str, ip: IpAddr, now: u64) {
-        if self.settings.source_failures == 0 && self.settings.user_failures == 0 {
+        if self.settings.source_failures == 0 && self.settings.user_failures == 0
+            || self.in_trusted_network(ip)
+        {
             return;
         }
         self.trusted
@@ -344,11 +396,16 @@ impl Lockout {
     pub fn failure(&self, user: &str, realm: &str, ip: IpAddr, now: u64) -> Vec<Scope> {
         let s = &self.settings;
         let mut started = Vec::new();
+        // From a trusted network (a proxy shared by many) only the user.
+        let skip = usize::from(self.in_trusted_network(ip)) * 2;
         for (table, key, scope) in [
             (&self.pairs, self.pair_key(user, realm, ip), Scope::Pair),
             (&self.sources, self.source_key(ip), Scope::Source),
             (&self.users, self.user_key(user, realm), Scope::User),
-        ] {
+        ]
+        .into_iter()
+        .skip(skip)
+        {
             if table.fail(key, now, s, &self.evicted) {
                 started.push(scope);
             }
@@ -359,26 +416,85 @@ impl Lockout {
     }
 }
 
-/// The address a source is counted under: itself for IPv4, its /64 for
-/// IPv6 (one host commonly holds a whole /64).
-fn source_prefix(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(std::net::Ipv6Addr::from(
-                u128::from(v6) & !((1u128 << 64) - 1),
-            )),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+    /// A proxy's address, in `[pike] trusted`.
+    const PROXY: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
+
+    fn no() -> bool {
+        false
+    }
+    const NO: fn() -> bool = no;
+
+    fn behind_proxy() -> Lockout {
+        Lockout::new(settings())
+            .with_trusted_networks(vec![(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 0)), 8)])
+    }
+
+    #[test]
+    fn a_trusted_network_counts_only_the_user_scope() {
+        let l = behind_proxy();
+        // Past the pair (3) and source (5) thresholds for alice and others:
+        // neither locks the proxy.
+        for _ in 0..7 {
+            assert!(l.failure("alice", "r", PROXY, 0).is_empty());
+        }
+        for user in ["u1", "u2", "u3", "u4", "u5", "u6"] {
+            assert!(l.failure(user, "r", PROXY, 0).is_empty());
+        }
+        assert_eq!(l.refused("alice", "r", PROXY, 1, &NO), None);
+        assert_eq!(l.refused("bob", "r", PROXY, 1, &NO), None);
+        assert_eq!(l.tracked(), 7, "only user entries");
+        // The user scope still counts, and a right answer through the
+        // proxy earns no trust (the attacker shares the pair).
+        l.success("alice", "r", PROXY, 1);
+        assert_eq!(l.failure("alice", "r", PROXY, 2), [Scope::User]);
+        assert_eq!(l.refused("alice", "r", PROXY, 3, &NO), Some(Scope::User));
+        assert_eq!(
+            l.refused("alice", "r", PROXY, 3, &|| true),
+            Some(Scope::User)
+        );
+        assert_eq!(l.refused("bob", "r", PROXY, 3, &NO), None);
+        // Outside the network the pair scope applies as before.
+        for _ in 0..3 {
+            l.failure("bob", "r", A, 4);
+        }
+        assert_eq!(l.refused("bob", "r", A, 5, &NO), Some(Scope::Pair));
+    }
+
+    #[test]
+    fn a_registered_source_is_spared_the_user_scope_only() {
+        let l = Lockout::new(settings());
+        for i in 0..8u8 {
+            let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
+            l.failure("alice", "r", ip, 0);
+        }
+        // No trusted pair (a restart): a source with a live binding of
+        // alice's goes on, any other is refused.
+        let asked = std::cell::Cell::new(0);
+        let registered = || {
+            asked.set(asked.get() + 1);
+            true
+        };
+        assert_eq!(l.refused("alice", "r", B, 1, &registered), None);
+        assert_eq!(l.refused("alice", "r", A, 1, &NO), Some(Scope::User));
+        assert_eq!(asked.get(), 1);
+        // Not asked when nothing is locked.
+        assert_eq!(l.refused("bob", "r", B, 1, &registered), None);
+        assert_eq!(asked.get(), 1);
+        // A registered source meets its own pair and source limits.
+        for user in ["u1", "u2", "u3", "u4", "u5"] {
+            l.failure(user, "r", B, 2);
+        }
+        assert_eq!(
+            l.refused("alice", "r", B, 3, &registered),
+            Some(Scope::Source)
+        );
+    }
 
     fn settings() -> LockoutSettings {
         LockoutSettings {
@@ -396,13 +512,13 @@ mod tests {
         assert!(l.failure("alice", "r", A, 0).is_empty());
         assert!(l.failure("alice", "r", A, 1).is_empty());
         assert_eq!(l.failure("alice", "r", A, 2), [Scope::Pair]);
-        assert_eq!(l.refused("alice", "r", A, 3), Some(Scope::Pair));
+        assert_eq!(l.refused("alice", "r", A, 3, &NO), Some(Scope::Pair));
         // Another source for alice, another user from A: not locked.
-        assert_eq!(l.refused("alice", "r", B, 3), None);
-        assert_eq!(l.refused("bob", "r", A, 3), None);
+        assert_eq!(l.refused("alice", "r", B, 3, &NO), None);
+        assert_eq!(l.refused("bob", "r", A, 3, &NO), None);
         // Until the lock-out time is over.
-        assert_eq!(l.refused("alice", "r", A, 101), Some(Scope::Pair));
-        assert_eq!(l.refused("alice", "r", A, 102), None);
+        assert_eq!(l.refused("alice", "r", A, 101, &NO), Some(Scope::Pair));
+        assert_eq!(l.refused("alice", "r", A, 102, &NO), None);
         assert_eq!(l.lockouts.load(Ordering::Relaxed), 1);
         assert_eq!(l.refused.load(Ordering::Relaxed), 2);
         // A fresh count afterwards.
@@ -424,7 +540,7 @@ mod tests {
             assert!(l.failure(user, "r", A, i as u64).is_empty());
         }
         assert_eq!(l.failure("u5", "r", A, 5), [Scope::Source]);
-        assert_eq!(l.refused("anyone", "r", A, 6), Some(Scope::Source));
+        assert_eq!(l.refused("anyone", "r", A, 6, &NO), Some(Scope::Source));
         let l = Lockout::new(settings());
         for i in 0..7u8 {
             let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
@@ -432,8 +548,8 @@ mod tests {
         }
         let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, 99));
         assert_eq!(l.failure("alice", "r", ip, 0), [Scope::User]);
-        assert_eq!(l.refused("alice", "r", B, 1), Some(Scope::User));
-        assert_eq!(l.refused("alice", "other realm", B, 1), None);
+        assert_eq!(l.refused("alice", "r", B, 1, &NO), Some(Scope::User));
+        assert_eq!(l.refused("alice", "other realm", B, 1, &NO), None);
     }
 
     #[test]
@@ -446,19 +562,23 @@ mod tests {
             let ip = IpAddr::V4(std::net::Ipv4Addr::new(198, 51, 100, i));
             l.failure("alice", "r", ip, 1);
         }
-        assert_eq!(l.refused("alice", "r", A, 2), Some(Scope::User));
-        assert_eq!(l.refused("alice", "r", B, 2), None, "her phone goes on");
+        assert_eq!(l.refused("alice", "r", A, 2, &NO), Some(Scope::User));
+        assert_eq!(
+            l.refused("alice", "r", B, 2, &NO),
+            None,
+            "her phone goes on"
+        );
         // B sprays other users: the source locks, but alice at B is trusted.
         for user in ["u1", "u2", "u3", "u4", "u5"] {
             l.failure(user, "r", B, 3);
         }
-        assert_eq!(l.refused("u6", "r", B, 4), Some(Scope::Source));
-        assert_eq!(l.refused("alice", "r", B, 4), None);
+        assert_eq!(l.refused("u6", "r", B, 4, &NO), Some(Scope::Source));
+        assert_eq!(l.refused("alice", "r", B, 4, &NO), None);
         // Guessing alice from B itself still meets the pair limit.
         for _ in 0..3 {
             l.failure("alice", "r", B, 5);
         }
-        assert_eq!(l.refused("alice", "r", B, 6), Some(Scope::Pair));
+        assert_eq!(l.refused("alice", "r", B, 6, &NO), Some(Scope::Pair));
         // Trust lapses.
         let l = Lockout::new(settings());
         l.success("alice", "r", B, 0);
@@ -467,7 +587,7 @@ mod tests {
             l.failure("alice", "r", ip, TRUST_TIME + 1);
         }
         assert_eq!(
-            l.refused("alice", "r", B, TRUST_TIME + 2),
+            l.refused("alice", "r", B, TRUST_TIME + 2, &NO),
             Some(Scope::User)
         );
     }
@@ -494,7 +614,7 @@ mod tests {
         for t in 0..100 {
             assert!(l.failure("alice", "r", A, t).is_empty());
         }
-        assert_eq!(l.refused("alice", "r", A, 100), None);
+        assert_eq!(l.refused("alice", "r", A, 100, &NO), None);
         assert_eq!(l.tracked(), 0);
     }
 
@@ -503,10 +623,10 @@ mod tests {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(source_prefix(a), source_prefix(b));
-        assert_ne!(source_prefix(a), source_prefix(c));
+        assert_eq!(crate::net::source_prefix(a), crate::net::source_prefix(b));
+        assert_ne!(crate::net::source_prefix(a), crate::net::source_prefix(c));
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
-        assert_eq!(source_prefix(mapped), A);
+        assert_eq!(crate::net::source_prefix(mapped), A);
     }
 
     #[test]
@@ -529,7 +649,7 @@ mod tests {
         }
         assert!(l.evicted.load(Ordering::Relaxed) > 0);
         assert_eq!(
-            l.refused("alice", "r", A, 11),
+            l.refused("alice", "r", A, 11, &NO),
             Some(Scope::Pair),
             "unlocked entries are evicted before a lock"
         );

@@ -89,6 +89,9 @@ pub struct AuthSettings {
     pub max_failures: u8,
     /// Brute-force lock-out (`[auth] lockout_*`).
     pub lockout: LockoutSettings,
+    /// `[pike] trusted` networks (own proxies, loopback): shared by many
+    /// users, so only the user lock-out scope counts there.
+    pub trusted_networks: Vec<(std::net::IpAddr, u8)>,
 }
 
 impl Default for AuthSettings {
@@ -98,6 +101,7 @@ impl Default for AuthSettings {
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
             max_failures: 3,
             lockout: LockoutSettings::default(),
+            trusted_networks: Vec::new(),
         }
     }
 }
@@ -112,6 +116,8 @@ pub struct Authenticator {
     lockout: Lockout,
     subscribers: Subscribers,
     stats: AuthStats,
+    /// Caps failure and lock-out log lines (log.rs).
+    log_limit: log::Limiter,
 }
 
 /// What the authenticator decided, counted for `stats.get_statistics`
@@ -157,12 +163,14 @@ impl Authenticator {
         boot: u64,
     ) -> Self {
         Authenticator {
-            lockout: Lockout::new(settings.lockout),
+            lockout: Lockout::new(settings.lockout)
+                .with_trusted_networks(settings.trusted_networks.clone()),
             settings,
             nonces: Nonces::new(secret, nonce_lifetime, boot),
             counts: NonceCounts::default(),
             subscribers,
             stats: AuthStats::default(),
+            log_limit: log::Limiter::default(),
         }
     }
 
@@ -201,7 +209,9 @@ impl Authenticator {
     }
 
     /// Checks a REGISTER for the AoR `user@domain` (the To URI) from
-    /// `source`.
+    /// `source`. `registered` says whether `source` holds a live binding
+    /// of that AoR; asked only while the user's lock-out is in force (a
+    /// registered phone is spared it, lockout.rs).
     pub fn check(
         &self,
         req: &Request<'_>,
@@ -209,8 +219,9 @@ impl Authenticator {
         domain: &str,
         source: SocketAddr,
         now: u64,
+        registered: &dyn Fn() -> bool,
     ) -> Verdict {
-        let verdict = self.verdict(req, user, domain, source, now);
+        let verdict = self.verdict(req, user, domain, source, now, registered);
         let counter = match verdict {
             Verdict::Authorized => &self.stats.authorized,
             Verdict::Challenge { .. } => &self.stats.challenges,
@@ -228,6 +239,7 @@ impl Authenticator {
         domain: &str,
         source: SocketAddr,
         now: u64,
+        registered: &dyn Fn() -> bool,
     ) -> Verdict {
         // With `use_domain = false` the AoR is the user part alone, so a
         // REGISTER for another domain would land in the served domain's
@@ -259,7 +271,13 @@ impl Authenticator {
         };
         // Before the answer is looked at: during a lock-out the right
         // password fails too, so guessing learns nothing.
-        if let Some(scope) = self.lockout.refused(&c.username, realm, source.ip(), now) {
+        // The binding says something only about the AoR's own user: alice's
+        // phone must not shelter guesses at bob's password.
+        let registered = || *c.username == *user && registered();
+        if let Some(scope) = self
+            .lockout
+            .refused(&c.username, realm, source.ip(), now, &registered)
+        {
             log::refused(scope, &c.username, realm, source);
             return Verdict::Forbidden(LOCKED_OUT);
         }
@@ -362,10 +380,18 @@ impl Authenticator {
         now: u64,
     ) -> Verdict {
         self.stats.wrong_credentials.fetch_add(1, Ordering::Relaxed);
-        log::failure(username, realm, source, why);
+        log::failure(&self.log_limit, now, username, realm, source, why);
         let started = self.lockout.failure(username, realm, source.ip(), now);
         for scope in &started {
-            log::lockout(*scope, username, realm, source, self.settings.lockout.time);
+            log::lockout(
+                &self.log_limit,
+                now,
+                *scope,
+                username,
+                realm,
+                source,
+                self.settings.lockout.time,
+            );
         }
         if !started.is_empty() {
             return Verdict::Forbidden(LOCKED_OUT);
@@ -450,11 +476,14 @@ mod tests;
 /// Reads (or creates) the nonce secret and the subscriber list; errors say
 /// which file and what to do.
 ///
+/// `trusted_networks` is `[pike] trusted` ([`crate::config::PikeConfig::networks`]).
+///
 /// `use_domain` is the top-level key: without it the subscriber list must
 /// stay within one domain ([`Subscribers::open`]).
 pub fn from_config(
     cfg: &crate::config::AuthConfig,
     use_domain: bool,
+    trusted_networks: Vec<(std::net::IpAddr, u8)>,
 ) -> Result<Option<std::sync::Arc<Authenticator>>, String> {
     if cfg.mode == crate::config::AuthMode::None {
         return Ok(None);
@@ -473,6 +502,7 @@ pub fn from_config(
             algorithms: cfg.algorithms.clone(),
             max_failures: cfg.max_failures,
             lockout: cfg.lockout(),
+            trusted_networks,
         },
         secret,
         cfg.nonce_expires,

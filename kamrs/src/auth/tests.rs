@@ -58,7 +58,7 @@ fn check_from(
     now: u64,
 ) -> Verdict {
     match parse_message(text.as_bytes(), &Limits::default()) {
-        Ok(Message::Request(req)) => a.check(&req, user, "example.com", from, now),
+        Ok(Message::Request(req)) => a.check(&req, user, "example.com", from, now, &|| false),
         other => panic!("{other:?}"),
     }
 }
@@ -334,7 +334,7 @@ fn without_use_domain_another_domain_is_forbidden() {
     let a = auth_with(AuthSettings::default(), subs, 1);
     let text = register("alice", None).replace("@example.com", "@evil.org");
     let v = match parse_message(text.as_bytes(), &Limits::default()) {
-        Ok(Message::Request(req)) => a.check(&req, "alice", "evil.org", source(), NOW),
+        Ok(Message::Request(req)) => a.check(&req, "alice", "evil.org", source(), NOW, &|| false),
         other => panic!("{other:?}"),
     };
     assert!(
@@ -400,4 +400,54 @@ proptest::proptest! {
             proptest::prop_assert!(a.lockout().tracked() <= 3 * lockout::CAPACITY);
         }
     }
+}
+
+/// A registered binding spares its source the user lock-out, but only for
+/// the AoR's own user: alice's phone cannot shelter guesses at bob.
+#[test]
+fn a_registered_source_is_spared_its_own_users_lockout_only() {
+    let a = auth_with(
+        AuthSettings {
+            max_failures: 200,
+            lockout: lockout::LockoutSettings {
+                failures: 100,
+                source_failures: 0,
+                user_failures: 3,
+                window: 60,
+                time: 60,
+            },
+            ..AuthSettings::default()
+        },
+        Subscribers::in_memory(users()),
+        1,
+    );
+    let send = |user: &str, to_user: &str, password: &str, octet: u8, registered: bool| {
+        let from = std::net::SocketAddr::from(([192, 0, 2, octet], 5060));
+        let nonce = nonce_of(&a.challenges("example.com", false, 0, from.ip(), NOW)[0]);
+        let h = answer(Algorithm::Md5, user, password, &nonce, 1, "sip:example.com");
+        match parse_message(register(to_user, Some(&h)).as_bytes(), &Limits::default()) {
+            Ok(Message::Request(req)) => {
+                a.check(&req, to_user, "example.com", from, NOW, &|| registered)
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    for octet in 10..13 {
+        send("alice", "alice", "guess", octet, false);
+        send("bob", "bob", "guess", octet, false);
+    }
+    // alice's registered phone at .5 (never trusted: say, a restart).
+    assert_eq!(
+        send("alice", "alice", "wonderland", 5, true),
+        Verdict::Authorized
+    );
+    assert_eq!(
+        send("alice", "alice", "wonderland", 6, false),
+        Verdict::Forbidden(LOCKED_OUT)
+    );
+    // Its binding is alice's: an answer as bob in her REGISTER is refused.
+    assert_eq!(
+        send("bob", "alice", "builder", 5, true),
+        Verdict::Forbidden(LOCKED_OUT)
+    );
 }

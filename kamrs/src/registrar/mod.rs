@@ -271,7 +271,7 @@ impl Registrar {
         }
         let aor = save::aor(req, self.settings.use_domain)?;
         if let Some(auth) = &self.auth {
-            self.authenticate(auth, req, peer, now)?;
+            self.authenticate(auth, req, peer, &aor, now)?;
         }
         let new_ruid = || self.new_ruid();
         let ctx = save::Context {
@@ -331,11 +331,23 @@ impl Registrar {
         auth: &Authenticator,
         req: &Request<'_>,
         peer: &Peer,
+        aor: &str,
         now: u64,
     ) -> Result<(), Reject> {
         let user = save::aor(req, false)?;
         let domain = req.to.uri.host.to_ascii_lowercase();
-        match auth.check(req, &user, &domain, peer.remote, now) {
+        // Asked by the lock-out only while the user scope is locked: does
+        // this source hold a live binding of the AoR (a registered phone,
+        // also after a restart with a store)?
+        let registered = || {
+            self.table.lookup(aor, now).is_some_and(|bs| {
+                bs.iter().any(|b| {
+                    b.source()
+                        .is_some_and(|s| s.remote.ip() == peer.remote.ip())
+                })
+            })
+        };
+        match auth.check(req, &user, &domain, peer.remote, now, &registered) {
             Verdict::Authorized => Ok(()),
             Verdict::Challenge { stale, failures } => Err(Reject::Challenge(auth.challenges(
                 &domain,

@@ -160,12 +160,7 @@ pub struct TcpSettings {
 
 impl TcpSettings {
     pub fn from_config(config: &Config) -> Self {
-        let trusted = config
-            .pike
-            .trusted
-            .iter()
-            .filter_map(|t| crate::pike::parse_net(t))
-            .collect();
+        let trusted = config.pike.networks();
         TcpSettings {
             idle_timeout: Duration::from_secs(config.tcp_connection_lifetime),
             max_connections: config.tcp_max_connections,
