@@ -264,7 +264,7 @@ def main():
         "| table filling: table estimate (`usrloc:table_bytes`) | %.0f MiB (bound 1024 MiB) |"
         % ((fill["table_bytes"] or 0) / mib),
         "| table filling: RSS growth | %.0f MiB |" % (growth / mib),
-        "| pike: sources tracked before the flood | %d in %.1f s |"
+        "| pike: distinct sources, one request each, before the flood | %d in %.1f s |"
         % (pike["sources"], pike["fill_seconds"]),
         "| pike: flood requests answered | %d of %d |"
         % (pike["flood_answered"], pike["flood_sent"]),
