@@ -375,7 +375,10 @@ pub struct AuthConfig {
     /// A fixed realm; unset, the realm is the AoR's domain (Kamailio's
     /// default).
     pub realm: Option<String>,
-    /// Algorithms offered, strongest first (RFC 8760): `SHA-256`, `MD5`.
+    /// Algorithms offered, in this order (RFC 8760: preferred first):
+    /// `SHA-256`, `MD5`. Default `["MD5"]` alone, as Kamailio, Asterisk and
+    /// FreeSWITCH: SIPp 3.6 and baresip 1.0 give up on a 401 holding any
+    /// SHA-256 challenge, even one followed by MD5 (README, Authentication).
     pub algorithms: Vec<crate::auth::Algorithm>,
     /// Seconds a nonce stays valid; older ones get `stale=true`.
     pub nonce_expires: u64,
@@ -419,6 +422,9 @@ impl AuthConfig {
     }
 }
 
+/// Default `[auth] algorithms`: MD5 alone, which every mainstream UA
+/// answers (SIPp and baresip 1.0 fail on any SHA-256 challenge).
+pub const DEFAULT_ALGORITHMS: &[crate::auth::Algorithm] = &[crate::auth::Algorithm::Md5];
 /// Default `[auth] secret_file`.
 pub const DEFAULT_SECRET_FILE: &str = "/var/lib/kamrs/nonce.secret";
 /// Default `[auth] subscribers`.
@@ -430,7 +436,7 @@ impl Default for AuthConfig {
         AuthConfig {
             mode: AuthMode::None,
             realm: None,
-            algorithms: vec![crate::auth::Algorithm::Sha256, crate::auth::Algorithm::Md5],
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
             nonce_expires: 300,
             max_failures: 3,
             secret_file: PathBuf::from(DEFAULT_SECRET_FILE),
@@ -1122,6 +1128,9 @@ mod tests {
         assert_eq!(c.default_expires, 3600);
         assert_eq!(c.min_expires, 60);
         assert_eq!(c.min_expires_mode, MinExpiresMode::Reject);
+        // MD5 alone: SIPp and baresip 1.0 refuse a 401 with any SHA-256
+        // challenge (issue 14).
+        assert_eq!(c.auth.algorithms, [crate::auth::Algorithm::Md5]);
         assert_eq!(c.max_expires, 3600);
         assert_eq!(c.max_contacts, 10);
         assert_eq!(c.max_contacts_policy, MaxContactsPolicy::Reject);

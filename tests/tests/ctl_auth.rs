@@ -14,10 +14,12 @@ use kamrs_tests::digest::{answer, challenge, h};
 use kamrs_tests::*;
 use serde_json::{json, Value};
 
-/// `[auth]` with digest on, the subscriber file and secret in `dir`.
+/// `[auth]` with digest on, the subscriber file and secret in `dir`, and
+/// both algorithms offered (the default is MD5 alone): the hashes kamrsctl
+/// makes must both work.
 fn auth_config(dir: &Path, extra: &str) -> String {
     format!(
-        "[auth]\nmode = \"digest\"\nsubscribers = \"{}\"\nsecret_file = \"{}\"\n{extra}\n",
+        "[auth]\nmode = \"digest\"\nalgorithms = [\"SHA-256\", \"MD5\"]\nsubscribers = \"{}\"\nsecret_file = \"{}\"\n{extra}\n",
         subscribers_file(dir).display(),
         dir.join("nonce.secret").display()
     )

@@ -83,7 +83,8 @@ pub enum Verdict {
 pub struct AuthSettings {
     /// A fixed realm, or `None` for the AoR's domain (Kamailio's default).
     pub realm: Option<String>,
-    /// Offered in this order (RFC 8760: strongest first).
+    /// Offered in this order (RFC 8760: preferred first); by default MD5
+    /// alone ([`crate::config::DEFAULT_ALGORITHMS`]).
     pub algorithms: Vec<Algorithm>,
     /// Wrong answers answered with a new 401 before a 403.
     pub max_failures: u8,
@@ -98,7 +99,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {
             realm: None,
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: crate::config::DEFAULT_ALGORITHMS.to_vec(),
             max_failures: 3,
             lockout: LockoutSettings::default(),
             trusted_networks: Vec::new(),
@@ -198,7 +199,7 @@ impl Authenticator {
         &self.subscribers
     }
 
-    /// The algorithms challenges offer, strongest first (`[auth] algorithms`).
+    /// The algorithms challenges offer, in order (`[auth] algorithms`).
     pub fn algorithms(&self) -> &[Algorithm] {
         &self.settings.algorithms
     }
@@ -444,7 +445,7 @@ impl Authenticator {
     }
 
     /// `WWW-Authenticate` values for a 401 sent to `to`: one per
-    /// algorithm, strongest first (RFC 8760 §2.4).
+    /// algorithm, in the configured order (RFC 8760 §2.4: preferred first).
     pub fn challenges(
         &self,
         domain: &str,

@@ -12,7 +12,51 @@ fn users() -> Vec<Subscriber> {
 }
 
 fn auth() -> Authenticator {
-    auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 1)
+    auth_with(both(), Subscribers::in_memory(users()), 1)
+}
+
+/// `algorithms = ["SHA-256", "MD5"]`: the tests exercise both.
+fn both() -> AuthSettings {
+    AuthSettings {
+        algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+        ..AuthSettings::default()
+    }
+}
+
+#[test]
+fn by_default_one_md5_challenge() {
+    // SIPp and baresip 1.0 give up on a 401 holding any SHA-256 challenge.
+    let a = auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 1);
+    let ch = a.challenges("example.com", false, 0, source().ip(), NOW);
+    assert_eq!(ch.len(), 1, "{ch:?}");
+    assert!(ch[0].contains("algorithm=MD5"), "{ch:?}");
+    let h = answer(
+        Algorithm::Sha256,
+        "alice",
+        "wonderland",
+        &nonce_of(&ch[0]),
+        1,
+        "sip:example.com",
+    );
+    assert!(
+        matches!(
+            check(&a, &register("alice", Some(&h)), "alice", NOW + 1),
+            Verdict::Challenge { .. }
+        ),
+        "an algorithm not offered is not accepted"
+    );
+    let h = answer(
+        Algorithm::Md5,
+        "alice",
+        "wonderland",
+        &nonce_of(&ch[0]),
+        2,
+        "sip:example.com",
+    );
+    assert_eq!(
+        check(&a, &register("alice", Some(&h)), "alice", NOW + 1),
+        Verdict::Authorized
+    );
 }
 
 fn auth_with(settings: AuthSettings, subscribers: Subscribers, boot: u64) -> Authenticator {
@@ -251,7 +295,7 @@ fn another_process_nonce_is_stale_even_with_the_right_answer() {
     // Two processes with the same secret and subscribers: a restart, or a
     // second node.
     let a = auth();
-    let b = auth_with(AuthSettings::default(), Subscribers::in_memory(users()), 2);
+    let b = auth_with(both(), Subscribers::in_memory(users()), 2);
     let nonce = nonce_of(&a.challenges("example.com", false, 0, source().ip(), NOW)[0]);
     let h = answer(
         Algorithm::Md5,
@@ -331,7 +375,7 @@ fn lockout_refuses_even_the_right_password_then_ends() {
 #[test]
 fn without_use_domain_another_domain_is_forbidden() {
     let subs = Subscribers::in_memory_single_domain(users()).unwrap();
-    let a = auth_with(AuthSettings::default(), subs, 1);
+    let a = auth_with(both(), subs, 1);
     let text = register("alice", None).replace("@example.com", "@evil.org");
     let v = match parse_message(text.as_bytes(), &Limits::default()) {
         Ok(Message::Request(req)) => a.check(&req, "alice", "evil.org", source(), NOW, &|| false),
