@@ -134,7 +134,8 @@ enum Command {
     #[command(name = "system.listMethods")]
     ListMethods,
     /// Who may register: add, remove, list subscribers (`[auth] mode =
-    /// "digest"`).
+    /// "digest"`; with authentication off, prepares the `[auth]
+    /// subscribers` file for when it is on).
     #[command(subcommand)]
     Subscriber(SubscriberCommand),
     /// The flood filter's busiest sources, blocked ones first.
@@ -458,8 +459,8 @@ async fn subscriber_command(
             password_stdin,
         } => {
             let (user, domain) = subscriber::parse_subscriber(&who)?;
-            // The realm first: if authentication is off or kamrs is not
-            // there, nobody types a password for nothing.
+            // The realm first: if the subscriber file cannot be managed or
+            // kamrs is not there, nobody types a password for nothing.
             let realm = c
                 .auth_realm(domain.clone())
                 .await
@@ -474,8 +475,18 @@ async fn subscriber_command(
             c.subscriber_add(user.clone(), domain.clone(), ha1, ha1_sha256)
                 .await
                 .map_err(fail("subscriber.add"))?;
+            // Saved while authentication is off (issue 14): say when it
+            // counts. A daemon too old for core.info just gets no note.
+            let auth_off = !json_out
+                && c.core_info()
+                    .await
+                    .is_ok_and(|i| i.auth.eq_ignore_ascii_case("none"));
             done(json_out, || {
-                format!("subscriber {user}@{domain} saved (digest realm {realm})")
+                let mut say = format!("subscriber {user}@{domain} saved (digest realm {realm})");
+                if auth_off {
+                    say.push_str("; authentication is off, so it is used once kamrs runs with `[auth] mode = \"digest\"`");
+                }
+                say
             })
         }
         SubscriberCommand::Rm { subscriber: who } => {

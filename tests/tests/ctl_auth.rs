@@ -346,27 +346,9 @@ fn passwords_never_come_from_the_command_line() {
 
 #[test]
 fn disabled_features_say_how_to_turn_them_on() {
+    // (Subscribers are managed while authentication is off: see
+    // subscribers_added_while_auth_is_off_register_once_it_is_on.)
     let k = CtlKamrs::start("[pike]\nenabled = false", "");
-    for args in [
-        &["subscriber", "list"][..],
-        &["subscriber", "rm", "alice@example.com"],
-        &["subscriber", "reload"],
-    ] {
-        let run = k.ctl(args);
-        assert_eq!(run.code(), Some(4), "{args:?}: {run:?}");
-        assert!(
-            run.stderr.contains("authentication is off")
-                && run.stderr.contains("mode = \"digest\""),
-            "{run:?}"
-        );
-    }
-    // Refused before any password is read.
-    let run = add_from_stdin(&k, "alice@example.com", "pw");
-    assert_eq!(run.code(), Some(4), "{run:?}");
-    assert!(run.stderr.contains("authentication is off"), "{run:?}");
-    let raw = k.rpc("auth.realm", json!(["example.com"]));
-    assert_eq!(raw["error"]["code"], 503, "{raw}");
-
     let run = k.ctl(&["pike.top"]);
     assert_eq!(run.code(), Some(4), "{run:?}");
     assert!(
@@ -472,4 +454,62 @@ fn pike_top_shows_a_flooding_source_blocked() {
     assert_eq!(stat(&stats, "pike:blocked_sources"), 1, "{stats}");
     // The other source is still served.
     assert_udp_alive(&good);
+}
+
+/// Issue 14: an admin prepares the subscribers while `[auth] mode =
+/// "none"`, then switches digest on: the phones register at once, with the
+/// hashes kamrsctl made against the realm that will be used.
+#[test]
+fn subscribers_added_while_auth_is_off_register_once_it_is_on() {
+    let dir = TempDir::new("ctl-auth-off");
+    let file = subscribers_file(dir.path());
+    let secret = dir.path().join("nonce.secret");
+    let auth_keys = |mode: &str| {
+        format!(
+            "[auth]\nmode = \"{mode}\"\nrealm = \"pbx.example\"\nsubscribers = \"{}\"\nsecret_file = \"{}\"\n",
+            file.display(),
+            secret.display()
+        )
+    };
+    let password = "first hour";
+    let k = CtlKamrs::start(&auth_keys("none"), "");
+    let raw = k.rpc("auth.realm", json!(["example.com"]));
+    assert_eq!(raw["result"], "pbx.example", "{raw}");
+    let run = add_from_stdin(&k, "alice@example.com", password);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("subscriber alice@example.com saved (digest realm pbx.example)")
+            && run.stdout.contains("authentication is off")
+            && run.stdout.contains("mode = \"digest\""),
+        "{run:?}"
+    );
+    assert_eq!(
+        k.ctl_json(&["subscriber", "list"]),
+        json!([{"username": "alice", "domain": "example.com"}])
+    );
+    // The one-domain rule of `use_domain = false` holds while auth is off.
+    let run = add_from_stdin(&k, "alice@other.example", password);
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    assert!(run.stderr.contains("use_domain = true"), "{run:?}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(&h("MD5", &format!("alice:pbx.example:{password}"))),
+        "{text}"
+    );
+    assert!(!text.contains("other.example"), "{text}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    assert!(!secret.exists(), "no nonce secret while auth is off");
+    drop(k);
+
+    // Digest on, the same file, the default algorithms: alice gets in.
+    let k = CtlKamrs::start(&auth_keys("digest"), "");
+    let mut ua = Ua::new(k.udp(), "alice");
+    let (r, realm) = ua.register_with("MD5", password);
+    assert_eq!(realm, "pbx.example");
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let mut ua = Ua::new(k.udp(), "alice");
+    let (r, _) = ua.register_with("MD5", "wrong");
+    assert_ne!(r.status, 200, "{}", r.raw);
 }

@@ -511,6 +511,32 @@ pub fn from_config(
     ))))
 }
 
+/// The subscriber list of `[auth] subscribers`, for managing it while
+/// `[auth] mode = "none"` (issue 14: subscribers are prepared before auth
+/// is switched on). The result never checks a REGISTER (the registrar has
+/// none), so it needs no nonce secret and creates none; the realm and
+/// algorithms are those digest will use, and `use_domain = false` holds
+/// the list to one domain as it will then.
+pub fn for_management(
+    cfg: &crate::config::AuthConfig,
+    use_domain: bool,
+) -> Result<std::sync::Arc<Authenticator>, String> {
+    let subscribers = Subscribers::open(&cfg.subscribers, !use_domain)?;
+    Ok(std::sync::Arc::new(Authenticator::new(
+        AuthSettings {
+            realm: cfg.realm.clone(),
+            algorithms: cfg.algorithms.clone(),
+            max_failures: cfg.max_failures,
+            lockout: cfg.lockout(),
+            trusted_networks: Vec::new(),
+        },
+        // Never used to issue or check a nonce; random all the same.
+        nonce::random_boot_id().to_le_bytes().repeat(4),
+        cfg.nonce_expires,
+        subscribers,
+    )))
+}
+
 /// The nonce secret: 32 random bytes kept in a 0600 file. Nodes sharing it
 /// recognise each other's nonces as genuine (and answer them `stale=true`
 /// rather than as forgeries); only the issuing process accepts one.

@@ -25,6 +25,9 @@ pub struct Settings {
     pub default_expires: u32,
     pub max_expires: u32,
     pub max_contacts: u32,
+    /// `[auth]`: while `mode = "none"`, `subscriber.*` manage its
+    /// `subscribers` file with its realm rule (issue 14).
+    pub auth: crate::config::AuthConfig,
 }
 
 impl From<&Config> for Settings {
@@ -35,6 +38,7 @@ impl From<&Config> for Settings {
             default_expires: c.default_expires,
             max_expires: c.max_expires,
             max_contacts: c.max_contacts,
+            auth: c.auth.clone(),
         }
     }
 }
@@ -58,6 +62,9 @@ pub struct State {
     pub(super) dump_names: DumpNames,
     /// Requests the endpoint's middleware refused (`ctl:` statistics).
     pub(super) ctl_stats: Arc<super::http::CtlStats>,
+    /// The subscriber list managed while authentication is off, opened at
+    /// the first `subscriber.*` call (`subscriber::auth`).
+    pub(super) subscribers_while_off: std::sync::Mutex<Option<Arc<crate::auth::Authenticator>>>,
 }
 
 impl State {
@@ -72,6 +79,7 @@ impl State {
             dumps: tokio::sync::Semaphore::new(MAX_CONCURRENT_DUMPS),
             dump_names: DumpNames::default(),
             ctl_stats: Arc::default(),
+            subscribers_while_off: std::sync::Mutex::new(None),
         }
     }
 
@@ -230,37 +238,53 @@ impl CtlServer for Api {
         ha1: String,
         ha1_sha256: String,
     ) -> RpcResult<()> {
-        let auth = subscriber::auth(&self.state)?;
-        // Saving rewrites and syncs the subscriber file: off the async workers.
+        let state = Arc::clone(&self.state);
+        // Saving rewrites and syncs the subscriber file (and while
+        // authentication is off, finding it reads the file): off the async
+        // workers.
         tokio::task::spawn_blocking(move || {
-            subscriber::add(&auth, username, domain, ha1, ha1_sha256)
+            subscriber::add(
+                &*subscriber::auth(&state)?,
+                username,
+                domain,
+                ha1,
+                ha1_sha256,
+            )
         })
         .await
         .map_err(|e| internal(format!("subscriber.add failed: {e}")))?
     }
 
     async fn subscriber_rm(&self, username: String, domain: String) -> RpcResult<()> {
-        let auth = subscriber::auth(&self.state)?;
-        tokio::task::spawn_blocking(move || subscriber::rm(&auth, &username, &domain))
-            .await
-            .map_err(|e| internal(format!("subscriber.rm failed: {e}")))?
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || {
+            subscriber::rm(&*subscriber::auth(&state)?, &username, &domain)
+        })
+        .await
+        .map_err(|e| internal(format!("subscriber.rm failed: {e}")))?
     }
 
     async fn subscriber_list(&self) -> RpcResult<Vec<SubscriberEntry>> {
-        let auth = subscriber::auth(&self.state)?;
-        Ok(subscriber::list(&auth))
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || Ok(subscriber::list(&*subscriber::auth(&state)?)))
+            .await
+            .map_err(|e| internal(format!("subscriber.list failed: {e}")))?
     }
 
     async fn subscriber_reload(&self) -> RpcResult<u64> {
-        let auth = subscriber::auth(&self.state)?;
-        tokio::task::spawn_blocking(move || subscriber::reload(&auth))
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || subscriber::reload(&*subscriber::auth(&state)?))
             .await
             .map_err(|e| internal(format!("subscriber.reload failed: {e}")))?
     }
 
     async fn auth_realm(&self, domain: String) -> RpcResult<String> {
-        let auth = subscriber::auth(&self.state)?;
-        Ok(subscriber::realm(&auth, &domain))
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || {
+            Ok(subscriber::realm(&*subscriber::auth(&state)?, &domain))
+        })
+        .await
+        .map_err(|e| internal(format!("auth.realm failed: {e}")))?
     }
 
     async fn ul_db_users(&self, table: String) -> RpcResult<u64> {
@@ -310,7 +334,7 @@ pub(crate) mod tests {
     use crate::sip::Limits;
     use crate::stats::CoreStats;
 
-    fn state_for(config: &Config) -> State {
+    pub(crate) fn state_for(config: &Config) -> State {
         let registrar = Registrar::new(
             crate::registrar::Settings::from(config),
             Arc::new(LocationTable::new()),

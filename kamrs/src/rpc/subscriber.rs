@@ -6,8 +6,14 @@
 //! hashes. Nothing here ever answers with a hash, and nothing logs one.
 //!
 //! The functions take the [`Authenticator`] rather than the whole state:
-//! `api.rs` looks it up (answering 503 when authentication is off) and runs
-//! the ones that write the subscriber file on a blocking thread.
+//! `api.rs` looks it up ([`auth`]) and runs them on a blocking thread.
+//!
+//! While `[auth] mode = "none"` they manage the `[auth] subscribers` file
+//! all the same (issue 14), with the realm rule and `use_domain` rule
+//! digest will use, so an admin can add every subscriber before switching
+//! authentication on and no phone is refused after the restart. The file
+//! is re-read at every call then (nothing else reads it: no SIGHUP
+//! reload), so hand edits are never overwritten by an older copy.
 
 use std::sync::Arc;
 
@@ -22,17 +28,47 @@ use crate::auth::{Algorithm, Authenticator};
 
 type Result<T> = std::result::Result<T, ErrorObjectOwned>;
 
-/// What `subscriber.*` and `auth.realm` answer when `[auth] mode = "none"`.
-pub const AUTH_OFF: &str = "authentication is off ([auth] mode = \"none\"), so kamrs has no subscribers: set `[auth] mode = \"digest\"` (and `subscribers = \"/etc/kamrs/subscribers.toml\"`) in kamrs's config and restart kamrs";
+/// The start of what `subscriber.*` and `auth.realm` answer when the
+/// subscriber file cannot be managed while `[auth] mode = "none"`.
+pub const AUTH_OFF: &str = "authentication is off ([auth] mode = \"none\")";
 
-/// The authenticator, or error 503 saying how to turn it on.
+/// The authenticator REGISTERs are checked with; while authentication is
+/// off, one holding only the `[auth] subscribers` file (re-read now), or
+/// an error saying what is wrong with that file and what to do. Blocking:
+/// call it on a blocking thread.
 pub fn auth(state: &State) -> Result<Arc<Authenticator>> {
-    state
-        .router
-        .registrar()
-        .auth()
-        .cloned()
-        .ok_or_else(|| ErrorObjectOwned::owned(error::DISABLED, AUTH_OFF, None::<()>))
+    if let Some(a) = state.router.registrar().auth() {
+        return Ok(Arc::clone(a));
+    }
+    let cfg = &state.settings.auth;
+    let off = |e: String| {
+        ErrorObjectOwned::owned(
+            error::INTERNAL,
+            format!(
+                "{AUTH_OFF} and its subscriber list cannot be managed: {e}; fix the file, or set `[auth] subscribers` to a file kamrs may read and write, and restart kamrs"
+            ),
+            None::<()>,
+        )
+    };
+    let mut slot = state
+        .subscribers_while_off
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &*slot {
+        Some(a) => {
+            a.subscribers().reload().map_err(off)?;
+            Ok(Arc::clone(a))
+        }
+        None => {
+            let a = crate::auth::for_management(cfg, state.settings.use_domain).map_err(off)?;
+            tracing::info!(
+                file = %cfg.subscribers.display(),
+                "authentication is off: subscriber.* manage the subscriber file, used once `[auth] mode = \"digest\"`"
+            );
+            *slot = Some(Arc::clone(&a));
+            Ok(a)
+        }
+    }
 }
 
 fn invalid(method: &str, what: String) -> ErrorObjectOwned {
@@ -107,7 +143,11 @@ pub fn add(
             ha1,
             ha1_sha256,
         })
-        .map_err(|e| internal(format!("subscriber not saved, the list is unchanged: {e}")))?;
+        .map_err(|e| {
+            internal(format!(
+                "subscriber not saved, the list is unchanged: {e} (kamrs's user must be able to write the `[auth] subscribers` file and its directory)"
+            ))
+        })?;
     tracing::info!(
         username,
         domain,
@@ -179,7 +219,7 @@ mod tests {
     use super::*;
     use crate::auth::subscribers::{ha1_md5, ha1_sha256, Subscribers};
     use crate::auth::AuthSettings;
-    use crate::rpc::api::tests::{state, state_with_auth};
+    use crate::rpc::api::tests::{state_for, state_with_auth};
 
     fn authenticator(
         realm: Option<&str>,
@@ -369,15 +409,87 @@ mod tests {
     }
 
     #[test]
-    fn auth_off_says_how_to_turn_it_on() {
-        let e = auth(&state()).err().unwrap();
-        assert_eq!(e.code(), error::DISABLED);
-        assert!(e.message().contains("mode = \"digest\""), "{}", e.message());
+    fn with_auth_on_the_registrars_authenticator() {
         let s = state_with_auth(authenticator(
             None,
             both(),
             Subscribers::in_memory(Vec::new()),
         ));
-        assert!(auth(&s).is_ok());
+        let a = auth(&s).unwrap();
+        assert!(std::ptr::eq(&*a, &**s.router.registrar().auth().unwrap()));
+    }
+
+    #[test]
+    fn with_auth_off_the_subscriber_file_is_managed_as_digest_will_use_it() {
+        let dir = std::env::temp_dir().join(format!("kamrs-rpc-off-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("subscribers.toml");
+        let mut config = crate::config::Config::default();
+        assert_eq!(config.auth.mode, crate::config::AuthMode::None);
+        config.auth.subscribers = path.clone();
+        config.auth.secret_file = dir.join("nonce.secret");
+        config.auth.realm = Some("pbx".into());
+        let s = state_for(&config);
+        let a = auth(&s).unwrap();
+        assert_eq!(realm(&a, "example.com"), "pbx", "the realm digest will use");
+        assert_eq!(a.algorithms(), [Algorithm::Md5], "the default algorithms");
+        add(
+            &a,
+            "alice".into(),
+            "example.com".into(),
+            ha1_md5("alice", "pbx", "pw"),
+            String::new(),
+        )
+        .unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().contains("alice"));
+        assert!(!config.auth.secret_file.exists(), "no secret while off");
+        // use_domain = false: one domain, as digest will require.
+        let e = add(
+            &a,
+            "bob".into(),
+            "other.example".into(),
+            ha1_md5("bob", "pbx", "pw"),
+            String::new(),
+        )
+        .unwrap_err();
+        assert!(e.message().contains("use_domain = true"), "{}", e.message());
+        // Re-read at every call: a hand edit is seen, never overwritten.
+        let hand = format!(
+            "{}[[subscriber]]\nusername = \"carol\"\ndomain = \"example.com\"\nha1 = \"{}\"\n",
+            std::fs::read_to_string(&path).unwrap(),
+            ha1_md5("carol", "pbx", "pw")
+        );
+        std::fs::write(&path, hand).unwrap();
+        assert_eq!(list(&auth(&s).unwrap()).len(), 2);
+        // A broken file: what is wrong, where, and what to do.
+        std::fs::write(&path, "[[subscriber]\n").unwrap();
+        let e = auth(&s).err().unwrap();
+        assert_eq!(e.code(), error::INTERNAL);
+        assert!(
+            e.message().starts_with(AUTH_OFF)
+                && e.message().contains("subscribers.toml")
+                && e.message().contains("`[auth] subscribers`"),
+            "{}",
+            e.message()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn with_auth_off_an_unreadable_file_says_so() {
+        // A directory where the file should be: unreadable as a file, also
+        // for root.
+        let dir = std::env::temp_dir().join(format!("kamrs-rpc-dir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("subscribers.toml")).unwrap();
+        let mut config = crate::config::Config::default();
+        config.auth.subscribers = dir.join("subscribers.toml");
+        let e = auth(&state_for(&config)).err().unwrap();
+        assert!(
+            e.message().contains("cannot read") && e.message().contains("subscribers.toml"),
+            "{}",
+            e.message()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
