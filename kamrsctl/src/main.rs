@@ -12,6 +12,7 @@ mod dump;
 mod escape;
 mod render;
 mod subscriber;
+mod subscriber_file;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -157,19 +158,41 @@ enum SubscriberCommand {
     /// with --password-stdin; never from the command line. Only its HA1
     /// hashes reach kamrs.
     Add {
+        /// The subscriber: the user and domain of the phone's AoR, e.g.
+        /// alice@example.com.
         #[arg(value_name = "USER@DOMAIN")]
         subscriber: String,
         /// Read the password from the first line of stdin (for scripts).
         #[arg(long)]
         password_stdin: bool,
+        /// Edit this subscriber file (kamrs's `[auth] subscribers`)
+        /// directly, without a running kamrs; needs --realm.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+        /// With --file: the digest realm kamrs will challenge with, its
+        /// `[auth] realm`, or the domain when that is not set.
+        #[arg(long, value_name = "REALM", requires = "file")]
+        realm: Option<String>,
+        /// With --file: kamrs's config sets `use_domain = true`, so
+        /// subscribers of several domains are allowed.
+        #[arg(long, requires = "file")]
+        use_domain: bool,
     },
     /// Remove a subscriber.
     Rm {
+        /// The subscriber, e.g. alice@example.com.
         #[arg(value_name = "USER@DOMAIN")]
         subscriber: String,
+        /// Edit this subscriber file directly, without a running kamrs.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// List the subscribers (names only: hashes never leave kamrs).
-    List,
+    List {
+        /// Read this subscriber file directly, without a running kamrs.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
+    },
     /// Re-read the subscriber file after editing it by hand.
     Reload,
 }
@@ -283,6 +306,11 @@ fn not_found_hint(f: Failure, aor: &str, contact: Option<&str>) -> Failure {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Subscriber(cmd) = &cli.command {
+        if let Some(done) = subscriber_file_command(cmd, cli.json) {
+            return done;
+        }
+    }
     let target = Target {
         endpoint: cli.ctl.clone(),
         token: cli.token.clone().filter(|t| !t.is_empty()),
@@ -457,6 +485,7 @@ async fn subscriber_command(
         SubscriberCommand::Add {
             subscriber: who,
             password_stdin,
+            ..
         } => {
             let (user, domain) = subscriber::parse_subscriber(&who)?;
             // The realm first: if the subscriber file cannot be managed or
@@ -489,7 +518,9 @@ async fn subscriber_command(
                 say
             })
         }
-        SubscriberCommand::Rm { subscriber: who } => {
+        SubscriberCommand::Rm {
+            subscriber: who, ..
+        } => {
             let (user, domain) = subscriber::parse_subscriber(&who)?;
             c.subscriber_rm(user.clone(), domain.clone())
                 .await
@@ -506,7 +537,7 @@ async fn subscriber_command(
                 })?;
             done(json_out, || format!("removed subscriber {user}@{domain}"))
         }
-        SubscriberCommand::List => {
+        SubscriberCommand::List { .. } => {
             let list = c.subscriber_list().await.map_err(fail("subscriber.list"))?;
             if json_out {
                 return json(&list);
@@ -530,6 +561,104 @@ async fn subscriber_command(
             })
         }
     }
+}
+
+/// `kamrsctl subscriber add|rm|list --file PATH`: the file edited here,
+/// no daemon (issue 14); `None` without `--file`.
+fn subscriber_file_command(cmd: &SubscriberCommand, json_out: bool) -> Option<Result<(), Failure>> {
+    Some(match cmd {
+        SubscriberCommand::Add {
+            subscriber: who,
+            password_stdin,
+            file: Some(path),
+            realm,
+            use_domain,
+        } => file_add(
+            who,
+            *password_stdin,
+            path,
+            realm.as_deref(),
+            *use_domain,
+            json_out,
+        ),
+        SubscriberCommand::Rm {
+            subscriber: who,
+            file: Some(path),
+        } => file_rm(who, path, json_out),
+        SubscriberCommand::List { file: Some(path) } => {
+            subscriber_file::list(path).and_then(|list| {
+                if json_out {
+                    return json(&list);
+                }
+                print(|out| render::subscribers(&list, out))
+            })
+        }
+        _ => return None,
+    })
+}
+
+/// `subscriber add USER@DOMAIN --file PATH --realm REALM [--use-domain]`.
+fn file_add(
+    who: &str,
+    password_stdin: bool,
+    path: &std::path::Path,
+    realm: Option<&str>,
+    use_domain: bool,
+    json_out: bool,
+) -> Result<(), Failure> {
+    let (user, domain) = subscriber::parse_subscriber(who)?;
+    let domain = subscriber_file::checked(&user, &domain)?;
+    let Some(realm) = realm.filter(|r| !r.is_empty()) else {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "--file needs --realm: the digest realm kamrs will challenge with, which is `[auth] realm` in kamrs's config, or the domain when that is not set (then --realm {domain}); nothing was changed"
+            ),
+        ));
+    };
+    // Read before the password, so a broken file costs no typing.
+    subscriber_file::load(path)?;
+    let password = if password_stdin {
+        subscriber::password_from(io::stdin().lock())?
+    } else {
+        subscriber::password_from_prompt(&format!("{user}@{domain}"))?
+    };
+    let (ha1, ha1_sha256) = subscriber::ha1s(&user, realm, &password);
+    drop(password);
+    let entry = subscriber_file::Entry {
+        username: user.clone(),
+        domain: domain.clone(),
+        ha1: Some(ha1),
+        ha1_sha256: Some(ha1_sha256),
+    };
+    subscriber_file::add(path, use_domain, entry)?;
+    done(json_out, || {
+        format!(
+            "subscriber {user}@{domain} saved in {} (digest realm {realm}); a running kamrs reads it on `kamrsctl subscriber reload` or SIGHUP",
+            path.display()
+        )
+    })
+}
+
+/// `subscriber rm USER@DOMAIN --file PATH`.
+fn file_rm(who: &str, path: &std::path::Path, json_out: bool) -> Result<(), Failure> {
+    let (user, domain) = subscriber::parse_subscriber(who)?;
+    if !subscriber_file::remove(path, &user, &domain)? {
+        return Err(Failure::new(
+            exit::NOT_FOUND,
+            format!(
+                "Subscriber not found: {user}@{domain} in {} (`kamrsctl subscriber list --file {}` lists them)",
+                path.display(),
+                path.display()
+            ),
+        ));
+    }
+    done(json_out, || {
+        format!(
+            "removed subscriber {user}@{domain} from {}; a running kamrs reads it on `kamrsctl subscriber reload` or SIGHUP",
+            path.display()
+        )
+    })
 }
 
 /// Output of a command whose result is empty: a sentence, or `null` with

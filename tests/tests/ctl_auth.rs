@@ -513,3 +513,89 @@ fn subscribers_added_while_auth_is_off_register_once_it_is_on() {
     let (r, _) = ua.register_with("MD5", "wrong");
     assert_ne!(r.status, 200, "{}", r.raw);
 }
+
+/// Issue 14, offline: `kamrsctl subscriber add --file PATH --realm REALM`
+/// writes the subscriber file with no daemon running; kamrs started on it
+/// with digest on (default algorithms) lets the phone in.
+#[test]
+fn subscribers_added_offline_with_file_register() {
+    let dir = TempDir::new("ctl-auth-file");
+    let file = subscribers_file(dir.path());
+    let path = file.to_str().unwrap();
+    let password = "offline pw";
+    let add = |who: &str, extra: &[&str]| {
+        let mut args = vec!["subscriber", "add", who, "--password-stdin", "--file", path];
+        args.extend_from_slice(extra);
+        kamrsctl_with(
+            &args,
+            NO_DAEMON,
+            None,
+            Some(format!("{password}\n").as_bytes()),
+        )
+    };
+    // No daemon: the control endpoint points at nothing, and is not needed.
+    const NO_DAEMON: &[(&str, &str)] = &[("KAMRSCTL_CTL", "unix:/nonexistent/kamrs.sock")];
+    let run = add("alice@Example.com", &[]);
+    assert_eq!(run.code(), Some(2), "--realm is required: {run:?}");
+    assert!(
+        run.stderr.contains("--realm") && run.stderr.contains("[auth] realm"),
+        "{run:?}"
+    );
+    assert!(!file.exists());
+    let run = add("alice@Example.com", &["--realm", "example.com"]);
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert!(
+        run.stdout.starts_with(&format!(
+            "subscriber alice@example.com saved in {path} (digest realm example.com)"
+        )),
+        "{run:?}"
+    );
+    let run = add("bob@other.example", &["--realm", "other.example"]);
+    assert_eq!(run.code(), Some(2), "{run:?}");
+    assert!(
+        run.stderr.contains("use_domain = true") && run.stderr.contains("--use-domain"),
+        "{run:?}"
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{mode:o}");
+    let run = kamrsctl_with(
+        &["--json", "subscriber", "list", "--file", path],
+        NO_DAEMON,
+        None,
+        None,
+    );
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    let listed: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        listed,
+        json!([{"username": "alice", "domain": "example.com"}])
+    );
+
+    let k = CtlKamrs::start(
+        &format!(
+            "[auth]\nmode = \"digest\"\nsubscribers = \"{path}\"\nsecret_file = \"{}\"\n",
+            dir.path().join("nonce.secret").display()
+        ),
+        "",
+    );
+    let mut ua = Ua::new(k.udp(), "alice");
+    let (r, realm) = ua.register_with("MD5", password);
+    assert_eq!(realm, "example.com");
+    assert_eq!(r.status, 200, "{}", r.raw);
+
+    // Removed offline, reloaded: alice is out.
+    let run = kamrsctl_with(
+        &["subscriber", "rm", "alice@example.com", "--file", path],
+        &[],
+        None,
+        None,
+    );
+    assert_eq!(run.code(), Some(0), "{run:?}");
+    assert_eq!(
+        k.ctl_ok(&["subscriber", "reload"]).trim(),
+        "subscriber list reloaded: 0 subscribers"
+    );
+    let mut ua = Ua::new(k.udp(), "alice");
+    let (r, _) = ua.register_with("MD5", password);
+    assert_ne!(r.status, 200, "{}", r.raw);
+}
