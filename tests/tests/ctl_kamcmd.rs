@@ -396,4 +396,9 @@ fn ul_flush_says_whether_there_was_anything_to_flush() {
     assert!(log.contains("sqlite location store open"), "{log}");
     assert!(log.contains("mode=write-through"), "{log}");
     assert!(!log.contains("WriteThrough"), "{log}");
+    assert!(
+        log.contains("preloaded 0 bindings of 0 AoRs from the sqlite store in "),
+        "{log}"
+    );
+    assert!(!log.contains("the others expired"), "{log}");
 }
