@@ -104,7 +104,9 @@ impl Style {
         use std::io::IsTerminal;
         let tty = io::stdout().is_terminal();
         let tty_width = if tty {
-            Table::new().width().map(usize::from)
+            // A terminal that reports no size (0 columns, as a pty with
+            // none set does) has no known width.
+            Table::new().width().map(usize::from).filter(|&w| w > 0)
         } else {
             None
         };

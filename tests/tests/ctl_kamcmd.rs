@@ -402,3 +402,83 @@ fn ul_flush_says_whether_there_was_anything_to_flush() {
     );
     assert!(!log.contains("the others expired"), "{log}");
 }
+
+/// On a real terminal (a pty from util-linux `script`): box drawing with
+/// a UTF-8 locale, ASCII borders with another one, records when the table
+/// is wider than the terminal.
+#[test]
+fn a_terminal_gets_borders_that_its_locale_can_show() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: util-linux `script` is not installed");
+        return;
+    }
+    let (k, c) = registered();
+    let on_tty = |env: &[(&str, &str)]| {
+        // script runs the command on a pty and copies what it printed.
+        let command = format!(
+            "{} --ctl {} ul.lookup alice",
+            kamrsctl_bin().display(),
+            k.ctl
+        );
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &command, "/dev/null"])
+            .env_remove("LC_ALL")
+            .env_remove("LC_CTYPE")
+            .env_remove("LANG")
+            .stdin(std::process::Stdio::null());
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let out = run_bounded(cmd, CTL_TIMEOUT);
+        out.replace("\r\n", "\n")
+    };
+    let utf8 = on_tty(&[("COLUMNS", "300"), ("LANG", "C.UTF-8")]);
+    assert!(utf8.contains('┆') && utf8.contains('┌'), "{utf8}");
+    uris_whole(&utf8, &c[..2]);
+    let ascii = on_tty(&[("COLUMNS", "300"), ("LC_ALL", "C"), ("LANG", "en_US.UTF-8")]);
+    assert!(ascii.is_ascii(), "{ascii}");
+    assert!(
+        ascii.contains("+----") && ascii.contains("| Contact"),
+        "{ascii}"
+    );
+    uris_whole(&ascii, &c[..2]);
+    let narrow = on_tty(&[("COLUMNS", "60"), ("LANG", "C.UTF-8")]);
+    assert!(narrow.contains("-[ RECORD 2 ]-"), "{narrow}");
+    for line in narrow.lines() {
+        assert!(line.chars().count() <= 60, "{line:?}\n{narrow}");
+    }
+}
+
+/// Runs `cmd`, killed (and the test failed) past `limit`; its stdout.
+fn run_bounded(mut cmd: std::process::Command, limit: std::time::Duration) -> String {
+    use std::io::Read;
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn script");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        let mut s = Vec::new();
+        let _ = stdout.read_to_end(&mut s);
+        String::from_utf8_lossy(&s).into_owned()
+    });
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "{cmd:?}: {status:?}");
+            break;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    reader.join().unwrap_or_default()
+}
