@@ -125,12 +125,22 @@ enum Command {
         kamailio_contact: Option<String>,
     },
     /// Add (or replace) a contact of an AoR.
-    #[command(name = "ul.add")]
+    #[command(
+        name = "ul.add",
+        override_usage = "kamrsctl ul.add [location] <AOR> <CONTACT> [OPTIONS]"
+    )]
     UlAdd {
         /// The AoR: `alice`, or `alice@example.com` with use_domain = true.
+        /// A leading `location` (Kamailio's table) is accepted; the rest
+        /// of Kamailio's positional arguments are the options below (or
+        /// `kamrsctl call ul.add location AOR CONTACT EXPIRES Q PATH FLAGS
+        /// CFLAGS METHODS`).
         aor: String,
         /// SIP URI of the contact, e.g. sip:alice@192.0.2.10:5060.
         contact: String,
+        /// The contact when the first argument is the table (`location`).
+        #[arg(hide = true)]
+        kamailio_contact: Option<String>,
         /// Seconds until it expires; 0 (the default) never expires.
         #[arg(long, default_value_t = 0)]
         expires: u32,
@@ -414,6 +424,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::UlAdd {
             aor,
             contact,
+            kamailio_contact,
             expires,
             q,
             path,
@@ -421,6 +432,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             cflags,
             methods,
         } => {
+            let [aor, contact] = after_table(
+                "ul.add",
+                [aor, contact],
+                kamailio_contact,
+                "[location] AOR CONTACT [--expires N] [--q Q] …",
+            )?;
             let path = path.unwrap_or_else(|| "0".to_owned());
             c.ul_add(
                 table,
@@ -771,6 +788,7 @@ mod tests {
             &["ul.dump", "brief"],
             &["ul.rm", "location", "alice"],
             &["ul.rm_contact", "location", "alice", "sip:a@h"],
+            &["ul.add", "location", "alice", "sip:a@h", "--expires", "60"],
             &["stats.get_statistics", "all"],
             &["stats.get_statistics", "usrloc:", "core:rcv_requests"],
             &[

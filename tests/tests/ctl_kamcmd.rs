@@ -102,6 +102,19 @@ fn kamailios_argument_forms_work() {
         run.stderr.contains("`locations` is not a table") && run.stderr.contains("`location`"),
         "{run:?}"
     );
+    // ul.add location AOR CONTACT, then the options.
+    let out = k.ctl_ok(&[
+        "ul.add",
+        "location",
+        "dave",
+        "sip:dave@192.0.2.4",
+        "--expires",
+        "600",
+    ]);
+    assert_eq!(
+        out.trim(),
+        "added sip:dave@192.0.2.4 to dave (expires in 10m 0s)"
+    );
     // An AoR called `location` is still an AoR.
     assert_eq!(k.ctl(&["ul.lookup", "location"]).code(), Some(1));
 }
