@@ -75,7 +75,7 @@ class Kamrs:
 
     def stats(self, what="all"):
         out = subprocess.run(
-            [KAMRSCTL, "--ctl", "unix:" + self.ctl, "--json", "stats", what],
+            [KAMRSCTL, "--ctl", "unix:" + self.ctl, "call", "stats.get_statistics", what],
             capture_output=True,
             text=True,
             timeout=60,

@@ -26,6 +26,11 @@ use crate::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlDumpPage, Ul
 #[cfg(feature = "client")]
 pub use jsonrpsee::core::ClientError;
 
+/// For `kamrsctl call METHOD ARGS…`: a call to any method by name, with
+/// positional params, outside the typed trait.
+#[cfg(feature = "client")]
+pub use jsonrpsee::core::{client::ClientT, params::ArrayParams};
+
 /// Method names, for `system.listMethods`, the daemon's argument checks and
 /// tests.
 pub mod method {

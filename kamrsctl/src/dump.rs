@@ -82,11 +82,16 @@ impl From<Failure> for Stop {
 }
 
 /// `kamrsctl ul.dump [--brief]`, as tables or (`json`) Kamailio's document.
-pub async fn run(c: &WsClient, brief: bool, json: bool) -> Result<(), Failure> {
+pub async fn run(
+    c: &WsClient,
+    brief: bool,
+    json: bool,
+    style: render::Style,
+) -> Result<(), Failure> {
     let outcome = if json {
         as_json(c, brief).await
     } else {
-        as_tables(c, brief).await
+        as_tables(c, brief, style).await
     };
     match outcome {
         Ok(()) | Err(Stop::Closed) => Ok(()),
@@ -144,18 +149,31 @@ async fn pages<S: Send + 'static>(
     }
 }
 
+/// What the tables keep between pages: the totals, and the printer
+/// (which layout, how many records so far).
+struct Tables {
+    aors: usize,
+    contacts: usize,
+    printer: render::Printer,
+}
+
 /// Tables, page by page, then the totals.
-async fn as_tables(c: &WsClient, brief: bool) -> Result<(), Stop> {
-    fn print(counts: &mut (usize, usize), raw: common::Raw<UlDumpPage>) -> Result<(), Stop> {
+async fn as_tables(c: &WsClient, brief: bool, style: render::Style) -> Result<(), Stop> {
+    fn print(t: &mut Tables, raw: common::Raw<UlDumpPage>) -> Result<(), Stop> {
         let p = raw.parse().map_err(unreadable)?;
         let mut out = io::stdout().lock();
-        let (a, n) = render::dump_page(&p.aors, &mut out)?;
+        let (a, n) = render::dump_page(&p.aors, &mut t.printer, &mut out)?;
         out.flush()?;
-        counts.0 += a;
-        counts.1 += n;
+        t.aors += a;
+        t.contacts += n;
         Ok(())
     }
-    let (aors, contacts) = pages(c, brief, (0, 0), print).await?;
+    let start = Tables {
+        aors: 0,
+        contacts: 0,
+        printer: render::Printer::new(style),
+    };
+    let Tables { aors, contacts, .. } = pages(c, brief, start, print).await?;
     let mut out = io::stdout().lock();
     render::dump_end(aors, contacts, brief, &mut out)?;
     out.flush()?;

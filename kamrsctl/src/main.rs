@@ -52,6 +52,10 @@ struct Cli {
     #[arg(long, global = true, default_value_t = 300, value_name = "SECONDS")]
     timeout: u64,
 
+    /// How to print tables.
+    #[arg(long, global = true, value_enum, default_value_t = render::Layout::Auto)]
+    layout: render::Layout,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -59,27 +63,85 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Every registered AoR and its contacts.
-    #[command(name = "ul.dump")]
+    #[command(
+        name = "ul.dump",
+        override_usage = "kamrsctl ul.dump [brief] [--brief]"
+    )]
     UlDump {
         /// Only the AoR names.
         #[arg(long)]
         brief: bool,
+        /// `brief`: only the AoR names (Kamailio's `ul.dump brief`).
+        #[arg(value_name = "brief", value_parser = ["brief"], hide_possible_values = true)]
+        brief_word: Option<String>,
     },
     /// The contacts of one AoR.
-    #[command(name = "ul.lookup")]
-    UlLookup { aor: String },
+    #[command(
+        name = "ul.lookup",
+        override_usage = "kamrsctl ul.lookup [location] <AOR>"
+    )]
+    UlLookup {
+        /// The AoR: `alice`, or `alice@example.com` with use_domain =
+        /// true (a `sip:` prefix, and the domain without use_domain, are
+        /// dropped as the registrar drops them). Kamailio's form,
+        /// `location AOR`, works too.
+        #[arg(value_name = "AOR")]
+        aor: String,
+        /// The AoR when the first argument is the table (`location`).
+        #[arg(hide = true)]
+        kamailio_aor: Option<String>,
+    },
     /// Remove an AoR and all its contacts.
-    #[command(name = "ul.rm")]
-    UlRm { aor: String },
+    #[command(name = "ul.rm", override_usage = "kamrsctl ul.rm [location] <AOR>")]
+    UlRm {
+        /// The AoR: `alice`, or `alice@example.com` with use_domain =
+        /// true (a `sip:` prefix, and the domain without use_domain, are
+        /// dropped as the registrar drops them). Kamailio's form,
+        /// `location AOR`, works too.
+        #[arg(value_name = "AOR")]
+        aor: String,
+        /// The AoR when the first argument is the table (`location`).
+        #[arg(hide = true)]
+        kamailio_aor: Option<String>,
+    },
     /// Remove one contact of an AoR.
-    #[command(name = "ul.rm_contact")]
-    UlRmContact { aor: String, contact: String },
+    #[command(
+        name = "ul.rm_contact",
+        override_usage = "kamrsctl ul.rm_contact [location] <AOR> <CONTACT>"
+    )]
+    UlRmContact {
+        /// The AoR, as for `ul.lookup`. Kamailio's form, `location AOR
+        /// CONTACT`, works too.
+        #[arg(value_name = "AOR")]
+        aor: String,
+        /// The contact's URI as `ul.lookup AOR` shows it, e.g.
+        /// 'sip:alice@192.0.2.10:5060;transport=udp' (quoted for the
+        /// shell's `;`). It must equal a stored Contact byte for byte, or
+        /// by RFC 3261 URI comparison (scheme and host in any case,
+        /// %-escapes or not, parameters in any order).
+        #[arg(value_name = "CONTACT")]
+        contact: String,
+        /// The contact when the first argument is the table (`location`).
+        #[arg(hide = true)]
+        kamailio_contact: Option<String>,
+    },
     /// Add (or replace) a contact of an AoR.
-    #[command(name = "ul.add")]
+    #[command(
+        name = "ul.add",
+        override_usage = "kamrsctl ul.add [location] <AOR> <CONTACT> [OPTIONS]"
+    )]
     UlAdd {
+        /// The AoR: `alice`, or `alice@example.com` with use_domain = true.
+        /// A leading `location` (Kamailio's table) is accepted; the rest
+        /// of Kamailio's positional arguments are the options below (or
+        /// `kamrsctl call ul.add location AOR CONTACT EXPIRES Q PATH FLAGS
+        /// CFLAGS METHODS`).
         aor: String,
         /// SIP URI of the contact, e.g. sip:alice@192.0.2.10:5060.
         contact: String,
+        /// The contact when the first argument is the table (`location`).
+        #[arg(hide = true)]
+        kamailio_contact: Option<String>,
         /// Seconds until it expires; 0 (the default) never expires.
         #[arg(long, default_value_t = 0)]
         expires: u32,
@@ -103,15 +165,34 @@ enum Command {
     #[command(name = "ul.flush")]
     UlFlush,
     /// Statistics: all, a group (`usrloc:`), or names.
+    #[command(alias = "stats.get_statistics")]
     Stats {
+        /// `all` (the default), a group with its colon (`usrloc:`), or a
+        /// statistic's full name (`usrloc:registered_users`); several may
+        /// be given. `kamrsctl stats` lists every name.
         #[arg(value_name = "NAME")]
         names: Vec<String>,
     },
     /// Zero counters: all, a group (`registrar:`), or names.
-    #[command(name = "stats.reset")]
+    #[command(name = "stats.reset", alias = "stats.reset_statistics")]
     StatsReset {
+        /// `all`, a group with its colon (`registrar:`), or a statistic's
+        /// full name; gauges keep their value.
         #[arg(value_name = "NAME", required = true)]
         names: Vec<String>,
+    },
+    /// Call any control API method (`system.listMethods` lists them) and
+    /// print its JSON result, like `kamcmd METHOD ARGS…`.
+    #[command(alias = "rpc")]
+    Call {
+        /// The method's name, e.g. `ul.lookup` or `stats.get_statistics`.
+        method: String,
+        /// Its positional arguments, in Kamailio's order. Each is sent as
+        /// JSON when it reads as JSON (`3600`, `-1`, `true`, `null`,
+        /// `["a"]`), else as a string (`location`, `alice`, `sip:…`); quote
+        /// it as JSON to send a number as a string (`'"1001"'`).
+        #[arg(value_name = "ARG", allow_negative_numbers = true)]
+        args: Vec<String>,
     },
     /// How long kamrs has been running.
     #[command(name = "core.uptime")]
@@ -148,7 +229,10 @@ enum Command {
         n: u32,
     },
     /// Print a shell completion script: `kamrsctl completions bash > …`.
-    Completions { shell: Shell },
+    Completions {
+        /// The shell to write the script for.
+        shell: Shell,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -158,8 +242,8 @@ enum SubscriberCommand {
     /// with --password-stdin; never from the command line. Only its HA1
     /// hashes reach kamrs.
     Add {
-        /// The subscriber: the user and domain of the phone's AoR, e.g.
-        /// alice@example.com.
+        /// The subscriber's user and domain as in the phones' To URI
+        /// (`alice@example.com`).
         #[arg(value_name = "USER@DOMAIN")]
         subscriber: String,
         /// Read the password from the first line of stdin (for scripts).
@@ -180,7 +264,8 @@ enum SubscriberCommand {
     },
     /// Remove a subscriber.
     Rm {
-        /// The subscriber, e.g. alice@example.com.
+        /// The subscriber, as `subscriber list` shows it
+        /// (`alice@example.com`).
         #[arg(value_name = "USER@DOMAIN")]
         subscriber: String,
         /// Edit this subscriber file directly, without a running kamrs.
@@ -307,7 +392,7 @@ fn not_found_hint(f: Failure, aor: &str, contact: Option<&str>) -> Failure {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Subscriber(cmd) = &cli.command {
-        if let Some(done) = subscriber_file_command(cmd, cli.json) {
+        if let Some(done) = subscriber_file_command(cmd, cli.json, cli.layout) {
             return done;
         }
     }
@@ -319,9 +404,14 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let c = client::connect(&target).await?;
     let table = TABLE.to_owned();
     let fail = |m: &'static str| move |e: ClientError| client::call_failure(m, e);
+    let style = render::Style::detect(cli.layout);
+    let mut printer = render::Printer::new(style);
     match cli.command {
-        Command::UlDump { brief } => dump::run(&c, brief, cli.json).await,
-        Command::UlLookup { aor } => {
+        Command::UlDump { brief, brief_word } => {
+            dump::run(&c, brief || brief_word.is_some(), cli.json, style).await
+        }
+        Command::UlLookup { aor, kamailio_aor } => {
+            let [aor] = after_table("ul.lookup", [aor], kamailio_aor, "[location] AOR")?;
             let l = c
                 .ul_lookup(table, aor.clone())
                 .await
@@ -330,16 +420,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if cli.json {
                 return json(&l);
             }
-            print(|out| render::lookup(&l, out))
+            print(|out| render::lookup(&l, &mut printer, out))
         }
-        Command::UlRm { aor } => {
+        Command::UlRm { aor, kamailio_aor } => {
+            let [aor] = after_table("ul.rm", [aor], kamailio_aor, "[location] AOR")?;
             c.ul_rm(table, aor.clone())
                 .await
                 .map_err(fail("ul.rm"))
                 .map_err(|f| not_found_hint(f, &aor, None))?;
             done(cli.json, || format!("removed AoR {aor}"))
         }
-        Command::UlRmContact { aor, contact } => {
+        Command::UlRmContact {
+            aor,
+            contact,
+            kamailio_contact,
+        } => {
+            let [aor, contact] = after_table(
+                "ul.rm_contact",
+                [aor, contact],
+                kamailio_contact,
+                "[location] AOR CONTACT",
+            )?;
             c.ul_rm_contact(table, aor.clone(), contact.clone())
                 .await
                 .map_err(fail("ul.rm_contact"))
@@ -349,6 +450,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::UlAdd {
             aor,
             contact,
+            kamailio_contact,
             expires,
             q,
             path,
@@ -356,6 +458,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             cflags,
             methods,
         } => {
+            let [aor, contact] = after_table(
+                "ul.add",
+                [aor, contact],
+                kamailio_contact,
+                "[location] AOR CONTACT [--expires N] [--q Q] …",
+            )?;
             let path = path.unwrap_or_else(|| "0".to_owned());
             c.ul_add(
                 table,
@@ -381,7 +489,22 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::UlFlush => {
             c.ul_flush().await.map_err(fail("ul.flush"))?;
-            done(cli.json, || "flushed".to_owned())
+            if cli.json {
+                return done(true, String::new);
+            }
+            // Which store, to say what happened: Kamailio's ul.flush
+            // answers nothing either way.
+            let info = c.core_info().await.map_err(fail("core.info"))?;
+            done(false, || {
+                if info.store == "none" {
+                    "nothing to flush: kamrs keeps the location table in memory only ([store] backend = \"none\"); set a [store] backend to keep it across restarts".to_owned()
+                } else {
+                    format!(
+                        "flushed: every change is written to the {} store",
+                        info.store
+                    )
+                }
+            })
         }
         Command::Stats { names } => {
             let names = if names.is_empty() {
@@ -394,9 +517,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .await
                 .map_err(fail("stats.get_statistics"))?;
             if cli.json {
-                return json(&lines);
+                let object = render::stats_object(&lines);
+                return print(|out| render::pretty_json(&object, out));
             }
-            print(|out| render::stats(&lines, out))
+            print(|out| render::stats(&lines, &mut printer, out))
         }
         Command::StatsReset { names } => {
             c.reset_statistics(names)
@@ -404,6 +528,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(fail("stats.reset_statistics"))?;
             done(cli.json, || "counters reset".to_owned())
         }
+        Command::Call { method, args } => call(&c, &method, &args).await,
         Command::CoreUptime => {
             let u = c.core_uptime().await.map_err(fail("core.uptime"))?;
             if cli.json {
@@ -462,16 +587,78 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                     .try_for_each(|name| writeln!(out, "{}", escape::safe(name)))
             })
         }
-        Command::Subscriber(cmd) => subscriber_command(&c, cmd, cli.json).await,
+        Command::Subscriber(cmd) => subscriber_command(&c, cmd, cli.json, &mut printer).await,
         Command::PikeTop { n } => {
             let top = c.pike_top(Some(n)).await.map_err(fail("pike.top"))?;
             if cli.json {
                 return json(&top);
             }
-            print(|out| render::pike_top(&top, out))
+            print(|out| render::pike_top(&top, &mut printer, out))
         }
         Command::Completions { .. } => Ok(()),
     }
+}
+
+/// The arguments of a `ul.*` command, with or without Kamailio's table
+/// argument in front: `ul.lookup alice` and `ul.lookup location alice`
+/// both give `[alice]`. `words` are the arguments as clap read them,
+/// `extra` the one after them: given, the first word must be the table.
+fn after_table<const N: usize>(
+    command: &str,
+    words: [String; N],
+    extra: Option<String>,
+    usage: &str,
+) -> Result<[String; N], Failure> {
+    let Some(last) = extra else {
+        return Ok(words);
+    };
+    let [table, rest @ ..] = words.as_slice() else {
+        return Ok(words);
+    };
+    if table != TABLE {
+        return Err(Failure::new(
+            exit::USAGE,
+            format!(
+                "{command}: `{table}` is not a table: kamrs has one, `{TABLE}`, which may be left out (usage: kamrsctl {command} {usage})"
+            ),
+        ));
+    }
+    let mut shifted: Vec<String> = rest.to_vec();
+    shifted.push(last);
+    // N words again: one dropped in front, one added at the end.
+    <[String; N]>::try_from(shifted)
+        .map_err(|_| Failure::new(exit::FAILED, format!("{command}: internal argument error")))
+}
+
+/// One `kamrsctl call` argument as a JSON value: itself when it reads as
+/// JSON (`3600`, `-1`, `true`, `null`, `["a"]`, `"quoted"`), else the
+/// string (`location`, `alice`, `sip:alice@192.0.2.1`, `+15551234567`).
+fn call_arg(arg: &str) -> serde_json::Value {
+    serde_json::from_str(arg).unwrap_or_else(|_| serde_json::Value::String(arg.to_owned()))
+}
+
+/// `kamrsctl call METHOD ARGS…`: any method, its result as JSON.
+async fn call(
+    c: &jsonrpsee_ws_client::WsClient,
+    method: &str,
+    args: &[String],
+) -> Result<(), Failure> {
+    use common::api::{ArrayParams, ClientT};
+    let mut params = ArrayParams::new();
+    for arg in args {
+        params
+            .insert(call_arg(arg))
+            .map_err(|e| Failure::new(exit::USAGE, format!("call: argument {arg:?}: {e}")))?;
+    }
+    let result: Box<serde_json::value::RawValue> =
+        c.request(method, params).await.map_err(|e| match e {
+            ClientError::Call(obj) if obj.code() == -32601 => Failure::new(
+                exit::USAGE,
+                format!("call: kamrs has no method `{method}` (`kamrsctl system.listMethods` lists them)"),
+            ),
+            e => client::call_failure(method, e),
+        })?;
+    print(|out| render::pretty_json(result.get(), out))
 }
 
 /// `kamrsctl subscriber add|rm|list|reload`.
@@ -479,6 +666,7 @@ async fn subscriber_command(
     c: &impl CtlClient,
     cmd: SubscriberCommand,
     json_out: bool,
+    printer: &mut render::Printer,
 ) -> Result<(), Failure> {
     let fail = |m: &'static str| move |e: ClientError| client::call_failure(m, e);
     match cmd {
@@ -542,7 +730,7 @@ async fn subscriber_command(
             if json_out {
                 return json(&list);
             }
-            print(|out| render::subscribers(&list, out))
+            print(|out| render::subscribers(&list, printer, out))
         }
         SubscriberCommand::Reload => {
             let n = c
@@ -565,7 +753,11 @@ async fn subscriber_command(
 
 /// `kamrsctl subscriber add|rm|list --file PATH`: the file edited here,
 /// no daemon (issue 14); `None` without `--file`.
-fn subscriber_file_command(cmd: &SubscriberCommand, json_out: bool) -> Option<Result<(), Failure>> {
+fn subscriber_file_command(
+    cmd: &SubscriberCommand,
+    json_out: bool,
+    layout: render::Layout,
+) -> Option<Result<(), Failure>> {
     Some(match cmd {
         SubscriberCommand::Add {
             subscriber: who,
@@ -590,7 +782,8 @@ fn subscriber_file_command(cmd: &SubscriberCommand, json_out: bool) -> Option<Re
                 if json_out {
                     return json(&list);
                 }
-                print(|out| render::subscribers(&list, out))
+                let mut printer = render::Printer::new(render::Style::detect(layout));
+                print(|out| render::subscribers(&list, &mut printer, out))
             })
         }
         _ => return None,
@@ -669,5 +862,91 @@ fn done(json_out: bool, say: impl FnOnce() -> String) -> Result<(), Failure> {
     } else {
         // Sentences quote AoRs and contacts the admin typed or pasted.
         print(|out| writeln!(out, "{}", escape::safe(&say())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words<const N: usize>(w: [&str; N]) -> [String; N] {
+        w.map(str::to_owned)
+    }
+
+    #[test]
+    fn kamailios_table_argument_may_come_first() {
+        let one = |w: [&str; 1], extra: Option<&str>| {
+            after_table(
+                "ul.lookup",
+                words(w),
+                extra.map(str::to_owned),
+                "[location] AOR",
+            )
+        };
+        assert_eq!(one(["alice"], None).unwrap(), ["alice"]);
+        assert_eq!(one(["location"], Some("alice")).unwrap(), ["alice"]);
+        // An AoR named like the table, alone, is an AoR.
+        assert_eq!(one(["location"], None).unwrap(), ["location"]);
+        let e = one(["locaton"], Some("alice")).unwrap_err();
+        assert_eq!(e.code, exit::USAGE);
+        assert!(e.message.contains("`locaton` is not a table"), "{e}");
+        let two = after_table(
+            "ul.rm_contact",
+            words(["location", "alice"]),
+            Some("sip:a@h".to_owned()),
+            "[location] AOR CONTACT",
+        );
+        assert_eq!(two.unwrap(), ["alice", "sip:a@h"]);
+    }
+
+    #[test]
+    fn call_arguments_are_json_when_they_read_as_json() {
+        use serde_json::json;
+        assert_eq!(call_arg("location"), json!("location"));
+        assert_eq!(call_arg("3600"), json!(3600));
+        assert_eq!(call_arg("-1"), json!(-1));
+        assert_eq!(call_arg("0.5"), json!(0.5));
+        assert_eq!(call_arg("true"), json!(true));
+        assert_eq!(call_arg("null"), json!(null));
+        assert_eq!(call_arg("[\"a\",1]"), json!(["a", 1]));
+        assert_eq!(call_arg("\"1001\""), json!("1001"));
+        for s in [
+            "sip:alice@192.0.2.1;transport=tcp",
+            "+15551234567",
+            "",
+            "[x",
+        ] {
+            assert_eq!(call_arg(s), json!(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_parses_kamailios_forms() {
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("kamrsctl").chain(args.iter().copied()))
+        };
+        for ok in [
+            &["ul.lookup", "location", "alice"][..],
+            &["ul.dump", "brief"],
+            &["ul.rm", "location", "alice"],
+            &["ul.rm_contact", "location", "alice", "sip:a@h"],
+            &["ul.add", "location", "alice", "sip:a@h", "--expires", "60"],
+            &["stats.get_statistics", "all"],
+            &["stats.get_statistics", "usrloc:", "core:rcv_requests"],
+            &[
+                "call", "ul.add", "location", "a", "sip:a@h", "0", "-1", "0", "0", "0", "0",
+            ],
+            &["rpc", "system.listMethods"],
+            &["--layout", "vertical", "ul.dump"],
+        ] {
+            assert!(parse(ok).is_ok(), "{ok:?}: {:?}", parse(ok).err());
+        }
+        for bad in [
+            &["ul.lookup", "location", "alice", "more"][..],
+            &["ul.dump", "full"],
+            &["--layout", "sideways", "ul.dump"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -190,7 +190,7 @@ fn subscriber_add_from_stdin_then_register_list_and_rm() {
             assert!(!shown.contains(ha1.as_str()), "{shown}");
         }
     }
-    let stats = k.ctl_json(&["stats", "auth:"]);
+    let stats = k.ctl_json(&["call", "stats.get_statistics", "auth:"]);
     assert!(stat(&stats, "auth:authorized") >= 2, "{stats}");
     assert!(stat(&stats, "auth:challenges") >= 2, "{stats}");
 
@@ -356,7 +356,7 @@ fn disabled_features_say_how_to_turn_them_on() {
         "{run:?}"
     );
     // Every pike statistic reads 0 while pike is off.
-    let stats = k.ctl_json(&["stats", "pike:"]);
+    let stats = k.ctl_json(&["call", "stats.get_statistics", "pike:"]);
     let stats = stats.as_array().unwrap_or_else(|| panic!("{stats}"));
     assert_eq!(
         stats[..2],
@@ -449,7 +449,7 @@ fn pike_top_shows_a_flooding_source_blocked() {
         Some(1)
     );
 
-    let stats = k.ctl_json(&["stats", "pike:"]);
+    let stats = k.ctl_json(&["call", "stats.get_statistics", "pike:"]);
     assert!(stat(&stats, "pike:dropped_requests") > 0, "{stats}");
     assert_eq!(stat(&stats, "pike:blocked_sources"), 1, "{stats}");
     // The other source is still served.

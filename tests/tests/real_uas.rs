@@ -24,9 +24,10 @@ fn ctl_json(k: &Kamrs, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
 }
 
-/// A Kamailio statistic, as `stats.get_statistics` lists it.
+/// A Kamailio statistic, as `stats.get_statistics` lists it (`kamrsctl
+/// call` prints its strings; `--json stats` is an object).
 fn statistic(k: &Kamrs, name: &str) -> u64 {
-    let v = ctl_json(k, &["stats", name]);
+    let v = ctl_json(k, &["call", "stats.get_statistics", name]);
     let text = v.to_string();
     let needle = format!("{name} = ");
     let at = text

@@ -305,12 +305,7 @@ impl CtlServer for Api {
         Ok(CoreInfo {
             version: crate::SERVER_NAME.to_owned(),
             store: store.map_or("none", |s| s.name()).to_owned(),
-            store_mode: match store.map(|s| s.mode()) {
-                None => "none",
-                Some(crate::store::StoreMode::WriteThrough) => "write-through",
-                Some(crate::store::StoreMode::WriteBack) => "write-back",
-            }
-            .to_owned(),
+            store_mode: store.map_or("none", |s| s.mode().as_str()).to_owned(),
             auth: if router.registrar().auth().is_some() {
                 "digest"
             } else {

@@ -43,6 +43,23 @@ pub enum StoreMode {
     WriteBack,
 }
 
+impl StoreMode {
+    /// The config file's word for it (`write-through`), which is also how
+    /// logs and `core.info` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StoreMode::WriteThrough => "write-through",
+            StoreMode::WriteBack => "write-back",
+        }
+    }
+}
+
+impl std::fmt::Display for StoreMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why a write failed. Shown in logs; the UA sees a 500.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -157,5 +174,21 @@ impl Future for Commit {
 impl std::fmt::Debug for Commit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Commit")
+    }
+}
+
+#[cfg(test)]
+mod mode_tests {
+    use super::StoreMode;
+
+    /// Logs and `core.info` name a mode as the config file does, not as
+    /// Rust's `Debug` (`WriteThrough`) would.
+    #[test]
+    fn a_mode_displays_as_its_config_word() {
+        for mode in [StoreMode::WriteThrough, StoreMode::WriteBack] {
+            let config = serde_json::to_string(&mode).expect("serializes");
+            assert_eq!(format!("\"{mode}\""), config);
+        }
+        assert_eq!(StoreMode::WriteThrough.to_string(), "write-through");
     }
 }

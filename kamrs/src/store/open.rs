@@ -84,13 +84,23 @@ pub async fn preload(
         aors: table.len(),
         millis: started.elapsed().as_millis(),
     };
+    // Bindings read but not kept: they expired between the store's read
+    // and the table's load.
+    let expired = done.read.saturating_sub(done.bindings);
+    let expired = if expired == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({expired} of the {} read had expired meanwhile)",
+            done.read
+        )
+    };
     tracing::info!(
-        "preloaded {} bindings of {} AoRs from the {} store in {} ms ({} read, the others expired)",
+        "preloaded {} bindings of {} AoRs from the {} store in {} ms{expired}",
         done.bindings,
         done.aors,
         store.name(),
         done.millis,
-        done.read
     );
     Ok(done)
 }

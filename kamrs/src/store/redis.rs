@@ -727,10 +727,7 @@ impl RedisStore {
         tracing::info!(
             "redis store: {} {place}, Redis {version}, node id {node}, {}",
             if cluster { "cluster" } else { "server" },
-            match settings.mode {
-                StoreMode::WriteThrough => "write-through",
-                StoreMode::WriteBack => "write-back",
-            }
+            settings.mode
         );
         let shared = Arc::new(Shared {
             target,

@@ -317,7 +317,7 @@ impl SqliteStore {
             .map_err(|e| fail(format!("cannot start the writer thread: {e}")))?;
         tracing::info!(
             path = %path.display(),
-            mode = ?settings.mode,
+            mode = %settings.mode,
             "sqlite location store open"
         );
         Ok(SqliteStore {
