@@ -33,9 +33,11 @@ use client::{exit, Failure, Target};
 )]
 struct Cli {
     /// Control endpoint of the daemon: unix:/path or http://IP:PORT.
-    #[arg(long, global = true, env = "KAMRSCTL_CTL", value_name = "ENDPOINT",
-          default_value_t = Endpoint::default_unix())]
-    ctl: Endpoint,
+    /// Without it, unix:/run/kamrs/kamrs.sock, then the per-user socket
+    /// $XDG_RUNTIME_DIR/kamrs/kamrs.sock (where kamrs puts its socket when
+    /// it cannot create the default one).
+    #[arg(long, global = true, env = "KAMRSCTL_CTL", value_name = "ENDPOINT")]
+    ctl: Option<Endpoint>,
 
     /// Bearer token for an HTTP endpoint that requires one (its
     /// ctl.token_file). Prefer the environment variable: a flag shows up
@@ -147,6 +149,9 @@ enum Command {
     },
     /// Print a shell completion script: `kamrsctl completions bash > …`.
     Completions { shell: Shell },
+    /// Print the manual page (roff): `kamrsctl man > kamrsctl.8`.
+    #[command(hide = true)]
+    Man,
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +198,18 @@ fn main() -> ExitCode {
         };
         clap_complete::generate(shell, &mut Cli::command(), "kamrsctl", &mut io::stdout());
         return ExitCode::SUCCESS;
+    }
+    if let Command::Man = cli.command {
+        // docs/man/kamrsctl.8 is this output (checked by the end-to-end
+        // tests).
+        let man = clap_mangen::Man::new(Cli::command()).section("8");
+        return match print(|out| man.render(out)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => {
+                eprintln!("kamrsctl: {f}");
+                ExitCode::from(f.code)
+            }
+        };
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -282,11 +299,11 @@ fn not_found_hint(f: Failure, aor: &str, contact: Option<&str>) -> Failure {
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
-    let target = Target {
-        endpoint: cli.ctl.clone(),
-        token: cli.token.clone().filter(|t| !t.is_empty()),
-        timeout: Duration::from_secs(cli.timeout.max(1)),
-    };
+    let target = Target::new(
+        cli.ctl.clone(),
+        cli.token.clone().filter(|t| !t.is_empty()),
+        Duration::from_secs(cli.timeout.max(1)),
+    );
     let c = client::connect(&target).await?;
     let table = TABLE.to_owned();
     let fail = |m: &'static str| move |e: ClientError| client::call_failure(m, e);
@@ -441,7 +458,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             print(|out| render::pike_top(&top, out))
         }
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man => Ok(()),
     }
 }
 
