@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
-use kamrs_tests::ctl::{kamrsctl_as, kamrsctl_bin};
+use kamrs_tests::ctl::kamrsctl_as;
 use kamrs_tests::*;
 
 /// `nobody`: the unprivileged user the tests drop to.
@@ -258,26 +258,46 @@ fn kamrsctl_without_a_socket_says_what_to_do() {
     }
 }
 
-/// kamrs as nobody without XDG_RUNTIME_DIR: no control socket, and both
-/// its stdout (`control none`) and its log say so.
+/// kamrs as nobody without a usable XDG_RUNTIME_DIR (unset, or another
+/// user's directory): no control socket, and both its stdout (`control
+/// none`) and its log say so; SIP is served all the same.
 #[test]
 fn non_root_kamrs_without_runtime_dir_says_it_has_no_control_socket() {
     if !is_root() {
         eprintln!("skipped: needs root to drop privileges to nobody");
         return;
     }
-    let k = Kamrs::start_custom("listen = [\"udp:127.0.0.1:0\"]\n", &[], false, |cmd| {
-        cmd.env_remove("XDG_RUNTIME_DIR").uid(NOBODY).gid(NOBODY);
-    });
-    assert_eq!(k.control.as_deref(), Some("none"), "{}", k.stderr());
-    assert!(
-        k.stderr()
-            .contains("control API disabled, kamrsctl cannot reach this kamrs"),
-        "{}",
-        k.stderr()
-    );
-    assert_udp_alive(&k.udp_client());
-    let _ = kamrsctl_bin();
+    let dir = TempDir::new("noxdg");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Root's and writable by all: nobody could create its socket there,
+    // and root (or anyone) could then replace it; not a runtime dir of
+    // nobody's, so not used.
+    let roots = dir.path().join("root-xdg");
+    std::fs::create_dir(&roots).unwrap();
+    std::fs::set_permissions(&roots, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for xdg in [None, Some(roots.clone())] {
+        let k = Kamrs::start_custom("listen = [\"udp:127.0.0.1:0\"]\n", &[], false, |cmd| {
+            match &xdg {
+                None => cmd.env_remove("XDG_RUNTIME_DIR"),
+                Some(d) => cmd.env("XDG_RUNTIME_DIR", d),
+            };
+            cmd.uid(NOBODY).gid(NOBODY);
+        });
+        assert_eq!(
+            k.control.as_deref(),
+            Some("none"),
+            "{xdg:?}: {}",
+            k.stderr()
+        );
+        assert!(
+            k.stderr()
+                .contains("control API disabled, kamrsctl cannot reach this kamrs"),
+            "{}",
+            k.stderr()
+        );
+        assert_udp_alive(&k.udp_client());
+    }
+    assert!(!roots.join("kamrs").exists());
 }
 
 // ---------------------------------------------------------------- systemd unit

@@ -111,7 +111,7 @@ pub fn bind(config: &Config) -> Result<Bound, CtlError> {
 fn fallback(e: &CtlError) -> Endpoints {
     let Some(path) = common::user_ctl_socket() else {
         tracing::warn!(
-            "control API disabled, kamrsctl cannot reach this kamrs: {e}; XDG_RUNTIME_DIR is not set, so there is no per-user socket either"
+            "control API disabled, kamrsctl cannot reach this kamrs: {e}; there is no per-user socket either (XDG_RUNTIME_DIR is not set, or is not a directory of kamrs's user with mode 0700)"
         );
         return Endpoints::Disabled;
     };
