@@ -149,9 +149,14 @@ enum Command {
     },
     /// Print a shell completion script: `kamrsctl completions bash > …`.
     Completions { shell: Shell },
-    /// Print the manual page (roff): `kamrsctl man > kamrsctl.8`.
+    /// Print the manual page (roff): `kamrsctl man > kamrsctl.8`; with
+    /// --dir, write it and one page per command (`kamrsctl-ul.dump.8`, …)
+    /// into DIR.
     #[command(hide = true)]
-    Man,
+    Man {
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -199,11 +204,10 @@ fn main() -> ExitCode {
         clap_complete::generate(shell, &mut Cli::command(), "kamrsctl", &mut io::stdout());
         return ExitCode::SUCCESS;
     }
-    if let Command::Man = cli.command {
-        // docs/man/kamrsctl.8 is this output (checked by the end-to-end
+    if let Command::Man { dir } = &cli.command {
+        // docs/man/kamrsctl*.8 are this output (checked by the end-to-end
         // tests).
-        let man = clap_mangen::Man::new(Cli::command()).section("8");
-        return match print(|out| man.render(out)) {
+        return match man_pages(dir.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(f) => {
                 eprintln!("kamrsctl: {f}");
@@ -229,6 +233,37 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `kamrsctl man`: the manual page on stdout, or with `dir` every page
+/// (this one and one per visible command, `kamrsctl-ul.dump.8`, …) written
+/// there, section 8.
+fn man_pages(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    fn walk(cmd: &clap::Command, pages: &mut Vec<clap_mangen::Man>) {
+        pages.push(clap_mangen::Man::new(cmd.clone()).section("8"));
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(sub, pages);
+        }
+    }
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = Vec::new();
+    walk(&cmd, &mut pages);
+    let Some(dir) = dir else {
+        return print(|out| pages[0].render(out));
+    };
+    for page in &pages {
+        page.generate_to(dir).map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!(
+                    "cannot write {}: {e}",
+                    dir.join(page.get_filename()).display()
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// A bad command line: clap's message (exit 2, or 0 for --help), except
@@ -458,7 +493,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             print(|out| render::pike_top(&top, out))
         }
-        Command::Completions { .. } | Command::Man => Ok(()),
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
 
