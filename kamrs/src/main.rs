@@ -5,9 +5,13 @@
 //! tests rely on: once every socket is bound, stdout gets one line
 //! `listening <proto>:<ip>:<port>` per socket (the real port, so `:0` works),
 //! one `control <endpoint>` line (the control API in use, `unix:/path` or
-//! `http://IP:PORT`, or `control none`) and then `ready`. Exit codes: 0 after SIGINT/SIGTERM, 1 when a socket
-//! cannot be bound or the location store cannot be opened or read, 2 for a
-//! bad command line or config.
+//! `http://IP:PORT`, or `control none`) and then `ready`. Exit codes: 0
+//! after SIGINT/SIGTERM, 1 when a socket cannot be bound or the location
+//! store cannot be opened or read, 2 for a bad command line or config.
+//! `--check` validates the config (and the
+//! files start-up needs) and exits with the code start-up would have
+//! (0, 1 or 2) without binding anything; `--man` (hidden) prints the
+//! manual page.
 //!
 //! With a `[store]`, the table is preloaded from it before `ready`, and a
 //! stop signal writes everything still queued ([`FLUSH_TIMEOUT`]) before
