@@ -9,6 +9,7 @@
 //! tested, fuzzed and benchmarked without sockets.
 
 pub mod auth;
+pub mod check;
 pub mod config;
 pub mod log_limit;
 pub mod net;

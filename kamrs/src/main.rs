@@ -3,10 +3,15 @@
 //!
 //! Start-up has a small, fixed contract that scripts and the end-to-end
 //! tests rely on: once every socket is bound, stdout gets one line
-//! `listening <proto>:<ip>:<port>` per socket (the real port, so `:0` works)
-//! and then `ready`. Exit codes: 0 after SIGINT/SIGTERM, 1 when a socket
-//! cannot be bound or the location store cannot be opened or read, 2 for a
-//! bad command line or config.
+//! `listening <proto>:<ip>:<port>` per socket (the real port, so `:0` works),
+//! one `control <endpoint>` line (the control API in use, `unix:/path` or
+//! `http://IP:PORT`, or `control none`) and then `ready`. Exit codes: 0
+//! after SIGINT/SIGTERM, 1 when a socket cannot be bound or the location
+//! store cannot be opened or read, 2 for a bad command line or config.
+//! `--check` validates the config (and the
+//! files start-up needs) and exits with the code start-up would have
+//! (0, 1 or 2) without binding anything; `--man` (hidden) prints the
+//! manual page.
 //!
 //! With a `[store]`, the table is preloaded from it before `ready`, and a
 //! stop signal writes everything still queued ([`FLUSH_TIMEOUT`]) before
@@ -55,6 +60,19 @@ struct Cli {
     /// Print the effective configuration as TOML and exit.
     #[arg(long)]
     print_config: bool,
+
+    /// Check the configuration and exit, like `kamailio -c`: the file
+    /// loads and its values are valid, the subscriber list parses, the
+    /// nonce secret is readable or can be created, the SQLite store's
+    /// directory exists. Binds no socket and creates no file. Prints
+    /// `config OK: …` and exits 0, or the error and exits 2 (bad config)
+    /// or 1 (a file start-up needs).
+    #[arg(long)]
+    check: bool,
+
+    /// Print this manual page (roff) and exit: `kamrs --man > kamrs.8`.
+    #[arg(long, hide = true)]
+    man: bool,
 
     /// More logging: -v info, -vv debug, -vvv trace. `RUST_LOG` wins over
     /// this, and this wins over `[log] level`.
@@ -114,6 +132,9 @@ impl Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.man {
+        return print_man();
+    }
     let config = match cli.effective_config() {
         Ok(c) => c,
         Err(e) => {
@@ -121,6 +142,22 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if cli.check {
+        let origin = match &cli.config {
+            Some(path) => path.display().to_string(),
+            None => "built-in defaults".to_owned(),
+        };
+        return match kamrs::check::check(&config, &origin) {
+            Ok(summary) => {
+                println!("config OK: {summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("kamrs: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if cli.print_config {
         print!("{}", config.to_toml_string());
         return ExitCode::SUCCESS;
@@ -141,6 +178,21 @@ fn main() -> ExitCode {
     // Connection tasks still blocked on a peer are dropped here, bounded.
     runtime.shutdown_timeout(STOP_GRACE);
     code
+}
+
+/// `kamrs --man`: the manual page, generated from the command line above
+/// (docs/man/kamrs.8 is its output, checked by the end-to-end tests).
+fn print_man() -> ExitCode {
+    use clap::CommandFactory;
+    let man = clap_mangen::Man::new(Cli::command()).section("8");
+    let mut out = std::io::stdout().lock();
+    match man.render(&mut out).and_then(|()| out.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kamrs: cannot write the manual page: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// Logs go to stderr (stdout carries the start-up contract). The filter is
@@ -218,6 +270,10 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    match ctl.endpoint() {
+        Some(endpoint) => announce.push_str(&format!("control {endpoint}\n")),
+        None => announce.push_str("control none\n"),
+    }
     // The location table, filled from the store before `ready` so the
     // first REGISTER or lookup already sees every stored binding.
     let table = Arc::new(LocationTable::new().with_limits(config.table_limits()));

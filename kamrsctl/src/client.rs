@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::api::error as rpc_error;
@@ -49,13 +49,34 @@ impl fmt::Display for Failure {
 #[derive(Debug, Clone)]
 pub struct Target {
     pub endpoint: Endpoint,
+    /// A socket to try when `endpoint` cannot be connected to: the
+    /// per-user socket, when neither `--ctl` nor `KAMRSCTL_CTL` was given.
+    pub fallback: Option<PathBuf>,
     pub token: Option<String>,
     pub timeout: Duration,
 }
 
+impl Target {
+    /// `--ctl` as given, or (None) the default socket, then the per-user
+    /// one (`$XDG_RUNTIME_DIR/kamrs/kamrs.sock`), where kamrs puts its
+    /// socket when it cannot create the default.
+    pub fn new(ctl: Option<Endpoint>, token: Option<String>, timeout: Duration) -> Target {
+        let (endpoint, fallback) = match ctl {
+            Some(endpoint) => (endpoint, None),
+            None => (Endpoint::default_unix(), common::user_ctl_socket()),
+        };
+        Target {
+            endpoint,
+            fallback,
+            token,
+            timeout,
+        }
+    }
+}
+
 /// What to tell a user whose daemon is not where we looked.
 const START_HINT: &str =
-    "is kamrs running? (start it with `kamrs --config /etc/kamrs/kamrs.toml`; --ctl must match its [ctl] listen)";
+    "is kamrs running? It may be running without a control socket, or with another one: its start-up output says which in its `control …` line; point kamrsctl at that socket with --ctl unix:PATH (or KAMRSCTL_CTL), or start kamrs with `kamrs --config /etc/kamrs/kamrs.toml`";
 
 /// Opens a JSON-RPC session (WebSocket over the Unix socket or TCP).
 pub async fn connect(target: &Target) -> Result<WsClient, Failure> {
@@ -78,9 +99,32 @@ pub async fn connect(target: &Target) -> Result<WsClient, Failure> {
     }
     let built = match &target.endpoint {
         Endpoint::Unix(path) => {
-            let stream = tokio::net::UnixStream::connect(path)
-                .await
-                .map_err(|e| unix_connect_failure(path, &e))?;
+            let stream = match tokio::net::UnixStream::connect(path).await {
+                Ok(stream) => stream,
+                Err(e) => match &target.fallback {
+                    None => return Err(unix_connect_failure(path, &e)),
+                    Some(other) => match tokio::net::UnixStream::connect(other).await {
+                        Ok(stream) => stream,
+                        Err(e2) => {
+                            let denied = if e.kind() == io::ErrorKind::PermissionDenied {
+                                "if kamrs runs as another user, run kamrsctl as root or as that user; "
+                            } else {
+                                ""
+                            };
+                            return Err(Failure::new(
+                                exit::UNREACHABLE,
+                                format!(
+                                    "cannot reach kamrs control socket {}: {} (also tried the per-user socket {}: {}); {denied}{START_HINT}",
+                                    path.display(),
+                                    why_not(&e),
+                                    other.display(),
+                                    why_not(&e2)
+                                ),
+                            ));
+                        }
+                    },
+                },
+            };
             builder.build_with_stream("ws://localhost/", stream).await
         }
         Endpoint::Http(addr) => {
@@ -105,6 +149,16 @@ pub async fn connect(target: &Target) -> Result<WsClient, Failure> {
         }
     };
     built.map_err(|e| handshake_failure(&target.endpoint, &e))
+}
+
+/// Why a Unix socket could not be connected to, in a few words.
+fn why_not(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "it does not exist".to_owned(),
+        io::ErrorKind::ConnectionRefused => "nothing listens on it".to_owned(),
+        io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
 }
 
 fn unix_connect_failure(path: &Path, e: &io::Error) -> Failure {

@@ -34,9 +34,11 @@ use client::{exit, Failure, Target};
 )]
 struct Cli {
     /// Control endpoint of the daemon: unix:/path or http://IP:PORT.
-    #[arg(long, global = true, env = "KAMRSCTL_CTL", value_name = "ENDPOINT",
-          default_value_t = Endpoint::default_unix())]
-    ctl: Endpoint,
+    /// Without it, unix:/run/kamrs/kamrs.sock, then the per-user socket
+    /// $XDG_RUNTIME_DIR/kamrs/kamrs.sock (where kamrs puts its socket when
+    /// it cannot create the default one).
+    #[arg(long, global = true, env = "KAMRSCTL_CTL", value_name = "ENDPOINT")]
+    ctl: Option<Endpoint>,
 
     /// Bearer token for an HTTP endpoint that requires one (its
     /// ctl.token_file). Prefer the environment variable: a flag shows up
@@ -233,6 +235,15 @@ enum Command {
         /// The shell to write the script for.
         shell: Shell,
     },
+    /// Print the manual page (roff): `kamrsctl man > kamrsctl.8`; with
+    /// --dir, write it and one page per command (`kamrsctl-ul.dump.8`, …)
+    /// into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Write the pages into this directory instead of stdout.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -303,6 +314,17 @@ fn main() -> ExitCode {
         clap_complete::generate(shell, &mut Cli::command(), "kamrsctl", &mut io::stdout());
         return ExitCode::SUCCESS;
     }
+    if let Command::Man { dir } = &cli.command {
+        // docs/man/kamrsctl*.8 are this output (checked by the end-to-end
+        // tests).
+        return match man_pages(dir.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => {
+                eprintln!("kamrsctl: {f}");
+                ExitCode::from(f.code)
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -321,6 +343,37 @@ fn main() -> ExitCode {
             ExitCode::from(f.code)
         }
     }
+}
+
+/// `kamrsctl man`: the manual page on stdout, or with `dir` every page
+/// (this one and one per visible command, `kamrsctl-ul.dump.8`, …) written
+/// there, section 8.
+fn man_pages(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    fn walk(cmd: &clap::Command, pages: &mut Vec<clap_mangen::Man>) {
+        pages.push(clap_mangen::Man::new(cmd.clone()).section("8"));
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            walk(sub, pages);
+        }
+    }
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    let mut pages = Vec::new();
+    walk(&cmd, &mut pages);
+    let Some(dir) = dir else {
+        return print(|out| pages[0].render(out));
+    };
+    for page in &pages {
+        page.generate_to(dir).map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!(
+                    "cannot write {}: {e}",
+                    dir.join(page.get_filename()).display()
+                ),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// A bad command line: clap's message (exit 2, or 0 for --help), except
@@ -396,11 +449,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             return done;
         }
     }
-    let target = Target {
-        endpoint: cli.ctl.clone(),
-        token: cli.token.clone().filter(|t| !t.is_empty()),
-        timeout: Duration::from_secs(cli.timeout.max(1)),
-    };
+    let target = Target::new(
+        cli.ctl.clone(),
+        cli.token.clone().filter(|t| !t.is_empty()),
+        Duration::from_secs(cli.timeout.max(1)),
+    );
     let c = client::connect(&target).await?;
     let table = TABLE.to_owned();
     let fail = |m: &'static str| move |e: ClientError| client::call_failure(m, e);
@@ -595,7 +648,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             print(|out| render::pike_top(&top, &mut printer, out))
         }
-        Command::Completions { .. } => Ok(()),
+        Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }
 }
 

@@ -99,6 +99,9 @@ pub struct Kamrs {
     pub tcp: Option<SocketAddr>,
     /// Every `listening …` line, without the prefix (`udp:127.0.0.1:40001`).
     pub listening: Vec<String>,
+    /// The `control …` line without the prefix: the control endpoint in
+    /// use (`unix:/…/kamrs.sock`), or `none`.
+    pub control: Option<String>,
     stderr_path: PathBuf,
     config_path: PathBuf,
     /// The control socket the harness gave this daemon, if it gave one.
@@ -117,6 +120,19 @@ impl Kamrs {
 
     /// Starts kamrs with exactly this config text and extra arguments.
     pub fn start_with_config(config: &str, args: &[&str]) -> Kamrs {
+        Kamrs::start_custom(config, args, true, |_| {})
+    }
+
+    /// Starts kamrs with this config text and arguments; `give_ctl`: give it
+    /// a control socket of its own (unless the config or `args` name one);
+    /// `customize` may change the command (environment, uid) before it is
+    /// spawned. The temp dir holding the config is readable by all users.
+    pub fn start_custom(
+        config: &str,
+        args: &[&str],
+        give_ctl: bool,
+        customize: impl FnOnce(&mut Command),
+    ) -> Kamrs {
         let dir = TempDir::new("e2e");
         let config_path = dir.path().join("kamrs.toml");
         std::fs::write(&config_path, config).expect("write config");
@@ -126,13 +142,14 @@ impl Kamrs {
         // one, so tests never share (or fight over) the default path.
         let mut own_ctl = Vec::new();
         let mut ctl = None;
-        if !config.contains("[ctl]") && !args.contains(&"--ctl") {
+        if give_ctl && !config.contains("[ctl]") && !args.contains(&"--ctl") {
             let path = dir.path().join("ctl.sock");
             own_ctl.push("--ctl".to_owned());
             own_ctl.push(format!("unix:{}", path.display()));
             ctl = Some(path);
         }
-        let mut child = Command::new(kamrs_bin())
+        let mut command = Command::new(kamrs_bin());
+        command
             .arg("--config")
             .arg(&config_path)
             .arg("-vv")
@@ -140,9 +157,9 @@ impl Kamrs {
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn kamrs");
+            .stderr(stderr);
+        customize(&mut command);
+        let mut child = command.spawn().expect("spawn kamrs");
         let stdout = child.stdout.take().expect("piped stdout");
         // A thread reads stdout for the daemon's whole life, so it can
         // never block on a full pipe; lines come to us over a channel.
@@ -161,6 +178,7 @@ impl Kamrs {
             udp: None,
             tcp: None,
             listening: Vec::new(),
+            control: None,
             stderr_path,
             config_path,
             ctl,
@@ -171,6 +189,9 @@ impl Kamrs {
             let left = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(left) {
                 Ok(line) if line == "ready" => break,
+                Ok(line) if line.starts_with("control ") => {
+                    kamrs.control = Some(line["control ".len()..].to_owned());
+                }
                 Ok(line) => {
                     let Some(addr) = line.strip_prefix("listening ") else {
                         kamrs.fail(&format!("unexpected stdout line {line:?}"));

@@ -82,7 +82,7 @@ pub(super) fn bind(addr: SocketAddr, token_file: Option<&Path>) -> Result<Bound,
     })
 }
 
-fn read_token(path: &Path) -> Result<Arc<str>, CtlError> {
+pub(super) fn read_token(path: &Path) -> Result<Arc<str>, CtlError> {
     let shown = path.display();
     let text = std::fs::read_to_string(path)
         .map_err(|e| CtlError(format!("cannot read ctl.token_file {shown}: {e}")))?;

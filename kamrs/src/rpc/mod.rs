@@ -76,8 +76,9 @@ pub struct Bound {
 /// An endpoint the admin chose (config or `--ctl`) must work, so any
 /// failure stops start-up. The built-in default `/run/kamrs/kamrs.sock` is
 /// best effort: a non-root user trying kamrs, or a second instance on the
-/// same machine, gets a warning and a daemon without a control socket
-/// rather than no daemon at all.
+/// same machine, gets the per-user socket `$XDG_RUNTIME_DIR/kamrs/kamrs.sock`
+/// (which kamrsctl tries next), or, failing that, a warning and a daemon
+/// without a control socket rather than no daemon at all.
 pub fn bind(config: &Config) -> Result<Bound, CtlError> {
     let endpoint = &config.ctl.listen;
     if let (Endpoint::Unix(_), Some(file)) = (endpoint, &config.ctl.token_file) {
@@ -94,12 +95,7 @@ pub fn bind(config: &Config) -> Result<Bound, CtlError> {
     };
     let endpoint = match bound {
         Ok(b) => b,
-        Err(e) if *endpoint == Endpoint::default_unix() => {
-            tracing::warn!(
-                "control API disabled: {e}; set [ctl] listen or --ctl to use another endpoint"
-            );
-            Endpoints::Disabled
-        }
+        Err(e) if *endpoint == Endpoint::default_unix() => fallback(&e),
         Err(e) => return Err(e),
     };
     let bound = Bound { endpoint };
@@ -107,6 +103,42 @@ pub fn bind(config: &Config) -> Result<Bound, CtlError> {
         tracing::info!("control API listening on {shown}");
     }
     Ok(bound)
+}
+
+/// The default socket could not be created (`e`): the per-user socket
+/// (`$XDG_RUNTIME_DIR/kamrs/kamrs.sock`, where kamrsctl looks next), else
+/// no control API, each said in the log.
+fn fallback(e: &CtlError) -> Endpoints {
+    let Some(path) = common::user_ctl_socket() else {
+        tracing::warn!(
+            "control API disabled, kamrsctl cannot reach this kamrs: {e}; there is no per-user socket either (XDG_RUNTIME_DIR is not set, or is not a directory of kamrs's user with mode 0700)"
+        );
+        return Endpoints::Disabled;
+    };
+    match unix::bind(&path) {
+        Ok(b) => {
+            tracing::info!(
+                "the default control socket is not available ({e}); using the per-user socket {} instead (kamrsctl looks there when run with the same XDG_RUNTIME_DIR)",
+                path.display()
+            );
+            Endpoints::Unix(b)
+        }
+        Err(e2) => {
+            tracing::warn!(
+                "control API disabled, kamrsctl cannot reach this kamrs: {e}; the per-user socket failed too: {e2}"
+            );
+            Endpoints::Disabled
+        }
+    }
+}
+
+/// What `kamrs --check` can check of `[ctl]` without binding: an HTTP
+/// endpoint's `token_file` is readable and holds a usable token.
+pub fn check(config: &Config) -> Result<(), CtlError> {
+    match (&config.ctl.listen, &config.ctl.token_file) {
+        (Endpoint::Http(_), Some(file)) => http::read_token(file).map(drop),
+        _ => Ok(()),
+    }
 }
 
 impl Bound {
