@@ -257,9 +257,9 @@ pub(super) fn value_message(key: &str, message: &str, raw: Option<&str>) -> Opti
         });
     }
     if let Some(s) = quoted_after(message, "invalid type: string ", '"', '"') {
-        let hint = if is_number_kind(kind) && s.trim().parse::<u64>().is_ok() {
-            " (write it without quotes)"
-        } else if kind == Kind::Bool && matches!(s.trim(), "true" | "false") {
+        let unquoted_fits = (is_number_kind(kind) && s.trim().parse::<u64>().is_ok())
+            || (kind == Kind::Bool && matches!(s.trim(), "true" | "false"));
+        let hint = if unquoted_fits {
             " (write it without quotes)"
         } else if is_number_kind(kind) {
             no_units(kind, s)
@@ -331,8 +331,8 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
