@@ -19,6 +19,7 @@ use crate::sip::Limits;
 use crate::store::StoreMode;
 
 mod words;
+pub use words::{flag_count, flag_seconds};
 
 /// Upper bound of `udp_workers`.
 const MAX_UDP_WORKERS: usize = 256;

@@ -121,3 +121,22 @@ fn kamrsctl_value_errors_name_the_flag_in_plain_words() {
         "0.5",
     ]);
 }
+
+#[test]
+fn daemon_flag_values_are_described_in_words() {
+    let out = run_kamrs(&["--max-expires", "-1", "--print-config"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("'--max-expires <SECONDS>': expected a whole number of seconds, e.g. 3600; it cannot be negative"),
+        "{}",
+        out.stderr
+    );
+    let out = run_kamrs(&["--max-contacts", "ten", "--print-config"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        out.stderr.contains("expected a whole number, e.g. 10"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("invalid digit"), "{}", out.stderr);
+}

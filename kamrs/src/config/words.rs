@@ -418,6 +418,32 @@ pub(super) fn unknown_key_message(path: &str) -> String {
     )
 }
 
+/// A command-line value of seconds (`kamrs --max-expires 3600`), with the
+/// error in the words the config file uses rather than Rust's `invalid
+/// digit found in string`.
+pub fn flag_seconds(s: &str) -> Result<u32, String> {
+    flag_number(s, "a whole number of seconds, e.g. 3600")
+}
+
+/// A command-line count (`kamrs --max-contacts 10`).
+pub fn flag_count(s: &str) -> Result<u32, String> {
+    flag_number(s, "a whole number, e.g. 10")
+}
+
+fn flag_number(s: &str, what: &str) -> Result<u32, String> {
+    let t = s.trim();
+    match t.parse::<u32>() {
+        Ok(n) => Ok(n),
+        Err(_) if t.parse::<i64>().is_ok_and(|n| n < 0) => {
+            Err(format!("expected {what}; it cannot be negative"))
+        }
+        Err(_) if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("expected {what}; at most {}", u32::MAX))
+        }
+        Err(_) => Err(format!("expected {what}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -491,6 +517,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn flag_numbers_are_described_in_words() {
+        assert_eq!(flag_seconds("3600"), Ok(3600));
+        assert_eq!(
+            flag_seconds("1h").unwrap_err(),
+            "expected a whole number of seconds, e.g. 3600"
+        );
+        assert_eq!(
+            flag_seconds("-1").unwrap_err(),
+            "expected a whole number of seconds, e.g. 3600; it cannot be negative"
+        );
+        assert_eq!(
+            flag_count("99999999999").unwrap_err(),
+            "expected a whole number, e.g. 10; at most 4294967295"
+        );
     }
 
     #[test]
