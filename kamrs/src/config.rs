@@ -18,6 +18,9 @@ use crate::route::Proto;
 use crate::sip::Limits;
 use crate::store::StoreMode;
 
+mod words;
+pub use words::{flag_count, flag_seconds};
+
 /// Upper bound of `udp_workers`.
 const MAX_UDP_WORKERS: usize = 256;
 /// Default and upper bound of `udp_reply_max_size`: the most an IPv4 UDP
@@ -30,6 +33,8 @@ pub const UDP_REPLY_MAX: usize = 65_507;
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Sockets to listen on, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 in brackets).
+    /// One address may be written without the list brackets.
+    #[serde(deserialize_with = "one_or_many")]
     pub listen: Vec<ListenAddr>,
 
     /// Expiry (seconds) for a binding whose REGISTER states none.
@@ -196,6 +201,7 @@ pub struct CtlConfig {
     /// (403) so that a page the admin happens to visit cannot drive the
     /// API from the browser; the listener's own origin is always allowed
     /// (with the token). Default empty.
+    #[serde(deserialize_with = "one_or_many")]
     pub allowed_origins: Vec<String>,
 }
 
@@ -379,6 +385,7 @@ pub struct AuthConfig {
     /// `SHA-256`, `MD5`. Default `["MD5"]` alone, as Kamailio, Asterisk and
     /// FreeSWITCH: SIPp 3.6 and baresip 1.0 give up on a 401 holding any
     /// SHA-256 challenge, even one followed by MD5 (README, Authentication).
+    #[serde(deserialize_with = "one_or_many")]
     pub algorithms: Vec<crate::auth::Algorithm>,
     /// Seconds a nonce stays valid; older ones get `stale=true`.
     pub nonce_expires: u64,
@@ -539,6 +546,7 @@ pub struct PikeConfig {
     /// A blocked source is let through again after this many quiet seconds.
     pub block_time: u64,
     /// Networks never limited, e.g. `"10.0.0.0/8"`, your own proxies.
+    #[serde(deserialize_with = "one_or_many")]
     pub trusted: Vec<String>,
     /// Most sources tracked at once; past it the least recently seen
     /// source that is not blocked is forgotten to make room.
@@ -752,6 +760,39 @@ impl From<ListenAddr> for String {
     fn from(l: ListenAddr) -> String {
         l.to_string()
     }
+}
+
+/// A list key written as one string (`listen = "udp:0.0.0.0:5060"`) is
+/// read as a list of that one value: the intent is plain, and refusing it
+/// would only send the admin back to add brackets.
+fn one_or_many<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct OneOrMany<T>(std::marker::PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OneOrMany<T> {
+        type Value = Vec<T>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<T>, E> {
+            T::deserialize(serde::de::value::StrDeserializer::<E>::new(s)).map(|one| vec![one])
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut all = Vec::new();
+            while let Some(one) = seq.next_element()? {
+                all.push(one);
+            }
+            Ok(all)
+        }
+    }
+
+    d.deserialize_any(OneOrMany(std::marker::PhantomData))
 }
 
 /// Why the configuration could not be loaded. The `Display` text is what
@@ -1020,18 +1061,37 @@ fn describe(origin: &str, text: &str, err: &toml::de::Error) -> String {
         item_named_in(text, span.start, &message).unwrap_or(span.start),
     );
     // serde says "unknown field `foo`, expected one of …": name it as a key,
-    // with its table (`ctl.foo`) so the admin knows which one.
+    // with its table (`ctl.foo`) so the admin knows which one, and the key
+    // they probably meant.
     if let Some(rest) = message.strip_prefix("unknown field ") {
-        let rest = match (&key, rest.strip_prefix('`').and_then(|r| r.split_once('`'))) {
-            (Some(k), Some((_, after))) => format!("`{k}`{after}"),
-            _ => rest.to_owned(),
+        let named = rest.strip_prefix('`').and_then(|r| r.split_once('`'));
+        return match (&key, named) {
+            (Some(k), Some(_)) => format!("{origin}:{line}: {}", words::unknown_key_message(k)),
+            _ => format!("{origin}:{line}: unknown key {rest}"),
         };
-        return format!("{origin}:{line}: unknown key {rest}");
     }
+    // serde's and toml's words for a bad value ("expected u32") become the
+    // admin's ("expected a whole number of seconds, e.g. 3600").
+    let message = key
+        .as_deref()
+        .and_then(|k| words::value_message(k, &message, raw_value(text, span.start).as_deref()))
+        .unwrap_or(message);
     match key {
         Some(k) => format!("{origin}:{line}: key `{k}`: {message}"),
         None => format!("{origin}:{line}: {message}"),
     }
+}
+
+/// The unquoted word at byte `pos` as written (`1h` in `max_expires =
+/// 1h`), for messages that quote it; cut at 40 characters.
+fn raw_value(text: &str, pos: usize) -> Option<String> {
+    let rest = text.get(pos..)?;
+    let word: String = rest
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '#' | ',' | ']' | '}'))
+        .take(40)
+        .collect();
+    (!word.is_empty()).then_some(word)
 }
 
 /// 1-based line number of byte offset `pos`.
@@ -1388,7 +1448,7 @@ level = "debug"
     fn wrong_type_names_line_and_key() {
         let e = parse("use_domain = false\nmax_expires = \"1h\"\n").unwrap_err();
         assert!(e.starts_with("kamrs.toml:2: key `max_expires`: "), "{e}");
-        assert!(e.contains("invalid type"), "{e}");
+        assert!(e.contains("expected a whole number of seconds"), "{e}");
         let e = parse("min_expires = -5\n").unwrap_err();
         assert!(e.starts_with("kamrs.toml:1: key `min_expires`: "), "{e}");
         let e = parse("\n[log]\nlevel = \"loud\"\n").unwrap_err();
@@ -1401,6 +1461,182 @@ level = "debug"
         );
         let e = parse("ctl = 5\n").unwrap_err();
         assert!(e.starts_with("kamrs.toml:1: key `ctl`: "), "{e}");
+    }
+
+    /// Issue 14: serde's words (`expected u32`, `invalid type: string`)
+    /// never reach the admin; each kind of key says what it takes, with an
+    /// example, on the line at fault.
+    #[test]
+    fn bad_values_are_described_in_the_admins_words() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "max_expires = \"3600\"\n",
+                "kamrs.toml:1: key `max_expires`: expected a whole number of seconds, e.g. 3600, not the string \"3600\" (write it without quotes)",
+            ),
+            (
+                "\nmax_expires = 1h\n",
+                "kamrs.toml:2: key `max_expires`: expected a whole number of seconds, e.g. 3600, not `1h` (no units: write the number of seconds)",
+            ),
+            (
+                "min_expires = \"30s\"\n",
+                "kamrs.toml:1: key `min_expires`: expected a whole number of seconds, e.g. 60, not the string \"30s\" (no units: write the number of seconds)",
+            ),
+            (
+                "default_expires = -1\n",
+                "kamrs.toml:1: key `default_expires`: expected a whole number of seconds, e.g. 3600, not -1 (it cannot be negative)",
+            ),
+            (
+                "max_expires = 3600.5\n",
+                "kamrs.toml:1: key `max_expires`: expected a whole number of seconds, e.g. 3600, not 3600.5 (no fractions)",
+            ),
+            (
+                "max_expires = 99999999999\n",
+                "kamrs.toml:1: key `max_expires`: expected a whole number of seconds, e.g. 3600, not 99999999999: that is too large (at most 4294967295)",
+            ),
+            (
+                "max_message_size = \"64k\"\n",
+                "kamrs.toml:1: key `max_message_size`: expected a whole number of bytes, e.g. 65536, not the string \"64k\" (no units: write the number of bytes)",
+            ),
+            (
+                "max_contacts = \"ten\"\n",
+                "kamrs.toml:1: key `max_contacts`: expected a whole number, e.g. 10, not the string \"ten\"",
+            ),
+            (
+                "[store]\nwrite_back_interval = 1.5\n",
+                "kamrs.toml:2: key `store.write_back_interval`: expected a whole number of milliseconds, e.g. 1000, not 1.5 (no fractions)",
+            ),
+            (
+                "[auth]\nmax_failures = 300\n",
+                "kamrs.toml:2: key `auth.max_failures`: expected a whole number, e.g. 3, not 300: that is too large (at most 255)",
+            ),
+            (
+                "use_path = yes\n",
+                "kamrs.toml:1: key `use_path`: expected true or false, not `yes`",
+            ),
+            (
+                "use_path = \"true\"\n",
+                "kamrs.toml:1: key `use_path`: expected true or false, not the string \"true\" (write it without quotes)",
+            ),
+            (
+                "force_rport = 1\n",
+                "kamrs.toml:1: key `force_rport`: expected true or false, not 1",
+            ),
+            (
+                "listen = 5060\n",
+                "kamrs.toml:1: key `listen`: expected a list of addresses, e.g. [\"udp:0.0.0.0:5060\", \"tcp:0.0.0.0:5060\"], not 5060",
+            ),
+            (
+                "[pike]\ntrusted = 10\n",
+                "kamrs.toml:2: key `pike.trusted`: expected a list of quoted strings, e.g. [\"10.0.0.0/8\", \"192.0.2.7\"], not 10",
+            ),
+            (
+                "min_expires_mode = \"clamp\"\n",
+                "kamrs.toml:1: key `min_expires_mode`: expected \"reject\" or \"raise\", not \"clamp\"",
+            ),
+            (
+                "[log]\nlevel = 3\n",
+                "kamrs.toml:2: key `log.level`: expected one of \"off\", \"error\", \"warn\", \"info\", \"debug\", \"trace\", not 3",
+            ),
+            (
+                "[store]\npath = /var/lib/x.db\n",
+                "kamrs.toml:2: key `store.path`: expected a quoted string, e.g. \"/var/lib/kamrs/location.db\", not `/var/lib/x.db` (put it in double quotes)",
+            ),
+            (
+                "max_expires = [3600]\n",
+                "kamrs.toml:1: key `max_expires`: expected a whole number of seconds, e.g. 3600, not a list",
+            ),
+            (
+                "ctl = 5\n",
+                "kamrs.toml:1: key `ctl`: expected a table: write `[ctl]` on a line of its own, with its keys on the lines below, not 5",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            assert_eq!(&e, want, "for {text:?}");
+            for rust in [
+                "u32",
+                "u64",
+                "usize",
+                "u8",
+                "invalid type",
+                "sequence",
+                "wanted",
+            ] {
+                assert!(!e.contains(rust), "Rust's words in {e}");
+            }
+        }
+    }
+
+    /// Issue 14: an unknown key suggests the one meant (edit distance over
+    /// the keys of its table), or the table it belongs in.
+    #[test]
+    fn unknown_keys_suggest_the_nearest_one() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "min_expire = 60\n",
+                "kamrs.toml:1: unknown key `min_expire`: did you mean `min_expires`?",
+            ),
+            (
+                "\nmax_contact = 3\n",
+                "kamrs.toml:2: unknown key `max_contact`: did you mean `max_contacts`?",
+            ),
+            (
+                "[log]\nlevle = \"info\"\n",
+                "kamrs.toml:2: unknown key `log.levle`: did you mean `log.level`?",
+            ),
+            (
+                "[auth]\nalgorithm = [\"MD5\"]\n",
+                "kamrs.toml:2: unknown key `auth.algorithm`: did you mean `auth.algorithms`?",
+            ),
+            (
+                "[stor]\nbackend = \"none\"\n",
+                "kamrs.toml:1: unknown key `stor`: did you mean `store`?",
+            ),
+            (
+                "[auth]\nmode = \"digest\"\nmax_expires = 600\n",
+                "kamrs.toml:3: unknown key `auth.max_expires`: `max_expires` is a top-level key; move it above the first `[table]` header (in TOML every key below `[auth]` belongs to it)",
+            ),
+            (
+                "realm = \"example.com\"\n",
+                "kamrs.toml:1: unknown key `realm`: did you mean `realm` in the `[auth]` table?",
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(&parse(text).unwrap_err(), want, "for {text:?}");
+        }
+        // Nothing near: the keys of that table are listed.
+        let e = parse("[log]\nfrobnicate = 1\n").unwrap_err();
+        assert_eq!(
+            e,
+            "kamrs.toml:2: unknown key `log.frobnicate`; the keys in `[log]` are `level`"
+        );
+    }
+
+    /// Issue 14: `listen = "udp:…"` (one address, no brackets) is read as a
+    /// one-element list; so are the other list keys.
+    #[test]
+    fn a_list_key_may_be_one_string() {
+        let c = parse("listen = \"udp:127.0.0.1:5070\"\n").unwrap();
+        assert_eq!(
+            c.listen,
+            parse("listen = [\"udp:127.0.0.1:5070\"]\n").unwrap().listen
+        );
+        assert_eq!(c.listen.len(), 1);
+        let c = parse("[auth]\nalgorithms = \"MD5\"\n[pike]\ntrusted = \"10.0.0.0/8\"\n[ctl]\nallowed_origins = \"https://a.example\"\n").unwrap();
+        assert_eq!(c.auth.algorithms, [crate::auth::Algorithm::Md5]);
+        assert_eq!(c.pike.trusted, ["10.0.0.0/8"]);
+        assert_eq!(c.ctl.allowed_origins, ["https://a.example"]);
+        // A bad single address still says what is wrong with it.
+        let e = parse("\nlisten = \"udp:127.0.0.1\"\n").unwrap_err();
+        assert_eq!(
+            e,
+            "kamrs.toml:2: key `listen`: bad listen address `udp:127.0.0.1`: the port is missing"
+        );
+        // Printed back as a list.
+        let c = parse("listen = \"udp:127.0.0.1:5070\"\n").unwrap();
+        assert!(c
+            .to_toml_string()
+            .contains("listen = [\"udp:127.0.0.1:5070\"]"));
     }
 
     #[test]

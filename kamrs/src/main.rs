@@ -80,19 +80,23 @@ struct Cli {
     verbose: u8,
 
     /// Expiry for bindings whose REGISTER states none (`default_expires`).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true,
+          value_parser = kamrs::config::flag_seconds)]
     default_expires: Option<u32>,
 
     /// Shortest expiry accepted (`min_expires`).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true,
+          value_parser = kamrs::config::flag_seconds)]
     min_expires: Option<u32>,
 
     /// Longer expiries are clamped to this (`max_expires`).
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true,
+          value_parser = kamrs::config::flag_seconds)]
     max_expires: Option<u32>,
 
     /// Most bindings per AoR, 0 for unlimited (`max_contacts`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true,
+          value_parser = kamrs::config::flag_count)]
     max_contacts: Option<u32>,
 
     /// Control API endpoint, `unix:/path` or `http://IP:PORT`

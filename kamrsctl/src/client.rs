@@ -252,3 +252,136 @@ pub fn call_failure(method: &str, e: common::api::ClientError) -> Failure {
         other => Failure::new(exit::FAILED, format!("{method}: {other}")),
     }
 }
+
+/// The kamrsctl names of a method's JSON-RPC arguments, for the command
+/// that calls it: `(subcommand, [(argument, flag or positional)])`.
+/// Arguments kamrsctl fills in itself (`table`, the HA1 hashes) are not
+/// listed and keep the daemon's words.
+fn cli_names(method: &str) -> Option<(&'static str, &'static [(&'static str, &'static str)])> {
+    const AOR: (&str, &str) = ("aor", "AOR");
+    const CONTACT: (&str, &str) = ("contact", "CONTACT");
+    const WHO: [(&str, &str); 2] = [("username", "USER@DOMAIN"), ("domain", "USER@DOMAIN")];
+    Some(match method {
+        "ul.add" => (
+            "ul.add",
+            &[
+                AOR,
+                CONTACT,
+                ("expires", "--expires"),
+                ("q", "--q"),
+                ("path", "--path"),
+                ("flags", "--flags"),
+                ("cflags", "--cflags"),
+                ("methods", "--methods"),
+            ],
+        ),
+        "ul.lookup" => ("ul.lookup", &[AOR]),
+        "ul.rm" => ("ul.rm", &[AOR]),
+        "ul.rm_contact" => ("ul.rm_contact", &[AOR, CONTACT]),
+        "stats.get_statistics" => ("stats", &[("names", "NAME")]),
+        "stats.reset_statistics" => ("stats.reset", &[("names", "NAME")]),
+        "subscriber.add" => ("subscriber add", &WHO),
+        "subscriber.rm" => ("subscriber rm", &WHO),
+        "auth.realm" => ("subscriber add", &WHO),
+        "pike.top" => ("pike.top", &[("n", "N")]),
+        _ => return None,
+    })
+}
+
+/// Rewrites "argument 5 `q`" (the JSON-RPC position and name) as the
+/// command line's `--q` in `message`; false when nothing was renamed.
+fn rename_arguments(message: &mut String, names: &[(&str, &str)]) -> bool {
+    let mut renamed = false;
+    for (arg, cli) in names {
+        let quoted = format!("`{arg}`");
+        let Some(at) = message.find(&quoted) else {
+            continue;
+        };
+        // "argument 5 `q`" or "argument `q`": replace from "argument".
+        let before = &message[..at];
+        let start = before
+            .trim_end()
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .trim_end()
+            .strip_suffix("argument")
+            .map(str::len);
+        if let Some(start) = start {
+            message.replace_range(start..at + quoted.len(), cli);
+            renamed = true;
+        }
+    }
+    renamed
+}
+
+/// [`call_failure`] for a call made by one of kamrsctl's own commands: an
+/// argument the daemon refused (-32602) is named as the command line names
+/// it (`--q`, `CONTACT`), not by its JSON-RPC position, and the hint is
+/// the command's `--help` rather than the JSON-RPC usage line.
+pub fn cli_failure(method: &str, e: common::api::ClientError) -> Failure {
+    use common::api::ClientError;
+    if let ClientError::Call(obj) = &e {
+        if obj.code() == rpc_error::INVALID_PARAMS {
+            if let Some((command, names)) = cli_names(method) {
+                let mut message = obj.message().to_owned();
+                if rename_arguments(&mut message, names) {
+                    let message = message
+                        .strip_prefix(&format!("{method}: "))
+                        .unwrap_or(&message)
+                        .to_owned();
+                    return Failure::new(
+                        exit::USAGE,
+                        format!("{command}: {message} (see `kamrsctl {command} --help`)"),
+                    );
+                }
+            }
+        }
+    }
+    call_failure(method, e)
+}
+
+#[cfg(test)]
+mod cli_name_tests {
+    use super::*;
+
+    fn renamed(method: &str, message: &str) -> String {
+        let (_, names) = cli_names(method).expect("known method");
+        let mut m = message.to_owned();
+        assert!(rename_arguments(&mut m, names), "{message}");
+        m
+    }
+
+    #[test]
+    fn json_rpc_positions_become_the_flags_and_positionals() {
+        assert_eq!(
+            renamed(
+                "ul.add",
+                "ul.add: argument 5 `q`: expected a q-value from 0 to 1, or -1 for none, got 2.0"
+            ),
+            "ul.add: --q: expected a q-value from 0 to 1, or -1 for none, got 2.0"
+        );
+        assert_eq!(
+            renamed("ul.add", "argument 4 `expires` is missing"),
+            "--expires is missing"
+        );
+        assert_eq!(
+            renamed(
+                "ul.add",
+                "argument 3 `contact`: \"x\" is not a SIP URI (sip:user@host[:port], sips:… or tel:…)"
+            ),
+            "CONTACT: \"x\" is not a SIP URI (sip:user@host[:port], sips:… or tel:…)"
+        );
+        assert_eq!(
+            renamed("ul.rm", "argument 2 `aor` is empty"),
+            "AOR is empty"
+        );
+        assert_eq!(
+            renamed("pike.top", "pike.top: argument `n`: too many"),
+            "pike.top: N: too many"
+        );
+        // The table kamrsctl fills in is not the user's to fix: unchanged.
+        let (_, names) = cli_names("ul.add").expect("known");
+        let mut m = "ul.add: argument 1 `table`: unknown table".to_owned();
+        assert!(!rename_arguments(&mut m, names));
+        assert!(cli_names("system.listMethods").is_none());
+    }
+}

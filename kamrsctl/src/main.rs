@@ -13,6 +13,7 @@ mod escape;
 mod render;
 mod subscriber;
 mod subscriber_file;
+mod values;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -145,22 +146,29 @@ enum Command {
         #[arg(hide = true)]
         kamailio_contact: Option<String>,
         /// Seconds until it expires; 0 (the default) never expires.
-        #[arg(long, default_value_t = 0)]
+        // Negative numbers reach the parser, which says what is allowed,
+        // instead of clap's "to pass '-1' as a value, use '-- -1'".
+        #[arg(long, default_value_t = 0, value_name = "SECONDS",
+              allow_negative_numbers = true, value_parser = values::expires)]
         expires: u32,
         /// q-value 0..1; -1 (the default) leaves it unset.
-        #[arg(long, default_value_t = -1.0, allow_negative_numbers = true)]
+        #[arg(long, default_value_t = -1.0, allow_negative_numbers = true,
+              value_parser = values::q)]
         q: f64,
         /// Path header value (RFC 3327); none by default.
         #[arg(long)]
         path: Option<String>,
         /// Binding flags (Kamailio's `flags`).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true,
+              value_parser = values::bits)]
         flags: u32,
         /// Branch flags (Kamailio's `cflags`).
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true,
+              value_parser = values::bits)]
         cflags: u32,
         /// Method bitmask; all methods by default.
-        #[arg(long, default_value_t = u32::MAX)]
+        #[arg(long, default_value_t = u32::MAX, allow_negative_numbers = true,
+              value_parser = values::bits)]
         methods: u32,
     },
     /// Write the table to the store (nothing to do without one).
@@ -400,6 +408,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
         );
         return ExitCode::from(exit::USAGE);
     }
+    if let Some(line) = values::usage_line(&e) {
+        eprintln!("kamrsctl: {}", escape::safe(&line));
+        return ExitCode::from(exit::USAGE);
+    }
     // Prints to stdout (help, version) or stderr (errors) as clap does.
     let _ = e.print();
     ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(exit::USAGE))
@@ -456,7 +468,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     );
     let c = client::connect(&target).await?;
     let table = TABLE.to_owned();
-    let fail = |m: &'static str| move |e: ClientError| client::call_failure(m, e);
+    let fail = |m: &'static str| move |e: ClientError| client::cli_failure(m, e);
     let style = render::Style::detect(cli.layout);
     let mut printer = render::Printer::new(style);
     match cli.command {
@@ -721,7 +733,7 @@ async fn subscriber_command(
     json_out: bool,
     printer: &mut render::Printer,
 ) -> Result<(), Failure> {
-    let fail = |m: &'static str| move |e: ClientError| client::call_failure(m, e);
+    let fail = |m: &'static str| move |e: ClientError| client::cli_failure(m, e);
     match cmd {
         SubscriberCommand::Add {
             subscriber: who,

@@ -327,7 +327,7 @@ fn passwords_never_come_from_the_command_line() {
     // The daemon names a bad argument.
     let run = add_from_stdin(&k, "al ice@example.com", "x");
     assert_eq!(run.code(), Some(2), "{run:?}");
-    assert!(run.stderr.contains("argument 1 `username`"), "{run:?}");
+    assert!(run.stderr.contains("USER@DOMAIN: \"al ice\""), "{run:?}");
     let raw = k.rpc(
         "subscriber.add",
         json!(["alice", "example.com", "not a hash", ""]),

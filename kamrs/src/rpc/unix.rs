@@ -127,7 +127,7 @@ fn take_lock(path: &Path) -> Result<File, CtlError> {
         let e = io::Error::last_os_error();
         return Err(CtlError(if e.kind() == io::ErrorKind::WouldBlock {
             format!(
-                "the control socket {} belongs to another running kamrs (it holds {}); stop that one, or give this one another path with [ctl] listen / --ctl",
+                "the control socket {} belongs to another running kamrs, which holds {}; stop that kamrs to use this path",
                 path.display(),
                 lock_path.display()
             )
@@ -153,7 +153,7 @@ fn remove_if_stale(path: &Path) -> Result<(), CtlError> {
     }
     match std::os::unix::net::UnixStream::connect(path) {
         Ok(_) => Err(CtlError(format!(
-            "{shown} is in use: another program answers on it; refusing to replace it (stop it, or choose another path with [ctl] listen / --ctl)"
+            "{shown} is in use: another program answers on it; refusing to replace it (stop that program to use this path)"
         ))),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
             tracing::info!("replacing the stale control socket {shown} (left by a stopped kamrs)");
@@ -232,6 +232,9 @@ mod tests {
         // Live: the lock is held, a second bind refuses.
         let e = bind(&path).err().unwrap();
         assert!(e.0.contains("another running kamrs"), "{}", e.0);
+        // Where else to listen is said once, by the caller (the warning for
+        // the default socket, or the config key the admin set): not here.
+        assert!(!e.0.contains("--ctl") && !e.0.contains("[ctl]"), "{}", e.0);
 
         // Crash: the lock is released but the file stays; it is replaced.
         let Bound { listener, file } = bound;
@@ -253,6 +256,7 @@ mod tests {
         let other = std::os::unix::net::UnixListener::bind(&path).unwrap();
         let e = bind(&path).err().unwrap();
         assert!(e.0.contains("another program answers"), "{}", e.0);
+        assert!(!e.0.contains("--ctl") && !e.0.contains("[ctl]"), "{}", e.0);
         drop(other);
         std::fs::remove_file(&path).unwrap();
 
