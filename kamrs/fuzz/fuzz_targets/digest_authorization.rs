@@ -62,6 +62,9 @@ CSeq: 1 REGISTER\r\nAuthorization: "
     msg.extend(value.bytes().filter(|&b| b != b'\r' && b != b'\n'));
     msg.extend_from_slice(b"\r\nContent-Length: 0\r\n\r\n");
     if let Ok(Message::Request(req)) = parse_message(&msg, &Limits::default()) {
-        let _ = auth.check(&req, "alice", "example.com", source, now);
+        // Whether the source holds a live binding of the AoR: taken from
+        // the address byte, so both sides of the user-scope exemption run.
+        let registered = octet & 1 == 1;
+        let _ = auth.check(&req, "alice", "example.com", source, now, &|| registered);
     };
 });
