@@ -1,0 +1,178 @@
+//! Which module of `kamrs/src` may use which (docs/design.md, "Which module
+//! may use which"). Reads the sources as text: every `crate::MODULE` path
+//! outside a comment is a use of MODULE. A new use that the table does not
+//! allow fails here, naming the file and the line; the departures still to
+//! be removed (issue 15) are listed in `DEPARTURES`, and one that is gone
+//! fails too, so the list only shrinks.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// The top-level modules of `kamrs/src` this test knows.
+const MODULES: &[&str] = &[
+    "auth",
+    "check",
+    "config",
+    "log_limit",
+    "net",
+    "peer",
+    "pike",
+    "registrar",
+    "route",
+    "rpc",
+    "sip",
+    "stats",
+    "store",
+    "transport",
+    "usrloc",
+];
+
+/// Who may use whom. Modules not named on the left (`config`, `check`,
+/// `main.rs`, `lib.rs`) may use anything.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("net", &[]),
+    ("log_limit", &[]),
+    ("stats", &[]),
+    ("peer", &[]),
+    ("sip", &["net", "peer"]),
+    ("usrloc", &["sip", "peer", "log_limit"]),
+    ("store", &["usrloc", "peer", "log_limit"]),
+    ("auth", &["sip", "net", "peer", "log_limit"]),
+    ("pike", &["net"]),
+    ("registrar", &["sip", "auth", "usrloc", "peer", "log_limit"]),
+    ("route", &["sip", "registrar", "pike", "stats", "peer"]),
+    (
+        "transport",
+        &["route", "sip", "net", "stats", "peer", "log_limit", "pike"],
+    ),
+    (
+        "rpc",
+        &[
+            "registrar",
+            "usrloc",
+            "auth",
+            "pike",
+            "stats",
+            "sip",
+            "peer",
+            "net",
+            "log_limit",
+        ],
+    ),
+];
+
+/// Uses the table does not allow yet, as (user, used): issue 15 removes
+/// them one by one. Remove an entry here when its last use is gone.
+const DEPARTURES: &[(&str, &str)] = &[
+    // Proto/Peer live in route.rs (item 1 moves them to peer.rs).
+    ("sip", "route"),
+    ("usrloc", "route"),
+    ("store", "route"),
+    ("registrar", "route"),
+    ("rpc", "route"),
+    // Subsystems read the config file's types (item 1).
+    ("auth", "config"),
+    ("registrar", "config"),
+    ("rpc", "config"),
+    ("store", "config"),
+    ("transport", "config"),
+    // The registrar branches on the store's mode and commits (item 2).
+    ("registrar", "store"),
+    // The table drives the store and the store the table (item 3).
+    ("usrloc", "store"),
+    // ul.db_* counts come from the store (item 5: one Core handle).
+    ("rpc", "store"),
+    // The UDP send-error log reads the clock from usrloc.
+    ("transport", "usrloc"),
+];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level module a file of `kamrs/src` belongs to.
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    Some(first.trim_end_matches(".rs").to_owned())
+}
+
+/// Modules used by `text` through `crate::NAME`, with the line, outside
+/// `//` comments.
+fn uses(text: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("");
+        let mut rest = code;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if MODULES.contains(&name.as_str()) {
+                found.push((i + 1, name));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn modules_use_only_what_the_layering_allows() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    assert!(
+        files.len() > 20,
+        "sources not found under {}",
+        src.display()
+    );
+    let mut bad = Vec::new();
+    let mut seen_departures = BTreeSet::new();
+    for file in &files {
+        let Some(user) = module_of(&src, file) else {
+            continue;
+        };
+        let Some((_, allowed)) = ALLOWED.iter().find(|(m, _)| *m == user) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for (line, used) in uses(&text) {
+            if used == user || allowed.contains(&used.as_str()) {
+                continue;
+            }
+            if DEPARTURES.contains(&(user.as_str(), used.as_str())) {
+                seen_departures.insert((user.clone(), used.clone()));
+                continue;
+            }
+            bad.push(format!(
+                "{}:{line}: `{user}` uses `crate::{used}`",
+                file.display()
+            ));
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "uses the layering (docs/design.md) does not allow:\n{}",
+        bad.join("\n")
+    );
+    let gone: Vec<_> = DEPARTURES
+        .iter()
+        .filter(|(u, m)| !seen_departures.contains(&(u.to_string(), m.to_string())))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "departures no longer in the code; remove them from DEPARTURES here and from docs/design.md: {gone:?}"
+    );
+}
