@@ -245,13 +245,7 @@ pub(super) async fn resync(
 pub(super) async fn mark_epoch(conn: &mut Conn, node: &str) -> Result<String, RedisError> {
     let mut random = [0u8; 8];
     fill_random(&mut random);
-    let value: String = format!(
-        "{node}-{}",
-        random
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let value: String = format!("{node}-{}", crate::util::hex(&random));
     let (_, held): (Option<String>, Option<String>) = redis::pipe()
         .cmd("SET")
         .arg(EPOCH_KEY)

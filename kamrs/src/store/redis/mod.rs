@@ -70,6 +70,7 @@ use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp
 use crate::config::StoreConfig;
 use crate::route::Proto;
 use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
+use crate::util::lock;
 
 /// Every key kamrs writes starts with this.
 pub const KEY_PREFIX: &str = "kamrs:loc:";
@@ -367,10 +368,6 @@ fn version_at_least(version: &str, (major, minor): (u32, u32)) -> bool {
     let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
     let v = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
     v >= (major, minor)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Store for RedisStore {

@@ -27,7 +27,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,7 @@ use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp
 use crate::config::StoreConfig;
 use crate::route::Proto;
 use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
+use crate::util::lock;
 
 mod read;
 mod rows;
@@ -173,10 +174,6 @@ enum Item {
         queued: Instant,
     },
     Flush(oneshot::Sender<Result<(), StoreError>>),
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SqliteStore {
