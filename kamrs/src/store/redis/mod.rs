@@ -377,8 +377,7 @@ impl Store for RedisStore {
         }
         let shared = &self.shared;
         let n = ops.len();
-        if shared.queued.fetch_add(n, Ordering::AcqRel) >= shared.queue_size {
-            shared.queued.fetch_sub(n, Ordering::AcqRel);
+        if !super::queue::try_reserve(&shared.queued, n, shared.queue_size) {
             if let Some(more) = shared.overload_log.allow() {
                 tracing::error!(
                     "redis store: {} changes queued, refusing more until Redis catches up{}",

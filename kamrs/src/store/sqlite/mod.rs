@@ -289,9 +289,7 @@ impl Store for SqliteStore {
         if n == 0 {
             return Commit::ready(Ok(()));
         }
-        let before = self.shared.pending.fetch_add(n, Ordering::AcqRel);
-        if before + n > self.shared.cap {
-            self.shared.pending.fetch_sub(n, Ordering::AcqRel);
+        if !super::queue::try_reserve(&self.shared.pending, n, self.shared.cap) {
             return self.refuse_full();
         }
         let (done, commit) = Commit::pending();
