@@ -20,8 +20,10 @@ pub mod rpc;
 pub mod sip;
 pub mod stats;
 pub mod store;
+pub mod time;
 pub mod transport;
 pub mod usrloc;
+pub mod util;
 
 /// The `Server:` header value and the version reported everywhere.
 pub const SERVER_NAME: &str = concat!("kamrs/", env!("CARGO_PKG_VERSION"));

@@ -131,9 +131,7 @@ impl Table {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Entry>> {
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::util::lock(&self.map)
     }
 
     fn locked(&self, key: u64, now: u64) -> bool {
@@ -223,9 +221,7 @@ struct Trusted {
 
 impl Trusted {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u64>> {
-        self.map
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::util::lock(&self.map)
     }
 
     fn contains(&self, key: u64, now: u64) -> bool {

@@ -58,8 +58,8 @@ impl Algorithm {
 
     fn hash_hex(self, data: &str) -> String {
         match self {
-            Algorithm::Md5 => nonce::hex(&Md5::digest(data)),
-            Algorithm::Sha256 => nonce::hex(&Sha256::digest(data)),
+            Algorithm::Md5 => crate::util::hex(&Md5::digest(data)),
+            Algorithm::Sha256 => crate::util::hex(&Sha256::digest(data)),
         }
     }
 }

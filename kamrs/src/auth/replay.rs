@@ -69,9 +69,7 @@ impl NonceCounts {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
-        self.table
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::util::lock(&self.table)
     }
 
     /// Records `nc` for the nonce with `serial`, issued at `issued_at`.

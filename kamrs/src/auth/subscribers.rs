@@ -47,11 +47,11 @@ impl Subscriber {
 }
 
 pub fn ha1_md5(user: &str, realm: &str, password: &str) -> String {
-    super::nonce::hex(&Md5::digest(format!("{user}:{realm}:{password}")))
+    crate::util::hex(&Md5::digest(format!("{user}:{realm}:{password}")))
 }
 
 pub fn ha1_sha256(user: &str, realm: &str, password: &str) -> String {
-    super::nonce::hex(&Sha256::digest(format!("{user}:{realm}:{password}")))
+    crate::util::hex(&Sha256::digest(format!("{user}:{realm}:{password}")))
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

@@ -20,7 +20,7 @@
 //! that the list cannot answer (none kept, too old) falls back to the pass
 //! over the table.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::usrloc::LocationTable;
@@ -105,7 +105,7 @@ impl DumpNames {
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Names>> {
         // The value is replaced whole, never left half-written: a panic
         // elsewhere while holding the lock cannot leave it inconsistent.
-        self.latest.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::util::lock(&self.latest)
     }
 
     #[cfg(test)]

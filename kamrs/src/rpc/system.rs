@@ -36,7 +36,8 @@ pub fn ctime(unix: u64) -> String {
     ];
     let days = unix / 86_400;
     let secs = unix % 86_400;
-    let (year, month, day) = civil_from_days(days);
+    // `days` < 2^48, so the conversions to and from i64 are exact.
+    let (year, month, day) = crate::time::civil_from_days(days as i64);
     // 1970-01-01 was a Thursday.
     let weekday = DAYS[((days + 4) % 7) as usize];
     let month = MONTHS[(month - 1) as usize];
@@ -46,21 +47,6 @@ pub fn ctime(unix: u64) -> String {
         secs / 60 % 60,
         secs % 60
     )
-}
-
-/// Days since 1970-01-01 to (year, month 1..=12, day 1..=31), the
-/// proleptic Gregorian calendar (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]

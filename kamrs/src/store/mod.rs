@@ -18,6 +18,7 @@ use tokio::sync::oneshot;
 use crate::usrloc::{Binding, LocationTable};
 
 pub mod open;
+mod queue;
 pub mod redis;
 pub mod sqlite;
 

@@ -593,7 +593,7 @@ impl LocationTable {
 
     // ----------------------------------------------------------------
     // Changes made by other nodes, read from a store several nodes share
-    // (store/redis.rs). They are applied like any edit (counters, expiry
+    // (store/redis/feed.rs). They are applied like any edit (counters, expiry
     // index) but never journaled: the store already holds them, and
     // journaling would echo them back to every node forever.
 
