@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::route::Proto;
+use crate::peer::Proto;
 use crate::sip::Limits;
 use crate::store::StoreMode;
 

@@ -16,7 +16,7 @@ pub use error::Reject;
 pub use settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 
 use crate::auth::{Authenticator, Verdict};
-use crate::route::Peer;
+use crate::peer::Peer;
 use crate::sip::{HeaderName, Request};
 use crate::store::{Commit, StoreError, StoreMode};
 use crate::usrloc::{unix_now, LocationTable, Ruid, Source, Undo};
@@ -166,7 +166,7 @@ impl Registrar {
         out: &mut Vec<u8>,
     ) -> Option<Pending> {
         let now = unix_now();
-        let limit = (peer.proto == crate::route::Proto::Udp).then(|| {
+        let limit = (peer.proto == crate::peer::Proto::Udp).then(|| {
             budget::udp_reply_limit(
                 self.settings.udp_reply_max_size,
                 request_len,

@@ -47,7 +47,7 @@ use tokio::time::Instant;
 
 use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
 use crate::config::StoreConfig;
-use crate::route::Proto;
+use crate::peer::Proto;
 use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
 
 /// Every key kamrs writes starts with this.

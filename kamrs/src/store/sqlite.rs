@@ -36,7 +36,7 @@ use tokio::sync::oneshot;
 
 use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
 use crate::config::StoreConfig;
-use crate::route::Proto;
+use crate::peer::Proto;
 use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
 
 /// Most ops written in one transaction. Bigger batches amortise the fsync

@@ -23,7 +23,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, ListenAddr};
-use crate::route::{Proto, Router};
+use crate::peer::Proto;
+use crate::route::Router;
 
 /// Kernel socket buffers we ask for. Bursts of REGISTERs (a fleet of phones
 /// rebooting after a power cut) arrive faster than one task drains them;

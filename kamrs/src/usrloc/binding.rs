@@ -15,7 +15,7 @@ use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::route::Proto;
+use crate::peer::Proto;
 
 /// Where a binding came from: the transport, the sender's address and our
 /// socket that received it. Kept as addresses, not strings: they are
