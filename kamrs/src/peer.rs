@@ -23,7 +23,7 @@ impl Proto {
 }
 
 /// Where a message came from and which of our sockets received it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
     pub proto: Proto,
     /// The sender's address as seen by the socket.

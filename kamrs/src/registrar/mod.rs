@@ -19,7 +19,7 @@ use crate::auth::{Authenticator, Verdict};
 use crate::peer::Peer;
 use crate::sip::{HeaderName, Request};
 use crate::store::{Commit, StoreError, StoreMode};
-use crate::usrloc::{unix_now, LocationTable, Ruid, Source, Undo};
+use crate::usrloc::{unix_now, LocationTable, Ruid, Undo};
 
 /// User-Agent strings shared between bindings: a deployment has thousands
 /// of phones but a handful of models and firmware versions, and each
@@ -276,11 +276,7 @@ impl Registrar {
         let new_ruid = || self.new_ruid();
         let ctx = save::Context {
             now,
-            source: Some(Source {
-                proto: peer.proto,
-                remote: peer.remote,
-                local: peer.local,
-            }),
+            source: Some(*peer),
             settings: &self.settings,
             new_ruid: &new_ruid,
             user_agents: Some(&self.user_agents),
