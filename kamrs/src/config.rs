@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::peer::Proto;
+use crate::registrar::settings::UDP_REPLY_MAX;
+use crate::registrar::{MaxContactsPolicy, MinExpiresMode};
 use crate::sip::Limits;
 use crate::store::StoreMode;
 
@@ -23,9 +25,6 @@ pub use words::{flag_count, flag_seconds};
 
 /// Upper bound of `udp_workers`.
 const MAX_UDP_WORKERS: usize = 256;
-/// Default and upper bound of `udp_reply_max_size`: the most an IPv4 UDP
-/// datagram carries (65,535 less the IP and UDP headers).
-pub const UDP_REPLY_MAX: usize = 65_507;
 
 /// The whole configuration. `Default` is the embedded configuration used
 /// when no file is given.
@@ -662,28 +661,6 @@ impl LogLevel {
     }
 }
 
-/// What to do with a REGISTER whose expiry is below `min_expires`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MinExpiresMode {
-    /// 423 Interval Too Brief with `Min-Expires` (RFC 3261 §10.3 step 7).
-    #[default]
-    Reject,
-    /// Silently raise it to `min_expires` (what Kamailio does).
-    Raise,
-}
-
-/// What to do when a REGISTER would exceed `max_contacts`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MaxContactsPolicy {
-    /// 503 with Retry-After, nothing changed.
-    #[default]
-    Reject,
-    /// Drop the oldest bindings to make room.
-    EvictOldest,
-}
-
 /// One `listen` entry: a protocol and a socket address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -1169,12 +1146,42 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
     None
 }
 
+/// The registrar's knobs are top-level keys of the file; the registrar keeps
+/// its own copy and never sees the file's shape.
+impl From<&Config> for crate::registrar::Settings {
+    fn from(c: &Config) -> Self {
+        crate::registrar::Settings {
+            default_expires: c.default_expires,
+            min_expires: c.min_expires,
+            min_expires_mode: c.min_expires_mode,
+            max_expires: c.max_expires,
+            max_contacts: c.max_contacts,
+            max_contacts_policy: c.max_contacts_policy,
+            use_domain: c.use_domain,
+            use_path: c.use_path,
+            contact_max_size: c.contact_max_size,
+            callid_max_size: c.callid_max_size,
+            user_agent_max_size: c.user_agent_max_size,
+            udp_reply_max_size: c.udp_reply_max_size,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::from_toml_str(text, "kamrs.toml").map_err(|e| e.to_string())
+    }
+
+    /// The registrar's own defaults are the embedded configuration's.
+    #[test]
+    fn registrar_defaults_match_the_embedded_config() {
+        assert_eq!(
+            format!("{:?}", crate::registrar::Settings::from(&Config::default())),
+            format!("{:?}", crate::registrar::Settings::default())
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod error;
 mod methods;
 pub mod reply;
 pub mod save;
-mod settings;
+pub mod settings;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
