@@ -416,6 +416,55 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// The authenticator's settings; `trusted_networks` is `[pike] trusted`
+    /// ([`PikeConfig::networks`]).
+    pub fn settings(
+        &self,
+        trusted_networks: Vec<(std::net::IpAddr, u8)>,
+    ) -> crate::auth::AuthSettings {
+        crate::auth::AuthSettings {
+            realm: self.realm.clone(),
+            algorithms: self.algorithms.clone(),
+            max_failures: self.max_failures,
+            lockout: self.lockout(),
+            trusted_networks,
+        }
+    }
+
+    /// Builds the authenticator of `[auth]`, or `None` for `mode = "none"`
+    /// ([`crate::auth::open`]).
+    pub fn authenticator(
+        &self,
+        use_domain: bool,
+        trusted_networks: Vec<(std::net::IpAddr, u8)>,
+    ) -> Result<Option<std::sync::Arc<crate::auth::Authenticator>>, String> {
+        if self.mode == AuthMode::None {
+            return Ok(None);
+        }
+        crate::auth::open(
+            self.settings(trusted_networks),
+            self.nonce_expires,
+            &self.secret_file,
+            &self.subscribers,
+            use_domain,
+        )
+        .map(Some)
+    }
+
+    /// The subscriber list alone, for `subscriber.*` while `mode = "none"`
+    /// ([`crate::auth::for_management`]).
+    pub fn for_management(
+        &self,
+        use_domain: bool,
+    ) -> Result<std::sync::Arc<crate::auth::Authenticator>, String> {
+        crate::auth::for_management(
+            self.settings(Vec::new()),
+            self.nonce_expires,
+            &self.subscribers,
+            use_domain,
+        )
+    }
+
     /// The lock-out settings of the authenticator.
     pub fn lockout(&self) -> crate::auth::lockout::LockoutSettings {
         crate::auth::lockout::LockoutSettings {
@@ -428,9 +477,6 @@ impl AuthConfig {
     }
 }
 
-/// Default `[auth] algorithms`: MD5 alone, which every mainstream UA
-/// answers (SIPp and baresip 1.0 fail on any SHA-256 challenge).
-pub const DEFAULT_ALGORITHMS: &[crate::auth::Algorithm] = &[crate::auth::Algorithm::Md5];
 /// Default `[auth] secret_file`.
 pub const DEFAULT_SECRET_FILE: &str = "/var/lib/kamrs/nonce.secret";
 /// Default `[auth] subscribers`.
@@ -442,7 +488,7 @@ impl Default for AuthConfig {
         AuthConfig {
             mode: AuthMode::None,
             realm: None,
-            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            algorithms: crate::auth::DEFAULT_ALGORITHMS.to_vec(),
             nonce_expires: 300,
             max_failures: 3,
             secret_file: PathBuf::from(DEFAULT_SECRET_FILE),

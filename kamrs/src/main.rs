@@ -299,14 +299,16 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let auth =
-        match kamrs::auth::from_config(&config.auth, config.use_domain, config.pike.networks()) {
-            Ok(auth) => auth,
-            Err(e) => {
-                eprintln!("kamrs: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    let auth = match config
+        .auth
+        .authenticator(config.use_domain, config.pike.networks())
+    {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
     if auth.is_none() {
         if let Some(open) = config.listen.iter().find(|l| !l.addr.ip().is_loopback()) {
             // Only reachable with `allow_open_registrar = true`: say it at

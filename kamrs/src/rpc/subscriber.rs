@@ -60,7 +60,7 @@ pub fn auth(state: &State) -> Result<Arc<Authenticator>> {
             Ok(Arc::clone(a))
         }
         None => {
-            let a = crate::auth::for_management(cfg, state.settings.use_domain).map_err(off)?;
+            let a = cfg.for_management(state.settings.use_domain).map_err(off)?;
             tracing::info!(
                 file = %cfg.subscribers.display(),
                 "authentication is off: subscriber.* manage the subscriber file, used once `[auth] mode = \"digest\"`"
