@@ -360,6 +360,28 @@ pub enum StoreBackend {
     Redis,
 }
 
+impl StoreConfig {
+    /// The store `[store]` names, with its settings.
+    pub fn backend(&self) -> crate::store::Backend {
+        use crate::store::{redis, sqlite, Backend};
+        match self.backend {
+            StoreBackend::None => Backend::None,
+            StoreBackend::Sqlite => Backend::Sqlite(sqlite::Settings {
+                path: self.path.clone(),
+                mode: self.mode,
+                write_back_interval: self.write_back_interval(),
+                queue_size: self.queue_size,
+            }),
+            StoreBackend::Redis => Backend::Redis(redis::Settings {
+                url: self.url.clone(),
+                mode: self.mode,
+                write_back_interval: self.write_back_interval(),
+                queue_size: self.queue_size,
+            }),
+        }
+    }
+}
+
 impl StoreBackend {
     pub fn as_str(self) -> &'static str {
         match self {

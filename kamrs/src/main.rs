@@ -281,7 +281,7 @@ async fn run(config: Config) -> ExitCode {
     // The location table, filled from the store before `ready` so the
     // first REGISTER or lookup already sees every stored binding.
     let table = Arc::new(LocationTable::new().with_limits(config.table_limits()));
-    match kamrs::store::open(&config.store).await {
+    match kamrs::store::open(config.store.backend()).await {
         Ok(None) => {}
         Ok(Some(store)) => {
             if let Err(e) = kamrs::store::preload(&store, &table, unix_now()).await {

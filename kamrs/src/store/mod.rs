@@ -21,7 +21,7 @@ pub mod open;
 pub mod redis;
 pub mod sqlite;
 
-pub use open::{open, preload, OpenError};
+pub use open::{open, preload, Backend, OpenError};
 
 /// One change to persist.
 #[derive(Debug, Clone, PartialEq)]

@@ -35,7 +35,6 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row};
 use tokio::sync::oneshot;
 
 use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
-use crate::config::StoreConfig;
 use crate::peer::Proto;
 use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
 
@@ -187,17 +186,6 @@ pub struct Settings {
     pub mode: StoreMode,
     pub write_back_interval: Duration,
     pub queue_size: usize,
-}
-
-impl Settings {
-    pub fn from_config(cfg: &StoreConfig) -> Settings {
-        Settings {
-            path: cfg.path.clone(),
-            mode: cfg.mode,
-            write_back_interval: cfg.write_back_interval(),
-            queue_size: cfg.queue_size,
-        }
-    }
 }
 
 /// Why the database could not be opened: the path, SQLite's message and
