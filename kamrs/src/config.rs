@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::peer::Proto;
+use crate::peer::{ListenAddr, Proto};
 use crate::registrar::settings::UDP_REPLY_MAX;
 use crate::registrar::{MaxContactsPolicy, MinExpiresMode};
 use crate::sip::Limits;
@@ -729,84 +729,6 @@ impl LogLevel {
     }
 }
 
-/// One `listen` entry: a protocol and a socket address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ListenAddr {
-    pub proto: Proto,
-    pub addr: SocketAddr,
-}
-
-impl ListenAddr {
-    pub fn new(proto: Proto, addr: SocketAddr) -> Self {
-        ListenAddr { proto, addr }
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    /// `udp:127.0.0.1:5060`, `tcp:[::1]:5060`: the same syntax as the
-    /// config, so what kamrs prints can be pasted back into it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.proto.as_str(), self.addr)
-    }
-}
-
-impl std::str::FromStr for ListenAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let usage = "expected `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 as `udp:[::1]:5060`)";
-        let Some((proto, rest)) = s.split_once(':') else {
-            return Err(format!("bad listen address `{s}`: {usage}"));
-        };
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "udp" => Proto::Udp,
-            "tcp" => Proto::Tcp,
-            "tls" | "ws" | "wss" | "sctp" => {
-                return Err(format!(
-                    "bad listen address `{s}`: transport `{proto}` is not supported yet (udp and tcp are)"
-                ))
-            }
-            _ => {
-                return Err(format!(
-                    "bad listen address `{s}`: unknown transport `{proto}`; {usage}"
-                ))
-            }
-        };
-        match rest.parse::<SocketAddr>() {
-            Ok(addr) => Ok(ListenAddr { proto, addr }),
-            Err(_) => {
-                let hint = if rest.matches(':').count() > 1 && !rest.starts_with('[') {
-                    "an IPv6 address must be in brackets, e.g. `udp:[::1]:5060`"
-                } else if !rest.contains(':') {
-                    "the port is missing"
-                } else if rest.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && !rest.starts_with('[')
-                {
-                    "the host must be an IP address, not a name"
-                } else {
-                    usage
-                };
-                Err(format!("bad listen address `{s}`: {hint}"))
-            }
-        }
-    }
-}
-
-impl TryFrom<String> for ListenAddr {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<ListenAddr> for String {
-    fn from(l: ListenAddr) -> String {
-        l.to_string()
-    }
-}
-
 /// A list key written as one string (`listen = "udp:0.0.0.0:5060"`) is
 /// read as a list of that one value: the intent is plain, and refusing it
 /// would only send the admin back to add brackets.
@@ -1212,6 +1134,24 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
         table = v.get_ref().as_table()?;
     }
     None
+}
+
+impl Config {
+    /// The TCP transport's knobs (top-level `tcp_*` keys; the per-address
+    /// limit spares `[pike] trusted`).
+    pub fn tcp_settings(&self) -> crate::transport::TcpSettings {
+        let trusted = self.pike.networks();
+        crate::transport::TcpSettings {
+            idle_timeout: std::time::Duration::from_secs(self.tcp_connection_lifetime),
+            max_connections: self.tcp_max_connections,
+            per_ip: crate::transport::ip_limit::IpLimit::new(self.tcp_accept_iplimit, trusted),
+            msg_data_timeout: std::time::Duration::from_secs(self.tcp_msg_data_timeout),
+            msg_read_timeout: std::time::Duration::from_secs(self.tcp_msg_read_timeout),
+            write_queue_max: self.tcp_conn_wq_max,
+            write_queue_total_max: self.tcp_wq_max,
+            send_timeout: std::time::Duration::from_secs(self.tcp_send_timeout),
+        }
+    }
 }
 
 /// The registrar's knobs are top-level keys of the file; the registrar keeps

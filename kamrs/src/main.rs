@@ -26,11 +26,12 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 use tokio::signal::unix::{signal, SignalKind};
 
-use kamrs::config::{Config, ConfigError, ListenAddr};
+use kamrs::config::{Config, ConfigError};
+use kamrs::peer::ListenAddr;
 use kamrs::registrar::{Registrar, Settings};
 use kamrs::route::Router;
 use kamrs::stats::CoreStats;
-use kamrs::transport::{self, Shutdown, TcpSettings};
+use kamrs::transport::{self, Shutdown};
 use kamrs::usrloc::{unix_now, LocationTable};
 
 /// How long tasks get to finish after a stop signal before the runtime
@@ -343,7 +344,7 @@ async fn run(config: Config) -> ExitCode {
         router = router.with_pike(pike);
     }
     let router = Arc::new(router);
-    let tcp = TcpSettings::from_config(&config);
+    let tcp = config.tcp_settings();
     let udp_workers = transport::udp::workers_for(config.udp_workers);
     let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners
