@@ -473,20 +473,6 @@ impl AuthConfig {
         .map(Some)
     }
 
-    /// The subscriber list alone, for `subscriber.*` while `mode = "none"`
-    /// ([`crate::auth::for_management`]).
-    pub fn for_management(
-        &self,
-        use_domain: bool,
-    ) -> Result<std::sync::Arc<crate::auth::Authenticator>, String> {
-        crate::auth::for_management(
-            self.settings(Vec::new()),
-            self.nonce_expires,
-            &self.subscribers,
-            use_domain,
-        )
-    }
-
     /// The lock-out settings of the authenticator.
     pub fn lockout(&self) -> crate::auth::lockout::LockoutSettings {
         crate::auth::lockout::LockoutSettings {
@@ -1150,6 +1136,24 @@ impl Config {
             write_queue_max: self.tcp_conn_wq_max,
             write_queue_total_max: self.tcp_wq_max,
             send_timeout: std::time::Duration::from_secs(self.tcp_send_timeout),
+        }
+    }
+}
+
+/// The control API's view of the file.
+impl From<&Config> for crate::rpc::Settings {
+    fn from(c: &Config) -> Self {
+        crate::rpc::Settings {
+            use_domain: c.use_domain,
+            contact_max_size: c.contact_max_size,
+            default_expires: c.default_expires,
+            max_expires: c.max_expires,
+            max_contacts: c.max_contacts,
+            auth: crate::rpc::SubscriberFile {
+                settings: c.auth.settings(Vec::new()),
+                nonce_expires: c.auth.nonce_expires,
+                path: c.auth.subscribers.clone(),
+            },
         }
     }
 }

@@ -85,6 +85,7 @@ pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[Algorithm::Md5];
 
 /// Settings of the authenticator (the `[auth]` config table, mapped onto
 /// this by `config.rs`).
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// A fixed realm, or `None` for the AoR's domain (Kamailio's default).
     pub realm: Option<String>,
