@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::route::Proto;
+use crate::peer::{ListenAddr, Proto};
+use crate::registrar::settings::UDP_REPLY_MAX;
+use crate::registrar::{MaxContactsPolicy, MinExpiresMode};
 use crate::sip::Limits;
 use crate::store::StoreMode;
 
@@ -23,9 +25,6 @@ pub use words::{flag_count, flag_seconds};
 
 /// Upper bound of `udp_workers`.
 const MAX_UDP_WORKERS: usize = 256;
-/// Default and upper bound of `udp_reply_max_size`: the most an IPv4 UDP
-/// datagram carries (65,535 less the IP and UDP headers).
-pub const UDP_REPLY_MAX: usize = 65_507;
 
 /// The whole configuration. `Default` is the embedded configuration used
 /// when no file is given.
@@ -361,6 +360,28 @@ pub enum StoreBackend {
     Redis,
 }
 
+impl StoreConfig {
+    /// The store `[store]` names, with its settings.
+    pub fn backend(&self) -> crate::store::Backend {
+        use crate::store::{redis, sqlite, Backend};
+        match self.backend {
+            StoreBackend::None => Backend::None,
+            StoreBackend::Sqlite => Backend::Sqlite(sqlite::Settings {
+                path: self.path.clone(),
+                mode: self.mode,
+                write_back_interval: self.write_back_interval(),
+                queue_size: self.queue_size,
+            }),
+            StoreBackend::Redis => Backend::Redis(redis::Settings {
+                url: self.url.clone(),
+                mode: self.mode,
+                write_back_interval: self.write_back_interval(),
+                queue_size: self.queue_size,
+            }),
+        }
+    }
+}
+
 impl StoreBackend {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -417,6 +438,41 @@ pub struct AuthConfig {
 }
 
 impl AuthConfig {
+    /// The authenticator's settings; `trusted_networks` is `[pike] trusted`
+    /// ([`PikeConfig::networks`]).
+    pub fn settings(
+        &self,
+        trusted_networks: Vec<(std::net::IpAddr, u8)>,
+    ) -> crate::auth::AuthSettings {
+        crate::auth::AuthSettings {
+            realm: self.realm.clone(),
+            algorithms: self.algorithms.clone(),
+            max_failures: self.max_failures,
+            lockout: self.lockout(),
+            trusted_networks,
+        }
+    }
+
+    /// Builds the authenticator of `[auth]`, or `None` for `mode = "none"`
+    /// ([`crate::auth::open`]).
+    pub fn authenticator(
+        &self,
+        use_domain: bool,
+        trusted_networks: Vec<(std::net::IpAddr, u8)>,
+    ) -> Result<Option<std::sync::Arc<crate::auth::Authenticator>>, String> {
+        if self.mode == AuthMode::None {
+            return Ok(None);
+        }
+        crate::auth::open(
+            self.settings(trusted_networks),
+            self.nonce_expires,
+            &self.secret_file,
+            &self.subscribers,
+            use_domain,
+        )
+        .map(Some)
+    }
+
     /// The lock-out settings of the authenticator.
     pub fn lockout(&self) -> crate::auth::lockout::LockoutSettings {
         crate::auth::lockout::LockoutSettings {
@@ -429,9 +485,6 @@ impl AuthConfig {
     }
 }
 
-/// Default `[auth] algorithms`: MD5 alone, which every mainstream UA
-/// answers (SIPp and baresip 1.0 fail on any SHA-256 challenge).
-pub const DEFAULT_ALGORITHMS: &[crate::auth::Algorithm] = &[crate::auth::Algorithm::Md5];
 /// Default `[auth] secret_file`.
 pub const DEFAULT_SECRET_FILE: &str = "/var/lib/kamrs/nonce.secret";
 /// Default `[auth] subscribers`.
@@ -443,7 +496,7 @@ impl Default for AuthConfig {
         AuthConfig {
             mode: AuthMode::None,
             realm: None,
-            algorithms: DEFAULT_ALGORITHMS.to_vec(),
+            algorithms: crate::auth::DEFAULT_ALGORITHMS.to_vec(),
             nonce_expires: 300,
             max_failures: 3,
             secret_file: PathBuf::from(DEFAULT_SECRET_FILE),
@@ -659,106 +712,6 @@ impl LogLevel {
             LogLevel::Debug => "debug",
             LogLevel::Trace => "trace",
         }
-    }
-}
-
-/// What to do with a REGISTER whose expiry is below `min_expires`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MinExpiresMode {
-    /// 423 Interval Too Brief with `Min-Expires` (RFC 3261 §10.3 step 7).
-    #[default]
-    Reject,
-    /// Silently raise it to `min_expires` (what Kamailio does).
-    Raise,
-}
-
-/// What to do when a REGISTER would exceed `max_contacts`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MaxContactsPolicy {
-    /// 503 with Retry-After, nothing changed.
-    #[default]
-    Reject,
-    /// Drop the oldest bindings to make room.
-    EvictOldest,
-}
-
-/// One `listen` entry: a protocol and a socket address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct ListenAddr {
-    pub proto: Proto,
-    pub addr: SocketAddr,
-}
-
-impl ListenAddr {
-    pub fn new(proto: Proto, addr: SocketAddr) -> Self {
-        ListenAddr { proto, addr }
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    /// `udp:127.0.0.1:5060`, `tcp:[::1]:5060`: the same syntax as the
-    /// config, so what kamrs prints can be pasted back into it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.proto.as_str(), self.addr)
-    }
-}
-
-impl std::str::FromStr for ListenAddr {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let usage = "expected `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 as `udp:[::1]:5060`)";
-        let Some((proto, rest)) = s.split_once(':') else {
-            return Err(format!("bad listen address `{s}`: {usage}"));
-        };
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "udp" => Proto::Udp,
-            "tcp" => Proto::Tcp,
-            "tls" | "ws" | "wss" | "sctp" => {
-                return Err(format!(
-                    "bad listen address `{s}`: transport `{proto}` is not supported yet (udp and tcp are)"
-                ))
-            }
-            _ => {
-                return Err(format!(
-                    "bad listen address `{s}`: unknown transport `{proto}`; {usage}"
-                ))
-            }
-        };
-        match rest.parse::<SocketAddr>() {
-            Ok(addr) => Ok(ListenAddr { proto, addr }),
-            Err(_) => {
-                let hint = if rest.matches(':').count() > 1 && !rest.starts_with('[') {
-                    "an IPv6 address must be in brackets, e.g. `udp:[::1]:5060`"
-                } else if !rest.contains(':') {
-                    "the port is missing"
-                } else if rest.starts_with(|c: char| c.is_ascii_alphabetic())
-                    && !rest.starts_with('[')
-                {
-                    "the host must be an IP address, not a name"
-                } else {
-                    usage
-                };
-                Err(format!("bad listen address `{s}`: {hint}"))
-            }
-        }
-    }
-}
-
-impl TryFrom<String> for ListenAddr {
-    type Error = String;
-
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<ListenAddr> for String {
-    fn from(l: ListenAddr) -> String {
-        l.to_string()
     }
 }
 
@@ -1169,12 +1122,78 @@ fn key_line(text: &str, key: &str) -> Option<usize> {
     None
 }
 
+impl Config {
+    /// The TCP transport's knobs (top-level `tcp_*` keys; the per-address
+    /// limit spares `[pike] trusted`).
+    pub fn tcp_settings(&self) -> crate::transport::TcpSettings {
+        let trusted = self.pike.networks();
+        crate::transport::TcpSettings {
+            idle_timeout: std::time::Duration::from_secs(self.tcp_connection_lifetime),
+            max_connections: self.tcp_max_connections,
+            per_ip: crate::transport::ip_limit::IpLimit::new(self.tcp_accept_iplimit, trusted),
+            msg_data_timeout: std::time::Duration::from_secs(self.tcp_msg_data_timeout),
+            msg_read_timeout: std::time::Duration::from_secs(self.tcp_msg_read_timeout),
+            write_queue_max: self.tcp_conn_wq_max,
+            write_queue_total_max: self.tcp_wq_max,
+            send_timeout: std::time::Duration::from_secs(self.tcp_send_timeout),
+        }
+    }
+}
+
+/// The control API's view of the file.
+impl From<&Config> for crate::rpc::Settings {
+    fn from(c: &Config) -> Self {
+        crate::rpc::Settings {
+            use_domain: c.use_domain,
+            contact_max_size: c.contact_max_size,
+            default_expires: c.default_expires,
+            max_expires: c.max_expires,
+            max_contacts: c.max_contacts,
+            auth: crate::rpc::SubscriberFile {
+                settings: c.auth.settings(Vec::new()),
+                nonce_expires: c.auth.nonce_expires,
+                path: c.auth.subscribers.clone(),
+            },
+        }
+    }
+}
+
+/// The registrar's knobs are top-level keys of the file; the registrar keeps
+/// its own copy and never sees the file's shape.
+impl From<&Config> for crate::registrar::Settings {
+    fn from(c: &Config) -> Self {
+        crate::registrar::Settings {
+            default_expires: c.default_expires,
+            min_expires: c.min_expires,
+            min_expires_mode: c.min_expires_mode,
+            max_expires: c.max_expires,
+            max_contacts: c.max_contacts,
+            max_contacts_policy: c.max_contacts_policy,
+            use_domain: c.use_domain,
+            use_path: c.use_path,
+            contact_max_size: c.contact_max_size,
+            callid_max_size: c.callid_max_size,
+            user_agent_max_size: c.user_agent_max_size,
+            udp_reply_max_size: c.udp_reply_max_size,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, String> {
         Config::from_toml_str(text, "kamrs.toml").map_err(|e| e.to_string())
+    }
+
+    /// The registrar's own defaults are the embedded configuration's.
+    #[test]
+    fn registrar_defaults_match_the_embedded_config() {
+        assert_eq!(
+            format!("{:?}", crate::registrar::Settings::from(&Config::default())),
+            format!("{:?}", crate::registrar::Settings::default())
+        );
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod check;
 pub mod config;
 pub mod log_limit;
 pub mod net;
+pub mod peer;
 pub mod pike;
 pub mod registrar;
 pub mod route;

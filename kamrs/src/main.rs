@@ -26,11 +26,12 @@ use std::time::Duration;
 use clap::{ArgAction, Parser};
 use tokio::signal::unix::{signal, SignalKind};
 
-use kamrs::config::{Config, ConfigError, ListenAddr};
+use kamrs::config::{Config, ConfigError};
+use kamrs::peer::ListenAddr;
 use kamrs::registrar::{Registrar, Settings};
 use kamrs::route::Router;
 use kamrs::stats::CoreStats;
-use kamrs::transport::{self, Shutdown, TcpSettings};
+use kamrs::transport::{self, Shutdown};
 use kamrs::usrloc::{unix_now, LocationTable};
 
 /// How long tasks get to finish after a stop signal before the runtime
@@ -281,7 +282,7 @@ async fn run(config: Config) -> ExitCode {
     // The location table, filled from the store before `ready` so the
     // first REGISTER or lookup already sees every stored binding.
     let table = Arc::new(LocationTable::new().with_limits(config.table_limits()));
-    match kamrs::store::open(&config.store).await {
+    match kamrs::store::open(config.store.backend()).await {
         Ok(None) => {}
         Ok(Some(store)) => {
             if let Err(e) = kamrs::store::preload(&store, &table, unix_now()).await {
@@ -299,14 +300,16 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    let auth =
-        match kamrs::auth::from_config(&config.auth, config.use_domain, config.pike.networks()) {
-            Ok(auth) => auth,
-            Err(e) => {
-                eprintln!("kamrs: {e}");
-                return ExitCode::from(1);
-            }
-        };
+    let auth = match config
+        .auth
+        .authenticator(config.use_domain, config.pike.networks())
+    {
+        Ok(auth) => auth,
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
     if auth.is_none() {
         if let Some(open) = config.listen.iter().find(|l| !l.addr.ip().is_loopback()) {
             // Only reachable with `allow_open_registrar = true`: say it at
@@ -341,7 +344,7 @@ async fn run(config: Config) -> ExitCode {
         router = router.with_pike(pike);
     }
     let router = Arc::new(router);
-    let tcp = TcpSettings::from_config(&config);
+    let tcp = config.tcp_settings();
     let udp_workers = transport::udp::workers_for(config.udp_workers);
     let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners

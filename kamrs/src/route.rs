@@ -9,37 +9,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::peer::Peer;
 use crate::pike::Pike;
 use crate::registrar::{Pending, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::stats::CoreStats;
-
-/// Transport protocol a message arrived on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Proto {
-    Udp,
-    Tcp,
-}
-
-impl Proto {
-    /// Lower-case name as used in `listen` and in `proto:ip:port` strings.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Udp => "udp",
-            Proto::Tcp => "tcp",
-        }
-    }
-}
-
-/// Where a message came from and which of our sockets received it.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub proto: Proto,
-    /// The sender's address as seen by the socket.
-    pub remote: SocketAddr,
-    /// Our local address that received it.
-    pub local: SocketAddr,
-}
 
 /// What the transport must do after [`Router::handle`].
 #[derive(Debug)]

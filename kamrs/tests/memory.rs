@@ -9,8 +9,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
+use kamrs::peer::{Peer, Proto};
 use kamrs::registrar::{Registrar, Settings};
-use kamrs::route::{Peer, Proto};
 use kamrs::sip::{parse_message, Limits, Message};
 use kamrs::usrloc::LocationTable;
 

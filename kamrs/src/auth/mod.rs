@@ -79,12 +79,18 @@ pub enum Verdict {
     Malformed(&'static str),
 }
 
-/// Settings of the authenticator (the `[auth]` config table).
+/// Default `[auth] algorithms`: MD5 alone, which every mainstream UA
+/// answers (SIPp and baresip 1.0 fail on any SHA-256 challenge).
+pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[Algorithm::Md5];
+
+/// Settings of the authenticator (the `[auth]` config table, mapped onto
+/// this by `config.rs`).
+#[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// A fixed realm, or `None` for the AoR's domain (Kamailio's default).
     pub realm: Option<String>,
     /// Offered in this order (RFC 8760: preferred first); by default MD5
-    /// alone ([`crate::config::DEFAULT_ALGORITHMS`]).
+    /// alone ([`DEFAULT_ALGORITHMS`]).
     pub algorithms: Vec<Algorithm>,
     /// Wrong answers answered with a new 401 before a 403.
     pub max_failures: u8,
@@ -99,7 +105,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {
             realm: None,
-            algorithms: crate::config::DEFAULT_ALGORITHMS.to_vec(),
+            algorithms: DEFAULT_ALGORITHMS.to_vec(),
             max_failures: 3,
             lockout: LockoutSettings::default(),
             trusted_networks: Vec::new(),
@@ -473,42 +479,36 @@ impl Authenticator {
 #[cfg(test)]
 mod tests;
 
-/// Builds the authenticator of `[auth]`, or `None` for `mode = "none"`.
-/// Reads (or creates) the nonce secret and the subscriber list; errors say
-/// which file and what to do.
+/// Builds the authenticator of `[auth] mode = "digest"` (the config decides
+/// whether there is one). Reads (or creates) the nonce secret and the
+/// subscriber list; errors say which file and what to do.
 ///
-/// `trusted_networks` is `[pike] trusted` ([`crate::config::PikeConfig::networks`]).
+/// `settings.trusted_networks` is `[pike] trusted`.
 ///
 /// `use_domain` is the top-level key: without it the subscriber list must
 /// stay within one domain ([`Subscribers::open`]).
-pub fn from_config(
-    cfg: &crate::config::AuthConfig,
+pub fn open(
+    settings: AuthSettings,
+    nonce_expires: u64,
+    secret_file: &std::path::Path,
+    subscribers: &std::path::Path,
     use_domain: bool,
-    trusted_networks: Vec<(std::net::IpAddr, u8)>,
-) -> Result<Option<std::sync::Arc<Authenticator>>, String> {
-    if cfg.mode == crate::config::AuthMode::None {
-        return Ok(None);
-    }
-    let secret = load_or_create_secret(&cfg.secret_file)?;
-    let subscribers = Subscribers::open(&cfg.subscribers, !use_domain)?;
+) -> Result<std::sync::Arc<Authenticator>, String> {
+    let secret = load_or_create_secret(secret_file)?;
+    let file = subscribers;
+    let subscribers = Subscribers::open(file, !use_domain)?;
     if subscribers.is_empty() {
         tracing::warn!(
-            file = %cfg.subscribers.display(),
+            file = %file.display(),
             "digest authentication is on but there are no subscribers: every REGISTER will be refused (add one with `kamrsctl subscriber add USER@DOMAIN`)"
         );
     }
-    Ok(Some(std::sync::Arc::new(Authenticator::new(
-        AuthSettings {
-            realm: cfg.realm.clone(),
-            algorithms: cfg.algorithms.clone(),
-            max_failures: cfg.max_failures,
-            lockout: cfg.lockout(),
-            trusted_networks,
-        },
+    Ok(std::sync::Arc::new(Authenticator::new(
+        settings,
         secret,
-        cfg.nonce_expires,
+        nonce_expires,
         subscribers,
-    ))))
+    )))
 }
 
 /// The subscriber list of `[auth] subscribers`, for managing it while
@@ -518,21 +518,17 @@ pub fn from_config(
 /// algorithms are those digest will use, and `use_domain = false` holds
 /// the list to one domain as it will then.
 pub fn for_management(
-    cfg: &crate::config::AuthConfig,
+    settings: AuthSettings,
+    nonce_expires: u64,
+    subscribers: &std::path::Path,
     use_domain: bool,
 ) -> Result<std::sync::Arc<Authenticator>, String> {
-    let subscribers = Subscribers::open(&cfg.subscribers, !use_domain)?;
+    let subscribers = Subscribers::open(subscribers, !use_domain)?;
     Ok(std::sync::Arc::new(Authenticator::new(
-        AuthSettings {
-            realm: cfg.realm.clone(),
-            algorithms: cfg.algorithms.clone(),
-            max_failures: cfg.max_failures,
-            lockout: cfg.lockout(),
-            trusted_networks: Vec::new(),
-        },
+        settings,
         // Never used to issue or check a nonce; random all the same.
         nonce::random_boot_id().to_le_bytes().repeat(4),
-        cfg.nonce_expires,
+        nonce_expires,
         subscribers,
     )))
 }

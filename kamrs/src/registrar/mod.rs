@@ -7,7 +7,7 @@ mod error;
 mod methods;
 pub mod reply;
 pub mod save;
-mod settings;
+pub mod settings;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,10 +16,10 @@ pub use error::Reject;
 pub use settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 
 use crate::auth::{Authenticator, Verdict};
-use crate::route::Peer;
+use crate::peer::Peer;
 use crate::sip::{HeaderName, Request};
 use crate::store::{Commit, StoreError, StoreMode};
-use crate::usrloc::{unix_now, LocationTable, Ruid, Source, Undo};
+use crate::usrloc::{unix_now, LocationTable, Ruid, Undo};
 
 /// User-Agent strings shared between bindings: a deployment has thousands
 /// of phones but a handful of models and firmware versions, and each
@@ -166,7 +166,7 @@ impl Registrar {
         out: &mut Vec<u8>,
     ) -> Option<Pending> {
         let now = unix_now();
-        let limit = (peer.proto == crate::route::Proto::Udp).then(|| {
+        let limit = (peer.proto == crate::peer::Proto::Udp).then(|| {
             budget::udp_reply_limit(
                 self.settings.udp_reply_max_size,
                 request_len,
@@ -276,11 +276,7 @@ impl Registrar {
         let new_ruid = || self.new_ruid();
         let ctx = save::Context {
             now,
-            source: Some(Source {
-                proto: peer.proto,
-                remote: peer.remote,
-                local: peer.local,
-            }),
+            source: Some(*peer),
             settings: &self.settings,
             new_ruid: &new_ruid,
             user_agents: Some(&self.user_agents),

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use smallvec::SmallVec;
 
 use super::error::Reject;
-use crate::route::Peer;
+use crate::peer::Peer;
 use crate::sip::{reply, Request};
 use crate::usrloc::Binding;
 

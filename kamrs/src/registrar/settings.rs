@@ -1,6 +1,34 @@
 //! The registrar's knobs, taken from the config (DESIGN §5) once at start.
+//! The registrar owns them and their enums; `config.rs` maps the file onto
+//! them (`impl From<&Config> for Settings` lives there), never the other way.
 
-pub use crate::config::{MaxContactsPolicy, MinExpiresMode};
+use serde::{Deserialize, Serialize};
+
+/// Default and upper bound of `udp_reply_max_size`: the most an IPv4 UDP
+/// datagram carries (65,535 less the IP and UDP headers).
+pub const UDP_REPLY_MAX: usize = 65_507;
+
+/// What to do with a REGISTER whose expiry is below `min_expires`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MinExpiresMode {
+    /// 423 Interval Too Brief with `Min-Expires` (RFC 3261 §10.3 step 7).
+    #[default]
+    Reject,
+    /// Silently raise it to `min_expires` (what Kamailio does).
+    Raise,
+}
+
+/// What to do when a REGISTER would exceed `max_contacts`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MaxContactsPolicy {
+    /// 503 with Retry-After, nothing changed.
+    #[default]
+    Reject,
+    /// Drop the oldest bindings to make room.
+    EvictOldest,
+}
 
 /// Registrar parameters with Kamailio's names.
 #[derive(Debug, Clone)]
@@ -24,27 +52,23 @@ pub struct Settings {
     pub udp_reply_max_size: usize,
 }
 
+/// The embedded configuration's values (`Config::default()`; a test in
+/// `config.rs` keeps the two equal).
 impl Default for Settings {
     fn default() -> Self {
-        Settings::from(&crate::config::Config::default())
-    }
-}
-
-impl From<&crate::config::Config> for Settings {
-    fn from(c: &crate::config::Config) -> Self {
         Settings {
-            default_expires: c.default_expires,
-            min_expires: c.min_expires,
-            min_expires_mode: c.min_expires_mode,
-            max_expires: c.max_expires,
-            max_contacts: c.max_contacts,
-            max_contacts_policy: c.max_contacts_policy,
-            use_domain: c.use_domain,
-            use_path: c.use_path,
-            contact_max_size: c.contact_max_size,
-            callid_max_size: c.callid_max_size,
-            user_agent_max_size: c.user_agent_max_size,
-            udp_reply_max_size: c.udp_reply_max_size,
+            default_expires: 3600,
+            min_expires: 60,
+            min_expires_mode: MinExpiresMode::Reject,
+            max_expires: 3600,
+            max_contacts: 10,
+            max_contacts_policy: MaxContactsPolicy::Reject,
+            use_domain: false,
+            use_path: false,
+            contact_max_size: 512,
+            callid_max_size: 255,
+            user_agent_max_size: 255,
+            udp_reply_max_size: UDP_REPLY_MAX,
         }
     }
 }

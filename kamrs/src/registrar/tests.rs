@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::save::{self, Change, Context};
 use super::*;
-use crate::route::Proto;
+use crate::peer::Proto;
 use crate::sip::{parse_message, Limits, Message};
 use crate::usrloc::{Binding, Parts};
 

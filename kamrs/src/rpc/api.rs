@@ -13,11 +13,11 @@ use jsonrpsee::RpcModule;
 
 use super::dump_names::DumpNames;
 use super::{pike, stats, subscriber, system, ul};
-use crate::config::Config;
 use crate::route::Router;
 use crate::usrloc::{unix_now, LocationTable};
 
-/// The config values the methods need.
+/// The config values the methods need (`config.rs` maps the file onto
+/// them).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub use_domain: bool,
@@ -27,20 +27,18 @@ pub struct Settings {
     pub max_contacts: u32,
     /// `[auth]`: while `mode = "none"`, `subscriber.*` manage its
     /// `subscribers` file with its realm rule (issue 14).
-    pub auth: crate::config::AuthConfig,
+    pub auth: SubscriberFile,
 }
 
-impl From<&Config> for Settings {
-    fn from(c: &Config) -> Self {
-        Settings {
-            use_domain: c.use_domain,
-            contact_max_size: c.contact_max_size,
-            default_expires: c.default_expires,
-            max_expires: c.max_expires,
-            max_contacts: c.max_contacts,
-            auth: c.auth.clone(),
-        }
-    }
+/// What `subscriber.*` need to manage the subscriber list while
+/// authentication is off ([`crate::auth::for_management`]).
+#[derive(Debug, Clone)]
+pub struct SubscriberFile {
+    /// The authenticator's settings as digest will use them.
+    pub settings: crate::auth::AuthSettings,
+    pub nonce_expires: u64,
+    /// `[auth] subscribers`.
+    pub path: std::path::PathBuf,
 }
 
 /// `ul.dump`s built at the same time; more wait their turn.

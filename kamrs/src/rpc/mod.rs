@@ -39,7 +39,7 @@ use common::Endpoint;
 use jsonrpsee::server::{stop_channel, ServerHandle};
 use tokio::task::JoinHandle;
 
-pub use api::{Api, Settings, State};
+pub use api::{Api, Settings, State, SubscriberFile};
 pub use origin::check_origin;
 pub use params::check as check_params;
 pub use shape::core_hash;

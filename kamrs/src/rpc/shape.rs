@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use common::types::{Contact, Expires, NOT_SET};
 
-use crate::route::Proto;
+use crate::peer::Proto;
 use crate::usrloc::{Binding, Source};
 
 /// `State` of every binding: nothing persists the table yet, which is

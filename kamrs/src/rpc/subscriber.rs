@@ -60,9 +60,15 @@ pub fn auth(state: &State) -> Result<Arc<Authenticator>> {
             Ok(Arc::clone(a))
         }
         None => {
-            let a = crate::auth::for_management(cfg, state.settings.use_domain).map_err(off)?;
+            let a = crate::auth::for_management(
+                cfg.settings.clone(),
+                cfg.nonce_expires,
+                &cfg.path,
+                state.settings.use_domain,
+            )
+            .map_err(off)?;
             tracing::info!(
-                file = %cfg.subscribers.display(),
+                file = %cfg.path.display(),
                 "authentication is off: subscriber.* manage the subscriber file, used once `[auth] mode = \"digest\"`"
             );
             *slot = Some(Arc::clone(&a));

@@ -16,7 +16,7 @@ use super::message::{RawRequest, Request};
 use super::name_addr::NameAddr;
 use super::scan::{quoted_end, trim};
 use super::via::Via;
-use crate::route::Peer;
+use crate::peer::Peer;
 
 /// Writes a complete reply to a validated request.
 pub fn write(
@@ -235,7 +235,7 @@ fn to_tag(raw: &RawRequest<'_>, via: &Via<'_>) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::route::Proto;
+    use crate::peer::Proto;
     use crate::sip::{parse_message, Limits, Message};
 
     fn peer(remote: &str) -> Peer {

@@ -22,7 +22,7 @@ mod queue;
 pub mod redis;
 pub mod sqlite;
 
-pub use open::{open, preload, OpenError};
+pub use open::{open, preload, Backend, OpenError};
 
 /// One change to persist.
 #[derive(Debug, Clone, PartialEq)]

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::{redis, sqlite, Store, StoreError};
-use crate::config::{StoreBackend, StoreConfig};
 use crate::usrloc::LocationTable;
 
 /// A store that cannot be started. The text is what the daemon prints
@@ -29,14 +28,23 @@ impl OpenError {
     }
 }
 
-/// Opens the store `cfg` names: `None` for `backend = "none"` (memory
+/// Which store to start, with its settings (`config.rs` maps `[store]`
+/// onto this).
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// Memory only (Kamailio db_mode 0).
+    None,
+    Sqlite(sqlite::Settings),
+    Redis(redis::Settings),
+}
+
+/// Opens the store `backend` names: `None` for [`Backend::None`] (memory
 /// only). Runs before the transports serve; a store that cannot be opened
 /// must stop start-up.
-pub async fn open(cfg: &StoreConfig) -> Result<Option<Arc<dyn Store>>, OpenError> {
-    match cfg.backend {
-        StoreBackend::None => Ok(None),
-        StoreBackend::Sqlite => {
-            let settings = sqlite::Settings::from_config(cfg);
+pub async fn open(backend: Backend) -> Result<Option<Arc<dyn Store>>, OpenError> {
+    match backend {
+        Backend::None => Ok(None),
+        Backend::Sqlite(settings) => {
             // Opening creates or checks the schema: file I/O, off the
             // runtime's threads.
             let store = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(settings))
@@ -47,8 +55,8 @@ pub async fn open(cfg: &StoreConfig) -> Result<Option<Arc<dyn Store>>, OpenError
         }
         // Connects and checks the server (or cluster); `preload` then
         // subscribes to the other nodes' changes and reads every binding.
-        StoreBackend::Redis => {
-            let store = redis::RedisStore::open(redis::Settings::from_config(cfg))
+        Backend::Redis(settings) => {
+            let store = redis::RedisStore::open(settings)
                 .await
                 .map_err(|e| OpenError::new("redis", e))?;
             Ok(Some(Arc::new(store) as Arc<dyn Store>))

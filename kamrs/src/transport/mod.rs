@@ -22,8 +22,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, ListenAddr};
-use crate::route::{Proto, Router};
+use crate::peer::{ListenAddr, Proto};
+use crate::route::Router;
 
 /// Kernel socket buffers we ask for. Bursts of REGISTERs (a fleet of phones
 /// rebooting after a power cut) arrive faster than one task drains them;
@@ -130,7 +130,7 @@ fn new_socket(addr: SocketAddr, ty: Type, proto: Protocol) -> io::Result<Socket>
     Ok(socket)
 }
 
-/// TCP knobs taken from the config. Clones share one per-address table,
+/// TCP knobs, taken from the config (`Config::tcp_settings`). Clones share one per-address table,
 /// so `tcp_accept_iplimit` holds across every TCP listener.
 #[derive(Debug, Clone)]
 pub struct TcpSettings {
@@ -156,22 +156,6 @@ pub struct TcpSettings {
     /// give up on it (`tcp_send_timeout`): one that never reads would
     /// otherwise hold its task and buffers forever.
     pub send_timeout: Duration,
-}
-
-impl TcpSettings {
-    pub fn from_config(config: &Config) -> Self {
-        let trusted = config.pike.networks();
-        TcpSettings {
-            idle_timeout: Duration::from_secs(config.tcp_connection_lifetime),
-            max_connections: config.tcp_max_connections,
-            per_ip: ip_limit::IpLimit::new(config.tcp_accept_iplimit, trusted),
-            msg_data_timeout: Duration::from_secs(config.tcp_msg_data_timeout),
-            msg_read_timeout: Duration::from_secs(config.tcp_msg_read_timeout),
-            write_queue_max: config.tcp_conn_wq_max,
-            write_queue_total_max: config.tcp_wq_max,
-            send_timeout: Duration::from_secs(config.tcp_send_timeout),
-        }
-    }
 }
 
 /// A clonable "stop now" signal for every transport task.

@@ -37,7 +37,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Shutdown;
-use crate::route::{Action, Peer, Proto, Router};
+use crate::peer::{Peer, Proto};
+use crate::route::{Action, Router};
 use crate::stats::CoreStats;
 
 /// Pause after a receive error so a persistent one (it should not happen on

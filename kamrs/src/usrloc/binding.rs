@@ -15,17 +15,13 @@ use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::route::Proto;
+use crate::peer::{Peer, Proto};
 
 /// Where a binding came from: the transport, the sender's address and our
-/// socket that received it. Kept as addresses, not strings: they are
+/// socket that received it. The same type as the request's [`Peer`], so the
+/// registrar hands it over as is. Kept as addresses, not strings: they are
 /// formatted only when someone looks (`ul.dump`), never per REGISTER.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Source {
-    pub proto: Proto,
-    pub remote: SocketAddr,
-    pub local: SocketAddr,
-}
+pub type Source = Peer;
 
 /// [`Source`] as stored: our socket is one of a handful of listeners, so it
 /// is shared (8 bytes instead of 32 per binding), and the sender's address

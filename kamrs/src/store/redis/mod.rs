@@ -67,8 +67,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
 use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
-use crate::config::StoreConfig;
-use crate::route::Proto;
+use crate::peer::Proto;
 use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
 use crate::util::lock;
 
@@ -118,17 +117,6 @@ pub struct Settings {
     pub mode: StoreMode,
     pub write_back_interval: Duration,
     pub queue_size: usize,
-}
-
-impl Settings {
-    pub fn from_config(cfg: &StoreConfig) -> Settings {
-        Settings {
-            url: cfg.url.clone(),
-            mode: cfg.mode,
-            write_back_interval: cfg.write_back_interval(),
-            queue_size: cfg.queue_size,
-        }
-    }
 }
 
 /// `host:port` (or the socket path) of a URL's address, for logs: never

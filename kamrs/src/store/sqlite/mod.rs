@@ -35,8 +35,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row};
 use tokio::sync::oneshot;
 
 use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
-use crate::config::StoreConfig;
-use crate::route::Proto;
+use crate::peer::Proto;
 use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
 use crate::util::lock;
 
@@ -96,17 +95,6 @@ pub struct Settings {
     pub mode: StoreMode,
     pub write_back_interval: Duration,
     pub queue_size: usize,
-}
-
-impl Settings {
-    pub fn from_config(cfg: &StoreConfig) -> Settings {
-        Settings {
-            path: cfg.path.clone(),
-            mode: cfg.mode,
-            write_back_interval: cfg.write_back_interval(),
-            queue_size: cfg.queue_size,
-        }
-    }
 }
 
 /// Why the database could not be opened: the path, SQLite's message and

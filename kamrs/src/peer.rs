@@ -1,0 +1,115 @@
+//! Value types every layer shares: which transport a message arrived on,
+//! who sent it, and a `listen` address (`proto:ip:port`). A leaf module (it
+//! imports nothing of kamrs) so that the parser, the location table, the
+//! stores, the transports and the config can name them without depending on
+//! the router at the top of the request path.
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Transport protocol a message arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Udp,
+    Tcp,
+}
+
+impl Proto {
+    /// Lower-case name as used in `listen` and in `proto:ip:port` strings.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Udp => "udp",
+            Proto::Tcp => "tcp",
+        }
+    }
+}
+
+/// Where a message came from and which of our sockets received it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Peer {
+    pub proto: Proto,
+    /// The sender's address as seen by the socket.
+    pub remote: SocketAddr,
+    /// Our local address that received it.
+    pub local: SocketAddr,
+}
+
+/// One `listen` entry: a protocol and a socket address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ListenAddr {
+    pub proto: Proto,
+    pub addr: SocketAddr,
+}
+
+impl ListenAddr {
+    pub fn new(proto: Proto, addr: SocketAddr) -> Self {
+        ListenAddr { proto, addr }
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    /// `udp:127.0.0.1:5060`, `tcp:[::1]:5060`: the same syntax as the
+    /// config, so what kamrs prints can be pasted back into it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.proto.as_str(), self.addr)
+    }
+}
+
+impl std::str::FromStr for ListenAddr {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = "expected `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 as `udp:[::1]:5060`)";
+        let Some((proto, rest)) = s.split_once(':') else {
+            return Err(format!("bad listen address `{s}`: {usage}"));
+        };
+        let proto = match proto.to_ascii_lowercase().as_str() {
+            "udp" => Proto::Udp,
+            "tcp" => Proto::Tcp,
+            "tls" | "ws" | "wss" | "sctp" => {
+                return Err(format!(
+                    "bad listen address `{s}`: transport `{proto}` is not supported yet (udp and tcp are)"
+                ))
+            }
+            _ => {
+                return Err(format!(
+                    "bad listen address `{s}`: unknown transport `{proto}`; {usage}"
+                ))
+            }
+        };
+        match rest.parse::<SocketAddr>() {
+            Ok(addr) => Ok(ListenAddr { proto, addr }),
+            Err(_) => {
+                let hint = if rest.matches(':').count() > 1 && !rest.starts_with('[') {
+                    "an IPv6 address must be in brackets, e.g. `udp:[::1]:5060`"
+                } else if !rest.contains(':') {
+                    "the port is missing"
+                } else if rest.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && !rest.starts_with('[')
+                {
+                    "the host must be an IP address, not a name"
+                } else {
+                    usage
+                };
+                Err(format!("bad listen address `{s}`: {hint}"))
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for ListenAddr {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<ListenAddr> for String {
+    fn from(l: ListenAddr) -> String {
+        l.to_string()
+    }
+}
