@@ -1,5 +1,5 @@
 //! The control API: one jsonrpsee trait with Kamailio's method names and
-//! argument order (DESIGN §6). The daemon implements the generated
+//! argument order (docs/design.md §6). The daemon implements the generated
 //! `CtlServer` (feature `server`); kamrsctl calls the generated
 //! `CtlClient` (feature `client`). A method added here is therefore added
 //! to both sides at once, with the same name and types.

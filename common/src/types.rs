@@ -1,5 +1,5 @@
 //! The results of the control API, with Kamailio's field names and nesting
-//! (DESIGN §6), so a script written against Kamailio's `jsonrpcs` module
+//! (docs/design.md §6), so a script written against Kamailio's `jsonrpcs` module
 //! reads kamrs's answers unchanged.
 //!
 //! Rust field names are snake_case; every JSON name is given explicitly

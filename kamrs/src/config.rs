@@ -1,4 +1,4 @@
-//! The daemon's configuration: a TOML file (DESIGN §5), every key optional.
+//! The daemon's configuration: a TOML file (docs/design.md §5), every key optional.
 //!
 //! Key names follow Kamailio's module parameters where one exists, so an
 //! admin moving from Kamailio recognises them. A bad file must stop start-up
@@ -169,7 +169,7 @@ impl Default for Config {
     }
 }
 
-/// `[ctl]`: the JSON-RPC control API (DESIGN §6, `docs/ctl.md`).
+/// `[ctl]`: the JSON-RPC control API (docs/design.md §6, `docs/ctl.md`).
 ///
 /// The limits exist because the control socket is a way into the daemon:
 /// a local process with the right uid, or anyone holding the HTTP token,
@@ -261,7 +261,7 @@ impl CtlConfig {
 }
 
 /// `[store]`: what keeps a copy of the location table besides memory
-/// (DESIGN §7, `docs/store.md`).
+/// (docs/design.md §7, `docs/store.md`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
@@ -392,7 +392,7 @@ impl StoreBackend {
     }
 }
 
-/// `[auth]`: digest authentication (DESIGN §8).
+/// `[auth]`: digest authentication (docs/design.md §8).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthConfig {

@@ -1,6 +1,6 @@
 //! kamrs: a SIP registrar.
 //!
-//! Data flows one way (DESIGN §1): a transport hands received bytes to
+//! Data flows one way (docs/design.md §1): a transport hands received bytes to
 //! [`route::Router`], which parses them with [`sip`], routes the request the way
 //! the reference tutorial's `request_route` does and writes the reply bytes for
 //! the transport to send. The daemon (`main.rs`) only wires these together.

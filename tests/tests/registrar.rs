@@ -1,4 +1,4 @@
-//! Every row of DESIGN §3 through real sockets against the real daemon,
+//! Every row of docs/design.md §3 through real sockets against the real daemon,
 //! over UDP and over TCP.
 
 use std::net::{TcpStream, UdpSocket};

@@ -148,7 +148,7 @@ impl Registrar {
     /// In write-through store mode a REGISTER that changed something also
     /// returns the store's [`Commit`] and the 500 to send instead of `out`
     /// if that commit fails: the caller must not send `out` before the
-    /// commit resolves (DESIGN §7).
+    /// commit resolves (docs/design.md §7).
     ///
     /// The request's size is not known here, so over UDP the amplification
     /// bound uses its floor; the router calls [`handle_sized`](Self::handle_sized).

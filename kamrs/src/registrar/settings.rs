@@ -1,4 +1,4 @@
-//! The registrar's knobs, taken from the config (DESIGN §5) once at start.
+//! The registrar's knobs, taken from the config (docs/design.md §5) once at start.
 //! The registrar owns them and their enums; `config.rs` maps the file onto
 //! them (`impl From<&Config> for Settings` lives there), never the other way.
 

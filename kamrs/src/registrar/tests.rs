@@ -1,4 +1,4 @@
-//! The registrar's rules, row by row of DESIGN §3, without sockets: the
+//! The registrar's rules, row by row of docs/design.md §3, without sockets: the
 //! pure `save` on hand-made binding lists, and `Registrar::handle` on a
 //! real table for the replies.
 

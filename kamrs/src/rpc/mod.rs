@@ -1,4 +1,4 @@
-//! The JSON-RPC control API (DESIGN §6): Kamailio's `ul.*`, `stats.*`,
+//! The JSON-RPC control API (docs/design.md §6): Kamailio's `ul.*`, `stats.*`,
 //! `core.*` and `system.listMethods` methods, plus `subscriber.*`,
 //! `auth.realm` and `pike.top`, over a Unix socket (default)
 //! or HTTP, served by jsonrpsee.

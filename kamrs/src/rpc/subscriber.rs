@@ -1,5 +1,5 @@
 //! `subscriber.*` and `auth.realm`: who may register, managed over RPC
-//! (issue 6, DESIGN §8).
+//! (issue 6, docs/design.md §8).
 //!
 //! Only HA1 hashes cross the socket: `kamrsctl subscriber add` asks
 //! `auth.realm` for the realm, hashes the password itself and sends the

@@ -1,4 +1,4 @@
-//! The SIP message layer (DESIGN §2): framing, zero-copy parsing of what a
+//! The SIP message layer (docs/design.md §2): framing, zero-copy parsing of what a
 //! registrar needs, URI comparison and reply building.
 //!
 //! Ours rather than a crate's: the crates measured reject or corrupt what

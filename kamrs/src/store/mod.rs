@@ -1,4 +1,4 @@
-//! Persistence of the location table (DESIGN §7). The table always lives in
+//! Persistence of the location table (docs/design.md §7). The table always lives in
 //! memory and stays the fast path; a [`Store`] is told every change the
 //! table makes and keeps a durable copy (SQLite) or a shared one (Redis).
 //!

@@ -1,4 +1,4 @@
-//! usrloc: the user location table (DESIGN §4), Kamailio's storage half of
+//! usrloc: the user location table (docs/design.md §4), Kamailio's storage half of
 //! registration. It stores and expires bindings and counts them; it never
 //! parses SIP; deciding *what* to store is the registrar's job.
 

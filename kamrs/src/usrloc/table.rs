@@ -74,7 +74,7 @@ pub struct UsrlocStats {
 const RECORD_OVERHEAD: usize =
     2 * (std::mem::size_of::<Arc<str>>() + std::mem::size_of::<Record>() + 1) + 16 + 16 + 16 + 48;
 
-/// The in-memory location table (DESIGN §4).
+/// The in-memory location table (docs/design.md §4).
 pub struct LocationTable {
     records: DashMap<Arc<str>, Record>,
     /// deadline → AoRs, at most one live entry per record; stale entries
@@ -84,7 +84,7 @@ pub struct LocationTable {
     expiry: Mutex<BTreeMap<u64, Vec<Arc<str>>>>,
     wake: Notify,
     stats: UsrlocStats,
-    /// Where changes are persisted, if anywhere (DESIGN §7). Set once at
+    /// Where changes are persisted, if anywhere (docs/design.md §7). Set once at
     /// start, after the table was preloaded from it.
     store: OnceLock<Arc<dyn Store>>,
     limits: TableLimits,

@@ -1,4 +1,4 @@
-//! The Redis location store (DESIGN §7; the design and its reasons are in
+//! The Redis location store (docs/design.md §7; the design and its reasons are in
 //! `docs/store-redis.md`): several kamrs nodes share one Redis (or Redis
 //! Cluster), each keeping the whole table in memory as usual.
 //!

@@ -1,4 +1,4 @@
-//! The embedded SQLite store (DESIGN §7, docs/store.md): one file, WAL,
+//! The embedded SQLite store (docs/design.md §7, docs/store.md): one file, WAL,
 //! Kamailio's `location` table (version 9) with the same column names, so
 //! an admin can read it with `sqlite3`.
 //!
