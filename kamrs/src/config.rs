@@ -128,22 +128,25 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let reg = crate::registrar::Settings::default();
         Config {
             listen: vec![
                 ListenAddr::new(Proto::Udp, SocketAddr::from(([127, 0, 0, 1], 5060))),
                 ListenAddr::new(Proto::Tcp, SocketAddr::from(([127, 0, 0, 1], 5060))),
             ],
-            default_expires: 3600,
-            min_expires: 60,
-            min_expires_mode: MinExpiresMode::Reject,
-            max_expires: 3600,
-            max_contacts: 10,
-            max_contacts_policy: MaxContactsPolicy::Reject,
-            use_domain: false,
-            use_path: false,
-            contact_max_size: 512,
-            callid_max_size: 255,
-            user_agent_max_size: 255,
+            // The registrar owns these defaults; the file's shape only
+            // repeats their names.
+            default_expires: reg.default_expires,
+            min_expires: reg.min_expires,
+            min_expires_mode: reg.min_expires_mode,
+            max_expires: reg.max_expires,
+            max_contacts: reg.max_contacts,
+            max_contacts_policy: reg.max_contacts_policy,
+            use_domain: reg.use_domain,
+            use_path: reg.use_path,
+            contact_max_size: reg.contact_max_size,
+            callid_max_size: reg.callid_max_size,
+            user_agent_max_size: reg.user_agent_max_size,
             max_bindings: 1_000_000,
             max_table_bytes: 1 << 30,
             max_message_size: 65536,
@@ -159,7 +162,7 @@ impl Default for Config {
             tcp_wq_max: 10 * 1024 * 1024,
             force_rport: false,
             udp_workers: 0,
-            udp_reply_max_size: UDP_REPLY_MAX,
+            udp_reply_max_size: reg.udp_reply_max_size,
             ctl: CtlConfig::default(),
             store: StoreConfig::default(),
             auth: AuthConfig::default(),

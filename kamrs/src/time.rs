@@ -2,6 +2,14 @@
 //! SQLite store's `DATETIME` columns, the RPC's `ctime` uptime): one copy,
 //! no date crate.
 
+/// Seconds since the Unix epoch: the clock bindings expire by, and every
+/// "at most once per N seconds" log limit counts in.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
 /// algorithm).
 pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

@@ -83,8 +83,6 @@ const DEPARTURES: &[(&str, &str)] = &[
     ("usrloc", "store"),
     // ul.db_* counts come from the store (item 5).
     ("rpc", "store"),
-    // The UDP send-error log reads the clock from usrloc.
-    ("transport", "usrloc"),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

@@ -1112,28 +1112,9 @@ mod tests {
     #[test]
     fn tables_show_the_columns() {
         let c = Contact {
-            address: "sip:alice@192.0.2.1:5060".into(),
             expires: Expires::Seconds(3552),
             q: 0.5,
-            call_id: "c".into(),
-            cseq: 1,
-            user_agent: "Yealink".into(),
-            received: "sip:192.0.2.1:5060".into(),
-            path: NOT_SET.into(),
-            state: "CS_NEW".into(),
-            flags: 0,
-            cflags: 0,
-            socket: "udp:127.0.0.1:5060".into(),
-            methods: u32::MAX,
-            ruid: "r".into(),
-            instance: NOT_SET.into(),
-            reg_id: 0,
-            server_id: 0,
-            tcpconn_id: -1,
-            keepalive: 0,
-            last_keepalive: 0,
-            ka_roundtrip: 0,
-            last_modified: 1_718_863_898,
+            ..contact("sip:alice@192.0.2.1:5060", "Yealink")
         };
         let l = UlLookup {
             aor: "alice".into(),

@@ -52,8 +52,7 @@ pub struct Settings {
     pub udp_reply_max_size: usize,
 }
 
-/// The embedded configuration's values (`Config::default()`; a test in
-/// `config.rs` keeps the two equal).
+/// The embedded defaults: `Config::default()` takes them from here.
 impl Default for Settings {
     fn default() -> Self {
         Settings {

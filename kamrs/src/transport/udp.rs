@@ -266,7 +266,7 @@ fn send_nowait(socket: &UdpSocket, bytes: &[u8], dest: SocketAddr, stats: &CoreS
 fn send_failed(stats: &CoreStats, dest: SocketAddr, len: usize, e: &io::Error) {
     static LOG: crate::log_limit::LogLimiter = crate::log_limit::LogLimiter::new();
     CoreStats::inc(&stats.send_failures);
-    if let Some(n) = LOG.event(crate::usrloc::unix_now(), 10) {
+    if let Some(n) = LOG.event(crate::time::unix_now(), 10) {
         tracing::warn!(%dest, len, "{n} UDP repl(ies) could not be sent since the last report, the last: {e}");
     }
 }

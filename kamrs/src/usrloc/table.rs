@@ -25,12 +25,7 @@ use super::binding::{Binding, Ruid, PERMANENT};
 use super::limits::{self, Growth, TableFull, TableLimits};
 use crate::store::{Commit, Store, StoreMode, StoreOp};
 
-/// Seconds since the Unix epoch: the clock bindings expire by.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
+pub use crate::time::unix_now;
 
 /// No deadline scheduled.
 const UNSCHEDULED: u64 = u64::MAX;
