@@ -285,7 +285,7 @@ async fn run(config: Config) -> ExitCode {
     match kamrs::store::open(config.store.backend()).await {
         Ok(None) => {}
         Ok(Some(store)) => {
-            if let Err(e) = kamrs::store::preload(&store, &table, unix_now()).await {
+            if let Err(e) = kamrs::usrloc::preload(&table, &store, unix_now()).await {
                 eprintln!("kamrs: cannot preload the location table: {e}");
                 return ExitCode::from(1);
             }

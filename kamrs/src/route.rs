@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::peer::Peer;
 use crate::pike::Pike;
-use crate::registrar::{Pending, Registrar};
+use crate::registrar::{Deferred, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::stats::CoreStats;
 
@@ -21,9 +21,9 @@ pub enum Action {
     /// Send the bytes written into `out` to `dest` (UDP). On TCP the reply
     /// always goes back on the same connection and `dest` is informational.
     Reply { dest: SocketAddr },
-    /// Like `Reply`, but only once `pending.commit` resolves: send `out` if
-    /// it succeeded, `pending.on_failure` if not (write-through store).
-    Deferred { dest: SocketAddr, pending: Pending },
+    /// Send what `reply` yields to `dest`, once it does (a write-through
+    /// store: the answer waits for the write). `out` is left empty.
+    Deferred { dest: SocketAddr, reply: Deferred },
     /// Nothing to send: ACK, or a response that reached us.
     Absorb,
     /// Input that cannot be answered; already counted and logged at debug.
@@ -141,11 +141,11 @@ impl Router {
             Method::Ack => Action::Absorb,
             Method::Register => match self.registrar.handle_sized(req, peer, len, out) {
                 None => self.sent(&req.top_via, peer),
-                Some(pending) => {
+                Some(reply) => {
                     CoreStats::inc(&self.stats.sent_replies);
                     Action::Deferred {
                         dest: req.top_via.reply_destination(peer.remote, self.force_rport),
-                        pending,
+                        reply,
                     }
                 }
             },

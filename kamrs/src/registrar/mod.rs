@@ -9,17 +9,20 @@ pub mod reply;
 pub mod save;
 pub mod settings;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 pub use error::Reject;
 pub use settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 
 use crate::auth::{Authenticator, Verdict};
+use crate::log_limit::LogLimiter;
 use crate::peer::Peer;
 use crate::sip::{HeaderName, Request};
-use crate::store::{Commit, StoreError, StoreMode};
-use crate::usrloc::{unix_now, LocationTable, Ruid, Undo};
+use crate::usrloc::{unix_now, Durability, Edit, LocationTable, Ruid, StoreError};
 
 /// User-Agent strings shared between bindings: a deployment has thousands
 /// of phones but a handful of models and firmware versions, and each
@@ -69,34 +72,57 @@ pub struct RegistrarStats {
     pub reply_too_large: AtomicU64,
 }
 
-/// A reply that may be sent only once `commit` succeeds; `on_failure` is
-/// sent instead if it does not, after
-/// [`commit_failed`](Registrar::commit_failed) was given `undo` to roll the
-/// change back (a 500 in write-through mode means nothing changed).
-#[derive(Debug)]
-pub struct Pending {
-    pub commit: Commit,
-    pub on_failure: Vec<u8>,
-    /// What rolls the change back; `None` when there is nothing to undo
-    /// (a retransmission only writes the AoR again).
-    pub undo: Option<Undo>,
+/// The answer to a REGISTER whose change must be durable first
+/// (write-through store): a future that waits for the store and yields the
+/// bytes to send, the 200 or, if the write failed (and the change was
+/// rolled back), a 500. It counts its own outcome; a transport only awaits
+/// it and sends what it yields.
+pub struct Deferred(Pin<Box<dyn Future<Output = Vec<u8>> + Send>>);
+
+impl Future for Deferred {
+    type Output = Vec<u8>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Vec<u8>> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl std::fmt::Debug for Deferred {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deferred")
+    }
+}
+
+/// The registrar's counters and the log limit of store failures, shared
+/// with the deferred answers that book their own outcome.
+#[derive(Default)]
+struct Outcomes {
+    stats: RegistrarStats,
+    store_failed_log: LogLimiter,
+}
+
+impl Outcomes {
+    /// Books a REGISTER answered 500 because its change could not be
+    /// stored, and logs at most once a second (with the count since), so
+    /// a store outage under load does not flood the log.
+    fn store_failed(&self, err: &StoreError) {
+        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+        if let Some(n) = self.store_failed_log.event(unix_now(), 1) {
+            tracing::error!("REGISTERs answered 500 because the location store failed ({n} since the last report): {err}");
+        }
+    }
 }
 
 /// Handles REGISTER requests against a location table.
 pub struct Registrar {
     settings: Settings,
     table: Arc<LocationTable>,
-    stats: RegistrarStats,
-    /// Prefix of binding ids: the start time, so ids stay unique across
-    /// restarts.
+    outcomes: Arc<Outcomes>,
     /// Digest authentication, when `[auth] mode = "digest"`.
     auth: Option<Arc<Authenticator>>,
     user_agents: UserAgents,
-    /// Store failures since the last log line, and when that was.
-    store_failures: AtomicU64,
-    store_failure_logged: AtomicU64,
     /// Rate limit of the "reply too large" log line.
-    too_large_log: crate::log_limit::LogLimiter,
+    too_large_log: LogLimiter,
 }
 
 impl Default for Registrar {
@@ -110,12 +136,10 @@ impl Registrar {
         Registrar {
             settings,
             table,
-            stats: RegistrarStats::default(),
+            outcomes: Arc::default(),
             auth: None,
             user_agents: UserAgents::default(),
-            store_failures: AtomicU64::new(0),
-            store_failure_logged: AtomicU64::new(0),
-            too_large_log: crate::log_limit::LogLimiter::new(),
+            too_large_log: LogLimiter::new(),
         }
     }
 
@@ -140,19 +164,19 @@ impl Registrar {
     }
 
     pub fn stats(&self) -> &RegistrarStats {
-        &self.stats
+        &self.outcomes.stats
     }
 
     /// Writes the reply to a REGISTER into `out`, updating the table.
     ///
-    /// In write-through store mode a REGISTER that changed something also
-    /// returns the store's [`Commit`] and the 500 to send instead of `out`
-    /// if that commit fails: the caller must not send `out` before the
-    /// commit resolves (docs/design.md §7).
+    /// When the change must be durable before it is acknowledged (a
+    /// write-through store), `out` is left empty and the answer is the
+    /// returned [`Deferred`], which yields the bytes to send once the
+    /// store has answered (docs/design.md §7).
     ///
     /// The request's size is not known here, so over UDP the amplification
     /// bound uses its floor; the router calls [`handle_sized`](Self::handle_sized).
-    pub fn handle(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Option<Pending> {
+    pub fn handle(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Option<Deferred> {
         self.handle_sized(req, peer, 0, out)
     }
 
@@ -164,7 +188,7 @@ impl Registrar {
         peer: &Peer,
         request_len: usize,
         out: &mut Vec<u8>,
-    ) -> Option<Pending> {
+    ) -> Option<Deferred> {
         let now = unix_now();
         let limit = (peer.proto == crate::peer::Proto::Udp).then(|| {
             budget::udp_reply_limit(
@@ -174,34 +198,41 @@ impl Registrar {
             )
         });
         match self.register(req, peer, now, limit, out) {
-            Ok((commit, undo)) => {
-                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-                let (Some(store), Some(commit)) = (self.table.store(), commit) else {
-                    return None;
-                };
-                if store.mode() == StoreMode::WriteBack {
-                    // Write-back answers at once, but a change the store
-                    // refused outright (queue full) must not be acknowledged.
-                    if let Some(err) = commit.refused() {
-                        self.commit_failed(err, None);
-                        reply::refuse(out, req, peer, &Reject::StoreUnavailable);
+            Ok(Durability::Done) => {
+                self.outcomes.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Ok(Durability::Refused(err)) => {
+                // Write-back answers at once, but a change the store
+                // refused outright (queue full) must not be acknowledged.
+                self.outcomes.store_failed(&err);
+                reply::refuse(out, req, peer, &Reject::StoreUnavailable);
+                None
+            }
+            Ok(Durability::Wait(confirm)) => {
+                let ok = std::mem::take(out);
+                let mut failed = Vec::new();
+                reply::refuse(&mut failed, req, peer, &Reject::StoreUnavailable);
+                let outcomes = Arc::clone(&self.outcomes);
+                Some(Deferred(Box::pin(async move {
+                    match confirm.outcome().await {
+                        Ok(()) => {
+                            outcomes.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                            ok
+                        }
+                        Err(e) => {
+                            outcomes.store_failed(&e);
+                            failed
+                        }
                     }
-                    return None;
-                }
-                let mut on_failure = Vec::new();
-                reply::refuse(&mut on_failure, req, peer, &Reject::StoreUnavailable);
-                Some(Pending {
-                    commit,
-                    on_failure,
-                    undo,
-                })
+                })))
             }
             Err(reject) => {
                 tracing::debug!(remote = %peer.remote, status = reject.status(), reason = reject.reason(), "REGISTER refused");
                 // A challenge is the normal first step of a login, not a
                 // refusal (Kamailio counts only what save() refused).
                 if !matches!(reject, Reject::Challenge(_)) {
-                    self.stats.rejected.fetch_add(1, Ordering::Relaxed);
+                    self.outcomes.stats.rejected.fetch_add(1, Ordering::Relaxed);
                 }
                 if reject == Reject::ReplyTooLarge {
                     self.reply_too_large(peer, limit.unwrap_or(0), now);
@@ -212,35 +243,13 @@ impl Registrar {
         }
     }
 
-    /// Books a write-through REGISTER whose commit failed as refused, and
-    /// rolls its change back with `undo` (see [`LocationTable::undo`]), so
-    /// that the 500 sent instead of the 200 means nothing changed. Logs at
-    /// most once a second (with the count since), so a store outage under
-    /// load does not flood the log.
-    pub fn commit_failed(&self, err: &StoreError, undo: Option<Undo>) {
-        if let Some(undo) = undo {
-            self.table.undo(undo, unix_now());
-        }
-        self.stats.accepted.fetch_sub(1, Ordering::Relaxed);
-        self.stats.rejected.fetch_add(1, Ordering::Relaxed);
-        let failed = self.store_failures.fetch_add(1, Ordering::Relaxed) + 1;
-        let now = unix_now();
-        let last = self.store_failure_logged.load(Ordering::Relaxed);
-        if now > last
-            && self
-                .store_failure_logged
-                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
-        {
-            self.store_failures.store(0, Ordering::Relaxed);
-            tracing::error!("REGISTERs answered 500 because the location store failed ({failed} since the last report): {err}");
-        }
-    }
-
     /// Counts and logs (at most one line per 10 s) a REGISTER refused
     /// because its 200 would not fit the UDP reply budget.
     fn reply_too_large(&self, peer: &Peer, limit: usize, now: u64) {
-        self.stats.reply_too_large.fetch_add(1, Ordering::Relaxed);
+        self.outcomes
+            .stats
+            .reply_too_large
+            .fetch_add(1, Ordering::Relaxed);
         if let Some(n) = self.too_large_log.event(now, 10) {
             tracing::warn!(
                 remote = %peer.remote,
@@ -258,7 +267,7 @@ impl Registrar {
         now: u64,
         reply_limit: Option<usize>,
         out: &mut Vec<u8>,
-    ) -> Result<(Option<Commit>, Option<Undo>), Reject> {
+    ) -> Result<Durability, Reject> {
         // The Request-URI names the registrar's domain (RFC 3261 §10.3
         // step 1); one that is not a SIP/SIPS URI is a malformed REGISTER.
         if crate::sip::Uri::parse(req.uri.as_bytes())
@@ -282,7 +291,7 @@ impl Registrar {
             user_agents: Some(&self.user_agents),
         };
         let echo_path = self.settings.use_path && supports_path(req);
-        let (result, commit, undo) = self.table.update_undoable(&aor, now, |bindings| {
+        let ((), durability) = self.table.update_durable(&aor, now, |bindings| {
             let outcome = save::save(req, &ctx, bindings)?;
             let retransmission = outcome.retransmission;
             self.table
@@ -299,23 +308,14 @@ impl Registrar {
             }
             save::apply(bindings, outcome.changes);
             reply::ok_rest(out, now, bindings, echo_path);
-            Ok::<bool, Reject>(retransmission)
-        });
-        let retransmission = result?;
-        // A retransmission changes nothing, but its 200 must not be sent
-        // before the original's change is durable either: if that write is
-        // still queued (or failed), writing the AoR again and waiting for
-        // that gives the retransmission the same guarantee.
-        if retransmission && commit.is_none() {
-            let write_through = self
-                .table
-                .store()
-                .is_some_and(|s| s.mode() == StoreMode::WriteThrough);
-            if write_through {
-                return Ok((self.table.persist(&aor), None));
-            }
-        }
-        Ok((commit, undo))
+            // A retransmission changes nothing, but its 200 must not be
+            // sent before the original's change is durable either.
+            Ok::<_, Reject>(Edit {
+                value: (),
+                repeats: retransmission,
+            })
+        })?;
+        Ok(durability)
     }
 }
 

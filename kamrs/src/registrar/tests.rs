@@ -609,28 +609,37 @@ fn path_is_echoed_only_to_a_ua_that_supports_it() {
     assert_eq!(lines(&r, "Path"), ["<sip:edge;lr>"]);
 }
 
-/// A write-through store that fails every write.
-struct Broken;
+/// A write-through store whose writes fail while `failing` is set.
+#[derive(Default)]
+struct Flaky {
+    failing: std::sync::atomic::AtomicBool,
+}
 
-impl crate::store::Store for Broken {
-    fn submit(&self, _: Vec<crate::store::StoreOp>) -> crate::store::Commit {
-        crate::store::Commit::ready(Err(crate::store::StoreError::Write("disk full".into())))
+impl crate::usrloc::persist::Store for Flaky {
+    fn submit(&self, _: Vec<crate::usrloc::persist::StoreOp>) -> crate::usrloc::persist::Commit {
+        let result = if self.failing.load(Ordering::Relaxed) {
+            Err(crate::usrloc::StoreError::Write("disk full".into()))
+        } else {
+            Ok(())
+        };
+        crate::usrloc::persist::Commit::ready(result)
     }
-    fn flush(&self) -> crate::store::Commit {
-        crate::store::Commit::ready(Ok(()))
+    fn flush(&self) -> crate::usrloc::persist::Commit {
+        crate::usrloc::persist::Commit::ready(Ok(()))
     }
-    fn mode(&self) -> crate::store::StoreMode {
-        crate::store::StoreMode::WriteThrough
+    fn mode(&self) -> crate::usrloc::StoreMode {
+        crate::usrloc::StoreMode::WriteThrough
     }
     fn name(&self) -> &'static str {
-        "broken"
+        "flaky"
     }
 }
 
 #[tokio::test]
 async fn write_through_waits_for_the_commit_and_answers_500_when_it_fails() {
     let table = Arc::new(crate::usrloc::LocationTable::new());
-    assert!(table.attach_store(Arc::new(Broken)).is_ok());
+    let store = Arc::new(Flaky::default());
+    assert!(table.attach_store(store.clone()).is_ok());
     let reg = Registrar::new(settings(), table);
     let peer = Peer {
         proto: Proto::Udp,
@@ -638,25 +647,39 @@ async fn write_through_waits_for_the_commit_and_answers_500_when_it_fails() {
         local: "127.0.0.1:5060".parse().unwrap(),
     };
     let mut out = Vec::new();
+    // A change that the store takes: its 200 comes from the deferred answer.
     let text = register("Contact: <sip:a@1>\r\n");
-    let pending =
+    let deferred =
         with_req(&text, |r| reg.handle(r, &peer, &mut out)).expect("a change waits for its commit");
-    assert!(out.starts_with(b"SIP/2.0 200 OK\r\n"));
-    assert!(pending.commit.await.is_err());
-    let failure = String::from_utf8(pending.on_failure).unwrap();
+    assert!(out.is_empty(), "nothing may be sent before the commit");
+    let ok = String::from_utf8(deferred.await).unwrap();
+    assert!(ok.starts_with("SIP/2.0 200 OK\r\n"), "{ok}");
+    assert_eq!(reg.stats().accepted.load(Ordering::Relaxed), 1);
+    // The retransmission of that REGISTER changes nothing, yet must wait
+    // for a durable write too, and shares its fate: here it fails, and
+    // there is nothing to roll back.
+    store.failing.store(true, Ordering::Relaxed);
+    let deferred = with_req(&text, |r| reg.handle(r, &peer, &mut out))
+        .expect("a retransmission in write-through waits for the store");
+    let failure = String::from_utf8(deferred.await).unwrap();
     assert!(
         failure.starts_with("SIP/2.0 500 Location Store Unavailable\r\n"),
         "{failure}"
     );
     assert_eq!(lines(&failure, "Retry-After"), ["5"]);
-    // The retransmission of that REGISTER changes nothing, yet must wait
-    // for (and here share the fate of) a durable write too.
-    let pending = with_req(&text, |r| reg.handle(r, &peer, &mut out))
-        .expect("a retransmission in write-through waits for the store");
-    assert!(pending.commit.await.is_err());
+    assert_eq!(reg.table().lookup("alice", 0).map(|b| b.len()), Some(1));
+    // A new binding whose write fails: 500, and rolled back.
+    let text = register_with("c2@h", 1, "Contact: <sip:a@2>\r\n");
+    let deferred = with_req(&text, |r| reg.handle(r, &peer, &mut out)).expect("a change waits");
+    let failure = String::from_utf8(deferred.await).unwrap();
+    assert!(failure.starts_with("SIP/2.0 500 "), "{failure}");
+    assert_eq!(reg.table().lookup("alice", 0).map(|b| b.len()), Some(1));
+    assert_eq!(reg.stats().accepted.load(Ordering::Relaxed), 1);
+    assert_eq!(reg.stats().rejected.load(Ordering::Relaxed), 2);
     // A query changes nothing and is answered at once.
     let text = register_with("c1@h", 11, "");
     assert!(with_req(&text, |r| reg.handle(r, &peer, &mut out)).is_none());
+    assert!(out.starts_with(b"SIP/2.0 200 OK\r\n"));
 }
 
 #[test]

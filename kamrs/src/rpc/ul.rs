@@ -376,7 +376,10 @@ pub fn dump_page(state: &State, cursor: &str, limit: u32, brief: bool) -> Result
 /// The store's row counts for `ul.db_users`, `ul.db_contacts` and
 /// `ul.db_expired_contacts`. Without a store there is no database copy to
 /// count (Kamailio's db_mode 0 refuses these too).
-pub(super) async fn db_counts(state: &State, table: &str) -> Result<crate::store::DbCounts> {
+pub(super) async fn db_counts(
+    state: &State,
+    table: &str,
+) -> Result<crate::usrloc::persist::DbCounts> {
     check_table(table)?;
     let Some(store) = state.table().store() else {
         return Err(ErrorObjectOwned::owned(

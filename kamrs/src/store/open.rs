@@ -1,13 +1,10 @@
-//! Choosing and starting the store named by `[store]`, and filling the
-//! table from it at start-up. `main` calls [`open`], then [`preload`], then
+//! Choosing and starting the store named by `[store]`. `main` calls
+//! [`open`], then `usrloc::preload` (which fills the table from it), then
 //! `LocationTable::attach_store`, all before it announces `ready`.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
-use super::{redis, sqlite, Store, StoreError};
-use crate::usrloc::LocationTable;
+use super::{redis, sqlite, Store};
 
 /// A store that cannot be started. The text is what the daemon prints
 /// before exiting with code 1: it names the store, what failed and, where
@@ -62,53 +59,4 @@ pub async fn open(backend: Backend) -> Result<Option<Arc<dyn Store>>, OpenError>
             Ok(Some(Arc::new(store) as Arc<dyn Store>))
         }
     }
-}
-
-/// What [`preload`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Preloaded {
-    /// Bindings the store handed over (some may have expired since).
-    pub read: u64,
-    /// Bindings in the table afterwards.
-    pub bindings: u64,
-    /// AoRs in the table afterwards.
-    pub aors: usize,
-    pub millis: u128,
-}
-
-/// Fills `table` with the bindings `store` holds that are still live at
-/// `now`, without journaling them back, and logs how many and how long it
-/// took. Call before [`LocationTable::attach_store`].
-pub async fn preload(
-    store: &Arc<dyn Store>,
-    table: &Arc<LocationTable>,
-    now: u64,
-) -> Result<Preloaded, StoreError> {
-    let started = Instant::now();
-    let read = store.load_into(Arc::clone(table), now).await?;
-    let done = Preloaded {
-        read,
-        bindings: table.stats().contacts.load(Ordering::Relaxed),
-        aors: table.len(),
-        millis: started.elapsed().as_millis(),
-    };
-    // Bindings read but not kept: they expired between the store's read
-    // and the table's load.
-    let expired = done.read.saturating_sub(done.bindings);
-    let expired = if expired == 0 {
-        String::new()
-    } else {
-        format!(
-            " ({expired} of the {} read had expired meanwhile)",
-            done.read
-        )
-    };
-    tracing::info!(
-        "preloaded {} bindings of {} AoRs from the {} store in {} ms{expired}",
-        done.bindings,
-        done.aors,
-        store.name(),
-        done.millis,
-    );
-    Ok(done)
 }

@@ -303,13 +303,9 @@ impl Connection {
                             Action::Reply { .. } => pending.extend_from_slice(&out),
                             // Replies on a connection stay in request order,
                             // so this connection waits for the commit.
-                            Action::Deferred { pending: p, .. } => match p.commit.await {
-                                Ok(()) => pending.extend_from_slice(&out),
-                                Err(e) => {
-                                    self.router.registrar().commit_failed(&e, p.undo);
-                                    pending.extend_from_slice(&p.on_failure);
-                                }
-                            },
+                            Action::Deferred { reply, .. } => {
+                                pending.extend_from_slice(&reply.await)
+                            }
                             Action::Absorb | Action::Drop(_) => {}
                         }
                         start += len;

@@ -215,22 +215,15 @@ impl Worker {
                 tracing::trace!(%remote, len = data.len(), ?action, "udp message");
                 match action {
                     Action::Reply { dest } => replies.push((i, dest)),
-                    Action::Deferred { dest, pending } => {
+                    Action::Deferred { dest, reply } => {
                         // The worker must not wait for the store: the reply
-                        // waits in its own task. (Write-through mode only,
-                        // so the buffer handed over costs nothing in the
-                        // other modes.)
-                        let reply = std::mem::replace(out, Vec::with_capacity(REPLY_CAPACITY));
+                        // waits in its own task. The router took the bytes
+                        // out of `out`; give the buffer its room back.
+                        out.reserve(REPLY_CAPACITY);
                         let socket = Arc::clone(&self.socket);
                         let router = Arc::clone(&self.router);
                         tokio::spawn(async move {
-                            let bytes = match pending.commit.await {
-                                Ok(()) => reply,
-                                Err(e) => {
-                                    router.registrar().commit_failed(&e, pending.undo);
-                                    pending.on_failure
-                                }
-                            };
+                            let bytes = reply.await;
                             send_nowait(&socket, &bytes, dest, router.stats());
                         });
                     }

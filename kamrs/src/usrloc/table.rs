@@ -23,7 +23,7 @@ use smallvec::SmallVec;
 
 use super::binding::{Binding, Ruid, PERMANENT};
 use super::limits::{self, Growth, TableFull, TableLimits};
-use crate::store::{Commit, Store, StoreMode, StoreOp};
+use super::persist::{Commit, Store, StoreMode, StoreOp};
 
 pub use crate::time::unix_now;
 
@@ -277,25 +277,14 @@ impl LocationTable {
         }
     }
 
-    /// Like [`update`](Self::update), and also returns the store's commit of
-    /// what changed (`None` without a store or when nothing changed), for
-    /// callers that must not answer before it is durable.
-    pub fn update_durable<R>(
-        &self,
-        aor: &str,
-        now: u64,
-        f: impl FnOnce(&mut Vec<Binding>) -> R,
-    ) -> (R, Option<Commit>) {
-        let (r, commit, _) = self.edit_with(aor, now, true, false, f);
-        (r, commit)
-    }
-
-    /// Like [`update_durable`](Self::update_durable), and when the table
-    /// is attached to a write-through store and the edit changed
-    /// something, also what undoes it should the commit fail (see
+    /// Like [`update`](Self::update), and also returns the store's commit
+    /// of what changed (`None` without a store or when nothing changed)
+    /// and, when the table is attached to a write-through store and the
+    /// edit changed something, what undoes it should the commit fail (see
     /// [`undo`](Self::undo)). Without a store, or in write-back mode,
-    /// nothing is kept (no copy of the bindings is made).
-    pub fn update_undoable<R>(
+    /// nothing is kept (no copy of the bindings is made). The registrar
+    /// uses this through [`update_durable`](Self::update_durable).
+    pub(super) fn update_undoable<R>(
         &self,
         aor: &str,
         now: u64,
@@ -312,7 +301,7 @@ impl LocationTable {
     /// and the inverse ops go to the store, so that a write it keeps for
     /// retry is superseded (their own commit is not awaited). Returns
     /// whether it rolled back.
-    pub fn undo(&self, undo: Undo, now: u64) -> bool {
+    pub(super) fn undo(&self, undo: Undo, now: u64) -> bool {
         let UndoInner {
             key,
             mut before,
@@ -493,7 +482,7 @@ impl LocationTable {
     /// that commit (`None` without a store or bindings). For answers that
     /// depend on an earlier write being durable, e.g. a retransmitted
     /// REGISTER in write-through mode.
-    pub fn persist(&self, aor: &str) -> Option<Commit> {
+    pub(super) fn persist(&self, aor: &str) -> Option<Commit> {
         let store = self.store.get()?;
         let rec = self.records.get(aor)?;
         let ops: Vec<StoreOp> = rec
@@ -586,93 +575,21 @@ impl LocationTable {
         }
     }
 
-    // ----------------------------------------------------------------
-    // Changes made by other nodes, read from a store several nodes share
-    // (store/redis/feed.rs). They are applied like any edit (counters, expiry
-    // index) but never journaled: the store already holds them, and
-    // journaling would echo them back to every node forever.
-
-    /// Applies a binding another node stored: replaces the binding with the
-    /// same `ruid`, or adds it. One that is no longer live at `now` removes
-    /// its old copy instead. Returns whether the table changed.
-    pub fn apply_remote_upsert(&self, aor: &str, binding: Binding, now: u64) -> bool {
-        if !binding.is_live(now) {
-            return self.apply_remote_delete(aor, &binding.ruid().to_string(), now);
-        }
-        self.edit_with(aor, now, false, false, |bindings| {
-            match bindings.iter_mut().find(|b| b.ruid() == binding.ruid()) {
-                Some(old) if *old == binding => false,
-                Some(old) => {
-                    *old = binding;
-                    true
-                }
-                None => {
-                    bindings.push(binding);
-                    true
-                }
-            }
-        })
-        .0
-    }
-
-    /// Applies a removal another node made: drops the binding `ruid` of
-    /// `aor`, if present. Returns whether the table changed.
-    pub fn apply_remote_delete(&self, aor: &str, ruid: &str, now: u64) -> bool {
-        if !self.records.contains_key(aor) {
-            return false;
-        }
-        self.edit_with(aor, now, false, false, |bindings| {
-            let before = bindings.len();
-            let ruid = Ruid::parse(ruid);
-            bindings.retain(|b| b.ruid() != ruid);
-            bindings.len() != before
-        })
-        .0
-    }
-
-    /// Makes the live bindings of `aor` exactly `bindings` (those still live
-    /// at `now`), as a re-sync from a shared store does: bindings that stay
-    /// keep their place, new ones are appended. `proceed` is asked first,
-    /// while the AoR is locked, so a caller can skip AoRs that changed
-    /// locally meanwhile without racing those changes; when it says no,
-    /// nothing changes. Returns whether the table changed.
-    pub fn apply_remote_replace(
+    /// Runs `f` like [`update`](Self::update) but tells the store
+    /// nothing: for changes read from the store itself (`remote.rs`).
+    pub(super) fn edit_unjournaled<R>(
         &self,
         aor: &str,
-        mut bindings: Vec<Binding>,
         now: u64,
-        proceed: impl FnOnce() -> bool,
-    ) -> bool {
-        bindings.retain(|b| b.is_live(now));
-        if bindings.is_empty() && !self.records.contains_key(aor) {
-            return false;
-        }
-        self.edit_with(aor, now, false, false, |current| {
-            if !proceed() {
-                return false;
-            }
-            let mut changed = false;
-            current.retain_mut(
-                |b| match bindings.iter().position(|n| n.ruid() == b.ruid()) {
-                    Some(i) => {
-                        let new = bindings.swap_remove(i);
-                        if *b != new {
-                            *b = new;
-                            changed = true;
-                        }
-                        true
-                    }
-                    None => {
-                        changed = true;
-                        false
-                    }
-                },
-            );
-            changed |= !bindings.is_empty();
-            current.append(&mut bindings);
-            changed
-        })
-        .0
+        f: impl FnOnce(&mut Vec<Binding>) -> R,
+    ) -> R {
+        self.edit_with(aor, now, false, false, f).0
+    }
+
+    /// Whether `aor` has a record (possibly of bindings expired but not
+    /// yet purged).
+    pub(super) fn has_record(&self, aor: &str) -> bool {
+        self.records.contains_key(aor)
     }
 
     /// Number of AoRs with bindings.
@@ -832,369 +749,4 @@ impl Snapshot {
 }
 
 #[cfg(test)]
-mod aors_tests {
-    use super::*;
-
-    fn binding(contact: &str, expires_at: u64) -> Binding {
-        Binding::for_test(contact, expires_at)
-    }
-
-    #[test]
-    fn aors_lists_every_record_once() {
-        let t = LocationTable::new();
-        assert!(t.aors().is_empty());
-        for i in 0..1000 {
-            t.update(&format!("u{i}"), 0, |b| b.push(binding("sip:x@h", 100)));
-        }
-        t.update("p", 0, |b| b.push(binding("sip:p@h", PERMANENT)));
-        assert!(t.remove("u7"));
-        let mut aors: Vec<String> = t.aors().iter().map(|a| a.to_string()).collect();
-        aors.sort();
-        assert_eq!(aors.len(), 1000);
-        assert!(aors.contains(&"p".to_owned()));
-        assert!(!aors.contains(&"u7".to_owned()));
-        aors.dedup();
-        assert_eq!(aors.len(), 1000);
-    }
-
-    #[test]
-    fn aors_does_not_block_updates_of_other_records_while_held() {
-        // The returned names hold no lock: updating and looking up every
-        // listed AoR while the list is alive must not deadlock.
-        let t = LocationTable::new();
-        for i in 0..100 {
-            t.update(&format!("u{i}"), 0, |b| b.push(binding("sip:x@h", 100)));
-        }
-        let aors = t.aors();
-        for a in &aors {
-            t.update(a, 0, |b| b.push(binding("sip:y@h", 100)));
-            assert_eq!(t.lookup(a, 0).map(|v| v.len()), Some(2));
-        }
-    }
-}
-
-#[cfg(test)]
-mod remote_tests {
-    //! Changes from other nodes (`apply_remote_*`): applied, counted,
-    //! expired like local ones, and never journaled back to the store.
-
-    use std::sync::atomic::Ordering;
-    use std::sync::{Arc, Mutex};
-
-    use super::*;
-    use crate::store::{Commit, Store, StoreMode, StoreOp};
-
-    fn binding(ruid: &str, contact: &str, expires_at: u64) -> Binding {
-        Binding::for_test(contact, expires_at).with_ruid(ruid)
-    }
-
-    /// Records every op submitted to it.
-    #[derive(Default)]
-    struct Journal(Mutex<Vec<StoreOp>>);
-
-    impl Store for Journal {
-        fn submit(&self, ops: Vec<StoreOp>) -> Commit {
-            self.0.lock().unwrap().extend(ops);
-            Commit::ready(Ok(()))
-        }
-        fn flush(&self) -> Commit {
-            Commit::ready(Ok(()))
-        }
-        fn mode(&self) -> StoreMode {
-            StoreMode::WriteThrough
-        }
-        fn name(&self) -> &'static str {
-            "journal"
-        }
-    }
-
-    fn table_with_journal() -> (LocationTable, Arc<Journal>) {
-        let t = LocationTable::new();
-        let j = Arc::new(Journal::default());
-        assert!(t.attach_store(j.clone()).is_ok());
-        (t, j)
-    }
-
-    fn counts(t: &LocationTable) -> (u64, u64) {
-        (
-            t.stats().users.load(Ordering::Relaxed),
-            t.stats().contacts.load(Ordering::Relaxed),
-        )
-    }
-
-    fn contacts(t: &LocationTable, aor: &str, now: u64) -> Vec<String> {
-        t.lookup(aor, now)
-            .unwrap_or_default()
-            .iter()
-            .map(|b| b.contact().to_string())
-            .collect()
-    }
-
-    #[test]
-    fn remote_upsert_adds_replaces_and_is_not_journaled() {
-        let (t, j) = table_with_journal();
-        assert!(t.apply_remote_upsert("alice", binding("r1", "sip:a@1", 200), 100));
-        assert!(t.apply_remote_upsert("alice", binding("r2", "sip:a@2", 300), 100));
-        assert_eq!(counts(&t), (1, 2));
-        // Same ruid: replaced in place, not added.
-        assert!(t.apply_remote_upsert("alice", binding("r1", "sip:a@1b", 250), 100));
-        assert_eq!(contacts(&t, "alice", 100), ["sip:a@1b", "sip:a@2"]);
-        assert_eq!(counts(&t), (1, 2));
-        // The very same binding again changes nothing.
-        assert!(!t.apply_remote_upsert("alice", binding("r1", "sip:a@1b", 250), 100));
-        assert!(
-            j.0.lock().unwrap().is_empty(),
-            "remote changes must not be journaled"
-        );
-        // A local edit still is.
-        t.update("alice", 100, |b| b.retain(|x| x.ruid() != "r2"));
-        assert_eq!(j.0.lock().unwrap().len(), 1);
-    }
-
-    #[test]
-    fn remote_upsert_of_an_expired_binding_removes_the_old_copy() {
-        let (t, j) = table_with_journal();
-        t.apply_remote_upsert("bob", binding("r1", "sip:b@1", 200), 100);
-        assert!(!t.apply_remote_upsert("carol", binding("r9", "sip:c@1", 50), 100));
-        assert!(t.lookup("carol", 100).is_none());
-        assert!(t.apply_remote_upsert("bob", binding("r1", "sip:b@1", 90), 100));
-        assert!(t.lookup("bob", 100).is_none());
-        assert_eq!(counts(&t), (0, 0));
-        assert!(j.0.lock().unwrap().is_empty());
-    }
-
-    #[test]
-    fn remote_delete_removes_by_ruid_only() {
-        let (t, j) = table_with_journal();
-        t.apply_remote_upsert("dave", binding("r1", "sip:d@1", 200), 100);
-        t.apply_remote_upsert("dave", binding("r2", "sip:d@2", 200), 100);
-        assert!(!t.apply_remote_delete("dave", "nope", 100));
-        assert!(!t.apply_remote_delete("nobody", "r1", 100));
-        assert!(t.apply_remote_delete("dave", "r1", 100));
-        assert_eq!(contacts(&t, "dave", 100), ["sip:d@2"]);
-        assert!(t.apply_remote_delete("dave", "r2", 100));
-        assert!(t.lookup("dave", 100).is_none());
-        assert_eq!(counts(&t), (0, 0));
-        assert!(t.aors().is_empty(), "the emptied record is gone");
-        assert!(j.0.lock().unwrap().is_empty());
-    }
-
-    #[test]
-    fn remote_bindings_expire_like_local_ones() {
-        let t = LocationTable::new();
-        t.apply_remote_upsert("erin", binding("r1", "sip:e@1", 110), 100);
-        t.apply_remote_upsert("erin", binding("r2", "sip:e@2", PERMANENT), 100);
-        assert_eq!(t.purge_due(105), Some(110));
-        assert_eq!(t.purge_due(111), None);
-        assert_eq!(contacts(&t, "erin", 111), ["sip:e@2"]);
-        assert_eq!(t.stats().expired.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn remote_replace_syncs_a_record_unless_told_not_to() {
-        let (t, j) = table_with_journal();
-        t.apply_remote_upsert("fay", binding("r1", "sip:f@1", 200), 100);
-        t.apply_remote_upsert("fay", binding("r2", "sip:f@2", 200), 100);
-        // Refused: nothing changes.
-        assert!(!t.apply_remote_replace("fay", vec![], 100, || false));
-        assert_eq!(contacts(&t, "fay", 100), ["sip:f@1", "sip:f@2"]);
-        // r1 changed, r2 gone, r3 new, r4 already expired.
-        let new = vec![
-            binding("r3", "sip:f@3", 300),
-            binding("r1", "sip:f@1x", 300),
-            binding("r4", "sip:f@4", 50),
-        ];
-        assert!(t.apply_remote_replace("fay", new.clone(), 100, || true));
-        assert_eq!(contacts(&t, "fay", 100), ["sip:f@1x", "sip:f@3"]);
-        assert_eq!(counts(&t), (1, 2));
-        // The same state again is no change.
-        assert!(!t.apply_remote_replace("fay", new, 100, || true));
-        // Emptying removes the record; an unknown AoR with nothing stays absent.
-        assert!(t.apply_remote_replace("fay", vec![], 100, || true));
-        assert!(!t.apply_remote_replace("ghost", vec![], 100, || panic!("not asked")));
-        assert!(t.aors().is_empty());
-        assert_eq!(counts(&t), (0, 0));
-        // A new AoR from a re-sync.
-        assert!(t.apply_remote_replace("gil", vec![binding("g", "sip:g@1", 200)], 100, || true));
-        assert_eq!(counts(&t), (1, 1));
-        assert!(j.0.lock().unwrap().is_empty());
-    }
-}
-
-#[cfg(test)]
-mod undo_tests {
-    //! A write-through edit whose commit failed is rolled back
-    //! ([`LocationTable::undo`]): in memory, in the counters and limits,
-    //! and in the store (the inverse ops), unless the AoR changed again.
-
-    use std::sync::atomic::Ordering;
-    use std::sync::{Arc, Mutex};
-
-    use super::*;
-    use crate::store::{Commit, Store, StoreError, StoreMode, StoreOp};
-
-    /// Records every op and fails every commit, like a locked database.
-    struct Failing(Mutex<Vec<StoreOp>>, StoreMode);
-
-    impl Store for Failing {
-        fn submit(&self, ops: Vec<StoreOp>) -> Commit {
-            self.0.lock().unwrap().extend(ops);
-            Commit::ready(Err(StoreError::Write("locked".into())))
-        }
-        fn flush(&self) -> Commit {
-            Commit::ready(Ok(()))
-        }
-        fn mode(&self) -> StoreMode {
-            self.1
-        }
-        fn name(&self) -> &'static str {
-            "failing"
-        }
-    }
-
-    fn table(mode: StoreMode, limits: TableLimits) -> (LocationTable, Arc<Failing>) {
-        let t = LocationTable::new().with_limits(limits);
-        let s = Arc::new(Failing(Mutex::default(), mode));
-        assert!(t.attach_store(s.clone()).is_ok());
-        (t, s)
-    }
-
-    fn binding(ruid: &str, expires_at: u64, cseq: u32) -> Binding {
-        let mut b = Binding::for_test("sip:a@h", expires_at).with_ruid(ruid);
-        b.cseq = cseq;
-        b.last_modified = u64::from(cseq);
-        b
-    }
-
-    fn gauges(t: &LocationTable) -> (u64, u64, u64) {
-        let s = t.stats();
-        (
-            s.users.load(Ordering::Relaxed),
-            s.contacts.load(Ordering::Relaxed),
-            s.bytes.load(Ordering::Relaxed),
-        )
-    }
-
-    fn last_op(s: &Failing) -> StoreOp {
-        s.0.lock().unwrap().last().cloned().expect("an op")
-    }
-
-    #[test]
-    fn a_new_binding_is_rolled_back_with_its_counters_and_limits() {
-        let limits = TableLimits {
-            max_bindings: 1,
-            ..TableLimits::default()
-        };
-        let (t, s) = table(StoreMode::WriteThrough, limits);
-        let add = |t: &LocationTable| {
-            t.update_undoable("alice", 100, |b| {
-                let new = binding("r1", 200, 1);
-                t.admit("alice", b, Growth::add(&new))?;
-                b.push(new);
-                Ok::<(), TableFull>(())
-            })
-        };
-        let (r, commit, undo) = add(&t);
-        assert!(r.is_ok());
-        assert!(commit.unwrap().refused().is_some());
-        assert!(t.undo(undo.expect("write-through keeps an undo"), 101));
-        assert!(t.lookup("alice", 101).is_none());
-        assert!(t.aors().is_empty(), "the emptied record is gone");
-        assert_eq!(gauges(&t), (0, 0, 0));
-        assert_eq!(*t.reserved.lock().unwrap(), (0, 0));
-        assert_eq!(
-            last_op(&s),
-            StoreOp::Delete {
-                aor: "alice".into(),
-                ruid: "r1".into()
-            },
-            "the failed upsert kept for retry is superseded"
-        );
-        assert_eq!(t.stats().rolled_back.load(Ordering::Relaxed), 1);
-        // The slot it took is free again.
-        let (r, _, _) = add(&t);
-        assert!(r.is_ok(), "the limit leaked: {r:?}");
-    }
-
-    #[test]
-    fn a_refresh_is_rolled_back_to_the_old_expiry_and_cseq() {
-        let (t, s) = table(StoreMode::WriteThrough, TableLimits::default());
-        t.update("bob", 100, |b| b.push(binding("r1", 200, 1)));
-        t.update("bob", 100, |b| b.push(binding("r2", 900, 1)));
-        let before = gauges(&t);
-        let (_, commit, undo) = t.update_undoable("bob", 100, |b| b[0] = binding("r1", 4000, 2));
-        assert!(commit.is_some());
-        assert!(t.undo(undo.unwrap(), 100));
-        let now = t.lookup("bob", 100).unwrap();
-        assert_eq!(now, [binding("r1", 200, 1), binding("r2", 900, 1)]);
-        assert_eq!(gauges(&t), before);
-        assert_eq!(
-            last_op(&s),
-            StoreOp::Upsert {
-                aor: "bob".into(),
-                binding: binding("r1", 200, 1)
-            }
-        );
-        // The old expiry is scheduled again.
-        assert_eq!(t.purge_due(201), Some(900));
-        assert_eq!(t.lookup("bob", 201).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn a_removal_is_rolled_back() {
-        let (t, s) = table(StoreMode::WriteThrough, TableLimits::default());
-        t.update("carol", 100, |b| b.push(binding("r1", 200, 1)));
-        let before = gauges(&t);
-        let (_, commit, undo) = t.update_undoable("carol", 100, |b| b.clear());
-        assert!(commit.is_some());
-        assert!(t.lookup("carol", 100).is_none());
-        assert_eq!(gauges(&t), (0, 0, 0));
-        assert!(t.undo(undo.unwrap(), 150));
-        assert_eq!(t.lookup("carol", 150).unwrap(), [binding("r1", 200, 1)]);
-        assert_eq!(gauges(&t), before);
-        assert!(matches!(last_op(&s), StoreOp::Upsert { .. }));
-        assert_eq!(t.purge_due(201), None, "and expires as before");
-        assert_eq!(gauges(&t), (0, 0, 0));
-    }
-
-    #[test]
-    fn a_binding_that_expired_meanwhile_is_not_restored() {
-        let (t, _) = table(StoreMode::WriteThrough, TableLimits::default());
-        t.update("dan", 100, |b| {
-            b.push(binding("r1", 110, 1));
-            b.push(binding("r2", 900, 1));
-        });
-        let (_, _, undo) = t.update_undoable("dan", 100, |b| b.clear());
-        assert!(t.undo(undo.unwrap(), 120));
-        assert_eq!(t.lookup("dan", 120).unwrap(), [binding("r2", 900, 1)]);
-        assert_eq!(gauges(&t).1, 1);
-    }
-
-    #[test]
-    fn a_rollback_is_skipped_when_the_aor_changed_again() {
-        let (t, s) = table(StoreMode::WriteThrough, TableLimits::default());
-        let (_, _, undo) = t.update_undoable("erin", 100, |b| b.push(binding("r1", 200, 1)));
-        // A later REGISTER refreshed it before the first one's commit failed.
-        t.update("erin", 100, |b| b[0] = binding("r1", 300, 2));
-        let ops = s.0.lock().unwrap().len();
-        assert!(!t.undo(undo.unwrap(), 100));
-        assert_eq!(t.lookup("erin", 100).unwrap(), [binding("r1", 300, 2)]);
-        assert_eq!(s.0.lock().unwrap().len(), ops, "nothing submitted");
-        assert_eq!(t.stats().rolled_back.load(Ordering::Relaxed), 0);
-        assert_eq!(t.stats().rollback_skipped.load(Ordering::Relaxed), 1);
-    }
-
-    #[test]
-    fn only_write_through_keeps_an_undo() {
-        let (t, _) = table(StoreMode::WriteBack, TableLimits::default());
-        let (_, commit, undo) = t.update_undoable("fay", 100, |b| b.push(binding("r1", 200, 1)));
-        assert!(commit.is_some() && undo.is_none());
-        let t = LocationTable::new();
-        let (_, commit, undo) = t.update_undoable("fay", 100, |b| b.push(binding("r1", 200, 1)));
-        assert!(commit.is_none() && undo.is_none());
-        // Nothing changed: nothing to undo.
-        let (t, _) = table(StoreMode::WriteThrough, TableLimits::default());
-        let (_, commit, undo) = t.update_undoable("fay", 100, |_| ());
-        assert!(commit.is_none() && undo.is_none());
-    }
-}
+mod tests;

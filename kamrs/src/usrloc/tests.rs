@@ -126,18 +126,18 @@ fn concurrent_updates_keep_exact_counts() {
 
 /// A store that records what it is told.
 #[derive(Default)]
-struct Recorder(std::sync::Mutex<Vec<crate::store::StoreOp>>);
+struct Recorder(std::sync::Mutex<Vec<crate::usrloc::persist::StoreOp>>);
 
-impl crate::store::Store for Recorder {
-    fn submit(&self, ops: Vec<crate::store::StoreOp>) -> crate::store::Commit {
+impl crate::usrloc::persist::Store for Recorder {
+    fn submit(&self, ops: Vec<crate::usrloc::persist::StoreOp>) -> crate::usrloc::persist::Commit {
         self.0.lock().unwrap().extend(ops);
-        crate::store::Commit::ready(Ok(()))
+        crate::usrloc::persist::Commit::ready(Ok(()))
     }
-    fn flush(&self) -> crate::store::Commit {
-        crate::store::Commit::ready(Ok(()))
+    fn flush(&self) -> crate::usrloc::persist::Commit {
+        crate::usrloc::persist::Commit::ready(Ok(()))
     }
-    fn mode(&self) -> crate::store::StoreMode {
-        crate::store::StoreMode::WriteThrough
+    fn mode(&self) -> crate::usrloc::persist::StoreMode {
+        crate::usrloc::persist::StoreMode::WriteThrough
     }
     fn name(&self) -> &'static str {
         "recorder"
@@ -145,7 +145,7 @@ impl crate::store::Store for Recorder {
 }
 
 fn ops(r: &Recorder) -> Vec<String> {
-    use crate::store::StoreOp;
+    use crate::usrloc::persist::StoreOp;
     r.0.lock()
         .unwrap()
         .drain(..)
@@ -170,7 +170,7 @@ fn the_store_hears_exactly_what_changed() {
 
     let mut b = binding("sip:a@2", 200);
     b = b.with_ruid("rb");
-    let (_, commit) = t.update_durable("alice", 0, |v| v.push(b.clone()));
+    let (_, commit, _) = t.update_undoable("alice", 0, |v| v.push(b.clone()));
     assert!(commit.is_some());
     assert_eq!(ops(&rec), ["upsert alice rb 200"]);
 
@@ -182,7 +182,7 @@ fn the_store_hears_exactly_what_changed() {
     assert_eq!(ops(&rec), ["upsert alice ra 150"]);
 
     // Nothing changed: nothing written, no commit to wait for.
-    let (_, commit) = t.update_durable("alice", 0, |_| ());
+    let (_, commit, _) = t.update_undoable("alice", 0, |_| ());
     assert!(commit.is_none());
     assert!(ops(&rec).is_empty());
 

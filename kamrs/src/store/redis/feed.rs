@@ -44,13 +44,14 @@ pub(super) async fn subscribe(shared: &Shared) -> Result<Feed, String> {
     Err(last)
 }
 
-/// Keeps `table` in step with the other nodes: applies feed messages, and
-/// re-syncs after re-subscribing (messages were lost meanwhile) or when
-/// the writer recovered. Runs for the life of the process.
+/// Keeps the table in step with the other nodes: hands their feed
+/// messages to it over `table` (usrloc applies them), and re-syncs after
+/// re-subscribing (messages were lost meanwhile) or when the writer
+/// recovered. Runs until the table stops listening.
 pub(super) async fn follower(
     shared: Arc<Shared>,
     jobs: mpsc::UnboundedSender<Job>,
-    table: Arc<LocationTable>,
+    table: mpsc::Sender<Remote>,
     mut link: Link,
     feed: Feed,
 ) {
@@ -100,7 +101,11 @@ pub(super) async fn follower(
         loop {
             tokio::select! {
                 msg = stream.next() => match msg {
-                    Some(msg) => apply_feed(&shared, &table, msg.get_payload_bytes()),
+                    Some(msg) => {
+                        if apply_feed(&shared, &table, msg.get_payload_bytes()).await.is_err() {
+                            return; // the table is gone: the process is stopping
+                        }
+                    }
                     None => {
                         warn_feed_lost(&shared, "connection closed");
                         break;
@@ -140,28 +145,46 @@ pub(super) fn warn_feed_lost(shared: &Shared, why: &str) {
     }
 }
 
-/// Applies one feed message unless this node sent it.
-pub(super) fn apply_feed(shared: &Shared, table: &LocationTable, msg: &[u8]) {
+/// Hands the changes of one feed message to the table, unless this node
+/// sent it. Errs only when the table no longer listens.
+pub(super) async fn apply_feed(
+    shared: &Shared,
+    table: &mpsc::Sender<Remote>,
+    msg: &[u8],
+) -> Result<(), TableGone> {
     let (node, ops) = match decode_feed(msg) {
         Ok(x) => x,
-        Err(e) => return bad_message(shared, &e),
+        Err(e) => {
+            bad_message(shared, &e);
+            return Ok(());
+        }
     };
     if node == &*shared.node {
-        return;
+        return Ok(());
     }
-    let now = unix_now();
     for op in ops {
-        match decode_op(op) {
-            Ok(Decoded::Upsert { aor, binding }) => {
-                table.apply_remote_upsert(&aor, binding, now);
+        let op = match decode_op(op) {
+            Ok(Decoded::Upsert { aor, binding }) => StoreOp::Upsert {
+                aor: Arc::from(aor),
+                binding,
+            },
+            Ok(Decoded::Delete { aor, ruid }) => StoreOp::Delete {
+                aor: Arc::from(aor),
+                ruid: ruid.into_boxed_str(),
+            },
+            Err(e) => {
+                bad_message(shared, &e);
+                continue;
             }
-            Ok(Decoded::Delete { aor, ruid }) => {
-                table.apply_remote_delete(&aor, &ruid, now);
-            }
-            Err(e) => bad_message(shared, &e),
-        }
+        };
+        table.send(Remote::Op(op)).await.map_err(|_| TableGone)?;
     }
+    Ok(())
 }
+
+/// The table's end of the change channel is closed.
+#[derive(Debug)]
+pub(super) struct TableGone;
 
 pub(super) fn bad_message(shared: &Shared, why: &str) {
     if let Some(more) = shared.bad_data_log.allow() {
@@ -177,9 +200,9 @@ pub(super) fn bad_message(shared: &Shared, why: &str) {
 /// the re-sync runs are left alone: their writes and feed messages are
 /// newer than what the scan read.
 pub(super) async fn resync(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     jobs: &mpsc::UnboundedSender<Job>,
-    table: &LocationTable,
+    table: &mpsc::Sender<Remote>,
     link: &mut Link,
 ) -> Result<(), String> {
     let barrier = {
@@ -210,28 +233,26 @@ pub(super) async fn resync(
             );
         }
         let remote = scan_all(shared, link).await?;
-        let now = unix_now();
-        let changed_here = |aor: &str| {
-            lock(&shared.tracking)
+        let aors = remote.len();
+        let tracked = Arc::clone(shared);
+        let changed_here = Box::new(move |aor: &str| {
+            lock(&tracked.tracking)
                 .as_ref()
                 .is_some_and(|s| s.contains(aor))
-        };
-        let mut changed = 0usize;
-        for (aor, bindings) in &remote {
-            if table.apply_remote_replace(aor, bindings.clone(), now, || !changed_here(aor)) {
-                changed += 1;
-            }
-        }
-        for aor in table.aors() {
-            if !remote.contains_key(&aor)
-                && table.apply_remote_replace(&aor, Vec::new(), now, || !changed_here(&aor))
-            {
-                changed += 1;
-            }
-        }
+        });
+        let (done, changed) = oneshot::channel();
+        table
+            .send(Remote::Replace {
+                all: remote,
+                changed_here,
+                done,
+            })
+            .await
+            .map_err(|_| TABLE_GONE.to_owned())?;
+        // Tracking stays on until the table has applied it.
+        let changed = changed.await.map_err(|_| TABLE_GONE.to_owned())?;
         tracing::debug!(
-            "redis store: re-sync read {} AoRs, changed {changed}",
-            remote.len()
+            "redis store: re-sync read {aors} AoRs, changed {changed}"
         );
         Ok(())
     }
@@ -271,42 +292,41 @@ pub(super) async fn read_epoch(link: &mut Link) -> Result<Option<String>, String
     })
 }
 
-/// Queues every live binding of `table` for writing (through the writer,
-/// so they reach the other nodes' feeds too) and waits until they are
-/// written. Upserts by ruid are idempotent, so several nodes doing this at
-/// once after the same loss is harmless. Returns how many were written.
+const TABLE_GONE: &str = "the location table is shut down";
+
+/// Queues every live binding of the table for writing (through the
+/// writer, so they reach the other nodes' feeds too) and waits until they
+/// are written. Upserts by ruid are idempotent, so several nodes doing
+/// this at once after the same loss is harmless. Returns how many were
+/// written.
 pub(super) async fn republish(
     shared: &Shared,
     jobs: &mpsc::UnboundedSender<Job>,
-    table: &LocationTable,
+    table: &mpsc::Sender<Remote>,
 ) -> Result<usize, String> {
-    let now = unix_now();
+    let (to, mut batches) = mpsc::channel(4);
+    table
+        .send(Remote::Dump {
+            batch: MAX_BATCH,
+            to,
+        })
+        .await
+        .map_err(|_| TABLE_GONE.to_owned())?;
     let mut written = 0usize;
-    let mut ops = Vec::with_capacity(MAX_BATCH);
-    let aors = table.aors();
     let mut waits = Vec::new();
-    for (i, aor) in aors.iter().enumerate() {
-        for binding in table.lookup(aor, now).unwrap_or_default() {
-            ops.push(StoreOp::Upsert {
-                aor: Arc::clone(aor),
-                binding,
-            });
-        }
-        if ops.len() >= MAX_BATCH || (i + 1 == aors.len() && !ops.is_empty()) {
-            let batch = std::mem::replace(&mut ops, Vec::with_capacity(MAX_BATCH));
-            written += batch.len();
-            // Counted like any submission, so the writer's accounting
-            // holds; not refused at the queue limit, since these replace
-            // data Redis lost and the queue drains as they are written.
-            shared.queued.fetch_add(batch.len(), Ordering::AcqRel);
-            let (tx, rx) = oneshot::channel();
-            jobs.send(Job::Ops(Sub {
-                ops: batch,
-                done: Some(tx),
-            }))
-            .map_err(|_| "the store is shut down".to_owned())?;
-            waits.push(rx);
-        }
+    while let Some(batch) = batches.recv().await {
+        written += batch.len();
+        // Counted like any submission, so the writer's accounting holds;
+        // not refused at the queue limit, since these replace data Redis
+        // lost and the queue drains as they are written.
+        shared.queued.fetch_add(batch.len(), Ordering::AcqRel);
+        let (tx, rx) = oneshot::channel();
+        jobs.send(Job::Ops(Sub {
+            ops: batch,
+            done: Some(tx),
+        }))
+        .map_err(|_| "the store is shut down".to_owned())?;
+        waits.push(rx);
     }
     for rx in waits {
         match rx.await {

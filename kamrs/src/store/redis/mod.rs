@@ -66,9 +66,11 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::time::Instant;
 
-use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
+use super::{
+    Batch, Commit, DbCounts, Loading, Remote, Store, StoreError, StoreFuture, StoreMode, StoreOp,
+};
 use crate::peer::Proto;
-use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
+use crate::usrloc::{Binding, Parts, Ruid, Source, PERMANENT};
 use crate::util::lock;
 
 /// Every key kamrs writes starts with this.
@@ -95,6 +97,9 @@ const MAX_BATCH: usize = 2048;
 /// Most ops in one feed message (keeps messages well under pub/sub
 /// output-buffer limits).
 const FEED_CHUNK: usize = 256;
+/// Other nodes' changes waiting for the table to apply them; past this
+/// the follower stops reading the feed (Redis buffers it meanwhile).
+const REMOTE_QUEUE: usize = 1024;
 /// Keys asked for per `SCAN` step (and read per `MGET`).
 const SCAN_COUNT: usize = 1000;
 
@@ -418,9 +423,9 @@ impl Store for RedisStore {
     }
 
     /// Subscribes to the change feed, reads every binding by `SCAN`, and
-    /// from then on applies the other nodes' changes to `table` (once per
-    /// store; a second call only reads).
-    fn load_into(&self, table: Arc<LocationTable>, now: u64) -> StoreFuture<'_, u64> {
+    /// from then on hands out the other nodes' changes (once per store; a
+    /// second call only reads).
+    fn load(&self, _now: u64) -> StoreFuture<'_, Loading> {
         let shared = Arc::clone(&self.shared);
         let jobs = self.jobs.clone();
         Box::pin(async move {
@@ -440,7 +445,7 @@ impl Store for RedisStore {
                 None
             };
             let mut link = Link::new(shared.target.clone());
-            let remote = match scan_all(&shared, &mut link).await {
+            let stored = match scan_all(&shared, &mut link).await {
                 Ok(r) => r,
                 Err(e) => {
                     if feed.is_some() {
@@ -449,17 +454,33 @@ impl Store for RedisStore {
                     return Err(StoreError::Read(e));
                 }
             };
-            let mut read = 0u64;
-            for (aor, bindings) in remote {
+            // Already in memory: handed over in batches the channel holds
+            // all of, so nothing waits for the reader.
+            let mut batches: Vec<Batch> = Vec::new();
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            for (aor, bindings) in stored {
                 for b in bindings {
-                    read += 1;
-                    table.apply_remote_upsert(&aor, b, now);
+                    batch.push((Arc::clone(&aor), b));
+                    if batch.len() >= MAX_BATCH {
+                        batches.push(std::mem::replace(&mut batch, Vec::with_capacity(MAX_BATCH)));
+                    }
                 }
             }
-            if let Some(feed) = feed {
-                tokio::spawn(follower(shared, jobs, table, link, feed));
+            if !batch.is_empty() {
+                batches.push(batch);
             }
-            Ok(read)
+            let (tx, bindings) = mpsc::channel(batches.len().max(1));
+            for b in batches {
+                // Cannot fail: the channel has room for every batch and
+                // its receiver is still here.
+                let _ = tx.try_send(Ok(b));
+            }
+            let remote = feed.map(|feed| {
+                let (changes, remote) = mpsc::channel(REMOTE_QUEUE);
+                tokio::spawn(follower(shared, jobs, changes, link, feed));
+                remote
+            });
+            Ok(Loading { bindings, remote })
         })
     }
 

@@ -4,6 +4,7 @@ use proptest::prelude::*;
 
 use super::test_server::RedisServer;
 use super::*;
+use crate::usrloc::{unix_now, Durability, Edit, LocationTable};
 
 fn binding(ruid: &str, expires_at: u64) -> Binding {
     Binding::new(Parts {
@@ -273,12 +274,29 @@ fn settings(url: &str, mode: StoreMode) -> Settings {
 async fn node(url: &str, mode: StoreMode) -> (Arc<RedisStore>, Arc<LocationTable>) {
     let store = Arc::new(RedisStore::open(settings(url, mode)).await.unwrap());
     let table = Arc::new(LocationTable::new());
-    store
-        .load_into(Arc::clone(&table), unix_now())
+    let dyn_store: Arc<dyn Store> = store.clone();
+    crate::usrloc::preload(&table, &dyn_store, unix_now())
         .await
         .unwrap();
-    assert!(table.attach_store(store.clone()).is_ok());
+    assert!(table.attach_store(dyn_store).is_ok());
     (store, table)
+}
+
+/// Edits `aor` as the registrar does, and waits for the commit.
+async fn durably(
+    table: &Arc<LocationTable>,
+    aor: &str,
+    f: impl FnOnce(&mut Vec<Binding>),
+) -> Result<(), StoreError> {
+    let edit = |bs: &mut Vec<Binding>| {
+        f(bs);
+        Ok::<_, ()>(Edit::new(()))
+    };
+    match table.update_durable(aor, unix_now(), edit) {
+        Ok(((), Durability::Wait(confirm))) => confirm.outcome().await,
+        Ok(((), other)) => panic!("a write-through change waits for its commit, got {other:?}"),
+        Err(()) => unreachable!("the edit cannot fail"),
+    }
 }
 
 async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
@@ -291,9 +309,8 @@ async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 /// Adds binding `ruid` to `aor` as the registrar would, and waits for
 /// its commit.
-async fn register(table: &LocationTable, aor: &str, b: Binding) -> Result<(), StoreError> {
-    let ((), commit) = table.update_durable(aor, unix_now(), |bs| bs.push(b));
-    commit.expect("a change yields a commit").await
+async fn register(table: &Arc<LocationTable>, aor: &str, b: Binding) -> Result<(), StoreError> {
+    durably(table, aor, |bs| bs.push(b)).await
 }
 
 fn ruids(table: &LocationTable, aor: &str) -> Vec<String> {
@@ -391,12 +408,13 @@ async fn nodes_share_bindings_through_redis() {
     assert_eq!(left, [binding_key("bob", "rb").into_bytes()]);
     // A refresh replaces, a delete of one binding removes only it.
     register(&b, "bob", binding("rb2", now + 30)).await.unwrap();
-    let ((), commit) = b.update_durable("bob", unix_now(), |bs| {
+    durably(&b, "bob", |bs| {
         bs.retain(|x| x.ruid() != "rb");
         bs[0].expires_at = now + 90;
         bs[0].last_modified += 1;
-    });
-    commit.unwrap().await.unwrap();
+    })
+    .await
+    .unwrap();
     eventually("bob refreshed on a", || {
         a.lookup("bob", unix_now())
             .is_some_and(|v| v.len() == 1 && v[0].expires_at == now + 90)
@@ -601,26 +619,21 @@ async fn write_back_batches_flushes_and_bounds_its_queue() {
     s.write_back_interval = Duration::from_secs(30);
     s.queue_size = 3;
     let store = Arc::new(RedisStore::open(s).await.unwrap());
-    let table = Arc::new(LocationTable::new());
-    store
-        .load_into(Arc::clone(&table), unix_now())
-        .await
-        .unwrap();
-    assert!(table.attach_store(store.clone()).is_ok());
+    // What the table submits for a new binding of each AoR.
+    let add = |aor: &str| {
+        store.submit(vec![StoreOp::Upsert {
+            aor: Arc::from(aor),
+            binding: binding("r", unix_now() + 60),
+        }])
+    };
     let mut commits = Vec::new();
     for i in 0..3 {
-        let ((), c) = table.update_durable(&format!("u{i}"), unix_now(), |bs| {
-            bs.push(binding("r", unix_now() + 60))
-        });
-        let c = c.unwrap();
+        let c = add(&format!("u{i}"));
         assert!(c.refused().is_none());
         commits.push(c);
     }
     // Queue full: refused up front.
-    let ((), c) = table.update_durable("u9", unix_now(), |bs| {
-        bs.push(binding("r", unix_now() + 60))
-    });
-    assert_eq!(c.unwrap().refused(), Some(&StoreError::Overloaded));
+    assert_eq!(add("u9").refused(), Some(&StoreError::Overloaded));
     // Nothing written before the interval (30 s) or a flush: only the
     // epoch marker is there.
     let mut raw = server.raw().await;
@@ -636,16 +649,10 @@ async fn write_back_batches_flushes_and_bounds_its_queue() {
     let n: usize = redis::cmd("DBSIZE").query_async(&mut raw).await.unwrap();
     assert_eq!(n, 3 + 1);
     // The queue has room again.
-    let ((), c) = table.update_durable("u10", unix_now(), |bs| {
-        bs.push(binding("r", unix_now() + 60))
-    });
-    assert!(c.unwrap().refused().is_none());
+    assert!(add("u10").refused().is_none());
     // Write-back with Redis down: the flush reports instead of hanging.
     drop(server);
-    let ((), c) = table.update_durable("u11", unix_now(), |bs| {
-        bs.push(binding("r", unix_now() + 60))
-    });
-    drop(c);
+    drop(add("u11"));
     let r = tokio::time::timeout(Duration::from_secs(10), store.flush())
         .await
         .unwrap();

@@ -32,11 +32,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Commit, DbCounts, Store, StoreError, StoreFuture, StoreMode, StoreOp};
+use super::{Batch, Commit, DbCounts, Loading, Store, StoreError, StoreFuture, StoreMode, StoreOp};
 use crate::peer::Proto;
-use crate::usrloc::{unix_now, Binding, LocationTable, Parts, Ruid, Source, PERMANENT};
+use crate::usrloc::{unix_now, Binding, Parts, Ruid, Source, PERMANENT};
 use crate::util::lock;
 
 mod read;
@@ -311,12 +311,23 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    fn load_into(&self, table: Arc<LocationTable>, now: u64) -> StoreFuture<'_, u64> {
+    /// Reads the rows on a blocking thread, handing them over in chunks
+    /// while the table takes the previous one, so the preload takes about
+    /// as long as the slower of the two instead of their sum.
+    fn load(&self, _now: u64) -> StoreFuture<'_, Loading> {
         let path = self.path.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || load(&path, &table, now))
-                .await
-                .map_err(|e| StoreError::Read(format!("preload task failed: {e}")))?
+            let (tx, bindings) = mpsc::channel(8);
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = read_rows(&path, &tx) {
+                    // The preload is waiting for this, or gone.
+                    let _ = tx.blocking_send(Err(e));
+                }
+            });
+            Ok(Loading {
+                bindings,
+                remote: None,
+            })
         })
     }
 

@@ -2,40 +2,15 @@
 
 use super::*;
 
-/// Reads every row into `table` (which skips the expired ones). Rows that
-/// cannot be read are skipped with a warning.
-pub(super) fn load(path: &Path, table: &LocationTable, now: u64) -> Result<u64, StoreError> {
-    // Two stages on two threads: SQLite reads and maps rows to bindings
-    // while the table takes the previous chunk, so the preload takes about
-    // as long as the slower of the two instead of their sum.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(String, Binding)>>(8);
-    std::thread::scope(|scope| {
-        let reader = std::thread::Builder::new()
-            .name("kamrs-preload".into())
-            .spawn_scoped(scope, move || read_rows(path, &tx))
-            .map_err(|e| StoreError::Read(format!("cannot start the preload thread: {e}")))?;
-        let mut loaded = 0u64;
-        for chunk in rx {
-            for (aor, binding) in chunk {
-                table.load(&aor, binding, now);
-                loaded += 1;
-            }
-        }
-        reader
-            .join()
-            .map_err(|_| StoreError::Read("the preload thread panicked".into()))??;
-        Ok(loaded)
-    })
-}
-
 /// Rows per chunk handed from the reading thread to the loading one.
 pub(super) const PRELOAD_CHUNK: usize = 4096;
 
-/// Reads every row, sending the bindings in chunks. Rows that cannot be
-/// read are skipped with a warning.
+/// Reads every row, sending the bindings in chunks (the table skips the
+/// expired ones). Rows that cannot be read are skipped with a warning.
+/// Stops early, without error, when nobody takes the chunks any more.
 pub(super) fn read_rows(
     path: &Path,
-    tx: &std::sync::mpsc::SyncSender<Vec<(String, Binding)>>,
+    tx: &tokio::sync::mpsc::Sender<Result<Batch, StoreError>>,
 ) -> Result<(), StoreError> {
     let read_err = |e: rusqlite::Error| {
         StoreError::Read(format!(
@@ -55,10 +30,10 @@ pub(super) fn read_rows(
     while let Some(row) = rows.next().map_err(read_err)? {
         match binding_from_row(row, &mut agents) {
             Ok(b) => {
-                chunk.push(b);
+                chunk.push((Arc::from(b.0), b.1));
                 if chunk.len() == PRELOAD_CHUNK {
                     let full = std::mem::replace(&mut chunk, Vec::with_capacity(PRELOAD_CHUNK));
-                    if tx.send(full).is_err() {
+                    if tx.blocking_send(Ok(full)).is_err() {
                         return Ok(());
                     }
                 }
@@ -77,7 +52,7 @@ pub(super) fn read_rows(
         }
     }
     if !chunk.is_empty() {
-        let _ = tx.send(chunk);
+        let _ = tx.blocking_send(Ok(chunk));
     }
     if skipped > 10 {
         tracing::warn!(

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::usrloc::LocationTable;
 
 /// A directory removed on drop, holding the database of one test.
 struct Dir(PathBuf);
@@ -113,6 +114,27 @@ impl Drop for WriteLock {
     fn drop(&mut self) {
         let _ = self.0.execute_batch("ROLLBACK");
     }
+}
+
+/// Reads the file into `table` as the preload does (rows read on one
+/// thread, taken by the table on another), from sync and async tests.
+fn load(path: &Path, table: &LocationTable, now: u64) -> Result<u64, StoreError> {
+    std::thread::scope(|scope| {
+        let taker = scope.spawn(|| {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+            let reader = scope.spawn(move || read_rows(path, &tx));
+            let mut n = 0u64;
+            while let Some(batch) = rx.blocking_recv() {
+                for (aor, b) in batch? {
+                    n += 1;
+                    table.load(&aor, b, now);
+                }
+            }
+            reader.join().expect("the reader does not panic")?;
+            Ok(n)
+        });
+        taker.join().expect("the taker does not panic")
+    })
 }
 
 fn table_of(store: &SqliteStore, now: u64) -> Arc<LocationTable> {
@@ -731,7 +753,7 @@ async fn preload_goes_through_the_store_trait() {
         .await
         .unwrap();
     let table = Arc::new(LocationTable::new());
-    let done = crate::store::preload(&store, &table, now).await.unwrap();
+    let done = crate::usrloc::preload(&table, &store, now).await.unwrap();
     assert_eq!((done.read, done.bindings, done.aors), (2, 2, 2));
     let counts = store.counts(now).await.unwrap();
     assert_eq!(
@@ -806,7 +828,7 @@ async fn preload_a_million() {
     let table = Arc::new(LocationTable::new());
     let store: Arc<dyn Store> = Arc::new(store);
     let started = Instant::now();
-    let done = crate::store::preload(&store, &table, now).await.unwrap();
+    let done = crate::usrloc::preload(&table, &store, now).await.unwrap();
     let took = started.elapsed();
     eprintln!(
         "preloaded {} bindings of {} AoRs in {took:?}",
