@@ -37,6 +37,20 @@ impl LogLimiter {
             .ok()?;
         Some(self.since.swap(0, Ordering::Relaxed).max(1))
     }
+
+    /// Like [`event`](Self::event), for lines that say how many were left
+    /// out: `Some(n)` when a line should be written now, `n` being the
+    /// events suppressed since the last one (this one not included).
+    pub fn allow(&self, now: u64, period: u64) -> Option<u64> {
+        self.event(now, period).map(|n| n - 1)
+    }
+
+    /// Forgets the last line, so that the next event is logged at once
+    /// (after a recovery, a new failure is news).
+    pub fn reset(&self) {
+        self.last.store(0, Ordering::Relaxed);
+        self.since.store(0, Ordering::Relaxed);
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +66,16 @@ mod tests {
         assert_eq!(l.event(110, 10), Some(3));
         assert_eq!(l.event(110, 10), None);
         assert_eq!(l.event(500, 10), Some(2));
+    }
+
+    #[test]
+    fn allow_counts_what_it_left_out_and_reset_starts_over() {
+        let l = LogLimiter::new();
+        assert_eq!(l.allow(100, 10), Some(0));
+        assert_eq!(l.allow(101, 10), None);
+        assert_eq!(l.allow(102, 10), None);
+        assert_eq!(l.allow(110, 10), Some(2));
+        l.reset();
+        assert_eq!(l.allow(111, 10), Some(0));
     }
 }

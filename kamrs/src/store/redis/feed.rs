@@ -64,7 +64,7 @@ pub(super) async fn follower(
                 let f = match subscribe(&shared).await {
                     Ok(f) => f,
                     Err(e) => {
-                        if let Some(more) = shared.feed_log.allow() {
+                        if let Some(more) = allow(&shared.feed_log) {
                             tracing::error!(
                                 "redis store: change feed on {} unavailable: {e}; retrying{}",
                                 shared.place,
@@ -78,7 +78,7 @@ pub(super) async fn follower(
                 };
                 // Messages may have been lost while unsubscribed.
                 if let Err(e) = resync(&shared, &jobs, &table, &mut link).await {
-                    if let Some(more) = shared.feed_log.allow() {
+                    if let Some(more) = allow(&shared.feed_log) {
                         tracing::error!(
                             "redis store: re-sync from {} failed: {e}; retrying{}",
                             shared.place,
@@ -122,7 +122,7 @@ pub(super) async fn follower(
                     // Messages keep queueing in the stream meanwhile and are
                     // applied after, in order.
                     if let Err(e) = resync(&shared, &jobs, &table, &mut link).await {
-                        if let Some(more) = shared.feed_log.allow() {
+                        if let Some(more) = allow(&shared.feed_log) {
                             tracing::error!("redis store: re-sync from {} failed: {e}{}", shared.place, suppressed(more));
                         }
                         // Try again through a fresh subscription.
@@ -136,7 +136,7 @@ pub(super) async fn follower(
 }
 
 pub(super) fn warn_feed_lost(shared: &Shared, why: &str) {
-    if let Some(more) = shared.feed_log.allow() {
+    if let Some(more) = allow(&shared.feed_log) {
         tracing::warn!(
             "redis store: change feed on {} lost ({why}); reconnecting{}",
             shared.place,
@@ -187,7 +187,7 @@ pub(super) async fn apply_feed(
 pub(super) struct TableGone;
 
 pub(super) fn bad_message(shared: &Shared, why: &str) {
-    if let Some(more) = shared.bad_data_log.allow() {
+    if let Some(more) = allow(&shared.bad_data_log) {
         tracing::warn!(
             "redis store: skipping a change-feed message: {why}{}",
             suppressed(more)

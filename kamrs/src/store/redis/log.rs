@@ -2,27 +2,13 @@
 
 use super::*;
 
-/// Lets one line through per [`LOG_EVERY`] and counts the rest.
-#[derive(Default)]
-pub(super) struct LogLimiter(Mutex<(Option<Instant>, u64)>);
+pub(super) use crate::log_limit::LogLimiter;
 
-impl LogLimiter {
-    /// Some(number suppressed since the last line) when a line may be
-    /// written now.
-    pub(super) fn allow(&self) -> Option<u64> {
-        let mut s = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Instant::now();
-        match s.0 {
-            Some(last) if now.duration_since(last) < LOG_EVERY => {
-                s.1 += 1;
-                None
-            }
-            _ => {
-                s.0 = Some(now);
-                Some(std::mem::take(&mut s.1))
-            }
-        }
-    }
+/// Whether a line of `limiter` may be written now: `Some(number
+/// suppressed since the last line)`, at most one per [`LOG_EVERY`]
+/// seconds.
+pub(super) fn allow(limiter: &LogLimiter) -> Option<u64> {
+    limiter.allow(crate::time::unix_now(), LOG_EVERY)
 }
 
 pub(super) fn suppressed(n: u64) -> String {

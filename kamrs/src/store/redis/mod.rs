@@ -51,7 +51,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -109,8 +109,8 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// How often the feed connection is pinged to notice a silent loss.
 const FEED_PING_EVERY: Duration = Duration::from_secs(5);
-/// Shortest interval between two error lines of the same kind.
-const LOG_EVERY: Duration = Duration::from_secs(10);
+/// Shortest interval between two error lines of the same kind, seconds.
+const LOG_EVERY: u64 = 10;
 
 // --------------------------------------------------------------- settings
 
@@ -371,7 +371,7 @@ impl Store for RedisStore {
         let shared = &self.shared;
         let n = ops.len();
         if !super::queue::try_reserve(&shared.queued, n, shared.queue_size) {
-            if let Some(more) = shared.overload_log.allow() {
+            if let Some(more) = allow(&shared.overload_log) {
                 tracing::error!(
                     "redis store: {} changes queued, refusing more until Redis catches up{}",
                     shared.queue_size,

@@ -185,7 +185,7 @@ pub(super) async fn scan_all(
 }
 
 pub(super) fn bad_value(shared: &Shared, key: &[u8], why: &str) {
-    if let Some(more) = shared.bad_data_log.allow() {
+    if let Some(more) = allow(&shared.bad_data_log) {
         tracing::warn!(
             "redis store: skipping key {:?}: {why}{}",
             String::from_utf8_lossy(key),

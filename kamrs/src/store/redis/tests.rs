@@ -254,9 +254,9 @@ fn small_helpers() {
     fill_random(&mut b);
     assert_ne!(a, b);
     let limiter = LogLimiter::default();
-    assert_eq!(limiter.allow(), Some(0));
-    assert_eq!(limiter.allow(), None);
-    assert_eq!(limiter.allow(), None);
+    assert_eq!(allow(&limiter), Some(0));
+    assert_eq!(allow(&limiter), None);
+    assert_eq!(allow(&limiter), None);
 }
 
 // ------------------------------------------------ against a real Redis

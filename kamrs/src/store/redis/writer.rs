@@ -115,7 +115,7 @@ pub(super) async fn writer(
         match &first_error {
             Some(e) => {
                 failures += n_failed as u64;
-                if let Some(more) = shared.write_log.allow() {
+                if let Some(more) = allow(&shared.write_log) {
                     tracing::error!(
                         "redis store: writing to {} failed: {e}{}{}",
                         shared.place,

@@ -35,6 +35,7 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, Row};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Batch, Commit, DbCounts, Loading, Store, StoreError, StoreFuture, StoreMode, StoreOp};
+use crate::log_limit::LogLimiter;
 use crate::peer::Proto;
 use crate::usrloc::{unix_now, Binding, Parts, Ruid, Source, PERMANENT};
 use crate::util::lock;
@@ -72,7 +73,7 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_millis(1000);
 const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// At most one error line per this interval while writes keep failing.
-const ERROR_LOG_EVERY: Duration = Duration::from_secs(10);
+const ERROR_LOG_EVERY: u64 = 10;
 
 /// Below this much free space on the database's file system the writer
 /// folds the WAL back into the database and truncates it after every few
@@ -140,7 +141,7 @@ struct Shared {
     cap: usize,
     stats: WriterStats,
     /// Last "queue full" warning, to rate-limit it.
-    refused_log: Mutex<Option<Instant>>,
+    refused_log: LogLimiter,
 }
 
 #[derive(Default)]
@@ -188,7 +189,7 @@ impl SqliteStore {
             pending: AtomicUsize::new(0),
             cap: settings.queue_size.max(1),
             stats: WriterStats::default(),
-            refused_log: Mutex::new(None),
+            refused_log: LogLimiter::new(),
         });
         let writer = Writer {
             conn: Some(conn),
@@ -202,7 +203,7 @@ impl SqliteStore {
             errors: ErrorLog::default(),
             since_space_check: SPACE_CHECK_EVERY,
             low_space: false,
-            low_space_logged: None,
+            low_space_log: LogLimiter::new(),
         };
         let handle = std::thread::Builder::new()
             .name("kamrs-sqlite".into())
@@ -258,9 +259,12 @@ impl SqliteStore {
 
     fn refuse_full(&self) -> Commit {
         self.shared.stats.refused.fetch_add(1, Ordering::Relaxed);
-        let mut last = lock(&self.shared.refused_log);
-        if last.is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY) {
-            *last = Some(Instant::now());
+        if self
+            .shared
+            .refused_log
+            .event(unix_now(), ERROR_LOG_EVERY)
+            .is_some()
+        {
             tracing::error!(
                 path = %self.path.display(),
                 "sqlite location store: {} changes are waiting to be written (queue_size); REGISTERs get 500 until the store catches up. The disk is too slow or writes fail (see the errors above); raise `[store] queue_size` only for bursts",

@@ -23,7 +23,7 @@ pub(super) struct Writer {
     /// Free space was below [`LOW_SPACE`] at the last look: look after
     /// every transaction until it is not.
     pub(super) low_space: bool,
-    pub(super) low_space_logged: Option<Instant>,
+    pub(super) low_space_log: LogLimiter,
 }
 
 /// What the writer takes from the queue in one go.
@@ -216,10 +216,10 @@ impl Writer {
         }
         self.truncate_wal();
         if self
-            .low_space_logged
-            .is_none_or(|t| t.elapsed() >= ERROR_LOG_EVERY)
+            .low_space_log
+            .event(unix_now(), ERROR_LOG_EVERY)
+            .is_some()
         {
-            self.low_space_logged = Some(Instant::now());
             tracing::warn!(
                 path = %self.path.display(),
                 "sqlite location store: only {} KiB free on the disk holding {}; REGISTERs will get 500 once it is full: free space on it or move the database",
@@ -372,16 +372,15 @@ pub(super) fn ruid_of(op: &StoreOp) -> Box<str> {
 #[derive(Default)]
 pub(super) struct ErrorLog {
     pub(super) failures: u64,
-    pub(super) last: Option<Instant>,
+    pub(super) limit: LogLimiter,
 }
 
 impl ErrorLog {
     pub(super) fn failed(&mut self, path: &Path, message: &str, kept: usize) {
         self.failures += 1;
-        if self.last.is_some_and(|t| t.elapsed() < ERROR_LOG_EVERY) {
+        if self.limit.event(unix_now(), ERROR_LOG_EVERY).is_none() {
             return;
         }
-        self.last = Some(Instant::now());
         tracing::error!(
             path = %path.display(),
             "sqlite location store cannot write {}: {message}; REGISTERs in write-through mode get 500 and {kept} changes are kept for retry ({} failed transactions so far)",
@@ -393,7 +392,7 @@ impl ErrorLog {
     /// After a success: the number of failures that preceded it, once.
     pub(super) fn recovered(&mut self) -> Option<u64> {
         let n = std::mem::take(&mut self.failures);
-        self.last = None;
+        self.limit.reset();
         (n > 0).then_some(n)
     }
 }
