@@ -2,7 +2,7 @@
 //!
 //! The stream is cut into messages by [`next_stream_frame`]; replies go
 //! back on the same connection, in the order the requests arrived. Every
-//! resource a peer can make us hold is bounded (issue 13):
+//! resource a peer can make us hold is bounded (README, Security):
 //!
 //! - connections: `tcp_max_connections` per listener and
 //!   `tcp_accept_iplimit` per source address ([`super::ip_limit`]);
@@ -440,25 +440,4 @@ async fn linger(mut stream: TcpStream) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queue_shares_add_up_and_are_given_back() {
-        let stats = Arc::new(CoreStats::default());
-        let mut a = QueueShare::new(&stats);
-        let mut b = QueueShare::new(&stats);
-        a.set(600);
-        b.set(500);
-        assert_eq!(CoreStats::get(&stats.tcp_queued), 1100);
-        assert!(a.total_within(1101) && !a.total_within(1100));
-        a.set(100);
-        assert_eq!(CoreStats::get(&stats.tcp_queued), 600);
-        drop(b);
-        assert_eq!(CoreStats::get(&stats.tcp_queued), 100);
-        // A reset of the gauge in between never makes it wrap.
-        stats.tcp_queued.store(0, Ordering::Relaxed);
-        drop(a);
-        assert_eq!(CoreStats::get(&stats.tcp_queued), 0);
-    }
-}
+mod tests;
