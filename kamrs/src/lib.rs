@@ -21,6 +21,7 @@ pub mod rpc;
 pub mod sip;
 pub mod stats;
 pub mod store;
+pub mod stun;
 pub mod time;
 pub mod transport;
 pub mod usrloc;

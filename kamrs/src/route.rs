@@ -9,11 +9,12 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::peer::Peer;
+use crate::peer::{Peer, Proto};
 use crate::pike::Pike;
 use crate::registrar::{Deferred, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::stats::CoreStats;
+use crate::stun;
 
 /// What the transport must do after [`Router::handle`].
 #[derive(Debug)]
@@ -107,6 +108,11 @@ impl Router {
             CoreStats::inc(&self.stats.dropped);
             return Action::Drop(DropReason::TooLarge);
         }
+        if peer.proto == Proto::Udp {
+            if let Some(action) = self.datagram_not_sip(msg, peer, out) {
+                return action;
+            }
+        }
         // Matched by reference: the request (over 1 KiB) is used where
         // `parse_message` built it, not moved into a binding first.
         match &sip::parse_message(msg, &self.limits) {
@@ -134,6 +140,36 @@ impl Router {
     ) -> Action {
         out.clear();
         self.reject(head, err, peer, out)
+    }
+
+    /// STUN and keepalives share the UDP SIP port (RFC 5626 §8, RFC 7983
+    /// §7): told apart from SIP by the first byte. `None` for SIP.
+    fn datagram_not_sip(&self, msg: &[u8], peer: &Peer, out: &mut Vec<u8>) -> Option<Action> {
+        let first = *msg.first()?;
+        if stun::is_stun(first) {
+            return Some(match stun::handle(msg, peer.remote, out) {
+                Ok(stun::Outcome::Reply) => {
+                    CoreStats::inc(&self.stats.stun_answered);
+                    Action::Reply { dest: peer.remote }
+                }
+                Ok(stun::Outcome::Silent) => Action::Absorb,
+                Err(why) => {
+                    tracing::debug!(remote = %peer.remote, %why, "malformed STUN datagram dropped");
+                    CoreStats::inc(&self.stats.stun_dropped);
+                    Action::Drop(DropReason::Unanswerable)
+                }
+            });
+        }
+        // A NAT keepalive of CR/LF (or spaces): nothing to answer, and not
+        // a broken request either.
+        if msg
+            .iter()
+            .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        {
+            CoreStats::inc(&self.stats.keepalives);
+            return Some(Action::Absorb);
+        }
+        None
     }
 
     fn route(&self, req: &Request<'_>, len: usize, peer: &Peer, out: &mut Vec<u8>) -> Action {
@@ -190,3 +226,6 @@ impl Router {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

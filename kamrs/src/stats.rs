@@ -21,6 +21,13 @@ pub struct CoreStats {
     pub bad_requests_answered: AtomicU64,
     /// Input that could not be answered at all (garbage, no Via, over-size datagram…).
     pub dropped: AtomicU64,
+    /// STUN Binding requests answered on a UDP SIP socket (RFC 5389).
+    pub stun_answered: AtomicU64,
+    /// Datagrams that looked like STUN but were malformed, dropped.
+    pub stun_dropped: AtomicU64,
+    /// Keepalives received: a datagram of CR/LF only, or a stream's double
+    /// CRLF ping (RFC 5626 §3.5.1). Neither a request nor a drop.
+    pub keepalives: AtomicU64,
     /// TCP connections refused because `tcp_max_connections` was reached.
     pub tcp_refused: AtomicU64,
     /// TCP connections refused because their source address already held

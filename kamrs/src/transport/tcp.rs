@@ -315,6 +315,7 @@ impl Connection {
                     StreamFrame::Ping { len } => {
                         // RFC 5626 §3.5.1: double CRLF ping → single CRLF pong.
                         pending.extend_from_slice(b"\r\n");
+                        CoreStats::inc(&self.router.stats().keepalives);
                         start += len;
                     }
                     StreamFrame::Skip { len } => start += len,
