@@ -153,11 +153,7 @@ fn walk(msg: &[u8]) -> Result<Attributes, Malformed> {
             | ATTR_NONCE
             | ATTR_PRIORITY
             | ATTR_USE_CANDIDATE => {}
-            k if k < 0x8000 => {
-                if unknown.len() < 8 && !unknown.contains(&k) {
-                    unknown.push(k);
-                }
-            }
+            k if k < 0x8000 && unknown.len() < 8 && !unknown.contains(&k) => unknown.push(k),
             _ => {} // comprehension-optional: ignored
         }
         at += 4 + padded;
