@@ -31,6 +31,17 @@ pub enum Action {
     Drop(DropReason),
 }
 
+/// What an OPTIONS to the registrar says it can do (RFC 3261 §11.2).
+const OPTIONS_HEADERS: &[(&str, &str)] =
+    &[("Allow", "REGISTER, OPTIONS, ACK"), ("Supported", "path")];
+
+/// An OPTIONS whose Request-URI has no user part is for the registrar
+/// itself: kamrs relays nothing, so there is no other host it could be
+/// meant for.
+fn addressed_to_us(req: &Request<'_>) -> bool {
+    sip::Uri::parse(req.uri.as_bytes()).is_some_and(|u| u.user.is_none())
+}
+
 /// Why a message was dropped without an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
@@ -185,6 +196,13 @@ impl Router {
                     }
                 }
             },
+            // A health check (load balancers, monitoring, SIP trunks'
+            // keepalives) asks the registrar itself: no user part. OPTIONS
+            // to a user keeps the tutorial's 501.
+            Method::Options if addressed_to_us(req) => {
+                reply::write(out, req, peer, 200, "OK", OPTIONS_HEADERS);
+                self.sent(&req.top_via, peer)
+            }
             Method::Invite => {
                 reply::write(out, req, peer, 480, "Temporarily Unavailable", &[]);
                 self.sent(&req.top_via, peer)

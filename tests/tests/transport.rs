@@ -688,3 +688,84 @@ fn udp_workers_answer_every_peer_and_stop_cleanly() {
         started.elapsed()
     );
 }
+
+// ------------------------------------------- besides SIP on the UDP port
+
+/// A STUN Binding request (RFC 5389) with transaction id `tid`.
+fn stun_binding_request(tid: [u8; 12]) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    m.extend_from_slice(&tid);
+    m
+}
+
+/// The XOR-MAPPED-ADDRESS of a Binding success response, decoded here
+/// (not by kamrs' code) from RFC 5389 §15.2.
+fn xor_mapped(answer: &[u8]) -> std::net::SocketAddr {
+    assert!(answer.len() >= 20, "{answer:02x?}");
+    let mut at = 20;
+    while at + 4 <= answer.len() {
+        let kind = u16::from_be_bytes([answer[at], answer[at + 1]]);
+        let len = usize::from(u16::from_be_bytes([answer[at + 2], answer[at + 3]]));
+        let v = &answer[at + 4..at + 4 + len];
+        if kind == 0x0020 {
+            assert_eq!(v[1], 0x01, "IPv4");
+            let port = u16::from_be_bytes([v[2], v[3]]) ^ 0x2112;
+            let c = [0x21, 0x12, 0xa4, 0x42];
+            let ip = std::net::Ipv4Addr::new(v[4] ^ c[0], v[5] ^ c[1], v[6] ^ c[2], v[7] ^ c[3]);
+            return std::net::SocketAddr::from((ip, port));
+        }
+        at += 4 + len.div_ceil(4) * 4;
+    }
+    panic!("no XOR-MAPPED-ADDRESS in {answer:02x?}");
+}
+
+#[test]
+fn udp_stun_binding_request_gets_the_source_address() {
+    let k = Kamrs::start("");
+    let sock = k.udp_client();
+    let tid = *b"kamrs-stun-1";
+    send_udp(&sock, stun_binding_request(tid));
+    let answer = recv_udp(&sock, Duration::from_secs(5)).expect("a STUN answer");
+    assert_eq!(
+        &answer[0..2],
+        &[0x01, 0x01],
+        "Binding success: {answer:02x?}"
+    );
+    assert_eq!(&answer[4..8], &[0x21, 0x12, 0xa4, 0x42]);
+    assert_eq!(&answer[8..20], &tid);
+    assert_eq!(
+        usize::from(u16::from_be_bytes([answer[2], answer[3]])) + 20,
+        answer.len()
+    );
+    assert_eq!(xor_mapped(&answer), sock.local_addr().unwrap());
+    // SIP on the same socket is still SIP.
+    assert_udp_alive(&sock);
+}
+
+#[test]
+fn udp_malformed_stun_and_crlf_keepalives_get_no_answer() {
+    let k = Kamrs::start("");
+    let sock = k.udp_client();
+    let mut bad = stun_binding_request([1; 12]);
+    bad[3] = 8; // says 8 bytes of attributes, carries none
+    send_udp(&sock, &bad);
+    assert_udp_silent_then_alive(&sock, "a malformed STUN request");
+    send_udp(&sock, b"\r\n\r\n");
+    assert_udp_silent_then_alive(&sock, "a CRLF keepalive");
+}
+
+#[test]
+fn udp_options_to_the_registrar_itself_gets_200() {
+    let k = Kamrs::start("");
+    let sock = k.udp_client();
+    let port = sock.local_addr().unwrap().port();
+    let req = sip_request("OPTIONS", &unique(), 4, port, &[]).replacen(
+        "OPTIONS sip:kamrs@127.0.0.1 ",
+        "OPTIONS sip:127.0.0.1 ",
+        1,
+    );
+    let r = udp_exchange(&sock, req);
+    assert_eq!((r.status, r.reason.as_str()), (200, "OK"), "{}", r.raw);
+    assert_eq!(r.header("Allow"), Some("REGISTER, OPTIONS, ACK"));
+    assert_eq!(r.header("CSeq"), Some("4 OPTIONS"));
+}

@@ -80,3 +80,31 @@ fn stun_is_for_datagrams_only() {
     assert!(matches!(action, Action::Drop(_)), "{action:?}");
     assert_eq!(r.stats().stun_answered.load(Ordering::Relaxed), 0);
 }
+
+fn options(uri: &str) -> Vec<u8> {
+    format!(
+        "OPTIONS {uri} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1:32853;branch=z9hG4bK-1\r\n\
+         From: <sip:monitor@example.com>;tag=1\r\nTo: <{uri}>\r\nCall-ID: o1\r\n\
+         CSeq: 7 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn options_to_the_registrar_itself_gets_200_with_what_it_allows() {
+    let r = router();
+    let mut out = Vec::new();
+    let action = r.handle(&options("sip:127.0.0.1:5060"), &peer(Proto::Udp), &mut out);
+    assert!(matches!(action, Action::Reply { .. }), "{action:?}");
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(text.starts_with("SIP/2.0 200 OK\r\n"), "{text}");
+    assert!(
+        text.contains("\r\nAllow: REGISTER, OPTIONS, ACK\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nCSeq: 7 OPTIONS\r\n"), "{text}");
+    // To a user: the tutorial's routing, 501.
+    r.handle(&options("sip:alice@127.0.0.1"), &peer(Proto::Udp), &mut out);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("SIP/2.0 501 "), "{text}");
+}
