@@ -48,7 +48,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["usrloc", "peer", "log_limit"]),
     ("auth", &["sip", "net", "peer", "log_limit"]),
     ("pike", &["net"]),
-    ("registrar", &["sip", "auth", "usrloc", "peer", "log_limit"]),
+    (
+        "registrar",
+        &["sip", "auth", "usrloc", "peer", "log_limit", "net"],
+    ),
     (
         "route",
         &["sip", "registrar", "pike", "stats", "peer", "stun"],

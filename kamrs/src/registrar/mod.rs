@@ -5,6 +5,7 @@
 pub mod budget;
 mod error;
 mod methods;
+pub mod nat;
 pub mod reply;
 pub mod save;
 pub mod settings;
