@@ -1,0 +1,13 @@
+//! NAT keepalive: pinging registered bindings with OPTIONS, as Kamailio's
+//! usrloc does with `ka_mode` (docs/design.md, and the README's Keepalive
+//! section once it is wired in).
+//!
+//! Pings are stateless: nothing is stored per ping. What the reply must
+//! carry back to be believed is in the ping itself: the Call-ID names the
+//! binding (AoR and ruid) and the time it was sent, under a MAC with a
+//! secret of this process ([`token`]). A reply whose Call-ID does not
+//! verify, is older than `ka_timeout`, or arrives from somewhere else than
+//! the binding's flow changes nothing. [`options`] writes the request.
+
+pub mod options;
+pub mod token;
