@@ -21,6 +21,7 @@ const MODULES: &[&str] = &[
     "route",
     "rpc",
     "sip",
+    "state",
     "stats",
     "store",
     "time",
@@ -46,8 +47,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["usrloc", "peer", "log_limit"]),
     ("auth", &["sip", "net", "peer", "log_limit"]),
     ("pike", &["net"]),
+    ("state", &["registrar", "usrloc", "auth", "pike", "stats"]),
     ("registrar", &["sip", "auth", "usrloc", "peer", "log_limit"]),
-    ("route", &["sip", "registrar", "pike", "stats", "peer"]),
+    (
+        "route",
+        &["sip", "registrar", "pike", "stats", "peer", "state"],
+    ),
     (
         "transport",
         &["route", "sip", "net", "stats", "peer", "log_limit", "pike"],
@@ -55,6 +60,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "rpc",
         &[
+            "state",
             "registrar",
             "usrloc",
             "auth",
@@ -71,12 +77,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Uses the table does not allow yet, as (user, used): issue 15 removes
 /// them one by one. Remove an entry here when its last use is gone.
 const DEPARTURES: &[(&str, &str)] = &[
-    // The control API reaches shared state through the Router (item 5:
-    // one Core of handles for the router and the RPC).
-    ("rpc", "route"),
-    // The control API's listener still takes the config file's [ctl]
-    // table (item 1, the part left).
-    ("rpc", "config"),
     // The registrar branches on the store's mode and commits (item 2).
     ("registrar", "store"),
     // The table drives the store and the store the table (item 3).

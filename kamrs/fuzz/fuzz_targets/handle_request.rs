@@ -20,6 +20,7 @@ use kamrs::usrloc::{LocationTable, TableLimits};
 use kamrs::peer::{Peer, Proto};
 use kamrs::route::{Action, Router};
 use kamrs::sip::{parse_message, Limits, Message};
+use kamrs::state::Core;
 use kamrs::stats::CoreStats;
 use libfuzzer_sys::fuzz_target;
 
@@ -32,8 +33,10 @@ fn router() -> Router {
     let table = Arc::new(LocationTable::new().with_limits(LIMITS));
     Router::new(
         Limits::default(),
-        Registrar::new(Settings::default(), table),
-        Arc::new(CoreStats::default()),
+        Core::new(
+            Registrar::new(Settings::default(), table),
+            Arc::new(CoreStats::default()),
+        ),
     )
 }
 

@@ -1,5 +1,5 @@
 //! How large a UDP reply may be, and whether a 200 will fit before the
-//! REGISTER changes anything (issue 13 item 9).
+//! REGISTER changes anything.
 //!
 //! RFC 3261 §10.3 step 8 says the 200 lists *every* current binding, so a
 //! 200 that leaves some out would tell the UA a falsehood about its

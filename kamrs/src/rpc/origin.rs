@@ -1,6 +1,6 @@
 //! Telling a browser from kamrsctl, and which web pages may call the HTTP
-//! API (issue 13: a page the admin visits opened `ws://127.0.0.1:PORT/`
-//! and called `subscriber.add`).
+//! API (without this, a page the admin visits could open
+//! `ws://127.0.0.1:PORT/` and call `subscriber.add`).
 //!
 //! Browsers say where a request comes from; command-line clients do not:
 //! - `Origin` is sent on every WebSocket handshake and every cross-origin

@@ -13,7 +13,7 @@ pub const PIKE_OFF: &str = "flood protection is off ([pike] enabled = false), so
 /// `pike.top [N]`: blocked sources first, then the busiest. Trusted
 /// sources (`[pike] trusted`) are never counted and never listed.
 pub fn top(state: &State, n: Option<u32>) -> Result<Vec<PikeSource>, ErrorObjectOwned> {
-    let Some(pike) = state.router.pike() else {
+    let Some(pike) = state.core.pike.as_ref() else {
         return Err(ErrorObjectOwned::owned(
             error::DISABLED,
             PIKE_OFF,

@@ -1,5 +1,5 @@
 //! `subscriber.*` and `auth.realm`: who may register, managed over RPC
-//! (issue 6, docs/design.md §8).
+//! (docs/design.md §8).
 //!
 //! Only HA1 hashes cross the socket: `kamrsctl subscriber add` asks
 //! `auth.realm` for the realm, hashes the password itself and sends the
@@ -9,7 +9,7 @@
 //! `api.rs` looks it up ([`auth`]) and runs them on a blocking thread.
 //!
 //! While `[auth] mode = "none"` they manage the `[auth] subscribers` file
-//! all the same (issue 14), with the realm rule and `use_domain` rule
+//! all the same, with the realm rule and `use_domain` rule
 //! digest will use, so an admin can add every subscriber before switching
 //! authentication on and no phone is refused after the restart. The file
 //! is re-read at every call then (nothing else reads it: no SIGHUP
@@ -37,7 +37,7 @@ pub const AUTH_OFF: &str = "authentication is off ([auth] mode = \"none\")";
 /// an error saying what is wrong with that file and what to do. Blocking:
 /// call it on a blocking thread.
 pub fn auth(state: &State) -> Result<Arc<Authenticator>> {
-    if let Some(a) = state.router.registrar().auth() {
+    if let Some(a) = state.core.auth.as_ref() {
         return Ok(Arc::clone(a));
     }
     let cfg = &state.settings.auth;
@@ -136,7 +136,7 @@ pub fn add(
     let domain = domain.to_ascii_lowercase();
     let subscribers = auth.subscribers();
     // A second domain with `use_domain = false` would merge its AoRs into
-    // the first's (issue 13): refused with what to do.
+    // the first's: refused with what to do.
     // Not a usage mistake: no usage hint.
     subscribers.admits(&domain).map_err(|e| {
         ErrorObjectOwned::owned(error::INVALID_PARAMS, format!("{m}: {e}"), None::<()>)

@@ -1,42 +1,44 @@
 use super::*;
-use crate::config::Config;
 use crate::registrar::Registrar;
-use crate::sip::Limits;
 use crate::stats::CoreStats;
 
-pub(crate) fn state_for(config: &Config) -> State {
-    let registrar = Registrar::new(
-        crate::registrar::Settings::from(config),
-        Arc::new(LocationTable::new()),
-    );
-    let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()));
-    State::new(Arc::new(router), Settings::from(config))
+/// A registrar with the REGISTER rules of `settings` (the fields both
+/// describe), otherwise the registrar's defaults.
+fn registrar_for(settings: &Settings) -> Registrar {
+    let rules = crate::registrar::Settings {
+        use_domain: settings.use_domain,
+        contact_max_size: settings.contact_max_size,
+        default_expires: settings.default_expires,
+        max_expires: settings.max_expires,
+        max_contacts: settings.max_contacts,
+        ..crate::registrar::Settings::default()
+    };
+    Registrar::new(rules, Arc::new(LocationTable::new()))
+}
+
+pub(crate) fn state_for(settings: Settings) -> State {
+    let core = Core::new(registrar_for(&settings), Arc::new(CoreStats::default()));
+    State::new(core, settings)
 }
 
 pub(crate) fn state() -> State {
-    state_for(&Config::default())
+    state_for(Settings::default())
 }
 
 /// A state whose registrar authenticates with `auth`.
 pub(crate) fn state_with_auth(auth: crate::auth::Authenticator) -> State {
-    let config = Config::default();
-    let registrar = Registrar::new(
-        crate::registrar::Settings::from(&config),
-        Arc::new(LocationTable::new()),
+    let settings = Settings::default();
+    let registrar = registrar_for(&settings).with_auth(Arc::new(auth));
+    State::new(
+        Core::new(registrar, Arc::new(CoreStats::default())),
+        settings,
     )
-    .with_auth(Arc::new(auth));
-    let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()));
-    State::new(Arc::new(router), Settings::from(&config))
 }
 
 /// A state with the flood filter on: `max_requests` per 60 s window,
 /// nothing trusted.
 pub(crate) fn state_with_pike(max_requests: u32) -> State {
-    let config = Config::default();
-    let registrar = Registrar::new(
-        crate::registrar::Settings::from(&config),
-        Arc::new(LocationTable::new()),
-    );
+    let settings = Settings::default();
     let pike = crate::pike::Pike::new(crate::pike::PikeSettings {
         window: std::time::Duration::from_secs(60),
         max_requests,
@@ -44,15 +46,15 @@ pub(crate) fn state_with_pike(max_requests: u32) -> State {
         trusted: Vec::new(),
         max_tracked: crate::pike::MAX_TRACKED,
     });
-    let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()))
+    let core = Core::new(registrar_for(&settings), Arc::new(CoreStats::default()))
         .with_pike(Arc::new(pike));
-    State::new(Arc::new(router), Settings::from(&config))
+    State::new(core, settings)
 }
 
 pub(crate) fn state_with_domain() -> State {
-    state_for(&Config {
+    state_for(Settings {
         use_domain: true,
-        ..Config::default()
+        ..Settings::default()
     })
 }
 

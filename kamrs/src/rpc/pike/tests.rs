@@ -5,7 +5,7 @@ use std::net::IpAddr;
 #[test]
 fn blocked_first_then_busiest() {
     let s = state_with_pike(3);
-    let pike = s.router.pike().unwrap();
+    let pike = s.core.pike.as_ref().unwrap();
     let flooder: IpAddr = "192.0.2.66".parse().unwrap();
     let busy: IpAddr = "192.0.2.7".parse().unwrap();
     let quiet: IpAddr = "2001:db8::1".parse().unwrap();

@@ -67,7 +67,7 @@ fn pike_and_auth_groups() {
     assert_eq!(get(&off, &names(&["auth:"])).unwrap().len(), 11);
 
     let s = crate::rpc::api::tests::state_with_pike(2);
-    let pike = s.router.pike().unwrap();
+    let pike = s.core.pike.as_ref().unwrap();
     let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
     for _ in 0..5 {
         pike.allow(ip);
@@ -90,8 +90,8 @@ fn pike_and_auth_groups() {
 #[test]
 fn reset_zeroes_counters_not_gauges_or_settings() {
     let s = state();
-    s.router
-        .registrar()
+    s.core
+        .registrar
         .stats()
         .accepted
         .store(7, Ordering::Relaxed);

@@ -2,6 +2,7 @@ use super::*;
 use crate::auth::subscribers::{ha1_md5, ha1_sha256, Subscribers};
 use crate::auth::AuthSettings;
 use crate::rpc::api::tests::{state_for, state_with_auth};
+use crate::rpc::Settings;
 
 fn authenticator(
     realm: Option<&str>,
@@ -197,7 +198,7 @@ fn with_auth_on_the_registrars_authenticator() {
         Subscribers::in_memory(Vec::new()),
     ));
     let a = auth(&s).unwrap();
-    assert!(std::ptr::eq(&*a, &**s.router.registrar().auth().unwrap()));
+    assert!(std::ptr::eq(&*a, &**s.core.auth.as_ref().unwrap()));
 }
 
 #[test]
@@ -205,12 +206,12 @@ fn with_auth_off_the_subscriber_file_is_managed_as_digest_will_use_it() {
     let dir = std::env::temp_dir().join(format!("kamrs-rpc-off-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let path = dir.join("subscribers.toml");
-    let mut config = crate::config::Config::default();
-    assert_eq!(config.auth.mode, crate::config::AuthMode::None);
-    config.auth.subscribers = path.clone();
-    config.auth.secret_file = dir.join("nonce.secret");
-    config.auth.realm = Some("pbx".into());
-    let s = state_for(&config);
+    let secret_file = dir.join("nonce.secret");
+    let mut settings = Settings::default();
+    settings.auth.path = path.clone();
+    settings.auth.settings.realm = Some("pbx".into());
+    let s = state_for(settings);
+    assert!(s.core.auth.is_none(), "authentication is off");
     let a = auth(&s).unwrap();
     assert_eq!(realm(&a, "example.com"), "pbx", "the realm digest will use");
     assert_eq!(a.algorithms(), [Algorithm::Md5], "the default algorithms");
@@ -223,7 +224,7 @@ fn with_auth_off_the_subscriber_file_is_managed_as_digest_will_use_it() {
     )
     .unwrap();
     assert!(std::fs::read_to_string(&path).unwrap().contains("alice"));
-    assert!(!config.auth.secret_file.exists(), "no secret while off");
+    assert!(!secret_file.exists(), "no secret while off");
     // use_domain = false: one domain, as digest will require.
     let e = add(
         &a,
@@ -263,9 +264,9 @@ fn with_auth_off_an_unreadable_file_says_so() {
     let dir = std::env::temp_dir().join(format!("kamrs-rpc-dir-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("subscribers.toml")).unwrap();
-    let mut config = crate::config::Config::default();
-    config.auth.subscribers = dir.join("subscribers.toml");
-    let e = auth(&state_for(&config)).err().unwrap();
+    let mut settings = Settings::default();
+    settings.auth.path = dir.join("subscribers.toml");
+    let e = auth(&state_for(settings)).err().unwrap();
     assert!(
         e.message().contains("cannot read") && e.message().contains("subscribers.toml"),
         "{}",
