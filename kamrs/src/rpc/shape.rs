@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use common::types::{Contact, Expires, NOT_SET};
 
 use crate::peer::Proto;
-use crate::usrloc::{Binding, Source};
+use crate::usrloc::{q_to_number, Binding, Source};
 
 /// `State` of every binding: nothing persists the table yet, which is
 /// what Kamailio shows in db_mode 0.
@@ -28,7 +28,7 @@ pub fn contact(b: &Binding, now: u64) -> Contact {
     Contact {
         address: b.contact().to_string(),
         expires,
-        q: b.q.map_or(-1.0, |q| f64::from(q) / 1000.0),
+        q: q_to_number(b.q),
         call_id: b.call_id().to_string(),
         cseq: b.cseq,
         user_agent: or_not_set(b.user_agent.as_deref()),

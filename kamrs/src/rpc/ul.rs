@@ -18,8 +18,9 @@ use jsonrpsee::types::ErrorObjectOwned;
 
 use super::api::State;
 use super::shape::{self, SLOTS};
+use crate::registrar::save;
 use crate::sip::Uri;
-use crate::usrloc::{unix_now, Aor, Binding, Growth, Parts, TableFull, PERMANENT};
+use crate::usrloc::{q_from_number, unix_now, Aor, Binding, Growth, Parts, TableFull, PERMANENT};
 
 type Result<T> = std::result::Result<T, ErrorObjectOwned>;
 
@@ -117,9 +118,10 @@ pub fn rm(state: &State, table: &str, aor: &str) -> Result<()> {
     }
 }
 
-/// `ul.rm_contact location AOR CONTACT`: the binding whose Contact URI is
-/// `contact` byte for byte or, failing that, equivalent by RFC 3261
-/// §19.1.4 (the registrar's own rule).
+/// `ul.rm_contact location AOR CONTACT`: the first binding whose Contact
+/// is `contact` by the registrar's own rule ([`save::has_contact`]: the
+/// same bytes, or the same URI by RFC 3261 §19.1.4); a `contact` that is
+/// not a URI can only match byte for byte.
 pub fn rm_contact(state: &State, table: &str, aor: &str, contact: &str) -> Result<()> {
     check_table(table)?;
     let aor = fix_aor(state, aor)?;
@@ -128,15 +130,10 @@ pub fn rm_contact(state: &State, table: &str, aor: &str, contact: &str) -> Resul
         if bindings.is_empty() {
             return Err(aor_not_found());
         }
-        let at = bindings
-            .iter()
-            .position(|b| b.contact() == contact)
-            .or_else(|| {
-                let wanted = Uri::parse(contact.as_bytes())?;
-                bindings.iter().position(|b| {
-                    Uri::parse(b.contact().as_bytes()).is_some_and(|u| u.equivalent(&wanted))
-                })
-            });
+        let at = match Uri::parse(contact.as_bytes()) {
+            Some(wanted) => save::find_contact(bindings, &wanted),
+            None => bindings.iter().position(|b| b.contact() == contact),
+        };
         match at {
             Some(i) => {
                 bindings.remove(i);
@@ -193,11 +190,7 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
     };
     // The params check let only -1 and 0..=1 through; anything else here
     // would be a bug, so it is refused rather than stored.
-    let q = if a.q == -1.0 {
-        None
-    } else if (0.0..=1.0).contains(&a.q) {
-        Some((a.q * 1000.0).round() as u16)
-    } else {
+    let Some(q) = q_from_number(a.q) else {
         return Err(invalid(format!(
             "argument 5 `q`: {} is outside 0..1 (or -1 for none)",
             a.q
@@ -236,10 +229,7 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
     let table = state.table();
     table
         .update(&aor, now, |bindings| {
-            let same = bindings.iter().position(|b| {
-                b.contact() == contact
-                    || Uri::parse(b.contact().as_bytes()).is_some_and(|u| u.equivalent(&uri))
-            });
+            let same = save::find_contact(bindings, &uri);
             // The table's bounds apply to the API as to REGISTERs.
             let growth = match same {
                 Some(i) => Growth::replace(&bindings[i], &binding),
