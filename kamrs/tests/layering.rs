@@ -2,8 +2,8 @@
 //! may use which"). Reads the sources as text: every `crate::MODULE` path
 //! outside a comment is a use of MODULE. A new use that the table does not
 //! allow fails here, naming the file and the line; the departures still to
-//! be removed (issue 15) are listed in `DEPARTURES`, and one that is gone
-//! fails too, so the list only shrinks.
+//! be removed are listed in `DEPARTURES`, and one that is gone fails too,
+//! so the list only shrinks.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -74,8 +74,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Uses the table does not allow yet, as (user, used): issue 15 removes
-/// them one by one. Remove an entry here when its last use is gone.
+/// Uses the table does not allow yet, as (user, used), to be removed one
+/// by one. Remove an entry here when its last use is gone.
 const DEPARTURES: &[(&str, &str)] = &[
     // The registrar branches on the store's mode and commits (item 2).
     ("registrar", "store"),

@@ -5,9 +5,9 @@
 //! crash then reproduces from its input alone, and REGISTERs cannot grow
 //! the table without bound over millions of runs.
 //!
-//! The router's table is bounded tightly (issue 13) so the refusal paths
-//! run too: the table never holds more than its limits, and no UDP reply
-//! is larger than the unauthenticated budget (max(1300, 10x the input)).
+//! The router's table is bounded tightly so the refusal paths run too:
+//! the table never holds more than its limits, and no UDP reply is larger
+//! than the unauthenticated budget (max(1300, 10x the input)).
 
 #![no_main]
 

@@ -678,7 +678,7 @@ fn user_agents_are_shared_and_bounded() {
     assert!(cache.len() <= UserAgents::CAPACITY);
 }
 
-// ---- issue 13: the table's bounds, field sizes, the UDP reply budget ----
+// ---- the table's bounds, field sizes, the UDP reply budget ----
 
 #[test]
 fn a_full_table_refuses_new_bindings_not_refreshes_and_changes_nothing() {
