@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::peer::Peer;
-use crate::pike::Pike;
 use crate::registrar::{Pending, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::state::Core;
@@ -60,10 +59,6 @@ impl Router {
             core,
             force_rport: false,
         }
-    }
-
-    pub fn pike(&self) -> Option<&Arc<Pike>> {
-        self.core.pike.as_ref()
     }
 
     /// Send UDP replies to the packet's source port even when the top Via
