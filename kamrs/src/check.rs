@@ -63,7 +63,7 @@ pub fn check(config: &Config, origin: &str) -> Result<String, String> {
             parts.push(format!("store redis {} (not contacted)", config.store.url))
         }
     }
-    crate::rpc::check(config).map_err(|e| e.to_string())?;
+    crate::rpc::check(&config.ctl_settings()).map_err(|e| e.to_string())?;
     parts.push(format!("control {}", config.ctl.listen));
     Ok(format!("{origin} ({})", parts.join("; ")))
 }

@@ -1883,3 +1883,41 @@ level = "debug"
         assert!(e.contains("no path"), "{e}");
     }
 }
+
+/// `[ctl]` as the control API's own settings: the file's shape stays here.
+impl From<&CtlConfig> for crate::rpc::CtlSettings {
+    fn from(c: &CtlConfig) -> Self {
+        crate::rpc::CtlSettings {
+            listen: c.listen.clone(),
+            token_file: c.token_file.clone(),
+            max_request_size: c.max_request_size,
+            max_response_size: c.max_response_size,
+            max_batch: c.max_batch,
+            max_connections: c.max_connections,
+            allowed_origins: c.allowed_origins.clone(),
+        }
+    }
+}
+
+impl Config {
+    /// The control endpoint and its limits (`[ctl]`).
+    pub fn ctl_settings(&self) -> crate::rpc::CtlSettings {
+        crate::rpc::CtlSettings::from(&self.ctl)
+    }
+}
+
+/// The control API's own defaults are the embedded configuration's.
+#[cfg(test)]
+mod rpc_defaults {
+    use super::Config;
+
+    #[test]
+    fn rpc_defaults_match_the_embedded_config() {
+        let config = Config::default();
+        assert_eq!(config.ctl_settings(), crate::rpc::CtlSettings::default());
+        assert_eq!(
+            format!("{:?}", crate::rpc::Settings::from(&config)),
+            format!("{:?}", crate::rpc::Settings::default())
+        );
+    }
+}

@@ -20,6 +20,7 @@ pub mod registrar;
 pub mod route;
 pub mod rpc;
 pub mod sip;
+pub mod state;
 pub mod stats;
 pub mod store;
 pub mod stun;

@@ -30,6 +30,7 @@ use kamrs::config::{Config, ConfigError};
 use kamrs::peer::ListenAddr;
 use kamrs::registrar::{Registrar, Settings};
 use kamrs::route::Router;
+use kamrs::state::Core;
 use kamrs::stats::CoreStats;
 use kamrs::transport::{self, Shutdown};
 use kamrs::usrloc::{unix_now, LocationTable};
@@ -268,7 +269,7 @@ async fn run(config: Config) -> ExitCode {
     }
     // The control socket is bound before `ready` too; it serves once the
     // router exists.
-    let ctl = match kamrs::rpc::bind(&config) {
+    let ctl = match kamrs::rpc::bind(&config.ctl_settings()) {
         Ok(ctl) => ctl,
         Err(e) => {
             eprintln!("kamrs: {e}");
@@ -336,13 +337,14 @@ async fn run(config: Config) -> ExitCode {
     if let Some(auth) = &auth {
         registrar = registrar.with_auth(Arc::clone(auth));
     }
-    let mut router =
-        Router::new(config.limits(), registrar, stats).with_force_rport(config.force_rport);
+    // One set of handles for the router and the control API.
+    let mut core = Core::new(registrar, stats);
     if let Some(settings) = config.pike.settings() {
         let pike = Arc::new(kamrs::pike::Pike::new(settings));
         tokio::spawn(Arc::clone(&pike).run_sweeper());
-        router = router.with_pike(pike);
+        core = core.with_pike(pike);
     }
+    let router = Router::new(config.limits(), core.clone()).with_force_rport(config.force_rport);
     let router = Arc::new(router);
     let tcp = config.tcp_settings();
     let udp_workers = transport::udp::workers_for(config.udp_workers);
@@ -359,7 +361,7 @@ async fn run(config: Config) -> ExitCode {
             )
         })
         .collect();
-    let ctl = ctl.serve(Arc::clone(&router), &config);
+    let ctl = ctl.serve(core, kamrs::rpc::Settings::from(&config));
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "kamrs ready");
 
     let name = loop {

@@ -10,9 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::peer::{Peer, Proto};
-use crate::pike::Pike;
 use crate::registrar::{Deferred, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
+use crate::state::Core;
 use crate::stats::CoreStats;
 use crate::stun;
 
@@ -56,32 +56,21 @@ pub enum DropReason {
 /// The per-message request handler shared by all transport tasks.
 pub struct Router {
     limits: Limits,
-    registrar: Registrar,
-    stats: Arc<CoreStats>,
+    /// The registrar, the flood filter and the counters, shared with the
+    /// control API.
+    core: Core,
     force_rport: bool,
-    pike: Option<Arc<Pike>>,
 }
 
 impl Router {
-    pub fn new(limits: Limits, registrar: Registrar, stats: Arc<CoreStats>) -> Self {
+    /// Drops requests from sources that flood before they are even parsed
+    /// when `core` has the flood filter (Kamailio's pike).
+    pub fn new(limits: Limits, core: Core) -> Self {
         Router {
             limits,
-            registrar,
-            stats,
+            core,
             force_rport: false,
-            pike: None,
         }
-    }
-
-    /// Drops requests from sources that flood (Kamailio's pike), before
-    /// they are even parsed.
-    pub fn with_pike(mut self, pike: Arc<Pike>) -> Self {
-        self.pike = Some(pike);
-        self
-    }
-
-    pub fn pike(&self) -> Option<&Arc<Pike>> {
-        self.pike.as_ref()
     }
 
     /// Send UDP replies to the packet's source port even when the top Via
@@ -97,12 +86,12 @@ impl Router {
     }
 
     pub fn stats(&self) -> &Arc<CoreStats> {
-        &self.stats
+        &self.core.stats
     }
 
-    /// The registrar, and through it the location table, for the control API.
+    /// The registrar, for the transports to book a failed commit.
     pub fn registrar(&self) -> &Registrar {
-        &self.registrar
+        &self.core.registrar
     }
 
     /// Handles one complete message (a datagram, or one frame cut from a
@@ -110,13 +99,13 @@ impl Router {
     /// in `out`, which is cleared first.
     pub fn handle(&self, msg: &[u8], peer: &Peer, out: &mut Vec<u8>) -> Action {
         out.clear();
-        if let Some(pike) = &self.pike {
+        if let Some(pike) = &self.core.pike {
             if !pike.allow(peer.remote.ip()) {
                 return Action::Drop(DropReason::Flood);
             }
         }
         if msg.len() > self.limits.max_message_size {
-            CoreStats::inc(&self.stats.dropped);
+            CoreStats::inc(&self.core.stats.dropped);
             return Action::Drop(DropReason::TooLarge);
         }
         if peer.proto == Proto::Udp {
@@ -128,11 +117,11 @@ impl Router {
         // `parse_message` built it, not moved into a binding first.
         match &sip::parse_message(msg, &self.limits) {
             Ok(sip::Message::Response(_)) => {
-                CoreStats::inc(&self.stats.rcv_responses_ignored);
+                CoreStats::inc(&self.core.stats.rcv_responses_ignored);
                 Action::Absorb
             }
             Ok(sip::Message::Request(req)) => {
-                CoreStats::inc(&self.stats.rcv_requests);
+                CoreStats::inc(&self.core.stats.rcv_requests);
                 self.route(req, msg.len(), peer, out)
             }
             Err(err) => self.reject(msg, *err, peer, out),
@@ -160,13 +149,13 @@ impl Router {
         if stun::is_stun(first) {
             return Some(match stun::handle(msg, peer.remote, out) {
                 Ok(stun::Outcome::Reply) => {
-                    CoreStats::inc(&self.stats.stun_answered);
+                    CoreStats::inc(&self.core.stats.stun_answered);
                     Action::Reply { dest: peer.remote }
                 }
                 Ok(stun::Outcome::Silent) => Action::Absorb,
                 Err(why) => {
                     tracing::debug!(remote = %peer.remote, %why, "malformed STUN datagram dropped");
-                    CoreStats::inc(&self.stats.stun_dropped);
+                    CoreStats::inc(&self.core.stats.stun_dropped);
                     Action::Drop(DropReason::Unanswerable)
                 }
             });
@@ -177,7 +166,7 @@ impl Router {
             .iter()
             .all(|b| matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
         {
-            CoreStats::inc(&self.stats.keepalives);
+            CoreStats::inc(&self.core.stats.keepalives);
             return Some(Action::Absorb);
         }
         None
@@ -186,10 +175,10 @@ impl Router {
     fn route(&self, req: &Request<'_>, len: usize, peer: &Peer, out: &mut Vec<u8>) -> Action {
         match req.method {
             Method::Ack => Action::Absorb,
-            Method::Register => match self.registrar.handle_sized(req, peer, len, out) {
+            Method::Register => match self.core.registrar.handle_sized(req, peer, len, out) {
                 None => self.sent(&req.top_via, peer),
                 Some(reply) => {
-                    CoreStats::inc(&self.stats.sent_replies);
+                    CoreStats::inc(&self.core.stats.sent_replies);
                     Action::Deferred {
                         dest: req.top_via.reply_destination(peer.remote, self.force_rport),
                         reply,
@@ -215,7 +204,7 @@ impl Router {
     }
 
     fn sent(&self, via: &Via<'_>, peer: &Peer) -> Action {
-        CoreStats::inc(&self.stats.sent_replies);
+        CoreStats::inc(&self.core.stats.sent_replies);
         Action::Reply {
             dest: via.reply_destination(peer.remote, self.force_rport),
         }
@@ -233,12 +222,12 @@ impl Router {
             Some((raw, via)) if raw.method != Method::Ack => {
                 tracing::debug!(remote = %peer.remote, status = err.status(), reason = err.reason(), "rejecting malformed request");
                 reply::write_raw(out, raw, peer, err.status(), err.reason());
-                CoreStats::inc(&self.stats.bad_requests_answered);
+                CoreStats::inc(&self.core.stats.bad_requests_answered);
                 self.sent(via, peer)
             }
             _ => {
                 tracing::debug!(remote = %peer.remote, reason = err.reason(), "dropping unanswerable message");
-                CoreStats::inc(&self.stats.dropped);
+                CoreStats::inc(&self.core.stats.dropped);
                 Action::Drop(DropReason::Unanswerable)
             }
         }

@@ -5,9 +5,9 @@
 //! crash then reproduces from its input alone, and REGISTERs cannot grow
 //! the table without bound over millions of runs.
 //!
-//! The router's table is bounded tightly (issue 13) so the refusal paths
-//! run too: the table never holds more than its limits, and no UDP reply
-//! is larger than the unauthenticated budget (max(1300, 10x the input)).
+//! The router's table is bounded tightly so the refusal paths run too:
+//! the table never holds more than its limits, and no UDP reply is larger
+//! than the unauthenticated budget (max(1300, 10x the input)).
 
 #![no_main]
 
@@ -20,6 +20,7 @@ use kamrs::usrloc::{LocationTable, TableLimits};
 use kamrs::peer::{Peer, Proto};
 use kamrs::route::{Action, Router};
 use kamrs::sip::{parse_message, Limits, Message};
+use kamrs::state::Core;
 use kamrs::stats::CoreStats;
 use libfuzzer_sys::fuzz_target;
 
@@ -32,8 +33,10 @@ fn router() -> Router {
     let table = Arc::new(LocationTable::new().with_limits(LIMITS));
     Router::new(
         Limits::default(),
-        Registrar::new(Settings::default(), table),
-        Arc::new(CoreStats::default()),
+        Core::new(
+            Registrar::new(Settings::default(), table),
+            Arc::new(CoreStats::default()),
+        ),
     )
 }
 

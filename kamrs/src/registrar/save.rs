@@ -417,16 +417,15 @@ pub fn parse_q(v: &str) -> Option<u16> {
 
 /// Which stored binding a contact refers to: by `+sip.instance` and
 /// `reg-id` when both are present (RFC 5626 §6: a new flow of the same
-/// instance replaces the old one), otherwise by URI equality (§19.1.4).
+/// instance replaces the old one), otherwise by its URI
+/// ([`find_contact`]).
 fn find(current: &[Binding], p: &Plan<'_>) -> Option<usize> {
     if let (Some(instance), reg_id @ 1..) = (p.instance, p.reg_id) {
         return current
             .iter()
             .position(|b| b.reg_id == reg_id && b.instance() == Some(instance));
     }
-    current
-        .iter()
-        .position(|b| uri_eq(b.contact(), &p.contact.uri))
+    find_contact(current, &p.contact.uri)
 }
 
 fn same_binding(p: &Plan<'_>, instance: Option<&str>, reg_id: u32, uri: &Uri<'_>) -> bool {
@@ -436,11 +435,19 @@ fn same_binding(p: &Plan<'_>, instance: Option<&str>, reg_id: u32, uri: &Uri<'_>
     }
 }
 
-fn uri_eq(stored: &str, uri: &Uri<'_>) -> bool {
-    if stored == uri.raw {
-        return true;
-    }
-    Uri::parse(stored.as_bytes()).is_some_and(|s| s.equivalent(uri))
+/// Whether `binding`'s Contact is `uri`: the same bytes or, failing that,
+/// the same URI by RFC 3261 §19.1.4 (a stored Contact that does not parse
+/// matches only byte for byte). The one rule REGISTER and the control API
+/// (`ul.add`, `ul.rm_contact`) share, so a binding one of them made is
+/// found by the other.
+pub fn has_contact(binding: &Binding, uri: &Uri<'_>) -> bool {
+    let stored = binding.contact();
+    stored == uri.raw || Uri::parse(stored.as_bytes()).is_some_and(|s| s.equivalent(uri))
+}
+
+/// The first of `bindings` whose Contact is `uri` ([`has_contact`]).
+pub fn find_contact(bindings: &[Binding], uri: &Uri<'_>) -> Option<usize> {
+    bindings.iter().position(|b| has_contact(b, uri))
 }
 
 /// Path header values (RFC 3327), checked and joined in order.

@@ -867,3 +867,44 @@ fn a_200_over_the_udp_budget_is_refused_before_any_change() {
     let r = String::from_utf8(out).unwrap();
     assert_eq!(lines(&r, "Contact").len(), 10, "{r}");
 }
+
+#[test]
+fn a_contact_is_the_same_bytes_or_the_same_uri() {
+    let uri = |s: &'static str| crate::sip::Uri::parse(s.as_bytes()).expect("a SIP URI");
+    let b = Binding::for_test("sip:alice@192.0.2.1:5060;transport=tcp", 100);
+    assert!(save::has_contact(
+        &b,
+        &uri("sip:alice@192.0.2.1:5060;transport=tcp")
+    ));
+    // RFC 3261 §19.1.4: scheme, host and parameter names compare
+    // case-insensitively; the user part does not.
+    assert!(save::has_contact(
+        &b,
+        &uri("SIP:alice@192.0.2.1:5060;TRANSPORT=tcp")
+    ));
+    assert!(!save::has_contact(
+        &b,
+        &uri("sip:ALICE@192.0.2.1:5060;transport=tcp")
+    ));
+    assert!(!save::has_contact(
+        &b,
+        &uri("sip:alice@192.0.2.1:5062;transport=tcp")
+    ));
+    // A stored Contact that does not parse is found byte for byte only.
+    let odd = Binding::for_test("not a uri", 100);
+    assert!(!save::has_contact(&odd, &uri("sip:alice@192.0.2.1")));
+    let bindings = [
+        Binding::for_test("sip:bob@192.0.2.2", 100),
+        Binding::for_test("sip:alice@192.0.2.1", 100),
+        Binding::for_test("sip:alice@192.0.2.1", 200),
+    ];
+    assert_eq!(
+        save::find_contact(&bindings, &uri("sip:alice@192.0.2.1")),
+        Some(1),
+        "the first match"
+    );
+    assert_eq!(
+        save::find_contact(&bindings, &uri("sip:carol@192.0.2.3")),
+        None
+    );
+}

@@ -6,11 +6,8 @@ use super::*;
 use crate::sip::Limits;
 
 fn router() -> Router {
-    Router::new(
-        Limits::default(),
-        Registrar::default(),
-        Arc::new(CoreStats::default()),
-    )
+    let core = crate::state::Core::new(Registrar::default(), Arc::new(CoreStats::default()));
+    Router::new(Limits::default(), core)
 }
 
 fn peer(proto: Proto) -> Peer {

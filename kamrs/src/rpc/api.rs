@@ -13,11 +13,10 @@ use jsonrpsee::RpcModule;
 
 use super::dump_names::DumpNames;
 use super::{pike, stats, subscriber, system, ul};
-use crate::route::Router;
+use crate::state::Core;
 use crate::usrloc::{unix_now, LocationTable};
 
-/// The config values the methods need (`config.rs` maps the file onto
-/// them).
+/// The settings the methods need (`config.rs` maps the file onto them).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub use_domain: bool,
@@ -26,8 +25,24 @@ pub struct Settings {
     pub max_expires: u32,
     pub max_contacts: u32,
     /// `[auth]`: while `mode = "none"`, `subscriber.*` manage its
-    /// `subscribers` file with its realm rule (issue 14).
+    /// `subscribers` file with its realm rule.
     pub auth: SubscriberFile,
+}
+
+/// The registrar's values (they describe the same REGISTER rules) and
+/// [`SubscriberFile::default`].
+impl Default for Settings {
+    fn default() -> Self {
+        let r = crate::registrar::Settings::default();
+        Settings {
+            use_domain: r.use_domain,
+            contact_max_size: r.contact_max_size,
+            default_expires: r.default_expires,
+            max_expires: r.max_expires,
+            max_contacts: r.max_contacts,
+            auth: SubscriberFile::default(),
+        }
+    }
 }
 
 /// What `subscriber.*` need to manage the subscriber list while
@@ -41,12 +56,26 @@ pub struct SubscriberFile {
     pub path: std::path::PathBuf,
 }
 
+/// The embedded configuration's `[auth]` (a test in `config.rs` checks
+/// they agree).
+impl Default for SubscriberFile {
+    fn default() -> Self {
+        SubscriberFile {
+            settings: crate::auth::AuthSettings::default(),
+            nonce_expires: 300,
+            path: std::path::PathBuf::from("/etc/kamrs/subscribers.toml"),
+        }
+    }
+}
+
 /// `ul.dump`s built at the same time; more wait their turn.
 const MAX_CONCURRENT_DUMPS: usize = 2;
 
 /// What every method works on.
 pub struct State {
-    pub(super) router: Arc<Router>,
+    /// The table, registrar, authenticator, flood filter and counters the
+    /// router works on too.
+    pub(super) core: Core,
     pub(super) settings: Settings,
     /// Unix time the API started (≈ the daemon's start), for `core.uptime`.
     pub(super) started: u64,
@@ -66,10 +95,10 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(router: Arc<Router>, settings: Settings) -> State {
+    pub fn new(core: Core, settings: Settings) -> State {
         let started = unix_now();
         State {
-            router,
+            core,
             settings,
             started,
             add_user_agent: Arc::from(ul::ADD_USER_AGENT),
@@ -82,13 +111,13 @@ impl State {
     }
 
     pub(super) fn table(&self) -> &LocationTable {
-        self.router.registrar().table()
+        &self.core.table
     }
 
     /// A unique binding id for `ul.add`: the registrar's, so ids of both
     /// origins can never collide (across restarts and nodes either).
     pub(super) fn new_ruid(&self) -> crate::usrloc::Ruid<'static> {
-        self.router.registrar().new_ruid()
+        self.core.registrar.new_ruid()
     }
 }
 
@@ -298,19 +327,19 @@ impl CtlServer for Api {
     }
 
     async fn core_info(&self) -> RpcResult<CoreInfo> {
-        let router = &self.state.router;
-        let store = router.registrar().table().store();
+        let core = &self.state.core;
+        let store = core.table.store();
         Ok(CoreInfo {
             version: crate::SERVER_NAME.to_owned(),
             store: store.map_or("none", |s| s.name()).to_owned(),
             store_mode: store.map_or("none", |s| s.mode().as_str()).to_owned(),
-            auth: if router.registrar().auth().is_some() {
+            auth: if core.auth.is_some() {
                 "digest"
             } else {
                 "none"
             }
             .to_owned(),
-            pike: router.pike().is_some(),
+            pike: core.pike.is_some(),
         })
     }
 
@@ -320,109 +349,4 @@ impl CtlServer for Api {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::registrar::Registrar;
-    use crate::sip::Limits;
-    use crate::stats::CoreStats;
-
-    pub(crate) fn state_for(config: &Config) -> State {
-        let registrar = Registrar::new(
-            crate::registrar::Settings::from(config),
-            Arc::new(LocationTable::new()),
-        );
-        let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()));
-        State::new(Arc::new(router), Settings::from(config))
-    }
-
-    pub(crate) fn state() -> State {
-        state_for(&Config::default())
-    }
-
-    /// A state whose registrar authenticates with `auth`.
-    pub(crate) fn state_with_auth(auth: crate::auth::Authenticator) -> State {
-        let config = Config::default();
-        let registrar = Registrar::new(
-            crate::registrar::Settings::from(&config),
-            Arc::new(LocationTable::new()),
-        )
-        .with_auth(Arc::new(auth));
-        let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()));
-        State::new(Arc::new(router), Settings::from(&config))
-    }
-
-    /// A state with the flood filter on: `max_requests` per 60 s window,
-    /// nothing trusted.
-    pub(crate) fn state_with_pike(max_requests: u32) -> State {
-        let config = Config::default();
-        let registrar = Registrar::new(
-            crate::registrar::Settings::from(&config),
-            Arc::new(LocationTable::new()),
-        );
-        let pike = crate::pike::Pike::new(crate::pike::PikeSettings {
-            window: std::time::Duration::from_secs(60),
-            max_requests,
-            block_time: std::time::Duration::from_secs(60),
-            trusted: Vec::new(),
-            max_tracked: crate::pike::MAX_TRACKED,
-        });
-        let router = Router::new(Limits::default(), registrar, Arc::new(CoreStats::default()))
-            .with_pike(Arc::new(pike));
-        State::new(Arc::new(router), Settings::from(&config))
-    }
-
-    pub(crate) fn state_with_domain() -> State {
-        state_for(&Config {
-            use_domain: true,
-            ..Config::default()
-        })
-    }
-
-    pub(crate) fn method_names_for_tests() -> Vec<String> {
-        Api::new(state())
-            .into_module()
-            .method_names()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    #[tokio::test]
-    async fn list_methods_names_kamailios_methods() {
-        let module = Api::new(state()).into_module();
-        let names: Vec<String> = module
-            .call(
-                "system.listMethods",
-                jsonrpsee::core::EmptyServerParams::new(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            names,
-            [
-                "auth.realm",
-                "core.info",
-                "core.uptime",
-                "core.version",
-                "pike.top",
-                "stats.get_statistics",
-                "stats.reset_statistics",
-                "subscriber.add",
-                "subscriber.list",
-                "subscriber.reload",
-                "subscriber.rm",
-                "system.listMethods",
-                "ul.add",
-                "ul.db_contacts",
-                "ul.db_expired_contacts",
-                "ul.db_users",
-                "ul.dump",
-                "ul.dump_page",
-                "ul.flush",
-                "ul.lookup",
-                "ul.rm",
-                "ul.rm_contact"
-            ]
-        );
-    }
-}
+pub(crate) mod tests;

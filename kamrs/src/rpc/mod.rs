@@ -5,8 +5,8 @@
 //!
 //! Start-up is in two steps so the daemon's contract holds ("`ready` is
 //! printed once every socket is bound"): [`bind`] creates the socket or
-//! listener and fails start-up with a message saying what to do; after the
-//! router exists, [`Bound::serve`] starts accepting. [`Running::stop`]
+//! listener and fails start-up with a message saying what to do; once the
+//! shared state ([`Core`]) exists, [`Bound::serve`] starts accepting. [`Running::stop`]
 //! stops accepting, lets requests in flight finish until the deadline, and
 //! removes the socket file.
 //!
@@ -33,6 +33,7 @@ mod ul;
 mod unix;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::Endpoint;
@@ -44,8 +45,7 @@ pub use origin::check_origin;
 pub use params::check as check_params;
 pub use shape::core_hash;
 
-use crate::config::Config;
-use crate::route::Router;
+use crate::state::Core;
 
 /// Why the control API cannot start. The text is what the daemon prints.
 #[derive(Debug)]
@@ -59,6 +59,48 @@ impl fmt::Display for CtlError {
 
 impl std::error::Error for CtlError {}
 
+/// The control endpoint and its limits (`config.rs` maps `[ctl]` onto
+/// them; docs/ctl.md).
+///
+/// The limits exist because the control socket is a way into the daemon:
+/// a local process with the right uid, or anyone holding the HTTP token,
+/// must still not be able to make kamrs buffer unbounded requests or keep
+/// unbounded connections open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CtlSettings {
+    /// `unix:/path` (mode 0600, root or kamrs's own uid only) or
+    /// `http://IP:PORT`.
+    pub listen: Endpoint,
+    /// The file holding the bearer token HTTP clients must send.
+    pub token_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    pub max_request_size: u32,
+    /// Largest response, in bytes.
+    pub max_response_size: u32,
+    /// Most calls in one JSON-RPC batch.
+    pub max_batch: u32,
+    /// Most control connections open at once; more are closed on accept.
+    pub max_connections: u32,
+    /// Web origins whose pages may call the HTTP API, with the token.
+    pub allowed_origins: Vec<String>,
+}
+
+/// The embedded configuration's `[ctl]` (a test in `config.rs` checks
+/// they agree).
+impl Default for CtlSettings {
+    fn default() -> Self {
+        CtlSettings {
+            listen: Endpoint::default_unix(),
+            token_file: None,
+            max_request_size: 256 * 1024,
+            max_response_size: 1 << 30,
+            max_batch: 100,
+            max_connections: 32,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
 enum Endpoints {
     Unix(unix::Bound),
     Http(http::Bound),
@@ -69,6 +111,8 @@ enum Endpoints {
 /// The control endpoint, bound, not serving yet.
 pub struct Bound {
     endpoint: Endpoints,
+    /// The limits and origins it serves with.
+    ctl: CtlSettings,
 }
 
 /// Binds `[ctl] listen`.
@@ -79,9 +123,9 @@ pub struct Bound {
 /// same machine, gets the per-user socket `$XDG_RUNTIME_DIR/kamrs/kamrs.sock`
 /// (which kamrsctl tries next), or, failing that, a warning and a daemon
 /// without a control socket rather than no daemon at all.
-pub fn bind(config: &Config) -> Result<Bound, CtlError> {
-    let endpoint = &config.ctl.listen;
-    if let (Endpoint::Unix(_), Some(file)) = (endpoint, &config.ctl.token_file) {
+pub fn bind(ctl: &CtlSettings) -> Result<Bound, CtlError> {
+    let endpoint = &ctl.listen;
+    if let (Endpoint::Unix(_), Some(file)) = (endpoint, &ctl.token_file) {
         tracing::warn!(
             "ctl.token_file {} is not used: the control API is a Unix socket, where the peer's uid is checked instead",
             file.display()
@@ -89,16 +133,17 @@ pub fn bind(config: &Config) -> Result<Bound, CtlError> {
     }
     let bound = match endpoint {
         Endpoint::Unix(path) => unix::bind(path).map(Endpoints::Unix),
-        Endpoint::Http(addr) => {
-            http::bind(*addr, config.ctl.token_file.as_deref()).map(Endpoints::Http)
-        }
+        Endpoint::Http(addr) => http::bind(*addr, ctl.token_file.as_deref()).map(Endpoints::Http),
     };
     let endpoint = match bound {
         Ok(b) => b,
         Err(e) if *endpoint == Endpoint::default_unix() => fallback(&e),
         Err(e) => return Err(e),
     };
-    let bound = Bound { endpoint };
+    let bound = Bound {
+        endpoint,
+        ctl: ctl.clone(),
+    };
     if let Some(shown) = bound.endpoint() {
         tracing::info!("control API listening on {shown}");
     }
@@ -134,8 +179,8 @@ fn fallback(e: &CtlError) -> Endpoints {
 
 /// What `kamrs --check` can check of `[ctl]` without binding: an HTTP
 /// endpoint's `token_file` is readable and holds a usable token.
-pub fn check(config: &Config) -> Result<(), CtlError> {
-    match (&config.ctl.listen, &config.ctl.token_file) {
+pub fn check(ctl: &CtlSettings) -> Result<(), CtlError> {
+    match (&ctl.listen, &ctl.token_file) {
         (Endpoint::Http(_), Some(file)) => http::read_token(file).map(drop),
         _ => Ok(()),
     }
@@ -152,16 +197,16 @@ impl Bound {
         }
     }
 
-    /// Starts serving the API on `router`.
-    pub fn serve(self, router: Arc<Router>, config: &Config) -> Running {
-        let state = State::new(router, Settings::from(config));
+    /// Starts serving the API on the shared state `core`.
+    pub fn serve(self, core: Core, settings: Settings) -> Running {
+        let state = State::new(core, settings);
         let ctl_stats = Arc::clone(&state.ctl_stats);
         let module = Api::new(state).into_module();
         let (stop, handle) = stop_channel();
         let (task, socket) = match self.endpoint {
             Endpoints::Unix(u) => {
                 let conns = serve::Connections::new(
-                    &config.ctl,
+                    &self.ctl,
                     http::AuthLayer::unix(ctl_stats),
                     module.into(),
                     stop,
@@ -173,10 +218,10 @@ impl Bound {
             }
             Endpoints::Http(h) => {
                 let conns = serve::Connections::new(
-                    &config.ctl,
+                    &self.ctl,
                     http::AuthLayer::http(
                         h.token,
-                        origin::Origins::new(h.local, &config.ctl.allowed_origins),
+                        origin::Origins::new(h.local, &self.ctl.allowed_origins),
                         ctl_stats,
                     ),
                     module.into(),

@@ -16,13 +16,13 @@ use tower::layer::util::{Identity, Stack};
 
 use super::http::AuthLayer;
 use super::params::CheckParamsLayer;
-use crate::config::CtlConfig;
+use super::CtlSettings;
 
 /// The jsonrpsee service builder with our RPC and HTTP middleware.
 pub(super) type Builder =
     TowerServiceBuilder<Stack<CheckParamsLayer, Identity>, Stack<AuthLayer, Identity>>;
 
-fn builder(ctl: &CtlConfig, auth: AuthLayer) -> Builder {
+fn builder(ctl: &CtlSettings, auth: AuthLayer) -> Builder {
     let config = ServerConfig::builder()
         .max_request_body_size(ctl.max_request_size)
         .max_response_body_size(ctl.max_response_size)
@@ -48,7 +48,7 @@ pub(super) struct Connections {
 
 impl Connections {
     pub(super) fn new(
-        ctl: &CtlConfig,
+        ctl: &CtlSettings,
         auth: AuthLayer,
         methods: Methods,
         stop: StopHandle,

@@ -30,28 +30,25 @@ static OFF: AtomicU64 = AtomicU64::new(0);
 
 /// A flood-filter counter, 0 when pike is off.
 fn pike_counter(s: &State, which: fn(&crate::pike::Pike) -> &AtomicU64) -> &AtomicU64 {
-    s.router.pike().map_or(&OFF, |p| which(p))
+    s.core.pike.as_ref().map_or(&OFF, |p| which(p))
 }
 
 /// An authentication counter, 0 when authentication is off.
 fn auth_counter(s: &State, which: fn(&crate::auth::AuthStats) -> &AtomicU64) -> &AtomicU64 {
-    s.router
-        .registrar()
-        .auth()
-        .map_or(&OFF, |a| which(a.stats()))
+    s.core.auth.as_ref().map_or(&OFF, |a| which(a.stats()))
 }
 
 /// A counter of the authenticator itself (lock-out, nonce counts), 0 when
 /// authentication is off.
 fn auth_own(s: &State, which: fn(&crate::auth::Authenticator) -> &AtomicU64) -> &AtomicU64 {
-    s.router.registrar().auth().map_or(&OFF, |a| which(a))
+    s.core.auth.as_ref().map_or(&OFF, |a| which(a))
 }
 
 /// A gauge of the authenticator, 0 when authentication is off.
 fn auth_gauge(s: &State, which: fn(&crate::auth::Authenticator) -> usize) -> u64 {
-    s.router
-        .registrar()
-        .auth()
+    s.core
+        .auth
+        .as_ref()
         .map_or(0, |a| u64::try_from(which(a)).unwrap_or(u64::MAX))
 }
 
@@ -60,85 +57,103 @@ const STATS: &[Stat] = &[
     Stat {
         group: "core",
         name: "rcv_requests",
-        value: |s| load(&s.router.stats().rcv_requests),
-        counter: Some(|s| &s.router.stats().rcv_requests),
+        value: |s| load(&s.core.stats.rcv_requests),
+        counter: Some(|s| &s.core.stats.rcv_requests),
     },
     Stat {
         group: "core",
         name: "rcv_replies",
-        value: |s| load(&s.router.stats().rcv_responses_ignored),
-        counter: Some(|s| &s.router.stats().rcv_responses_ignored),
+        value: |s| load(&s.core.stats.rcv_responses_ignored),
+        counter: Some(|s| &s.core.stats.rcv_responses_ignored),
     },
     Stat {
         group: "core",
         name: "err_requests",
-        value: |s| load(&s.router.stats().bad_requests_answered),
-        counter: Some(|s| &s.router.stats().bad_requests_answered),
+        value: |s| load(&s.core.stats.bad_requests_answered),
+        counter: Some(|s| &s.core.stats.bad_requests_answered),
     },
     Stat {
         group: "core",
         name: "drop_requests",
-        value: |s| load(&s.router.stats().dropped),
-        counter: Some(|s| &s.router.stats().dropped),
+        value: |s| load(&s.core.stats.dropped),
+        counter: Some(|s| &s.core.stats.dropped),
+    },
+    Stat {
+        group: "core",
+        name: "keepalives",
+        value: |s| load(&s.core.stats.keepalives),
+        counter: Some(|s| &s.core.stats.keepalives),
+    },
+    Stat {
+        group: "core",
+        name: "stun_answered",
+        value: |s| load(&s.core.stats.stun_answered),
+        counter: Some(|s| &s.core.stats.stun_answered),
+    },
+    Stat {
+        group: "core",
+        name: "stun_dropped",
+        value: |s| load(&s.core.stats.stun_dropped),
+        counter: Some(|s| &s.core.stats.stun_dropped),
     },
     Stat {
         group: "sl",
         name: "sent_replies",
-        value: |s| load(&s.router.stats().sent_replies),
-        counter: Some(|s| &s.router.stats().sent_replies),
+        value: |s| load(&s.core.stats.sent_replies),
+        counter: Some(|s| &s.core.stats.sent_replies),
     },
     Stat {
         group: "sl",
         name: "failures",
-        value: |s| load(&s.router.stats().send_failures),
-        counter: Some(|s| &s.router.stats().send_failures),
+        value: |s| load(&s.core.stats.send_failures),
+        counter: Some(|s| &s.core.stats.send_failures),
     },
     Stat {
         group: "tcp",
         name: "local_reject",
-        value: |s| load(&s.router.stats().tcp_refused),
-        counter: Some(|s| &s.router.stats().tcp_refused),
+        value: |s| load(&s.core.stats.tcp_refused),
+        counter: Some(|s| &s.core.stats.tcp_refused),
     },
     Stat {
         group: "tcp",
         name: "iplimit_reject",
-        value: |s| load(&s.router.stats().tcp_iplimit_refused),
-        counter: Some(|s| &s.router.stats().tcp_iplimit_refused),
+        value: |s| load(&s.core.stats.tcp_iplimit_refused),
+        counter: Some(|s| &s.core.stats.tcp_iplimit_refused),
     },
     Stat {
         group: "tcp",
         name: "msg_data_timeout",
-        value: |s| load(&s.router.stats().tcp_msg_data_timeout),
-        counter: Some(|s| &s.router.stats().tcp_msg_data_timeout),
+        value: |s| load(&s.core.stats.tcp_msg_data_timeout),
+        counter: Some(|s| &s.core.stats.tcp_msg_data_timeout),
     },
     Stat {
         group: "tcp",
         name: "msg_read_timeout",
-        value: |s| load(&s.router.stats().tcp_msg_read_timeout),
-        counter: Some(|s| &s.router.stats().tcp_msg_read_timeout),
+        value: |s| load(&s.core.stats.tcp_msg_read_timeout),
+        counter: Some(|s| &s.core.stats.tcp_msg_read_timeout),
     },
     Stat {
         group: "tcp",
         name: "send_timeout",
-        value: |s| load(&s.router.stats().tcp_send_timeout),
-        counter: Some(|s| &s.router.stats().tcp_send_timeout),
+        value: |s| load(&s.core.stats.tcp_send_timeout),
+        counter: Some(|s| &s.core.stats.tcp_send_timeout),
     },
     Stat {
         group: "tcp",
         name: "sendq_full",
-        value: |s| load(&s.router.stats().tcp_sendq_full),
-        counter: Some(|s| &s.router.stats().tcp_sendq_full),
+        value: |s| load(&s.core.stats.tcp_sendq_full),
+        counter: Some(|s| &s.core.stats.tcp_sendq_full),
     },
     Stat {
         group: "tcp",
         name: "current_opened_connections",
-        value: |s| load(&s.router.stats().tcp_open),
+        value: |s| load(&s.core.stats.tcp_open),
         counter: None,
     },
     Stat {
         group: "tcp",
         name: "current_write_queue_size",
-        value: |s| load(&s.router.stats().tcp_queued),
+        value: |s| load(&s.core.stats.tcp_queued),
         counter: None,
     },
     Stat {
@@ -162,20 +177,20 @@ const STATS: &[Stat] = &[
     Stat {
         group: "registrar",
         name: "accepted_regs",
-        value: |s| load(&s.router.registrar().stats().accepted),
-        counter: Some(|s| &s.router.registrar().stats().accepted),
+        value: |s| load(&s.core.registrar.stats().accepted),
+        counter: Some(|s| &s.core.registrar.stats().accepted),
     },
     Stat {
         group: "registrar",
         name: "rejected_regs",
-        value: |s| load(&s.router.registrar().stats().rejected),
-        counter: Some(|s| &s.router.registrar().stats().rejected),
+        value: |s| load(&s.core.registrar.stats().rejected),
+        counter: Some(|s| &s.core.registrar.stats().rejected),
     },
     Stat {
         group: "registrar",
         name: "reply_too_large",
-        value: |s| load(&s.router.registrar().stats().reply_too_large),
-        counter: Some(|s| &s.router.registrar().stats().reply_too_large),
+        value: |s| load(&s.core.registrar.stats().reply_too_large),
+        counter: Some(|s| &s.core.registrar.stats().reply_too_large),
     },
     Stat {
         group: "usrloc",
@@ -270,7 +285,7 @@ const STATS: &[Stat] = &[
     Stat {
         group: "pike",
         name: "max_tracked",
-        value: |s| s.router.pike().map_or(0, |p| p.capacity() as u64),
+        value: |s| s.core.pike.as_ref().map_or(0, |p| p.capacity() as u64),
         counter: None,
     },
     Stat {
@@ -425,123 +440,4 @@ pub fn reset(state: &State, names: &[String]) -> Result<(), ErrorObjectOwned> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rpc::api::tests::state;
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    #[test]
-    fn selectors_follow_kamailio() {
-        let s = state();
-        let all = get(&s, &names(&["all"])).unwrap();
-        assert_eq!(all.len(), STATS.len());
-        assert!(
-            all.contains(&"usrloc:registered_users = 0".to_owned()),
-            "{all:?}"
-        );
-        let usrloc = get(&s, &names(&["usrloc:"])).unwrap();
-        assert_eq!(
-            usrloc,
-            [
-                "usrloc:registered_users = 0",
-                "usrloc:location_users = 0",
-                "usrloc:location_contacts = 0",
-                "usrloc:location_expires = 0",
-                "usrloc:table_bytes = 0",
-                "usrloc:table_full = 0",
-                "usrloc:rolled_back = 0",
-                "usrloc:rollback_skipped = 0",
-                "usrloc:max_bindings = 18446744073709551615",
-                "usrloc:max_table_bytes = 18446744073709551615"
-            ]
-        );
-        let two = get(
-            &s,
-            &names(&["registrar:accepted_regs", "rejected_regs", "nope:x"]),
-        )
-        .unwrap();
-        assert_eq!(
-            two,
-            ["registrar:accepted_regs = 0", "registrar:rejected_regs = 0"]
-        );
-        let e = get(&s, &names(&["nope:", "bogus"])).unwrap_err();
-        assert_eq!(e.code(), 404);
-        assert!(e.message().contains("`nope:`, `bogus`"), "{}", e.message());
-        // Each statistic once, however many selectors pick it.
-        assert_eq!(
-            get(&s, &names(&["all", "usrloc:"])).unwrap().len(),
-            STATS.len()
-        );
-    }
-
-    #[test]
-    fn pike_and_auth_groups() {
-        let off = state();
-        assert_eq!(
-            get(&off, &names(&["pike:"])).unwrap(),
-            [
-                "pike:dropped_requests = 0",
-                "pike:blocked_sources = 0",
-                "pike:evicted = 0",
-                "pike:untracked_requests = 0",
-                "pike:tracked_sources = 0",
-                "pike:max_tracked = 0"
-            ]
-        );
-        reset(&off, &names(&["all"])).unwrap();
-        assert_eq!(get(&off, &names(&["auth:"])).unwrap().len(), 11);
-
-        let s = crate::rpc::api::tests::state_with_pike(2);
-        let pike = s.router.pike().unwrap();
-        let ip: std::net::IpAddr = "192.0.2.1".parse().unwrap();
-        for _ in 0..5 {
-            pike.allow(ip);
-        }
-        assert_eq!(
-            get(&s, &names(&["pike:"])).unwrap()[..2],
-            ["pike:dropped_requests = 3", "pike:blocked_sources = 1"]
-        );
-        reset(&s, &names(&["pike:dropped_requests"])).unwrap();
-        assert_eq!(
-            get(&s, &names(&["pike:"])).unwrap()[..2],
-            ["pike:dropped_requests = 0", "pike:blocked_sources = 1"]
-        );
-        assert_eq!(
-            get(&s, &names(&["pike:tracked_sources"])).unwrap(),
-            ["pike:tracked_sources = 1"]
-        );
-    }
-
-    #[test]
-    fn reset_zeroes_counters_not_gauges_or_settings() {
-        let s = state();
-        s.router
-            .registrar()
-            .stats()
-            .accepted
-            .store(7, Ordering::Relaxed);
-        s.table().stats().users.store(3, Ordering::Relaxed);
-        reset(&s, &names(&["all"])).unwrap();
-        let v = get(
-            &s,
-            &names(&[
-                "registrar:accepted_regs",
-                "usrloc:registered_users",
-                "registrar:max_expires",
-            ]),
-        )
-        .unwrap();
-        assert_eq!(
-            v,
-            [
-                "registrar:max_expires = 3600",
-                "registrar:accepted_regs = 0",
-                "usrloc:registered_users = 3"
-            ]
-        );
-        s.table().stats().users.store(0, Ordering::Relaxed);
-    }
-}
+mod tests;

@@ -13,6 +13,7 @@ mod binding;
 mod durable;
 mod limits;
 pub mod persist;
+mod q;
 mod remote;
 mod table;
 
@@ -21,6 +22,7 @@ pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
 pub use durable::{Confirm, Durability, Edit};
 pub use limits::{Growth, Limit, TableFull, TableLimits};
 pub use persist::{Store, StoreError, StoreMode};
+pub use q::{q_from_number, q_to_number, Q_UNSPECIFIED};
 pub use remote::{follow, preload, Preloaded};
 pub use table::{unix_now, LocationTable, Undo, UsrlocStats};
 

@@ -47,8 +47,7 @@ impl Row9 {
             } else {
                 format_time(b.expires_at)
             },
-            // Kamailio's Q_UNSPECIFIED.
-            q: b.q.map_or(-1.0, |q| f64::from(q) / 1000.0),
+            q: crate::usrloc::q_to_number(b.q),
             callid: b.call_id().to_string(),
             cseq: i64::from(b.cseq),
             last_modified: format_time(b.last_modified),
@@ -170,16 +169,10 @@ pub(super) fn binding_from_row(
     let q = match row.get_ref(6).map_err(|e| e.to_string())? {
         ValueRef::Real(x) => x,
         ValueRef::Integer(n) => n as f64,
-        ValueRef::Null => -1.0,
+        ValueRef::Null => crate::usrloc::Q_UNSPECIFIED,
         _ => return Err("q is not a number".into()),
     };
-    let q = if q < 0.0 {
-        None
-    } else if q <= 1.0 {
-        Some((q * 1000.0).round() as u16)
-    } else {
-        return Err(format!("q {q} is above 1"));
-    };
+    let q = crate::usrloc::q_from_number(q).ok_or_else(|| format!("q {q} is above 1"))?;
     let cseq = int(8, "cseq")?.unwrap_or(0);
     let cseq = u32::try_from(cseq).map_err(|_| format!("cseq {cseq} is out of range"))?;
     let flag = |i: usize, name: &str, default: u32| -> Result<u32, String> {

@@ -1,0 +1,50 @@
+//! The daemon's shared state as one set of handles: the location table,
+//! the registrar, the authenticator, the flood filter and the core
+//! counters. `main.rs` builds one [`Core`]; the router and the control API
+//! each get a clone, so both work on the same objects and neither reaches
+//! them through the other.
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::pike::Pike;
+use crate::registrar::Registrar;
+use crate::stats::CoreStats;
+use crate::usrloc::LocationTable;
+
+/// Handles to the shared state; cloning copies the handles, not the state.
+#[derive(Clone)]
+pub struct Core {
+    /// The location table the registrar writes and `ul.*` read and edit.
+    pub table: Arc<LocationTable>,
+    pub registrar: Arc<Registrar>,
+    /// Digest authentication, `None` while `[auth] mode = "none"`.
+    pub auth: Option<Arc<Authenticator>>,
+    /// The flood filter, `None` while `[pike] enabled = false`.
+    pub pike: Option<Arc<Pike>>,
+    pub stats: Arc<CoreStats>,
+}
+
+impl Core {
+    /// The table and authenticator are the registrar's own handles, so the
+    /// control API can never see a different table or authenticator than
+    /// the one REGISTERs use.
+    pub fn new(registrar: Registrar, stats: Arc<CoreStats>) -> Core {
+        Core {
+            table: Arc::clone(registrar.table()),
+            auth: registrar.auth().cloned(),
+            registrar: Arc::new(registrar),
+            pike: None,
+            stats,
+        }
+    }
+
+    /// With the flood filter on.
+    pub fn with_pike(mut self, pike: Arc<Pike>) -> Core {
+        self.pike = Some(pike);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,56 @@
+//! What phones send to stay reachable (RFC 5626 keepalives, STUN), seen
+//! through the statistics: answered or absorbed, never counted as dropped
+//! requests.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use kamrs_tests::ctl::*;
+use kamrs_tests::*;
+
+/// Polls `name` until it is `want` (the UDP workers may still be on the
+/// datagram), failing after 5 s with what it was.
+fn stat_becomes(k: &CtlKamrs, name: &str, want: u64) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = stat(k, name);
+        if now == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{name} = {now}, expected {want}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn stun_binding_request(tid: [u8; 12]) -> Vec<u8> {
+    let mut m = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+    m.extend_from_slice(&tid);
+    m
+}
+
+#[test]
+fn keepalives_and_stun_are_counted_as_such_not_as_drops() {
+    let k = CtlKamrs::start("", "");
+    let sock = k.kamrs.udp_client();
+    // A STUN Binding request: answered.
+    send_udp(&sock, stun_binding_request([5; 12]));
+    let answer = recv_udp(&sock, Duration::from_secs(5)).expect("a STUN answer");
+    assert_eq!(&answer[0..2], &[0x01, 0x01]);
+    stat_becomes(&k, "core:stun_answered", 1);
+    // A malformed one: dropped, counted apart.
+    let mut bad = stun_binding_request([6; 12]);
+    bad[5] = 0;
+    send_udp(&sock, &bad);
+    stat_becomes(&k, "core:stun_dropped", 1);
+    // A UDP CR/LF keepalive, and a TCP double-CRLF ping with its pong.
+    send_udp(&sock, b"\r\n\r\n");
+    let mut tcp = k.kamrs.tcp_connect();
+    tcp.write_all(b"\r\n\r\n").unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut pong = [0u8; 2];
+    tcp.read_exact(&mut pong).expect("a pong");
+    assert_eq!(&pong, b"\r\n");
+    stat_becomes(&k, "core:keepalives", 2);
+    assert_eq!(stat(&k, "core:drop_requests"), 0);
+    assert_eq!(stat(&k, "core:rcv_requests"), 0);
+}
