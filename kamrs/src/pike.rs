@@ -7,7 +7,7 @@
 //! bucket lookup per packet and cannot slow down other sources.
 //!
 //! Memory is bounded by `max_tracked` and the filter never fails open when
-//! that is reached (issue 13: with a table that simply stopped adding
+//! that is reached (with a table that simply stopped adding
 //! sources, 200,000 one-packet sources made every later flooder
 //! untracked). Sources live in a fixed set of buckets of [`WAYS`] slots,
 //! picked by a keyed hash of the address (the key is random per process,

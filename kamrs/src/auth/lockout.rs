@@ -1,4 +1,4 @@
-//! Brute-force lock-out (issue 13): wrong digest answers are counted, and
+//! Brute-force lock-out: wrong digest answers are counted, and
 //! past a threshold within `lockout_window` the guesser is refused (403)
 //! for `lockout_time` without its answer even being checked, so the right
 //! password fails too and guessing learns nothing.

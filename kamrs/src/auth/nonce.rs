@@ -14,7 +14,7 @@
 //! memory, so a nonce another process (an earlier boot, another node
 //! sharing `secret_file`) issued would have no replay history here: its
 //! first use here could be a captured REGISTER replayed with an attacker's
-//! Contact (issue 13). Such a nonce is therefore [`NonceCheck::Stale`]:
+//! Contact. Such a nonce is therefore [`NonceCheck::Stale`]:
 //! the MAC proves it is genuine, so the UA gets `stale=true` and a fresh
 //! nonce and re-authenticates without asking its user (RFC 7616 §3.3).
 //! The price is one extra 401 round trip when a REGISTER lands on another

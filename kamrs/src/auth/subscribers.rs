@@ -8,7 +8,7 @@
 //! With `use_domain = false` (Kamailio's default) an AoR is the user part
 //! alone, so subscribers of two domains would share AoRs: `alice@evil.org`,
 //! with her own password, would register into `alice@example.com`'s
-//! bindings (issue 13). The list is then held to one domain at start, at
+//! bindings. The list is then held to one domain at start, at
 //! every reload and at every add.
 
 use std::collections::HashMap;

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn temp(tag: &str) -> std::path::PathBuf {

@@ -128,8 +128,9 @@ pub(super) fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     bad
 }
 
-/// Ranges of the TCP limits (issue 13): each must be on, and not so large
-/// that it stops protecting anything.
+/// Ranges of the TCP limits (connection caps, read deadlines, write
+/// queues): each must be on, and not so large that it stops protecting
+/// anything.
 fn check_tcp(c: &Config, bad: &mut Vec<(&'static str, String)>) {
     if c.tcp_accept_iplimit == 0 {
         bad.push((

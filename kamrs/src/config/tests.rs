@@ -31,7 +31,7 @@ fn empty_file_is_the_default() {
     assert_eq!(c.min_expires, 60);
     assert_eq!(c.min_expires_mode, MinExpiresMode::Reject);
     // MD5 alone: SIPp and baresip 1.0 refuse a 401 with any SHA-256
-    // challenge (issue 14).
+    // challenge (README, Authentication).
     assert_eq!(c.auth.algorithms, [crate::auth::Algorithm::Md5]);
     assert_eq!(c.max_expires, 3600);
     assert_eq!(c.max_contacts, 10);
@@ -243,7 +243,7 @@ fn max_expires_zero_is_refused_with_the_reason_and_only_that() {
 }
 
 #[test]
-fn issue13_limits_are_range_checked_with_the_key_and_line() {
+fn tcp_limits_are_range_checked_with_the_key_and_line() {
     for (text, key) in [
         ("max_bindings = 0\n", "max_bindings"),
         ("max_table_bytes = 1000\n", "max_table_bytes"),
@@ -302,7 +302,7 @@ fn wrong_type_names_line_and_key() {
     assert!(e.starts_with("kamrs.toml:1: key `ctl`: "), "{e}");
 }
 
-/// Issue 14: serde's words (`expected u32`, `invalid type: string`)
+/// serde's words (`expected u32`, `invalid type: string`)
 /// never reach the admin; each kind of key says what it takes, with an
 /// example, on the line at fault.
 #[test]
@@ -406,7 +406,7 @@ fn bad_values_are_described_in_the_admins_words() {
     }
 }
 
-/// Issue 14: an unknown key suggests the one meant (edit distance over
+/// An unknown key suggests the one meant (edit distance over
 /// the keys of its table), or the table it belongs in.
 #[test]
 fn unknown_keys_suggest_the_nearest_one() {
@@ -451,7 +451,7 @@ fn unknown_keys_suggest_the_nearest_one() {
     );
 }
 
-/// Issue 14: `listen = "udp:…"` (one address, no brackets) is read as a
+/// `listen = "udp:…"` (one address, no brackets) is read as a
 /// one-element list; so are the other list keys.
 #[test]
 fn a_list_key_may_be_one_string() {

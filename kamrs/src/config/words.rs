@@ -1,4 +1,4 @@
-//! Config errors in the admin's words (issue 14).
+//! Config errors in the admin's words.
 //!
 //! serde and toml describe a bad value in Rust's terms (`invalid type:
 //! string "3600", expected u32`). Every key is listed here with what kind

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));

@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// Every key of `Config`, dotted, with its TOML value.

@@ -1,4 +1,3 @@
-
 use super::*;
 
 const GOOD: &str = "OPTIONS sip:kamrs@127.0.0.1 SIP/2.0\r\n\

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn list(s: &str) -> Vec<NameAddr<'_>> {

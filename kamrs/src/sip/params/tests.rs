@@ -1,4 +1,3 @@
-
 use super::*;
 
 /// What `get` must return: the first occurrence found by iterating.

@@ -1,4 +1,3 @@
-
 use super::*;
 use crate::peer::Proto;
 use crate::sip::{parse_message, Limits, Message};

@@ -1,4 +1,3 @@
-
 use super::*;
 
 fn u(s: &str) -> Uri<'_> {
