@@ -7,6 +7,11 @@
 //! to start. That is why every struct denies unknown fields, and why
 //! [`Config::load`] turns the `toml` crate's byte spans into
 //! `kamrs.toml:12: …` messages.
+//!
+//! By job: `shape` (the tables and their defaults), `check` (ranges the
+//! types cannot express), `load` (reading, and error lines), `words`
+//! (errors in the admin's words), `settings` (the file mapped onto each
+//! subsystem's own settings).
 
 mod check;
 mod load;

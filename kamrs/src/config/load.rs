@@ -1,5 +1,5 @@
 //! Reading the file: parse, check the ranges, and turn the `toml` crate's
-//! byte spans into `kamrs.toml:12: key `k`: …` messages.
+//! byte spans into one-line `kamrs.toml:12: key …: …` messages.
 
 use std::path::Path;
 
