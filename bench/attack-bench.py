@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Hostile-network figures for the README's security section (issue 13).
+"""Hostile-network figures for the README's security section.
 
 Two attacks on a release kamrs with its default limits, on loopback only:
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Authenticated REGISTER throughput next to unauthenticated (issue 6).
+# Authenticated REGISTER throughput next to unauthenticated.
 #
 # Starts a release kamrs without authentication and one with
 # `[auth] mode = "digest"` (MD5: what SIPp answers), then drives each with

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""kamrs vs Kamailio benchmark (issue 7). Started by bench/run.sh, which
+"""kamrs vs Kamailio benchmark. Started by bench/run.sh, which
 installs the tools, builds the binaries and documents the knobs; this file
 runs the measurements and writes bench/RESULTS.md, bench/results.png and
 bench/results.json.

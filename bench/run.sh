@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kamrs vs Kamailio, side by side, in one run on one machine (issue 7).
+# kamrs vs Kamailio, side by side, in one run on one machine.
 #
 # What it does:
 #   1. installs what is missing (apt-get install -y sip-tester kamailio

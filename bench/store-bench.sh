@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# REGISTER throughput of kamrs per location store mode (issue 5):
+# REGISTER throughput of kamrs per location store mode:
 # memory only, sqlite write-through, sqlite write-back.
 #
 # For each mode: a fresh release kamrs on its own loopback port and temp

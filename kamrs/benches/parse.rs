@@ -1,5 +1,5 @@
 //! Parsing typical REGISTERs with full typed extraction of what a registrar
-//! needs, kamrs side by side with the `rsip` 0.4 crate (issue 2, DESIGN §2).
+//! needs, kamrs side by side with the `rsip` 0.4 crate (docs/design.md §2).
 //!
 //! "Full typed extraction" is the same work for both: parse the message, then
 //! read the method, the Request-URI (as a typed URI), the top Via (branch,

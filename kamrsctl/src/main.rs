@@ -757,7 +757,7 @@ async fn subscriber_command(
             c.subscriber_add(user.clone(), domain.clone(), ha1, ha1_sha256)
                 .await
                 .map_err(fail("subscriber.add"))?;
-            // Saved while authentication is off (issue 14): say when it
+            // Saved while authentication is off: say when it
             // counts. A daemon too old for core.info just gets no note.
             let auth_off = !json_out
                 && c.core_info()
@@ -817,7 +817,7 @@ async fn subscriber_command(
 }
 
 /// `kamrsctl subscriber add|rm|list --file PATH`: the file edited here,
-/// no daemon (issue 14); `None` without `--file`.
+/// no daemon; `None` without `--file`.
 fn subscriber_file_command(
     cmd: &SubscriberCommand,
     json_out: bool,

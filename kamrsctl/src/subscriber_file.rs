@@ -1,5 +1,5 @@
 //! `kamrsctl subscriber add|rm|list --file PATH`: the subscriber file
-//! managed offline, without a daemon (issue 14), in the format kamrs reads
+//! managed offline, without a daemon, in the format kamrs reads
 //! (`[[subscriber]]` tables of `username`, `domain`, `ha1`, `ha1_sha256`).
 //!
 //! The HA1s are computed here with `--realm` (what kamrs will challenge

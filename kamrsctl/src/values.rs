@@ -1,4 +1,4 @@
-//! Command-line values in the user's words (issue 14): `--expires -1`
+//! Command-line values in the user's words: `--expires -1`
 //! says what expires may be, not clap's "to pass '-1' as a value, use
 //! '-- -1'", and a bad number says "expected a whole number", not Rust's
 //! "invalid digit found in string".

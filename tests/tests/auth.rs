@@ -1,4 +1,4 @@
-//! Digest authentication end to end (issue 6): challenges, MD5 and
+//! Digest authentication end to end: challenges, MD5 and
 //! SHA-256 answers, wrong passwords, other users' AoRs, stale nonces,
 //! replays, restarts, the secure-default rule, and real UAs (SIPp with
 //! `[authentication]`, baresip with a password).
@@ -209,7 +209,7 @@ fn stale_nonce_then_success_and_replay_refused() {
 
 #[test]
 fn a_nonce_from_before_a_restart_is_stale() {
-    // Its nonce-count history died with the process (issue 13): the UA gets
+    // Its nonce-count history died with the process: the UA gets
     // stale=true and a fresh nonce, and succeeds with it, no prompt.
     let dir = TempDir::new("auth");
     let config = auth_config(dir.path(), &[("alice", "wonderland")], BOTH);
@@ -280,7 +280,7 @@ fn sipp_registers_1000_users_through_challenges() {
         .iter()
         .map(|(u, p)| (u.as_str(), p.as_str()))
         .collect();
-    // The default `[auth]` settings (issue 14): SIPp 3.6 answers MD5
+    // The default `[auth]` settings: SIPp 3.6 answers MD5
     // challenges only ("createAuthHeader: authentication must use MD5 or
     // AKAv1-MD5"), so the default must offer MD5 alone or MD5 first.
     let k = Kamrs::start(&auth_config(dir.path(), &refs, ""));
@@ -321,7 +321,7 @@ fn baresip_registers_with_a_password() {
         return;
     }
     let dir = TempDir::new("baresip-auth");
-    // The default `[auth]` settings (issue 14). baresip 1.0 (Debian 12)
+    // The default `[auth]` settings. baresip 1.0 (Debian 12)
     // gives up on the whole 401 when any challenge is SHA-256, even after an
     // MD5 one ("Register: Function not implemented"): the default offers MD5
     // alone, and the README says how to add SHA-256.

@@ -1,5 +1,5 @@
-//! Digest authentication under attack (issue 13 items 2, 3, 4 and
-//! `nc=00000000`), end to end over real sockets:
+//! Digest authentication under attack (README, Security: replay, brute
+//! force, cross-domain AoRs, `nc=00000000`), end to end over real sockets:
 //!
 //! - a captured `Authorization` replayed with an attacker's Contact after a
 //!   restart, or on a second node sharing `secret_file`, is not accepted;

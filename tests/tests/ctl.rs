@@ -1,4 +1,4 @@
-//! The control API end to end (issue 4): the real daemon, registered over
+//! The control API end to end: the real daemon, registered over
 //! real SIP, read and changed with the real `kamrsctl` and with a raw
 //! JSON-RPC client; the security rules of the socket and the HTTP
 //! endpoint; and a 100,000-AoR table.
@@ -414,7 +414,7 @@ fn ul_add_makes_bindings_that_sip_queries_return() {
     let l = k.ctl_json(&["ul.lookup", "carol"]);
     assert_eq!(l["Contacts"].as_array().unwrap().len(), 2, "{l}");
 
-    // `--json stats` is an object of numbers (issue 14).
+    // `--json stats` is an object of numbers.
     let stats = k.ctl_json(&["stats", "usrloc:"]);
     assert_eq!(stats["usrloc:registered_users"], 1, "{stats}");
     assert_eq!(stats["usrloc:location_contacts"], 2, "{stats}");

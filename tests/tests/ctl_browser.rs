@@ -1,4 +1,4 @@
-//! The HTTP control API against a hostile web page (issue 13, item 1).
+//! The HTTP control API against a hostile web page (README, Security).
 //!
 //! With `[ctl] listen = "http://127.0.0.1:…"` and no token (allowed on
 //! loopback), any page the admin's browser shows can try to reach the

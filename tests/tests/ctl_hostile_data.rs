@@ -1,4 +1,4 @@
-//! Data that hurts the operator (issue 13, items 10 and 11), end to end:
+//! Data that hurts the operator (README, Security), end to end:
 //! what a phone or an API caller sends must neither drive the admin's
 //! terminal through `kamrsctl`, nor forge lines, nor reach the daemon's
 //! log raw, nor make an AoR that `ul.lookup`/`ul.rm` cannot find.

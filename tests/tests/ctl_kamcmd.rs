@@ -1,4 +1,4 @@
-//! kamcmd habits (issue 14): Kamailio's argument forms, `kamrsctl call`,
+//! kamcmd habits: Kamailio's argument forms, `kamrsctl call`,
 //! tables that fit the width (the vertical layout, plain columns when not
 //! a terminal), `--json stats` as an object, positional help, expiry shown
 //! one way, `ul.flush` without a store, and the start-up log in English.

@@ -1,4 +1,4 @@
-//! The store side of the control API (issue 5): `ul.db_users`,
+//! The store side of the control API: `ul.db_users`,
 //! `ul.db_contacts`, `ul.db_expired_contacts` and `core.info`, against the
 //! real daemon with a SQLite store, and their answer without one.
 

@@ -1,4 +1,4 @@
-//! Flood protection (issue 6, Kamailio's pike): one source flooding far over
+//! Flood protection (Kamailio's pike): one source flooding far over
 //! the limit is cut off while another source's REGISTERs keep getting 200
 //! with their usual latency. Loopback only; every loop is bounded.
 

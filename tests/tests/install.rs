@@ -1,4 +1,4 @@
-//! Installing and running kamrs as a service (issue 14): `kamrs --check`,
+//! Installing and running kamrs as a service: `kamrs --check`,
 //! the example config, the manual pages, and the per-user control socket
 //! of a kamrs that is not root.
 

@@ -1,4 +1,4 @@
-//! Flood protection with a full source table (issue 13 item 7): once
+//! Flood protection with a full source table: once
 //! `[pike] max_tracked` sources have been seen, a new flooding source must
 //! still be tracked and blocked (the least recently seen source that is not
 //! blocked makes room), and a quiet source is still served. Loopback only:

@@ -376,7 +376,7 @@ fn malformed_registers_get_400_naming_the_fault() {
     }
 }
 
-/// A NUL or a CR inside a header line (issue 13: header-bound values must
+/// A NUL or a CR inside a header line (header-bound values must
 /// not carry line breaks or NULs into storage, replies or an admin's
 /// terminal) is refused with a reason, over UDP and TCP, and changes
 /// nothing; the reply does not carry what followed the bare CR.

@@ -1,4 +1,4 @@
-//! The Redis store end to end (issue 5): real `redis-server`s started by
+//! The Redis store end to end: real `redis-server`s started by
 //! the test on free loopback ports, several real kamrs daemons sharing
 //! them, REGISTERs over UDP and `kamrsctl` against each daemon.
 //!

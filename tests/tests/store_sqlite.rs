@@ -1,4 +1,4 @@
-//! The SQLite location store against the real daemon (issue 5, docs/design.md §7):
+//! The SQLite location store against the real daemon (docs/design.md §7):
 //! REGISTERs over real UDP/TCP sockets, the daemon killed or stopped, the
 //! file read back by a restarted daemon, by rusqlite and by the `sqlite3`
 //! tool. Each test has its own database in its own temp dir.

@@ -1,4 +1,4 @@
-//! Bounds of the location table (issue 13 item 8): a global limit on
+//! Bounds of the location table: a global limit on
 //! bindings (`max_bindings`) and on their estimated bytes
 //! (`max_table_bytes`), answered `503` + `Retry-After` when reached while
 //! refreshes and removals keep working; Call-ID and User-Agent bounded to

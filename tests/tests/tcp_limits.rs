@@ -1,4 +1,4 @@
-//! What one TCP peer can make kamrs hold (issue 13, items 5 and 6, and the
+//! What one TCP peer can make kamrs hold (README, Security; and the
 //! 513 for an over-size stream message): the write queue of a connection
 //! whose peer never reads, slots held by peers that drip a byte at a time
 //! or send nothing, connections per source address. Every test starts its

@@ -1,4 +1,4 @@
-//! UDP replies that fit (issue 13 item 9): an AoR whose 200 would not fit
+//! UDP replies that fit: an AoR whose 200 would not fit
 //! in a datagram, or would be far larger than the unauthenticated request
 //! that asked for it, gets a short 500 over UDP instead of silence (and its
 //! REGISTER changes nothing); over TCP the same requests get the full 200.

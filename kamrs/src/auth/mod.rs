@@ -84,7 +84,7 @@ pub enum Verdict {
 pub const DEFAULT_ALGORITHMS: &[Algorithm] = &[Algorithm::Md5];
 
 /// Settings of the authenticator (the `[auth]` config table, mapped onto
-/// this by `config.rs`).
+/// this by `config/settings.rs`).
 #[derive(Debug, Clone)]
 pub struct AuthSettings {
     /// A fixed realm, or `None` for the AoR's domain (Kamailio's default).
@@ -250,7 +250,7 @@ impl Authenticator {
     ) -> Verdict {
         // With `use_domain = false` the AoR is the user part alone, so a
         // REGISTER for another domain would land in the served domain's
-        // AoR of the same name (issue 13). The subscriber list is kept to
+        // AoR of the same name. The subscriber list is kept to
         // one domain then; this refuses the rest before any other work.
         if !self.subscribers.serves_domain(domain) {
             return Verdict::Forbidden("Domain Not Served (use_domain = false)");
@@ -512,7 +512,7 @@ pub fn open(
 }
 
 /// The subscriber list of `[auth] subscribers`, for managing it while
-/// `[auth] mode = "none"` (issue 14: subscribers are prepared before auth
+/// `[auth] mode = "none"` (so subscribers can be prepared before auth
 /// is switched on). The result never checks a REGISTER (the registrar has
 /// none), so it needs no nonce secret and creates none; the realm and
 /// algorithms are those digest will use, and `use_domain = false` holds

@@ -1,0 +1,199 @@
+//! The file's shape mapped onto each subsystem's own settings: the
+//! subsystems never see the file.
+
+use super::{AuthConfig, AuthMode, Config, CtlConfig, PikeConfig, StoreBackend, StoreConfig};
+use crate::sip::Limits;
+
+impl StoreConfig {
+    /// The store `[store]` names, with its settings.
+    pub fn backend(&self) -> crate::store::Backend {
+        use crate::store::{redis, sqlite, Backend};
+        match self.backend {
+            StoreBackend::None => Backend::None,
+            StoreBackend::Sqlite => Backend::Sqlite(sqlite::Settings {
+                path: self.path.clone(),
+                mode: self.mode,
+                write_back_interval: self.write_back_interval(),
+                queue_size: self.queue_size,
+            }),
+            StoreBackend::Redis => Backend::Redis(redis::Settings {
+                url: self.url.clone(),
+                mode: self.mode,
+                write_back_interval: self.write_back_interval(),
+                queue_size: self.queue_size,
+            }),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The authenticator's settings; `trusted_networks` is `[pike] trusted`
+    /// ([`PikeConfig::networks`]).
+    pub fn settings(
+        &self,
+        trusted_networks: Vec<(std::net::IpAddr, u8)>,
+    ) -> crate::auth::AuthSettings {
+        crate::auth::AuthSettings {
+            realm: self.realm.clone(),
+            algorithms: self.algorithms.clone(),
+            max_failures: self.max_failures,
+            lockout: self.lockout(),
+            trusted_networks,
+        }
+    }
+
+    /// Builds the authenticator of `[auth]`, or `None` for `mode = "none"`
+    /// ([`crate::auth::open`]).
+    pub fn authenticator(
+        &self,
+        use_domain: bool,
+        trusted_networks: Vec<(std::net::IpAddr, u8)>,
+    ) -> Result<Option<std::sync::Arc<crate::auth::Authenticator>>, String> {
+        if self.mode == AuthMode::None {
+            return Ok(None);
+        }
+        crate::auth::open(
+            self.settings(trusted_networks),
+            self.nonce_expires,
+            &self.secret_file,
+            &self.subscribers,
+            use_domain,
+        )
+        .map(Some)
+    }
+
+    /// The lock-out settings of the authenticator.
+    pub fn lockout(&self) -> crate::auth::lockout::LockoutSettings {
+        crate::auth::lockout::LockoutSettings {
+            failures: self.lockout_failures,
+            source_failures: self.lockout_source_failures,
+            user_failures: self.lockout_user_failures,
+            window: self.lockout_window,
+            time: self.lockout_time,
+        }
+    }
+}
+
+impl PikeConfig {
+    /// `trusted` parsed (checked valid by `check`): also used, enabled or
+    /// not, by the TCP per-IP cap and the auth lock-out.
+    pub fn networks(&self) -> Vec<(std::net::IpAddr, u8)> {
+        self.trusted
+            .iter()
+            .filter_map(|t| crate::pike::parse_net(t))
+            .collect()
+    }
+
+    /// The settings the flood filter runs with, if enabled.
+    pub fn settings(&self) -> Option<crate::pike::PikeSettings> {
+        self.enabled.then(|| crate::pike::PikeSettings {
+            window: std::time::Duration::from_secs(self.window),
+            max_requests: self.max_requests,
+            block_time: std::time::Duration::from_secs(self.block_time),
+            trusted: self.networks(),
+            max_tracked: self.max_tracked,
+        })
+    }
+}
+
+impl Config {
+    /// The location table's global bounds.
+    pub fn table_limits(&self) -> crate::usrloc::TableLimits {
+        crate::usrloc::TableLimits {
+            max_bindings: self.max_bindings,
+            max_bytes: self.max_table_bytes,
+        }
+    }
+
+    /// The SIP-layer limits, for [`crate::route::Router::new`].
+    // `..Limits::default()` keeps this compiling, with sane values, when the
+    // SIP layer grows a limit that has no config key yet.
+    #[allow(clippy::needless_update)]
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_message_size: self.max_message_size,
+            max_headers: self.max_headers,
+            max_line_length: self.max_line_length,
+            ..Limits::default()
+        }
+    }
+}
+
+impl Config {
+    /// The TCP transport's knobs (top-level `tcp_*` keys; the per-address
+    /// limit spares `[pike] trusted`).
+    pub fn tcp_settings(&self) -> crate::transport::TcpSettings {
+        let trusted = self.pike.networks();
+        crate::transport::TcpSettings {
+            idle_timeout: std::time::Duration::from_secs(self.tcp_connection_lifetime),
+            max_connections: self.tcp_max_connections,
+            per_ip: crate::transport::ip_limit::IpLimit::new(self.tcp_accept_iplimit, trusted),
+            msg_data_timeout: std::time::Duration::from_secs(self.tcp_msg_data_timeout),
+            msg_read_timeout: std::time::Duration::from_secs(self.tcp_msg_read_timeout),
+            write_queue_max: self.tcp_conn_wq_max,
+            write_queue_total_max: self.tcp_wq_max,
+            send_timeout: std::time::Duration::from_secs(self.tcp_send_timeout),
+        }
+    }
+}
+
+/// The control API's view of the file.
+impl From<&Config> for crate::rpc::Settings {
+    fn from(c: &Config) -> Self {
+        crate::rpc::Settings {
+            use_domain: c.use_domain,
+            contact_max_size: c.contact_max_size,
+            default_expires: c.default_expires,
+            max_expires: c.max_expires,
+            max_contacts: c.max_contacts,
+            auth: crate::rpc::SubscriberFile {
+                settings: c.auth.settings(Vec::new()),
+                nonce_expires: c.auth.nonce_expires,
+                path: c.auth.subscribers.clone(),
+            },
+        }
+    }
+}
+
+/// The registrar's knobs are top-level keys of the file; the registrar keeps
+/// its own copy and never sees the file's shape.
+impl From<&Config> for crate::registrar::Settings {
+    fn from(c: &Config) -> Self {
+        crate::registrar::Settings {
+            default_expires: c.default_expires,
+            min_expires: c.min_expires,
+            min_expires_mode: c.min_expires_mode,
+            max_expires: c.max_expires,
+            max_contacts: c.max_contacts,
+            max_contacts_policy: c.max_contacts_policy,
+            use_domain: c.use_domain,
+            use_path: c.use_path,
+            contact_max_size: c.contact_max_size,
+            callid_max_size: c.callid_max_size,
+            user_agent_max_size: c.user_agent_max_size,
+            udp_reply_max_size: c.udp_reply_max_size,
+        }
+    }
+}
+
+/// `[ctl]` as the control API's own settings: the file's shape stays here.
+impl From<&CtlConfig> for crate::rpc::CtlSettings {
+    fn from(c: &CtlConfig) -> Self {
+        crate::rpc::CtlSettings {
+            listen: c.listen.clone(),
+            token_file: c.token_file.clone(),
+            max_request_size: c.max_request_size,
+            max_response_size: c.max_response_size,
+            max_batch: c.max_batch,
+            max_connections: c.max_connections,
+            allowed_origins: c.allowed_origins.clone(),
+        }
+    }
+}
+
+impl Config {
+    /// The control endpoint and its limits (`[ctl]`).
+    pub fn ctl_settings(&self) -> crate::rpc::CtlSettings {
+        crate::rpc::CtlSettings::from(&self.ctl)
+    }
+}
