@@ -4,6 +4,18 @@
 
 /// Seconds since the Unix epoch: the clock bindings expire by, and every
 /// "at most once per N seconds" log limit counts in.
+/// Seconds on a clock that never steps back, counted from 1 at the first
+/// call: for rate limits (log lines) that a wall-clock step must not
+/// silence.
+pub fn mono_secs() -> u64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs()
+        + 1
+}
+
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

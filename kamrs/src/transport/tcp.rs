@@ -304,7 +304,9 @@ impl Connection {
                             // Replies on a connection stay in request order,
                             // so this connection waits for the commit.
                             Action::Deferred { reply, .. } => {
-                                pending.extend_from_slice(&reply.await)
+                                pending.extend_from_slice(&reply.await);
+                                // The registrar took the 200's buffer.
+                                out.reserve(2048);
                             }
                             Action::Absorb | Action::Drop(_) => {}
                         }

@@ -217,7 +217,7 @@ impl Worker {
                     Action::Reply { dest } => replies.push((i, dest)),
                     Action::Deferred { dest, reply } => {
                         // The worker must not wait for the store: the reply
-                        // waits in its own task. The router took the bytes
+                        // waits in its own task. The registrar took the bytes
                         // out of `out`; give the buffer its room back.
                         out.reserve(REPLY_CAPACITY);
                         let socket = Arc::clone(&self.socket);

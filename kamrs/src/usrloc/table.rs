@@ -270,10 +270,17 @@ impl LocationTable {
     }
 
     /// Adds a binding read back from the store at start-up: no journaling,
-    /// expired ones skipped.
+    /// expired ones skipped, and one with the ruid of a binding already
+    /// loaded replaces it (Redis `SCAN` may return a key twice, while it
+    /// rehashes or a cluster reshards).
     pub fn load(&self, aor: &str, binding: Binding, now: u64) {
         if binding.is_live(now) {
-            self.edit_with(aor, now, false, false, |b| b.push(binding));
+            self.edit_with(aor, now, false, false, |b| {
+                match b.iter_mut().find(|x| x.ruid() == binding.ruid()) {
+                    Some(same) => *same = binding,
+                    None => b.push(binding),
+                }
+            });
         }
     }
 

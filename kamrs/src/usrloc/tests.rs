@@ -239,3 +239,18 @@ fn the_binding_limit_holds_exactly_under_concurrent_inserts() {
     });
     assert_eq!(r.unwrap_err().limit, Limit::Bindings(100));
 }
+
+#[test]
+fn a_binding_loaded_twice_is_kept_once() {
+    // Redis SCAN may return a key twice (rehashing, resharding).
+    let t = LocationTable::new();
+    let a = binding("sip:a@1", 100).with_ruid("ra");
+    let newer = binding("sip:a@2", 200).with_ruid("ra");
+    t.load("alice", a, 0);
+    t.load("alice", newer.clone(), 0);
+    t.load("alice", binding("sip:a@3", 100).with_ruid("rb"), 0);
+    let live = t.lookup("alice", 0).unwrap();
+    assert_eq!(live.len(), 2);
+    assert_eq!(live[0], newer);
+    assert_eq!(t.stats().contacts.load(Ordering::Relaxed), 2);
+}

@@ -78,6 +78,9 @@ pub(super) async fn follower(
                 };
                 // Messages may have been lost while unsubscribed.
                 if let Err(e) = resync(&shared, &jobs, &table, &mut link).await {
+                    if e == TABLE_GONE {
+                        return; // the process is stopping
+                    }
                     if let Some(more) = allow(&shared.feed_log) {
                         tracing::error!(
                             "redis store: re-sync from {} failed: {e}; retrying{}",
@@ -122,6 +125,9 @@ pub(super) async fn follower(
                     // Messages keep queueing in the stream meanwhile and are
                     // applied after, in order.
                     if let Err(e) = resync(&shared, &jobs, &table, &mut link).await {
+                        if e == TABLE_GONE {
+                            return; // the process is stopping
+                        }
                         if let Some(more) = allow(&shared.feed_log) {
                             tracing::error!("redis store: re-sync from {} failed: {e}{}", shared.place, suppressed(more));
                         }

@@ -8,7 +8,7 @@ pub(super) use crate::log_limit::LogLimiter;
 /// suppressed since the last line)`, at most one per [`LOG_EVERY`]
 /// seconds.
 pub(super) fn allow(limiter: &LogLimiter) -> Option<u64> {
-    limiter.allow(crate::time::unix_now(), LOG_EVERY)
+    limiter.allow(crate::time::mono_secs(), LOG_EVERY)
 }
 
 pub(super) fn suppressed(n: u64) -> String {

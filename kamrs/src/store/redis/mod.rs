@@ -13,12 +13,13 @@
 //!   `write_back_interval`, and failed write-back batches are retried.
 //! - **Change feed**: each batch is also `PUBLISH`ed on [`FEED_CHANNEL`]
 //!   (inside the same `MULTI` on a single Redis), tagged with the writer's
-//!   node id. Every node applies the others' messages to its table with the
-//!   table's non-journaling `apply_remote_*` methods, so nothing echoes.
+//!   node id. Every node hands the others' messages to its table over the
+//!   change channel (`Loading::remote`); usrloc applies them without
+//!   journaling, so nothing echoes.
 //! - **Re-sync**: pub/sub drops messages while a node is disconnected, so
 //!   after every (re)subscription, and after writes recover from a failure,
 //!   a node reads every key by `SCAN` and makes its table match, skipping
-//!   the AoRs it changed itself meanwhile. Start-up (`load_into`) is the
+//!   the AoRs it changed itself meanwhile. Start-up (`load`) is the
 //!   same: subscribe first, then `SCAN`, then apply what arrived.
 //!
 //! Errors never panic: a write that fails fails its commits (a 500 in
@@ -176,8 +177,8 @@ struct Shared {
     bad_data_log: LogLimiter,
 }
 
-/// The Redis store. Open with [`RedisStore::open`]; `load_into` preloads
-/// the table and from then on keeps it in step with the other nodes.
+/// The Redis store. Open with [`RedisStore::open`]; `load` hands out what
+/// Redis holds and from then on the other nodes' changes.
 pub struct RedisStore {
     shared: Arc<Shared>,
     jobs: mpsc::UnboundedSender<Job>,

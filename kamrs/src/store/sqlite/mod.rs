@@ -262,7 +262,7 @@ impl SqliteStore {
         if self
             .shared
             .refused_log
-            .event(unix_now(), ERROR_LOG_EVERY)
+            .event(crate::time::mono_secs(), ERROR_LOG_EVERY)
             .is_some()
         {
             tracing::error!(
@@ -322,10 +322,19 @@ impl Store for SqliteStore {
         let path = self.path.clone();
         Box::pin(async move {
             let (tx, bindings) = mpsc::channel(8);
-            tokio::task::spawn_blocking(move || {
+            // Held until the reader has ended, so that the channel cannot
+            // close as if the read had finished when its thread panicked.
+            let watch = tx.clone();
+            let reader = tokio::task::spawn_blocking(move || {
                 if let Err(e) = read_rows(&path, &tx) {
                     // The preload is waiting for this, or gone.
                     let _ = tx.blocking_send(Err(e));
+                }
+            });
+            tokio::spawn(async move {
+                if reader.await.is_err() {
+                    let why = StoreError::Read("the preload thread panicked".into());
+                    let _ = watch.send(Err(why)).await;
                 }
             });
             Ok(Loading {

@@ -217,7 +217,7 @@ impl Writer {
         self.truncate_wal();
         if self
             .low_space_log
-            .event(unix_now(), ERROR_LOG_EVERY)
+            .event(crate::time::mono_secs(), ERROR_LOG_EVERY)
             .is_some()
         {
             tracing::warn!(
@@ -378,7 +378,11 @@ pub(super) struct ErrorLog {
 impl ErrorLog {
     pub(super) fn failed(&mut self, path: &Path, message: &str, kept: usize) {
         self.failures += 1;
-        if self.limit.event(unix_now(), ERROR_LOG_EVERY).is_none() {
+        if self
+            .limit
+            .event(crate::time::mono_secs(), ERROR_LOG_EVERY)
+            .is_none()
+        {
             return;
         }
         tracing::error!(
