@@ -54,3 +54,45 @@ fn keepalives_and_stun_are_counted_as_such_not_as_drops() {
     assert_eq!(stat(&k, "core:drop_requests"), 0);
     assert_eq!(stat(&k, "core:rcv_requests"), 0);
 }
+
+/// The `Keepalive` and `Cflags` of `aor`'s only binding, by `ul.lookup`.
+fn keepalive_of(k: &CtlKamrs, aor: &str) -> (u64, u64) {
+    let l = k.ctl_json(&["ul.lookup", aor]);
+    let c = &l["Contacts"][0]["Contact"];
+    (
+        c["Keepalive"].as_u64().unwrap_or_else(|| panic!("{l}")),
+        c["CFlags"].as_u64().unwrap_or_else(|| panic!("{l}")),
+    )
+}
+
+#[test]
+fn a_registration_through_a_nat_is_marked_keepalive() {
+    let k = CtlKamrs::start("", "");
+    let sock = k.kamrs.udp_client();
+    let port = sock.local_addr().unwrap().port();
+    // The Via names a port the packet did not come from: a NAT rewrote it
+    // (nat_uac_test 16).
+    let natted = register(
+        "nat",
+        Some("sip:nat@127.0.0.1:5999"),
+        Some(600),
+        &unique(),
+        1,
+        5999,
+        "ua",
+    );
+    assert_eq!(udp_exchange(&sock, natted).status, 200);
+    assert_eq!(keepalive_of(&k, "nat"), (1, 1 << 6));
+    // The same phone seen where it says it is: not NATed.
+    let direct = register(
+        "direct",
+        Some(&format!("sip:direct@127.0.0.1:{port}")),
+        Some(600),
+        &unique(),
+        1,
+        port,
+        "ua",
+    );
+    assert_eq!(udp_exchange(&sock, direct).status, 200);
+    assert_eq!(keepalive_of(&k, "direct"), (0, 0));
+}

@@ -62,6 +62,21 @@ pub(super) fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     if c.max_line_length < 64 {
         bad.push(("max_line_length", "must be at least 64".to_owned()));
     }
+    if c.nat_uac_test & !crate::registrar::nat::ALL != 0 {
+        bad.push((
+            "nat_uac_test",
+            format!(
+                "{} asks for tests kamrs does not make: the known ones are 1 (private Contact), 2 (Via address), 16 (Via port) and 32 (private source), summed, e.g. 51 for all",
+                c.nat_uac_test
+            ),
+        ));
+    }
+    if c.nat_bflag > 31 {
+        bad.push((
+            "nat_bflag",
+            format!("{} is out of range 0..=31 (a bit of cflags)", c.nat_bflag),
+        ));
+    }
     if c.contact_max_size == 0 {
         bad.push(("contact_max_size", "must be at least 1".to_owned()));
     }

@@ -146,6 +146,7 @@ impl From<&Config> for crate::rpc::Settings {
             default_expires: c.default_expires,
             max_expires: c.max_expires,
             max_contacts: c.max_contacts,
+            nat_bflag: c.nat_bflag,
             auth: crate::rpc::SubscriberFile {
                 settings: c.auth.settings(Vec::new()),
                 nonce_expires: c.auth.nonce_expires,
@@ -172,6 +173,8 @@ impl From<&Config> for crate::registrar::Settings {
             callid_max_size: c.callid_max_size,
             user_agent_max_size: c.user_agent_max_size,
             udp_reply_max_size: c.udp_reply_max_size,
+            nat_uac_test: c.nat_uac_test,
+            nat_bflag: c.nat_bflag,
         }
     }
 }

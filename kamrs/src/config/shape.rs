@@ -49,6 +49,11 @@ pub struct Config {
     /// Longest User-Agent stored, in bytes (Kamailio's
     /// `location.user_agent` width); longer ones are cut, not refused.
     pub user_agent_max_size: usize,
+    /// Kamailio's `nat_uac_test` bits that mark a binding NATed (1 private
+    /// Contact, 2 Via address, 16 Via port, 32 private source); 0 = off.
+    pub nat_uac_test: u32,
+    /// The `cflags` bit that marks a binding NATed (`nat_bflag`, 0..=31).
+    pub nat_bflag: u8,
     /// Most bindings in the whole location table; past it REGISTERs and
     /// `ul.add` that would add one get 503 + Retry-After.
     pub max_bindings: u64,
@@ -134,6 +139,8 @@ impl Default for Config {
             contact_max_size: reg.contact_max_size,
             callid_max_size: reg.callid_max_size,
             user_agent_max_size: reg.user_agent_max_size,
+            nat_uac_test: reg.nat_uac_test,
+            nat_bflag: reg.nat_bflag,
             max_bindings: 1_000_000,
             max_table_bytes: 1 << 30,
             max_message_size: 65536,

@@ -46,6 +46,8 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("contact_max_size", Kind::Bytes),
     ("callid_max_size", Kind::Bytes),
     ("user_agent_max_size", Kind::Bytes),
+    ("nat_uac_test", Kind::Count),
+    ("nat_bflag", Kind::Count),
     ("max_bindings", Kind::Count),
     ("max_table_bytes", Kind::Bytes),
     ("max_message_size", Kind::Bytes),

@@ -46,6 +46,8 @@ pub struct Refresh {
     pub reg_id: u32,
     pub methods: u32,
     pub last_modified: u64,
+    /// With the NAT bit (`nat_bflag`) as this REGISTER says.
+    pub cflags: u32,
 }
 
 /// What `save` decided.
@@ -240,6 +242,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
                             reg_id: p.reg_id,
                             methods: p.methods,
                             last_modified: ctx.now,
+                            cflags: nat_cflags(b.cflags, req, p, ctx),
                         },
                     });
                 } else {
@@ -254,7 +257,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
                         b.ruid(),
                     );
                     binding.flags = b.flags;
-                    binding.cflags = b.cflags;
+                    binding.cflags = nat_cflags(b.cflags, req, p, ctx);
                     changes.push(Change::Replace { index, binding });
                 }
             }
@@ -468,6 +471,31 @@ fn path_of(req: &Request<'_>) -> Result<Option<Box<str>>, Reject> {
     Ok((!path.is_empty()).then(|| path.into_boxed_str()))
 }
 
+/// `cflags` with the NAT bit (`nat_bflag`) set or cleared by what this
+/// REGISTER shows (`nat_uac_test`, [`super::nat`]): a phone that moves
+/// behind a NAT, or out of one, is marked anew at each REGISTER, as
+/// Kamailio's per-request branch flags are. Untouched when detection is
+/// off or the request has no known source.
+fn nat_cflags(cflags: u32, req: &Request<'_>, p: &Plan<'_>, ctx: &Context<'_>) -> u32 {
+    let tests = ctx.settings.nat_uac_test;
+    let Some(source) = ctx.source.filter(|_| tests != 0) else {
+        return cflags;
+    };
+    let evidence = super::nat::Evidence {
+        contact_host: p.contact.uri.host,
+        via_host: req.top_via.host,
+        via_port: req.top_via.port,
+        tls: false,
+        source: source.remote,
+    };
+    let bit = 1u32 << ctx.settings.nat_bflag.min(31);
+    if super::nat::is_nated(tests, &evidence) {
+        cflags | bit
+    } else {
+        cflags & !bit
+    }
+}
+
 fn new_binding(
     req: &Request<'_>,
     p: &Plan<'_>,
@@ -493,7 +521,7 @@ fn new_binding(
         reg_id: p.reg_id,
         methods: p.methods,
         flags: 0,
-        cflags: 0,
+        cflags: nat_cflags(0, req, p, ctx),
         ruid,
         last_modified: ctx.now,
     })
@@ -567,6 +595,7 @@ pub fn apply(bindings: &mut Vec<Binding>, changes: Vec<Change>) {
                     b.reg_id = r.reg_id;
                     b.methods = r.methods;
                     b.last_modified = r.last_modified;
+                    b.cflags = r.cflags;
                 }
             }
             Change::Replace { index, binding } => {

@@ -50,6 +50,12 @@ pub struct Settings {
     pub user_agent_max_size: usize,
     /// Largest UDP reply (`udp_reply_max_size`), see [`super::budget`].
     pub udp_reply_max_size: usize,
+    /// Which of Kamailio's `nat_uac_test` tests mark a binding NATed
+    /// ([`super::nat`]); 0 turns detection off.
+    pub nat_uac_test: u32,
+    /// The branch flag (bit of the binding's `cflags`) that marks it NATed
+    /// (Kamailio's `nat_bflag`).
+    pub nat_bflag: u8,
 }
 
 /// The embedded defaults: `Config::default()` takes them from here.
@@ -68,6 +74,8 @@ impl Default for Settings {
             callid_max_size: 255,
             user_agent_max_size: 255,
             udp_reply_max_size: UDP_REPLY_MAX,
+            nat_uac_test: super::nat::ALL,
+            nat_bflag: 6,
         }
     }
 }

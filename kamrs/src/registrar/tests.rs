@@ -908,3 +908,69 @@ fn a_contact_is_the_same_bytes_or_the_same_uri() {
         None
     );
 }
+
+// ---- NAT detection marks the binding (nat_uac_test, nat_bflag) ----
+
+fn register_from(reg: &Registrar, text: &str, remote: &str) {
+    let peer = Peer {
+        proto: Proto::Udp,
+        remote: remote.parse().unwrap(),
+        local: "127.0.0.1:5060".parse().unwrap(),
+    };
+    let mut out = Vec::new();
+    with_req(text, |r| reg.handle(r, &peer, &mut out));
+    assert!(
+        out.starts_with(b"SIP/2.0 200 OK\r\n"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+#[test]
+fn a_natted_phone_is_marked_with_nat_bflag_and_unmarked_when_it_leaves() {
+    let reg = Registrar::new(settings(), Arc::new(LocationTable::new()));
+    let bit = 1 << Settings::default().nat_bflag;
+    // Via says 192.0.2.1:5060, the packet came from port 40312: a NAT.
+    register_from(
+        &reg,
+        &register("Contact: <sip:a@192.0.2.1>\r\n"),
+        "192.0.2.1:40312",
+    );
+    let b = &reg.table().lookup("alice", 0).unwrap()[0];
+    assert_eq!(b.cflags & bit, bit);
+    // A refresh from where the Via says: no longer NATed.
+    register_from(
+        &reg,
+        &register_with("c1@h", 11, "Contact: <sip:a@192.0.2.1>\r\n"),
+        "192.0.2.1:5060",
+    );
+    let b = &reg.table().lookup("alice", 0).unwrap()[0];
+    assert_eq!(b.cflags & bit, 0);
+    // A private Contact address, even from the Via's address and port.
+    register_from(
+        &reg,
+        &register_with("c2@h", 1, "Contact: <sip:b@10.0.0.5>\r\n"),
+        "192.0.2.1:5060",
+    );
+    let bs = reg.table().lookup("alice", 0).unwrap();
+    assert!(bs
+        .iter()
+        .any(|b| b.contact() == "sip:b@10.0.0.5" && b.cflags & bit == bit));
+}
+
+#[test]
+fn nat_detection_off_leaves_cflags_alone() {
+    let reg = Registrar::new(
+        Settings {
+            nat_uac_test: 0,
+            ..settings()
+        },
+        Arc::new(LocationTable::new()),
+    );
+    register_from(
+        &reg,
+        &register("Contact: <sip:a@10.0.0.1>\r\n"),
+        "10.0.0.1:40312",
+    );
+    assert_eq!(reg.table().lookup("alice", 0).unwrap()[0].cflags, 0);
+}

@@ -24,6 +24,9 @@ pub struct Settings {
     pub default_expires: u32,
     pub max_expires: u32,
     pub max_contacts: u32,
+    /// The `cflags` bit of a NATed binding (`nat_bflag`): `Keepalive` in
+    /// `ul.dump`.
+    pub nat_bflag: u8,
     /// `[auth]`: while `mode = "none"`, `subscriber.*` manage its
     /// `subscribers` file with its realm rule.
     pub auth: SubscriberFile,
@@ -40,8 +43,16 @@ impl Default for Settings {
             default_expires: r.default_expires,
             max_expires: r.max_expires,
             max_contacts: r.max_contacts,
+            nat_bflag: r.nat_bflag,
             auth: SubscriberFile::default(),
         }
+    }
+}
+
+impl Settings {
+    /// The NAT bit as a mask of `cflags`.
+    pub fn nat_bit(&self) -> u32 {
+        1u32 << self.nat_bflag.min(31)
     }
 }
 

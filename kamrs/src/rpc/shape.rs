@@ -16,7 +16,9 @@ const STATE: &str = "CS_NEW";
 pub use common::types::{core_hash, SLOTS};
 
 /// The binding as a `Contact` object, with `Expires` relative to `now`.
-pub fn contact(b: &Binding, now: u64) -> Contact {
+/// `nat_bit` is the `cflags` bit that marks a NATed binding (`nat_bflag`),
+/// shown as `Keepalive`.
+pub fn contact(b: &Binding, now: u64, nat_bit: u32) -> Contact {
     let expires = if b.is_permanent() {
         Expires::Permanent
     } else if b.is_live(now) {
@@ -51,7 +53,7 @@ pub fn contact(b: &Binding, now: u64) -> Contact {
         server_id: 0,
         // Bindings are not tied to a TCP connection (yet): Kamailio's -1.
         tcpconn_id: -1,
-        keepalive: 0,
+        keepalive: u32::from(b.cflags & nat_bit != 0),
         // Kamailio stamps the last keepalive at each REGISTER too.
         last_keepalive: last_modified,
         ka_roundtrip: 0,

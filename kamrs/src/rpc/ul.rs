@@ -91,16 +91,16 @@ pub fn lookup(state: &State, table: &str, aor: &str) -> Result<UlLookup> {
     let now = unix_now();
     let bindings = state.table().lookup(&aor, now).ok_or_else(aor_not_found)?;
     Ok(UlLookup {
-        contacts: contacts(&bindings, now),
+        contacts: contacts(&bindings, now, state.settings.nat_bit()),
         aor,
     })
 }
 
-fn contacts(bindings: &[Binding], now: u64) -> Vec<ContactEntry> {
+fn contacts(bindings: &[Binding], now: u64, nat_bit: u32) -> Vec<ContactEntry> {
     bindings
         .iter()
         .map(|b| ContactEntry {
-            contact: shape::contact(b, now),
+            contact: shape::contact(b, now, nat_bit),
         })
         .collect()
 }
@@ -279,7 +279,14 @@ pub fn dump(state: &State, brief: bool) -> Result<Raw<UlDump>> {
         };
         let hash_id = shape::core_hash(&aor);
         *per_slot.entry(hash_id & (SLOTS - 1)).or_default() += 1;
-        entries.push(aor_entry(&aor, hash_id, &bindings, now, brief));
+        entries.push(aor_entry(
+            &aor,
+            hash_id,
+            &bindings,
+            now,
+            brief,
+            state.settings.nat_bit(),
+        ));
     }
     let stats = DomainStats {
         records: entries.len() as u64,
@@ -305,7 +312,14 @@ pub fn dump(state: &State, brief: bool) -> Result<Raw<UlDump>> {
 }
 
 /// One element of `AoRs`, as `ul.dump` and `ul.dump_page` show it.
-fn aor_entry(aor: &str, hash_id: u32, bindings: &[Binding], now: u64, brief: bool) -> AorEntry {
+fn aor_entry(
+    aor: &str,
+    hash_id: u32,
+    bindings: &[Binding],
+    now: u64,
+    brief: bool,
+    nat_bit: u32,
+) -> AorEntry {
     if brief {
         AorEntry::Brief {
             aor: aor.to_owned(),
@@ -315,7 +329,7 @@ fn aor_entry(aor: &str, hash_id: u32, bindings: &[Binding], now: u64, brief: boo
             info: AorInfo {
                 aor: aor.to_owned(),
                 hash_id,
-                contacts: contacts(bindings, now),
+                contacts: contacts(bindings, now, nat_bit),
             },
         }
     }
@@ -352,7 +366,14 @@ pub fn dump_page(state: &State, cursor: &str, limit: u32, brief: bool) -> Result
         let Some(bindings) = table.lookup(aor, now) else {
             continue;
         };
-        aors.push(aor_entry(aor, shape::core_hash(aor), &bindings, now, brief));
+        aors.push(aor_entry(
+            aor,
+            shape::core_hash(aor),
+            &bindings,
+            now,
+            brief,
+            state.settings.nat_bit(),
+        ));
     }
     Raw::new(&UlDumpPage { next, aors }).map_err(|e| {
         ErrorObjectOwned::owned(

@@ -27,7 +27,7 @@ fn binding() -> Binding {
 
 #[test]
 fn a_binding_looks_like_kamailios_contact() {
-    let c = contact(&binding(), 10_000);
+    let c = contact(&binding(), 10_000, 1 << 6);
     assert_eq!(c.address, "sip:alice@192.0.2.10:5062;ob");
     assert_eq!(c.expires, Expires::Seconds(3600));
     assert_eq!(c.q, 0.5);
@@ -59,14 +59,14 @@ fn unset_values_permanent_and_expired() {
         ..b.parts()
     });
     b.expires_at = PERMANENT;
-    let c = contact(&b, 10_000);
+    let c = contact(&b, 10_000, 1 << 6);
     assert_eq!(c.q, -1.0);
     assert_eq!(c.expires, Expires::Permanent);
     for s in [&c.user_agent, &c.received, &c.socket, &c.instance, &c.path] {
         assert_eq!(s, NOT_SET);
     }
     b.expires_at = 9_999;
-    assert_eq!(contact(&b, 10_000).expires, Expires::Expired);
+    assert_eq!(contact(&b, 10_000, 1 << 6).expires, Expires::Expired);
 }
 
 #[test]
