@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +27,28 @@ impl Proto {
     }
 }
 
+/// A stream connection, for the life of the process (Kamailio's
+/// `tcpconn` id): what a binding registered over TCP remembers, so that
+/// the connection lives as long as the binding and requests to the
+/// binding can take it. Never reused: a 64-bit counter does not wrap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(std::num::NonZeroU64);
+
+impl ConnId {
+    /// A fresh id, for a connection just accepted.
+    pub fn next() -> ConnId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Starts at 1 and would need 2^64 connections to wrap.
+        ConnId(std::num::NonZeroU64::new(n).unwrap_or(std::num::NonZeroU64::MIN))
+    }
+
+    /// The number `ul.dump` shows as `Tcpconn-Id`.
+    pub fn get(self) -> u64 {
+        self.0.get()
+    }
+}
+
 /// Where a message came from and which of our sockets received it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
@@ -34,6 +57,8 @@ pub struct Peer {
     pub remote: SocketAddr,
     /// Our local address that received it.
     pub local: SocketAddr,
+    /// The connection it arrived on (streams); `None` for datagrams.
+    pub conn: Option<ConnId>,
 }
 
 /// One `listen` entry: a protocol and a socket address.

@@ -65,6 +65,7 @@ fn bytes_per_binding_at_100k() {
         proto: Proto::Udp,
         remote: "10.0.0.1:5062".parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
     };
     let table = Arc::new(LocationTable::new());
     let registrar = Registrar::new(Settings::default(), table.clone());

@@ -45,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
         proto: Proto::Udp,
         remote: SocketAddr::from(([192, 0, 2, 10], 5062)),
         local: SocketAddr::from(([127, 0, 0, 1], 5060)),
+        conn: None,
     };
     let mut out = Vec::new();
     let router = router();

@@ -512,6 +512,7 @@ fn handle(reg: &Registrar, text: &str) -> String {
         proto: Proto::Udp,
         remote: "192.0.2.1:5060".parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
     };
     let mut out = Vec::new();
     with_req(text, |r| reg.handle(r, &peer, &mut out));
@@ -645,6 +646,7 @@ async fn write_through_waits_for_the_commit_and_answers_500_when_it_fails() {
         proto: Proto::Udp,
         remote: "192.0.2.1:5060".parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
     };
     let mut out = Vec::new();
     // A change that the store takes: its 200 comes from the deferred answer.
@@ -848,6 +850,7 @@ fn a_200_over_the_udp_budget_is_refused_before_any_change() {
         proto: Proto::Udp,
         remote: "192.0.2.1:5060".parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
     };
     let mut out = Vec::new();
     with_req(&text, |r| reg.handle_sized(r, &peer, text.len(), &mut out));
@@ -916,6 +919,7 @@ fn register_from(reg: &Registrar, text: &str, remote: &str) {
         proto: Proto::Udp,
         remote: remote.parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
     };
     let mut out = Vec::new();
     with_req(text, |r| reg.handle(r, &peer, &mut out));

@@ -15,6 +15,7 @@ fn peer(proto: Proto) -> Peer {
         proto,
         remote: "192.0.2.1:32853".parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
     }
 }
 

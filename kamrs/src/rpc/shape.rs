@@ -51,8 +51,10 @@ pub fn contact(b: &Binding, now: u64, nat_bit: u32) -> Contact {
         instance: or_not_set(b.instance()),
         reg_id: b.reg_id,
         server_id: 0,
-        // Bindings are not tied to a TCP connection (yet): Kamailio's -1.
-        tcpconn_id: -1,
+        // The connection a TCP binding came on; Kamailio's -1 for none.
+        tcpconn_id: b
+            .conn()
+            .map_or(-1, |c| i64::try_from(c.get()).unwrap_or(i64::MAX)),
         keepalive: u32::from(b.cflags & nat_bit != 0),
         // Kamailio stamps the last keepalive at each REGISTER too.
         last_keepalive: last_modified,

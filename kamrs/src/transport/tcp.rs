@@ -33,7 +33,7 @@ use tokio::time::Instant;
 use super::ip_limit::IpSlot;
 use super::read_deadline::{Late, ReadDeadline};
 use super::{Shutdown, TcpSettings};
-use crate::peer::{Peer, Proto};
+use crate::peer::{ConnId, Peer, Proto};
 use crate::route::{Action, Router};
 use crate::sip::framing::{next_stream_frame, StreamFrame};
 use crate::sip::ParseError;
@@ -111,6 +111,7 @@ pub async fn serve(
                 proto: Proto::Tcp,
                 remote,
                 local: stream.local_addr().unwrap_or(local),
+                conn: Some(ConnId::next()),
             },
             router: Arc::clone(&router),
             settings: Arc::clone(&settings),

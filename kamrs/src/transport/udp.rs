@@ -210,6 +210,7 @@ impl Worker {
                     proto: Proto::Udp,
                     remote,
                     local: self.local,
+                    conn: None,
                 };
                 let action = self.router.handle(data, &peer, out);
                 tracing::trace!(%remote, len = data.len(), ?action, "udp message");

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::peer::{Peer, Proto};
+use crate::peer::{ConnId, Peer, Proto};
 
 /// Where a binding came from: the transport, the sender's address and our
 /// socket that received it. The same type as the request's [`Peer`], so the
@@ -30,6 +30,9 @@ pub type Source = Peer;
 struct PackedSource {
     remote: Remote,
     local: Arc<SocketAddr>,
+    /// The connection a stream registration came on; never stored (a
+    /// connection does not outlive the process).
+    conn: Option<ConnId>,
     proto: Proto,
 }
 
@@ -102,6 +105,7 @@ impl PackedSource {
         PackedSource {
             remote: Remote::pack(s.remote),
             local,
+            conn: s.conn,
             proto: s.proto,
         }
     }
@@ -111,6 +115,7 @@ impl PackedSource {
             proto: self.proto,
             remote: self.remote.unpack(),
             local: *self.local,
+            conn: self.conn,
         }
     }
 }
@@ -405,6 +410,12 @@ impl Binding {
 
     pub fn source(&self) -> Option<Source> {
         self.source.as_ref().map(PackedSource::unpack)
+    }
+
+    /// The stream connection this binding was registered over, while this
+    /// process runs.
+    pub fn conn(&self) -> Option<ConnId> {
+        self.source.as_ref().and_then(|s| s.conn)
     }
 
     pub fn set_source(&mut self, source: Option<Source>) {

@@ -13,6 +13,7 @@ fn binding() -> Binding {
             proto: Proto::Udp,
             remote: "192.0.2.10:5062".parse().unwrap(),
             local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
         }),
         path: None,
         instance: Some("<urn:uuid:00000000-0000-1000-8000-000000000001>"),
@@ -75,6 +76,7 @@ fn tcp_and_ipv6_sources() {
         proto: Proto::Tcp,
         remote: "[2001:db8::7]:40000".parse().unwrap(),
         local: "[::1]:5060".parse().unwrap(),
+        conn: None,
     };
     assert_eq!(received(&src), "sip:[2001:db8::7]:40000;transport=tcp");
     assert_eq!(socket(&src), "tcp:[::1]:5060");

@@ -7,6 +7,7 @@ fn peer(remote: &str) -> Peer {
         proto: Proto::Udp,
         remote: remote.parse().unwrap(),
         local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
     }
 }
 

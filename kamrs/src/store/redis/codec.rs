@@ -143,6 +143,7 @@ pub fn decode_op(bytes: &[u8]) -> Result<Decoded, String> {
                 proto,
                 remote,
                 local,
+                conn: None,
             })
         }
     };

@@ -18,6 +18,7 @@ fn binding(ruid: &str, expires_at: u64) -> Binding {
             proto: Proto::Udp,
             remote: "192.0.2.1:5060".parse().unwrap(),
             local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
         }),
         path: Some("<sip:p1.example.com;lr>,<sip:p2.example.com;lr>"),
         instance: Some("<urn:uuid:00000000-0000-1000-8000-000A95A0E128>"),
@@ -93,6 +94,7 @@ fn values_round_trip_every_field() {
             0,
         )),
         local: "[::1]:5060".parse().unwrap(),
+        conn: None,
     };
     let full = binding("r1", 1_700_003_600);
     let mut sparse = binding("r2", PERMANENT);

@@ -188,6 +188,7 @@ pub(super) fn binding_from_row(
                     proto,
                     remote,
                     local,
+                    conn: None,
                 }),
                 _ => None,
             }

@@ -54,6 +54,7 @@ fn binding(ruid: &str, expires_at: u64) -> Binding {
             proto: Proto::Udp,
             remote: "192.0.2.7:5060".parse().unwrap(),
             local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
         }),
         path: None,
         instance: None,
@@ -210,6 +211,7 @@ fn row_columns_follow_kamailio() {
         proto: Proto::Tcp,
         remote: "[2001:db8::7]:5070".parse().unwrap(),
         local: "[::1]:5060".parse().unwrap(),
+        conn: None,
     }));
     let row = Row9::of("bob", &b);
     assert_eq!(row.username, "bob");
@@ -237,6 +239,7 @@ async fn bindings_round_trip_through_the_file() {
         proto: Proto::Tcp,
         remote: "[2001:db8::7]:49152".parse().unwrap(),
         local: "[::1]:5060".parse().unwrap(),
+        conn: None,
     }));
     v6.q = Some(0);
     let mut v6 = Binding::new(Parts {

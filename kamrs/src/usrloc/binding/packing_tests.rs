@@ -12,6 +12,7 @@ fn full() -> Binding {
             proto: Proto::Udp,
             remote: "192.0.2.1:5060".parse().unwrap(),
             local: "127.0.0.1:5060".parse().unwrap(),
+            conn: None,
         }),
         path: Some("<sip:p;lr>"),
         instance: Some("<urn:uuid:1>"),
@@ -98,9 +99,10 @@ fn local_sockets_are_shared_across_threads_and_kept_apart() {
 
 #[test]
 fn a_binding_is_small() {
-    // The size budget per binding (README, Performance); grows only on purpose.
+    // The size budget per binding (README, Performance); grows only on
+    // purpose: 136 until bindings remembered their TCP connection (+8).
     assert!(
-        std::mem::size_of::<Binding>() <= 136,
+        std::mem::size_of::<Binding>() <= 144,
         "{}",
         std::mem::size_of::<Binding>()
     );
