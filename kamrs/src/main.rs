@@ -283,6 +283,8 @@ async fn run(config: Config) -> ExitCode {
     // The location table, filled from the store before `ready` so the
     // first REGISTER or lookup already sees every stored binding.
     let table = Arc::new(LocationTable::new().with_limits(config.table_limits()));
+    // A TCP connection hears when its last binding went (close_expired_tcp).
+    table.on_flow_released(transport::tcp::flow_released);
     match kamrs::store::open(config.store.backend()).await {
         Ok(None) => {}
         Ok(Some(store)) => {

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::peer::{Peer, Proto};
+use crate::peer::{ConnId, Peer, Proto};
 use crate::registrar::{Deferred, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::state::Core;
@@ -92,6 +92,18 @@ impl Router {
     /// The registrar, for the transports to book a failed commit.
     pub fn registrar(&self) -> &Registrar {
         &self.core.registrar
+    }
+
+    /// Whether the stream connection `c` carries a live binding: then it
+    /// must not be closed for being idle.
+    pub fn flow_in_use(&self, c: ConnId) -> bool {
+        self.core.table.flow_in_use(c)
+    }
+
+    /// The stream connection `c` is gone: its bindings are unreachable
+    /// and removed (`handle_lost_tcp`). Returns how many.
+    pub fn flow_lost(&self, c: ConnId) -> usize {
+        self.core.table.remove_flow(c, crate::time::unix_now())
     }
 
     /// Handles one complete message (a datagram, or one frame cut from a

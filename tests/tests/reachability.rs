@@ -96,3 +96,101 @@ fn a_registration_through_a_nat_is_marked_keepalive() {
     assert_eq!(udp_exchange(&sock, direct).status, 200);
     assert_eq!(keepalive_of(&k, "direct"), (0, 0));
 }
+
+// ------------------------------------------- TCP connections and bindings
+
+/// REGISTERs `aor` over `tcp` for `expires` seconds and asserts the 200.
+fn tcp_register(tcp: &mut std::net::TcpStream, aor: &str, expires: u32) {
+    let port = tcp.local_addr().unwrap().port();
+    let contact = format!("sip:{aor}@127.0.0.1:{port};transport=tcp");
+    let req = via_transport(
+        &register(
+            aor,
+            Some(&contact),
+            Some(expires),
+            &unique(),
+            1,
+            port,
+            "tcp-phone",
+        ),
+        "TCP",
+    );
+    let r = tcp_exchange(tcp, req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+/// Whether the server closed `tcp` within `within` (a read returns 0).
+fn closed_within(tcp: &mut std::net::TcpStream, within: Duration) -> bool {
+    tcp.set_read_timeout(Some(within)).unwrap();
+    let mut b = [0u8; 64];
+    matches!(tcp.read(&mut b), Ok(0))
+}
+
+/// Polls `ul.lookup aor` until it finds nothing, failing after 5 s.
+fn aor_gone(k: &CtlKamrs, aor: &str) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while k.ctl(&["ul.lookup", aor]).code() == Some(0) {
+        assert!(Instant::now() < deadline, "{aor} still registered");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_tcp_connection_lives_as_long_as_its_binding_not_its_idle_timeout() {
+    let k = CtlKamrs::start("tcp_connection_lifetime = 1", "");
+    let mut phone = k.kamrs.tcp_connect();
+    tcp_register(&mut phone, "tcpphone", 600);
+    let l = k.ctl_json(&["ul.lookup", "tcpphone"]);
+    let id = l["Contacts"][0]["Contact"]["Tcpconn-Id"].as_i64().unwrap();
+    assert!(id > 0, "{l}");
+    // A connection with no binding is closed after its second of silence…
+    let mut idle = k.kamrs.tcp_connect();
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(5)),
+        "the idle connection stayed open"
+    );
+    // …while the phone's, silent three times as long, is still served.
+    assert!(
+        !closed_within(&mut phone, Duration::from_secs(3)),
+        "closed with a live binding on it"
+    );
+    let port = phone.local_addr().unwrap().port();
+    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "TCP");
+    assert_eq!(tcp_exchange(&mut phone, options).status, 501);
+}
+
+#[test]
+fn a_lost_tcp_connection_takes_its_bindings_with_it() {
+    let k = CtlKamrs::start("", "");
+    let mut phone = k.kamrs.tcp_connect();
+    tcp_register(&mut phone, "lostphone", 600);
+    // Over UDP, the same AoR: stays.
+    let sock = k.kamrs.udp_client();
+    let port = sock.local_addr().unwrap().port();
+    let udp = register(
+        "udpphone",
+        Some(&format!("sip:u@127.0.0.1:{port}")),
+        Some(600),
+        &unique(),
+        1,
+        port,
+        "ua",
+    );
+    assert_eq!(udp_exchange(&sock, udp).status, 200);
+    drop(phone);
+    aor_gone(&k, "lostphone");
+    assert_eq!(k.ctl(&["ul.lookup", "udpphone"]).code(), Some(0));
+}
+
+#[test]
+fn a_tcp_connection_is_closed_when_its_last_binding_expires() {
+    let k = CtlKamrs::start("min_expires = 1\ntcp_connection_lifetime = 600", "");
+    let mut phone = k.kamrs.tcp_connect();
+    tcp_register(&mut phone, "shortphone", 2);
+    // Expires in 2 s; the idle timeout is 10 minutes away.
+    assert!(
+        closed_within(&mut phone, Duration::from_secs(6)),
+        "still open after its binding expired"
+    );
+    aor_gone(&k, "shortphone");
+}

@@ -133,6 +133,8 @@ impl Config {
             write_queue_max: self.tcp_conn_wq_max,
             write_queue_total_max: self.tcp_wq_max,
             send_timeout: std::time::Duration::from_secs(self.tcp_send_timeout),
+            handle_lost_tcp: self.handle_lost_tcp,
+            close_expired_tcp: self.close_expired_tcp,
         }
     }
 }

@@ -71,6 +71,12 @@ pub struct Config {
     /// Seconds a TCP connection may stay idle (nothing received) before we
     /// close it. Kamailio's name for the same knob.
     pub tcp_connection_lifetime: u64,
+    /// Remove the bindings of a TCP connection that closed (Kamailio's
+    /// `handle_lost_tcp`; on by default here, see the README).
+    pub handle_lost_tcp: bool,
+    /// Close a TCP connection once its last binding expired (Kamailio's
+    /// `close_expired_tcp`; on by default here).
+    pub close_expired_tcp: bool,
     /// Most TCP connections open at once; more are accepted and closed.
     pub tcp_max_connections: usize,
     /// Most TCP connections open at once from one source address (IPv6:
@@ -147,6 +153,8 @@ impl Default for Config {
             max_headers: 64,
             max_line_length: 8192,
             tcp_connection_lifetime: 120,
+            handle_lost_tcp: true,
+            close_expired_tcp: true,
             tcp_max_connections: 2048,
             tcp_accept_iplimit: 256,
             tcp_msg_read_timeout: 20,

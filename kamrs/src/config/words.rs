@@ -54,6 +54,8 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("max_headers", Kind::Count),
     ("max_line_length", Kind::Bytes),
     ("tcp_connection_lifetime", Kind::Seconds),
+    ("handle_lost_tcp", Kind::Bool),
+    ("close_expired_tcp", Kind::Bool),
     ("tcp_max_connections", Kind::Count),
     ("tcp_accept_iplimit", Kind::Count),
     ("tcp_msg_read_timeout", Kind::Seconds),

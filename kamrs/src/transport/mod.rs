@@ -156,6 +156,13 @@ pub struct TcpSettings {
     /// give up on it (`tcp_send_timeout`): one that never reads would
     /// otherwise hold its task and buffers forever.
     pub send_timeout: Duration,
+    /// A connection that carries live bindings is not closed for being
+    /// idle; when it is lost anyway, its bindings are removed
+    /// (`handle_lost_tcp`).
+    pub handle_lost_tcp: bool,
+    /// Close a connection once the last binding on it expired or went
+    /// (`close_expired_tcp`).
+    pub close_expired_tcp: bool,
 }
 
 /// A clonable "stop now" signal for every transport task.

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::ip_limit::IpSlot;
@@ -124,6 +124,44 @@ pub async fn serve(
     tracing::debug!(%local, "tcp stopped accepting");
 }
 
+/// The connections open now that want to hear when their last binding
+/// goes (`close_expired_tcp`): one process-wide map, as connection ids
+/// are process-wide. Main hands [`flow_released`] to the location table.
+static WATCHED: std::sync::OnceLock<dashmap::DashMap<ConnId, Arc<Notify>>> =
+    std::sync::OnceLock::new();
+
+fn watched() -> &'static dashmap::DashMap<ConnId, Arc<Notify>> {
+    WATCHED.get_or_init(dashmap::DashMap::new)
+}
+
+/// Tells connection `c`, if it is open, that it carries no binding any
+/// more. Cheap and lock-light: the table calls it inside its edits.
+pub fn flow_released(c: ConnId) {
+    if let Some(n) = watched().get(&c) {
+        n.notify_one();
+    }
+}
+
+/// A connection's entry in [`WATCHED`], removed when it ends.
+struct Released {
+    conn: ConnId,
+    notify: Arc<Notify>,
+}
+
+impl Released {
+    fn watch(conn: ConnId) -> Released {
+        let notify = Arc::new(Notify::new());
+        watched().insert(conn, Arc::clone(&notify));
+        Released { conn, notify }
+    }
+}
+
+impl Drop for Released {
+    fn drop(&mut self) {
+        watched().remove(&self.conn);
+    }
+}
+
 /// How a connection ended, for the debug log.
 #[derive(Debug)]
 enum Close {
@@ -137,6 +175,9 @@ enum Close {
     ReadError(io::Error),
     WriteFailed(io::Error),
     WriteTimeout,
+    /// The last binding registered over it expired or went
+    /// (`close_expired_tcp`).
+    BindingsGone,
 }
 
 impl std::fmt::Display for Close {
@@ -156,6 +197,7 @@ impl std::fmt::Display for Close {
             Close::ReadError(e) => write!(f, "read error: {e}"),
             Close::WriteFailed(e) => write!(f, "write error: {e}"),
             Close::WriteTimeout => f.write_str("peer did not read within tcp_send_timeout"),
+            Close::BindingsGone => f.write_str("its last binding expired (close_expired_tcp)"),
         }
     }
 }
@@ -246,8 +288,21 @@ impl Connection {
         // pipelined replies are batched into one write below anyway.
         let _ = stream.set_nodelay(true);
         tracing::debug!(remote = %self.peer.remote, "tcp connection open");
-        let close = self.serve(&mut stream, shutdown).await;
+        let watch = self.peer.conn.map(Released::watch);
+        let close = self
+            .serve(&mut stream, shutdown, watch.as_ref().map(|w| &*w.notify))
+            .await;
         tracing::debug!(remote = %self.peer.remote, reason = %close, "tcp connection closed");
+        if let (Some(c), true) = (self.peer.conn, self.settings.handle_lost_tcp) {
+            // Stopping the daemon is not losing the phone: the bindings
+            // stay (in the store, too) for the next start.
+            if !matches!(close, Close::Shutdown) {
+                let removed = self.router.flow_lost(c);
+                if removed > 0 {
+                    tracing::debug!(remote = %self.peer.remote, removed, "bindings of a lost tcp connection removed (handle_lost_tcp)");
+                }
+            }
+        }
         let stats = self.router.stats();
         match close {
             Close::TooLarge | Close::Unframeable => linger(stream).await,
@@ -264,7 +319,12 @@ impl Connection {
         }
     }
 
-    async fn serve(&self, stream: &mut TcpStream, mut shutdown: Shutdown) -> Close {
+    async fn serve(
+        &self,
+        stream: &mut TcpStream,
+        mut shutdown: Shutdown,
+        released: Option<&Notify>,
+    ) -> Close {
         let limits = self.router.limits();
         let cap = limits.max_message_size.max(1);
         let queue_max = self.settings.write_queue_max.max(1);
@@ -396,12 +456,34 @@ impl Connection {
                 Some((t, late)) if t < idle_by => (t, Some(late)),
                 _ => (idle_by, None),
             };
+            let released_wait = async {
+                match released {
+                    Some(n) if self.settings.close_expired_tcp => n.notified().await,
+                    _ => std::future::pending().await,
+                }
+            };
             let read = tokio::select! {
                 biased;
                 () = shutdown.wait() => return Close::Shutdown,
+                () = released_wait => {
+                    // Told under the table's lock; asked again here, as a
+                    // new binding may have come meanwhile.
+                    match self.peer.conn {
+                        Some(c) if !self.router.flow_in_use(c) => return Close::BindingsGone,
+                        _ => continue,
+                    }
+                }
                 r = tokio::time::timeout_at(by, stream.read(&mut buf[filled..])) => r,
             };
             match read {
+                // A connection that carries a live binding is the only way
+                // to reach its phone: idle is not a reason to close it.
+                Err(_elapsed)
+                    if late.is_none()
+                        && self.peer.conn.is_some_and(|c| self.router.flow_in_use(c)) =>
+                {
+                    continue
+                }
                 Err(_elapsed) => return late.map_or(Close::Idle, Close::Late),
                 Ok(Ok(0)) => return Close::PeerClosed,
                 Ok(Ok(n)) => filled += n,

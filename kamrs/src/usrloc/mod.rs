@@ -11,6 +11,7 @@
 mod aor;
 mod binding;
 mod durable;
+mod flows;
 mod limits;
 pub mod persist;
 mod q;

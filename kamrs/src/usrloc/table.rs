@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use smallvec::SmallVec;
 
 use super::binding::{Binding, Ruid, PERMANENT};
+use super::flows::FlowIndex;
 use super::limits::{self, Growth, TableFull, TableLimits};
 use super::persist::{Commit, Store, StoreMode, StoreOp};
 
@@ -92,6 +93,8 @@ pub struct LocationTable {
     full_log: crate::log_limit::LogLimiter,
     /// Rate limit of the "rollback skipped" log line.
     skip_log: crate::log_limit::LogLimiter,
+    /// Which stream connections carry which AoRs' bindings.
+    flows: FlowIndex,
 }
 
 /// What undoes a write-through edit whose commit failed (see
@@ -140,7 +143,12 @@ impl LocationTable {
             reserved: Mutex::new((0, 0)),
             full_log: crate::log_limit::LogLimiter::new(),
             skip_log: crate::log_limit::LogLimiter::new(),
+            flows: FlowIndex::default(),
         }
+    }
+
+    pub(super) fn flows(&self) -> &FlowIndex {
+        &self.flows
     }
 
     /// This table with global bounds (`max_bindings`, `max_table_bytes`).
@@ -388,6 +396,7 @@ impl LocationTable {
         let before_bytes = Self::record_bytes(key, &rec.bindings);
         let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
         let before = bindings.len();
+        let conns_before = FlowIndex::conns_of(&bindings);
         let expired = Self::drop_expired(&mut bindings, now);
         if expired > 0 {
             self.stats
@@ -407,6 +416,8 @@ impl LocationTable {
         let after = rec.bindings.len();
         self.count_change(before, after);
         self.count_bytes(before_bytes, Self::record_bytes(key, &rec.bindings));
+        self.flows
+            .change(key, &conns_before, &FlowIndex::conns_of(&rec.bindings));
         self.release_reservation();
         self.schedule(key, rec);
         // Submitted while the AoR is still locked, so the store sees the
@@ -562,6 +573,11 @@ impl LocationTable {
     pub fn remove(&self, aor: &str) -> bool {
         match self.records.remove(aor) {
             Some((key, rec)) if !rec.bindings.is_empty() => {
+                self.flows.change(
+                    &key,
+                    &FlowIndex::conns_of(&rec.bindings),
+                    &Default::default(),
+                );
                 self.count_change(rec.bindings.len(), 0);
                 self.count_bytes(Self::record_bytes(&key, &rec.bindings), 0);
                 if let Some(store) = self.store.get() {
@@ -639,8 +655,11 @@ impl LocationTable {
                     let before_bytes = Self::record_bytes(&aor, &rec.bindings);
                     let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
                     let before = bindings.len();
+                    let conns_before = FlowIndex::conns_of(&bindings);
                     let expired = Self::drop_expired(&mut bindings, now);
                     rec.bindings = bindings.into_boxed_slice();
+                    self.flows
+                        .change(&aor, &conns_before, &FlowIndex::conns_of(&rec.bindings));
                     self.stats
                         .expired
                         .fetch_add(expired as u64, Ordering::Relaxed);

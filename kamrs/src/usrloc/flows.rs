@@ -1,0 +1,126 @@
+//! Which stream connections carry live bindings, and of which AoRs.
+//!
+//! A phone registered over TCP can only be reached over its connection
+//! (it sits behind a NAT, or listens nowhere), so the connection must
+//! live as long as its bindings, and when it is lost its bindings are
+//! dead (`handle_lost_tcp`); when the last binding on it expires it can be
+//! closed (`close_expired_tcp`). The table keeps this index up to date in
+//! every edit and expiry; the transport asks it
+//! ([`LocationTable::flow_in_use`]) and is told when a connection carries
+//! nothing any more ([`LocationTable::on_flow_released`]).
+
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashMap;
+use smallvec::SmallVec;
+
+use super::table::LocationTable;
+use super::Binding;
+use crate::peer::ConnId;
+
+/// The connections of a list of bindings, one entry per binding.
+pub(super) type Conns = SmallVec<[ConnId; 2]>;
+
+type Released = Box<dyn Fn(ConnId) + Send + Sync>;
+
+#[derive(Default)]
+pub(super) struct FlowIndex {
+    /// Connection → (AoR, live bindings of that AoR on it). Usually one
+    /// AoR per connection; a PBX trunk may carry many.
+    conns: DashMap<ConnId, Vec<(Arc<str>, u32)>>,
+    released: OnceLock<Released>,
+}
+
+impl FlowIndex {
+    pub(super) fn conns_of(bindings: &[Binding]) -> Conns {
+        bindings.iter().filter_map(Binding::conn).collect()
+    }
+
+    /// Records that the bindings of `aor` on connections went from
+    /// `before` to `after` (multisets).
+    pub(super) fn change(&self, aor: &Arc<str>, before: &Conns, after: &Conns) {
+        if before.is_empty() && after.is_empty() {
+            return;
+        }
+        let mut gone = before.clone();
+        let mut came = Conns::new();
+        for c in after {
+            match gone.iter().position(|g| g == c) {
+                Some(i) => {
+                    gone.swap_remove(i);
+                }
+                None => came.push(*c),
+            }
+        }
+        for c in came {
+            let mut entry = self.conns.entry(c).or_default();
+            match entry.iter_mut().find(|(a, _)| a == aor) {
+                Some((_, n)) => *n += 1,
+                None => entry.push((Arc::clone(aor), 1)),
+            }
+        }
+        for c in gone {
+            let emptied = match self.conns.get_mut(&c) {
+                Some(mut entry) => {
+                    if let Some(i) = entry.iter().position(|(a, _)| a == aor) {
+                        entry[i].1 -= 1;
+                        if entry[i].1 == 0 {
+                            entry.swap_remove(i);
+                        }
+                    }
+                    entry.is_empty()
+                }
+                None => false,
+            };
+            if emptied && self.conns.remove_if(&c, |_, v| v.is_empty()).is_some() {
+                if let Some(f) = self.released.get() {
+                    f(c);
+                }
+            }
+        }
+    }
+
+    fn in_use(&self, c: ConnId) -> bool {
+        self.conns.contains_key(&c)
+    }
+
+    fn aors(&self, c: ConnId) -> Vec<Arc<str>> {
+        self.conns
+            .get(&c)
+            .map(|e| e.iter().map(|(a, _)| Arc::clone(a)).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl LocationTable {
+    /// Whether connection `c` carries a live binding (one not yet purged:
+    /// the expiry task removes the expired ones at their deadline).
+    pub fn flow_in_use(&self, c: ConnId) -> bool {
+        self.flows().in_use(c)
+    }
+
+    /// Connection `c` is gone: removes every binding registered over it
+    /// (`handle_lost_tcp`), journaled like any removal. Returns how many.
+    pub fn remove_flow(&self, c: ConnId, now: u64) -> usize {
+        let mut removed = 0;
+        for aor in self.flows().aors(c) {
+            removed += self.update(&aor, now, |bindings| {
+                let before = bindings.len();
+                bindings.retain(|b| b.conn() != Some(c));
+                before - bindings.len()
+            });
+        }
+        removed
+    }
+
+    /// `f` is called with a connection whose last binding went (expired,
+    /// removed or moved to another connection), from inside the table's
+    /// edit: it must only hand the news on (`close_expired_tcp`), never
+    /// call back into the table. Set once, at start.
+    pub fn on_flow_released(&self, f: impl Fn(ConnId) + Send + Sync + 'static) {
+        let _ = self.flows().released.set(Box::new(f));
+    }
+}
+
+#[cfg(test)]
+mod tests;
