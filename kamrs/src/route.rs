@@ -100,10 +100,14 @@ impl Router {
         self.core.table.flow_in_use(c)
     }
 
-    /// The stream connection `c` is gone: its bindings are unreachable
-    /// and removed (`handle_lost_tcp`). Returns how many.
+    /// The stream connection `c` is gone (`handle_lost_tcp`): its NATed
+    /// bindings can be reached no other way and are removed; the others
+    /// stay, reachable at their Contact. Returns how many were removed.
     pub fn flow_lost(&self, c: ConnId) -> usize {
-        self.core.table.remove_flow(c, crate::time::unix_now())
+        let nat = self.core.registrar.nat_bit();
+        self.core
+            .table
+            .remove_flow(c, crate::time::unix_now(), |b| b.cflags & nat != 0)
     }
 
     /// Handles one complete message (a datagram, or one frame cut from a

@@ -102,7 +102,13 @@ fn a_registration_through_a_nat_is_marked_keepalive() {
 /// REGISTERs `aor` over `tcp` for `expires` seconds and asserts the 200.
 fn tcp_register(tcp: &mut std::net::TcpStream, aor: &str, expires: u32) {
     let port = tcp.local_addr().unwrap().port();
-    let contact = format!("sip:{aor}@127.0.0.1:{port};transport=tcp");
+    tcp_register_via(tcp, aor, expires, port);
+}
+
+/// Like [`tcp_register`], with `via_port` in the Via and Contact: another
+/// port than the connection's says a NAT rewrote it.
+fn tcp_register_via(tcp: &mut std::net::TcpStream, aor: &str, expires: u32, via_port: u16) {
+    let contact = format!("sip:{aor}@127.0.0.1:{via_port};transport=tcp");
     let req = via_transport(
         &register(
             aor,
@@ -110,7 +116,7 @@ fn tcp_register(tcp: &mut std::net::TcpStream, aor: &str, expires: u32) {
             Some(expires),
             &unique(),
             1,
-            port,
+            via_port,
             "tcp-phone",
         ),
         "TCP",
@@ -160,11 +166,16 @@ fn a_tcp_connection_lives_as_long_as_its_binding_not_its_idle_timeout() {
 }
 
 #[test]
-fn a_lost_tcp_connection_takes_its_bindings_with_it() {
+fn a_lost_tcp_connection_takes_its_natted_bindings_with_it() {
     let k = CtlKamrs::start("", "");
+    // Behind a NAT (its Via names port 5999): reachable only over this
+    // connection.
     let mut phone = k.kamrs.tcp_connect();
-    tcp_register(&mut phone, "lostphone", 600);
-    // Over UDP, the same AoR: stays.
+    tcp_register_via(&mut phone, "lostphone", 600, 5999);
+    // Not behind one: reachable at its Contact without the connection.
+    let mut direct = k.kamrs.tcp_connect();
+    tcp_register(&mut direct, "directphone", 600);
+    // Over UDP: stays.
     let sock = k.kamrs.udp_client();
     let port = sock.local_addr().unwrap().port();
     let udp = register(
@@ -178,8 +189,22 @@ fn a_lost_tcp_connection_takes_its_bindings_with_it() {
     );
     assert_eq!(udp_exchange(&sock, udp).status, 200);
     drop(phone);
+    drop(direct);
     aor_gone(&k, "lostphone");
     assert_eq!(k.ctl(&["ul.lookup", "udpphone"]).code(), Some(0));
+    // The direct phone stays, and forgets the dead connection.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let l = k.ctl_json(&["ul.lookup", "directphone"]);
+        if l["Contacts"][0]["Contact"]["Tcpconn-Id"] == -1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still on its closed connection: {l}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]

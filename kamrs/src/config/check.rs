@@ -71,6 +71,15 @@ pub(super) fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
             ),
         ));
     }
+    if c.flow_timer > 3600 {
+        bad.push((
+            "flow_timer",
+            format!(
+                "{} is over 3600 seconds: a NAT forgets a silent flow long before",
+                c.flow_timer
+            ),
+        ));
+    }
     if c.nat_bflag > 31 {
         bad.push((
             "nat_bflag",

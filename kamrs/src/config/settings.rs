@@ -177,6 +177,7 @@ impl From<&Config> for crate::registrar::Settings {
             udp_reply_max_size: c.udp_reply_max_size,
             nat_uac_test: c.nat_uac_test,
             nat_bflag: c.nat_bflag,
+            flow_timer: c.flow_timer,
         }
     }
 }

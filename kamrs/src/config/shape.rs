@@ -54,6 +54,9 @@ pub struct Config {
     pub nat_uac_test: u32,
     /// The `cflags` bit that marks a binding NATed (`nat_bflag`, 0..=31).
     pub nat_bflag: u8,
+    /// `Flow-Timer` seconds in a 200 for an RFC 5626 flow; 0 = 30 over UDP,
+    /// 120 over streams.
+    pub flow_timer: u32,
     /// Most bindings in the whole location table; past it REGISTERs and
     /// `ul.add` that would add one get 503 + Retry-After.
     pub max_bindings: u64,
@@ -147,6 +150,7 @@ impl Default for Config {
             user_agent_max_size: reg.user_agent_max_size,
             nat_uac_test: reg.nat_uac_test,
             nat_bflag: reg.nat_bflag,
+            flow_timer: reg.flow_timer,
             max_bindings: 1_000_000,
             max_table_bytes: 1 << 30,
             max_message_size: 65536,

@@ -48,6 +48,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("user_agent_max_size", Kind::Bytes),
     ("nat_uac_test", Kind::Count),
     ("nat_bflag", Kind::Count),
+    ("flow_timer", Kind::Seconds),
     ("max_bindings", Kind::Count),
     ("max_table_bytes", Kind::Bytes),
     ("max_message_size", Kind::Bytes),

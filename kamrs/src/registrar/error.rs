@@ -25,6 +25,9 @@ pub enum Reject {
     InvalidExpires,
     InvalidQ,
     InvalidRegId,
+    /// 400: `Require: outbound` (RFC 5626) but no contact names its flow
+    /// with `+sip.instance` and `reg-id`.
+    OutboundWithoutFlow,
     /// 423 Interval Too Brief; carries `min_expires`.
     IntervalTooBrief(u32),
     /// 503; carries the Retry-After seconds.
@@ -77,6 +80,7 @@ impl Reject {
             Reject::InvalidExpires => "Invalid Expires Param In Contact",
             Reject::InvalidQ => "Invalid q Param In Contact",
             Reject::InvalidRegId => "Invalid reg-id Param In Contact",
+            Reject::OutboundWithoutFlow => "Outbound Requires +sip.instance And reg-id",
             Reject::IntervalTooBrief(_) => "Interval Too Brief",
             Reject::TooManyContacts(_) => "Too Many Registered Contacts",
             Reject::Unsupported(_) => "Bad Extension",

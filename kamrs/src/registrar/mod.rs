@@ -160,6 +160,15 @@ impl Registrar {
         Ruid::generate()
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The `cflags` bit that marks a NATed binding (`nat_bflag`).
+    pub fn nat_bit(&self) -> u32 {
+        1u32 << self.settings.nat_bflag.min(31)
+    }
+
     pub fn table(&self) -> &Arc<LocationTable> {
         &self.table
     }
@@ -301,6 +310,15 @@ impl Registrar {
             // The head first: its size, plus a bound of the rest, says
             // whether the 200 fits before anything changes.
             crate::sip::reply::begin(out, req, peer, 200, "OK");
+            if outcome.outbound && supports_outbound(req) {
+                let flow_timer = match (self.settings.flow_timer, peer.proto) {
+                    (0, crate::peer::Proto::Udp) => settings::FLOW_TIMER_UDP,
+                    (0, _) => settings::FLOW_TIMER_STREAM,
+                    (n, _) => n,
+                };
+                crate::sip::reply::header(out, "Require", "outbound");
+                crate::sip::reply::header(out, "Flow-Timer", &flow_timer.to_string());
+            }
             if let Some(limit) = reply_limit {
                 let rest = budget::ok_rest_bound(bindings, &outcome.changes, echo_path);
                 if out.len().saturating_add(rest) > limit {
@@ -361,10 +379,14 @@ impl Registrar {
 
 /// The UA said `Supported: path` (RFC 3327 §5.3: only then is Path echoed).
 fn supports_path(req: &Request<'_>) -> bool {
-    req.raw.headers_named(HeaderName::Supported).any(|v| {
-        v.split(|&b| b == b',')
-            .any(|t| crate::sip::trim_ws(t).eq_ignore_ascii_case(b"path"))
-    })
+    save::has_option(req, HeaderName::Supported, b"path")
+}
+
+/// The UA supports (or requires) RFC 5626 outbound: then a 200 for a
+/// flow says `Require: outbound` (§6).
+fn supports_outbound(req: &Request<'_>) -> bool {
+    save::has_option(req, HeaderName::Supported, b"outbound")
+        || save::has_option(req, HeaderName::Require, b"outbound")
 }
 
 #[cfg(test)]

@@ -57,6 +57,10 @@ pub struct Outcome {
     /// The same Call-ID and CSeq as a stored binding: a retransmission,
     /// answered with the current bindings and no change.
     pub retransmission: bool,
+    /// A contact registers an RFC 5626 flow (`+sip.instance` and
+    /// `reg-id`, not a removal): the 200 says `Require: outbound` when the
+    /// UA supports it.
+    pub outbound: bool,
 }
 
 /// Facts about the request that do not come from its bytes.
@@ -123,7 +127,10 @@ pub fn unsupported_requires(req: &Request<'_>, settings: &Settings) -> Option<St
     for value in req.raw.headers_named(HeaderName::Require) {
         for tag in value.split(|&b| b == b',') {
             let tag = crate::sip::trim_ws(tag);
-            if tag.is_empty() || (settings.use_path && tag.eq_ignore_ascii_case(b"path")) {
+            if tag.is_empty()
+                || (settings.use_path && tag.eq_ignore_ascii_case(b"path"))
+                || tag.eq_ignore_ascii_case(b"outbound")
+            {
                 continue;
             }
             if !unsupported.is_empty() {
@@ -133,6 +140,14 @@ pub fn unsupported_requires(req: &Request<'_>, settings: &Settings) -> Option<St
         }
     }
     (!unsupported.is_empty()).then_some(unsupported)
+}
+
+/// Whether header `name` lists option tag `tag` (`Supported: path`).
+pub fn has_option(req: &Request<'_>, name: HeaderName, tag: &[u8]) -> bool {
+    req.raw.headers_named(name).any(|v| {
+        v.split(|&b| b == b',')
+            .any(|t| crate::sip::trim_ws(t).eq_ignore_ascii_case(tag))
+    })
 }
 
 /// A contact of the request, checked and with its expiry decided.
@@ -170,6 +185,15 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
     if plans.is_empty() {
         return Ok(Outcome::default()); // a query
     }
+    let flow = |p: &Plan<'_>| p.instance.is_some() && p.reg_id > 0;
+    let outbound = plans.iter().any(|p| flow(p) && p.expires > 0);
+    // RFC 5626 §5: a UA that requires outbound names each flow; one that
+    // does not cannot have it.
+    if has_option(req, HeaderName::Require, b"outbound")
+        && plans.iter().any(|p| p.expires > 0 && !flow(p))
+    {
+        return Err(Reject::OutboundWithoutFlow);
+    }
     let path = if s.use_path { path_of(req)? } else { None };
 
     // Pass 2: match against the stored bindings (and earlier contacts of
@@ -202,6 +226,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
         return Ok(Outcome {
             changes: Vec::new(),
             retransmission: true,
+            outbound,
         });
     }
     plans.retain(|p| !p.superseded);
@@ -307,6 +332,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
     Ok(Outcome {
         changes,
         retransmission: false,
+        outbound,
     })
 }
 
@@ -335,6 +361,7 @@ fn star(
             .map(|index| Change::Remove { index })
             .collect(),
         retransmission: false,
+        outbound: false,
     })
 }
 
@@ -418,23 +445,25 @@ pub fn parse_q(v: &str) -> Option<u16> {
     (q <= 1000).then_some(q)
 }
 
-/// Which stored binding a contact refers to: by `+sip.instance` and
-/// `reg-id` when both are present (RFC 5626 §6: a new flow of the same
-/// instance replaces the old one), otherwise by its URI
-/// ([`find_contact`]).
+/// Which stored binding a contact refers to: with `+sip.instance`, the
+/// binding of the same instance and `reg-id` (absent counts as 0), as
+/// Kamailio's `get_ucontact_by_instance` finds it, whatever its URI (RFC
+/// 5626 §6: a phone that reconnects over a new TCP source port, or a new
+/// flow of the same instance, replaces the old binding instead of leaving
+/// it behind); without one, by its URI ([`find_contact`]).
 fn find(current: &[Binding], p: &Plan<'_>) -> Option<usize> {
-    if let (Some(instance), reg_id @ 1..) = (p.instance, p.reg_id) {
+    if let Some(instance) = p.instance {
         return current
             .iter()
-            .position(|b| b.reg_id == reg_id && b.instance() == Some(instance));
+            .position(|b| b.reg_id == p.reg_id && b.instance() == Some(instance));
     }
     find_contact(current, &p.contact.uri)
 }
 
 fn same_binding(p: &Plan<'_>, instance: Option<&str>, reg_id: u32, uri: &Uri<'_>) -> bool {
-    match (instance, reg_id) {
-        (Some(i), 1..) => p.instance == Some(i) && p.reg_id == reg_id,
-        _ => p.contact.uri.equivalent(uri),
+    match instance {
+        Some(i) => p.instance == Some(i) && p.reg_id == reg_id,
+        None => p.contact.uri.equivalent(uri),
     }
 }
 

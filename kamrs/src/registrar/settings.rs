@@ -56,7 +56,17 @@ pub struct Settings {
     /// The branch flag (bit of the binding's `cflags`) that marks it NATed
     /// (Kamailio's `nat_bflag`).
     pub nat_bflag: u8,
+    /// The `Flow-Timer` of a 200 for an RFC 5626 flow (Kamailio's
+    /// `flow_timer`): seconds the registrar waits for a keepalive; 0 picks
+    /// by transport ([`FLOW_TIMER_UDP`], [`FLOW_TIMER_STREAM`]).
+    pub flow_timer: u32,
 }
+
+/// RFC 5626 §4.4.2: STUN keepalives on UDP every 24 to 29 s keep NAT
+/// mappings alive; a phone told 30 pings at 80–100 % of it.
+pub const FLOW_TIMER_UDP: u32 = 30;
+/// RFC 5626 §4.4.1: CRLF keepalives on streams every 95 to 120 s.
+pub const FLOW_TIMER_STREAM: u32 = 120;
 
 /// The embedded defaults: `Config::default()` takes them from here.
 impl Default for Settings {
@@ -76,6 +86,7 @@ impl Default for Settings {
             udp_reply_max_size: UDP_REPLY_MAX,
             nat_uac_test: super::nat::ALL,
             nat_bflag: 6,
+            flow_timer: 0,
         }
     }
 }

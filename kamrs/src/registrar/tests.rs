@@ -978,3 +978,170 @@ fn nat_detection_off_leaves_cflags_alone() {
     );
     assert_eq!(reg.table().lookup("alice", 0).unwrap()[0].cflags, 0);
 }
+
+// ---- binding identity: +sip.instance and reg-id (absent = 0) ----
+
+fn contacts_now(reg: &Registrar) -> Vec<String> {
+    let mut v: Vec<String> = reg
+        .table()
+        .lookup("alice", 0)
+        .unwrap_or_default()
+        .iter()
+        .map(|b| b.contact().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn the_same_instance_replaces_its_binding_whatever_the_uri() {
+    let reg = Registrar::new(settings(), Arc::new(LocationTable::new()));
+    let inst = "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\"";
+    // A softphone over TCP, then reconnected from a new source port, no
+    // reg-id: one binding, the new one.
+    handle(
+        &reg,
+        &register_with(
+            "c1@h",
+            1,
+            &format!("Contact: <sip:a@192.0.2.1:40001;transport=tcp>;{inst}\r\n"),
+        ),
+    );
+    handle(
+        &reg,
+        &register_with(
+            "c1@h",
+            2,
+            &format!("Contact: <sip:a@192.0.2.1:40002;transport=tcp>;{inst}\r\n"),
+        ),
+    );
+    assert_eq!(contacts_now(&reg), ["sip:a@192.0.2.1:40002;transport=tcp"]);
+    // Another reg-id of the same instance is another flow.
+    handle(
+        &reg,
+        &register_with(
+            "c1@h",
+            3,
+            &format!("Contact: <sip:a@192.0.2.1:40003;transport=tcp>;{inst};reg-id=1\r\n"),
+        ),
+    );
+    assert_eq!(contacts_now(&reg).len(), 2);
+    // Without an instance, the URI decides: a new URI is a new binding.
+    handle(
+        &reg,
+        &register_with("c2@h", 1, "Contact: <sip:a@192.0.2.9>\r\n"),
+    );
+    handle(
+        &reg,
+        &register_with("c2@h", 2, "Contact: <sip:a@192.0.2.10>\r\n"),
+    );
+    assert_eq!(contacts_now(&reg).len(), 4);
+}
+
+// ---- RFC 5626 outbound ----
+
+const INSTANCE: &str = "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>\"";
+
+#[test]
+fn an_outbound_flow_gets_require_outbound_and_a_flow_timer() {
+    let reg = Registrar::new(settings(), Arc::new(LocationTable::new()));
+    let r = handle(
+        &reg,
+        &register(&format!(
+            "Supported: outbound, path\r\nContact: <sip:a@192.0.2.1>;{INSTANCE};reg-id=1\r\n"
+        )),
+    );
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert_eq!(lines(&r, "Require"), ["outbound"]);
+    assert_eq!(
+        lines(&r, "Flow-Timer"),
+        ["30"],
+        "UDP: RFC 5626's STUN interval"
+    );
+    // A second reg-id of the instance is a second flow, the same one replaces.
+    handle(
+        &reg,
+        &register_with(
+            "c1@h",
+            11,
+            &format!(
+                "Supported: outbound\r\nContact: <sip:a@192.0.2.1:5070>;{INSTANCE};reg-id=2\r\n"
+            ),
+        ),
+    );
+    handle(
+        &reg,
+        &register_with(
+            "c1@h",
+            12,
+            &format!(
+                "Supported: outbound\r\nContact: <sip:a@192.0.2.1:5080>;{INSTANCE};reg-id=1\r\n"
+            ),
+        ),
+    );
+    let mut left: Vec<String> = reg
+        .table()
+        .lookup("alice", 0)
+        .unwrap()
+        .iter()
+        .map(|b| format!("{} {}", b.reg_id, b.contact()))
+        .collect();
+    left.sort();
+    assert_eq!(left, ["1 sip:a@192.0.2.1:5080", "2 sip:a@192.0.2.1:5070"]);
+}
+
+#[test]
+fn without_outbound_support_or_flow_there_is_no_require() {
+    let reg = Registrar::new(settings(), Arc::new(LocationTable::new()));
+    // A flow, but the UA did not say it supports outbound.
+    let r = handle(
+        &reg,
+        &register(&format!(
+            "Contact: <sip:a@192.0.2.1>;{INSTANCE};reg-id=1\r\n"
+        )),
+    );
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert!(
+        lines(&r, "Require").is_empty() && lines(&r, "Flow-Timer").is_empty(),
+        "{r}"
+    );
+    // Supported, but no flow (no reg-id).
+    let r = handle(
+        &reg,
+        &register_with(
+            "c2@h",
+            1,
+            "Supported: outbound\r\nContact: <sip:b@192.0.2.1>\r\n",
+        ),
+    );
+    assert!(lines(&r, "Require").is_empty(), "{r}");
+}
+
+#[test]
+fn require_outbound_without_a_flow_is_a_clear_400() {
+    let reg = Registrar::new(settings(), Arc::new(LocationTable::new()));
+    let r = handle(
+        &reg,
+        &register("Require: outbound\r\nContact: <sip:a@192.0.2.1>\r\n"),
+    );
+    assert!(
+        r.starts_with("SIP/2.0 400 Outbound Requires +sip.instance And reg-id\r\n"),
+        "{r}"
+    );
+    assert!(reg.table().lookup("alice", 0).is_none());
+    // With its flow named it is accepted, over TCP with the stream timer.
+    let tcp = Peer {
+        proto: Proto::Tcp,
+        remote: "192.0.2.1:40000".parse().unwrap(),
+        local: "127.0.0.1:5060".parse().unwrap(),
+        conn: None,
+    };
+    let text = register(&format!(
+        "Require: outbound\r\nContact: <sip:a@192.0.2.1>;{INSTANCE};reg-id=1\r\n"
+    ));
+    let mut out = Vec::new();
+    with_req(&text, |r| reg.handle(r, &tcp, &mut out));
+    let r = String::from_utf8(out).unwrap();
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert_eq!(lines(&r, "Flow-Timer"), ["120"]);
+}

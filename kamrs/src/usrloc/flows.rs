@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use smallvec::SmallVec;
 
 use super::table::LocationTable;
-use super::Binding;
+use super::{Binding, Source};
 use crate::peer::ConnId;
 
 /// The connections of a list of bindings, one entry per binding.
@@ -37,8 +37,11 @@ impl FlowIndex {
     }
 
     /// Records that the bindings of `aor` on connections went from
-    /// `before` to `after` (multisets).
-    pub(super) fn change(&self, aor: &Arc<str>, before: &Conns, after: &Conns) {
+    /// `before` to `after` (multisets). `expired`: the change is the expiry
+    /// task's, and a connection it leaves without bindings is told so
+    /// (`close_expired_tcp` closes on expiry only: a phone that
+    /// unregisters may register again on the same connection).
+    pub(super) fn change(&self, aor: &Arc<str>, before: &Conns, after: &Conns, expired: bool) {
         if before.is_empty() && after.is_empty() {
             return;
         }
@@ -72,7 +75,7 @@ impl FlowIndex {
                 }
                 None => false,
             };
-            if emptied && self.conns.remove_if(&c, |_, v| v.is_empty()).is_some() {
+            if emptied && self.conns.remove_if(&c, |_, v| v.is_empty()).is_some() && expired {
                 if let Some(f) = self.released.get() {
                     f(c);
                 }
@@ -99,24 +102,35 @@ impl LocationTable {
         self.flows().in_use(c)
     }
 
-    /// Connection `c` is gone: removes every binding registered over it
-    /// (`handle_lost_tcp`), journaled like any removal. Returns how many.
-    pub fn remove_flow(&self, c: ConnId, now: u64) -> usize {
+    /// Connection `c` is gone (`handle_lost_tcp`): the bindings over it
+    /// that `unreachable` says nothing else can reach (a phone behind a
+    /// NAT) are removed, journaled like any removal; the others forget the
+    /// connection and stay, reachable at their Contact. Returns how many
+    /// were removed.
+    pub fn remove_flow(
+        &self,
+        c: ConnId,
+        now: u64,
+        unreachable: impl Fn(&Binding) -> bool,
+    ) -> usize {
         let mut removed = 0;
         for aor in self.flows().aors(c) {
             removed += self.update(&aor, now, |bindings| {
                 let before = bindings.len();
-                bindings.retain(|b| b.conn() != Some(c));
+                bindings.retain(|b| b.conn() != Some(c) || !unreachable(b));
+                for b in bindings.iter_mut().filter(|b| b.conn() == Some(c)) {
+                    b.set_source(b.source().map(|s| Source { conn: None, ..s }));
+                }
                 before - bindings.len()
             });
         }
         removed
     }
 
-    /// `f` is called with a connection whose last binding went (expired,
-    /// removed or moved to another connection), from inside the table's
-    /// edit: it must only hand the news on (`close_expired_tcp`), never
-    /// call back into the table. Set once, at start.
+    /// `f` is called with a connection whose last binding expired (the
+    /// expiry task's purge), from inside the table's edit: it must only
+    /// hand the news on (`close_expired_tcp`), never call back into the
+    /// table. Set once, at start.
     pub fn on_flow_released(&self, f: impl Fn(ConnId) + Send + Sync + 'static) {
         let _ = self.flows().released.set(Box::new(f));
     }

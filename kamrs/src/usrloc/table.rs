@@ -416,8 +416,12 @@ impl LocationTable {
         let after = rec.bindings.len();
         self.count_change(before, after);
         self.count_bytes(before_bytes, Self::record_bytes(key, &rec.bindings));
-        self.flows
-            .change(key, &conns_before, &FlowIndex::conns_of(&rec.bindings));
+        self.flows.change(
+            key,
+            &conns_before,
+            &FlowIndex::conns_of(&rec.bindings),
+            false,
+        );
         self.release_reservation();
         self.schedule(key, rec);
         // Submitted while the AoR is still locked, so the store sees the
@@ -577,6 +581,7 @@ impl LocationTable {
                     &key,
                     &FlowIndex::conns_of(&rec.bindings),
                     &Default::default(),
+                    false,
                 );
                 self.count_change(rec.bindings.len(), 0);
                 self.count_bytes(Self::record_bytes(&key, &rec.bindings), 0);
@@ -658,8 +663,12 @@ impl LocationTable {
                     let conns_before = FlowIndex::conns_of(&bindings);
                     let expired = Self::drop_expired(&mut bindings, now);
                     rec.bindings = bindings.into_boxed_slice();
-                    self.flows
-                        .change(&aor, &conns_before, &FlowIndex::conns_of(&rec.bindings));
+                    self.flows.change(
+                        &aor,
+                        &conns_before,
+                        &FlowIndex::conns_of(&rec.bindings),
+                        true,
+                    );
                     self.stats
                         .expired
                         .fetch_add(expired as u64, Ordering::Relaxed);
