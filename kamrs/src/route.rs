@@ -100,14 +100,10 @@ impl Router {
         self.core.table.flow_in_use(c)
     }
 
-    /// The stream connection `c` is gone (`handle_lost_tcp`): its NATed
-    /// bindings can be reached no other way and are removed; the others
-    /// stay, reachable at their Contact. Returns how many were removed.
+    /// The stream connection `c` is gone (`handle_lost_tcp`): the
+    /// bindings registered over it are removed. Returns how many.
     pub fn flow_lost(&self, c: ConnId) -> usize {
-        let nat = self.core.registrar.nat_bit();
-        self.core
-            .table
-            .remove_flow(c, crate::time::unix_now(), |b| b.cflags & nat != 0)
+        self.core.table.remove_flow(c, crate::time::unix_now())
     }
 
     /// Handles one complete message (a datagram, or one frame cut from a

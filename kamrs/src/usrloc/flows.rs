@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use smallvec::SmallVec;
 
 use super::table::LocationTable;
-use super::{Binding, Source};
+use super::Binding;
 use crate::peer::ConnId;
 
 /// The connections of a list of bindings, one entry per binding.
@@ -102,25 +102,15 @@ impl LocationTable {
         self.flows().in_use(c)
     }
 
-    /// Connection `c` is gone (`handle_lost_tcp`): the bindings over it
-    /// that `unreachable` says nothing else can reach (a phone behind a
-    /// NAT) are removed, journaled like any removal; the others forget the
-    /// connection and stay, reachable at their Contact. Returns how many
-    /// were removed.
-    pub fn remove_flow(
-        &self,
-        c: ConnId,
-        now: u64,
-        unreachable: impl Fn(&Binding) -> bool,
-    ) -> usize {
+    /// Connection `c` is gone (`handle_lost_tcp`): every binding
+    /// registered over it is removed, journaled like any removal. Returns
+    /// how many.
+    pub fn remove_flow(&self, c: ConnId, now: u64) -> usize {
         let mut removed = 0;
         for aor in self.flows().aors(c) {
             removed += self.update(&aor, now, |bindings| {
                 let before = bindings.len();
-                bindings.retain(|b| b.conn() != Some(c) || !unreachable(b));
-                for b in bindings.iter_mut().filter(|b| b.conn() == Some(c)) {
-                    b.set_source(b.source().map(|s| Source { conn: None, ..s }));
-                }
+                bindings.retain(|b| b.conn() != Some(c));
                 before - bindings.len()
             });
         }
