@@ -149,6 +149,7 @@ fn a_tcp_connection_lives_as_long_as_its_binding_not_its_idle_timeout() {
     let l = k.ctl_json(&["ul.lookup", "tcpphone"]);
     let id = l["Contacts"][0]["Contact"]["Tcpconn-Id"].as_i64().unwrap();
     assert!(id > 0, "{l}");
+    assert_eq!(stat(&k, "usrloc:flows"), 1);
     // A connection with no binding is closed after its second of silence…
     let mut idle = k.kamrs.tcp_connect();
     assert!(
@@ -202,4 +203,145 @@ fn a_tcp_connection_is_closed_when_its_last_binding_expires() {
         "still open after its binding expired"
     );
     aor_gone(&k, "shortphone");
+}
+
+// ------------------------------------------- real phones over TCP
+
+fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// SIPp as one phone over one TCP connection from `port`: REGISTER, idle
+/// `idle_ms`, REGISTER again on the same connection (tests/sipp/register_tcp.xml).
+fn sipp_tcp_phone(
+    k: &CtlKamrs,
+    user: &str,
+    instance: &str,
+    port: u16,
+    idle_ms: u32,
+) -> std::process::Output {
+    std::process::Command::new("sipp")
+        .arg(k.kamrs.tcp().to_string())
+        .args([
+            "-sf",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/sipp/register_tcp.xml"),
+        ])
+        .args(["-t", "t1", "-m", "1", "-d", &idle_ms.to_string()])
+        .args(["-key", "user", user, "-key", "instance", instance])
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-timeout", "30s", "-timeout_error", "-nostdin"])
+        .current_dir(k.dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sipp")
+}
+
+#[test]
+fn sipp_over_tcp_keeps_its_connection_past_the_idle_timeout_and_takes_its_binding_away() {
+    if !have("sipp") {
+        return;
+    }
+    let k = CtlKamrs::start("tcp_connection_lifetime = 1", "");
+    let user = format!("sipptcp{}", unique().replace(['x', '@'], ""));
+    // Idle three times tcp_connection_lifetime between its REGISTERs, on
+    // the same connection: both answered.
+    let out = sipp_tcp_phone(
+        &k,
+        &user,
+        "00000000-0000-1000-8000-00000000aaaa",
+        free_tcp_port(),
+        3000,
+    );
+    assert!(
+        out.status.success(),
+        "the second REGISTER on the idle connection failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // SIPp exited, its connection closed: handle_lost_tcp took the binding.
+    aor_gone(&k, &user);
+}
+
+#[test]
+fn sipp_reconnecting_with_the_same_instance_leaves_one_binding() {
+    if !have("sipp") {
+        return;
+    }
+    // Bindings outlive their connections here, to see them side by side.
+    let k = CtlKamrs::start("handle_lost_tcp = false", "");
+    let user = format!("sippinst{}", unique().replace(['x', '@'], ""));
+    let instance = "00000000-0000-1000-8000-00000000bbbb";
+    let (first, second) = (free_tcp_port(), free_tcp_port());
+    for port in [first, second] {
+        let out = sipp_tcp_phone(&k, &user, instance, port, 10);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let l = k.ctl_json(&["ul.lookup", &user]);
+    let contacts = l["Contacts"].as_array().unwrap();
+    assert_eq!(contacts.len(), 1, "{l}");
+    let address = contacts[0]["Contact"]["Address"].as_str().unwrap();
+    assert!(address.contains(&format!(":{second};")), "{l}");
+}
+
+#[test]
+fn baresip_over_tcp_stays_reachable_and_goes_with_its_connection() {
+    if !have("baresip") {
+        return;
+    }
+    let k = CtlKamrs::start("tcp_connection_lifetime = 1", "");
+    let dir = TempDir::new("baresip-tcp");
+    let sip_port = free_tcp_port();
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+             module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
+        ),
+    )
+    .unwrap();
+    let user = format!("bstcp{}", unique().replace(['x', '@'], ""));
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!("<sip:{user}@{};transport=tcp>;regint=600\n", k.kamrs.tcp()),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("baresip")
+        .arg("-f")
+        .arg(dir.path())
+        .args(["-t", "60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start baresip");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let id = loop {
+        let run = k.ctl(&["--json", "ul.lookup", &user]);
+        if run.code() == Some(0) {
+            let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            break v["Contacts"][0]["Contact"]["Tcpconn-Id"]
+                .as_i64()
+                .unwrap_or(-1);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "baresip did not register over TCP"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(id > 0, "its binding names its connection");
+    // Three idle timeouts later the connection is still open.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(stat(&k, "tcp:current_opened_connections"), 1);
+    assert_eq!(k.ctl(&["ul.lookup", &user]).code(), Some(0));
+    let _ = child.kill();
+    let _ = child.wait();
+    aor_gone(&k, &user);
 }

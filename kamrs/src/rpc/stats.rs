@@ -242,6 +242,12 @@ const STATS: &[Stat] = &[
     },
     Stat {
         group: "usrloc",
+        name: "flows",
+        value: |s| s.table().flows_open() as u64,
+        counter: None,
+    },
+    Stat {
+        group: "usrloc",
         name: "max_bindings",
         value: |s| s.table().limits().max_bindings,
         counter: None,

@@ -102,6 +102,12 @@ impl LocationTable {
         self.flows().in_use(c)
     }
 
+    /// How many stream connections carry live bindings now
+    /// (`usrloc:flows`).
+    pub fn flows_open(&self) -> usize {
+        self.flows().conns.len()
+    }
+
     /// Connection `c` is gone (`handle_lost_tcp`): every binding
     /// registered over it is removed, journaled like any removal. Returns
     /// how many.

@@ -26,6 +26,7 @@ fn selectors_follow_kamailio() {
             "usrloc:table_full = 0",
             "usrloc:rolled_back = 0",
             "usrloc:rollback_skipped = 0",
+            "usrloc:flows = 0",
             "usrloc:max_bindings = 18446744073709551615",
             "usrloc:max_table_bytes = 18446744073709551615"
         ]
