@@ -168,7 +168,7 @@ fn a_tcp_connection_lives_as_long_as_its_binding_not_its_idle_timeout() {
 
 #[test]
 fn a_lost_tcp_connection_takes_its_bindings_with_it() {
-    let k = CtlKamrs::start("", "");
+    let k = CtlKamrs::start("handle_lost_tcp = true", "");
     let mut phone = k.kamrs.tcp_connect();
     tcp_register(&mut phone, "lostphone", 600);
     // Another phone's connection, and a UDP phone: they stay.
@@ -244,7 +244,7 @@ fn sipp_over_tcp_keeps_its_connection_past_the_idle_timeout_and_takes_its_bindin
     if !have("sipp") {
         return;
     }
-    let k = CtlKamrs::start("tcp_connection_lifetime = 1", "");
+    let k = CtlKamrs::start("tcp_connection_lifetime = 1\nhandle_lost_tcp = true", "");
     let user = format!("sipptcp{}", unique().replace(['x', '@'], ""));
     // Idle three times tcp_connection_lifetime between its REGISTERs, on
     // the same connection: both answered.
@@ -270,8 +270,9 @@ fn sipp_reconnecting_with_the_same_instance_leaves_one_binding() {
     if !have("sipp") {
         return;
     }
-    // Bindings outlive their connections here, to see them side by side.
-    let k = CtlKamrs::start("handle_lost_tcp = false", "");
+    // Bindings outlive their connections (the default), to see them side
+    // by side.
+    let k = CtlKamrs::start("", "");
     let user = format!("sippinst{}", unique().replace(['x', '@'], ""));
     let instance = "00000000-0000-1000-8000-00000000bbbb";
     let (first, second) = (free_tcp_port(), free_tcp_port());
@@ -295,7 +296,7 @@ fn baresip_over_tcp_stays_reachable_and_goes_with_its_connection() {
     if !have("baresip") {
         return;
     }
-    let k = CtlKamrs::start("tcp_connection_lifetime = 1", "");
+    let k = CtlKamrs::start("tcp_connection_lifetime = 1\nhandle_lost_tcp = true", "");
     let dir = TempDir::new("baresip-tcp");
     let sip_port = free_tcp_port();
     std::fs::write(
@@ -344,4 +345,19 @@ fn baresip_over_tcp_stays_reachable_and_goes_with_its_connection() {
     let _ = child.kill();
     let _ = child.wait();
     aor_gone(&k, &user);
+}
+
+#[test]
+fn by_default_a_closed_connection_leaves_its_binding() {
+    let k = CtlKamrs::start("", "");
+    let mut phone = k.kamrs.tcp_connect();
+    tcp_register(&mut phone, "oneshot", 600);
+    drop(phone);
+    // The close is seen when the connection count drops.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while stat(&k, "tcp:current_opened_connections") != 0 {
+        assert!(Instant::now() < deadline, "the connection is still open");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(k.ctl(&["ul.lookup", "oneshot"]).code(), Some(0));
 }

@@ -75,7 +75,7 @@ pub struct Config {
     /// close it. Kamailio's name for the same knob.
     pub tcp_connection_lifetime: u64,
     /// Remove the bindings of a TCP connection that closed (Kamailio's
-    /// `handle_lost_tcp`; on by default here, see the README).
+    /// `handle_lost_tcp`, off by default as there; see the README).
     pub handle_lost_tcp: bool,
     /// Close a TCP connection once its last binding expired (Kamailio's
     /// `close_expired_tcp`; on by default here).
@@ -157,7 +157,7 @@ impl Default for Config {
             max_headers: 64,
             max_line_length: 8192,
             tcp_connection_lifetime: 120,
-            handle_lost_tcp: true,
+            handle_lost_tcp: false,
             close_expired_tcp: true,
             tcp_max_connections: 2048,
             tcp_accept_iplimit: 256,
