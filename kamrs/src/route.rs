@@ -106,6 +106,12 @@ impl Router {
         self.core.table.remove_flow(c, crate::time::unix_now())
     }
 
+    /// The stream connection `c` is gone and its bindings stay: they
+    /// forget it.
+    pub fn flow_closed(&self, c: ConnId) {
+        self.core.table.forget_flow(c, crate::time::unix_now());
+    }
+
     /// Handles one complete message (a datagram, or one frame cut from a
     /// stream by [`sip::framing`]). On [`Action::Reply`] the reply bytes are
     /// in `out`, which is cleared first.

@@ -211,7 +211,13 @@ fn xor_mapped_address(out: &mut Vec<u8>, source: SocketAddr, transaction: &[u8; 
     let cookie = MAGIC_COOKIE.to_be_bytes();
     let port = source.port() ^ (MAGIC_COOKIE >> 16) as u16;
     let mut value = vec![0u8];
-    match source.ip() {
+    // An IPv4 client on a dual-stack socket is seen as ::ffff:a.b.c.d; it
+    // is told its IPv4 address.
+    let ip = match source.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
         IpAddr::V4(ip) => {
             value.push(0x01);
             value.extend_from_slice(&port.to_be_bytes());

@@ -359,5 +359,10 @@ fn by_default_a_closed_connection_leaves_its_binding() {
         assert!(Instant::now() < deadline, "the connection is still open");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(k.ctl(&["ul.lookup", "oneshot"]).code(), Some(0));
+    let l = k.ctl_json(&["ul.lookup", "oneshot"]);
+    assert_eq!(
+        l["Contacts"][0]["Contact"]["Tcpconn-Id"], -1,
+        "forgets the closed connection: {l}"
+    );
+    assert_eq!(stat(&k, "usrloc:flows"), 0);
 }

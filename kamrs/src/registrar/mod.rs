@@ -382,11 +382,28 @@ fn supports_path(req: &Request<'_>) -> bool {
     save::has_option(req, HeaderName::Supported, b"path")
 }
 
-/// The UA supports (or requires) RFC 5626 outbound: then a 200 for a
-/// flow says `Require: outbound` (§6).
+/// The UA supports (or requires) RFC 5626 outbound and the flow ends
+/// here: then a 200 for a flow says `Require: outbound` (§6). The flow
+/// ends here when the UA sent straight to us (one Via, no Path) or the
+/// edge proxy that did says so with `;ob` on its Path URI.
 fn supports_outbound(req: &Request<'_>) -> bool {
-    save::has_option(req, HeaderName::Supported, b"outbound")
-        || save::has_option(req, HeaderName::Require, b"outbound")
+    let asked = save::has_option(req, HeaderName::Supported, b"outbound")
+        || save::has_option(req, HeaderName::Require, b"outbound");
+    let first_path = req.raw.headers_named(HeaderName::Path).next();
+    let first_hop = match first_path {
+        Some(path) => crate::sip::NameAddrList::new(path)
+            .next()
+            .and_then(Result::ok)
+            .is_some_and(|p| p.uri.params.lookup(["ob"])[0].is_some()),
+        None => {
+            req.raw
+                .headers_named(HeaderName::Via)
+                .map(|v| v.split(|&b| b == b',').count())
+                .sum::<usize>()
+                == 1
+        }
+    };
+    asked && first_hop
 }
 
 #[cfg(test)]

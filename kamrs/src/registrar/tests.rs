@@ -1145,3 +1145,28 @@ fn require_outbound_without_a_flow_is_a_clear_400() {
     assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
     assert_eq!(lines(&r, "Flow-Timer"), ["120"]);
 }
+
+#[test]
+fn outbound_is_confirmed_only_where_the_flow_ends() {
+    let reg = Registrar::new(settings(), Arc::new(LocationTable::new()));
+    let flow = format!("Contact: <sip:a@192.0.2.1>;{INSTANCE};reg-id=1\r\n");
+    // Through an edge proxy that does not do outbound: no Require.
+    let r = handle(
+        &reg,
+        &register(&format!(
+            "Supported: outbound\r\nPath: <sip:edge.example;lr>\r\n{flow}"
+        )),
+    );
+    assert!(r.starts_with("SIP/2.0 200 OK\r\n"), "{r}");
+    assert!(lines(&r, "Require").is_empty(), "{r}");
+    // An edge proxy that keeps the flow says so with ;ob.
+    let r = handle(
+        &reg,
+        &register_with(
+            "c1@h",
+            11,
+            &format!("Supported: outbound\r\nPath: <sip:edge.example;lr;ob>\r\n{flow}"),
+        ),
+    );
+    assert_eq!(lines(&r, "Require"), ["outbound"], "{r}");
+}

@@ -237,3 +237,17 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn an_ipv4_client_on_a_dual_stack_socket_is_told_its_ipv4_address() {
+    let mut out = Vec::new();
+    let seen: SocketAddr = "[::ffff:192.0.2.1]:32853".parse().unwrap();
+    assert_eq!(
+        handle(&request([4; 12], &[]), seen, &mut out),
+        Ok(Outcome::Reply)
+    );
+    assert_eq!(
+        mapped(&out),
+        "192.0.2.1:32853".parse::<SocketAddr>().unwrap()
+    );
+}

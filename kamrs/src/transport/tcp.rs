@@ -293,14 +293,16 @@ impl Connection {
             .serve(&mut stream, shutdown, watch.as_ref().map(|w| &*w.notify))
             .await;
         tracing::debug!(remote = %self.peer.remote, reason = %close, "tcp connection closed");
-        if let (Some(c), true) = (self.peer.conn, self.settings.handle_lost_tcp) {
-            // Stopping the daemon is not losing the phone: the bindings
-            // stay (in the store, too) for the next start.
-            if !matches!(close, Close::Shutdown) {
+        // Stopping the daemon is not losing the phone: the bindings stay
+        // (in the store, too) for the next start.
+        if let (Some(c), false) = (self.peer.conn, matches!(close, Close::Shutdown)) {
+            if self.settings.handle_lost_tcp {
                 let removed = self.router.flow_lost(c);
                 if removed > 0 {
                     tracing::debug!(remote = %self.peer.remote, removed, "bindings of a lost tcp connection removed (handle_lost_tcp)");
                 }
+            } else {
+                self.router.flow_closed(c);
             }
         }
         let stats = self.router.stats();

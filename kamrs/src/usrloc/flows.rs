@@ -15,7 +15,7 @@ use dashmap::DashMap;
 use smallvec::SmallVec;
 
 use super::table::LocationTable;
-use super::Binding;
+use super::{Binding, Source};
 use crate::peer::ConnId;
 
 /// The connections of a list of bindings, one entry per binding.
@@ -121,6 +121,19 @@ impl LocationTable {
             });
         }
         removed
+    }
+
+    /// Connection `c` is gone and its bindings stay (`handle_lost_tcp`
+    /// off): they forget it, so `usrloc:flows` and `Tcpconn-Id` only name
+    /// open connections. Not journaled: no store holds connections.
+    pub fn forget_flow(&self, c: ConnId, now: u64) {
+        for aor in self.flows().aors(c) {
+            self.edit_unjournaled(&aor, now, |bindings| {
+                for b in bindings.iter_mut().filter(|b| b.conn() == Some(c)) {
+                    b.set_source(b.source().map(|s| Source { conn: None, ..s }));
+                }
+            });
+        }
     }
 
     /// `f` is called with a connection whose last binding expired (the

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 
 use super::persist::{Remote, Store, StoreError, StoreOp};
 use super::table::LocationTable;
-use super::{unix_now, Binding, Ruid};
+use super::{unix_now, Binding, Ruid, Source};
 
 /// What [`preload`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,8 +157,12 @@ impl LocationTable {
         }
         self.edit_unjournaled(aor, now, |bindings| {
             match bindings.iter_mut().find(|b| b.ruid() == binding.ruid()) {
-                Some(old) if *old == binding => false,
                 Some(old) => {
+                    let mut binding = binding;
+                    keep_conn(old, &mut binding);
+                    if *old == binding {
+                        return false;
+                    }
                     *old = binding;
                     true
                 }
@@ -209,7 +213,8 @@ impl LocationTable {
             current.retain_mut(
                 |b| match bindings.iter().position(|n| n.ruid() == b.ruid()) {
                     Some(i) => {
-                        let new = bindings.swap_remove(i);
+                        let mut new = bindings.swap_remove(i);
+                        keep_conn(b, &mut new);
                         if *b != new {
                             *b = new;
                             changed = true;
@@ -226,6 +231,19 @@ impl LocationTable {
             current.append(&mut bindings);
             changed
         })
+    }
+}
+
+/// A store never holds the connection a binding came on (it does not
+/// outlive this process, and other nodes have their own): a copy read back
+/// from the store keeps the connection of the binding it replaces when it
+/// names the same source, so a re-sync does not cut bindings off their
+/// connections (`usrloc/flows.rs`).
+fn keep_conn(old: &Binding, new: &mut Binding) {
+    if let (Some(was), Some(now)) = (old.source(), new.source()) {
+        if now.conn.is_none() && was.conn.is_some() && (Source { conn: None, ..was }) == now {
+            new.set_source(Some(was));
+        }
     }
 }
 

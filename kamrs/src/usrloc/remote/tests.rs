@@ -143,3 +143,30 @@ fn remote_replace_syncs_a_record_unless_told_not_to() {
     assert_eq!(counts(&t), (1, 1));
     assert!(j.0.lock().unwrap().is_empty());
 }
+
+#[test]
+fn a_resync_keeps_the_connection_of_a_binding_it_leaves_as_it_was() {
+    use crate::peer::{ConnId, Peer, Proto};
+    let t = LocationTable::new();
+    let conn = ConnId::next();
+    let peer = Peer {
+        proto: Proto::Tcp,
+        remote: "192.0.2.1:40000".parse().unwrap(),
+        local: "127.0.0.1:5060".parse().unwrap(),
+        conn: Some(conn),
+    };
+    let mut here = binding("r1", "sip:a@1", 200);
+    here.set_source(Some(peer));
+    t.update("alice", 100, |b| b.push(here.clone()));
+    assert!(t.flow_in_use(conn));
+    // What Redis holds: the same binding, without the connection.
+    let mut stored = here.clone();
+    stored.set_source(Some(Peer { conn: None, ..peer }));
+    assert!(
+        !t.apply_remote_replace("alice", vec![stored.clone()], 100, || true),
+        "no change"
+    );
+    assert!(!t.apply_remote_upsert("alice", stored, 100));
+    assert!(t.flow_in_use(conn), "still carried by its connection");
+    assert_eq!(t.lookup("alice", 100).unwrap()[0].conn(), Some(conn));
+}
