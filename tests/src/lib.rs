@@ -807,6 +807,19 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// A UDP port free right now on 127.0.0.1, for tools that need a fixed one.
+/// Writes a minimal baresip `config` into `dir`: SIP on 127.0.0.1:`port`,
+/// only the modules a registration needs (the account file is the test's).
+pub fn baresip_config(dir: &Path, port: u16) {
+    std::fs::write(
+        dir.join("config"),
+        format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n\
+             module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
+        ),
+    )
+    .expect("write the baresip config");
+}
+
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())

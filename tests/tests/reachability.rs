@@ -299,14 +299,7 @@ fn baresip_over_tcp_stays_reachable_and_goes_with_its_connection() {
     let k = CtlKamrs::start("tcp_connection_lifetime = 1\nhandle_lost_tcp = true", "");
     let dir = TempDir::new("baresip-tcp");
     let sip_port = free_tcp_port();
-    std::fs::write(
-        dir.path().join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
-             module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
-        ),
-    )
-    .unwrap();
+    kamrs_tests::baresip_config(dir.path(), sip_port);
     let user = format!("bstcp{}", unique().replace(['x', '@'], ""));
     std::fs::write(
         dir.path().join("accounts"),

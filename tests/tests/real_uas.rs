@@ -130,14 +130,7 @@ fn baresip_registers() {
     let k = Kamrs::start("");
     let dir = TempDir::new("baresip");
     let sip_port = free_udp_port();
-    std::fs::write(
-        dir.path().join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
-             module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
-        ),
-    )
-    .unwrap();
+    kamrs_tests::baresip_config(dir.path(), sip_port);
     let user = format!("bs{}", unique());
     std::fs::write(
         dir.path().join("accounts"),
