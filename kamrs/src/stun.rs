@@ -139,7 +139,7 @@ fn walk(msg: &[u8]) -> Result<Attributes, Malformed> {
         }
         match kind {
             ATTR_FINGERPRINT => {
-                let expected = crc32fast::hash(&with_length(msg, at + 8)) ^ FINGERPRINT_XOR;
+                let expected = fingerprint_of(msg, at) ^ FINGERPRINT_XOR;
                 if value.len() != 4
                     || u32::from_be_bytes([value[0], value[1], value[2], value[3]]) != expected
                 {
@@ -164,14 +164,16 @@ fn walk(msg: &[u8]) -> Result<Attributes, Malformed> {
     })
 }
 
-/// The first `end` bytes of `msg` with the header's length field set as if
-/// the message ended at `end` (how FINGERPRINT and MESSAGE-INTEGRITY are
-/// computed).
-fn with_length(msg: &[u8], end: usize) -> Vec<u8> {
-    let mut copy = msg[..end - 8].to_vec();
-    let len = u16::try_from(end - HEADER_LEN).unwrap_or(u16::MAX);
-    copy[2..4].copy_from_slice(&len.to_be_bytes());
-    copy
+/// The CRC-32 of `msg` up to the FINGERPRINT attribute at `at`, with the
+/// header's length field counting that attribute as the last (RFC 5389
+/// §15.5), computed in place: no copy per packet.
+fn fingerprint_of(msg: &[u8], at: usize) -> u32 {
+    let len = u16::try_from(at + 8 - HEADER_LEN).unwrap_or(u16::MAX);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&msg[..2]);
+    crc.update(&len.to_be_bytes());
+    crc.update(&msg[4..at]);
+    crc.finalize()
 }
 
 fn begin(out: &mut Vec<u8>, kind: u16, transaction: &[u8; 12]) {

@@ -101,13 +101,7 @@ fn a_registration_through_a_nat_is_marked_keepalive() {
 
 /// REGISTERs `aor` over `tcp` for `expires` seconds and asserts the 200.
 fn tcp_register(tcp: &mut std::net::TcpStream, aor: &str, expires: u32) {
-    let port = tcp.local_addr().unwrap().port();
-    tcp_register_via(tcp, aor, expires, port);
-}
-
-/// Like [`tcp_register`], with `via_port` in the Via and Contact: another
-/// port than the connection's says a NAT rewrote it.
-fn tcp_register_via(tcp: &mut std::net::TcpStream, aor: &str, expires: u32, via_port: u16) {
+    let via_port = tcp.local_addr().unwrap().port();
     let contact = format!("sip:{aor}@127.0.0.1:{via_port};transport=tcp");
     let req = via_transport(
         &register(

@@ -160,15 +160,6 @@ impl Registrar {
         Ruid::generate()
     }
 
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    /// The `cflags` bit that marks a NATed binding (`nat_bflag`).
-    pub fn nat_bit(&self) -> u32 {
-        1u32 << self.settings.nat_bflag.min(31)
-    }
-
     pub fn table(&self) -> &Arc<LocationTable> {
         &self.table
     }

@@ -68,6 +68,12 @@ fn host_ip(host: &str) -> Option<IpAddr> {
     bare.parse().ok()
 }
 
+/// The `cflags` mask of branch flag `nat_bflag` (0..=31; the config
+/// refuses more, and more is read as 31).
+pub fn bit(nat_bflag: u8) -> u32 {
+    1u32 << nat_bflag.min(31)
+}
+
 /// The private ranges above.
 pub fn is_private(ip: IpAddr) -> bool {
     const V4: &[([u8; 4], u8)] = &[

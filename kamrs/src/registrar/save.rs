@@ -517,7 +517,7 @@ fn nat_cflags(cflags: u32, req: &Request<'_>, p: &Plan<'_>, ctx: &Context<'_>) -
         tls: false,
         source: source.remote,
     };
-    let bit = 1u32 << ctx.settings.nat_bflag.min(31);
+    let bit = super::nat::bit(ctx.settings.nat_bflag);
     if super::nat::is_nated(tests, &evidence) {
         cflags | bit
     } else {

@@ -52,7 +52,7 @@ impl Default for Settings {
 impl Settings {
     /// The NAT bit as a mask of `cflags`.
     pub fn nat_bit(&self) -> u32 {
-        1u32 << self.nat_bflag.min(31)
+        crate::registrar::nat::bit(self.nat_bflag)
     }
 }
 
