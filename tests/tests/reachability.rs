@@ -353,3 +353,49 @@ fn by_default_a_closed_connection_leaves_its_binding() {
     );
     assert_eq!(stat(&k, "usrloc:flows"), 0);
 }
+
+#[test]
+fn an_outbound_flow_is_confirmed_with_require_and_flow_timer() {
+    let k = Kamrs::start("");
+    let sock = k.udp_client();
+    let port = sock.local_addr().unwrap().port();
+    let inst = "+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-0000000000cc>\"";
+    let contact = format!("sip:ob@127.0.0.1:{port}");
+    let flow = register(
+        "obphone",
+        Some(&contact),
+        Some(600),
+        &unique(),
+        1,
+        port,
+        "ua",
+    )
+    .replacen(
+        &format!("<{contact}>"),
+        &format!("<{contact}>;{inst};reg-id=1"),
+        1,
+    )
+    .replacen("User-Agent:", "Supported: outbound\r\nUser-Agent:", 1);
+    let r = udp_exchange(&sock, flow);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.header("Require"), Some("outbound"), "{}", r.raw);
+    assert_eq!(r.header("Flow-Timer"), Some("30"), "{}", r.raw);
+    // Requiring outbound without naming the flow: refused, with the reason.
+    let plain = register(
+        "obphone2",
+        Some(&format!("sip:ob2@127.0.0.1:{port}")),
+        Some(600),
+        &unique(),
+        1,
+        port,
+        "ua",
+    )
+    .replacen("User-Agent:", "Require: outbound\r\nUser-Agent:", 1);
+    let r = udp_exchange(&sock, plain);
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (400, "Outbound Requires +sip.instance And reg-id"),
+        "{}",
+        r.raw
+    );
+}
