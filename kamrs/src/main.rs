@@ -283,8 +283,14 @@ async fn run(config: Config) -> ExitCode {
     // The location table, filled from the store before `ready` so the
     // first REGISTER or lookup already sees every stored binding.
     let table = Arc::new(LocationTable::new().with_limits(config.table_limits()));
-    // A TCP connection hears when its last binding went (close_expired_tcp).
-    table.on_flow_released(transport::tcp::flow_released);
+    // The sockets and connections requests to bindings leave by; a TCP
+    // connection hears through it when its last binding went
+    // (close_expired_tcp).
+    let flows = kamrs::flow::Flows::new();
+    {
+        let flows = Arc::clone(&flows);
+        table.on_flow_released(move |c| flows.released(c));
+    }
     match kamrs::store::open(config.store.backend()).await {
         Ok(None) => {}
         Ok(Some(store)) => {
@@ -322,6 +328,19 @@ async fn run(config: Config) -> ExitCode {
             );
         }
     }
+    // The keepalive's secret, read before `ready` like every other start-up
+    // failure.
+    let ka_key = if kamrs::keepalive::Settings::from(&config).enabled() {
+        match kamrs::keepalive::token::random_key() {
+            Ok(k) => Some(k),
+            Err(e) => {
+                eprintln!("kamrs: cannot read /dev/urandom for the keepalive's secret (needed with ka_mode != 0): {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        None
+    };
     announce.push_str("ready\n");
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
@@ -340,7 +359,17 @@ async fn run(config: Config) -> ExitCode {
         registrar = registrar.with_auth(Arc::clone(auth));
     }
     // One set of handles for the router and the control API.
-    let mut core = Core::new(registrar, stats);
+    let mut core = Core::new(registrar, stats).with_flows(Arc::clone(&flows));
+    if let Some(key) = ka_key {
+        let ka = Arc::new(kamrs::keepalive::Keepalive::new(
+            kamrs::keepalive::Settings::from(&config),
+            key,
+            Arc::clone(&table),
+            Arc::clone(&flows),
+        ));
+        tokio::spawn(Arc::clone(&ka).run());
+        core = core.with_keepalive(ka);
+    }
     if let Some(settings) = config.pike.settings() {
         let pike = Arc::new(kamrs::pike::Pike::new(settings));
         tokio::spawn(Arc::clone(&pike).run_sweeper());
@@ -359,6 +388,7 @@ async fn run(config: Config) -> ExitCode {
                 Arc::clone(&router),
                 tcp.clone(),
                 udp_workers,
+                Arc::clone(&flows),
                 shutdown.clone(),
             )
         })

@@ -134,8 +134,9 @@ impl Router {
         // Matched by reference: the request (over 1 KiB) is used where
         // `parse_message` built it, not moved into a binding first.
         match &sip::parse_message(msg, &self.limits) {
-            Ok(sip::Message::Response(_)) => {
+            Ok(sip::Message::Response(r)) => {
                 CoreStats::inc(&self.core.stats.rcv_responses_ignored);
+                self.response(r, msg, peer);
                 Action::Absorb
             }
             Ok(sip::Message::Request(req)) => {
@@ -143,6 +144,20 @@ impl Router {
                 self.route(req, msg.len(), peer, out)
             }
             Err(err) => self.reject(msg, *err, peer, out),
+        }
+    }
+
+    /// A response reaching kamrs can only answer a keepalive ping: kamrs
+    /// sends no other request. Provisional ones prove nothing yet.
+    fn response(&self, r: &sip::Response<'_>, msg: &[u8], peer: &Peer) {
+        let Some(ka) = &self.core.keepalive else {
+            return;
+        };
+        if r.status < 200 {
+            return;
+        }
+        if let Some(call_id) = sip::response::call_id(msg, &self.limits) {
+            ka.on_reply(call_id, peer, crate::time::unix_now_us());
         }
     }
 

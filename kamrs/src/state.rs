@@ -1,12 +1,14 @@
 //! The daemon's shared state as one set of handles: the location table,
-//! the registrar, the authenticator, the flood filter and the core
-//! counters. `main.rs` builds one [`Core`]; the router and the control API
+//! the registrar, the authenticator, the flood filter, the core
+//! counters, the flows and the keepalive. `main.rs` builds one [`Core`]; the router and the control API
 //! each get a clone, so both work on the same objects and neither reaches
 //! them through the other.
 
 use std::sync::Arc;
 
 use crate::auth::Authenticator;
+use crate::flow::Flows;
+use crate::keepalive::Keepalive;
 use crate::pike::Pike;
 use crate::registrar::Registrar;
 use crate::stats::CoreStats;
@@ -23,6 +25,10 @@ pub struct Core {
     /// The flood filter, `None` while `[pike] enabled = false`.
     pub pike: Option<Arc<Pike>>,
     pub stats: Arc<CoreStats>,
+    /// The sockets and connections requests to bindings leave by.
+    pub flows: Arc<Flows>,
+    /// The NAT keepalive, `None` while `ka_mode = 0`.
+    pub keepalive: Option<Arc<Keepalive>>,
 }
 
 impl Core {
@@ -36,7 +42,21 @@ impl Core {
             registrar: Arc::new(registrar),
             pike: None,
             stats,
+            flows: Flows::new(),
+            keepalive: None,
         }
+    }
+
+    /// With the transports' sockets and connections.
+    pub fn with_flows(mut self, flows: Arc<Flows>) -> Core {
+        self.flows = flows;
+        self
+    }
+
+    /// With the NAT keepalive on.
+    pub fn with_keepalive(mut self, keepalive: Arc<Keepalive>) -> Core {
+        self.keepalive = Some(keepalive);
+        self
     }
 
     /// With the flood filter on.

@@ -2,8 +2,6 @@
 //! SQLite store's `DATETIME` columns, the RPC's `ctime` uptime): one copy,
 //! no date crate.
 
-/// Seconds since the Unix epoch: the clock bindings expire by, and every
-/// "at most once per N seconds" log limit counts in.
 /// Seconds on a clock that never steps back, counted from 1 at the first
 /// call: for rate limits (log lines) that a wall-clock step must not
 /// silence.
@@ -16,10 +14,19 @@ pub fn mono_secs() -> u64 {
         + 1
 }
 
+/// Seconds since the Unix epoch: the clock bindings expire by, and every
+/// "at most once per N seconds" log limit counts in.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Microseconds since the Unix epoch: keepalive send and answer times.
+pub fn unix_now_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's

@@ -45,13 +45,17 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("stats", &[]),
     ("peer", &[]),
     ("stun", &[]),
-    ("keepalive", &["sip", "usrloc", "peer"]),
+    ("flow", &["sip", "usrloc", "peer"]),
+    ("keepalive", &["sip", "usrloc", "peer", "flow"]),
     ("sip", &["net", "peer"]),
     ("usrloc", &["sip", "peer", "log_limit"]),
     ("store", &["usrloc", "peer", "log_limit"]),
     ("auth", &["sip", "net", "peer", "log_limit"]),
     ("pike", &["net"]),
-    ("state", &["registrar", "usrloc", "auth", "pike", "stats"]),
+    (
+        "state",
+        &["registrar", "usrloc", "auth", "pike", "stats", "flow", "keepalive"],
+    ),
     (
         "registrar",
         &["sip", "auth", "usrloc", "peer", "log_limit", "net"],
@@ -62,7 +66,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "transport",
-        &["route", "sip", "net", "stats", "peer", "log_limit", "pike"],
+        &["route", "sip", "net", "stats", "peer", "log_limit", "pike", "flow"],
     ),
     (
         "rpc",
@@ -70,6 +74,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "state",
             "registrar",
             "usrloc",
+            "keepalive",
             "auth",
             "pike",
             "stats",

@@ -80,6 +80,41 @@ pub(super) fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
             ),
         ));
     }
+    if c.ka_mode & !crate::keepalive::mode::KNOWN != 0 {
+        bad.push((
+            "ka_mode",
+            format!(
+                "{} has bits kamrs does not know: 1 (every binding), 2 (NATed only), 4 (UDP only), summed, e.g. 6 for NATed UDP bindings; 0 turns keepalive off",
+                c.ka_mode
+            ),
+        ));
+    }
+    if !(1..=3600).contains(&c.ka_interval) {
+        bad.push((
+            "ka_interval",
+            format!("{} is out of range 1..=3600 (seconds)", c.ka_interval),
+        ));
+    }
+    if c.ka_timeout != 0 && c.ka_timeout < c.ka_interval.saturating_mul(2) {
+        bad.push((
+            "ka_timeout",
+            format!(
+                "{} s is less than two ka_interval ({} s): one lost ping would remove a live phone; use at least {} or 0 to never remove",
+                c.ka_timeout,
+                c.ka_interval,
+                c.ka_interval.saturating_mul(2)
+            ),
+        ));
+    }
+    if crate::sip::Uri::parse(c.ka_from.as_bytes()).is_none() || c.ka_from.contains(['<', '>']) {
+        bad.push((
+            "ka_from",
+            format!(
+                "{:?} is not a SIP URI without brackets, e.g. \"sip:keepalive@registrar.example.com\"",
+                c.ka_from
+            ),
+        ));
+    }
     if c.nat_bflag > 31 {
         bad.push((
             "nat_bflag",

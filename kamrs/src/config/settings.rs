@@ -119,6 +119,23 @@ impl Config {
     }
 }
 
+/// The keepalive's knobs: its own keys, plus the NAT mark the registrar
+/// sets and this node's id.
+impl From<&Config> for crate::keepalive::Settings {
+    fn from(c: &Config) -> Self {
+        crate::keepalive::Settings {
+            mode: c.ka_mode,
+            interval: c.ka_interval,
+            randomize: c.ka_randomize,
+            method: c.ka_method,
+            from: c.ka_from.clone(),
+            timeout: c.ka_timeout,
+            server_id: c.server_id,
+            nat_bit: crate::registrar::nat::bit(c.nat_bflag),
+        }
+    }
+}
+
 impl Config {
     /// The TCP transport's knobs (top-level `tcp_*` keys; the per-address
     /// limit spares `[pike] trusted`).
@@ -149,6 +166,7 @@ impl From<&Config> for crate::rpc::Settings {
             max_expires: c.max_expires,
             max_contacts: c.max_contacts,
             nat_bflag: c.nat_bflag,
+            server_id: c.server_id,
             auth: crate::rpc::SubscriberFile {
                 settings: c.auth.settings(Vec::new()),
                 nonce_expires: c.auth.nonce_expires,
@@ -178,6 +196,7 @@ impl From<&Config> for crate::registrar::Settings {
             nat_uac_test: c.nat_uac_test,
             nat_bflag: c.nat_bflag,
             flow_timer: c.flow_timer,
+            server_id: c.server_id,
         }
     }
 }

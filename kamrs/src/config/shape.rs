@@ -57,6 +57,24 @@ pub struct Config {
     /// `Flow-Timer` seconds in a 200 for an RFC 5626 flow; 0 = 30 over UDP,
     /// 120 over streams.
     pub flow_timer: u32,
+    /// NAT keepalive (Kamailio's usrloc `ka_mode`): 0 off; 1 every
+    /// binding, 2 NATed ones only, 4 UDP ones only (6: NATed UDP).
+    pub ka_mode: u32,
+    /// Seconds between two pings of one binding.
+    pub ka_interval: u32,
+    /// Spread the pings evenly over `ka_interval` (else all at once).
+    pub ka_randomize: bool,
+    /// `"OPTIONS"`, or `"CRLF"` for a CRLF CRLF ping on TCP connections.
+    pub ka_method: crate::keepalive::Method,
+    /// The From URI of the pings.
+    pub ka_from: String,
+    /// Seconds a pinged binding may go without answering before it is
+    /// removed; 0 = never.
+    pub ka_timeout: u32,
+    /// This node's id (Kamailio's `server_id`), stored in its bindings: in
+    /// a cluster sharing a store, only the node holding a binding's flow
+    /// pings it. Give each node its own.
+    pub server_id: u32,
     /// Most bindings in the whole location table; past it REGISTERs and
     /// `ul.add` that would add one get 503 + Retry-After.
     pub max_bindings: u64,
@@ -130,6 +148,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         let reg = crate::registrar::Settings::default();
+        let ka = crate::keepalive::Settings::default();
         Config {
             listen: vec![
                 ListenAddr::new(Proto::Udp, SocketAddr::from(([127, 0, 0, 1], 5060))),
@@ -151,6 +170,13 @@ impl Default for Config {
             nat_uac_test: reg.nat_uac_test,
             nat_bflag: reg.nat_bflag,
             flow_timer: reg.flow_timer,
+            ka_mode: ka.mode,
+            ka_interval: ka.interval,
+            ka_randomize: ka.randomize,
+            ka_method: ka.method,
+            ka_from: ka.from,
+            ka_timeout: ka.timeout,
+            server_id: reg.server_id,
             max_bindings: 1_000_000,
             max_table_bytes: 1 << 30,
             max_message_size: 65536,

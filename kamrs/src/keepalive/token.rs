@@ -101,6 +101,15 @@ impl Tokens {
     }
 }
 
+/// A fresh secret for this process's tokens, from `/dev/urandom`: a
+/// guessable key would let anyone forge replies, so there is no fallback.
+pub fn random_key() -> std::io::Result<[u8; 32]> {
+    use std::io::Read;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    Ok(key)
+}
+
 /// Lower-case hex back to bytes (what [`crate::util::hex`] wrote).
 fn unhex(s: &str) -> Option<Vec<u8>> {
     let digit = |c: u8| match c {

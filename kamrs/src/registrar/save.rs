@@ -553,6 +553,7 @@ fn new_binding(
         cflags: nat_cflags(0, req, p, ctx),
         ruid,
         last_modified: ctx.now,
+        server_id: ctx.settings.server_id,
     })
 }
 

@@ -60,6 +60,8 @@ pub struct Settings {
     /// `flow_timer`): seconds the registrar waits for a keepalive; 0 picks
     /// by transport ([`FLOW_TIMER_UDP`], [`FLOW_TIMER_STREAM`]).
     pub flow_timer: u32,
+    /// This node's `server_id`, stored in the bindings it makes.
+    pub server_id: u32,
 }
 
 /// RFC 5626 §4.4.2: STUN keepalives on UDP every 24 to 29 s keep NAT
@@ -87,6 +89,7 @@ impl Default for Settings {
             nat_uac_test: super::nat::ALL,
             nat_bflag: 6,
             flow_timer: 0,
+            server_id: 0,
         }
     }
 }

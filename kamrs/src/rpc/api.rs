@@ -27,6 +27,8 @@ pub struct Settings {
     /// The `cflags` bit of a NATed binding (`nat_bflag`): `Keepalive` in
     /// `ul.dump`.
     pub nat_bflag: u8,
+    /// This node's `server_id`, stored in bindings `ul.add` makes.
+    pub server_id: u32,
     /// `[auth]`: while `mode = "none"`, `subscriber.*` manage its
     /// `subscribers` file with its realm rule.
     pub auth: SubscriberFile,
@@ -44,6 +46,7 @@ impl Default for Settings {
             max_expires: r.max_expires,
             max_contacts: r.max_contacts,
             nat_bflag: r.nat_bflag,
+            server_id: r.server_id,
             auth: SubscriberFile::default(),
         }
     }

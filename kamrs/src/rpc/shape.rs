@@ -50,15 +50,15 @@ pub fn contact(b: &Binding, now: u64, nat_bit: u32) -> Contact {
         ruid: or_not_set(Some(&b.ruid().to_string())),
         instance: or_not_set(b.instance()),
         reg_id: b.reg_id,
-        server_id: 0,
+        server_id: i32::try_from(b.server_id).unwrap_or(i32::MAX),
         // The connection a TCP binding came on; Kamailio's -1 for none.
         tcpconn_id: b
             .conn()
             .map_or(-1, |c| i64::try_from(c.get()).unwrap_or(i64::MAX)),
         keepalive: u32::from(b.cflags & nat_bit != 0),
         // Kamailio stamps the last keepalive at each REGISTER too.
-        last_keepalive: last_modified,
-        ka_roundtrip: 0,
+        last_keepalive: i64::try_from(b.alive_since_us() / 1_000_000).unwrap_or(i64::MAX),
+        ka_roundtrip: b.ka_roundtrip_us,
         last_modified,
     }
 }

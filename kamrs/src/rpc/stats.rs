@@ -33,6 +33,14 @@ fn pike_counter(s: &State, which: fn(&crate::pike::Pike) -> &AtomicU64) -> &Atom
     s.core.pike.as_ref().map_or(&OFF, |p| which(p))
 }
 
+/// A keepalive counter, 0 when `ka_mode = 0`.
+fn ka_counter(
+    s: &State,
+    which: fn(&crate::keepalive::KaStats) -> &AtomicU64,
+) -> &AtomicU64 {
+    s.core.keepalive.as_ref().map_or(&OFF, |k| which(&k.stats))
+}
+
 /// An authentication counter, 0 when authentication is off.
 fn auth_counter(s: &State, which: fn(&crate::auth::AuthStats) -> &AtomicU64) -> &AtomicU64 {
     s.core.auth.as_ref().map_or(&OFF, |a| which(a.stats()))
@@ -95,6 +103,24 @@ const STATS: &[Stat] = &[
         name: "stun_dropped",
         value: |s| load(&s.core.stats.stun_dropped),
         counter: Some(|s| &s.core.stats.stun_dropped),
+    },
+    Stat {
+        group: "core",
+        name: "flow_sent",
+        value: |s| load(&s.core.flows.stats.sent),
+        counter: Some(|s| &s.core.flows.stats.sent),
+    },
+    Stat {
+        group: "core",
+        name: "flow_failed",
+        value: |s| load(&s.core.flows.stats.failed),
+        counter: Some(|s| &s.core.flows.stats.failed),
+    },
+    Stat {
+        group: "core",
+        name: "flow_queue_full",
+        value: |s| load(&s.core.flows.stats.queue_full),
+        counter: Some(|s| &s.core.flows.stats.queue_full),
     },
     Stat {
         group: "sl",
@@ -245,6 +271,36 @@ const STATS: &[Stat] = &[
         name: "flows",
         value: |s| s.table().flows_open() as u64,
         counter: None,
+    },
+    Stat {
+        group: "usrloc",
+        name: "ka_sent",
+        value: |s| load(ka_counter(s, |k| &k.sent)),
+        counter: Some(|s| ka_counter(s, |k| &k.sent)),
+    },
+    Stat {
+        group: "usrloc",
+        name: "ka_answered",
+        value: |s| load(ka_counter(s, |k| &k.answered)),
+        counter: Some(|s| ka_counter(s, |k| &k.answered)),
+    },
+    Stat {
+        group: "usrloc",
+        name: "ka_timeouts",
+        value: |s| load(ka_counter(s, |k| &k.timed_out)),
+        counter: Some(|s| ka_counter(s, |k| &k.timed_out)),
+    },
+    Stat {
+        group: "usrloc",
+        name: "ka_unsent",
+        value: |s| load(ka_counter(s, |k| &k.unsent)),
+        counter: Some(|s| ka_counter(s, |k| &k.unsent)),
+    },
+    Stat {
+        group: "usrloc",
+        name: "ka_ignored",
+        value: |s| load(ka_counter(s, |k| &k.ignored)),
+        counter: Some(|s| ka_counter(s, |k| &k.ignored)),
     },
     Stat {
         group: "usrloc",

@@ -223,6 +223,7 @@ pub fn add(state: &State, table: &str, a: Add) -> Result<()> {
         methods: a.methods,
         flags: a.flags,
         cflags: a.cflags,
+        server_id: state.settings.server_id,
         ruid: state.new_ruid(),
         last_modified: now,
     });

@@ -12,6 +12,7 @@ mod message;
 mod name_addr;
 mod params;
 pub mod reply;
+pub mod response;
 mod scan;
 mod uri;
 mod via;

@@ -22,6 +22,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::flow::Flows;
 use crate::peer::{ListenAddr, Proto};
 use crate::route::Router;
 
@@ -193,16 +194,26 @@ impl ShutdownTrigger {
 }
 
 /// Starts serving a bound socket on the current runtime (UDP: with
-/// `udp_workers` threads, the resolved `udp_workers` setting).
+/// `udp_workers` threads, the resolved `udp_workers` setting), registered
+/// in `flows` so requests to bindings can leave by it.
 pub fn spawn(
     listener: Listener,
     router: Arc<Router>,
     tcp: TcpSettings,
     udp_workers: usize,
+    flows: Arc<Flows>,
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     match listener {
-        Listener::Udp(socket) => tokio::spawn(udp::serve(socket, router, udp_workers, shutdown)),
-        Listener::Tcp(listener) => tokio::spawn(tcp::serve(listener, router, tcp, shutdown)),
+        Listener::Udp(socket) => tokio::spawn(udp::serve(
+            socket,
+            router,
+            udp_workers,
+            flows,
+            shutdown,
+        )),
+        Listener::Tcp(listener) => {
+            tokio::spawn(tcp::serve(listener, router, tcp, flows, shutdown))
+        }
     }
 }

@@ -27,12 +27,13 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use super::ip_limit::IpSlot;
 use super::read_deadline::{Late, ReadDeadline};
 use super::{Shutdown, TcpSettings};
+use crate::flow::{ConnGuard, Flows};
 use crate::peer::{ConnId, Peer, Proto};
 use crate::route::{Action, Router};
 use crate::sip::framing::{next_stream_frame, StreamFrame};
@@ -65,6 +66,7 @@ pub async fn serve(
     listener: TcpListener,
     router: Arc<Router>,
     settings: TcpSettings,
+    flows: Arc<Flows>,
     mut shutdown: Shutdown,
 ) {
     let local = match listener.local_addr() {
@@ -115,6 +117,7 @@ pub async fn serve(
             },
             router: Arc::clone(&router),
             settings: Arc::clone(&settings),
+            flows: Arc::clone(&flows),
             _permit: permit,
             _ip_slot: ip_slot,
             _open: OpenGauge::new(router.stats()),
@@ -122,44 +125,6 @@ pub async fn serve(
         tokio::spawn(conn.run(stream, shutdown.clone()));
     }
     tracing::debug!(%local, "tcp stopped accepting");
-}
-
-/// The connections open now that want to hear when their last binding
-/// goes (`close_expired_tcp`): one process-wide map, as connection ids
-/// are process-wide. Main hands [`flow_released`] to the location table.
-static WATCHED: std::sync::OnceLock<dashmap::DashMap<ConnId, Arc<Notify>>> =
-    std::sync::OnceLock::new();
-
-fn watched() -> &'static dashmap::DashMap<ConnId, Arc<Notify>> {
-    WATCHED.get_or_init(dashmap::DashMap::new)
-}
-
-/// Tells connection `c`, if it is open, that it carries no binding any
-/// more. Cheap and lock-light: the table calls it inside its edits.
-pub fn flow_released(c: ConnId) {
-    if let Some(n) = watched().get(&c) {
-        n.notify_one();
-    }
-}
-
-/// A connection's entry in [`WATCHED`], removed when it ends.
-struct Released {
-    conn: ConnId,
-    notify: Arc<Notify>,
-}
-
-impl Released {
-    fn watch(conn: ConnId) -> Released {
-        let notify = Arc::new(Notify::new());
-        watched().insert(conn, Arc::clone(&notify));
-        Released { conn, notify }
-    }
-}
-
-impl Drop for Released {
-    fn drop(&mut self) {
-        watched().remove(&self.conn);
-    }
 }
 
 /// How a connection ended, for the debug log.
@@ -273,6 +238,9 @@ struct Connection {
     peer: Peer,
     router: Arc<Router>,
     settings: Arc<TcpSettings>,
+    /// Where this connection registers, so requests to its bindings
+    /// (keepalives) reach it and it hears when its last binding goes.
+    flows: Arc<Flows>,
     /// Holds one of the `tcp_max_connections` slots until the task ends.
     _permit: OwnedSemaphorePermit,
     /// …and one of its address's `tcp_accept_iplimit`.
@@ -288,10 +256,11 @@ impl Connection {
         // pipelined replies are batched into one write below anyway.
         let _ = stream.set_nodelay(true);
         tracing::debug!(remote = %self.peer.remote, "tcp connection open");
-        let watch = self.peer.conn.map(Released::watch);
-        let close = self
-            .serve(&mut stream, shutdown, watch.as_ref().map(|w| &*w.notify))
-            .await;
+        let mut flow = self.peer.conn.map(|c| self.flows.open_conn(c));
+        let close = self.serve(&mut stream, shutdown, flow.as_mut()).await;
+        // Unregistered before the bindings hear of it below, so nothing
+        // is queued for a connection that is gone.
+        drop(flow);
         tracing::debug!(remote = %self.peer.remote, reason = %close, "tcp connection closed");
         // Stopping the daemon is not losing the phone: the bindings stay
         // (in the store, too) for the next start.
@@ -325,7 +294,7 @@ impl Connection {
         &self,
         stream: &mut TcpStream,
         mut shutdown: Shutdown,
-        released: Option<&Notify>,
+        mut flow: Option<&mut ConnGuard>,
     ) -> Close {
         let limits = self.router.limits();
         let cap = limits.max_message_size.max(1);
@@ -458,10 +427,17 @@ impl Connection {
                 Some((t, late)) if t < idle_by => (t, Some(late)),
                 _ => (idle_by, None),
             };
+            let released = flow.as_ref().map(|f| Arc::clone(&f.released));
             let released_wait = async {
                 match released {
                     Some(n) if self.settings.close_expired_tcp => n.notified().await,
                     _ => std::future::pending().await,
+                }
+            };
+            let outbound = async {
+                match flow.as_mut() {
+                    Some(f) => f.outbound.recv().await,
+                    None => std::future::pending().await,
                 }
             };
             let read = tokio::select! {
@@ -474,6 +450,14 @@ impl Connection {
                         Some(c) if !self.router.flow_in_use(c) => return Close::BindingsGone,
                         _ => continue,
                     }
+                }
+                Some(request) = outbound => {
+                    // A request to a binding on this connection (a
+                    // keepalive): written at the top of the loop, in turn
+                    // with the replies.
+                    pending.extend_from_slice(&request);
+                    share.set(pending.len());
+                    continue;
                 }
                 r = tokio::time::timeout_at(by, stream.read(&mut buf[filled..])) => r,
             };

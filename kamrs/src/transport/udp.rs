@@ -68,7 +68,13 @@ pub fn workers_for(configured: usize) -> usize {
 
 /// Serves one UDP socket with `workers` threads until shutdown. The
 /// returned future completes once every worker has stopped.
-pub async fn serve(socket: UdpSocket, router: Arc<Router>, workers: usize, mut shutdown: Shutdown) {
+pub async fn serve(
+    socket: UdpSocket,
+    router: Arc<Router>,
+    workers: usize,
+    flows: Arc<crate::flow::Flows>,
+    mut shutdown: Shutdown,
+) {
     let local = match socket.local_addr() {
         Ok(a) => a,
         Err(e) => {
@@ -82,6 +88,7 @@ pub async fn serve(socket: UdpSocket, router: Arc<Router>, workers: usize, mut s
         tracing::warn!(%local, "cannot set the udp receive timeout, stopping may be slow: {e}");
     }
     let socket = Arc::new(socket);
+    flows.add_udp(Arc::clone(&socket));
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Handle::current();
     let mut threads = Vec::with_capacity(workers);

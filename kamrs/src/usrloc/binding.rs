@@ -268,6 +268,9 @@ pub struct Parts<'a> {
     pub ruid: Ruid<'a>,
     /// Unix seconds of the last change.
     pub last_modified: u64,
+    /// The `server_id` of the node that holds the binding's flow (in a
+    /// cluster sharing a store, the only one that can reach the phone).
+    pub server_id: u32,
 }
 
 const HAS_PATH: u8 = 1;
@@ -302,6 +305,15 @@ pub struct Binding {
     pub cflags: u32,
     /// Unix seconds of the last change.
     pub last_modified: u64,
+    /// The `server_id` of the node that holds the binding's flow.
+    pub server_id: u32,
+    /// Round trip of the last answered keepalive, µs (0: none yet).
+    /// Like `last_keepalive_us`, runtime state: never stored, not part of
+    /// [`Parts`], and not a change a store hears of.
+    pub ka_roundtrip_us: u32,
+    /// Unix µs when a keepalive reply last proved the flow alive (0: none
+    /// since this process has held the binding).
+    pub last_keepalive_us: u64,
 }
 
 /// `expires_at` of a binding that never expires (`ul.add` with expires 0).
@@ -346,6 +358,9 @@ impl Binding {
             flags: p.flags,
             cflags: p.cflags,
             last_modified: p.last_modified,
+            server_id: p.server_id,
+            ka_roundtrip_us: 0,
+            last_keepalive_us: 0,
         }
     }
 
@@ -367,6 +382,7 @@ impl Binding {
             cflags: self.cflags,
             ruid: self.ruid(),
             last_modified: self.last_modified,
+            server_id: self.server_id,
         }
     }
 
@@ -443,6 +459,14 @@ impl Binding {
             + v6
     }
 
+    /// Unix µs since when the binding's flow is known alive: its last
+    /// answered keepalive or, if later, its last REGISTER (Kamailio stamps
+    /// `last_keepalive` at both). What `ka_timeout` is measured from.
+    pub fn alive_since_us(&self) -> u64 {
+        self.last_keepalive_us
+            .max(self.last_modified.saturating_mul(1_000_000))
+    }
+
     /// Whether the binding is still current at `now`.
     pub fn is_live(&self, now: u64) -> bool {
         self.expires_at > now
@@ -481,6 +505,7 @@ impl Binding {
             cflags: 0,
             ruid: Ruid::parse("r"),
             last_modified: 0,
+            server_id: 0,
         })
     }
 

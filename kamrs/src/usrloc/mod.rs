@@ -16,6 +16,7 @@ mod limits;
 pub mod persist;
 mod q;
 mod remote;
+mod runtime;
 mod table;
 
 pub use aor::{Aor, AorError, MAX_AOR_LEN};

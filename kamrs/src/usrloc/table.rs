@@ -32,7 +32,7 @@ pub use crate::time::unix_now;
 const UNSCHEDULED: u64 = u64::MAX;
 
 #[derive(Debug)]
-struct Record {
+pub(super) struct Record {
     /// A boxed slice, not a Vec: 8 bytes less in every hash-table bucket
     /// (at a million AoRs the table is about half empty, so per AoR that
     /// is up to 16). Edits go through a Vec taken out and put back.
@@ -61,6 +61,18 @@ pub struct UsrlocStats {
     /// Write-through edits whose commit failed but that were not undone
     /// because the AoR changed again meanwhile (`usrloc:rollback_skipped`).
     pub rollback_skipped: AtomicU64,
+}
+
+impl Record {
+    pub(super) fn bindings(&self) -> &[Binding] {
+        &self.bindings
+    }
+
+    /// For runtime fields only (see `runtime.rs`): the length, the
+    /// deadlines and the connections must not change through this.
+    pub(super) fn bindings_mut(&mut self) -> &mut [Binding] {
+        &mut self.bindings
+    }
 }
 
 /// What a record costs beside its bindings: the map slot (key, record,
@@ -149,6 +161,22 @@ impl LocationTable {
 
     pub(super) fn flows(&self) -> &FlowIndex {
         &self.flows
+    }
+
+    /// The record of `aor`, read-locked while the guard lives.
+    pub(super) fn record(
+        &self,
+        aor: &str,
+    ) -> Option<dashmap::mapref::one::Ref<'_, Arc<str>, Record>> {
+        self.records.get(aor)
+    }
+
+    /// The record of `aor`, write-locked while the guard lives.
+    pub(super) fn record_mut(
+        &self,
+        aor: &str,
+    ) -> Option<dashmap::mapref::one::RefMut<'_, Arc<str>, Record>> {
+        self.records.get_mut(aor)
     }
 
     /// This table with global bounds (`max_bindings`, `max_table_bytes`).

@@ -23,6 +23,7 @@ fn binding() -> Binding {
         cflags: 64,
         ruid: "uloc-1-2".into(),
         last_modified: 10_000,
+        server_id: 3,
     })
 }
 

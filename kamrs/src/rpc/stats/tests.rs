@@ -27,6 +27,11 @@ fn selectors_follow_kamailio() {
             "usrloc:rolled_back = 0",
             "usrloc:rollback_skipped = 0",
             "usrloc:flows = 0",
+            "usrloc:ka_sent = 0",
+            "usrloc:ka_answered = 0",
+            "usrloc:ka_timeouts = 0",
+            "usrloc:ka_unsent = 0",
+            "usrloc:ka_ignored = 0",
             "usrloc:max_bindings = 18446744073709551615",
             "usrloc:max_table_bytes = 18446744073709551615"
         ]

@@ -28,6 +28,9 @@ pub(super) struct WireBinding<'a> {
     pub(super) flags: u32,
     pub(super) cflags: u32,
     pub(super) last_modified: u64,
+    /// Appended: values written before it read as 0.
+    #[serde(default)]
+    pub(super) server_id: u32,
 }
 
 /// [`Source`]: transport name and both addresses as text (`1.2.3.4:5060`,
@@ -102,6 +105,7 @@ pub fn encode_op(op: &StoreOp) -> Result<Vec<u8>, String> {
             flags: b.flags,
             cflags: b.cflags,
             last_modified: b.last_modified,
+        server_id: b.server_id,
         }),
     };
     let mut out = Vec::with_capacity(160);
@@ -168,6 +172,7 @@ pub fn decode_op(bytes: &[u8]) -> Result<Decoded, String> {
         cflags: b.cflags,
         ruid: Ruid::parse(&wire.ruid),
         last_modified: b.last_modified,
+        server_id: b.server_id,
     });
     Ok(Decoded::Upsert {
         aor: wire.aor.into_owned(),

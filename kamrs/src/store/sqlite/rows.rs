@@ -24,6 +24,7 @@ pub struct Row9 {
     pub methods: i64,
     pub instance: Option<String>,
     pub reg_id: i64,
+    pub server_id: i64,
 }
 
 impl Row9 {
@@ -60,6 +61,7 @@ impl Row9 {
             methods: i64::from(b.methods),
             instance: b.instance().map(str::to_owned),
             reg_id: i64::from(b.reg_id),
+            server_id: i64::from(b.server_id),
         }
     }
 }
@@ -227,6 +229,7 @@ pub(super) fn binding_from_row(
         cflags: flag(11, "cflags", 0)?,
         ruid: Ruid::parse(&ruid),
         last_modified: time(9, "last_modified").unwrap_or(0),
+        server_id: flag(18, "server_id", 0)?,
     });
     Ok((aor, binding))
 }

@@ -84,14 +84,15 @@ INSERT INTO location (ruid, username, domain, contact, received, path, expires, 
     callid, cseq, last_modified, flags, cflags, user_agent, socket, methods, instance,
     reg_id, server_id, connection_id, keepalive, partition)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-    ?18, 0, -1, 0, 0)
+    ?18, ?19, -1, 0, 0)
 ON CONFLICT (ruid) DO UPDATE SET
     username = excluded.username, domain = excluded.domain, contact = excluded.contact,
     received = excluded.received, path = excluded.path, expires = excluded.expires,
     q = excluded.q, callid = excluded.callid, cseq = excluded.cseq,
     last_modified = excluded.last_modified, flags = excluded.flags,
     cflags = excluded.cflags, user_agent = excluded.user_agent, socket = excluded.socket,
-    methods = excluded.methods, instance = excluded.instance, reg_id = excluded.reg_id";
+    methods = excluded.methods, instance = excluded.instance, reg_id = excluded.reg_id,
+    server_id = excluded.server_id";
 
 pub(super) const DELETE: &str = "DELETE FROM location WHERE ruid = ?1";
 
@@ -104,7 +105,8 @@ DELETE FROM location WHERE id IN (
 /// The columns a binding is read from, in [`binding_from_row`]'s order.
 pub(super) const SELECT_BINDINGS: &str = "
 SELECT username, domain, contact, received, path, expires, q, callid, cseq,
-    last_modified, flags, cflags, user_agent, socket, methods, instance, reg_id, ruid
+    last_modified, flags, cflags, user_agent, socket, methods, instance, reg_id, ruid,
+    server_id
 FROM location";
 // ------------------------------------------------------------ connection
 

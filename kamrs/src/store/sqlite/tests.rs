@@ -64,6 +64,7 @@ fn binding(ruid: &str, expires_at: u64) -> Binding {
         cflags: 0,
         ruid: ruid.into(),
         last_modified: 1_700_000_000,
+        server_id: 7,
     })
 }
 

@@ -297,6 +297,7 @@ impl Writer {
                             row.methods,
                             row.instance,
                             row.reg_id,
+                            row.server_id,
                         ])?;
                     }
                     StoreOp::Delete { ruid, .. } => {

@@ -1,0 +1,180 @@
+//! The sockets and open connections a request to a binding can leave by,
+//! and sending on them. The transports register what they open; senders
+//! (keepalive, later call delivery) only name a [`Target`].
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, Notify};
+
+use super::plan::{Sockets, Target};
+use crate::peer::ConnId;
+
+/// Requests waiting for one connection's task to write them. Small: a
+/// connection that does not drain (a peer that stopped reading) refuses
+/// more instead of holding memory for it.
+pub const CONN_QUEUE: usize = 32;
+
+/// Flow counters (`core:flow_*` statistics).
+#[derive(Debug, Default)]
+pub struct FlowStats {
+    /// Requests handed to a socket or a connection.
+    pub sent: AtomicU64,
+    /// Requests the kernel refused or a closed connection could not take.
+    pub failed: AtomicU64,
+    /// Requests refused because the connection's queue was full.
+    pub queue_full: AtomicU64,
+}
+
+/// Why a request was not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    #[error("the connection closed")]
+    Closed,
+    #[error("the connection's send queue is full")]
+    QueueFull,
+    #[error("no UDP socket of kamrs is bound to {0}")]
+    NoSocket(SocketAddr),
+    #[error("the kernel refused the datagram: {0}")]
+    Io(String),
+}
+
+/// One open stream connection as the senders see it.
+pub struct ConnEntry {
+    /// Woken when the connection's last binding goes (`close_expired_tcp`).
+    pub released: Arc<Notify>,
+    outbound: mpsc::Sender<Vec<u8>>,
+}
+
+/// A connection's registration, removed when the connection ends.
+pub struct ConnGuard {
+    flows: Arc<Flows>,
+    conn: ConnId,
+    /// What senders queued for this connection, for its task to write.
+    pub outbound: mpsc::Receiver<Vec<u8>>,
+    pub released: Arc<Notify>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        self.flows.conns.remove(&self.conn);
+    }
+}
+
+/// Our UDP sockets and open stream connections. One per process, shared.
+#[derive(Default)]
+pub struct Flows {
+    /// A handful of sockets (one per `listen` entry), read far more often
+    /// than written.
+    udp: RwLock<Vec<(SocketAddr, Arc<UdpSocket>)>>,
+    conns: DashMap<ConnId, ConnEntry>,
+    pub stats: FlowStats,
+}
+
+impl Flows {
+    pub fn new() -> Arc<Flows> {
+        Arc::new(Flows::default())
+    }
+
+    /// A UDP socket requests may leave from (blocking or not: sends never
+    /// wait).
+    pub fn add_udp(&self, socket: Arc<UdpSocket>) {
+        let Ok(local) = socket.local_addr() else {
+            return;
+        };
+        let mut udp = self.udp.write().unwrap_or_else(PoisonError::into_inner);
+        udp.retain(|(a, _)| *a != local);
+        udp.push((local, socket));
+    }
+
+    /// Registers the connection `conn` while the guard lives.
+    pub fn open_conn(self: &Arc<Self>, conn: ConnId) -> ConnGuard {
+        let (tx, rx) = mpsc::channel(CONN_QUEUE);
+        let released = Arc::new(Notify::new());
+        self.conns.insert(
+            conn,
+            ConnEntry {
+                released: Arc::clone(&released),
+                outbound: tx,
+            },
+        );
+        ConnGuard {
+            flows: Arc::clone(self),
+            conn,
+            outbound: rx,
+            released,
+        }
+    }
+
+    /// Tells connection `conn`, if open, that it carries no binding any
+    /// more. Cheap: the location table calls it inside its edits.
+    pub fn released(&self, conn: ConnId) {
+        if let Some(c) = self.conns.get(&conn) {
+            c.released.notify_one();
+        }
+    }
+
+    /// How many stream connections are open.
+    pub fn conns_open(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Sends `bytes` the way `target` says, without waiting: a full socket
+    /// buffer or connection queue drops the request (counted).
+    pub fn send(&self, target: &Target, bytes: Vec<u8>) -> Result<(), SendError> {
+        let result = match *target {
+            Target::Conn { conn, .. } => match self.conns.get(&conn) {
+                None => Err(SendError::Closed),
+                Some(c) => c.outbound.try_send(bytes).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+                    mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+                }),
+            },
+            Target::Datagram { local, dest } => {
+                let socket = {
+                    let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
+                    udp.iter().find(|(a, _)| *a == local).map(|(_, s)| Arc::clone(s))
+                };
+                match socket {
+                    None => Err(SendError::NoSocket(local)),
+                    Some(s) => socket2::SockRef::from(&*s)
+                        .send_to_with_flags(&bytes, &dest.into(), libc::MSG_DONTWAIT)
+                        .map(drop)
+                        .map_err(|e| SendError::Io(e.to_string())),
+                }
+            }
+        };
+        let counter = match &result {
+            Ok(()) => &self.stats.sent,
+            Err(SendError::QueueFull) => &self.stats.queue_full,
+            Err(_) => &self.stats.failed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        result
+    }
+}
+
+impl Sockets for Flows {
+    fn conn_open(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    fn has_udp(&self, local: SocketAddr) -> bool {
+        let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
+        udp.iter().any(|(a, _)| *a == local)
+    }
+
+    fn udp_for(&self, dest: SocketAddr) -> Option<SocketAddr> {
+        let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
+        // A socket bound to the loopback cannot send off the host.
+        let usable = |a: &SocketAddr| {
+            a.is_ipv4() == dest.is_ipv4() && (!a.ip().is_loopback() || dest.ip().is_loopback())
+        };
+        udp.iter().map(|(a, _)| *a).find(usable)
+    }
+}
+
+#[cfg(test)]
+mod tests;

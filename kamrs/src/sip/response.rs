@@ -1,0 +1,33 @@
+//! What kamrs reads from a response: only its Call-ID, to find the
+//! keepalive ping it answers. Responses are not parsed further (kamrs
+//! relays none), so this is a bounded scan of the header lines.
+
+use super::Limits;
+
+/// The Call-ID (`Call-ID:` or compact `i:`) of the response `msg`, trimmed;
+/// `None` when the headers end, a line is over `max_line_length`, more than
+/// `max_headers` lines come first, or the value is empty or not ASCII.
+pub fn call_id<'a>(msg: &'a [u8], limits: &Limits) -> Option<&'a str> {
+    let mut lines = msg.split(|&b| b == b'\n').skip(1);
+    for _ in 0..limits.max_headers {
+        let line = lines.next()?;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() || line.len() > limits.max_line_length {
+            return None;
+        }
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = super::trim_ws(&line[..colon]);
+        if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
+            let value = super::trim_ws(&line[colon + 1..]);
+            return std::str::from_utf8(value)
+                .ok()
+                .filter(|v| !v.is_empty() && v.is_ascii());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
