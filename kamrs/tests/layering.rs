@@ -54,7 +54,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("pike", &["net"]),
     (
         "state",
-        &["registrar", "usrloc", "auth", "pike", "stats", "flow", "keepalive"],
+        &[
+            "registrar",
+            "usrloc",
+            "auth",
+            "pike",
+            "stats",
+            "flow",
+            "keepalive",
+        ],
     ),
     (
         "registrar",
@@ -66,7 +74,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "transport",
-        &["route", "sip", "net", "stats", "peer", "log_limit", "pike", "flow"],
+        &[
+            "route",
+            "sip",
+            "net",
+            "stats",
+            "peer",
+            "log_limit",
+            "pike",
+            "flow",
+        ],
     ),
     (
         "rpc",

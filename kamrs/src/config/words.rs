@@ -53,7 +53,10 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("ka_interval", Kind::Seconds),
     ("ka_randomize", Kind::Bool),
     ("ka_method", Kind::Choice(&["OPTIONS", "CRLF"])),
-    ("ka_from", Kind::Text("\"sip:keepalive@registrar.example.com\"")),
+    (
+        "ka_from",
+        Kind::Text("\"sip:keepalive@registrar.example.com\""),
+    ),
     ("ka_timeout", Kind::Seconds),
     ("server_id", Kind::Count),
     ("max_bindings", Kind::Count),

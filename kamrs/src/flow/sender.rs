@@ -135,7 +135,9 @@ impl Flows {
             Target::Datagram { local, dest } => {
                 let socket = {
                     let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
-                    udp.iter().find(|(a, _)| *a == local).map(|(_, s)| Arc::clone(s))
+                    udp.iter()
+                        .find(|(a, _)| *a == local)
+                        .map(|(_, s)| Arc::clone(s))
                 };
                 match socket {
                     None => Err(SendError::NoSocket(local)),

@@ -221,8 +221,7 @@ impl Keepalive {
         let removed: Vec<String> = self.table.update(aor, now, |bindings| {
             let mut gone = Vec::new();
             bindings.retain(|b| {
-                let silent =
-                    dead.contains(&b.ruid()) && self.silent_for(b, now_us) > timeout_us;
+                let silent = dead.contains(&b.ruid()) && self.silent_for(b, now_us) > timeout_us;
                 if silent {
                     gone.push(b.contact().to_owned());
                 }
@@ -248,7 +247,11 @@ impl Keepalive {
     /// whether it proved a binding alive; anything else is counted as
     /// ignored and changes nothing.
     pub fn on_reply(&self, call_id: &str, peer: &Peer, now_us: u64) -> bool {
-        let window = u64::from(self.settings.timeout.max(self.settings.interval.saturating_mul(2)));
+        let window = u64::from(
+            self.settings
+                .timeout
+                .max(self.settings.interval.saturating_mul(2)),
+        );
         let max_age_us = window.saturating_mul(1_000_000);
         let proved = self
             .tokens

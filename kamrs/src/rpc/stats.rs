@@ -34,10 +34,7 @@ fn pike_counter(s: &State, which: fn(&crate::pike::Pike) -> &AtomicU64) -> &Atom
 }
 
 /// A keepalive counter, 0 when `ka_mode = 0`.
-fn ka_counter(
-    s: &State,
-    which: fn(&crate::keepalive::KaStats) -> &AtomicU64,
-) -> &AtomicU64 {
+fn ka_counter(s: &State, which: fn(&crate::keepalive::KaStats) -> &AtomicU64) -> &AtomicU64 {
     s.core.keepalive.as_ref().map_or(&OFF, |k| which(&k.stats))
 }
 

@@ -205,15 +205,9 @@ pub fn spawn(
     shutdown: Shutdown,
 ) -> JoinHandle<()> {
     match listener {
-        Listener::Udp(socket) => tokio::spawn(udp::serve(
-            socket,
-            router,
-            udp_workers,
-            flows,
-            shutdown,
-        )),
-        Listener::Tcp(listener) => {
-            tokio::spawn(tcp::serve(listener, router, tcp, flows, shutdown))
+        Listener::Udp(socket) => {
+            tokio::spawn(udp::serve(socket, router, udp_workers, flows, shutdown))
         }
+        Listener::Tcp(listener) => tokio::spawn(tcp::serve(listener, router, tcp, flows, shutdown)),
     }
 }

@@ -1,1 +1,72 @@
 use super::*;
+use std::time::Duration;
+
+fn udp() -> Arc<UdpSocket> {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    Arc::new(s)
+}
+
+#[test]
+fn datagrams_leave_from_the_named_socket() {
+    let flows = Flows::new();
+    let ours = udp();
+    let phone = udp();
+    flows.add_udp(Arc::clone(&ours));
+    let local = ours.local_addr().unwrap();
+    let dest = phone.local_addr().unwrap();
+    assert!(flows.has_udp(local));
+    assert_eq!(flows.udp_for(dest), Some(local));
+    // A loopback socket cannot reach another host.
+    assert_eq!(flows.udp_for("192.0.2.1:5060".parse().unwrap()), None);
+    flows
+        .send(&Target::Datagram { local, dest }, b"hello".to_vec())
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = phone.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"hello"[..], local));
+    let elsewhere = "127.0.0.1:9".parse().unwrap();
+    assert_eq!(
+        flows.send(
+            &Target::Datagram {
+                local: elsewhere,
+                dest
+            },
+            b"x".to_vec()
+        ),
+        Err(SendError::NoSocket(elsewhere))
+    );
+    assert_eq!(flows.stats.sent.load(Ordering::Relaxed), 1);
+    assert_eq!(flows.stats.failed.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn connections_take_requests_until_full_or_closed() {
+    let flows = Flows::new();
+    let conn = ConnId::next();
+    let target = Target::Conn {
+        conn,
+        remote: "127.0.0.1:1".parse().unwrap(),
+    };
+    assert_eq!(flows.send(&target, b"x".to_vec()), Err(SendError::Closed));
+    let mut guard = flows.open_conn(conn);
+    assert!(flows.conn_open(conn));
+    assert_eq!(flows.conns_open(), 1);
+    for i in 0..CONN_QUEUE {
+        flows.send(&target, vec![i as u8]).unwrap();
+    }
+    assert_eq!(
+        flows.send(&target, b"x".to_vec()),
+        Err(SendError::QueueFull)
+    );
+    assert_eq!(flows.stats.queue_full.load(Ordering::Relaxed), 1);
+    assert_eq!(guard.outbound.recv().await, Some(vec![0]));
+    // Told when its last binding goes.
+    flows.released(conn);
+    tokio::time::timeout(Duration::from_secs(5), guard.released.notified())
+        .await
+        .unwrap();
+    drop(guard);
+    assert!(!flows.conn_open(conn));
+    assert_eq!(flows.send(&target, b"x".to_vec()), Err(SendError::Closed));
+}

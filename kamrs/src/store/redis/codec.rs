@@ -105,7 +105,7 @@ pub fn encode_op(op: &StoreOp) -> Result<Vec<u8>, String> {
             flags: b.flags,
             cflags: b.cflags,
             last_modified: b.last_modified,
-        server_id: b.server_id,
+            server_id: b.server_id,
         }),
     };
     let mut out = Vec::with_capacity(160);
