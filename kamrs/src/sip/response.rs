@@ -6,7 +6,7 @@ use super::Limits;
 
 /// The Call-ID (`Call-ID:` or compact `i:`) of the response `msg`, trimmed;
 /// `None` when the headers end, a line is over `max_line_length`, more than
-/// `max_headers` lines come first, or the value is empty or not ASCII.
+/// `max_headers` lines come first, or the value is empty or not printable ASCII.
 pub fn call_id<'a>(msg: &'a [u8], limits: &Limits) -> Option<&'a str> {
     let mut lines = msg.split(|&b| b == b'\n').skip(1);
     for _ in 0..limits.max_headers {
@@ -21,9 +21,13 @@ pub fn call_id<'a>(msg: &'a [u8], limits: &Limits) -> Option<&'a str> {
         let name = super::trim_ws(&line[..colon]);
         if name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i") {
             let value = super::trim_ws(&line[colon + 1..]);
-            return std::str::from_utf8(value)
-                .ok()
-                .filter(|v| !v.is_empty() && v.is_ascii());
+            // RFC 3261 §25.1: a Call-ID is `word ["@" word]`, printable
+            // characters without spaces; anything else is not one of ours
+            // and must not reach a log line.
+            if value.is_empty() || !value.iter().all(u8::is_ascii_graphic) {
+                return None;
+            }
+            return std::str::from_utf8(value).ok();
         }
     }
     None

@@ -31,3 +31,15 @@ fn stops_at_the_body_and_at_limits() {
     assert_eq!(call_id(b"", &limits()), None);
     assert_eq!(call_id(b"SIP/2.0 200 OK", &limits()), None);
 }
+
+#[test]
+fn refuses_values_that_are_not_a_call_id() {
+    for msg in [
+        &b"SIP/2.0 200 OK\r\ni: \0\0\0\rh\r\n\r\n"[..],
+        b"SIP/2.0 200 OK\r\nCall-ID: two words\r\n\r\n",
+        b"SIP/2.0 200 OK\r\nCall-ID: caf\xc3\xa9\r\n\r\n",
+        b"SIP/2.0 200 OK\r\nCall-ID:   \r\n\r\n",
+    ] {
+        assert_eq!(call_id(msg, &limits()), None, "{msg:?}");
+    }
+}
