@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kamrs_tests::ctl::{register, CtlKamrs};
+use kamrs_tests::ctl::{register, stat, CtlKamrs};
 use kamrs_tests::{have, udp_client, udp_exchange, unique, Response, TempDir};
 
 /// How long a change made on one node may take to show on another.
@@ -593,4 +593,56 @@ fn nodes_share_a_redis_cluster() {
             .sum::<usize>(),
         aors.len() - 1
     );
+}
+
+/// Nodes sharing Redis each ping only the bindings they received
+/// (`server_id`): the other node has the binding too, and could reach it
+/// from its own UDP socket, but must leave it to the node holding its flow,
+/// or every phone would be pinged once per node.
+#[test]
+fn only_the_node_holding_a_binding_pings_it() {
+    if !have("redis-server") {
+        return;
+    }
+    let redis = RedisServer::start(free_port(), &[]);
+    let url = redis.url();
+    let keepalive = |id: u32| format!("ka_mode = 1\nka_interval = 1\nserver_id = {id}");
+    let a = node(&url, &keepalive(1), "");
+    let b = node(&url, &keepalive(2), "");
+    let mut phone = Phone::to(&a);
+    let alice = format!("alice{}", unique());
+    phone.register(&alice, 3600);
+    within(PROPAGATION, "alice on b, marked as a's", || {
+        ctl_lookup(&b, &alice).is_some_and(|j| {
+            let v: serde_json::Value = serde_json::from_str(&j).unwrap();
+            v["Contacts"][0]["Contact"]["Server-Id"] == 1
+        })
+    });
+
+    // Three pings from a, each from a's SIP socket; by then b has had as
+    // many rounds with the binding in its table.
+    phone
+        .sock
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut pings = 0;
+    let mut buf = [0u8; 4096];
+    while pings < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "only {pings} pings from a in 10 s"
+        );
+        let Ok((n, from)) = phone.sock.recv_from(&mut buf) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&buf[..n]);
+        if text.starts_with("OPTIONS ") {
+            assert_eq!(from, a.udp(), "a ping from another node: {text}");
+            pings += 1;
+        }
+    }
+    assert!(stat(&a, "usrloc:ka_sent") >= 3);
+    assert_eq!(stat(&b, "usrloc:ka_sent"), 0);
+    assert_eq!(stat(&b, "usrloc:ka_unsent"), 0);
 }
