@@ -807,19 +807,54 @@ pub fn have(tool: &str) -> bool {
 }
 
 /// A UDP port free right now on 127.0.0.1, for tools that need a fixed one.
-/// Writes a minimal baresip `config` into `dir`: SIP on 127.0.0.1:`port`,
-/// only the modules a registration needs (the account file is the test's).
-pub fn baresip_config(dir: &Path, port: u16) {
-    std::fs::write(
-        dir.join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{port}\nnet_interface 127.0.0.1\n\
-             module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
-        ),
-    )
-    .expect("write the baresip config");
+/// A baresip (a real softphone) with its own config directory: SIP on
+/// 127.0.0.1:`sip_port` (UDP and TCP), only the modules a registration
+/// needs, and the one account line `account`. It exits by itself after
+/// `-t` seconds and is killed when dropped, so a failing test leaves none.
+pub struct Baresip {
+    child: Child,
+    _dir: TempDir,
 }
 
+impl Baresip {
+    pub fn start(sip_port: u16, account: &str) -> Baresip {
+        let dir = TempDir::new("baresip");
+        std::fs::write(
+            dir.path().join("config"),
+            format!(
+                "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
+                 module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
+            ),
+        )
+        .expect("write the baresip config");
+        std::fs::write(dir.path().join("accounts"), format!("{account}\n"))
+            .expect("write the baresip account");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .args(["-t", "60"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start baresip");
+        Baresip { child, _dir: dir }
+    }
+
+    /// Ends baresip now (its connections close with it).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A UDP port free right now on 127.0.0.1, for tools that need a fixed one.
 pub fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .and_then(|s| s.local_addr())

@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kamrs_tests::digest::{answer, challenge, h};
+use kamrs_tests::Baresip;
 use kamrs_tests::{
     free_udp_port, have, run_kamrs, udp_client, udp_exchange, unique, Kamrs, Response, TempDir,
 };
@@ -327,31 +328,13 @@ fn baresip_registers_with_a_password() {
     // alone, and the README says how to add SHA-256.
     let k = Kamrs::start(&auth_config(dir.path(), &[("carol", "s3cret!")], ""));
     let sip_port = free_udp_port();
-    std::fs::write(
-        dir.path().join("config"),
-        format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
-             module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!(
-            "<sip:carol@example.com;transport=udp>;auth_pass=s3cret!;outbound=\"sip:{}\";regint=600\n",
+    let mut phone = Baresip::start(
+        sip_port,
+        &format!(
+            "<sip:carol@example.com;transport=udp>;auth_pass=s3cret!;outbound=\"sip:{}\";regint=600",
             k.udp()
         ),
-    )
-    .unwrap();
-    let mut child = Command::new("baresip")
-        .arg("-f")
-        .arg(dir.path())
-        .args(["-t", "30"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start baresip");
+    );
     // Poll with an authenticated query of our own (we know carol's password).
     let mut ua = Ua::new(&k, "carol");
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -365,8 +348,7 @@ fn baresip_registers_with_a_password() {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    phone.stop();
     assert_eq!(contacts.len(), 1, "{contacts:?}");
     assert!(
         contacts[0].contains(&format!("127.0.0.1:{sip_port}")),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::*;
+use kamrs_tests::Baresip;
 use kamrs_tests::*;
 
 /// Polls until `f` holds, for at most `secs`, failing with `what`.
@@ -225,28 +226,14 @@ fn baresip_answers_the_pings() {
         return;
     }
     let k = CtlKamrs::start("ka_mode = 1\nka_interval = 1", "");
-    let dir = TempDir::new("baresip-ka");
-    let sip_port = free_udp_port();
-    kamrs_tests::baresip_config(dir.path(), sip_port);
     let user = format!("bska{}", unique().replace(['x', '@'], ""));
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!("<sip:{user}@{}>;regint=600\n", k.kamrs.udp()),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new("baresip")
-        .arg("-f")
-        .arg(dir.path())
-        .args(["-t", "60"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start baresip");
+    let mut phone = Baresip::start(
+        free_udp_port(),
+        &format!("<sip:{user}@{}>;regint=600", k.kamrs.udp()),
+    );
     eventually(20, "baresip registers and answers a ping", || {
         k.ctl(&["ul.lookup", &user]).code() == Some(0) && ka_fields(&k, &user).1 > 0
     });
     assert!(stat(&k, "usrloc:ka_answered") >= 1);
-    let _ = child.kill();
-    let _ = child.wait();
+    phone.stop();
 }

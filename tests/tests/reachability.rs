@@ -6,6 +6,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::*;
+use kamrs_tests::Baresip;
 use kamrs_tests::*;
 
 /// Polls `name` until it is `want` (the UDP workers may still be on the
@@ -291,24 +292,11 @@ fn baresip_over_tcp_stays_reachable_and_goes_with_its_connection() {
         return;
     }
     let k = CtlKamrs::start("tcp_connection_lifetime = 1\nhandle_lost_tcp = true", "");
-    let dir = TempDir::new("baresip-tcp");
-    let sip_port = free_tcp_port();
-    kamrs_tests::baresip_config(dir.path(), sip_port);
     let user = format!("bstcp{}", unique().replace(['x', '@'], ""));
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!("<sip:{user}@{};transport=tcp>;regint=600\n", k.kamrs.tcp()),
-    )
-    .unwrap();
-    let mut child = std::process::Command::new("baresip")
-        .arg("-f")
-        .arg(dir.path())
-        .args(["-t", "60"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start baresip");
+    let mut phone = Baresip::start(
+        free_tcp_port(),
+        &format!("<sip:{user}@{};transport=tcp>;regint=600", k.kamrs.tcp()),
+    );
     let deadline = Instant::now() + Duration::from_secs(15);
     let id = loop {
         let run = k.ctl(&["--json", "ul.lookup", &user]);
@@ -329,8 +317,7 @@ fn baresip_over_tcp_stays_reachable_and_goes_with_its_connection() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(stat(&k, "tcp:current_opened_connections"), 1);
     assert_eq!(k.ctl(&["ul.lookup", &user]).code(), Some(0));
-    let _ = child.kill();
-    let _ = child.wait();
+    phone.stop();
     aor_gone(&k, &user);
 }
 

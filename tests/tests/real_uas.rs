@@ -9,6 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::kamrsctl;
+use kamrs_tests::Baresip;
 use kamrs_tests::{free_udp_port, have, udp_client, udp_exchange, unique, Kamrs, TempDir};
 
 /// `kamrsctl --json ARGS` against this daemon's control socket.
@@ -128,24 +129,12 @@ fn baresip_registers() {
         return;
     }
     let k = Kamrs::start("");
-    let dir = TempDir::new("baresip");
-    let sip_port = free_udp_port();
-    kamrs_tests::baresip_config(dir.path(), sip_port);
     let user = format!("bs{}", unique());
-    std::fs::write(
-        dir.path().join("accounts"),
-        format!("<sip:{user}@{};transport=udp>;regint=600\n", k.udp()),
-    )
-    .unwrap();
-    let mut child = Command::new("baresip")
-        .arg("-f")
-        .arg(dir.path())
-        .args(["-t", "30"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start baresip");
+    let sip_port = free_udp_port();
+    let mut phone = Baresip::start(
+        sip_port,
+        &format!("<sip:{user}@{};transport=udp>;regint=600", k.udp()),
+    );
     let sock = udp_client(k.udp());
     let deadline = Instant::now() + Duration::from_secs(15);
     let contacts = loop {
@@ -155,8 +144,7 @@ fn baresip_registers() {
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    phone.stop();
     assert_eq!(contacts.len(), 1, "baresip's binding: {contacts:?}");
     assert!(
         contacts[0].contains(&format!("127.0.0.1:{sip_port}")),
