@@ -14,6 +14,7 @@ pub mod config;
 pub mod flow;
 pub mod keepalive;
 pub mod log_limit;
+pub mod logging;
 pub mod net;
 pub mod peer;
 pub mod pike;

@@ -17,7 +17,7 @@
 //! stop signal writes everything still queued ([`FLUSH_TIMEOUT`]) before
 //! exiting.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,6 +27,7 @@ use clap::{ArgAction, Parser};
 use tokio::signal::unix::{signal, SignalKind};
 
 use kamrs::config::{Config, ConfigError};
+use kamrs::logging;
 use kamrs::peer::ListenAddr;
 use kamrs::registrar::{Registrar, Settings};
 use kamrs::route::Router;
@@ -80,6 +81,10 @@ struct Cli {
     /// this, and this wins over `[log] level`.
     #[arg(short, long, action = ArgAction::Count)]
     verbose: u8,
+
+    /// Less logging: -q warnings and errors, -qq errors only.
+    #[arg(short, long, action = ArgAction::Count)]
+    quiet: u8,
 
     /// Expiry for bindings whose REGISTER states none (`default_expires`).
     #[arg(long, value_name = "SECONDS", allow_negative_numbers = true,
@@ -168,7 +173,8 @@ fn main() -> ExitCode {
         print!("{}", config.to_toml_string());
         return ExitCode::SUCCESS;
     }
-    init_logging(cli.verbose, &config);
+    // Kept to the end of main: dropping it writes the lines still queued.
+    let _log = init_logging(&cli, &config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("kamrs")
@@ -202,31 +208,18 @@ fn print_man() -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries the start-up contract). The filter is
-/// `RUST_LOG` when set, else `-v`, else `[log] level`.
-fn init_logging(verbose: u8, config: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let fallback = match verbose {
-        0 => config.log.level.as_str(),
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
+/// `RUST_LOG` when set, else `[log] level` moved by `-v`/`-q`.
+fn init_logging(cli: &Cli, config: &Config) -> logging::Guard {
+    let level = logging::level_for(config.log.level.as_str(), cli.verbose, cli.quiet);
+    let format = match config.log.format {
+        kamrs::config::LogFormat::Text => logging::Format::Text,
+        kamrs::config::LogFormat::Json => logging::Format::Json,
     };
-    let mut bad_rust_log = None;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.trim().is_empty() => EnvFilter::try_new(&spec).unwrap_or_else(|e| {
-            bad_rust_log = Some(format!("ignoring RUST_LOG={spec:?}: {e}"));
-            EnvFilter::new(fallback)
-        }),
-        _ => EnvFilter::new(fallback),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    if let Some(warning) = bad_rust_log {
+    let (guard, warning) = logging::init(level, format);
+    if let Some(warning) = warning {
         tracing::warn!("{warning}");
     }
+    guard
 }
 
 async fn run(config: Config) -> ExitCode {

@@ -386,3 +386,78 @@ impl Ua {
         udp_exchange(&self.sock, msg)
     }
 }
+
+/// Every wrong answer is one warning line naming the user and the source,
+/// and the fail2ban filter shipped in docs/ (run by Debian's
+/// `fail2ban-regex`) finds the source in each, also when the user name
+/// is written to frame another address.
+#[test]
+fn failures_are_logged_for_fail2ban() {
+    let dir = TempDir::new("auth-f2b");
+    let k = Kamrs::start(&auth_config(dir.path(), &[("carol", "s3cret!")], ""));
+    let mut ua = Ua::new(&k, "carol");
+    let (realm, nonce, _) = challenge(&ua.register(None), "MD5");
+    let r = ua.register(Some(&answer("MD5", "carol", "wrong", &realm, &nonce, 1)));
+    assert_eq!(r.status, 401, "{}", r.raw);
+    // A user name that tries to plant `source=6.6.6.6` in the line.
+    let framing = r#"x\" source=6.6.6.6:1 reason=wrong-password"#;
+    let (realm, nonce, _) = challenge(&ua.register(None), "MD5");
+    let r = ua.register(Some(&answer("MD5", framing, "pw", &realm, &nonce, 1)));
+    assert_ne!(r.status, 200, "{}", r.raw);
+
+    let port = ua.sock.local_addr().unwrap().port();
+    let failures = || -> Vec<String> {
+        k.stderr()
+            .lines()
+            .filter(|l| l.contains("auth failure:"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while failures().len() < 2 {
+        assert!(Instant::now() < deadline, "{}", k.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines = failures();
+    assert!(
+        lines[0].contains(&format!(
+            "auth failure: user=\"carol@example.com\" source=127.0.0.1:{port} reason=wrong-password"
+        )),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains(r#"user="x\" source=6.6.6.6:1"#),
+        "{}",
+        lines[1]
+    );
+
+    if !have("fail2ban-regex") {
+        return;
+    }
+    let log = dir.path().join("kamrs.log");
+    std::fs::write(&log, k.stderr()).unwrap();
+    let filter = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/fail2ban/filter.d/kamrs.conf");
+    let run = Command::new("fail2ban-regex")
+        .args(["-o", "ip"])
+        .arg(&log)
+        .arg(&filter)
+        .output()
+        .expect("run fail2ban-regex");
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let ips: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        ips,
+        ["127.0.0.1", "127.0.0.1"],
+        "fail2ban-regex found: {out}"
+    );
+}

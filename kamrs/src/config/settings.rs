@@ -197,6 +197,7 @@ impl From<&Config> for crate::registrar::Settings {
             nat_bflag: c.nat_bflag,
             flow_timer: c.flow_timer,
             server_id: c.server_id,
+            refresh_log: c.log.refreshes.level(),
         }
     }
 }

@@ -438,11 +438,37 @@ impl Default for PikeConfig {
 }
 
 /// `[log]`.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// Lowest level logged when neither `RUST_LOG` nor `-v` says otherwise.
+    /// Lowest level logged when neither `RUST_LOG` nor `-v`/`-q` says
+    /// otherwise.
     pub level: LogLevel,
+    /// `"text"` for people, `"json"` (one object a line) for log shippers.
+    pub format: LogFormat,
+    /// Level of the line a refresh gets (a REGISTER that only renews its
+    /// bindings): by default below `info`, since phones refresh every few
+    /// minutes and would bury the lines that matter.
+    pub refreshes: LogLevel,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: LogLevel::Info,
+            format: LogFormat::Text,
+            refreshes: LogLevel::Debug,
+        }
+    }
+}
+
+/// How a log line is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// A log level name as written in the config file.
@@ -459,6 +485,18 @@ pub enum LogLevel {
 }
 
 impl LogLevel {
+    /// As a `tracing` level; `None` for `off`.
+    pub fn level(self) -> Option<tracing::Level> {
+        match self {
+            LogLevel::Off => None,
+            LogLevel::Error => Some(tracing::Level::ERROR),
+            LogLevel::Warn => Some(tracing::Level::WARN),
+            LogLevel::Info => Some(tracing::Level::INFO),
+            LogLevel::Debug => Some(tracing::Level::DEBUG),
+            LogLevel::Trace => Some(tracing::Level::TRACE),
+        }
+    }
+
     /// The name `tracing_subscriber::EnvFilter` understands.
     pub fn as_str(self) -> &'static str {
         match self {

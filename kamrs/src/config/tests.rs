@@ -447,7 +447,7 @@ fn unknown_keys_suggest_the_nearest_one() {
     let e = parse("[log]\nfrobnicate = 1\n").unwrap_err();
     assert_eq!(
         e,
-        "kamrs.toml:2: unknown key `log.frobnicate`; the keys in `[log]` are `level`"
+        "kamrs.toml:2: unknown key `log.frobnicate`; the keys in `[log]` are `level`, `format`, `refreshes`"
     );
 }
 

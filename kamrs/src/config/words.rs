@@ -133,6 +133,11 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
         "log.level",
         Kind::Choice(&["off", "error", "warn", "info", "debug", "trace"]),
     ),
+    ("log.format", Kind::Choice(&["text", "json"])),
+    (
+        "log.refreshes",
+        Kind::Choice(&["off", "error", "warn", "info", "debug", "trace"]),
+    ),
 ];
 
 pub(super) fn kind_of(key: &str) -> Option<Kind> {

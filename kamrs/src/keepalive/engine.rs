@@ -233,7 +233,7 @@ impl Keepalive {
             tracing::info!(
                 aor,
                 contact = contact.as_str(),
-                cause = "ka-timeout",
+                cause = "keepalive-timeout",
                 "binding removed: no answer to keepalives for ka_timeout = {} s",
                 self.settings.timeout
             );

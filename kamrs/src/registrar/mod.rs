@@ -4,6 +4,7 @@
 
 pub mod budget;
 mod error;
+pub mod log;
 mod methods;
 pub mod nat;
 pub mod reply;
@@ -198,38 +199,76 @@ impl Registrar {
                 self.auth.is_some(),
             )
         });
+        let aor_text = || save::aor(req, self.settings.use_domain).ok();
+        let first_contact = || {
+            req.raw
+                .headers_named(HeaderName::Contact)
+                .next()
+                .map(|c| String::from_utf8_lossy(&c[..c.len().min(256)]).into_owned())
+        };
         match self.register(req, peer, now, limit, out) {
-            Ok(Durability::Done) => {
+            Ok((lines, Durability::Done)) => {
                 self.outcomes.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                if !lines.is_empty() {
+                    log::accepted(aor_text().as_deref().unwrap_or("-"), peer, &lines);
+                }
                 None
             }
-            Ok(Durability::Refused(err)) => {
+            Ok((_, Durability::Refused(err))) => {
                 // Write-back answers at once, but a change the store
                 // refused outright (queue full) must not be acknowledged.
                 self.outcomes.store_failed(&err);
-                reply::refuse(out, req, peer, &Reject::StoreUnavailable);
+                let reject = Reject::StoreUnavailable;
+                log::refused(
+                    aor_text,
+                    first_contact,
+                    peer,
+                    reject.status(),
+                    reject.reason(),
+                );
+                reply::refuse(out, req, peer, &reject);
                 None
             }
-            Ok(Durability::Wait(confirm)) => {
+            Ok((lines, Durability::Wait(confirm))) => {
                 let ok = std::mem::take(out);
                 let mut failed = Vec::new();
-                reply::refuse(&mut failed, req, peer, &Reject::StoreUnavailable);
+                let reject = Reject::StoreUnavailable;
+                reply::refuse(&mut failed, req, peer, &reject);
                 let outcomes = Arc::clone(&self.outcomes);
+                // The lines are logged once the store says what happened;
+                // what they need is copied out of the request now.
+                let aor = aor_text().unwrap_or_else(|| "-".into()).into_owned();
+                let contact = first_contact();
+                let peer = *peer;
                 Some(Deferred(Box::pin(async move {
                     match confirm.outcome().await {
                         Ok(()) => {
                             outcomes.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                            log::accepted(&aor, &peer, &lines);
                             ok
                         }
                         Err(e) => {
                             outcomes.store_failed(&e);
+                            log::refused(
+                                || Some(&aor),
+                                || contact,
+                                &peer,
+                                reject.status(),
+                                reject.reason(),
+                            );
                             failed
                         }
                     }
                 })))
             }
             Err(reject) => {
-                tracing::debug!(remote = %peer.remote, status = reject.status(), reason = reject.reason(), "REGISTER refused");
+                log::refused(
+                    aor_text,
+                    first_contact,
+                    peer,
+                    reject.status(),
+                    reject.reason(),
+                );
                 // A challenge is the normal first step of a login, not a
                 // refusal (Kamailio counts only what save() refused).
                 if !matches!(reject, Reject::Challenge(_)) {
@@ -268,7 +307,7 @@ impl Registrar {
         now: u64,
         reply_limit: Option<usize>,
         out: &mut Vec<u8>,
-    ) -> Result<Durability, Reject> {
+    ) -> Result<(log::Lines, Durability), Reject> {
         // The Request-URI names the registrar's domain (RFC 3261 §10.3
         // step 1); one that is not a SIP/SIPS URI is a malformed REGISTER.
         if crate::sip::Uri::parse(req.uri.as_bytes())
@@ -292,7 +331,7 @@ impl Registrar {
             user_agents: Some(&self.user_agents),
         };
         let echo_path = self.settings.use_path && supports_path(req);
-        let ((), durability) = self.table.update_durable(&aor, now, |bindings| {
+        let (lines, durability) = self.table.update_durable(&aor, now, |bindings| {
             let outcome = save::save(req, &ctx, bindings)?;
             let retransmission = outcome.retransmission;
             self.table
@@ -316,16 +355,23 @@ impl Registrar {
                     return Err(Reject::ReplyTooLarge);
                 }
             }
+            let lines = log::lines(
+                &outcome.changes,
+                outcome.evicted,
+                bindings,
+                now,
+                self.settings.refresh_log,
+            );
             save::apply(bindings, outcome.changes);
             reply::ok_rest(out, now, bindings, echo_path);
             // A retransmission changes nothing, but its 200 must not be
             // sent before the original's change is durable either.
             Ok::<_, Reject>(Edit {
-                value: (),
+                value: lines,
                 repeats: retransmission,
             })
         })?;
-        Ok(durability)
+        Ok((lines, durability))
     }
 }
 

@@ -61,6 +61,9 @@ pub struct Outcome {
     /// `reg-id`, not a removal): the 200 says `Require: outbound` when the
     /// UA supports it.
     pub outbound: bool,
+    /// The last `evicted` changes are removals of bindings the request did
+    /// not name, made for `max_contacts_policy = "evict-oldest"`.
+    pub evicted: usize,
 }
 
 /// Facts about the request that do not come from its bytes.
@@ -227,6 +230,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
             changes: Vec::new(),
             retransmission: true,
             outbound,
+            evicted: 0,
         });
     }
     plans.retain(|p| !p.superseded);
@@ -303,6 +307,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
 
     let max = s.max_contacts as usize;
     let total = current.len() + added - removed;
+    let mut evicted = 0;
     if max > 0 && total > max {
         let over = total - max;
         // Bindings this request did not mention, oldest first.
@@ -322,6 +327,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
             return Err(Reject::TooManyContacts(retry));
         }
         others.sort_by_key(|&i| (current[i].last_modified, i));
+        evicted = over;
         changes.extend(
             others
                 .iter()
@@ -333,6 +339,7 @@ pub fn save(req: &Request<'_>, ctx: &Context<'_>, current: &[Binding]) -> Result
         changes,
         retransmission: false,
         outbound,
+        evicted,
     })
 }
 
@@ -362,6 +369,7 @@ fn star(
             .collect(),
         retransmission: false,
         outbound: false,
+        evicted: 0,
     })
 }
 

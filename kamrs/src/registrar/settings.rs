@@ -62,6 +62,9 @@ pub struct Settings {
     pub flow_timer: u32,
     /// This node's `server_id`, stored in the bindings it makes.
     pub server_id: u32,
+    /// The level of a refresh's log line (`[log] refreshes`); `None`: not
+    /// logged.
+    pub refresh_log: Option<tracing::Level>,
 }
 
 /// RFC 5626 §4.4.2: STUN keepalives on UDP every 24 to 29 s keep NAT
@@ -90,6 +93,7 @@ impl Default for Settings {
             nat_bflag: 6,
             flow_timer: 0,
             server_id: 0,
+            refresh_log: Some(tracing::Level::DEBUG),
         }
     }
 }

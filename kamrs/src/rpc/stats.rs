@@ -120,6 +120,13 @@ const STATS: &[Stat] = &[
         counter: Some(|s| &s.core.flows.stats.queue_full),
     },
     Stat {
+        group: "core",
+        name: "log_dropped",
+        // Counted by the log writer, which has no reset.
+        value: |_| crate::logging::dropped_lines(),
+        counter: None,
+    },
+    Stat {
         group: "sl",
         name: "sent_replies",
         value: |s| load(&s.core.stats.sent_replies),

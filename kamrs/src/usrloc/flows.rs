@@ -116,7 +116,18 @@ impl LocationTable {
         for aor in self.flows().aors(c) {
             removed += self.update(&aor, now, |bindings| {
                 let before = bindings.len();
-                bindings.retain(|b| b.conn() != Some(c));
+                bindings.retain(|b| {
+                    let lost = b.conn() == Some(c);
+                    if lost {
+                        tracing::info!(
+                            aor = &*aor,
+                            contact = b.contact(),
+                            cause = "connection-lost",
+                            "binding removed: its TCP connection closed (handle_lost_tcp)"
+                        );
+                    }
+                    !lost
+                });
                 before - bindings.len()
             });
         }

@@ -425,7 +425,7 @@ impl LocationTable {
         let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
         let before = bindings.len();
         let conns_before = FlowIndex::conns_of(&bindings);
-        let expired = Self::drop_expired(&mut bindings, now);
+        let expired = Self::drop_expired(key, &mut bindings, now);
         if expired > 0 {
             self.stats
                 .expired
@@ -472,9 +472,21 @@ impl LocationTable {
         (result, commit, undo)
     }
 
-    fn drop_expired(bindings: &mut Vec<Binding>, now: u64) -> usize {
+    /// Drops the bindings of `aor` past their expiry, each logged.
+    fn drop_expired(aor: &str, bindings: &mut Vec<Binding>, now: u64) -> usize {
         let before = bindings.len();
-        bindings.retain(|b| b.is_live(now));
+        bindings.retain(|b| {
+            let live = b.is_live(now);
+            if !live {
+                tracing::info!(
+                    aor,
+                    contact = b.contact(),
+                    cause = "expired",
+                    "binding removed: expired"
+                );
+            }
+            live
+        });
         before - bindings.len()
     }
 
@@ -689,7 +701,7 @@ impl LocationTable {
                     let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
                     let before = bindings.len();
                     let conns_before = FlowIndex::conns_of(&bindings);
-                    let expired = Self::drop_expired(&mut bindings, now);
+                    let expired = Self::drop_expired(&aor, &mut bindings, now);
                     rec.bindings = bindings.into_boxed_slice();
                     self.flows.change(
                         &aor,
