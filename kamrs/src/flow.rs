@@ -14,4 +14,4 @@ mod plan;
 mod sender;
 
 pub use plan::{plan, Sockets, Target, Unreachable};
-pub use sender::{ConnEntry, ConnGuard, FlowStats, Flows, SendError, CONN_QUEUE};
+pub use sender::{ConnEntry, ConnGuard, FlowStats, Flows, Outbox, SendError, CONN_QUEUE};

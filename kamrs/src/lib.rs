@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod check;
 pub mod config;
+pub mod datagram;
 pub mod flow;
 pub mod keepalive;
 pub mod log_limit;

@@ -7,9 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use dashmap::DashMap;
+use smallvec::SmallVec;
 use tokio::sync::{mpsc, Notify};
 
 use super::plan::{Sockets, Target};
+use crate::datagram::SendBatch;
 use crate::peer::ConnId;
 
 /// Requests waiting for one connection's task to write them. Small: a
@@ -40,6 +42,34 @@ pub enum SendError {
     #[error("the kernel refused the datagram: {0}")]
     Io(String),
 }
+
+/// Requests to send together with [`Flows::send_all`]: what a sender
+/// gathered over one round of work (a keepalive tick), so that datagrams
+/// leave in batches.
+#[derive(Default)]
+pub struct Outbox {
+    targets: Vec<Target>,
+    bytes: Vec<Vec<u8>>,
+}
+
+impl Outbox {
+    pub fn push(&mut self, target: Target, bytes: Vec<u8>) {
+        self.targets.push(target);
+        self.bytes.push(bytes);
+    }
+
+    pub fn len(&self) -> usize {
+        self.targets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty()
+    }
+}
+
+/// One of our UDP sockets and the (outbox index, destination) of each
+/// datagram leaving from it.
+type BySocket = (SocketAddr, Vec<(usize, SocketAddr)>);
 
 /// One open stream connection as the senders see it.
 pub struct ConnEntry {
@@ -121,6 +151,60 @@ impl Flows {
         self.conns.len()
     }
 
+    /// Sends everything in `outbox` and empties it, without waiting:
+    /// datagrams leave in batches (one `sendmmsg` per socket and up to
+    /// `tx`'s capacity), connection requests are queued on their
+    /// connections. Returns how many were sent; the rest were refused and
+    /// counted like [`send`](Self::send)'s.
+    pub fn send_all(&self, outbox: &mut Outbox, tx: &mut SendBatch) -> usize {
+        let mut sent = 0;
+        // Most deployments have one UDP socket per address family.
+        let mut by_socket: SmallVec<[BySocket; 2]> = SmallVec::new();
+        for (i, target) in outbox.targets.iter().enumerate() {
+            match *target {
+                Target::Datagram { local, dest } => {
+                    match by_socket.iter_mut().find(|(l, _)| *l == local) {
+                        Some((_, v)) => v.push((i, dest)),
+                        None => by_socket.push((local, vec![(i, dest)])),
+                    }
+                }
+                Target::Conn { .. } => {
+                    let bytes = std::mem::take(&mut outbox.bytes[i]);
+                    sent += usize::from(self.send(target, bytes).is_ok());
+                }
+            }
+        }
+        for (local, dests) in &by_socket {
+            let Some(socket) = self.udp_socket(*local) else {
+                self.stats
+                    .failed
+                    .fetch_add(dests.len() as u64, Ordering::Relaxed);
+                continue;
+            };
+            for chunk in dests.chunks(tx.capacity().max(1)) {
+                let mut refused = 0;
+                tx.send(&socket, &outbox.bytes, chunk, |_, _, _| refused += 1);
+                sent += chunk.len() - refused;
+                self.stats
+                    .sent
+                    .fetch_add((chunk.len() - refused) as u64, Ordering::Relaxed);
+                self.stats
+                    .failed
+                    .fetch_add(refused as u64, Ordering::Relaxed);
+            }
+        }
+        outbox.targets.clear();
+        outbox.bytes.clear();
+        sent
+    }
+
+    fn udp_socket(&self, local: SocketAddr) -> Option<Arc<UdpSocket>> {
+        let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
+        udp.iter()
+            .find(|(a, _)| *a == local)
+            .map(|(_, s)| Arc::clone(s))
+    }
+
     /// Sends `bytes` the way `target` says, without waiting: a full socket
     /// buffer or connection queue drops the request (counted).
     pub fn send(&self, target: &Target, bytes: Vec<u8>) -> Result<(), SendError> {
@@ -132,21 +216,13 @@ impl Flows {
                     mpsc::error::TrySendError::Closed(_) => SendError::Closed,
                 }),
             },
-            Target::Datagram { local, dest } => {
-                let socket = {
-                    let udp = self.udp.read().unwrap_or_else(PoisonError::into_inner);
-                    udp.iter()
-                        .find(|(a, _)| *a == local)
-                        .map(|(_, s)| Arc::clone(s))
-                };
-                match socket {
-                    None => Err(SendError::NoSocket(local)),
-                    Some(s) => socket2::SockRef::from(&*s)
-                        .send_to_with_flags(&bytes, &dest.into(), libc::MSG_DONTWAIT)
-                        .map(drop)
-                        .map_err(|e| SendError::Io(e.to_string())),
-                }
-            }
+            Target::Datagram { local, dest } => match self.udp_socket(local) {
+                None => Err(SendError::NoSocket(local)),
+                Some(s) => socket2::SockRef::from(&*s)
+                    .send_to_with_flags(&bytes, &dest.into(), libc::MSG_DONTWAIT)
+                    .map(drop)
+                    .map_err(|e| SendError::Io(e.to_string())),
+            },
         };
         let counter = match &result {
             Ok(()) => &self.stats.sent,

@@ -11,7 +11,8 @@ use super::options::{self, Ping};
 use super::schedule::{self, Round, TICK};
 use super::settings::{Method, Settings};
 use super::token::Tokens;
-use crate::flow::{self, Flows, Target};
+use crate::datagram::SendBatch;
+use crate::flow::{self, Flows, Outbox, Target};
 use crate::peer::{Peer, Proto};
 use crate::time::{unix_now, unix_now_us};
 use crate::usrloc::{Binding, LocationTable, Ruid};
@@ -20,6 +21,9 @@ use crate::usrloc::{Binding, LocationTable, Ruid};
 /// `ka_randomize` sends them all at once and must not hold a thread for
 /// the whole burst.
 const YIELD_EVERY: usize = 256;
+
+/// Datagrams per `sendmmsg`.
+const SEND_BATCH: usize = 64;
 
 /// Keepalive counters (`usrloc:ka_*` statistics).
 #[derive(Debug, Default)]
@@ -84,6 +88,8 @@ impl Keepalive {
         let interval = Duration::from_secs(u64::from(self.settings.interval.max(1)));
         let ticks = schedule::ticks(self.settings.interval);
         let mut round_start = tokio::time::Instant::now();
+        let mut outbox = Outbox::default();
+        let mut tx = SendBatch::new(SEND_BATCH).nonblocking();
         loop {
             let mut round = Round::plan(
                 self.table.aors(),
@@ -96,14 +102,14 @@ impl Keepalive {
                 from = tick + 1;
                 let at = round_start + TICK * u32::try_from(tick).unwrap_or(u32::MAX);
                 tokio::time::sleep_until(at).await;
-                let mut sent = 0;
                 for aor in due {
-                    sent += self.ping_aor(&aor, unix_now(), unix_now_us());
-                    if sent >= YIELD_EVERY {
-                        sent = 0;
+                    self.gather(&aor, unix_now(), unix_now_us(), &mut outbox);
+                    if outbox.len() >= YIELD_EVERY {
+                        self.flush(&mut outbox, &mut tx);
                         tokio::task::yield_now().await;
                     }
                 }
+                self.flush(&mut outbox, &mut tx);
             }
             round_start += interval;
             let now = tokio::time::Instant::now();
@@ -117,13 +123,37 @@ impl Keepalive {
         }
     }
 
-    /// Pings the selected bindings of `aor`; removes those past
+    /// Pings the selected bindings of `aor` now; removes those past
     /// `ka_timeout`. Returns how many pings it tried.
     pub fn ping_aor(&self, aor: &str, now: u64, now_us: u64) -> usize {
+        let mut outbox = Outbox::default();
+        let tried = self.gather(aor, now, now_us, &mut outbox);
+        self.flush(&mut outbox, &mut SendBatch::new(SEND_BATCH).nonblocking());
+        tried
+    }
+
+    /// Sends what [`gather`](Self::gather) put in `outbox`.
+    fn flush(&self, outbox: &mut Outbox, tx: &mut SendBatch) {
+        if outbox.is_empty() {
+            return;
+        }
+        let tried = outbox.len();
+        let sent = self.flows.send_all(outbox, tx);
+        self.stats.sent.fetch_add(sent as u64, Ordering::Relaxed);
+        self.stats
+            .unsent
+            .fetch_add((tried - sent) as u64, Ordering::Relaxed);
+    }
+
+    /// Adds the pings of the selected bindings of `aor` to `outbox`;
+    /// removes those past `ka_timeout`. Returns how many pings it added.
+    fn gather(&self, aor: &str, now: u64, now_us: u64, outbox: &mut Outbox) -> usize {
         let timeout_us = u64::from(self.settings.timeout).saturating_mul(1_000_000);
-        let mut pings: SmallVec<[(Target, Vec<u8>); 2]> = SmallVec::new();
         let mut dead: SmallVec<[Ruid<'static>; 1]> = SmallVec::new();
         let mut unsent = 0u64;
+        let before = outbox.len();
+        // Built under the AoR's read lock, sent later: a REGISTER for it
+        // must not wait for our syscalls.
         self.table.with_bindings(aor, |bindings| {
             for b in bindings
                 .iter()
@@ -136,27 +166,18 @@ impl Keepalive {
                     continue;
                 }
                 match target.map(|t| (t, self.ping_bytes(aor, b, &t, crlf, now_us))) {
-                    Ok((t, Some(bytes))) => pings.push((t, bytes)),
+                    Ok((t, Some(bytes))) => outbox.push(t, bytes),
                     Ok((_, None)) | Err(_) => unsent += 1,
                 }
             }
         });
-        let tried = pings.len();
-        // Sent after the AoR's lock is released: a REGISTER for it must
-        // not wait for our syscalls.
-        for (target, bytes) in pings {
-            match self.flows.send(&target, bytes) {
-                Ok(()) => self.stats.sent.fetch_add(1, Ordering::Relaxed),
-                Err(_) => self.stats.unsent.fetch_add(1, Ordering::Relaxed),
-            };
-        }
         if unsent > 0 {
             self.stats.unsent.fetch_add(unsent, Ordering::Relaxed);
         }
         if !dead.is_empty() {
             self.remove_silent(aor, &dead, now, now_us, timeout_us);
         }
-        tried
+        outbox.len() - before
     }
 
     /// Whether the ping over `target` is a CRLF (`ka_method = "CRLF"` on

@@ -17,7 +17,9 @@ pub const MAX_CALL_ID: usize = 2 * (2 + crate::usrloc::MAX_AOR_LEN + 128) + 64;
 
 /// Makes and checks ping Call-IDs with this process's secret.
 pub struct Tokens {
-    key: [u8; 32],
+    /// The HMAC with the key already absorbed: cloning it costs a copy of
+    /// its state, keying it anew two SHA-256 blocks per ping and reply.
+    keyed: Hmac<Sha256>,
 }
 
 /// What a verified Call-ID says.
@@ -31,13 +33,15 @@ pub struct Ping {
 
 impl Tokens {
     pub fn new(key: [u8; 32]) -> Tokens {
-        Tokens { key }
+        Tokens {
+            // HMAC takes keys of any length, so this cannot fail.
+            keyed: <Hmac<Sha256> as KeyInit>::new_from_slice(&key)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+        }
     }
 
     fn mac(&self, who: &[u8], sent_us: u64) -> [u8; MAC_LEN] {
-        // HMAC takes keys of any length, so this cannot fail.
-        let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut m = self.keyed.clone();
         m.update(who);
         m.update(&sent_us.to_be_bytes());
         let full = m.finalize().into_bytes();

@@ -70,3 +70,49 @@ async fn connections_take_requests_until_full_or_closed() {
     assert!(!flows.conn_open(conn));
     assert_eq!(flows.send(&target, b"x".to_vec()), Err(SendError::Closed));
 }
+
+#[tokio::test]
+async fn an_outbox_goes_out_in_batches_per_socket_and_connection() {
+    let flows = Flows::new();
+    let (a, b) = (udp(), udp());
+    flows.add_udp(Arc::clone(&a));
+    flows.add_udp(Arc::clone(&b));
+    let phone = udp();
+    let dest = phone.local_addr().unwrap();
+    let conn = ConnId::next();
+    let mut guard = flows.open_conn(conn);
+    let mut outbox = Outbox::default();
+    // 70 datagrams alternating between two sockets (more than one batch
+    // of 16 each), one request for the connection, one for a socket we
+    // do not have.
+    for i in 0..70u8 {
+        let local = if i % 2 == 0 { &a } else { &b }.local_addr().unwrap();
+        outbox.push(Target::Datagram { local, dest }, vec![i]);
+    }
+    outbox.push(Target::Conn { conn, remote: dest }, b"tcp".to_vec());
+    let nowhere = "127.0.0.1:9".parse().unwrap();
+    outbox.push(
+        Target::Datagram {
+            local: nowhere,
+            dest,
+        },
+        b"x".to_vec(),
+    );
+    let mut tx = SendBatch::new(16).nonblocking();
+    assert_eq!(flows.send_all(&mut outbox, &mut tx), 71);
+    assert!(outbox.is_empty());
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16];
+    for _ in 0..70 {
+        let (n, from) = phone.recv_from(&mut buf).unwrap();
+        assert_eq!(n, 1);
+        let want = if buf[0] % 2 == 0 { &a } else { &b };
+        assert_eq!(from, want.local_addr().unwrap(), "datagram {}", buf[0]);
+        got.push(buf[0]);
+    }
+    got.sort_unstable();
+    assert_eq!(got, (0..70).collect::<Vec<u8>>());
+    assert_eq!(guard.outbound.recv().await.unwrap(), b"tcp");
+    assert_eq!(flows.stats.sent.load(Ordering::Relaxed), 71);
+    assert_eq!(flows.stats.failed.load(Ordering::Relaxed), 1);
+}
