@@ -15,7 +15,7 @@ use crate::datagram::SendBatch;
 use crate::flow::{self, Flows, Outbox, Target};
 use crate::peer::{Peer, Proto};
 use crate::time::{unix_now, unix_now_us};
-use crate::usrloc::{Binding, LocationTable, Ruid};
+use crate::usrloc::{Binding, LocationTable, Origin, Ruid};
 
 /// Pings sent between two yields of the runtime thread: a round without
 /// `ka_randomize` sends them all at once and must not hold a thread for
@@ -239,17 +239,20 @@ impl Keepalive {
         now_us: u64,
         timeout_us: u64,
     ) {
-        let removed: Vec<String> = self.table.update(aor, now, |bindings| {
-            let mut gone = Vec::new();
-            bindings.retain(|b| {
-                let silent = dead.contains(&b.ruid()) && self.silent_for(b, now_us) > timeout_us;
-                if silent {
-                    gone.push(b.contact().to_owned());
-                }
-                !silent
+        let removed: Vec<String> = self
+            .table
+            .update_as(aor, now, Origin::Keepalive, |bindings| {
+                let mut gone = Vec::new();
+                bindings.retain(|b| {
+                    let silent =
+                        dead.contains(&b.ruid()) && self.silent_for(b, now_us) > timeout_us;
+                    if silent {
+                        gone.push(b.contact().to_owned());
+                    }
+                    !silent
+                });
+                gone
             });
-            gone
-        });
         for contact in &removed {
             tracing::info!(
                 aor,

@@ -12,6 +12,8 @@
 use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
+
+use super::events::Origin;
 use smallvec::SmallVec;
 
 use super::table::LocationTable;
@@ -114,7 +116,7 @@ impl LocationTable {
     pub fn remove_flow(&self, c: ConnId, now: u64) -> usize {
         let mut removed = 0;
         for aor in self.flows().aors(c) {
-            removed += self.update(&aor, now, |bindings| {
+            removed += self.update_as(&aor, now, Origin::ConnectionLost, |bindings| {
                 let before = bindings.len();
                 bindings.retain(|b| {
                     let lost = b.conn() == Some(c);
@@ -139,7 +141,7 @@ impl LocationTable {
     /// open connections. Not journaled: no store holds connections.
     pub fn forget_flow(&self, c: ConnId, now: u64) {
         for aor in self.flows().aors(c) {
-            self.edit_unjournaled(&aor, now, |bindings| {
+            self.edit_unjournaled(&aor, now, Origin::Quiet, |bindings| {
                 for b in bindings.iter_mut().filter(|b| b.conn() == Some(c)) {
                     b.set_source(b.source().map(|s| Source { conn: None, ..s }));
                 }

@@ -11,6 +11,7 @@
 mod aor;
 mod binding;
 mod durable;
+pub mod events;
 mod flows;
 mod limits;
 pub mod persist;
@@ -22,6 +23,7 @@ mod table;
 pub use aor::{Aor, AorError, MAX_AOR_LEN};
 pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
 pub use durable::{Confirm, Durability, Edit};
+pub use events::{Cause, Event, Events, Origin};
 pub use limits::{Growth, Limit, TableFull, TableLimits};
 pub use persist::{Store, StoreError, StoreMode};
 pub use q::{q_from_number, q_to_number, Q_UNSPECIFIED};

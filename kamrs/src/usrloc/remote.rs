@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use tokio::sync::mpsc;
 
+use super::events::Origin;
 use super::persist::{Remote, Store, StoreError, StoreOp};
 use super::table::LocationTable;
 use super::{unix_now, Binding, Ruid, Source};
@@ -155,7 +156,7 @@ impl LocationTable {
         if !binding.is_live(now) {
             return self.apply_remote_delete(aor, &binding.ruid().to_string(), now);
         }
-        self.edit_unjournaled(aor, now, |bindings| {
+        self.edit_unjournaled(aor, now, Origin::Remote, |bindings| {
             match bindings.iter_mut().find(|b| b.ruid() == binding.ruid()) {
                 Some(old) => {
                     let mut binding = binding;
@@ -180,7 +181,7 @@ impl LocationTable {
         if !self.has_record(aor) {
             return false;
         }
-        self.edit_unjournaled(aor, now, |bindings| {
+        self.edit_unjournaled(aor, now, Origin::Remote, |bindings| {
             let before = bindings.len();
             let ruid = Ruid::parse(ruid);
             bindings.retain(|b| b.ruid() != ruid);
@@ -205,7 +206,7 @@ impl LocationTable {
         if bindings.is_empty() && !self.has_record(aor) {
             return false;
         }
-        self.edit_unjournaled(aor, now, |current| {
+        self.edit_unjournaled(aor, now, Origin::Remote, |current| {
             if !proceed() {
                 return false;
             }

@@ -22,6 +22,7 @@ use tokio::sync::Notify;
 use smallvec::SmallVec;
 
 use super::binding::{Binding, Ruid, PERMANENT};
+use super::events::{Cause, Events, Origin};
 use super::flows::FlowIndex;
 use super::limits::{self, Growth, TableFull, TableLimits};
 use super::persist::{Commit, Store, StoreMode, StoreOp};
@@ -30,6 +31,25 @@ pub use crate::time::unix_now;
 
 /// No deadline scheduled.
 const UNSCHEDULED: u64 = u64::MAX;
+
+/// How an edit is applied: told to the store or not, undoable or not,
+/// and who makes it (the cause of its events).
+#[derive(Clone, Copy)]
+struct How {
+    journal: bool,
+    undoable: bool,
+    origin: Origin,
+}
+
+impl How {
+    const fn new(journal: bool, undoable: bool, origin: Origin) -> How {
+        How {
+            journal,
+            undoable,
+            origin,
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(super) struct Record {
@@ -107,6 +127,8 @@ pub struct LocationTable {
     skip_log: crate::log_limit::LogLimiter,
     /// Which stream connections carry which AoRs' bindings.
     flows: FlowIndex,
+    /// Every change, for whoever listens (`ul.subscribe`).
+    events: Events,
 }
 
 /// What undoes a write-through edit whose commit failed (see
@@ -156,6 +178,7 @@ impl LocationTable {
             full_log: crate::log_limit::LogLimiter::new(),
             skip_log: crate::log_limit::LogLimiter::new(),
             flows: FlowIndex::default(),
+            events: Events::default(),
         }
     }
 
@@ -311,11 +334,12 @@ impl LocationTable {
     /// rehashes or a cluster reshards).
     pub fn load(&self, aor: &str, binding: Binding, now: u64) {
         if binding.is_live(now) {
-            self.edit_with(aor, now, false, false, |b| {
-                match b.iter_mut().find(|x| x.ruid() == binding.ruid()) {
-                    Some(same) => *same = binding,
-                    None => b.push(binding),
-                }
+            self.edit_with(aor, now, How::new(false, false, Origin::Quiet), |b| match b
+                .iter_mut()
+                .find(|x| x.ruid() == binding.ruid())
+            {
+                Some(same) => *same = binding,
+                None => b.push(binding),
             });
         }
     }
@@ -333,7 +357,7 @@ impl LocationTable {
         now: u64,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> (R, Option<Commit>, Option<Undo>) {
-        self.edit_with(aor, now, true, true, f)
+        self.edit_with(aor, now, How::new(true, true, Origin::Registrar), f)
     }
 
     /// Rolls back the edit `undo` came from, whose commit failed: under
@@ -351,7 +375,8 @@ impl LocationTable {
             after,
         } = *undo.0;
         before.retain(|b| b.is_live(now));
-        let (done, commit, _) = self.edit_with(&key, now, true, false, |current| {
+        let how = How::new(true, false, Origin::Rollback);
+        let (done, commit, _) = self.edit_with(&key, now, how, |current| {
             if !after.matches(current, now) {
                 return false;
             }
@@ -377,23 +402,41 @@ impl LocationTable {
     /// entry, then stores what `f` left. Expired bindings are dropped before
     /// `f` sees them. Creating and deleting the record, the expiry index and
     /// the counters are handled here, so callers only edit a list.
+    /// The edit is reported to listeners as the control API's (`ul.add`,
+    /// `ul.rm_contact`); other editors say who they are with
+    /// [`update_as`](Self::update_as).
     pub fn update<R>(&self, aor: &str, now: u64, f: impl FnOnce(&mut Vec<Binding>) -> R) -> R {
-        self.edit_with(aor, now, true, false, f).0
+        self.update_as(aor, now, Origin::Rpc, f)
+    }
+
+    /// [`update`](Self::update) by `origin` (the cause of its events).
+    pub fn update_as<R>(
+        &self,
+        aor: &str,
+        now: u64,
+        origin: Origin,
+        f: impl FnOnce(&mut Vec<Binding>) -> R,
+    ) -> R {
+        self.edit_with(aor, now, How::new(true, false, origin), f).0
+    }
+
+    /// Every change of the table, as it happens.
+    pub fn events(&self) -> &Events {
+        &self.events
     }
 
     fn edit_with<R>(
         &self,
         aor: &str,
         now: u64,
-        journal: bool,
-        undoable: bool,
+        how: How,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> (R, Option<Commit>, Option<Undo>) {
         // Look up by &str first so refreshing an existing AoR allocates no key.
         let ((result, commit, undo), now_empty) = match self.records.get_mut(aor) {
             Some(mut rec) => {
                 let key = rec.key().clone();
-                let out = self.edit(&key, &mut rec, now, journal, undoable, f);
+                let out = self.edit(&key, &mut rec, now, how, f);
                 (out, rec.bindings.is_empty())
             }
             None => {
@@ -402,7 +445,7 @@ impl LocationTable {
                     bindings: Box::default(),
                     scheduled: UNSCHEDULED,
                 });
-                let out = self.edit(&key, &mut rec, now, journal, undoable, f);
+                let out = self.edit(&key, &mut rec, now, how, f);
                 (out, rec.bindings.is_empty())
             }
         };
@@ -417,27 +460,29 @@ impl LocationTable {
         key: &Arc<str>,
         rec: &mut Record,
         now: u64,
-        journal: bool,
-        undoable: bool,
+        how: How,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> (R, Option<Commit>, Option<Undo>) {
         let before_bytes = Self::record_bytes(key, &rec.bindings);
         let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
         let before = bindings.len();
         let conns_before = FlowIndex::conns_of(&bindings);
-        let expired = Self::drop_expired(key, &mut bindings, now);
+        let expired = self.drop_expired(key, &mut bindings, now);
         if expired > 0 {
             self.stats
                 .expired
                 .fetch_add(expired as u64, Ordering::Relaxed);
         }
-        let store = self.store.get().filter(|_| journal);
+        let store = self.store.get().filter(|_| how.journal);
         let snapshot = store.map(|_| Snapshot::of(&bindings));
         // Only write-through answers wait for (and can fail with) the
         // commit, so only they pay for a copy to undo the edit with.
         let original = store
-            .filter(|s| undoable && s.mode() == StoreMode::WriteThrough)
+            .filter(|s| how.undoable && s.mode() == StoreMode::WriteThrough)
             .map(|_| bindings.clone());
+        // Only with listeners does an edit pay for the copy its events
+        // are told from.
+        let heard = (how.origin != Origin::Quiet && self.events.active()).then(|| bindings.clone());
         let result = f(&mut bindings);
         // Shrinks (reallocates) only if the edit left spare capacity.
         rec.bindings = bindings.into_boxed_slice();
@@ -452,6 +497,10 @@ impl LocationTable {
         );
         self.release_reservation();
         self.schedule(key, rec);
+        if let Some(before) = heard {
+            self.events
+                .publish_diff(how.origin, key, &before, &rec.bindings);
+        }
         // Submitted while the AoR is still locked, so the store sees the
         // changes of one AoR in the order they were made.
         let commit = match (store, snapshot) {
@@ -472,18 +521,20 @@ impl LocationTable {
         (result, commit, undo)
     }
 
-    /// Drops the bindings of `aor` past their expiry, each logged.
-    fn drop_expired(aor: &str, bindings: &mut Vec<Binding>, now: u64) -> usize {
+    /// Drops the bindings of `aor` past their expiry, each logged and
+    /// published.
+    fn drop_expired(&self, aor: &Arc<str>, bindings: &mut Vec<Binding>, now: u64) -> usize {
         let before = bindings.len();
         bindings.retain(|b| {
             let live = b.is_live(now);
             if !live {
                 tracing::info!(
-                    aor,
+                    aor = &**aor,
                     contact = b.contact(),
                     cause = "expired",
                     "binding removed: expired"
                 );
+                self.events.publish(Cause::Expired, aor, b);
             }
             live
         });
@@ -649,9 +700,11 @@ impl LocationTable {
         &self,
         aor: &str,
         now: u64,
+        origin: Origin,
         f: impl FnOnce(&mut Vec<Binding>) -> R,
     ) -> R {
-        self.edit_with(aor, now, false, false, f).0
+        self.edit_with(aor, now, How::new(false, false, origin), f)
+            .0
     }
 
     /// Whether `aor` has a record (possibly of bindings expired but not
@@ -701,7 +754,7 @@ impl LocationTable {
                     let mut bindings = std::mem::take(&mut rec.bindings).into_vec();
                     let before = bindings.len();
                     let conns_before = FlowIndex::conns_of(&bindings);
-                    let expired = Self::drop_expired(&aor, &mut bindings, now);
+                    let expired = self.drop_expired(&aor, &mut bindings, now);
                     rec.bindings = bindings.into_boxed_slice();
                     self.flows.change(
                         &aor,
