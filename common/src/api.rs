@@ -20,6 +20,11 @@ use jsonrpsee::proc_macros::rpc;
 
 use crate::raw::Raw;
 use crate::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlDumpPage, UlLookup, Uptime};
+// Only the client side names the item type.
+#[allow(unused_imports)]
+use crate::types::UlEvent;
+#[allow(unused_imports)]
+use jsonrpsee::core::SubscriptionResult;
 
 /// The client's error type, so the CLI needs no direct jsonrpsee-core
 /// dependency to inspect a failed call.
@@ -56,6 +61,10 @@ pub mod method {
     pub const UL_DB_CONTACTS: &str = "ul.db_contacts";
     pub const UL_DB_EXPIRED_CONTACTS: &str = "ul.db_expired_contacts";
     pub const CORE_INFO: &str = "core.info";
+    pub const UL_SUBSCRIBE: &str = "ul.subscribe";
+    pub const UL_UNSUBSCRIBE: &str = "ul.unsubscribe";
+    /// The notification method events arrive as.
+    pub const UL_EVENT: &str = "ul.event";
 }
 
 /// Error codes the daemon answers with, besides JSON-RPC's own.
@@ -224,4 +233,13 @@ pub trait Ctl {
     /// mode, authentication).
     #[method(name = "core.info")]
     async fn core_info(&self) -> RpcResult<CoreInfo>;
+
+    /// `ul.subscribe [AOR]` (kamrs extension; WebSocket only): every change
+    /// of the location table from now on, as `ul.event` notifications
+    /// ([`UlEvent`]), or only those of AOR. A subscriber that falls
+    /// behind by more than the daemon's event buffer gets one last
+    /// notification `{"Event": "lagged", "Lost": N}` and the subscription
+    /// ends: registrations never wait for a reader.
+    #[subscription(name = "ul.subscribe" => "ul.event", unsubscribe = "ul.unsubscribe", item = UlEvent)]
+    async fn ul_subscribe(&self, aor: Option<String>) -> SubscriptionResult;
 }

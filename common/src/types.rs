@@ -151,6 +151,35 @@ pub struct UlLookup {
     pub contacts: Vec<ContactEntry>,
 }
 
+/// One `ul.event` notification of `ul.subscribe`: a binding that changed
+/// and why, or (`Event` = [`LAGGED`]) the last one of a subscriber that fell
+/// behind, saying how many events it lost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UlEvent {
+    /// `registered`, `refreshed`, `replaced`, `unregistered`, `expired`,
+    /// `removed`, `keepalive-timeout`, `connection-lost`, `remote`,
+    /// `rolled-back`, or `lagged`.
+    #[serde(rename = "Event")]
+    pub event: String,
+    /// Counts the daemon's events since it started: a gap is a lost event.
+    #[serde(rename = "Seq", default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+    /// When, Unix seconds with microseconds.
+    #[serde(rename = "Time", default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+    #[serde(rename = "AoR", default, skip_serializing_if = "Option::is_none")]
+    pub aor: Option<String>,
+    /// The binding now, or as it was when it went.
+    #[serde(rename = "Contact", default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Contact>,
+    /// With `lagged`: events this subscriber lost.
+    #[serde(rename = "Lost", default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+}
+
+/// [`UlEvent::event`] of the notification that ends a lagging subscription.
+pub const LAGGED: &str = "lagged";
+
 /// One element of `Contacts`: Kamailio wraps each binding in `{Contact: …}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContactEntry {

@@ -357,6 +357,14 @@ impl CtlServer for Api {
         })
     }
 
+    async fn ul_subscribe(
+        &self,
+        pending: jsonrpsee::PendingSubscriptionSink,
+        aor: Option<String>,
+    ) -> jsonrpsee::core::SubscriptionResult {
+        super::watch::subscribe(Arc::clone(&self.state), pending, aor).await
+    }
+
     async fn pike_top(&self, n: Option<u32>) -> RpcResult<Vec<PikeSource>> {
         pike::top(&self.state, n)
     }

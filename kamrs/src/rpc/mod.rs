@@ -31,6 +31,7 @@ mod subscriber;
 mod system;
 mod ul;
 mod unix;
+mod watch;
 
 use std::fmt;
 use std::path::PathBuf;

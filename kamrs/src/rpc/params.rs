@@ -146,6 +146,15 @@ const SIGNATURES: &[(&str, &[Arg])] = &[
     (method::UL_DB_CONTACTS, &[TABLE]),
     (method::UL_DB_EXPIRED_CONTACTS, &[TABLE]),
     (method::CORE_INFO, &[]),
+    (
+        method::UL_SUBSCRIBE,
+        &[Arg {
+            name: "aor",
+            kind: Kind::Str,
+            optional: true,
+        }],
+    ),
+    (method::UL_UNSUBSCRIBE, &[req("subscription", Kind::Str)]),
     (method::SUBSCRIBER_RELOAD, &[]),
     (method::AUTH_REALM, &[DOMAIN]),
     (

@@ -55,7 +55,7 @@ fn check_table(table: &str) -> Result<()> {
 /// dropped unless `use_domain`, lower-cased when kept; an AoR that a
 /// REGISTER could not have made (control characters, `@` in the user) is
 /// refused. A `sip:`/`sips:` prefix is tolerated, since admins paste URIs.
-fn fix_aor(state: &State, aor: &str) -> Result<String> {
+pub(super) fn fix_aor(state: &State, aor: &str) -> Result<String> {
     let mut a = aor.trim();
     for scheme in ["sip:", "sips:"] {
         if a.len() >= scheme.len() && a[..scheme.len()].eq_ignore_ascii_case(scheme) {

@@ -688,6 +688,9 @@ impl LocationTable {
                     // Removal by the control API: durable soon, not awaited.
                     drop(store.submit(ops));
                 }
+                for b in rec.bindings.iter() {
+                    self.events.publish(Cause::Removed, &key, b);
+                }
                 true
             }
             _ => false,

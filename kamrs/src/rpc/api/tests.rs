@@ -100,7 +100,9 @@ async fn list_methods_names_kamailios_methods() {
             "ul.flush",
             "ul.lookup",
             "ul.rm",
-            "ul.rm_contact"
+            "ul.rm_contact",
+            "ul.subscribe",
+            "ul.unsubscribe"
         ]
     );
 }
