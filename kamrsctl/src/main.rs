@@ -14,6 +14,7 @@ mod render;
 mod subscriber;
 mod subscriber_file;
 mod values;
+mod watch;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -93,6 +94,23 @@ enum Command {
         /// The AoR when the first argument is the table (`location`).
         #[arg(hide = true)]
         kamailio_aor: Option<String>,
+    },
+    /// Watch registrations live: one line per binding registered,
+    /// refreshed, replaced, unregistered, expired or removed (all AoRs, or
+    /// one). `--json`: one JSON object per line. Ends with Ctrl-C, after
+    /// `--count` events, or (exit 4) when kamrs cuts off a watch that
+    /// falls behind.
+    #[command(
+        name = "ul.watch",
+        override_usage = "kamrsctl ul.watch [AOR] [--count N]"
+    )]
+    UlWatch {
+        /// Only this AoR (as for ul.lookup).
+        #[arg(value_name = "AOR")]
+        aor: Option<String>,
+        /// Stop after this many events.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
     },
     /// Remove an AoR and all its contacts.
     #[command(name = "ul.rm", override_usage = "kamrsctl ul.rm [location] <AOR>")]
@@ -487,6 +505,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             }
             print(|out| render::lookup(&l, &mut printer, out))
         }
+        Command::UlWatch { aor, count } => watch::run(&c, aor, count, cli.json).await,
         Command::UlRm { aor, kamailio_aor } => {
             let [aor] = after_table("ul.rm", [aor], kamailio_aor, "[location] AOR")?;
             c.ul_rm(table, aor.clone())

@@ -6,7 +6,8 @@
 //! subscriber that reads too slowly falls behind in the ring, gets one
 //! last notification `{"Event": "lagged", "Lost": N}` and is ended; one
 //! that stops reading altogether is ended when a notification cannot be
-//! handed to its connection within [`SEND_TIMEOUT`].
+//! handed to its connection within [`SEND_TIMEOUT`] (bounded: the ring does
+//! not grow while it waits).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +29,7 @@ use crate::usrloc::Event;
 pub const MAX_SUBSCRIPTIONS: usize = 64;
 
 /// How long a notification may wait for room in its connection's queue.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub async fn subscribe(
     state: Arc<State>,
@@ -98,12 +99,17 @@ pub async fn subscribe(
 
 fn notification(e: &Event, nat_bit: u32) -> UlEvent {
     let now = crate::time::unix_now();
+    let mut contact = shape::contact(&e.binding, now, nat_bit);
+    if e.cause.removes() {
+        // Gone: whatever time it had left is no longer its.
+        contact.expires = common::types::Expires::Seconds(0);
+    }
     UlEvent {
         event: e.cause.as_str().to_owned(),
         seq: Some(e.seq),
         time: Some(e.at_us as f64 / 1e6),
         aor: Some(e.aor.to_string()),
-        contact: Some(shape::contact(&e.binding, now, nat_bit)),
+        contact: Some(contact),
         lost: None,
     }
 }

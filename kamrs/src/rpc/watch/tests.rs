@@ -14,7 +14,10 @@ fn an_event_is_told_as_the_binding_and_its_cause() {
     assert_eq!(n.event, "keepalive-timeout");
     assert_eq!((n.seq, n.aor.as_deref()), (Some(7), Some("alice")));
     assert_eq!(n.time, Some(1_795_713_340.25));
-    assert_eq!(n.contact.unwrap().address, "sip:alice@192.0.2.7:5062");
+    let c = n.contact.unwrap();
+    assert_eq!(c.address, "sip:alice@192.0.2.7:5062");
+    // A removal shows no time left.
+    assert_eq!(c.expires, common::types::Expires::Seconds(0));
     let json = serde_json::to_value(UlEvent {
         event: LAGGED.into(),
         seq: None,
