@@ -148,6 +148,11 @@ impl Api {
         }
     }
 
+    /// The state the methods share (for the metrics endpoint beside them).
+    pub fn state(&self) -> Arc<State> {
+        Arc::clone(&self.state)
+    }
+
     /// Every method as a jsonrpsee module, with `system.listMethods`
     /// knowing their names.
     pub fn into_module(self) -> RpcModule<Api> {

@@ -21,6 +21,7 @@
 mod api;
 mod dump_names;
 mod http;
+mod metrics;
 mod origin;
 mod params;
 mod pike;
@@ -202,13 +203,16 @@ impl Bound {
     pub fn serve(self, core: Core, settings: Settings) -> Running {
         let state = State::new(core, settings);
         let ctl_stats = Arc::clone(&state.ctl_stats);
-        let module = Api::new(state).into_module();
+        let api = Api::new(state);
+        let metrics = metrics::MetricsLayer(api.state());
+        let module = api.into_module();
         let (stop, handle) = stop_channel();
         let (task, socket) = match self.endpoint {
             Endpoints::Unix(u) => {
                 let conns = serve::Connections::new(
                     &self.ctl,
                     http::AuthLayer::unix(ctl_stats),
+                    metrics,
                     module.into(),
                     stop,
                 );
@@ -225,6 +229,7 @@ impl Bound {
                         origin::Origins::new(h.local, &self.ctl.allowed_origins),
                         ctl_stats,
                     ),
+                    metrics,
                     module.into(),
                     stop,
                 );

@@ -15,14 +15,17 @@ use tokio::sync::Semaphore;
 use tower::layer::util::{Identity, Stack};
 
 use super::http::AuthLayer;
+use super::metrics::MetricsLayer;
 use super::params::CheckParamsLayer;
 use super::CtlSettings;
 
 /// The jsonrpsee service builder with our RPC and HTTP middleware.
-pub(super) type Builder =
-    TowerServiceBuilder<Stack<CheckParamsLayer, Identity>, Stack<AuthLayer, Identity>>;
+pub(super) type Builder = TowerServiceBuilder<
+    Stack<CheckParamsLayer, Identity>,
+    Stack<MetricsLayer, Stack<AuthLayer, Identity>>,
+>;
 
-fn builder(ctl: &CtlSettings, auth: AuthLayer) -> Builder {
+fn builder(ctl: &CtlSettings, auth: AuthLayer, metrics: MetricsLayer) -> Builder {
     let config = ServerConfig::builder()
         .max_request_body_size(ctl.max_request_size)
         .max_response_body_size(ctl.max_response_size)
@@ -32,7 +35,7 @@ fn builder(ctl: &CtlSettings, auth: AuthLayer) -> Builder {
     Server::builder()
         .set_config(config)
         .set_rpc_middleware(RpcServiceBuilder::new().layer(CheckParamsLayer))
-        .set_http_middleware(tower::ServiceBuilder::new().layer(auth))
+        .set_http_middleware(tower::ServiceBuilder::new().layer(auth).layer(metrics))
         .to_service_builder()
 }
 
@@ -50,11 +53,12 @@ impl Connections {
     pub(super) fn new(
         ctl: &CtlSettings,
         auth: AuthLayer,
+        metrics: MetricsLayer,
         methods: Methods,
         stop: StopHandle,
     ) -> Self {
         Connections {
-            builder: builder(ctl, auth),
+            builder: builder(ctl, auth, metrics),
             methods,
             stop,
             slots: Arc::new(Semaphore::new(ctl.max_connections as usize)),

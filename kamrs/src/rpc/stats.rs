@@ -494,6 +494,16 @@ pub fn get(state: &State, names: &[String]) -> Result<Vec<String>, ErrorObjectOw
         .collect())
 }
 
+/// Every statistic as (group, name, value, whether it only grows), for
+/// the metrics endpoint. Resettable counters only grow between resets;
+/// `core:log_dropped` has no reset but only grows too.
+pub fn each(state: &State, mut f: impl FnMut(&'static str, &'static str, u64, bool)) {
+    for st in STATS {
+        let grows = st.counter.is_some() || (st.group, st.name) == ("core", "log_dropped");
+        f(st.group, st.name, (st.value)(state), grows);
+    }
+}
+
 /// `stats.reset_statistics`: zeroes the picked counters; gauges and
 /// settings keep their value.
 pub fn reset(state: &State, names: &[String]) -> Result<(), ErrorObjectOwned> {

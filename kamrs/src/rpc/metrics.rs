@@ -1,0 +1,138 @@
+//! `GET /metrics` on the control listener: every statistic of
+//! `stats.get_statistics` in the Prometheus text format, as
+//! `kamrs_<group>_<name>` (counters with Prometheus's `_total` suffix),
+//! for a Prometheus server to scrape.
+//!
+//! The values are read when scraped, from the same atomics the JSON-RPC
+//! statistics read ([`stats::each`]): nothing is counted twice and no
+//! REGISTER pays for the endpoint. No series is per AoR or per source, so a scrape's size does
+//! not grow with the table.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use jsonrpsee::core::BoxError;
+use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use prometheus::{Encoder, IntCounter, IntGauge, Opts, Registry, TextEncoder};
+
+use super::api::State;
+use super::stats;
+
+/// The content type of the Prometheus text format, version 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The scrape body. A registry is made per scrape from the statistics'
+/// current values (some sixty series): the statistics stay the one
+/// place anything is counted.
+pub fn render(state: &State) -> Result<String, prometheus::Error> {
+    let registry = Registry::new();
+    let mut failed = None;
+    stats::each(state, |group, name, value, grows| {
+        if failed.is_some() {
+            return;
+        }
+        let help = format!("kamrs statistic {group}:{name} (stats.get_statistics)");
+        let registered = if grows {
+            IntCounter::with_opts(Opts::new(format!("kamrs_{group}_{name}_total"), help)).and_then(
+                |c| {
+                    c.inc_by(value);
+                    registry.register(Box::new(c))
+                },
+            )
+        } else {
+            IntGauge::with_opts(Opts::new(format!("kamrs_{group}_{name}"), help)).and_then(|g| {
+                g.set(i64::try_from(value).unwrap_or(i64::MAX));
+                registry.register(Box::new(g))
+            })
+        };
+        if let Err(e) = registered {
+            failed = Some(e);
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let mut out = Vec::with_capacity(16 * 1024);
+    TextEncoder::new().encode(&registry.gather(), &mut out)?;
+    String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+}
+
+/// Answers `GET /metrics` before jsonrpsee sees the request; everything
+/// else passes. Placed inside the endpoint's auth layer, so the token and
+/// browser rules of the API apply to the metrics too.
+#[derive(Clone)]
+pub struct MetricsLayer(pub Arc<State>);
+
+impl<S> tower::Layer<S> for MetricsLayer {
+    type Service = Metrics<S>;
+    fn layer(&self, inner: S) -> Metrics<S> {
+        Metrics {
+            inner,
+            state: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// The service [`MetricsLayer`] wraps around jsonrpsee's.
+#[derive(Clone)]
+pub struct Metrics<S> {
+    inner: S,
+    state: Arc<State>,
+}
+
+impl<S, B> tower::Service<HttpRequest<B>> for Metrics<S>
+where
+    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
+    S::Error: Into<BoxError> + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = HttpResponse;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
+        if req.uri().path() != "/metrics" {
+            let fut = self.inner.call(req);
+            return Box::pin(async move { fut.await.map_err(Into::into) });
+        }
+        let resp = if req.method() == http::Method::GET {
+            match render(&self.state) {
+                Ok(body) => response(http::StatusCode::OK, CONTENT_TYPE, body),
+                Err(_) => response(
+                    http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "text/plain; charset=utf-8",
+                    "the metrics could not be written\n".to_owned(),
+                ),
+            }
+        } else {
+            let mut r = response(
+                http::StatusCode::METHOD_NOT_ALLOWED,
+                "text/plain; charset=utf-8",
+                "/metrics takes GET\n".to_owned(),
+            );
+            r.headers_mut()
+                .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
+            r
+        };
+        Box::pin(std::future::ready(Ok(resp)))
+    }
+}
+
+fn response(status: http::StatusCode, content_type: &'static str, body: String) -> HttpResponse {
+    let mut resp = HttpResponse::new(HttpBody::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    resp
+}
+
+#[cfg(test)]
+mod tests;
