@@ -233,6 +233,20 @@ impl Kamrs {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// The log once `f` holds for it, waiting up to 5 s: kamrs writes its
+    /// log lines from a writer thread, a moment after what they report.
+    /// Returns the log either way, for the caller's assertion to show.
+    pub fn log_when(&self, f: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.stderr();
+            if f(&log) || Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn udp(&self) -> SocketAddr {
         self.udp.expect("kamrs has no UDP socket")
     }

@@ -405,7 +405,9 @@ fn ul_flush_says_whether_there_was_anything_to_flush() {
         "flushed: every change is written to the sqlite store"
     );
     // The start-up log names the mode as the config does.
-    let log = k.kamrs.stderr();
+    let log = k
+        .kamrs
+        .log_when(|l| l.contains("sqlite location store open"));
     assert!(log.contains("sqlite location store open"), "{log}");
     assert!(log.contains("mode=write-through"), "{log}");
     assert!(!log.contains("WriteThrough"), "{log}");

@@ -262,7 +262,8 @@ fn write_through_keeps_every_acknowledged_binding_across_kill_9() {
 
     let k = db.start("mode = \"write-through\"");
     assert!(
-        k.stderr().contains("preloaded 180 bindings of 180 AoRs"),
+        k.log_when(|l| l.contains("preloaded 180 bindings of 180 AoRs"))
+            .contains("preloaded 180 bindings of 180 AoRs"),
         "{}",
         k.stderr()
     );
@@ -461,7 +462,7 @@ fn a_locked_store_gives_500_and_recovers() {
         started.elapsed() >= Duration::from_millis(500),
         "waited for the lock"
     );
-    let log = k.stderr();
+    let log = k.log_when(|l| l.contains("location.db") && l.contains("write lock"));
     assert!(
         log.contains("location.db") && log.contains("write lock"),
         "a clear log line names the file and the cause:\n{log}"
@@ -632,7 +633,7 @@ fn a_small_disk_holds_more_than_the_wal_would_let_it() {
         assert_eq!(r.status, 200, "REGISTER {i} of {N}: {}", r.raw);
     }
     assert_eq!(db.rows(), N as i64);
-    let log = k.stderr();
+    let log = k.log_when(|l| l.contains("KiB free on the disk holding"));
     assert!(
         log.contains("KiB free on the disk holding"),
         "low disk space is not warned about:\n{log}"
