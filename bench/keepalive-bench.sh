@@ -40,6 +40,10 @@
 #   RESP_SOCKETS [10]     the responder's UDP sockets (POPULATION/RESP_SOCKETS AoRs each)
 #   WORKERS [nproc]       PROBE_INTERVAL_US [2000]
 #   SYSTEMS ["kamailio kamrs"]
+#   KAM_MAXBUFFER [4194304]  Kamailio's core maxbuffer (UDP receive buffer ceiling;
+#                         its default 256 KiB drops part of the burst of 200s)
+#   KA_PROFILE_SECS [10]  perf record on kamrs after its keepalive-on window
+#                         (bench/profile-keepalive.txt; 0: none)
 #   OUT_DIR [bench]       where keepalive-results.json and RESULTS.md go
 #   NO_INSTALL=1          do not call apt-get
 #   KEEP_WORK=1           keep the work directory (logs, per-second counts)

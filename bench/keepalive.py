@@ -39,6 +39,12 @@ RESP_SOCKETS = H.env_int("RESP_SOCKETS", 10)
 SETTLE_SECS = H.env_int("SETTLE_SECS", 3)
 KA_SETTLE_SECS = H.env_int("KA_SETTLE_SECS", KA_INTERVAL)
 SYSTEMS = os.environ.get("SYSTEMS", "kamailio kamrs").split()
+# Kamailio's UDP receive buffer ceiling (core `maxbuffer`, default 256 KiB):
+# the size kamrs asks for its sockets (4 MiB), so neither drops the burst of
+# 200 OKs to Kamailio's all-at-once pings for want of a buffer.
+KAM_MAXBUFFER = H.env_int("KAM_MAXBUFFER", 4 * 1024 * 1024)
+# perf record on kamrs after its keepalive-on window (0: none).
+PROFILE_SECS = H.env_int("KA_PROFILE_SECS", 10)
 OUT_DIR = H.OUT_DIR
 WORK = H.WORK
 log = H.log
@@ -56,6 +62,7 @@ children={children}
 auto_aliases=no
 disable_tcp=yes
 listen=udp:127.0.0.1:{port}
+maxbuffer={maxbuffer}
 
 #!define FLB_NATB 6
 
@@ -112,7 +119,7 @@ def start_system(key, ka_on, name):
     ka_mode = 2 if ka_on else 0
     if key == "kamailio":
         return H.Kamailio(name, template=KAMAILIO_KA_CFG, ka_interval=KA_INTERVAL,
-                          ka_mode=ka_mode)
+                          ka_mode=ka_mode, maxbuffer=KAM_MAXBUFFER)
     return H.Kamrs(name, top=kamrs_top(ka_mode))
 
 
@@ -179,6 +186,58 @@ def read_counts(path):
     return counts
 
 
+def ctx_switches(pids):
+    """Voluntary and involuntary context switches of all the threads of pids."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{pid}/task/{t}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            total += int(line.split()[1])
+            except OSError:
+                pass
+    return total
+
+
+def profile_kamrs(kr):
+    """perf record (cpu-clock, DWARF call graphs) on kamrs for PROFILE_SECS
+    with its keepalive running: OUT_DIR/profile-keepalive.txt."""
+    if not PROFILE_SECS or not H.shutil.which("perf"):
+        return {"skipped": True}
+    data = WORK / "perf-ka.data"
+    c0 = kr.cpu()
+    perf = H.start(["perf", "record", "-e", "cpu-clock", "-F", str(H.PERF_FREQ), "--call-graph",
+                    "dwarf,16384", "-p", str(kr.proc.pid), "-o", str(data)], "perf-ka")
+    time.sleep(PROFILE_SECS)
+    H.stop(perf, signal.SIGINT, grace=60)
+    prof = {"secs": PROFILE_SECS, "cpu_s": (kr.cpu() - c0) / H.CLK_TCK}
+    if not data.exists():
+        prof["error"] = (WORK / "perf-ka.err").read_text()[-500:]
+        return prof
+    prof.update(H.analyse_perf(data))
+    data.unlink(missing_ok=True)
+    if not prof.get("error"):
+        path = OUT_DIR / "profile-keepalive.txt"
+        prof["rate"] = 0
+        H.write_profile_text(prof, path)
+        lines = path.read_text().splitlines()
+        lines[0] = (f"# kamrs with its NAT keepalive on ({POPULATION:,} NATed bindings, ka_interval "
+                    f"{KA_INTERVAL} s, ~{POPULATION / KA_INTERVAL:,.0f} pings/s answered, nothing "
+                    f"else): perf record -e cpu-clock -F {H.PERF_FREQ} --call-graph dwarf for "
+                    f"{PROFILE_SECS} s ({prof['samples']} samples, {prof['cpu_s']:.2f} s of kamrs "
+                    "CPU; written by bench/keepalive-bench.sh)")
+        path.write_text("\n".join(lines) + "\n")
+    log(f"  perf: {prof.get('error') or str(prof.get('samples')) + ' samples'} -> profile-keepalive.txt")
+    return {k: v for k, v in prof.items() if k in ("secs", "cpu_s", "samples", "kernel_pct",
+                                                   "groups", "error", "flat")}
+
+
 def port_drops(ports):
     """Datagrams dropped at these 127.0.0.1 UDP ports (/proc/net/udp)."""
     want = set(ports)
@@ -236,11 +295,13 @@ def one_run(key, ka_on):
         rd0, pd0 = H.socket_drops(sysm.port), port_drops(ports)
         t0 = round(time.time())
         c0 = sysm.cpu()
+        x0 = ctx_switches(sysm.pids())
         while time.time() < t0 + MEASURE_SECS:
             if not sysm.alive():
                 raise RuntimeError(f"{tag}: {sysm.label} died during the window")
             time.sleep(min(0.5, max(0.0, t0 + MEASURE_SECS - time.time())))
         c1 = sysm.cpu()
+        x1 = ctx_switches(sysm.pids())
         t1 = time.time()
         pres = probe.finish()
         probe = None
@@ -255,6 +316,7 @@ def one_run(key, ka_on):
         row.update({
             "window_start": t0, "window_secs": t1 - t0,
             "cpu_s": (c1 - c0) / H.CLK_TCK,
+            "ctx_switches": x1 - x0,
             "pings": pings, "answered": sum(ans_sec),
             "per_sec": per_sec,
             "per_sec_max": max(per_sec) if per_sec else 0,
@@ -274,6 +336,8 @@ def one_run(key, ka_on):
             if "error" in s1:
                 row["kamrs_stats"]["error"] = s1["error"]
             row["sample_binding"] = kamrs_lookup(sysm, "ka1")
+            if ka_on:
+                row["profile"] = profile_kamrs(sysm)
         else:
             row["sample_binding"] = kamailio_lookup(sysm, "ka1")
         log(f"  {tag}: cpu {row['cpu_s']:.2f}s pings {pings:,} answered {row['answered']:,} "
@@ -304,6 +368,8 @@ def summarize(runs):
         out[key] = {
             "pings": on["pings"], "answered": on["answered"],
             "cpu_on_s": on["cpu_s"], "cpu_off_s": off["cpu_s"], "cost_s": cost,
+            "ctx_on": on.get("ctx_switches"), "ctx_off": off.get("ctx_switches"),
+            "drops_on": on.get("registrar_drops"), "resp_drops_on": on.get("responder_drops"),
             "cost_ms_per_1000": cost * 1e6 / on["pings"] if on["pings"] else None,
             "spread": on["spread"], "per_sec_max": on["per_sec_max"],
             "per_sec_mean": on["per_sec_mean"],
@@ -351,6 +417,10 @@ def section(res):
       f"| {n(k.get('cpu_on_s'), 2)} / {n(k.get('cpu_off_s'), 2)} |")
     a(f"| keepalive cost (CPU s in {MEASURE_SECS} s) | {n(m.get('cost_s'), 2)} | {n(k.get('cost_s'), 2)} |")
     a(f"| CPU ms per 1000 pings | {n(m.get('cost_ms_per_1000'), 1)} | {n(k.get('cost_ms_per_1000'), 1)} |")
+    a(f"| context switches, keepalive on / off | {n(m.get('ctx_on'))} / {n(m.get('ctx_off'))} "
+      f"| {n(k.get('ctx_on'))} / {n(k.get('ctx_off'))} |")
+    a(f"| datagrams dropped at the registrar's / phones' sockets (on) | {n(m.get('drops_on'))} / "
+      f"{n(m.get('resp_drops_on'))} | {n(k.get('drops_on'))} / {n(k.get('resp_drops_on'))} |")
     a(f"| pings per second: max / mean (spread) | {n(m.get('per_sec_max'))} / "
       f"{n(m.get('per_sec_mean'))} ({n(m.get('spread'), 1)}) | {n(k.get('per_sec_max'))} / "
       f"{n(k.get('per_sec_mean'))} ({n(k.get('spread'), 1)}) |")
@@ -384,6 +454,12 @@ def section(res):
         a(f"- Kamailio answered pings: `ul.lookup location ka1` after its window: "
           f"`KA-Roundtrip` {mon['sample_binding'].get('KA-Roundtrip')} µs, `Received` "
           f"`{mon['sample_binding'].get('Received')}`.")
+    prof = kon.get("profile") or {}
+    if prof.get("flat"):
+        a(f"- Where kamrs's keepalive CPU goes ([profile-keepalive.txt](profile-keepalive.txt), "
+          f"perf for {prof['secs']} s after its window, {n(prof.get('kernel_pct'), 0)} % of "
+          "samples in the kernel), top self time: "
+          + "; ".join(f"{r['pct']:.1f} % `{r['sym'][:70]}`" for r in prof["flat"][:8]) + ".")
     a("")
     a("Method and knobs:")
     a("")
@@ -393,7 +469,8 @@ def section(res):
       "pings leave the core timer), `ka_timeout=0`; nathelper `nat_uac_test(\"19\")` → "
       "`setbflag(FLB_NATB)` (usrloc `nat_bflag`) + `fix_nated_register()` (`received_avp`) before "
       "`save(\"location\")`, so `received` is the source and pings go there; nathelper's own "
-      f"pinger off. `children` = {res['config']['workers']}. The off run: the same with `ka_mode=0`.")
+      f"pinger off. `maxbuffer={KAM_MAXBUFFER}` (the UDP receive buffer kamrs asks for; "
+      f"Kamailio's default, 256 KiB, drops part of the burst of 200s). `children` = {res['config']['workers']}. The off run: the same with `ka_mode=0`.")
     a(f"- kamrs: release build, harness.py's config plus `ka_mode = 2`, `ka_interval = {KA_INTERVAL}`, "
       "`ka_randomize = true`, `ka_timeout = 0` (default `nat_uac_test = 51`); `udp_workers` = "
       f"tokio worker threads = {res['config']['workers']}. The off run: `ka_mode = 0`.")
@@ -410,7 +487,7 @@ def section(res):
     a("")
     a(f"How to run: `bench/keepalive-bench.sh` (defaults `POPULATION=100000 KA_INTERVAL=30 "
       "MEASURE_SECS=90`; also `NO_INSTALL=1`, `OUT_DIR`, `REG_RATE`, `RESP_SOCKETS`, `WORKERS`, "
-      "`SYSTEMS`, `KEEP_WORK=1`). This run: `POPULATION=" + str(POPULATION) + f" KA_INTERVAL={KA_INTERVAL} "
+      "`SYSTEMS`, `KAM_MAXBUFFER`, `KA_PROFILE_SECS`, `KEEP_WORK=1`). This run: `POPULATION=" + str(POPULATION) + f" KA_INTERVAL={KA_INTERVAL} "
       f"MEASURE_SECS={MEASURE_SECS}`, {res['total_secs']:.0f} s. Raw data: "
       "[keepalive-results.json](keepalive-results.json).")
     a("")
