@@ -44,6 +44,9 @@
 #                         its default 256 KiB drops part of the burst of 200s)
 #   KA_PROFILE_SECS [10]  perf record on kamrs after its keepalive-on window
 #                         (bench/profile-keepalive.txt; 0: none)
+#   QUIET_WAIT_SECS [120] QUIET_MAX_CPU [0.15]  before each window, wait up to
+#                         QUIET_WAIT_SECS for a second in which the rest of the
+#                         machine used under QUIET_MAX_CPU of a CPU (shared machines)
 #   OUT_DIR [bench]       where keepalive-results.json and RESULTS.md go
 #   NO_INSTALL=1          do not call apt-get
 #   KEEP_WORK=1           keep the work directory (logs, per-second counts)
