@@ -40,6 +40,7 @@
 #   RESP_SOCKETS [10]     the responder's UDP sockets (POPULATION/RESP_SOCKETS AoRs each)
 #   WORKERS [nproc]       PROBE_INTERVAL_US [2000]
 #   SYSTEMS ["kamailio kamrs"]
+#   KA_RANDOMIZE [1]      kamrs ka_randomize (0: every ping at the round's start)
 #   KAM_MAXBUFFER [4194304]  Kamailio's core maxbuffer (UDP receive buffer ceiling;
 #                         its default 256 KiB drops part of the burst of 200s)
 #   KA_PROFILE_SECS [10]  perf record on kamrs after its keepalive-on window

@@ -50,6 +50,9 @@ PROFILE_SECS = H.env_int("KA_PROFILE_SECS", 10)
 # on a shared machine, and other work there is noise in both CPU and latency.
 QUIET_WAIT_SECS = H.env_int("QUIET_WAIT_SECS", 120)
 QUIET_MAX_CPU = float(os.environ.get("QUIET_MAX_CPU", "0.15"))
+# kamrs's ka_randomize (1: pings spread over the interval, the default; 0: all
+# at the round's start, like Kamailio: how much of the cost is the spreading).
+KA_RANDOMIZE = H.env_int("KA_RANDOMIZE", 1)
 OUT_DIR = H.OUT_DIR
 WORK = H.WORK
 log = H.log
@@ -116,7 +119,7 @@ request_route {{
 
 
 def kamrs_top(ka_mode):
-    return (f"ka_mode = {ka_mode}\nka_interval = {KA_INTERVAL}\nka_randomize = true\n"
+    return (f"ka_mode = {ka_mode}\nka_interval = {KA_INTERVAL}\nka_randomize = {'true' if KA_RANDOMIZE else 'false'}\n"
             f'ka_method = "OPTIONS"\nka_from = "sip:keepalive@kamrs.bench"\nka_timeout = 0')
 
 
@@ -429,6 +432,9 @@ def summarize(runs):
             "probe_p50_on_us": (on.get("probe") or {}).get("p50_us"),
             "probe_p50_off_us": (off.get("probe") or {}).get("p50_us"),
             "probe_p99_ratio": (p_on / p_off) if p_on and p_off else None,
+            "probe_p999_on_us": (on.get("probe") or {}).get("p999_us"),
+            "probe_p999_off_us": (off.get("probe") or {}).get("p999_us"),
+            "seconds_with_pings": on.get("seconds_with_pings"),
         }
     k, m = out.get("kamrs"), out.get("kamailio")
     if k and m and k["cost_ms_per_1000"] and m["cost_ms_per_1000"]:
@@ -484,6 +490,14 @@ def section(res):
       f"{n(m.get('probe_p99_off_us'))} ({n(m.get('probe_p99_ratio'), 2)}×) | "
       f"{n(k.get('probe_p99_on_us'))} / {n(k.get('probe_p99_off_us'))} "
       f"({n(k.get('probe_p99_ratio'), 2)}×) |")
+    a(f"| probe REGISTER p99.9, keepalive on / off (µs) | {n(m.get('probe_p999_on_us'))} / "
+      f"{n(m.get('probe_p999_off_us'))} | {n(k.get('probe_p999_on_us'))} / {n(k.get('probe_p999_off_us'))} |")
+    a(f"| seconds of the window with pings | {n(m.get('seconds_with_pings'))} of {MEASURE_SECS} "
+      f"| {n(k.get('seconds_with_pings'))} of {MEASURE_SECS} |")
+    a("")
+    a("Other CPU is the machine's busy time (/proc/stat) minus the registrar's, the phones' and the "
+      "probe's (per-process accounting): approximate, ±1–2 s over a window; a large positive value "
+      "means other work shared the machine.")
     a("")
     cr = s.get("cost_ratio_per_ping")
     pr = k.get("probe_p99_ratio")
@@ -500,6 +514,10 @@ def section(res):
         a(f"- kamrs's probe samples slower than their window's p99, by phase in a 100 ms keepalive "
           f"tick (10 bins of 10 ms): the busiest bin holds {n(100 * k['tick_phase_on'], 0)} % of them "
           f"with keepalive on, {n(100 * (k.get('tick_phase_off') or 0), 0)} % off (uniform: 10 %).")
+    ctx = [(x.get("ctx_on") - x.get("ctx_off")) / x["pings"] if x.get("pings") and x.get("ctx_on") is not None
+           and x.get("ctx_off") is not None else None for x in (m, k)]
+    a(f"- Context switches added per ping (on − off, all the registrar's threads): Kamailio "
+      f"{n(ctx[0], 2)}, kamrs {n(ctx[1], 2)}.")
     kon = res["runs"].get("kamrs-on", {})
     ks = kon.get("kamrs_stats") or {}
     if ks:
@@ -530,7 +548,7 @@ def section(res):
       f"pinger off. `maxbuffer={KAM_MAXBUFFER}` (the UDP receive buffer kamrs asks for; "
       f"Kamailio's default, 256 KiB, drops part of the burst of 200s). `children` = {res['config']['workers']}. The off run: the same with `ka_mode=0`.")
     a(f"- kamrs: release build, harness.py's config plus `ka_mode = 2`, `ka_interval = {KA_INTERVAL}`, "
-      "`ka_randomize = true`, `ka_timeout = 0` (default `nat_uac_test = 51`); `udp_workers` = "
+      f"`ka_randomize = {'true' if KA_RANDOMIZE else 'false'}`, `ka_timeout = 0` (default `nat_uac_test = 51`); `udp_workers` = "
       f"tokio worker threads = {res['config']['workers']}. The off run: `ka_mode = 0`.")
     a(f"- The phones: `bench/probe`'s second binary `kamrs-ka-responder` (Rust): {RESP_SOCKETS} UDP "
       "sockets on 127.0.0.1 (receive buffers 64 MiB, SO_RCVBUFFORCE), one thread each; registers "
@@ -546,7 +564,7 @@ def section(res):
     a("")
     a(f"How to run: `bench/keepalive-bench.sh` (defaults `POPULATION=100000 KA_INTERVAL=30 "
       "MEASURE_SECS=90`; also `NO_INSTALL=1`, `OUT_DIR`, `REG_RATE`, `RESP_SOCKETS`, `WORKERS`, "
-      "`SYSTEMS`, `KAM_MAXBUFFER`, `KA_PROFILE_SECS`, `QUIET_WAIT_SECS`, `QUIET_MAX_CPU`, `KEEP_WORK=1`). This run: `POPULATION=" + str(POPULATION) + f" KA_INTERVAL={KA_INTERVAL} "
+      "`SYSTEMS`, `KA_RANDOMIZE`, `KAM_MAXBUFFER`, `KA_PROFILE_SECS`, `QUIET_WAIT_SECS`, `QUIET_MAX_CPU`, `KEEP_WORK=1`). This run: `POPULATION=" + str(POPULATION) + f" KA_INTERVAL={KA_INTERVAL} "
       f"MEASURE_SECS={MEASURE_SECS}`, {res['total_secs']:.0f} s. Raw data: "
       "[keepalive-results.json](keepalive-results.json).")
     a("")
@@ -586,7 +604,8 @@ def main():
                       "measure_secs": MEASURE_SECS, "reg_rate": REG_RATE,
                       "resp_sockets": RESP_SOCKETS, "settle_secs": SETTLE_SECS,
                       "ka_settle_secs": KA_SETTLE_SECS, "workers": H.WORKERS,
-                      "probe_interval_us": H.PROBE_INTERVAL_US, "systems": SYSTEMS},
+                      "probe_interval_us": H.PROBE_INTERVAL_US, "systems": SYSTEMS,
+                      "ka_randomize": bool(KA_RANDOMIZE), "kam_maxbuffer": KAM_MAXBUFFER},
            "runs": {}}
     runs = {}
     try:
