@@ -498,7 +498,14 @@ def section(res):
     a("Other CPU is the machine's busy time (/proc/stat) minus the registrar's, the phones' and the "
       "probe's (per-process accounting): approximate, ±1–2 s over a window; a large positive value "
       "means other work shared the machine.")
-    a("")
+    noisy = [f"{key}-{'on' if on else 'off'} ({r.get('other_cpu_s'):.0f} s)"
+             for key in SYSTEMS for on in (False, True)
+             for r in [res["runs"].get(f"{key}-{'on' if on else 'off'}", {})]
+             if (r.get("other_cpu_s") or 0) > 5]
+    if noisy:
+        a("**Noisy run**: other work used the machine during " + ", ".join(noisy)
+          + " (QUIET_WAIT_SECS ran out): CPU and latency figures of those windows are disturbed.")
+        a("")
     cr = s.get("cost_ratio_per_ping")
     pr = k.get("probe_p99_ratio")
     sp = k.get("spread")
