@@ -27,6 +27,22 @@ import sys
 import time
 from pathlib import Path
 
+if __name__ == "__main__" and sys.argv[1:2] == ["--report"]:
+    # `keepalive.py --report FILE.json`: rewrites the RESULTS.md section from
+    # a saved run (its knobs, not the environment's), measuring nothing.
+    _cfg = json.loads(Path(sys.argv[2]).read_text())["config"]
+    for _k, _v in (("POPULATION", "population"), ("KA_INTERVAL", "ka_interval"),
+                   ("MEASURE_SECS", "measure_secs"), ("REG_RATE", "reg_rate"),
+                   ("RESP_SOCKETS", "resp_sockets"), ("SETTLE_SECS", "settle_secs"),
+                   ("KA_SETTLE_SECS", "ka_settle_secs"), ("WORKERS", "workers"),
+                   ("PROBE_INTERVAL_US", "probe_interval_us"), ("KAM_MAXBUFFER", "kam_maxbuffer")):
+        if _v in _cfg:
+            os.environ[_k] = str(_cfg[_v])
+    os.environ["SYSTEMS"] = " ".join(_cfg.get("systems", ["kamailio", "kamrs"]))
+    os.environ["KA_RANDOMIZE"] = "1" if _cfg.get("ka_randomize", True) else "0"
+    for _k in ("BENCH_WORK", "KAMRS_BIN", "KAMRSCTL_BIN", "PROBE_BIN", "RESPONDER_BIN"):
+        os.environ.setdefault(_k, "/nonexistent")
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import harness as H  # noqa: E402  (reads BENCH_WORK, KAMRS_BIN, ... at import)
 
@@ -498,13 +514,14 @@ def section(res):
     a("Other CPU is the machine's busy time (/proc/stat) minus the registrar's, the phones' and the "
       "probe's (per-process accounting): approximate, ±1–2 s over a window; a large positive value "
       "means other work shared the machine.")
+    a("")
     noisy = [f"{key}-{'on' if on else 'off'} ({r.get('other_cpu_s'):.0f} s)"
              for key in SYSTEMS for on in (False, True)
              for r in [res["runs"].get(f"{key}-{'on' if on else 'off'}", {})]
              if (r.get("other_cpu_s") or 0) > 5]
     if noisy:
         a("**Noisy run**: other work used the machine during " + ", ".join(noisy)
-          + " (QUIET_WAIT_SECS ran out): CPU and latency figures of those windows are disturbed.")
+          + " (it started after the quiet second, or QUIET_WAIT_SECS ran out): CPU and latency figures of those windows are disturbed.")
         a("")
     cr = s.get("cost_ratio_per_ping")
     pr = k.get("probe_p99_ratio")
@@ -640,7 +657,17 @@ def main():
         f"{OUT_DIR / 'keepalive-results.json'}, {OUT_DIR / 'RESULTS.md'}")
 
 
-if __name__ == "__main__":
+def report_only(path):
+    res = json.loads(Path(path).read_text())
+    runs = {(v["system"], v["ka"]): v for v in res["runs"].values()}
+    res["summary"] = summarize(runs)
+    write_section(section(res), OUT_DIR / "RESULTS.md")
+    log(f"{OUT_DIR / 'RESULTS.md'}: section rewritten from {path}")
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--report"]:
+    report_only(sys.argv[2])
+elif __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     main()
