@@ -282,7 +282,10 @@ class Kamailio(System):
     label = "Kamailio"
     key = "kamailio"
 
-    def __init__(self, name, hash_size=None):
+    def __init__(self, name, hash_size=None, template=None, **fmt):
+        """template: another config than the tutorial's (bench/keepalive.py),
+        with the same {children} {port} {fifo} {dir} {mpath} {extra} fields
+        and any in fmt."""
         self.dir = WORK / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_both_port()
@@ -290,9 +293,9 @@ class Kamailio(System):
         self.cfg = self.dir / "kamailio.cfg"
         hash_size = hash_size or KAM_HASH_SIZE
         extra = f'modparam("usrloc", "hash_size", {hash_size})' if hash_size else ""
-        self.cfg.write_text(KAMAILIO_CFG.format(
+        self.cfg.write_text((template or KAMAILIO_CFG).format(
             children=WORKERS, port=self.port, fifo=self.fifo, dir=self.dir,
-            mpath=KAM_MODULES, extra=extra))
+            mpath=KAM_MODULES, extra=extra, **fmt))
         t0 = time.time()
         self.proc = start(
             ["kamailio", "-f", str(self.cfg), "-DD", "-E", "-Y", str(self.dir),
@@ -374,7 +377,8 @@ class Kamrs(System):
     key = "kamrs"
 
     def __init__(self, name, store="", auth="", port=None, extra_env=None,
-                 ready_timeout=120):
+                 ready_timeout=120, top=""):
+        """top: more top-level config keys (e.g. ka_mode, bench/keepalive.py)."""
         self.dir = WORK / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port if port is not None else free_both_port()
@@ -383,7 +387,7 @@ class Kamrs(System):
         cfg.write_text(
             f'listen = ["udp:127.0.0.1:{self.port}"]\n'
             f"max_expires = 3600\n"
-            f"udp_workers = {WORKERS}\n"
+            f"udp_workers = {WORKERS}\n{top}\n"
             f'[ctl]\nlisten = "{self.ctl}"\n'
             f'[log]\nlevel = "info"\n{store}\n{auth}\n')
         env = dict(os.environ)

@@ -635,8 +635,28 @@ def write(res, out_dir):
     a("")
     a("![CPU per REGISTER and probe p99 against offered rate](results.png)")
     a("")
-    (out_dir / "RESULTS.md").write_text("\n".join(L))
+    # bench/keepalive.py's section (its own run) survives a rewrite.
+    (out_dir / "RESULTS.md").write_text("\n".join(L) + kept_section(out_dir / "RESULTS.md"))
     plot(res, out_dir / "results.png")
+
+
+KEPT_SECTIONS = ("## NAT keepalive, both systems",)
+
+
+def kept_section(path):
+    """The sections other scripts own (KEPT_SECTIONS) of the file now there,
+    each up to the next `## ` heading, to go after what this file writes."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return ""
+    out, keep = [], False
+    for line in lines:
+        if line.startswith("## "):
+            keep = line.strip() in KEPT_SECTIONS
+        if keep:
+            out.append(line)
+    return ("\n" + "\n".join(out) + "\n") if out else ""
 
 
 def plot(res, path):
