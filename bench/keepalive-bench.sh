@@ -52,6 +52,8 @@
 #   NO_INSTALL=1          do not call apt-get
 #   KEEP_WORK=1           keep the work directory (logs, per-second counts)
 # A quick check: POPULATION=2000 KA_INTERVAL=5 MEASURE_SECS=15 bench/keepalive-bench.sh
+# The RESULTS.md section again from a saved run, measuring nothing:
+#   python3 bench/keepalive.py --report bench/keepalive-results.json
 #
 # Everything listens on 127.0.0.1. Every process started is recorded in the
 # work directory's pid list and stopped by its pid (by keepalive.py, and by
