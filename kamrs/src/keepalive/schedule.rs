@@ -14,8 +14,11 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The scheduling step.
-pub const TICK: Duration = Duration::from_millis(100);
+/// The scheduling step: each tick's pings leave together (one `sendmmsg`
+/// per socket), and their replies come back as one burst ahead of any
+/// REGISTER arriving meanwhile; at 20 ms a tick of 100,000 bindings pinged
+/// every 30 s is 67 pings, a burst of well under a millisecond.
+pub const TICK: Duration = Duration::from_millis(20);
 
 /// Ticks in a round of `interval_secs` (at least one).
 pub fn ticks(interval_secs: u32) -> usize {
