@@ -217,10 +217,10 @@ def busy_ticks():
     return sum(v) - v[3] - v[4]  # minus idle, iowait
 
 
-def tick_phase(samples, p99_us, tick_ms=100):
+def tick_phase(samples, p99_us, tick_ms=20):
     """The probe's samples slower than p99_us by their phase in a tick of
     tick_ms (10 bins): the busiest bin's share (uniform: 0.10). kamrs pings
-    each 100 ms tick's AoRs at once; a tail made by those bursts piles up in
+    each 20 ms tick's AoRs at once (keepalive/schedule.rs TICK); a tail made by those bursts piles up in
     one bin."""
     slow = [t for t, l in samples if l < 0 or l > p99_us]
     if not slow:
@@ -535,8 +535,8 @@ def section(res):
       f"{goal(sp is not None and sp <= 2.0)}). Kamailio 5.6 sends its whole population's pings "
       "in each timer run: that is its spread, as it is.")
     if k.get("tick_phase_on") is not None:
-        a(f"- kamrs's probe samples slower than their window's p99, by phase in a 100 ms keepalive "
-          f"tick (10 bins of 10 ms): the busiest bin holds {n(100 * k['tick_phase_on'], 0)} % of them "
+        a(f"- kamrs's probe samples slower than their window's p99, by phase in a 20 ms keepalive "
+          f"tick (10 bins of 2 ms; the last run's phase was measured against the tick it ran with): the busiest bin holds {n(100 * k['tick_phase_on'], 0)} % of them "
           f"with keepalive on, {n(100 * (k.get('tick_phase_off') or 0), 0)} % off (uniform: 10 %).")
     ctx = [(x.get("ctx_on") - x.get("ctx_off")) / x["pings"] if x.get("pings") and x.get("ctx_on") is not None
            and x.get("ctx_off") is not None else None for x in (m, k)]

@@ -11,7 +11,8 @@ fn names(n: usize) -> Vec<Arc<str>> {
 fn pings_spread_evenly_over_the_interval() {
     let interval = 30;
     let ticks = ticks(interval);
-    assert_eq!(ticks, 300);
+    let per_sec = (Duration::from_secs(1).as_millis() / TICK.as_millis()) as usize;
+    assert_eq!(ticks, 30 * per_sec);
     let n = 30_000;
     let mut round = Round::plan(names(n), ticks, true, &RandomState::new());
     let mut per_second = vec![0usize; interval as usize];
@@ -20,7 +21,7 @@ fn pings_spread_evenly_over_the_interval() {
     while let Some((tick, due)) = round.next_due(from) {
         assert!(tick >= from);
         from = tick + 1;
-        per_second[tick / 10] += due.len();
+        per_second[tick / per_sec] += due.len();
         total += due.len();
     }
     assert_eq!(total, n);
