@@ -15,6 +15,7 @@
 use smallvec::SmallVec;
 use tracing::Level;
 
+use super::error::Reject;
 use super::save::Change;
 use crate::peer::{Peer, Proto};
 use crate::usrloc::Binding;
@@ -191,7 +192,7 @@ pub fn accepted(aor: &str, peer: &Peer, lines: &[Line]) {
     }
 }
 
-/// Logs a REGISTER answered `status` `reason` instead of 200; `aor` and
+/// Logs a REGISTER refused with `reject` instead of a 200; `aor` and
 /// `contact` are only asked for when the line is logged. A challenge (401
 /// to a REGISTER without credentials, the normal first step of every
 /// login) is logged at debug; a wrong password has its own warning line
@@ -200,9 +201,9 @@ pub fn refused<A: AsRef<str>>(
     aor: impl FnOnce() -> Option<A>,
     contact: impl FnOnce() -> Option<String>,
     peer: &Peer,
-    status: u16,
-    reason: &str,
+    reject: &Reject,
 ) {
+    let (status, reason) = (reject.status(), reject.reason());
     let level = if status == 401 {
         Level::DEBUG
     } else {

@@ -219,13 +219,7 @@ impl Registrar {
                 // refused outright (queue full) must not be acknowledged.
                 self.outcomes.store_failed(&err);
                 let reject = Reject::StoreUnavailable;
-                log::refused(
-                    aor_text,
-                    first_contact,
-                    peer,
-                    reject.status(),
-                    reject.reason(),
-                );
+                log::refused(aor_text, first_contact, peer, &reject);
                 reply::refuse(out, req, peer, &reject);
                 None
             }
@@ -249,26 +243,14 @@ impl Registrar {
                         }
                         Err(e) => {
                             outcomes.store_failed(&e);
-                            log::refused(
-                                || Some(&aor),
-                                || contact,
-                                &peer,
-                                reject.status(),
-                                reject.reason(),
-                            );
+                            log::refused(|| Some(&aor), || contact, &peer, &reject);
                             failed
                         }
                     }
                 })))
             }
             Err(reject) => {
-                log::refused(
-                    aor_text,
-                    first_contact,
-                    peer,
-                    reject.status(),
-                    reject.reason(),
-                );
+                log::refused(aor_text, first_contact, peer, &reject);
                 // A challenge is the normal first step of a login, not a
                 // refusal (Kamailio counts only what save() refused).
                 if !matches!(reject, Reject::Challenge(_)) {
