@@ -863,11 +863,15 @@ fn batches_and_connections_are_limited() {
         panic!("control connections never freed");
     };
     wait_slots_free();
-    let held: Vec<UnixStream> = (0..2)
-        .map(|_| UnixStream::connect(&k.socket).unwrap())
+    // Each held connection finishes one exchange (and stays open, HTTP
+    // keep-alive): then the daemon has surely accepted both.
+    let held: Vec<HttpConn> = (0..2)
+        .map(|_| {
+            let mut c = HttpConn::unix(&k.socket);
+            assert_eq!(c.post(call.as_bytes()).status, 200);
+            c
+        })
         .collect();
-    // Let the daemon accept both before the third arrives.
-    std::thread::sleep(Duration::from_millis(200));
     let mut third = UnixStream::connect(&k.socket).unwrap();
     third.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
     let mut buf = [0u8; 16];
