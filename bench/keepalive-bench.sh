@@ -61,72 +61,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t_begin=$(date +%s)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
-if [[ -z ${NO_INSTALL:-} ]]; then
-    need=()
-    command -v kamailio >/dev/null || need+=(kamailio)
-    if [[ ${#need[@]} -gt 0 ]]; then
-        echo "installing: ${need[*]}" >&2
-        sudo=""
-        [[ $(id -u) -eq 0 ]] || sudo=sudo
-        $sudo apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}" >&2
-    fi
-fi
-for tool in kamailio cargo; do
-    command -v "$tool" >/dev/null || { echo "keepalive-bench.sh needs $tool" >&2; exit 1; }
-done
-[[ -x /usr/bin/python3 ]] || { echo "keepalive-bench.sh needs /usr/bin/python3" >&2; exit 1; }
-
-echo "building kamrs, kamrsctl, the probe and the responder (release)..." >&2
-t_build=$(date +%s)
-cargo build --release -q -p kamrs -p kamrsctl >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-    | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-cargo build --release -q --manifest-path bench/probe/Cargo.toml \
-    --target-dir "$target_dir/bench-probe" >&2
-export BUILD_SECS=$(( $(date +%s) - t_build ))
-
-export KAMRS_BIN="$target_dir/release/kamrs"
-export KAMRSCTL_BIN="$target_dir/release/kamrsctl"
-export PROBE_BIN="$target_dir/bench-probe/release/kamrs-probe"
-export RESPONDER_BIN="$target_dir/bench-probe/release/kamrs-ka-responder"
-BENCH_WORK=$(mktemp -d /tmp/kamrs-ka-bench.XXXXXX)
-export BENCH_WORK
-touch "$BENCH_WORK/pids"
-
-py_pid=""
-cleanup() {
-    # keepalive.py stops what it started; this catches what it could not
-    # (it was killed): every pid it recorded, one by one.
-    if [[ -n $py_pid ]]; then
-        kill "$py_pid" 2>/dev/null || true
-        wait "$py_pid" 2>/dev/null || true
-    fi
-    # Only a pid whose start time is still the recorded one (not reused).
-    local pid started sig
-    for sig in TERM KILL; do
-        while read -r pid started; do
-            [[ -n $pid && -r /proc/$pid/stat ]] || continue
-            [[ $(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$pid/stat" 2>/dev/null) == "$started" ]] || continue
-            kill "-$sig" "$pid" 2>/dev/null || true
-        done < "$BENCH_WORK/pids"
-        [[ $sig == KILL ]] || sleep 0.5
-    done
-    if [[ -n ${KEEP_WORK:-} ]]; then
-        echo "work directory kept: $BENCH_WORK" >&2
-    else
-        rm -rf "$BENCH_WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-/usr/bin/python3 bench/keepalive.py &
-py_pid=$!
-rc=0
-wait "$py_pid" || rc=$?
-py_pid=""
-echo "bench/keepalive-bench.sh: $(( $(date +%s) - t_begin )) s in all (build included)" >&2
-exit "$rc"
+bench_install kamailio:kamailio
+bench_require keepalive-bench.sh kamailio cargo
+bench_build
+bench_run bench/keepalive-bench.sh "$t_begin" bench/keepalive.py

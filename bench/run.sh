@@ -76,76 +76,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 t_begin=$(date +%s)
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
-if [[ -z ${NO_INSTALL:-} ]]; then
-    need=()
-    command -v sipp >/dev/null || need+=(sip-tester)
-    command -v kamailio >/dev/null || need+=(kamailio)
-    /usr/bin/python3 -c 'import matplotlib' 2>/dev/null || need+=(python3-matplotlib)
-    command -v perf >/dev/null || need+=(linux-perf)
-    command -v redis-server >/dev/null || need+=(redis-server)
-    command -v sqlite3 >/dev/null || need+=(sqlite3)
-    if [[ ${#need[@]} -gt 0 ]]; then
-        echo "installing: ${need[*]}" >&2
-        sudo=""
-        [[ $(id -u) -eq 0 ]] || sudo=sudo
-        $sudo apt-get update -q >&2
-        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${need[@]}" >&2
-    fi
-fi
-for tool in sipp kamailio cargo; do
-    command -v "$tool" >/dev/null || { echo "run.sh needs $tool" >&2; exit 1; }
-done
-[[ -x /usr/bin/python3 ]] || { echo "run.sh needs /usr/bin/python3" >&2; exit 1; }
-
-echo "building kamrs, kamrsctl and the probe (release)..." >&2
-t_build=$(date +%s)
-cargo build --release -q -p kamrs -p kamrsctl >&2
-target_dir=$(cargo metadata --format-version 1 --no-deps \
-    | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-cargo build --release -q --manifest-path bench/probe/Cargo.toml \
-    --target-dir "$target_dir/bench-probe" >&2
-export BUILD_SECS=$(( $(date +%s) - t_build ))
-
-export KAMRS_BIN="$target_dir/release/kamrs"
-export KAMRSCTL_BIN="$target_dir/release/kamrsctl"
-export PROBE_BIN="$target_dir/bench-probe/release/kamrs-probe"
-BENCH_WORK=$(mktemp -d /tmp/kamrs-bench.XXXXXX)
-export BENCH_WORK
-touch "$BENCH_WORK/pids"
-
-harness_pid=""
-cleanup() {
-    # The harness stops what it started; this catches what it could not
-    # (it was killed): every pid it recorded, one by one.
-    if [[ -n $harness_pid ]]; then
-        kill "$harness_pid" 2>/dev/null || true
-        wait "$harness_pid" 2>/dev/null || true
-    fi
-    # Only a pid whose start time is still the recorded one (not reused).
-    local pid started sig
-    for sig in TERM KILL; do
-        while read -r pid started; do
-            [[ -n $pid && -r /proc/$pid/stat ]] || continue
-            [[ $(awk '{ sub(/^.*\) /, ""); print $20 }' "/proc/$pid/stat" 2>/dev/null) == "$started" ]] || continue
-            kill "-$sig" "$pid" 2>/dev/null || true
-        done < "$BENCH_WORK/pids"
-        [[ $sig == KILL ]] || sleep 0.5
-    done
-    if [[ -n ${KEEP_WORK:-} ]]; then
-        echo "work directory kept: $BENCH_WORK" >&2
-    else
-        rm -rf "$BENCH_WORK"
-    fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-/usr/bin/python3 bench/harness.py &
-harness_pid=$!
-rc=0
-wait "$harness_pid" || rc=$?
-harness_pid=""
-echo "bench/run.sh: $(( $(date +%s) - t_begin )) s in all (build included)" >&2
-exit "$rc"
+bench_install sip-tester:sipp kamailio:kamailio python3-matplotlib:py:matplotlib linux-perf:perf redis-server:redis-server sqlite3:sqlite3
+bench_require run.sh sipp kamailio cargo
+bench_build
+bench_run bench/run.sh "$t_begin" bench/harness.py
