@@ -229,3 +229,35 @@ fn a_subscriber_that_falls_behind_is_cut_off_and_registrations_go_on() {
     assert_eq!(m["params"]["result"]["AoR"], "after", "{m}");
     assert_eq!(m["params"]["result"]["Event"], "registered", "{m}");
 }
+
+/// At most 64 subscriptions at once, however they are opened: the 65th
+/// (here all on one connection) is refused with a message saying so, and
+/// ending one makes room.
+#[test]
+fn subscriptions_are_bounded() {
+    let k = Kamrs::start("[ctl]\nlisten = \"http://127.0.0.1:0\"\n");
+    let mut ws = subscribe(http_ctl_addr(&k));
+    let mut ids = Vec::new();
+    for i in 2..=65 {
+        let call = json!({"jsonrpc": "2.0", "id": i, "method": "ul.subscribe", "params": []});
+        ws.send(tungstenite::Message::text(call.to_string()))
+            .unwrap();
+        let answer = read(&mut ws).expect("an answer");
+        if i < 65 {
+            assert!(!answer["result"].is_null(), "subscription {i}: {answer}");
+            ids.push(answer["result"].clone());
+        } else {
+            let message = answer["error"]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("64 subscriptions are open"), "{answer}");
+        }
+    }
+    let end = json!({"jsonrpc": "2.0", "id": 100, "method": "ul.unsubscribe", "params": [ids[0]]});
+    ws.send(tungstenite::Message::text(end.to_string()))
+        .unwrap();
+    assert_eq!(read(&mut ws).expect("an answer")["result"], true);
+    let again = json!({"jsonrpc": "2.0", "id": 101, "method": "ul.subscribe", "params": []});
+    ws.send(tungstenite::Message::text(again.to_string()))
+        .unwrap();
+    let answer = read(&mut ws).expect("an answer");
+    assert!(!answer["result"].is_null(), "{answer}");
+}

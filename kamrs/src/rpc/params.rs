@@ -30,6 +30,9 @@ use serde_json::{Map, Value};
 enum Kind {
     /// A string (a number is taken as its decimal text).
     Str,
+    /// A subscription id as `ul.subscribe` gave it (a number or a
+    /// string), passed on unchanged: jsonrpsee matches it by type.
+    SubscriptionId,
     /// 0..=4294967295 (a numeric string is accepted).
     U32,
     /// Seconds, 0..=4294967295, 0 meaning permanent.
@@ -154,7 +157,10 @@ const SIGNATURES: &[(&str, &[Arg])] = &[
             optional: true,
         }],
     ),
-    (method::UL_UNSUBSCRIBE, &[req("subscription", Kind::Str)]),
+    (
+        method::UL_UNSUBSCRIBE,
+        &[req("subscription", Kind::SubscriptionId)],
+    ),
     (method::SUBSCRIBER_RELOAD, &[]),
     (method::AUTH_REALM, &[DOMAIN]),
     (
@@ -315,6 +321,13 @@ fn normalise(mut given: Vec<Value>, args: &[Arg]) -> Result<Vec<Value>, String> 
 /// Checks and normalises one argument.
 fn one(v: Value, kind: Kind) -> Result<Value, String> {
     match kind {
+        Kind::SubscriptionId => match v {
+            Value::String(_) | Value::Number(_) => Ok(v),
+            other => Err(format!(
+                "expected the subscription id ul.subscribe answered, got {}",
+                shown(&other)
+            )),
+        },
         Kind::Str => match v {
             Value::String(s) => Ok(Value::String(s)),
             Value::Number(n) => Ok(Value::String(n.to_string())),

@@ -44,7 +44,12 @@ pub async fn subscribe(
         }
     };
     let events = state.table().events();
-    if events.listeners() >= MAX_SUBSCRIPTIONS {
+    // Subscribed before the count is checked, so that concurrent calls
+    // cannot all pass it, and before accepting, so nothing between is
+    // missed.
+    let mut rx = events.subscribe();
+    if events.listeners() > MAX_SUBSCRIPTIONS {
+        drop(rx);
         pending
             .reject(ErrorObjectOwned::owned(
                 common::api::error::DISABLED,
@@ -56,8 +61,6 @@ pub async fn subscribe(
             .await;
         return Ok(());
     }
-    // Subscribed before accepting, so nothing between is missed.
-    let mut rx = events.subscribe();
     let sink = pending.accept().await?;
     let nat_bit = state.settings.nat_bit();
     loop {
