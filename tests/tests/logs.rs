@@ -40,30 +40,52 @@ fn lines_with(k: &Kamrs, parts: &[&str], n: usize) -> Vec<String> {
     }
 }
 
+/// A phone with one Contact and one Call-ID registering `aor` (a unique
+/// name starting with `prefix`).
+struct Phone {
+    sock: std::net::UdpSocket,
+    port: u16,
+    aor: String,
+    contact: String,
+    call_id: String,
+}
+
+impl Phone {
+    fn new(k: &Kamrs, prefix: &str) -> Phone {
+        let sock = udp_client(k.udp());
+        let port = sock.local_addr().unwrap().port();
+        let aor = format!("{prefix}{}", unique().replace(['x', '@'], ""));
+        Phone {
+            contact: format!("sip:{aor}@127.0.0.1:{port}"),
+            call_id: unique(),
+            sock,
+            port,
+            aor,
+        }
+    }
+
+    fn send(&self, cseq: u32, expires: u32) -> kamrs_tests::Response {
+        let msg = register(
+            &self.aor,
+            Some(&self.contact),
+            Some(expires),
+            &self.call_id,
+            cseq,
+            self.port,
+            "logs",
+        );
+        udp_exchange(&self.sock, msg)
+    }
+}
+
 #[test]
 fn each_registration_outcome_is_one_line() {
     let k = at_info("", &[]);
-    let sock = udp_client(k.udp());
-    let port = sock.local_addr().unwrap().port();
-    let aor = format!("logs{}", unique().replace(['x', '@'], ""));
-    let contact = format!("sip:{aor}@127.0.0.1:{port}");
-    let call_id = unique();
-    let send = |cseq: u32, expires: u32| {
-        udp_exchange(
-            &sock,
-            register(
-                &aor,
-                Some(&contact),
-                Some(expires),
-                &call_id,
-                cseq,
-                port,
-                "logs",
-            ),
-        )
-    };
+    let phone = Phone::new(&k, "logs");
+    let (aor, contact, port) = (&phone.aor, &phone.contact, phone.port);
+    let send = |cseq, expires| phone.send(cseq, expires);
     assert_eq!(send(1, 600).status, 200);
-    let registered = lines_with(&k, &["INFO", " registered ", &aor], 1);
+    let registered = lines_with(&k, &["INFO", " registered ", aor], 1);
     let want = format!(
         "aor=\"{aor}\" contact=\"{contact}\" source=127.0.0.1:{port} transport=\"udp\" expires=600 status=200"
     );
@@ -72,12 +94,9 @@ fn each_registration_outcome_is_one_line() {
     // A refresh is not an info line by default; a refusal and a removal are.
     assert_eq!(send(2, 600).status, 200);
     // An old CSeq of the same Call-ID.
-    let stale = udp_exchange(
-        &sock,
-        register(&aor, Some(&contact), Some(0), &call_id, 1, port, "logs"),
-    );
+    let stale = send(1, 0);
     assert_eq!(stale.status, 400, "{}", stale.raw);
-    let refused = lines_with(&k, &["REGISTER refused", &aor], 1);
+    let refused = lines_with(&k, &["REGISTER refused", aor], 1);
     assert!(refused[0].contains("status=400"), "{}", refused[0]);
     assert!(
         refused[0].contains("reason=\"Invalid CSeq Number\""),
@@ -85,7 +104,7 @@ fn each_registration_outcome_is_one_line() {
         refused[0]
     );
     assert_eq!(send(3, 0).status, 200);
-    let unregistered = lines_with(&k, &[" unregistered ", &aor], 1);
+    let unregistered = lines_with(&k, &[" unregistered ", aor], 1);
     assert!(
         unregistered[0].contains("expires=0 status=200"),
         "{}",
@@ -101,33 +120,19 @@ fn each_registration_outcome_is_one_line() {
 #[test]
 fn refreshes_at_info_when_asked_and_expiry_has_its_cause() {
     let k = at_info("[log]\nrefreshes = \"info\"", &[]);
-    let sock = udp_client(k.udp());
-    let port = sock.local_addr().unwrap().port();
-    let aor = format!("exp{}", unique().replace(['x', '@'], ""));
-    let contact = format!("sip:{aor}@127.0.0.1:{port}");
-    let call_id = unique();
+    let phone = Phone::new(&k, "exp");
+    let (aor, contact) = (&phone.aor, &phone.contact);
     for (cseq, expires) in [(1, 600), (2, 1)] {
-        let r = udp_exchange(
-            &sock,
-            register(
-                &aor,
-                Some(&contact),
-                Some(expires),
-                &call_id,
-                cseq,
-                port,
-                "logs",
-            ),
-        );
+        let r = phone.send(cseq, expires);
         assert_eq!(r.status, 200, "{}", r.raw);
     }
-    let refreshed = lines_with(&k, &[" refreshed ", &aor], 1);
+    let refreshed = lines_with(&k, &[" refreshed ", aor], 1);
     assert!(
         refreshed[0].contains("expires=1 status=200"),
         "{}",
         refreshed[0]
     );
-    let expired = lines_with(&k, &["binding removed", &aor], 1);
+    let expired = lines_with(&k, &["binding removed", aor], 1);
     assert!(expired[0].contains("cause=\"expired\""), "{}", expired[0]);
     assert!(
         expired[0].contains(&format!("contact=\"{contact}\"")),
