@@ -864,14 +864,22 @@ fn batches_and_connections_are_limited() {
     };
     wait_slots_free();
     // Each held connection finishes one exchange (and stays open, HTTP
-    // keep-alive): then the daemon has surely accepted both.
-    let held: Vec<HttpConn> = (0..2)
-        .map(|_| {
+    // keep-alive): then the daemon has surely accepted both. A slot may
+    // still be held a moment by the probe that just closed: retry.
+    let hold = || {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
             let mut c = HttpConn::unix(&k.socket);
-            assert_eq!(c.post(call.as_bytes()).status, 200);
-            c
-        })
-        .collect();
+            if c.try_post(call.as_bytes(), "application/json")
+                .is_ok_and(|r| r.status == 200)
+            {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "no control slot came free");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let held: Vec<HttpConn> = (0..2).map(|_| hold()).collect();
     let mut third = UnixStream::connect(&k.socket).unwrap();
     third.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
     let mut buf = [0u8; 16];
