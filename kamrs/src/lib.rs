@@ -28,6 +28,7 @@ pub mod stats;
 pub mod store;
 pub mod stun;
 pub mod time;
+pub mod timing;
 pub mod transport;
 pub mod usrloc;
 pub mod util;

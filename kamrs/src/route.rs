@@ -209,7 +209,7 @@ impl Router {
         match req.method {
             Method::Ack => Action::Absorb,
             Method::Register => match self.core.registrar.handle_sized(req, peer, len, out) {
-                None => self.sent(&req.top_via, peer),
+                None => self.sent(&req.top_via, peer, out),
                 Some(reply) => {
                     CoreStats::inc(&self.core.stats.sent_replies);
                     Action::Deferred {
@@ -223,21 +223,22 @@ impl Router {
             // to a user keeps the tutorial's 501.
             Method::Options if addressed_to_us(req) => {
                 reply::write(out, req, peer, 200, "OK", OPTIONS_HEADERS);
-                self.sent(&req.top_via, peer)
+                self.sent(&req.top_via, peer, out)
             }
             Method::Invite => {
                 reply::write(out, req, peer, 480, "Temporarily Unavailable", &[]);
-                self.sent(&req.top_via, peer)
+                self.sent(&req.top_via, peer, out)
             }
             _ => {
                 reply::write(out, req, peer, 501, "Not Implemented", &[]);
-                self.sent(&req.top_via, peer)
+                self.sent(&req.top_via, peer, out)
             }
         }
     }
 
-    fn sent(&self, via: &Via<'_>, peer: &Peer) -> Action {
+    fn sent(&self, via: &Via<'_>, peer: &Peer, out: &[u8]) -> Action {
         CoreStats::inc(&self.core.stats.sent_replies);
+        self.core.stats.replies.count(out);
         Action::Reply {
             dest: via.reply_destination(peer.remote, self.force_rport),
         }
@@ -256,7 +257,7 @@ impl Router {
                 tracing::debug!(remote = %peer.remote, status = err.status(), reason = err.reason(), "rejecting malformed request");
                 reply::write_raw(out, raw, peer, err.status(), err.reason());
                 CoreStats::inc(&self.core.stats.bad_requests_answered);
-                self.sent(via, peer)
+                self.sent(via, peer, out)
             }
             _ => {
                 tracing::debug!(remote = %peer.remote, reason = err.reason(), "dropping unanswerable message");

@@ -50,6 +50,9 @@ pub struct CoreStats {
     /// Reply bytes queued on all TCP connections now (a gauge, and the
     /// budget `tcp_wq_max` is checked against).
     pub tcp_queued: AtomicU64,
+    /// Replies sent, by status code (`sl:200_replies`, …, and
+    /// `kamrs_sl_replies_total{code="200"}` in `/metrics`).
+    pub replies: ReplyCodes,
 }
 
 impl CoreStats {
@@ -65,5 +68,120 @@ impl CoreStats {
     pub fn dec(gauge: &AtomicU64) {
         // Never wraps below zero, even after a stats reset of a gauge.
         let _ = gauge.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1));
+    }
+}
+
+/// The lowest and highest status codes a SIP reply may carry.
+const FIRST_CODE: u16 = 100;
+const LAST_CODE: u16 = 699;
+
+/// Replies by status code: one counter per code from 100 to 699, so
+/// counting is one index and one relaxed add, and what is exported stays
+/// bounded by the codes kamrs can send (a handful), never by the network.
+pub struct ReplyCodes {
+    counts: Box<[AtomicU64]>,
+}
+
+impl Default for ReplyCodes {
+    fn default() -> Self {
+        ReplyCodes {
+            counts: (FIRST_CODE..=LAST_CODE)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ReplyCodes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut m = f.debug_map();
+        self.each(|code, n| {
+            m.entry(&code, &n);
+        });
+        m.finish()
+    }
+}
+
+impl ReplyCodes {
+    /// Counts the reply in `bytes` (kamrs's own reply, so it starts with
+    /// `SIP/2.0 NNN`); anything else is not counted.
+    pub fn count(&self, bytes: &[u8]) {
+        if let Some(counter) = status_of(bytes).and_then(|c| self.slot(c)) {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn slot(&self, code: u16) -> Option<&AtomicU64> {
+        self.counts.get(usize::from(code.checked_sub(FIRST_CODE)?))
+    }
+
+    /// Replies sent with `code`.
+    pub fn get(&self, code: u16) -> u64 {
+        self.slot(code).map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Every code sent at least once, in order, with its count.
+    pub fn each(&self, mut f: impl FnMut(u16, u64)) {
+        for (code, n) in (FIRST_CODE..=LAST_CODE).zip(self.counts.iter()) {
+            let n = n.load(Ordering::Relaxed);
+            if n > 0 {
+                f(code, n);
+            }
+        }
+    }
+
+    /// Zeroes `code`'s counter.
+    pub fn reset(&self, code: u16) {
+        if let Some(slot) = self.slot(code) {
+            slot.store(0, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The status code of a reply's status line.
+fn status_of(bytes: &[u8]) -> Option<u16> {
+    let digits = bytes.strip_prefix(b"SIP/2.0 ")?.get(..3)?;
+    if !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let code = digits
+        .iter()
+        .fold(0u16, |n, d| n * 10 + u16::from(d - b'0'));
+    (FIRST_CODE..=LAST_CODE).contains(&code).then_some(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_counted_by_code_and_class() {
+        let r = ReplyCodes::default();
+        r.count(b"SIP/2.0 200 OK\r\n");
+        r.count(b"SIP/2.0 200 OK\r\n");
+        r.count(b"SIP/2.0 401 Unauthorized\r\n");
+        r.count(b"SIP/2.0 699 Whatever\r\n");
+        // Not a status line of ours: not counted, never out of bounds.
+        for junk in [
+            &b"SIP/2.0 099 x"[..],
+            b"SIP/2.0 700 x",
+            b"SIP/2.0 2",
+            b"",
+            b"OPTIONS sip:x SIP/2.0",
+        ] {
+            r.count(junk);
+        }
+        assert_eq!(r.get(200), 2);
+        assert_eq!(r.get(401), 1);
+        assert_eq!(r.get(699), 1);
+        assert_eq!(r.get(99), 0);
+        assert_eq!(r.get(700), 0);
+        let mut seen = Vec::new();
+        r.each(|c, n| seen.push((c, n)));
+        assert_eq!(seen, [(200, 2), (401, 1), (699, 1)]);
+        r.reset(200);
+        r.reset(700);
+        assert_eq!(r.get(200), 0);
+        assert_eq!(r.get(401), 1);
     }
 }

@@ -34,15 +34,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("time", &[]),
     ("log_limit", &[]),
     ("stats", &[]),
+    ("timing", &[]),
     ("logging", &[]),
     ("datagram", &[]),
     ("peer", &[]),
     ("stun", &[]),
     ("flow", &["sip", "usrloc", "peer", "datagram"]),
-    ("keepalive", &["sip", "usrloc", "peer", "flow", "datagram"]),
+    (
+        "keepalive",
+        &["sip", "usrloc", "peer", "flow", "datagram", "timing"],
+    ),
     ("sip", &["net", "peer"]),
-    ("usrloc", &["sip", "peer", "log_limit"]),
-    ("store", &["usrloc", "peer", "log_limit"]),
+    ("usrloc", &["sip", "peer", "log_limit", "timing"]),
+    ("store", &["usrloc", "peer", "log_limit", "timing"]),
     ("auth", &["sip", "net", "peer", "log_limit"]),
     ("pike", &["net"]),
     (
@@ -59,7 +63,15 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "registrar",
-        &["sip", "auth", "usrloc", "peer", "log_limit", "net"],
+        &[
+            "sip",
+            "auth",
+            "usrloc",
+            "peer",
+            "log_limit",
+            "net",
+            "timing",
+        ],
     ),
     (
         "route",
@@ -94,6 +106,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "net",
             "log_limit",
             "logging",
+            "timing",
         ],
     ),
 ];

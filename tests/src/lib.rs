@@ -876,6 +876,38 @@ pub fn free_udp_port() -> u16 {
         .expect("free port")
 }
 
+/// The next OPTIONS `sock` receives within `secs`, as text.
+pub fn next_options(sock: &UdpSocket, secs: u64) -> Option<String> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(bytes) = recv_udp(sock, Duration::from_millis(200)) {
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            if text.starts_with("OPTIONS ") {
+                return Some(text);
+            }
+        }
+    }
+    None
+}
+
+/// A phone's 200 to the keepalive OPTIONS `req`: its Via, From, Call-ID and CSeq, To with a tag.
+pub fn answer_options(req: &str) -> String {
+    let header = |name: &str| {
+        req.lines()
+            .find(|l| l.len() > name.len() && l[..name.len()].eq_ignore_ascii_case(name))
+            .unwrap_or_else(|| panic!("no {name} in {req}"))
+            .to_owned()
+    };
+    format!(
+        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=phone\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        header("Via:"),
+        header("From:"),
+        header("To:"),
+        header("Call-ID:"),
+        header("CSeq:"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,38 +41,6 @@ fn udp_register(sock: &UdpSocket, aor: &str, via_port: Option<u16>) {
     assert_eq!(udp_exchange(sock, req).status, 200);
 }
 
-/// The next OPTIONS `sock` receives within `secs`, as text.
-fn next_options(sock: &UdpSocket, secs: u64) -> Option<String> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if let Some(bytes) = recv_udp(sock, Duration::from_millis(200)) {
-            let text = String::from_utf8_lossy(&bytes).into_owned();
-            if text.starts_with("OPTIONS ") {
-                return Some(text);
-            }
-        }
-    }
-    None
-}
-
-/// A phone's 200 to `req`: its Via, From, Call-ID and CSeq, To with a tag.
-fn answer(req: &str) -> String {
-    let header = |name: &str| {
-        req.lines()
-            .find(|l| l.len() > name.len() && l[..name.len()].eq_ignore_ascii_case(name))
-            .unwrap_or_else(|| panic!("no {name} in {req}"))
-            .to_owned()
-    };
-    format!(
-        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=phone\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
-        header("Via:"),
-        header("From:"),
-        header("To:"),
-        header("Call-ID:"),
-        header("CSeq:"),
-    )
-}
-
 /// `Last-Keepalive` and `KA-Roundtrip` of `aor`'s only binding.
 fn ka_fields(k: &CtlKamrs, aor: &str) -> (i64, u64) {
     let l = k.ctl_json(&["ul.lookup", aor]);
@@ -99,7 +67,7 @@ fn a_phone_that_answers_gets_its_round_trip_and_forgeries_change_nothing() {
         "{options}"
     );
     assert!(options.contains("\r\nCall-ID: ka-"), "{options}");
-    let reply = answer(&options);
+    let reply = answer_options(&options);
     // The same reply from another address: ignored.
     let stranger = k.kamrs.udp_client();
     send_udp(&stranger, reply.as_bytes());
@@ -142,7 +110,7 @@ fn a_phone_that_stops_answering_is_removed_after_ka_timeout() {
             let deadline = Instant::now() + Duration::from_secs(30);
             while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 if let Some(req) = next_options(&sock, 1) {
-                    send_udp(&sock, answer(&req).as_bytes());
+                    send_udp(&sock, answer_options(&req).as_bytes());
                 }
             }
         })
@@ -216,7 +184,7 @@ fn a_tcp_binding_is_pinged_over_its_own_connection() {
     let options = String::from_utf8_lossy(&got).into_owned();
     assert!(options.starts_with("OPTIONS "), "{options}");
     assert!(options.contains("Via: SIP/2.0/TCP "), "{options}");
-    tcp.write_all(answer(&options).as_bytes()).unwrap();
+    tcp.write_all(answer_options(&options).as_bytes()).unwrap();
     eventually(5, "the answer over TCP is recorded", || {
         ka_fields(&k, "tcpka").1 > 0
     });

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::{http_ctl_addr, register_many};
-use kamrs_tests::{have, udp_client, Kamrs, TempDir};
+use kamrs_tests::{answer_options, have, next_options, udp_client, Kamrs, TempDir};
 
 /// A GET of `path` with optional bearer `token`: (status, body).
 fn get(addr: SocketAddr, path: &str, token: Option<&str>) -> (u16, String) {
@@ -102,6 +102,79 @@ fn metrics_are_prometheus_text_that_promtool_accepts() {
         "promtool check metrics refused the output:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The value of the series `name` with exactly `labels` (`{code="200"}`).
+fn labelled(body: &str, name: &str, labels: &str) -> Option<f64> {
+    series(body, &format!("{name}{labels}"))
+}
+
+#[test]
+fn replies_by_code_and_the_histograms_follow_real_traffic() {
+    let dir = TempDir::new("metrics-timing");
+    let k = Kamrs::start(&format!(
+        "ka_mode = 1\nka_interval = 1\n\
+         [ctl]\nlisten = \"http://127.0.0.1:0\"\n\
+         [store]\nbackend = \"sqlite\"\npath = \"{}\"\nmode = \"write-through\"\n",
+        dir.path().join("location.db").display()
+    ));
+    let addr = http_ctl_addr(&k);
+    let phone = udp_client(k.udp());
+    register_many(&phone, "timed", 0..3, 3, 600, 1);
+    // An INVITE gets the tutorial's 480.
+    let port = phone.local_addr().unwrap().port();
+    let invite = kamrs_tests::sip_request("INVITE", &kamrs_tests::unique(), 1, port, &[]);
+    assert_eq!(kamrs_tests::udp_exchange(&phone, invite).status, 480);
+    // The first keepalive ping, answered.
+    let options = next_options(&phone, 10).expect("kamrs pings the phone");
+    kamrs_tests::send_udp(&phone, answer_options(&options));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let (status, body) = get(addr, "/metrics", None);
+        assert_eq!(status, 200, "{body}");
+        if series(&body, "kamrs_keepalive_roundtrip_seconds_count").is_some_and(|n| n >= 1.0) {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the answered ping is not in the round-trip histogram: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let code = |c: &str| {
+        labelled(
+            &body,
+            "kamrs_sl_replies_total",
+            &format!("{{code=\"{c}\"}}"),
+        )
+    };
+    assert_eq!(code("200"), Some(3.0), "{body}");
+    assert_eq!(code("480"), Some(1.0), "{body}");
+    assert_eq!(code("500"), None, "{body}");
+    // Every REGISTER answered is in the handling histogram, and in
+    // write-through mode each waited for a commit.
+    assert_eq!(
+        series(&body, "kamrs_registrar_register_duration_seconds_count"),
+        Some(3.0),
+        "{body}"
+    );
+    assert_eq!(
+        labelled(
+            &body,
+            "kamrs_registrar_register_duration_seconds_bucket",
+            "{le=\"+Inf\"}"
+        ),
+        Some(3.0),
+        "{body}"
+    );
+    assert!(
+        series(&body, "kamrs_usrloc_store_commit_duration_seconds_count").is_some_and(|n| n >= 1.0),
+        "{body}"
+    );
+    assert!(
+        series(&body, "kamrs_registrar_register_duration_seconds_sum").is_some_and(|s| s > 0.0),
+        "{body}"
     );
 }
 

@@ -15,6 +15,7 @@ use crate::datagram::SendBatch;
 use crate::flow::{self, Flows, Outbox, Target};
 use crate::peer::{Peer, Proto};
 use crate::time::{unix_now, unix_now_us};
+use crate::timing::{self, Latency};
 use crate::usrloc::{Binding, LocationTable, Origin, Ruid};
 
 /// Pings sent between two yields of the runtime thread: a round without
@@ -26,7 +27,7 @@ const YIELD_EVERY: usize = 256;
 const SEND_BATCH: usize = 64;
 
 /// Keepalive counters (`usrloc:ka_*` statistics).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KaStats {
     /// Pings handed to a socket or connection.
     pub sent: AtomicU64,
@@ -40,6 +41,21 @@ pub struct KaStats {
     /// Replies that looked like ours and changed nothing: forged, too old,
     /// a replay, or from somewhere else than the binding's flow.
     pub ignored: AtomicU64,
+    /// Round trips of answered pings ([`timing::KEEPALIVE_ROUNDTRIP`]).
+    pub roundtrip: Latency,
+}
+
+impl Default for KaStats {
+    fn default() -> Self {
+        KaStats {
+            sent: AtomicU64::new(0),
+            answered: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            unsent: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
+            roundtrip: Latency::new(&timing::KEEPALIVE_ROUNDTRIP),
+        }
+    }
 }
 
 /// The keepalive: one task pinging, and [`on_reply`](Self::on_reply)
@@ -277,6 +293,7 @@ impl Keepalive {
                 .max(self.settings.interval.saturating_mul(2)),
         );
         let max_age_us = window.saturating_mul(1_000_000);
+        let mut roundtrip_us = 0;
         let proved = self
             .tokens
             .verify(call_id, now_us, max_age_us)
@@ -295,13 +312,14 @@ impl Keepalive {
                         return false;
                     }
                     b.last_keepalive_us = now_us;
-                    b.ka_roundtrip_us =
-                        u32::try_from(now_us.saturating_sub(ping.sent_us)).unwrap_or(u32::MAX);
+                    roundtrip_us = now_us.saturating_sub(ping.sent_us);
+                    b.ka_roundtrip_us = u32::try_from(roundtrip_us).unwrap_or(u32::MAX);
                     true
                 })
             })
             .unwrap_or(false);
         let counter = if proved {
+            self.stats.roundtrip.observe_us(roundtrip_us);
             &self.stats.answered
         } else {
             &self.stats.ignored

@@ -16,6 +16,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 pub use error::Reject;
 pub use settings::{MaxContactsPolicy, MinExpiresMode, Settings};
@@ -24,6 +25,7 @@ use crate::auth::{Authenticator, Verdict};
 use crate::log_limit::LogLimiter;
 use crate::peer::Peer;
 use crate::sip::{HeaderName, Request};
+use crate::timing::{self, Latency};
 use crate::usrloc::{unix_now, Durability, Edit, LocationTable, Ruid, StoreError};
 
 /// User-Agent strings shared between bindings: a deployment has thousands
@@ -63,7 +65,7 @@ impl UserAgents {
 }
 
 /// Registrar counters, named after Kamailio's statistics.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RegistrarStats {
     /// `registrar:accepted_regs`
     pub accepted: AtomicU64,
@@ -72,6 +74,19 @@ pub struct RegistrarStats {
     /// REGISTERs over UDP refused because their 200 would not fit the
     /// reply budget (`registrar:reply_too_large`, see [`budget`]).
     pub reply_too_large: AtomicU64,
+    /// How long REGISTERs took to answer ([`timing::REGISTER`]).
+    pub handling: Latency,
+}
+
+impl Default for RegistrarStats {
+    fn default() -> Self {
+        RegistrarStats {
+            accepted: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            reply_too_large: AtomicU64::new(0),
+            handling: Latency::new(&timing::REGISTER),
+        }
+    }
 }
 
 /// The answer to a REGISTER whose change must be durable first
@@ -191,6 +206,24 @@ impl Registrar {
         request_len: usize,
         out: &mut Vec<u8>,
     ) -> Option<Deferred> {
+        let started = Instant::now();
+        let deferred = self.handle_timed(req, peer, request_len, out, started);
+        if deferred.is_none() {
+            self.outcomes.stats.handling.since(started);
+        }
+        deferred
+    }
+
+    /// [`handle_sized`](Self::handle_sized); a deferred answer records its
+    /// own handling time once the store has answered.
+    fn handle_timed(
+        &self,
+        req: &Request<'_>,
+        peer: &Peer,
+        request_len: usize,
+        out: &mut Vec<u8>,
+        started: Instant,
+    ) -> Option<Deferred> {
         let now = unix_now();
         let limit = (peer.proto == crate::peer::Proto::Udp).then(|| {
             budget::udp_reply_limit(
@@ -235,7 +268,9 @@ impl Registrar {
                 let contact = first_contact();
                 let peer = *peer;
                 Some(Deferred(Box::pin(async move {
-                    match confirm.outcome().await {
+                    let outcome = confirm.outcome().await;
+                    outcomes.stats.handling.since(started);
+                    match outcome {
                         Ok(()) => {
                             outcomes.stats.accepted.fetch_add(1, Ordering::Relaxed);
                             log::accepted(&aor, &peer, &lines);

@@ -15,22 +15,24 @@ use std::task::{Context, Poll};
 
 use jsonrpsee::core::BoxError;
 use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
-use prometheus::{Encoder, IntCounter, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use super::api::State;
 use super::stats;
+use crate::timing::Latency;
 
 /// The content type of the Prometheus text format, version 0.0.4.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 /// The scrape body. A registry is made per scrape from the statistics'
 /// current values (some sixty series): the statistics stay the one
-/// place anything is counted.
+/// place anything is counted. The histograms live where they are
+/// observed and are only registered here.
 pub fn render(state: &State) -> Result<String, prometheus::Error> {
     let registry = Registry::new();
     let mut failed = None;
     stats::each(state, |group, name, value, grows| {
-        if failed.is_some() {
+        if failed.is_some() || stats::is_reply_code(group, name) {
             return;
         }
         let help = format!("kamrs statistic {group}:{name} (stats.get_statistics)");
@@ -54,9 +56,45 @@ pub fn render(state: &State) -> Result<String, prometheus::Error> {
     if let Some(e) = failed {
         return Err(e);
     }
+    registry.register(Box::new(replies_by_code(state)?))?;
+    for latency in latencies(state) {
+        registry.register(Box::new(latency.histogram().clone()))?;
+    }
     let mut out = Vec::with_capacity(16 * 1024);
     TextEncoder::new().encode(&registry.gather(), &mut out)?;
     String::from_utf8(out).map_err(|e| prometheus::Error::Msg(e.to_string()))
+}
+
+/// `kamrs_sl_replies_total{code="…"}`: one series per status code sent
+/// at least once (the `sl:NNN_replies` statistics, by label). The codes
+/// are kamrs's own replies, so the series stay a handful.
+fn replies_by_code(state: &State) -> Result<IntCounterVec, prometheus::Error> {
+    let replies = IntCounterVec::new(
+        Opts::new(
+            "kamrs_sl_replies_total",
+            "SIP replies kamrs sent, by status code (sl:NNN_replies in stats.get_statistics).",
+        ),
+        &["code"],
+    )?;
+    state.core.stats.replies.each(|code, n| {
+        replies
+            .with_label_values(&[code.to_string().as_str()])
+            .inc_by(n);
+    });
+    Ok(replies)
+}
+
+/// The histograms of what is on: REGISTER handling always, the store's
+/// commits with a store, keepalive round trips with `ka_mode`.
+fn latencies(state: &State) -> Vec<&Latency> {
+    let mut all = vec![&state.core.registrar.stats().handling];
+    if let Some(store) = state.table().store() {
+        all.extend(store.commit_time());
+    }
+    if let Some(ka) = &state.core.keepalive {
+        all.push(&ka.stats.roundtrip);
+    }
+    all
 }
 
 /// Answers `GET /metrics` before jsonrpsee sees the request; everything

@@ -57,6 +57,52 @@ fn auth_gauge(s: &State, which: fn(&crate::auth::Authenticator) -> usize) -> u64
         .map_or(0, |a| u64::try_from(which(a)).unwrap_or(u64::MAX))
 }
 
+/// Which replies an `sl:…_replies` statistic counts, as Kamailio's sl
+/// module splits them: the codes it names one by one, and for each class
+/// the codes of it that have no statistic of their own (so every reply
+/// is in exactly one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReplySet {
+    Code(u16),
+    Others(u16),
+}
+
+/// The codes with an `sl:` statistic of their own.
+const NAMED_CODES: &[u16] = &[
+    200, 202, 300, 301, 302, 400, 401, 403, 404, 407, 408, 483, 500,
+];
+
+impl ReplySet {
+    fn codes(self) -> impl Iterator<Item = u16> {
+        let range = match self {
+            ReplySet::Code(c) => c..c + 1,
+            ReplySet::Others(class) => class * 100..class * 100 + 100,
+        };
+        range.filter(move |c| matches!(self, ReplySet::Code(_)) || !NAMED_CODES.contains(c))
+    }
+
+    fn count(self, replies: &crate::stats::ReplyCodes) -> u64 {
+        self.codes().map(|c| replies.get(c)).sum()
+    }
+
+    /// The set an `sl:` statistic name counts (`200_replies`, `4xx_replies`).
+    fn named(name: &str) -> Option<ReplySet> {
+        let head = name.strip_suffix("_replies")?;
+        if let Some(class) = head.strip_suffix("xx") {
+            let class: u16 = class.parse().ok()?;
+            return (1..=6).contains(&class).then_some(ReplySet::Others(class));
+        }
+        let code: u16 = head.parse().ok()?;
+        NAMED_CODES.contains(&code).then_some(ReplySet::Code(code))
+    }
+}
+
+/// Whether a statistic is one of the `sl:…_replies` by code, which
+/// `/metrics` shows as one labelled series instead.
+pub fn is_reply_code(group: &str, name: &str) -> bool {
+    group == "sl" && ReplySet::named(name).is_some()
+}
+
 /// The statistics, in the order they are listed.
 const STATS: &[Stat] = &[
     Stat {
@@ -131,6 +177,120 @@ const STATS: &[Stat] = &[
         name: "sent_replies",
         value: |s| load(&s.core.stats.sent_replies),
         counter: Some(|s| &s.core.stats.sent_replies),
+    },
+    Stat {
+        group: "sl",
+        name: "1xx_replies",
+        value: |s| ReplySet::Others(1).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "200_replies",
+        value: |s| ReplySet::Code(200).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "202_replies",
+        value: |s| ReplySet::Code(202).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "2xx_replies",
+        value: |s| ReplySet::Others(2).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "300_replies",
+        value: |s| ReplySet::Code(300).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "301_replies",
+        value: |s| ReplySet::Code(301).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "302_replies",
+        value: |s| ReplySet::Code(302).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "3xx_replies",
+        value: |s| ReplySet::Others(3).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "400_replies",
+        value: |s| ReplySet::Code(400).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "401_replies",
+        value: |s| ReplySet::Code(401).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "403_replies",
+        value: |s| ReplySet::Code(403).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "404_replies",
+        value: |s| ReplySet::Code(404).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "407_replies",
+        value: |s| ReplySet::Code(407).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "408_replies",
+        value: |s| ReplySet::Code(408).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "483_replies",
+        value: |s| ReplySet::Code(483).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "4xx_replies",
+        value: |s| ReplySet::Others(4).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "500_replies",
+        value: |s| ReplySet::Code(500).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "5xx_replies",
+        value: |s| ReplySet::Others(5).count(&s.core.stats.replies),
+        counter: None,
+    },
+    Stat {
+        group: "sl",
+        name: "6xx_replies",
+        value: |s| ReplySet::Others(6).count(&s.core.stats.replies),
+        counter: None,
     },
     Stat {
         group: "sl",
@@ -499,7 +659,9 @@ pub fn get(state: &State, names: &[String]) -> Result<Vec<String>, ErrorObjectOw
 /// `core:log_dropped` has no reset but only grows too.
 pub fn each(state: &State, mut f: impl FnMut(&'static str, &'static str, u64, bool)) {
     for st in STATS {
-        let grows = st.counter.is_some() || (st.group, st.name) == ("core", "log_dropped");
+        let grows = st.counter.is_some()
+            || (st.group, st.name) == ("core", "log_dropped")
+            || is_reply_code(st.group, st.name);
         f(st.group, st.name, (st.value)(state), grows);
     }
 }
@@ -510,6 +672,13 @@ pub fn reset(state: &State, names: &[String]) -> Result<(), ErrorObjectOwned> {
     for st in pick(names)? {
         if let Some(counter) = st.counter {
             counter(state).store(0, Ordering::Relaxed);
+        }
+        if st.group == "sl" {
+            if let Some(set) = ReplySet::named(st.name) {
+                for code in set.codes() {
+                    state.core.stats.replies.reset(code);
+                }
+            }
         }
     }
     Ok(())

@@ -336,7 +336,9 @@ impl Connection {
                             // Replies on a connection stay in request order,
                             // so this connection waits for the commit.
                             Action::Deferred { reply, .. } => {
-                                pending.extend_from_slice(&reply.await);
+                                let bytes = reply.await;
+                                self.router.stats().replies.count(&bytes);
+                                pending.extend_from_slice(&bytes);
                                 // The registrar took the 200's buffer.
                                 out.reserve(2048);
                             }

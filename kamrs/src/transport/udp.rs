@@ -233,6 +233,7 @@ impl Worker {
                         let router = Arc::clone(&self.router);
                         tokio::spawn(async move {
                             let bytes = reply.await;
+                            router.stats().replies.count(&bytes);
                             send_nowait(&socket, &bytes, dest, router.stats());
                         });
                     }

@@ -12,6 +12,7 @@
 //! hands back a [`Commit`] that resolves when they are durable, which is
 //! what write-through mode waits for before answering a REGISTER.
 
+use crate::timing::Latency;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -104,6 +105,13 @@ pub trait Store: Send + Sync + 'static {
     fn mode(&self) -> StoreMode;
     /// `sqlite`, `redis`: for logs and statistics.
     fn name(&self) -> &'static str;
+
+    /// How long its writes of batches take, for `/metrics`
+    /// ([`crate::timing::STORE_COMMIT`]); `None` for a store that keeps
+    /// no such histogram.
+    fn commit_time(&self) -> Option<&Latency> {
+        None
+    }
 
     /// Starts reading every binding stored and still live at `now`, at
     /// start-up before the store is attached: they arrive in batches on

@@ -40,6 +40,7 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
+use crate::timing::Latency;
 pub use codec::*;
 use conn::*;
 use feed::*;
@@ -175,6 +176,8 @@ struct Shared {
     overload_log: LogLimiter,
     feed_log: LogLimiter,
     bad_data_log: LogLimiter,
+    /// How long writes of batches took, failed ones included.
+    commit: Latency,
 }
 
 /// The Redis store. Open with [`RedisStore::open`]; `load` hands out what
@@ -284,6 +287,7 @@ impl RedisStore {
             overload_log: LogLimiter::default(),
             feed_log: LogLimiter::default(),
             bad_data_log: LogLimiter::default(),
+            commit: Latency::new(&crate::timing::STORE_COMMIT),
         });
         let (jobs, rx) = mpsc::unbounded_channel();
         tokio::spawn(writer(Arc::clone(&shared), link, rx));
@@ -421,6 +425,10 @@ impl Store for RedisStore {
 
     fn name(&self) -> &'static str {
         "redis"
+    }
+
+    fn commit_time(&self) -> Option<&Latency> {
+        Some(&self.shared.commit)
     }
 
     /// Subscribes to the change feed, reads every binding by `SCAN`, and

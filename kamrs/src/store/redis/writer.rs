@@ -87,7 +87,10 @@ pub(super) async fn writer(
         let results = if count == 0 {
             Vec::new()
         } else {
-            write_batch(&shared, &mut link, &q.subs[..count]).await
+            let started = std::time::Instant::now();
+            let results = write_batch(&shared, &mut link, &q.subs[..count]).await;
+            shared.commit.since(started);
+            results
         };
         let first_error = results.iter().find_map(|r| r.as_ref().err().cloned());
         let n_failed = results.iter().filter(|r| r.is_err()).count();

@@ -23,6 +23,7 @@
 //! Expired rows are deleted every [`CLEANUP_EVERY`] by the writer itself
 //! (the table does not journal expiry).
 
+use crate::timing::Latency;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -108,7 +109,7 @@ pub struct OpenFailure {
 }
 
 /// Counters of the writer, for statistics and tests.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct WriterStats {
     /// Transactions committed (group commits; cleanups not counted).
     pub transactions: AtomicU64,
@@ -122,6 +123,22 @@ pub struct WriterStats {
     pub cleaned: AtomicU64,
     /// WAL truncations forced by low disk space or a full disk.
     pub space_checkpoints: AtomicU64,
+    /// How long transactions took, failed ones included.
+    pub commit: Latency,
+}
+
+impl Default for WriterStats {
+    fn default() -> Self {
+        WriterStats {
+            transactions: AtomicU64::new(0),
+            ops: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            cleaned: AtomicU64::new(0),
+            space_checkpoints: AtomicU64::new(0),
+            commit: Latency::new(&crate::timing::STORE_COMMIT),
+        }
+    }
 }
 
 /// The SQLite store. Dropping it writes what is queued and stops the
@@ -313,6 +330,10 @@ impl Store for SqliteStore {
 
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn commit_time(&self) -> Option<&Latency> {
+        Some(&self.shared.stats.commit)
     }
 
     /// Reads the rows on a blocking thread, handing them over in chunks

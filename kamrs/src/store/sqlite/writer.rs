@@ -127,6 +127,7 @@ impl Writer {
         }
         let started = Instant::now();
         let result = self.transaction(&batch);
+        self.shared.stats.commit.since(started);
         tracing::debug!(
             ops = retried + batch.ops,
             commits = batch.items.len(),
