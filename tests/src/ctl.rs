@@ -6,11 +6,12 @@
 //! what it sees is what `curl` or a Kamailio script would see.
 
 use std::collections::HashSet;
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -467,6 +468,50 @@ fn reply_call_id(bytes: &[u8]) -> Option<&str> {
     }
     let at = text.find("\r\nCall-ID: ")? + "\r\nCall-ID: ".len();
     text[at..].split("\r\n").next()
+}
+
+/// `kamrsctl --json ul.watch` on `k`, its stdout lines coming over a
+/// channel; killed when dropped.
+pub struct Watch {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Watch {
+    pub fn start(k: &CtlKamrs) -> Watch {
+        let mut child = Command::new(kamrsctl_bin())
+            .args(["--ctl", &k.ctl])
+            .args(["--json", "ul.watch"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kamrsctl ul.watch");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Watch { child, lines }
+    }
+
+    /// The next event, within `secs`.
+    pub fn next(&self, secs: u64) -> Option<Value> {
+        let line = self.lines.recv_timeout(Duration::from_secs(secs)).ok()?;
+        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Registers AoRs `{prefix}{i}` for every `i` in `range` over UDP: windows

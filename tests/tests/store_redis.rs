@@ -12,7 +12,7 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kamrs_tests::ctl::{register, stat, CtlKamrs};
+use kamrs_tests::ctl::{register, stat, CtlKamrs, Watch};
 use kamrs_tests::{have, udp_client, udp_exchange, unique, Response, TempDir};
 
 /// How long a change made on one node may take to show on another.
@@ -330,6 +330,73 @@ fn nodes_sharing_one_redis_see_each_others_bindings() {
         "{:?}",
         redis.keys("*")
     );
+}
+
+/// The next event of `aor` that `w` reports within `secs`, skipping others.
+fn next_event_of(w: &Watch, aor: &str, secs: u64) -> Option<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Some(e) = w.next(1) {
+            if e["AoR"] == aor {
+                return Some(e);
+            }
+        }
+    }
+    None
+}
+
+#[test]
+fn another_nodes_changes_are_remote_events() {
+    if !have("redis-server") {
+        return;
+    }
+    let redis = RedisServer::start(free_port(), &[]);
+    let url = redis.url();
+    let a = node(&url, "", "");
+    let b = node(&url, "", "");
+    let w = Watch::start(&b);
+    let mut pa = Phone::to(&a);
+    let roamer = format!("roamer{}", unique());
+    let contact = pa.contact(&roamer);
+    // Refreshed on a until b's watcher reports it: then the watcher is
+    // subscribed (its start races the first REGISTER).
+    let mut first = None;
+    for _ in 0..20 {
+        pa.register(&roamer, 600);
+        first = next_event_of(&w, &roamer, 1);
+        if first.is_some() {
+            break;
+        }
+    }
+    let first = first.expect("b's ul.watch reports a's registration within 20 s");
+    assert_eq!(first["Event"], "remote", "{first}");
+    assert_eq!(first["Contact"]["Address"], contact.as_str(), "{first}");
+    assert!(
+        first["Contact"]["Expires"]
+            .as_u64()
+            .is_some_and(|e| e > 500),
+        "{first}"
+    );
+    // Unregistered on a: a remote removal on b, with Expires 0, after
+    // the remote refreshes still on their way.
+    let r = pa.send(&roamer, Some(&contact), Some(0));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // (A removal shows the binding as it was: its last refresh's CSeq.)
+    let gone = loop {
+        let e = next_event_of(&w, &roamer, 10).expect("b reports the removal");
+        assert_eq!(e["Event"], "remote", "{e}");
+        if e["Contact"]["Expires"] == 0 {
+            break e;
+        }
+    };
+    assert_eq!(gone["Contact"]["Address"], contact.as_str(), "{gone}");
+    assert_eq!(gone["Contact"]["Expires"], 0, "{gone}");
+    assert!(ctl_lookup(&b, &roamer).is_none());
+    // A change made on b itself is b's own event, not a remote one.
+    let mut pb = Phone::to(&b);
+    pb.register(&roamer, 600);
+    let own = next_event_of(&w, &roamer, 10).expect("b reports its own registration");
+    assert_eq!(own["Event"], "registered", "{own}");
 }
 
 #[test]

@@ -4,59 +4,12 @@
 //! "lagged" notice while every REGISTER is still answered; and the next
 //! watcher works. Every wait is bounded.
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use kamrs_tests::ctl::{http_ctl_addr, kamrsctl_bin, register, register_many, CtlKamrs};
+use kamrs_tests::ctl::{http_ctl_addr, register, register_many, CtlKamrs, Watch};
 use kamrs_tests::{udp_client, udp_exchange, unique, Kamrs};
 use serde_json::{json, Value};
-
-/// `kamrsctl --json ul.watch` on `k`, its stdout lines coming over a
-/// channel; killed when dropped.
-struct Watch {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Watch {
-    fn start(k: &CtlKamrs) -> Watch {
-        let mut child = Command::new(kamrsctl_bin())
-            .args(["--ctl", &k.ctl])
-            .args(["--json", "ul.watch"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kamrsctl ul.watch");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Watch { child, lines }
-    }
-
-    /// The next event, within `secs`.
-    fn next(&self, secs: u64) -> Option<Value> {
-        let line = self.lines.recv_timeout(Duration::from_secs(secs)).ok()?;
-        Some(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")))
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Registers `warmup` over and over until the watcher reports it: then it
 /// is subscribed, and nothing after is missed.

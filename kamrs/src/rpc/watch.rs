@@ -103,7 +103,7 @@ pub async fn subscribe(
 fn notification(e: &Event, nat_bit: u32) -> UlEvent {
     let now = crate::time::unix_now();
     let mut contact = shape::contact(&e.binding, now, nat_bit);
-    if e.cause.removes() {
+    if e.gone {
         // Gone: whatever time it had left is no longer its.
         contact.expires = common::types::Expires::Seconds(0);
     }

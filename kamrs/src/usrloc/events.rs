@@ -101,6 +101,10 @@ pub struct Event {
     pub aor: Arc<str>,
     /// The binding as it is now, or as it was when it went.
     pub binding: Binding,
+    /// The binding is no longer in the table after this event. Implied
+    /// by the removal causes; a `remote` or `rolled-back` event says it
+    /// here, as either may add or remove.
+    pub gone: bool,
 }
 
 /// The table's event publisher.
@@ -134,7 +138,7 @@ impl Events {
         self.tx.receiver_count()
     }
 
-    pub fn publish(&self, cause: Cause, aor: &Arc<str>, binding: &Binding) {
+    pub fn publish(&self, cause: Cause, aor: &Arc<str>, binding: &Binding, gone: bool) {
         if !self.active() {
             return;
         }
@@ -144,6 +148,7 @@ impl Events {
             cause,
             aor: Arc::clone(aor),
             binding: binding.clone(),
+            gone,
         };
         // No receiver left since the check: nothing to do.
         let _ = self.tx.send(Arc::new(event));
@@ -161,20 +166,20 @@ impl Events {
         if origin == Origin::Quiet || !self.active() {
             return;
         }
-        for (cause, b) in diff(origin, before, after) {
-            self.publish(cause, aor, b);
+        for (cause, b, gone) in diff(origin, before, after) {
+            self.publish(cause, aor, b, gone);
         }
     }
 }
 
 /// What an edit by `origin` did, binding by binding (matched by ruid):
 /// the bindings it added or changed with their new values, then those it
-/// removed with their last values.
+/// removed with their last values (`true`: gone).
 pub fn diff<'a>(
     origin: Origin,
     before: &'a [Binding],
     after: &'a [Binding],
-) -> Vec<(Cause, &'a Binding)> {
+) -> Vec<(Cause, &'a Binding, bool)> {
     let mut out = Vec::new();
     for b in after {
         let old = before.iter().find(|o| o.ruid() == b.ruid());
@@ -188,7 +193,7 @@ pub fn diff<'a>(
             (_, Some(_)) => Some(Cause::Refreshed),
         };
         if let Some(cause) = cause {
-            out.push((cause, b));
+            out.push((cause, b, false));
         }
     }
     for b in before {
@@ -204,7 +209,7 @@ pub fn diff<'a>(
             Origin::Rollback => Cause::RolledBack,
             Origin::Quiet => continue,
         };
-        out.push((cause, b));
+        out.push((cause, b, true));
     }
     out
 }

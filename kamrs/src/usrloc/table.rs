@@ -534,7 +534,7 @@ impl LocationTable {
                     cause = "expired",
                     "binding removed: expired"
                 );
-                self.events.publish(Cause::Expired, aor, b);
+                self.events.publish(Cause::Expired, aor, b, true);
             }
             live
         });
@@ -689,7 +689,7 @@ impl LocationTable {
                     drop(store.submit(ops));
                 }
                 for b in rec.bindings.iter() {
-                    self.events.publish(Cause::Removed, &key, b);
+                    self.events.publish(Cause::Removed, &key, b, true);
                 }
                 true
             }

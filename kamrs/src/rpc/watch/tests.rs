@@ -9,6 +9,7 @@ fn an_event_is_told_as_the_binding_and_its_cause() {
         cause: Cause::KeepaliveTimeout,
         aor: Arc::from("alice"),
         binding: Binding::for_test("sip:alice@192.0.2.7:5062", u64::MAX - 1),
+        gone: true,
     };
     let n = notification(&e, 0);
     assert_eq!(n.event, "keepalive-timeout");
@@ -18,6 +19,15 @@ fn an_event_is_told_as_the_binding_and_its_cause() {
     assert_eq!(c.address, "sip:alice@192.0.2.7:5062");
     // A removal shows no time left.
     assert_eq!(c.expires, common::types::Expires::Seconds(0));
+    // Another node's refresh keeps its time left.
+    let refreshed = Event {
+        cause: Cause::Remote,
+        gone: false,
+        ..e
+    };
+    let c = notification(&refreshed, 0).contact.unwrap();
+    assert_eq!(notification(&refreshed, 0).event, "remote");
+    assert_ne!(c.expires, common::types::Expires::Seconds(0));
     let json = serde_json::to_value(UlEvent {
         event: LAGGED.into(),
         seq: None,

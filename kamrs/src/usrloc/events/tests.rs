@@ -12,7 +12,16 @@ fn binding(ruid: &str, contact: &str, call_id: &str, expires_at: u64) -> Binding
 fn causes(origin: Origin, before: &[Binding], after: &[Binding]) -> Vec<(Cause, String)> {
     diff(origin, before, after)
         .into_iter()
-        .map(|(c, b)| (c, b.ruid().to_string()))
+        .map(|(c, b, gone)| {
+            // Gone is what the cause says, or for the causes that may add
+            // or remove, whether the binding is still there.
+            let still_there = after.iter().any(|a| a.ruid() == b.ruid());
+            assert_eq!(gone, !still_there, "{c:?}");
+            if !matches!(c, Cause::Remote | Cause::RolledBack) {
+                assert_eq!(gone, c.removes(), "{c:?}");
+            }
+            (c, b.ruid().to_string())
+        })
         .collect()
 }
 
@@ -57,6 +66,12 @@ fn removals_carry_the_cause_of_who_removed() {
         assert_eq!(causes(origin, &before, &[]), [(cause, "x".into())]);
     }
     assert!(causes(Origin::Quiet, &before, &[]).is_empty());
+    // Another node's upsert is remote too, and not gone.
+    let renewed = [binding("x", "sip:x@192.0.2.1", "c", 200)];
+    assert_eq!(
+        causes(Origin::Remote, &before, &renewed),
+        [(Cause::Remote, "x".into())]
+    );
 }
 
 #[tokio::test]
