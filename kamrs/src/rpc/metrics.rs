@@ -31,11 +31,13 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub fn render(state: &State) -> Result<String, prometheus::Error> {
     let registry = Registry::new();
     let mut failed = None;
-    stats::each(state, |group, name, value, grows| {
+    stats::each(state, |group, name, help, value, grows| {
         if failed.is_some() || stats::is_reply_code(group, name) {
             return;
         }
-        let help = format!("kamrs statistic {group}:{name} (stats.get_statistics)");
+        // What the statistic means, and its name in JSON-RPC so the
+        // operator can find it there too.
+        let help = format!("{help} (stats.get_statistics {group}:{name})");
         let registered = if grows {
             IntCounter::with_opts(Opts::new(format!("kamrs_{group}_{name}_total"), help)).and_then(
                 |c| {

@@ -25,6 +25,15 @@ fn every_statistic_is_a_series_with_its_type() {
         text.contains("# HELP kamrs_core_rcv_requests_total "),
         "{text}"
     );
+    // HELP says what the series means, and its JSON-RPC name.
+    assert!(
+        text.contains(
+            "\n# HELP kamrs_sl_sent_replies_total Replies kamrs sent, any status \
+             (stats.get_statistics sl:sent_replies)\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("kamrs statistic "), "{text}");
     // One series per statistic, none per AoR; the replies by code are
     // one labelled series, the histograms apart.
     let series = text
@@ -32,7 +41,7 @@ fn every_statistic_is_a_series_with_its_type() {
         .filter(|l| !l.starts_with('#') && !l.starts_with("kamrs_registrar_register_duration"))
         .count();
     let mut stats = 0;
-    stats::each(&state, |group, name, _, _| {
+    stats::each(&state, |group, name, _, _, _| {
         if !stats::is_reply_code(group, name) {
             stats += 1;
         }

@@ -122,3 +122,27 @@ fn reset_zeroes_counters_not_gauges_or_settings() {
     );
     s.table().stats().users.store(0, Ordering::Relaxed);
 }
+
+#[test]
+fn every_statistic_says_what_it_means_and_no_two_alike() {
+    let mut seen = std::collections::HashMap::new();
+    for st in STATS {
+        let full = format!("{}:{}", st.group, st.name);
+        let help = st.help.trim();
+        assert!(!help.is_empty(), "{full} has no help");
+        // Not just the name again, in any spelling.
+        let words = |s: &str| s.to_lowercase().replace(['_', ':'], " ");
+        for name in [st.name, full.as_str()] {
+            assert_ne!(words(help), words(name), "{full}: help is its name");
+        }
+        // One line that the Prometheus text format takes as is.
+        assert!(
+            !st.help.contains(['\\', '\n', '\r']),
+            "{full}: backslash or line break in its help"
+        );
+        assert!(st.help.len() <= 150, "{full}: help over 150 bytes");
+        if let Some(other) = seen.insert(st.help, full.clone()) {
+            panic!("{full} and {other} share the help {:?}", st.help);
+        }
+    }
+}
