@@ -32,6 +32,7 @@ pub mod timing;
 pub mod transport;
 pub mod usrloc;
 pub mod util;
+pub mod webhook;
 
 /// The `Server:` header value and the version reported everywhere.
 pub const SERVER_NAME: &str = concat!("kamrs/", env!("CARGO_PKG_VERSION"));

@@ -334,6 +334,14 @@ async fn run(config: Config) -> ExitCode {
     } else {
         None
     };
+    // The webhook's token, read before `ready` too.
+    let webhook_settings = match config.webhook_settings() {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
     announce.push_str("ready\n");
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
@@ -347,6 +355,8 @@ async fn run(config: Config) -> ExitCode {
 
     let stats = Arc::new(CoreStats::default());
     tokio::spawn(Arc::clone(&table).run_expiry());
+    let webhook =
+        webhook_settings.map(|w| kamrs::webhook::Webhook::start(&table, w, Arc::clone(&stats)));
     let mut registrar = Registrar::new(Settings::from(&config), Arc::clone(&table));
     if let Some(auth) = &auth {
         registrar = registrar.with_auth(Arc::clone(auth));
@@ -405,6 +415,9 @@ async fn run(config: Config) -> ExitCode {
             tracing::debug!("a listener did not stop in time; dropping it");
             break;
         }
+    }
+    if let Some(webhook) = &webhook {
+        webhook.drain(deadline).await;
     }
     flush_store(&table).await;
     tracing::info!("stopped");

@@ -53,6 +53,25 @@ pub struct CoreStats {
     /// Replies sent, by status code (`sl:200_replies`, …, and
     /// `kamrs_sl_replies_total{code="200"}` in `/metrics`).
     pub replies: ReplyCodes,
+    /// The `[events] webhook` (`events:webhook_*`).
+    pub webhook: WebhookStats,
+}
+
+/// What the `[events] webhook` did (all 0 when there is none).
+#[derive(Debug, Default)]
+pub struct WebhookStats {
+    /// Events the receiver accepted (a 2xx to their POST).
+    pub sent: AtomicU64,
+    /// POSTs that failed (no connection, timeout, 5xx, 408, 429) and were
+    /// retried.
+    pub failures: AtomicU64,
+    /// Events the receiver refused for good (another 4xx): not retried.
+    pub rejected: AtomicU64,
+    /// Events dropped before they could be sent: the queue was full
+    /// (`webhook_queue`) while the receiver was down or slow.
+    pub dropped: AtomicU64,
+    /// Events waiting now (a gauge).
+    pub queued: AtomicU64,
 }
 
 impl CoreStats {

@@ -1,7 +1,9 @@
 //! Small helpers more than one subsystem needs, kept in one place so the
 //! copies cannot drift apart.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// Locks `m`, ignoring poisoning: one thread's panic must not take every
 /// later caller down with it.
@@ -22,3 +24,27 @@ pub fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// Tokens shorter than this are refused: guessable over the network.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Reads a bearer token from `path` (the config key `key` names it): one
+/// line of at least [`MIN_TOKEN_LEN`] characters without spaces. Warns
+/// when other users can read the file.
+pub fn read_token(path: &Path, key: &str) -> Result<Arc<str>, String> {
+    let shown = path.display();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {key} {shown}: {e}"))?;
+    let token = text.trim();
+    if token.len() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{key} {shown} must hold one token of at least {MIN_TOKEN_LEN} characters without spaces (e.g. `openssl rand -hex 32 > {shown}`)"
+        ));
+    }
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!("{key} {shown} is readable by other users; `chmod 600 {shown}`");
+        }
+    }
+    Ok(Arc::from(token))
+}

@@ -49,6 +49,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("store", &["usrloc", "peer", "log_limit", "timing"]),
     ("auth", &["sip", "net", "peer", "log_limit"]),
     ("pike", &["net"]),
+    ("webhook", &["usrloc", "rpc", "stats", "log_limit"]),
     (
         "state",
         &[

@@ -2,7 +2,9 @@
 //! fault and the problem, which loading turns into a `file:line: key`
 //! message.
 
-use super::{AuthConfig, AuthMode, Config, CtlConfig, PikeConfig, StoreBackend, StoreConfig};
+use super::{
+    AuthConfig, AuthMode, Config, CtlConfig, EventsConfig, PikeConfig, StoreBackend, StoreConfig,
+};
 use crate::peer::ListenAddr;
 use crate::registrar::settings::UDP_REPLY_MAX;
 
@@ -184,6 +186,7 @@ pub(super) fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     c.store.check(&mut bad);
     c.auth.check(&c.listen, &mut bad);
     c.pike.check(&mut bad);
+    c.events.check(&mut bad);
     bad
 }
 
@@ -415,6 +418,40 @@ impl PikeConfig {
             bad.push((
                 "pike.trusted",
                 format!("`{t}` is not an address or network like \"10.0.0.0/8\""),
+            ));
+        }
+    }
+}
+
+impl EventsConfig {
+    fn check(&self, bad: &mut Vec<(&'static str, String)>) {
+        if !self.webhook.is_empty() {
+            if let Err(e) = crate::webhook::Target::parse(&self.webhook) {
+                bad.push(("events.webhook", e));
+            }
+        }
+        if !(1..=10_000).contains(&self.webhook_batch) {
+            bad.push((
+                "events.webhook_batch",
+                format!(
+                    "{} is out of range 1..=10000 (events per POST)",
+                    self.webhook_batch
+                ),
+            ));
+        }
+        if !(1..=10_000_000).contains(&self.webhook_queue) {
+            bad.push((
+                "events.webhook_queue",
+                format!(
+                    "{} is out of range 1..=10000000 (events; each waiting one holds a copy of its binding, about 1 KiB)",
+                    self.webhook_queue
+                ),
+            ));
+        }
+        if !(1..=300).contains(&self.webhook_timeout) {
+            bad.push((
+                "events.webhook_timeout",
+                format!("{} is out of range 1..=300 (seconds)", self.webhook_timeout),
             ));
         }
     }

@@ -222,4 +222,27 @@ impl Config {
     pub fn ctl_settings(&self) -> crate::rpc::CtlSettings {
         crate::rpc::CtlSettings::from(&self.ctl)
     }
+
+    /// The `[events] webhook`, `None` when off; reads its token file.
+    pub fn webhook_settings(&self) -> Result<Option<crate::webhook::Settings>, String> {
+        let e = &self.events;
+        if e.webhook.is_empty() {
+            return Ok(None);
+        }
+        let target = crate::webhook::Target::parse(&e.webhook)
+            .map_err(|why| format!("events.webhook: {why}"))?;
+        let token = e
+            .webhook_token_file
+            .as_deref()
+            .map(crate::webhook::read_token)
+            .transpose()?;
+        Ok(Some(crate::webhook::Settings {
+            target,
+            token,
+            batch: e.webhook_batch,
+            queue: e.webhook_queue,
+            timeout: std::time::Duration::from_secs(e.webhook_timeout),
+            nat_bit: crate::registrar::nat::bit(self.nat_bflag),
+        }))
+    }
 }

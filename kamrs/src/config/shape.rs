@@ -143,6 +143,9 @@ pub struct Config {
     pub pike: PikeConfig,
     /// Logging (`[log]`).
     pub log: LogConfig,
+    /// Where the location table's events go besides `ul.subscribe`
+    /// (`[events]`).
+    pub events: EventsConfig,
 }
 
 impl Default for Config {
@@ -200,6 +203,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             pike: PikeConfig::default(),
             log: LogConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }
@@ -433,6 +437,39 @@ impl Default for PikeConfig {
             block_time: 30,
             trusted: vec!["127.0.0.0/8".to_owned(), "::1/128".to_owned()],
             max_tracked: crate::pike::MAX_TRACKED,
+        }
+    }
+}
+
+/// `[events]`: the location table's events (`ul.watch`'s) POSTed to a
+/// web service as they happen (`webhook.rs`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// `http://HOST[:PORT]/PATH` to POST batches of events to (a JSON array,
+    /// as `ul.watch --json` prints them); `""` = off.
+    pub webhook: String,
+    /// A file holding a token sent as `Authorization: Bearer TOKEN`, so
+    /// the receiver can tell kamrs from anyone else who can reach it.
+    pub webhook_token_file: Option<PathBuf>,
+    /// Most events in one POST.
+    pub webhook_batch: usize,
+    /// Most events waiting while the receiver is down or slow; beyond it
+    /// the oldest are dropped and counted (`events:webhook_dropped`).
+    pub webhook_queue: usize,
+    /// Seconds a POST may take, connecting included, before it counts as
+    /// failed and is retried.
+    pub webhook_timeout: u64,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig {
+            webhook: String::new(),
+            webhook_token_file: None,
+            webhook_batch: 500,
+            webhook_queue: 100_000,
+            webhook_timeout: 10,
         }
     }
 }

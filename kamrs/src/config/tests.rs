@@ -710,3 +710,22 @@ fn rpc_defaults_match_the_embedded_config() {
         format!("{:?}", crate::rpc::Settings::default())
     );
 }
+
+#[test]
+fn the_webhook_must_be_an_http_url_and_its_limits_in_range() {
+    let c = parse("[events]\nwebhook = \"http://127.0.0.1:8080/e\"\nwebhook_batch = 10\n").unwrap();
+    assert_eq!(c.events.webhook_batch, 10);
+    let w = c.webhook_settings().unwrap().unwrap();
+    assert_eq!(w.target.to_string(), "http://127.0.0.1:8080/e");
+    assert!(Config::default().webhook_settings().unwrap().is_none());
+    let e = parse("[events]\nwebhook = \"https://hooks.example.com/\"\n").unwrap_err();
+    assert!(e.contains("events.webhook") && e.contains("https"), "{e}");
+    let e = parse("[events]\nwebhook = \"http://127.0.0.1/\"\nwebhook_queue = 0\n").unwrap_err();
+    assert!(e.contains("events.webhook_queue"), "{e}");
+    let e = parse("[events]\nwebhook_timeout = 0\n").unwrap_err();
+    assert!(e.contains("events.webhook_timeout"), "{e}");
+    // A token file that cannot be read stops start-up, naming the key.
+    let c = parse("[events]\nwebhook = \"http://127.0.0.1/\"\nwebhook_token_file = \"/nonexistent/kamrs-token\"\n").unwrap();
+    let e = c.webhook_settings().unwrap_err();
+    assert!(e.contains("events.webhook_token_file"), "{e}");
+}

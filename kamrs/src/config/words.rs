@@ -138,6 +138,18 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
         "log.refreshes",
         Kind::Choice(&["off", "error", "warn", "info", "debug", "trace"]),
     ),
+    ("events", Kind::Table),
+    (
+        "events.webhook",
+        Kind::Text("\"http://127.0.0.1:8080/kamrs-events\""),
+    ),
+    (
+        "events.webhook_token_file",
+        Kind::Text("\"/etc/kamrs/webhook.token\""),
+    ),
+    ("events.webhook_batch", Kind::Count),
+    ("events.webhook_queue", Kind::Count),
+    ("events.webhook_timeout", Kind::Seconds),
 ];
 
 pub(super) fn kind_of(key: &str) -> Option<Kind> {

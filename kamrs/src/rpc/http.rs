@@ -26,7 +26,6 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,9 +38,6 @@ use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 use super::origin::{fetch_site, is_json, FetchSite, Origins};
 use super::serve::Connections;
 use super::CtlError;
-
-/// Tokens shorter than this are refused: guessable over the network.
-const MIN_TOKEN_LEN: usize = 16;
 
 /// A bound HTTP endpoint and its token.
 pub(super) struct Bound {
@@ -83,23 +79,7 @@ pub(super) fn bind(addr: SocketAddr, token_file: Option<&Path>) -> Result<Bound,
 }
 
 pub(super) fn read_token(path: &Path) -> Result<Arc<str>, CtlError> {
-    let shown = path.display();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CtlError(format!("cannot read ctl.token_file {shown}: {e}")))?;
-    let token = text.trim();
-    if token.len() < MIN_TOKEN_LEN || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(CtlError(format!(
-            "ctl.token_file {shown} must hold one token of at least {MIN_TOKEN_LEN} characters without spaces (e.g. `openssl rand -hex 32 > {shown}`)"
-        )));
-    }
-    if let Ok(meta) = std::fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                "ctl.token_file {shown} is readable by other users; `chmod 600 {shown}`"
-            );
-        }
-    }
-    Ok(Arc::from(token))
+    crate::util::read_token(path, "ctl.token_file").map_err(CtlError)
 }
 
 /// Accepts connections until the API stops.

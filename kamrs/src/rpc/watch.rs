@@ -100,7 +100,8 @@ pub async fn subscribe(
     }
 }
 
-fn notification(e: &Event, nat_bit: u32) -> UlEvent {
+/// An event as `ul.event` notifications and the `[events] webhook` carry it.
+pub fn notification(e: &Event, nat_bit: u32) -> UlEvent {
     let now = crate::time::unix_now();
     let mut contact = shape::contact(&e.binding, now, nat_bit);
     if e.gone {

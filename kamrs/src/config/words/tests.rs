@@ -6,6 +6,7 @@ fn config_keys() -> Vec<(String, toml::Value)> {
     // Unset options are left out of the printed config; set them.
     c.auth.realm = Some("example.com".to_owned());
     c.ctl.token_file = Some("/etc/kamrs/ctl.token".into());
+    c.events.webhook_token_file = Some("/etc/kamrs/webhook.token".into());
     let doc: toml::Table = toml::from_str(&c.to_toml_string()).expect("printed config parses");
     let mut out = Vec::new();
     for (k, v) in &doc {
