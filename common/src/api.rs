@@ -63,8 +63,8 @@ pub mod method {
     pub const CORE_INFO: &str = "core.info";
     pub const UL_SUBSCRIBE: &str = "ul.subscribe";
     pub const UL_UNSUBSCRIBE: &str = "ul.unsubscribe";
-    /// The notification method events arrive as.
-    pub const UL_EVENT: &str = "ul.event";
+    /// The notification method events arrive as (each a batch).
+    pub const UL_EVENTS: &str = "ul.events";
 }
 
 /// Error codes the daemon answers with, besides JSON-RPC's own.
@@ -235,11 +235,14 @@ pub trait Ctl {
     async fn core_info(&self) -> RpcResult<CoreInfo>;
 
     /// `ul.subscribe [AOR]` (kamrs extension; WebSocket only): every change
-    /// of the location table from now on, as `ul.event` notifications
-    /// ([`UlEvent`]), or only those of AOR. A subscriber that falls
-    /// behind by more than the daemon's event buffer gets one last
-    /// notification `{"Event": "lagged", "Lost": N}` and the subscription
-    /// ends: registrations never wait for a reader.
-    #[subscription(name = "ul.subscribe" => "ul.event", unsubscribe = "ul.unsubscribe", item = UlEvent)]
+    /// of the location table from now on, or only those of AOR, as
+    /// `ul.events` notifications whose result is an array of [`UlEvent`]s
+    /// in order: each carries what happened since the previous one (at
+    /// most a few hundred events, some 20 ms' worth), so a busy registrar
+    /// sends a few notifications a second, not one per REGISTER. A
+    /// subscriber that falls behind by more than the daemon's event buffer
+    /// gets one last `[{"Event": "lagged", "Lost": N}]` and the
+    /// subscription ends: registrations never wait for a reader.
+    #[subscription(name = "ul.subscribe" => "ul.events", unsubscribe = "ul.unsubscribe", item = Vec<UlEvent>)]
     async fn ul_subscribe(&self, aor: Option<String>) -> SubscriptionResult;
 }

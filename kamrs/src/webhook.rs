@@ -32,11 +32,11 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 
 use crate::log_limit::LogLimiter;
 use crate::stats::{CoreStats, WebhookStats};
-use crate::usrloc::{Event, LocationTable};
+use crate::usrloc::{Event, Listener, LocationTable};
 
 /// Longest wait between two attempts while the receiver fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -172,7 +172,7 @@ impl Webhook {
             stats,
             fail_log: LogLimiter::new(),
         });
-        tokio::spawn(collect(table.events().subscribe(), Arc::clone(&shared)));
+        tokio::spawn(collect(table.events().listen(None), Arc::clone(&shared)));
         tokio::spawn(send(Arc::clone(&shared)));
         Webhook { shared }
     }
@@ -198,9 +198,9 @@ impl Webhook {
 }
 
 /// Moves the table's events into the queue until the table is gone.
-async fn collect(mut rx: broadcast::Receiver<Arc<Event>>, shared: Arc<Shared>) {
+async fn collect(mut listener: Listener, shared: Arc<Shared>) {
     loop {
-        match rx.recv().await {
+        match listener.rx.recv().await {
             Ok(event) => push(&shared, event),
             // Only if this task was starved of CPU for a whole ring.
             Err(RecvError::Lagged(n)) => dropped(&shared, &mut shared.queue(), n),
@@ -338,19 +338,26 @@ fn delivered(shared: &Shared, batch: &Batch) {
         .store(q.events.len() as u64, Ordering::Relaxed);
 }
 
-/// The JSON array of a batch.
+/// The JSON array of a batch: each event as `ul.events` renders it (the
+/// same text, rendered once for every listener).
 fn body(batch: &Batch, nat_bit: u32) -> Bytes {
-    let mut items: Vec<serde_json::Value> = Vec::with_capacity(batch.events.len() + 1);
+    let mut out = String::with_capacity(batch.events.len() * 1024 + 64);
+    out.push('[');
     if batch.lost > 0 {
-        items.push(serde_json::json!({"Event": common::types::LAGGED, "Lost": batch.lost}));
+        out.push_str(&format!(
+            "{{\"Event\":\"{}\",\"Lost\":{}}}",
+            common::types::LAGGED,
+            batch.lost
+        ));
     }
     for e in &batch.events {
-        // The event's own type cannot fail to serialize; skip it if it did.
-        if let Ok(v) = serde_json::to_value(crate::rpc::notification(e, nat_bit)) {
-            items.push(v);
+        if out.len() > 1 {
+            out.push(',');
         }
+        out.push_str(crate::rpc::rendered(e, nat_bit).get());
     }
-    Bytes::from(serde_json::to_vec(&items).unwrap_or_else(|_| b"[]".to_vec()))
+    out.push(']');
+    Bytes::from(out)
 }
 
 /// One POST, on the kept connection or a new one: the receiver's status.

@@ -30,7 +30,7 @@ pub async fn run(
     let mut seen = 0u64;
     let mut out = std::io::stdout().lock();
     while count.is_none_or(|n| seen < n) {
-        let event = match sub.next().await {
+        let events = match sub.next().await {
             Some(Ok(e)) => e,
             Some(Err(e)) => {
                 return Err(Failure::new(
@@ -45,29 +45,43 @@ pub async fn run(
                 ))
             }
         };
-        if event.event == LAGGED {
-            return Err(Failure::new(
-                exit::FAILED,
-                format!(
-                    "ul.watch: this watch fell {} events behind kamrs and was cut off (kamrs never slows registrations for a reader); run it again, watch one AoR, or read --json into a faster consumer",
-                    event.lost.unwrap_or(0)
-                ),
-            ));
+        let mut text = String::new();
+        for event in &events {
+            if count.is_some_and(|n| seen >= n) {
+                break;
+            }
+            if event.event == LAGGED {
+                // What came before the notice is still shown.
+                let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+                return Err(Failure::new(
+                    exit::FAILED,
+                    format!(
+                        "ul.watch: this watch fell {} events behind kamrs and was cut off (kamrs never slows registrations for a reader); run it again, watch one AoR, or read --json into a faster consumer",
+                        event.lost.unwrap_or(0)
+                    ),
+                ));
+            }
+            if json {
+                let line = serde_json::to_string(event).map_err(|e| {
+                    Failure::new(exit::FAILED, format!("cannot encode the event: {e}"))
+                })?;
+                text.push_str(&line);
+            } else {
+                text.push_str(&line(event));
+            }
+            text.push('\n');
+            seen += 1;
         }
-        let line = if json {
-            serde_json::to_string(&event)
-                .map_err(|e| Failure::new(exit::FAILED, format!("cannot encode the event: {e}")))?
-        } else {
-            line(&event)
-        };
-        // Flushed per event: the point of a watch is to see it now, also
-        // through a pipe.
-        let written = writeln!(out, "{line}").and_then(|()| out.flush());
-        if written.is_err() {
+        // Flushed per notification: the point of a watch is to see it now,
+        // also through a pipe.
+        if out
+            .write_all(text.as_bytes())
+            .and_then(|()| out.flush())
+            .is_err()
+        {
             // The reader went away (`| head`): a normal end.
             return Ok(());
         }
-        seen += 1;
     }
     Ok(())
 }

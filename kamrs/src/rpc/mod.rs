@@ -46,7 +46,7 @@ pub use api::{Api, Settings, State, SubscriberFile};
 pub use origin::check_origin;
 pub use params::check as check_params;
 pub use shape::core_hash;
-pub use watch::notification;
+pub use watch::{notification, rendered};
 
 use crate::state::Core;
 

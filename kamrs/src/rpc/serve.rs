@@ -19,6 +19,13 @@ use super::metrics::MetricsLayer;
 use super::params::CheckParamsLayer;
 use super::CtlSettings;
 
+/// Messages a connection may have waiting to be written (jsonrpsee's
+/// default is 1024). A `ul.events` notification holds up to
+/// [`super::watch::MAX_BATCH`] events (some 256 KiB), so a subscriber that
+/// stops reading holds at most this many of them (8 MiB) before its
+/// subscription waits, falls behind the event ring and is ended.
+const MESSAGE_BUFFER: u32 = 32;
+
 /// The jsonrpsee service builder with our RPC and HTTP middleware.
 pub(super) type Builder = TowerServiceBuilder<
     Stack<CheckParamsLayer, Identity>,
@@ -31,6 +38,7 @@ fn builder(ctl: &CtlSettings, auth: AuthLayer, metrics: MetricsLayer) -> Builder
         .max_response_body_size(ctl.max_response_size)
         .max_connections(ctl.max_connections)
         .set_batch_request_config(BatchRequestConfig::Limit(ctl.max_batch))
+        .set_message_buffer_capacity(MESSAGE_BUFFER)
         .build();
     Server::builder()
         .set_config(config)

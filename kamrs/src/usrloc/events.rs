@@ -10,8 +10,9 @@
 //! costs the registrar nothing. With no listener, publishing costs one
 //! atomic load: edits skip the snapshot the diff needs.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use tokio::sync::broadcast;
 
@@ -105,12 +106,29 @@ pub struct Event {
     /// by the removal causes; a `remote` or `rolled-back` event says it
     /// here, as either may add or remove.
     pub gone: bool,
+    /// The event in the listeners' wire format (JSON), made by the first
+    /// listener that sends it and reused by the others: ten watchers cost
+    /// one rendering, not ten. A `RawValue` so it is written into each
+    /// notification as is, never parsed again. The table never reads it.
+    pub rendered: OnceLock<Box<serde_json::value::RawValue>>,
 }
 
 /// The table's event publisher.
 pub struct Events {
     tx: broadcast::Sender<Arc<Event>>,
     seq: AtomicU64,
+    interest: Arc<Interest>,
+}
+
+/// What the listeners want: every event (`all`), or only those of some
+/// AoRs. An edit of an AoR nobody wants builds no event at all, so ten
+/// watchers of one phone cost a busy registrar one lookup per REGISTER.
+#[derive(Default)]
+struct Interest {
+    /// Listeners of every event.
+    all: AtomicUsize,
+    /// AoRs listened to, with how many listen to each.
+    aors: RwLock<HashMap<Box<str>, usize>>,
 }
 
 impl Default for Events {
@@ -118,19 +136,84 @@ impl Default for Events {
         Events {
             tx: broadcast::channel(CAPACITY).0,
             seq: AtomicU64::new(0),
+            interest: Arc::default(),
+        }
+    }
+}
+
+/// A listener: the events it asked for (and possibly others: check
+/// [`Listener::wants`]), from the next one on. Dropping it withdraws its
+/// interest.
+pub struct Listener {
+    pub rx: broadcast::Receiver<Arc<Event>>,
+    aor: Option<Box<str>>,
+    interest: Arc<Interest>,
+}
+
+impl Listener {
+    /// Whether `e` is one this listener asked for (the ring also carries
+    /// other listeners' AoRs).
+    pub fn wants(&self, e: &Event) -> bool {
+        self.aor.as_deref().is_none_or(|a| a == &*e.aor)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        match &self.aor {
+            None => {
+                self.interest.all.fetch_sub(1, Ordering::Relaxed);
+            }
+            Some(aor) => {
+                let mut aors = crate::util::lock_write(&self.interest.aors);
+                if let Some(n) = aors.get_mut(aor) {
+                    *n -= 1;
+                    if *n == 0 {
+                        aors.remove(aor);
+                    }
+                }
+            }
         }
     }
 }
 
 impl Events {
-    /// A listener, from the next event on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
-        self.tx.subscribe()
+    /// A listener of every event, or of `aor`'s only, from the next event
+    /// on.
+    pub fn listen(&self, aor: Option<&str>) -> Listener {
+        // Interest first, then the receiver: an event published between
+        // the two is one the listener was not yet promised.
+        match aor {
+            None => {
+                self.interest.all.fetch_add(1, Ordering::Relaxed);
+            }
+            Some(a) => {
+                *crate::util::lock_write(&self.interest.aors)
+                    .entry(Box::from(a))
+                    .or_default() += 1;
+            }
+        }
+        Listener {
+            rx: self.tx.subscribe(),
+            aor: aor.map(Box::from),
+            interest: Arc::clone(&self.interest),
+        }
     }
 
     /// Whether anyone listens: edits only build events then.
     pub fn active(&self) -> bool {
         self.tx.receiver_count() > 0
+    }
+
+    /// Whether a change of `aor` is an event anyone listens to.
+    pub fn wants(&self, aor: &str) -> bool {
+        if !self.active() {
+            return false;
+        }
+        if self.interest.all.load(Ordering::Relaxed) > 0 {
+            return true;
+        }
+        crate::util::lock_read(&self.interest.aors).contains_key(aor)
     }
 
     /// How many listen now.
@@ -139,7 +222,7 @@ impl Events {
     }
 
     pub fn publish(&self, cause: Cause, aor: &Arc<str>, binding: &Binding, gone: bool) {
-        if !self.active() {
+        if !self.wants(aor) {
             return;
         }
         let event = Event {
@@ -149,6 +232,7 @@ impl Events {
             aor: Arc::clone(aor),
             binding: binding.clone(),
             gone,
+            rendered: OnceLock::new(),
         };
         // No receiver left since the check: nothing to do.
         let _ = self.tx.send(Arc::new(event));
@@ -163,7 +247,7 @@ impl Events {
         before: &[Binding],
         after: &[Binding],
     ) {
-        if origin == Origin::Quiet || !self.active() {
+        if origin == Origin::Quiet || !self.wants(aor) {
             return;
         }
         for (cause, b, gone) in diff(origin, before, after) {

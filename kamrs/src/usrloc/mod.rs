@@ -23,7 +23,7 @@ mod table;
 pub use aor::{Aor, AorError, MAX_AOR_LEN};
 pub use binding::{Binding, Parts, Ruid, Source, PERMANENT};
 pub use durable::{Confirm, Durability, Edit};
-pub use events::{Cause, Event, Events, Origin};
+pub use events::{Cause, Event, Events, Listener, Origin};
 pub use limits::{Growth, Limit, TableFull, TableLimits};
 pub use persist::{Store, StoreError, StoreMode};
 pub use q::{q_from_number, q_to_number, Q_UNSPECIFIED};

@@ -482,7 +482,8 @@ impl LocationTable {
             .map(|_| bindings.clone());
         // Only with listeners does an edit pay for the copy its events
         // are told from.
-        let heard = (how.origin != Origin::Quiet && self.events.active()).then(|| bindings.clone());
+        let heard =
+            (how.origin != Origin::Quiet && self.events.wants(key)).then(|| bindings.clone());
         let result = f(&mut bindings);
         // Shrinks (reallocates) only if the edit left spare capacity.
         rec.bindings = bindings.into_boxed_slice();

@@ -56,6 +56,7 @@ fn event(seq: u64) -> Arc<Event> {
         aor: Arc::from("alice"),
         binding: Binding::for_test(&format!("sip:alice@192.0.2.1:{}", 5000 + seq), u64::MAX - 1),
         gone: false,
+        rendered: Default::default(),
     })
 }
 

@@ -10,6 +10,7 @@ fn an_event_is_told_as_the_binding_and_its_cause() {
         aor: Arc::from("alice"),
         binding: Binding::for_test("sip:alice@192.0.2.7:5062", u64::MAX - 1),
         gone: true,
+        rendered: Default::default(),
     };
     let n = notification(&e, 0);
     assert_eq!(n.event, "keepalive-timeout");

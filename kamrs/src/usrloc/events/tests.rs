@@ -78,7 +78,8 @@ fn removals_carry_the_cause_of_who_removed() {
 async fn listeners_hear_every_change_and_expiry() {
     let t = LocationTable::new();
     assert!(!t.events().active());
-    let mut rx = t.events().subscribe();
+    let mut listener = t.events().listen(None);
+    let rx = &mut listener.rx;
     t.update_as("alice", 10, Origin::Registrar, |b| {
         b.push(binding("r1", "sip:alice@192.0.2.1", "c", 20))
     });
@@ -96,7 +97,8 @@ async fn listeners_hear_every_change_and_expiry() {
 #[tokio::test]
 async fn a_listener_too_far_behind_is_told_how_much_it_lost() {
     let t = LocationTable::new();
-    let mut rx = t.events().subscribe();
+    let mut listener = t.events().listen(None);
+    let rx = &mut listener.rx;
     let n = CAPACITY + 10;
     for i in 0..n {
         t.update(&format!("u{i}"), 10, |b| {
@@ -110,4 +112,39 @@ async fn a_listener_too_far_behind_is_told_how_much_it_lost() {
     // The ring kept the newest; nothing the registrar did waited.
     assert_eq!(rx.recv().await.unwrap().seq, 11);
     assert_eq!(t.len(), n);
+}
+
+#[tokio::test]
+async fn an_aor_nobody_listens_to_makes_no_events() {
+    let t = LocationTable::new();
+    let mut alice = t.events().listen(Some("alice"));
+    assert!(t.events().wants("alice"));
+    assert!(!t.events().wants("bob"), "only alice is listened to");
+    t.update_as("bob", 10, Origin::Registrar, |b| {
+        b.push(binding("b1", "sip:bob@192.0.2.2", "c", 20))
+    });
+    t.update_as("alice", 10, Origin::Registrar, |b| {
+        b.push(binding("a1", "sip:alice@192.0.2.1", "c", 20))
+    });
+    // Bob's edit built no event: alice's is the first of all.
+    let e = alice.rx.recv().await.unwrap();
+    assert_eq!((&*e.aor, e.seq), ("alice", 1));
+    assert!(alice.wants(&e));
+    // A second listener of every event sees bob's too.
+    let all = t.events().listen(None);
+    assert!(t.events().wants("bob"));
+    drop(all);
+    assert!(!t.events().wants("bob"));
+    drop(alice);
+    assert!(
+        !t.events().wants("alice"),
+        "a dropped listener withdraws its interest"
+    );
+    // Two listeners of one AoR: it stays wanted until both are gone.
+    let one = t.events().listen(Some("carol"));
+    let two = t.events().listen(Some("carol"));
+    drop(one);
+    assert!(t.events().wants("carol"));
+    drop(two);
+    assert!(!t.events().wants("carol"));
 }
