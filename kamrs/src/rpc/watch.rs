@@ -84,7 +84,7 @@ pub async fn subscribe(
                     return cut_off(&sink, &batch, nat_bit, lost).await;
                 }
                 Some(Err(RecvError::Closed)) => return Ok(()),
-                None => {}
+                Some(Ok(_)) | None => {}
             }
             if batch.len() >= MAX_BATCH {
                 break;
