@@ -41,6 +41,7 @@ pub use jsonrpsee::core::{client::ClientT, params::ArrayParams};
 pub mod method {
     pub const UL_DUMP: &str = "ul.dump";
     pub const UL_DUMP_PAGE: &str = "ul.dump_page";
+    pub const UL_DUMP_PREFIX: &str = "ul.dump_prefix";
     pub const UL_LOOKUP: &str = "ul.lookup";
     pub const UL_RM: &str = "ul.rm";
     pub const UL_RM_CONTACT: &str = "ul.rm_contact";
@@ -107,6 +108,19 @@ pub trait Ctl {
     #[method(name = "ul.dump_page")]
     async fn ul_dump_page(
         &self,
+        cursor: String,
+        limit: u32,
+        brief: Option<String>,
+    ) -> RpcResult<Raw<UlDumpPage>>;
+
+    /// `ul.dump_prefix PREFIX CURSOR LIMIT [brief]` (kamrs extension, not
+    /// in Kamailio): as `ul.dump_page`, but only the AoRs whose names start
+    /// with PREFIX (bytewise, after dropping a `sip:` scheme and
+    /// lower-casing the domain after an `@`). The web view's search.
+    #[method(name = "ul.dump_prefix")]
+    async fn ul_dump_prefix(
+        &self,
+        prefix: String,
         cursor: String,
         limit: u32,
         brief: Option<String>,

@@ -181,8 +181,9 @@ fn a_web_pages_websocket_is_refused_and_changes_nothing() {
         "Origin",
         "another local port",
     );
-    // Even the listener's own origin needs the token: no page is served
-    // from it, so a browser there is a rebinding or a confused tab.
+    // Even the listener's own origin needs the token: the web view's page
+    // (/ui) is served from it, but without a token_file no browser gets
+    // data, and a browser there may as well be a rebinding.
     let own = format!("http://{host}");
     assert_refused(
         browser_ws(addr, &[("origin", &own)], &calls),

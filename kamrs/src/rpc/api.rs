@@ -207,6 +207,29 @@ impl CtlServer for Api {
             .map_err(|e| internal(format!("ul.dump_page failed: {e}")))?
     }
 
+    async fn ul_dump_prefix(
+        &self,
+        prefix: String,
+        cursor: String,
+        limit: u32,
+        brief: Option<String>,
+    ) -> RpcResult<Raw<UlDumpPage>> {
+        // A first page is a pass over the table: bounded like dumps, and
+        // off the async workers.
+        let _turn = self
+            .state
+            .dumps
+            .acquire()
+            .await
+            .map_err(|e| internal(format!("ul.dump_prefix: {e}")))?;
+        let state = Arc::clone(&self.state);
+        tokio::task::spawn_blocking(move || {
+            ul::dump_prefix(&state, &prefix, &cursor, limit, brief.is_some())
+        })
+        .await
+        .map_err(|e| internal(format!("ul.dump_prefix failed: {e}")))?
+    }
+
     async fn ul_lookup(&self, table: String, aor: String) -> RpcResult<UlLookup> {
         ul::lookup(&self.state, &table, &aor)
     }

@@ -37,10 +37,20 @@ struct Names {
     taken: Instant,
 }
 
-/// The list kept between the pages of a dump (at most one).
+/// The sorted names starting with `prefix` when the latest prefix search
+/// (`ul.dump_prefix`) began.
+struct Found {
+    prefix: Box<str>,
+    names: Names,
+}
+
+/// The lists kept between the pages of a dump and of a prefix search (at
+/// most one of each: a web view's searches never take the list a
+/// `kamrsctl ul.dump` is walking).
 #[derive(Default)]
 pub struct DumpNames {
     latest: Mutex<Option<Names>>,
+    search: Mutex<Option<Found>>,
 }
 
 impl DumpNames {
@@ -100,6 +110,82 @@ impl DumpNames {
             }
         }
         (names, more)
+    }
+
+    /// The names of one page of a prefix search: up to `limit` AoRs whose
+    /// names start with `prefix` and sort after `cursor`, in order, and
+    /// whether more may follow.
+    ///
+    /// Like a dump, but the first page (cursor `""`) takes only the names
+    /// with the prefix, in one pass over the table, and sorts those: a
+    /// search costs a pass and a sort of its matches, never a sort of a
+    /// million names. A later page whose list is gone (another search
+    /// began, or [`MAX_AGE`] passed) takes a new one the same way: a newer
+    /// list still holds every AoR present since the search began, so the
+    /// promise of paging holds.
+    pub fn prefix_page(
+        &self,
+        table: &LocationTable,
+        prefix: &str,
+        cursor: &str,
+        limit: usize,
+    ) -> (Vec<Arc<str>>, bool) {
+        self.prefix_page_at(table, prefix, cursor, limit, Instant::now())
+    }
+
+    fn prefix_page_at(
+        &self,
+        table: &LocationTable,
+        prefix: &str,
+        cursor: &str,
+        limit: usize,
+        now: Instant,
+    ) -> (Vec<Arc<str>>, bool) {
+        let kept = if cursor.is_empty() {
+            None
+        } else {
+            self.search_lock()
+                .as_ref()
+                .filter(|f| {
+                    *f.prefix == *prefix && now.saturating_duration_since(f.names.taken) <= MAX_AGE
+                })
+                .map(|f| Arc::clone(&f.names.sorted))
+        };
+        let sorted = match kept {
+            Some(s) => s,
+            None => {
+                let mut names = table.aors_with_prefix(prefix);
+                names.sort_unstable();
+                let sorted: Arc<[Arc<str>]> = names.into();
+                *self.search_lock() = Some(Found {
+                    prefix: prefix.into(),
+                    names: Names {
+                        sorted: Arc::clone(&sorted),
+                        taken: now,
+                    },
+                });
+                sorted
+            }
+        };
+        let from = sorted.partition_point(|n| &**n <= cursor);
+        let to = from.saturating_add(limit).min(sorted.len());
+        let names = sorted[from..to].to_vec();
+        let more = to < sorted.len();
+        if !more {
+            let mut search = self.search_lock();
+            if search
+                .as_ref()
+                .is_some_and(|f| Arc::ptr_eq(&f.names.sorted, &sorted))
+            {
+                *search = None;
+            }
+        }
+        (names, more)
+    }
+
+    fn search_lock(&self) -> std::sync::MutexGuard<'_, Option<Found>> {
+        // Replaced whole, as `latest` is.
+        crate::util::lock(&self.search)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Names>> {

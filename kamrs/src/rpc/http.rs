@@ -19,6 +19,13 @@
 //! - A POST must declare JSON (`Content-Type: application/json`), on both
 //!   endpoints: the types a page may POST cross-site without a CORS
 //!   preflight (`text/plain`, forms) are never read as JSON-RPC.
+//! - A browser's WebSocket cannot send `Authorization`, so a WebSocket
+//!   upgrade (only) may carry the token in `Sec-WebSocket-Protocol`
+//!   instead: the web view (`web.rs`) offers the protocols `kamrs` and
+//!   `kamrs.bearer.<token as lower-case hex>`, and a 101 answers `kamrs`.
+//!   The token is compared in constant time like the header's, and the
+//!   header is taken out of the request before jsonrpsee sees it. The
+//!   browser rules above apply unchanged.
 //!
 //! Every refusal is counted (`ctl:` statistics) and logged, the log lines
 //! thinned to powers of two so a page looping on the API cannot flood it.
@@ -38,6 +45,16 @@ use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
 use super::origin::{fetch_site, is_json, FetchSite, Origins};
 use super::serve::Connections;
 use super::CtlError;
+
+/// The WebSocket subprotocol a browser offers beside its token, and the
+/// one a 101 names (a browser fails a socket whose 101 names none of the
+/// protocols it offered).
+pub const WS_PROTOCOL: &str = "kamrs";
+
+/// The subprotocol that carries the token: this, then the token's bytes as
+/// lower-case hex. Hex because a subprotocol must be an HTTP token, and a
+/// token file may hold characters (`/`, `=`, `:`) that are not.
+pub const WS_TOKEN_PREFIX: &str = "kamrs.bearer.";
 
 /// A bound HTTP endpoint and its token.
 pub(super) struct Bound {
@@ -124,6 +141,8 @@ pub struct CtlStats {
 #[derive(Debug, Clone, Default)]
 pub struct AuthLayer {
     token: Option<Arc<str>>,
+    /// The token as lower-case hex, as a WebSocket subprotocol carries it.
+    token_hex: Option<Arc<str>>,
     check_host: bool,
     /// The browser rules (HTTP only: no browser reaches a Unix socket).
     origins: Option<Arc<Origins>>,
@@ -143,8 +162,10 @@ impl AuthLayer {
     /// the Host check.
     pub fn http(token: Option<Arc<str>>, origins: Origins, stats: Arc<CtlStats>) -> AuthLayer {
         let check_host = token.is_none();
+        let token_hex = token.as_deref().map(|t| Arc::from(hex(t.as_bytes())));
         AuthLayer {
             token,
+            token_hex,
             check_host,
             origins: Some(Arc::new(origins)),
             stats,
@@ -170,15 +191,26 @@ impl AuthLayer {
                 return Err(Refusal::BrowserWithoutToken);
             }
         }
-        if let Some(token) = &self.token {
-            let given = headers
+        if let (Some(token), Some(token_hex)) = (&self.token, &self.token_hex) {
+            let header = headers
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(bearer);
-            match given {
-                Some(g) if same(g.as_bytes(), token.as_bytes()) => {}
-                Some(_) => return Err(Refusal::WrongToken),
-                None => return Err(Refusal::NoToken),
+            // The header first: a client that sends it means it. The
+            // subprotocol only on an upgrade, so a token there never
+            // authorizes a plain POST.
+            let right = match header {
+                Some(g) => same(g.as_bytes(), token.as_bytes()),
+                None => match is_upgrade(method, headers)
+                    .then(|| ws_token(headers))
+                    .flatten()
+                {
+                    Some(g) => same(g.as_bytes(), token_hex.as_bytes()),
+                    None => return Err(Refusal::NoToken),
+                },
+            };
+            if !right {
+                return Err(Refusal::WrongToken);
             }
         } else if self.check_host {
             if let Some(host) = headers.get(http::header::HOST) {
@@ -289,6 +321,36 @@ fn bearer(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
+/// Whether the request asks for a WebSocket (`GET` with `Upgrade:
+/// websocket`).
+fn is_upgrade(method: &http::Method, headers: &http::HeaderMap) -> bool {
+    method == http::Method::GET
+        && headers
+            .get_all(http::header::UPGRADE)
+            .iter()
+            .any(|v| v.as_bytes().eq_ignore_ascii_case(b"websocket"))
+}
+
+/// The subprotocols a WebSocket handshake offers, in order.
+fn ws_protocols(headers: &http::HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+}
+
+/// The hex token of a `kamrs.bearer.<hex>` subprotocol, if one is offered.
+fn ws_token(headers: &http::HeaderMap) -> Option<&str> {
+    ws_protocols(headers).find_map(|p| p.strip_prefix(WS_TOKEN_PREFIX))
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Compares without stopping at the first difference, so response timing
 /// does not reveal how much of a guess was right.
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -359,13 +421,28 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
+    fn call(&mut self, mut req: HttpRequest<B>) -> Self::Future {
         if let Err(refused) = self.policy.check(req.method(), req.headers()) {
             self.policy.refused(refused, req.headers());
             return Box::pin(std::future::ready(Ok(refused.response())));
         }
+        // The token may be among the subprotocols: nothing past this point
+        // needs them (jsonrpsee speaks none), so they go no further. What
+        // was offered decides whether the 101 names `kamrs`.
+        let offered_kamrs = ws_protocols(req.headers()).any(|p| p == WS_PROTOCOL);
+        req.headers_mut()
+            .remove(http::header::SEC_WEBSOCKET_PROTOCOL);
         let fut = self.inner.call(req);
-        Box::pin(async move { fut.await.map_err(Into::into) })
+        Box::pin(async move {
+            let mut resp = fut.await.map_err(Into::into)?;
+            if offered_kamrs && resp.status() == http::StatusCode::SWITCHING_PROTOCOLS {
+                resp.headers_mut().insert(
+                    http::header::SEC_WEBSOCKET_PROTOCOL,
+                    http::HeaderValue::from_static(WS_PROTOCOL),
+                );
+            }
+            Ok(resp)
+        })
     }
 }
 

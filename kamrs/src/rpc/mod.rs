@@ -16,7 +16,8 @@
 //! `api.rs` (the method table), `dump_names.rs` (the paged dump's sorted
 //! names), `ul.rs`, `stats.rs`, `system.rs`,
 //! `subscriber.rs` (`subscriber.*`, `auth.realm`), `pike.rs` (`pike.top`)
-//! (the methods), `shape.rs` (bindings as Kamailio shows them).
+//! (the methods), `shape.rs` (bindings as Kamailio shows them), `web.rs`
+//! (the read-only web view at `/ui`, HTTP only).
 
 mod api;
 mod dump_names;
@@ -33,6 +34,7 @@ mod system;
 mod ul;
 mod unix;
 mod watch;
+mod web;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -212,6 +214,7 @@ impl Bound {
             Endpoints::Unix(u) => {
                 let conns = serve::Connections::new(
                     &self.ctl,
+                    web::WebLayer { enabled: false },
                     http::AuthLayer::unix(ctl_stats),
                     metrics,
                     module.into(),
@@ -225,6 +228,7 @@ impl Bound {
             Endpoints::Http(h) => {
                 let conns = serve::Connections::new(
                     &self.ctl,
+                    web::WebLayer { enabled: true },
                     http::AuthLayer::http(
                         h.token,
                         origin::Origins::new(h.local, &self.ctl.allowed_origins),

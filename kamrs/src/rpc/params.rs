@@ -111,6 +111,19 @@ const SIGNATURES: &[(&str, &[Arg])] = &[
             },
         ],
     ),
+    (
+        method::UL_DUMP_PREFIX,
+        &[
+            req("prefix", Kind::Str),
+            req("cursor", Kind::Str),
+            req("limit", Kind::PageLimit),
+            Arg {
+                name: "brief",
+                kind: Kind::Brief,
+                optional: true,
+            },
+        ],
+    ),
     (method::UL_LOOKUP, &[TABLE, AOR]),
     (method::UL_RM, &[TABLE, AOR]),
     (method::UL_RM_CONTACT, &[TABLE, AOR, CONTACT]),

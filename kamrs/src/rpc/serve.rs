@@ -17,6 +17,7 @@ use tower::layer::util::{Identity, Stack};
 use super::http::AuthLayer;
 use super::metrics::MetricsLayer;
 use super::params::CheckParamsLayer;
+use super::web::WebLayer;
 use super::CtlSettings;
 
 /// Messages a connection may have waiting to be written (jsonrpsee's
@@ -29,10 +30,13 @@ const MESSAGE_BUFFER: u32 = 32;
 /// The jsonrpsee service builder with our RPC and HTTP middleware.
 pub(super) type Builder = TowerServiceBuilder<
     Stack<CheckParamsLayer, Identity>,
-    Stack<MetricsLayer, Stack<AuthLayer, Identity>>,
+    Stack<MetricsLayer, Stack<AuthLayer, Stack<WebLayer, Identity>>>,
 >;
 
-fn builder(ctl: &CtlSettings, auth: AuthLayer, metrics: MetricsLayer) -> Builder {
+/// The HTTP middleware, outermost first: the web view's static page (no
+/// token: it holds no data), then the auth checks, then `/metrics`, then
+/// jsonrpsee.
+fn builder(ctl: &CtlSettings, web: WebLayer, auth: AuthLayer, metrics: MetricsLayer) -> Builder {
     let config = ServerConfig::builder()
         .max_request_body_size(ctl.max_request_size)
         .max_response_body_size(ctl.max_response_size)
@@ -43,7 +47,12 @@ fn builder(ctl: &CtlSettings, auth: AuthLayer, metrics: MetricsLayer) -> Builder
     Server::builder()
         .set_config(config)
         .set_rpc_middleware(RpcServiceBuilder::new().layer(CheckParamsLayer))
-        .set_http_middleware(tower::ServiceBuilder::new().layer(auth).layer(metrics))
+        .set_http_middleware(
+            tower::ServiceBuilder::new()
+                .layer(web)
+                .layer(auth)
+                .layer(metrics),
+        )
         .to_service_builder()
 }
 
@@ -60,13 +69,14 @@ pub(super) struct Connections {
 impl Connections {
     pub(super) fn new(
         ctl: &CtlSettings,
+        web: WebLayer,
         auth: AuthLayer,
         metrics: MetricsLayer,
         methods: Methods,
         stop: StopHandle,
     ) -> Self {
         Connections {
-            builder: builder(ctl, auth, metrics),
+            builder: builder(ctl, web, auth, metrics),
             methods,
             stop,
             slots: Arc::new(Semaphore::new(ctl.max_connections as usize)),

@@ -7,6 +7,7 @@
 //! [`LocationTable`]: crate::usrloc::LocationTable
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use common::api::error;
 use common::types::{
@@ -351,17 +352,68 @@ pub const MAX_PAGE: u32 = 10_000;
 /// present from the first page to the last is returned exactly once, and
 /// one added or removed meanwhile may or may not be.
 pub fn dump_page(state: &State, cursor: &str, limit: u32, brief: bool) -> Result<Raw<UlDumpPage>> {
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(invalid(format!(
-            "argument 2 `limit`: expected a page size from 1 to {MAX_PAGE}, got {limit}"
-        )));
+    check_limit(2, limit)?;
+    let (names, more) = state.dump_names.page(state.table(), cursor, limit as usize);
+    page_of(state, &names, more, brief)
+}
+
+/// `ul.dump_prefix PREFIX CURSOR LIMIT [brief]` (kamrs extension, for the
+/// web view's search): as [`dump_page`], but only the AoRs whose names
+/// start with `prefix` (a `sip:`/`sips:` scheme dropped, the domain after
+/// an `@` lower-cased, as AoR keys are). See
+/// [`DumpNames::prefix_page`](super::dump_names::DumpNames::prefix_page)
+/// for what a search costs.
+pub fn dump_prefix(
+    state: &State,
+    prefix: &str,
+    cursor: &str,
+    limit: u32,
+    brief: bool,
+) -> Result<Raw<UlDumpPage>> {
+    check_limit(3, limit)?;
+    let prefix = key_prefix(prefix);
+    let (names, more) =
+        state
+            .dump_names
+            .prefix_page(state.table(), &prefix, cursor, limit as usize);
+    page_of(state, &names, more, brief)
+}
+
+/// What AoR keys a prefix typed by a person would start with.
+fn key_prefix(prefix: &str) -> String {
+    let mut p = prefix.trim();
+    for scheme in ["sip:", "sips:"] {
+        if p.len() >= scheme.len() && p[..scheme.len()].eq_ignore_ascii_case(scheme) {
+            p = &p[scheme.len()..];
+            break;
+        }
     }
+    match p.split_once('@') {
+        Some((user, domain)) => format!("{user}@{}", domain.to_ascii_lowercase()),
+        None => p.to_owned(),
+    }
+}
+
+/// The params middleware checks `limit` first; this keeps the methods
+/// safe when called directly (tests).
+fn check_limit(position: usize, limit: u32) -> Result<()> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "argument {position} `limit`: expected a page size from 1 to {MAX_PAGE}, got {limit}"
+        )))
+    }
+}
+
+/// The page of `names` (sorted), whose bindings are read now; `more`:
+/// whether another page follows.
+fn page_of(state: &State, names: &[Arc<str>], more: bool, brief: bool) -> Result<Raw<UlDumpPage>> {
     let table = state.table();
-    let (names, more) = state.dump_names.page(table, cursor, limit as usize);
     let next = more.then(|| names.last().map(|n| n.to_string())).flatten();
     let now = unix_now();
     let mut aors = Vec::with_capacity(names.len());
-    for aor in &names {
+    for aor in names {
         // Gone since the names were taken, or only expired bindings left:
         // skipped, but the cursor still moves past it.
         let Some(bindings) = table.lookup(aor, now) else {

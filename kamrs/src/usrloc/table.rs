@@ -637,6 +637,16 @@ impl LocationTable {
         out
     }
 
+    /// The AoR names starting with `prefix`, unsorted: a prefix search of
+    /// `ul.dump_prefix`. One pass over the keys, cloning only the matches.
+    pub fn aors_with_prefix(&self, prefix: &str) -> Vec<Arc<str>> {
+        self.records
+            .iter()
+            .filter(|r| r.key().starts_with(prefix))
+            .map(|r| Arc::clone(r.key()))
+            .collect()
+    }
+
     /// The `limit` smallest AoR names greater than `after`, sorted: one
     /// page of `ul.dump_page`. Like [`aors`](Self::aors), shards are
     /// read-locked one at a time while their keys are compared; only the

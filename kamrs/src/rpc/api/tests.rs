@@ -97,6 +97,7 @@ async fn list_methods_names_kamailios_methods() {
             "ul.db_users",
             "ul.dump",
             "ul.dump_page",
+            "ul.dump_prefix",
             "ul.flush",
             "ul.lookup",
             "ul.rm",

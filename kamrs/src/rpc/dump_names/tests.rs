@@ -75,3 +75,90 @@ fn a_newer_dump_replaces_the_list_and_the_older_dump_still_completes() {
     let (p, _) = d.page(&t, "a", 10);
     assert_eq!(strs(&p), vec!["b", "bb", "c"]);
 }
+
+#[test]
+fn prefix_pages_walk_the_matches_in_order() {
+    let t = table(&["bob", "al", "alice", "alfred", "alan", "albert", "zed"]);
+    let d = DumpNames::default();
+    let (p1, more) = d.prefix_page(&t, "al", "", 2);
+    assert_eq!((strs(&p1), more), (vec!["al", "alan"], true));
+    // Added after the search began: not in this search's list; the
+    // dump's list is not touched.
+    add(&t, "alb");
+    assert_eq!(d.kept(), None);
+    let (p2, more) = d.prefix_page(&t, "al", "alan", 2);
+    assert_eq!((strs(&p2), more), (vec!["albert", "alfred"], true));
+    let (p3, more) = d.prefix_page(&t, "al", "alfred", 2);
+    assert_eq!((strs(&p3), more), (vec!["alice"], false));
+    // The last page let go of the list.
+    assert!(d.search_lock().is_none());
+    // No match, and the empty prefix (everything).
+    assert_eq!(d.prefix_page(&t, "x", "", 5), (vec![], false));
+    let (all, more) = d.prefix_page(&t, "", "", 100);
+    assert_eq!(all.len(), 8);
+    assert!(!more);
+}
+
+#[test]
+fn a_prefix_search_and_a_dump_keep_their_own_lists() {
+    let t = table(&["a1", "a2", "b1", "b2"]);
+    let d = DumpNames::default();
+    let (p, _) = d.page(&t, "", 1);
+    assert_eq!(strs(&p), vec!["a1"]);
+    let (p, _) = d.prefix_page(&t, "b", "", 1);
+    assert_eq!(strs(&p), vec!["b1"]);
+    // The dump goes on from its own list.
+    assert_eq!(d.kept(), Some(4));
+    let (p, _) = d.page(&t, "a1", 1);
+    assert_eq!(strs(&p), vec!["a2"]);
+}
+
+#[test]
+fn a_prefix_page_without_its_list_takes_a_new_one() {
+    let t = table(&["a1", "a2", "a3"]);
+    let d = DumpNames::default();
+    let start = Instant::now();
+    d.prefix_page_at(&t, "a", "", 1, start);
+    add(&t, "a15");
+    // Too old: a new list, which has the AoR added since.
+    let late = start + MAX_AGE + Duration::from_secs(1);
+    let (p, more) = d.prefix_page_at(&t, "a", "a1", 1, late);
+    assert_eq!((strs(&p), more), (vec!["a15"], true));
+    // Another prefix's list does not answer this one's cursor.
+    d.prefix_page_at(&t, "b", "", 1, late);
+    let (p, _) = d.prefix_page_at(&t, "a", "a15", 5, late);
+    assert_eq!(strs(&p), vec!["a2", "a3"]);
+}
+
+/// How long a search and a page take at a million AoRs (run with
+/// `cargo test --release -p kamrs prefix_search_at_a_million -- --ignored
+/// --nocapture`; docs/ctl.md quotes it).
+#[test]
+#[ignore]
+fn prefix_search_at_a_million() {
+    let t = LocationTable::new();
+    for i in 0..1_000_000 {
+        add(&t, &format!("user{i:07}"));
+    }
+    let d = DumpNames::default();
+    let time = |what: &str, f: &dyn Fn()| {
+        let start = Instant::now();
+        f();
+        println!("{what}: {:?}", start.elapsed());
+    };
+    time("first page of all (sort of 1M)", &|| {
+        d.page(&t, "", 50);
+    });
+    time("a later page", &|| {
+        d.page(&t, "user0500000", 50);
+    });
+    time("prefix search user01 (100k matches)", &|| {
+        d.prefix_page(&t, "user01", "", 50);
+    });
+    time("prefix search user0123 (1k matches)", &|| {
+        d.prefix_page(&t, "user0123", "", 50);
+    });
+    time("a later prefix page", &|| {
+        d.prefix_page(&t, "user0123", "user0123500", 50);
+    });
+}

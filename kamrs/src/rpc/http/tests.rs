@@ -213,3 +213,158 @@ fn token_file_rules() {
     assert!(e.0.contains("cannot read ctl.token_file"), "{}", e.0);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The handshake headers of a browser's `new WebSocket(url, protocols)`
+/// from the listener's own page, plus `more`.
+fn upgrade(protocols: &str, more: &[(&'static str, &str)]) -> http::HeaderMap {
+    let mut h = headers(&[
+        ("origin", "http://127.0.0.1:5065"),
+        ("sec-fetch-site", "same-origin"),
+        ("sec-fetch-mode", "websocket"),
+        ("upgrade", "websocket"),
+        ("connection", "Upgrade"),
+        ("sec-websocket-protocol", protocols),
+    ]);
+    for (k, v) in more {
+        h.insert(*k, http::HeaderValue::from_str(v).unwrap());
+    }
+    h
+}
+
+#[test]
+fn a_websocket_may_carry_the_token_as_a_subprotocol() {
+    let token = "0123456789abcdef/+=:";
+    let auth = AuthLayer::http(Some(Arc::from(token)), origins(), Arc::default());
+    let get = http::Method::GET;
+    let right = format!("kamrs, {WS_TOKEN_PREFIX}{}", hex(token.as_bytes()));
+    assert_eq!(
+        right,
+        "kamrs, kamrs.bearer.303132333435363738396162636465662f2b3d3a"
+    );
+    assert!(auth.check(&get, &upgrade(&right, &[])).is_ok());
+    // Order and spacing do not matter; a second header line is read too.
+    let mut two = upgrade("kamrs", &[]);
+    two.append(
+        "sec-websocket-protocol",
+        http::HeaderValue::from_str(&format!("{WS_TOKEN_PREFIX}{}", hex(token.as_bytes())))
+            .unwrap(),
+    );
+    assert!(auth.check(&get, &two).is_ok());
+
+    let wrong = |p: &str| auth.check(&get, &upgrade(p, &[]));
+    // One character off, upper-case hex, the raw token, an empty one.
+    let off = format!("kamrs,{WS_TOKEN_PREFIX}{}0", &hex(token.as_bytes())[1..]);
+    assert_eq!(wrong(&off), Err(Refusal::WrongToken));
+    let upper = format!(
+        "kamrs,{WS_TOKEN_PREFIX}{}",
+        hex(token.as_bytes()).to_uppercase()
+    );
+    assert_eq!(wrong(&upper), Err(Refusal::WrongToken));
+    assert_eq!(
+        wrong(&format!("kamrs,{WS_TOKEN_PREFIX}{token}")),
+        Err(Refusal::WrongToken)
+    );
+    assert_eq!(
+        wrong(&format!("kamrs,{WS_TOKEN_PREFIX}")),
+        Err(Refusal::WrongToken)
+    );
+    assert_eq!(wrong("kamrs"), Err(Refusal::NoToken));
+
+    // Only on an upgrade: a POST or a plain GET with the same header
+    // still needs Authorization.
+    let mut post = upgrade(&right, &[]);
+    post.remove("upgrade");
+    assert_eq!(
+        auth.check(&http::Method::POST, &post),
+        Err(Refusal::NoToken)
+    );
+    assert_eq!(auth.check(&get, &post), Err(Refusal::NoToken));
+    // A header sent is the one checked.
+    assert_eq!(
+        auth.check(
+            &get,
+            &upgrade(&right, &[("authorization", "Bearer 0123456789abcdeX")])
+        ),
+        Err(Refusal::WrongToken)
+    );
+    // The token does not lift the browser rules.
+    assert_eq!(
+        auth.check(
+            &get,
+            &upgrade(&right, &[("origin", "https://evil.example")])
+        ),
+        Err(Refusal::ForeignOrigin)
+    );
+    assert_eq!(
+        auth.check(&get, &upgrade(&right, &[("sec-fetch-site", "cross-site")])),
+        Err(Refusal::CrossSite)
+    );
+    // Without a token configured, a browser is refused whatever it offers.
+    let open = AuthLayer::http(None, origins(), Arc::default());
+    assert_eq!(
+        open.check(&get, &upgrade(&right, &[])),
+        Err(Refusal::BrowserWithoutToken)
+    );
+}
+
+/// Runs one request through [`Auth`] around an inner service that
+/// answers `status` and records the request headers it saw.
+fn through_auth(
+    auth: &AuthLayer,
+    req_headers: http::HeaderMap,
+    status: http::StatusCode,
+) -> (HttpResponse, Option<http::HeaderMap>) {
+    use tower::{Layer, Service, ServiceExt};
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let seen_inner = Arc::clone(&seen);
+    let inner = tower::service_fn(move |req: HttpRequest<HttpBody>| {
+        *seen_inner.lock().unwrap() = Some(req.headers().clone());
+        let mut resp = HttpResponse::new(HttpBody::default());
+        *resp.status_mut() = status;
+        std::future::ready(Ok::<_, std::convert::Infallible>(resp))
+    });
+    let mut svc = auth.layer(inner);
+    let mut req = HttpRequest::new(HttpBody::default());
+    *req.headers_mut() = req_headers;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let resp = rt
+        .block_on(async { svc.ready().await.unwrap().call(req).await })
+        .unwrap();
+    let seen = seen.lock().unwrap().take();
+    (resp, seen)
+}
+
+#[test]
+fn a_101_names_kamrs_and_the_token_goes_no_further() {
+    let token = "0123456789abcdef";
+    let auth = AuthLayer::http(Some(Arc::from(token)), origins(), Arc::default());
+    let right = format!("kamrs, {WS_TOKEN_PREFIX}{}", hex(token.as_bytes()));
+    let (resp, seen) = through_auth(
+        &auth,
+        upgrade(&right, &[]),
+        http::StatusCode::SWITCHING_PROTOCOLS,
+    );
+    assert_eq!(resp.headers()["sec-websocket-protocol"], WS_PROTOCOL);
+    let seen = seen.expect("passed to the API");
+    assert!(!seen.contains_key("sec-websocket-protocol"), "{seen:?}");
+    // Not offered: not answered (the client asked for no subprotocol).
+    let (resp, _) = through_auth(
+        &auth,
+        upgrade(&format!("{WS_TOKEN_PREFIX}{}", hex(token.as_bytes())), &[]),
+        http::StatusCode::SWITCHING_PROTOCOLS,
+    );
+    assert!(!resp.headers().contains_key("sec-websocket-protocol"));
+    // Not a 101 (jsonrpsee refused the handshake): nothing added.
+    let (resp, _) = through_auth(&auth, upgrade(&right, &[]), http::StatusCode::BAD_REQUEST);
+    assert!(!resp.headers().contains_key("sec-websocket-protocol"));
+    // A wrong token never reaches the API.
+    let (resp, seen) = through_auth(
+        &auth,
+        upgrade("kamrs, kamrs.bearer.00", &[]),
+        http::StatusCode::SWITCHING_PROTOCOLS,
+    );
+    assert_eq!(resp.status(), 401);
+    assert!(seen.is_none());
+}

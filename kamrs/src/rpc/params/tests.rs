@@ -261,6 +261,28 @@ fn dump_page_arguments() {
 }
 
 #[test]
+fn dump_prefix_arguments() {
+    assert_eq!(
+        run("ul.dump_prefix", r#"["al", "", 50]"#).unwrap(),
+        r#"["al","",50]"#
+    );
+    assert_eq!(
+        run("ul.dump_prefix", r#"[1001, "", "50", "brief"]"#).unwrap(),
+        r#"["1001","",50,"brief"]"#
+    );
+    assert!(run("ul.dump_prefix", r#"["al", "", 0]"#)
+        .unwrap_err()
+        .contains("argument 3 `limit`"));
+    assert!(run("ul.dump_prefix", r#"["al"]"#)
+        .unwrap_err()
+        .contains("argument 2 `cursor` is missing"));
+    assert_eq!(
+        usage_for("ul.dump_prefix").unwrap(),
+        "ul.dump_prefix prefix cursor limit [brief]"
+    );
+}
+
+#[test]
 fn usage_lists_the_arguments() {
     let args = signature("ul.add").unwrap();
     assert_eq!(

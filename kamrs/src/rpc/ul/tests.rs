@@ -342,3 +342,43 @@ fn dump_full_and_brief() {
         }
     );
 }
+
+fn prefix_page(s: &State, prefix: &str, cursor: &str, limit: u32) -> UlDumpPage {
+    dump_prefix(s, prefix, cursor, limit, false)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn prefix_pages_hold_only_the_aors_that_begin_so() {
+    let s = state();
+    for aor in ["alice", "alan", "albert", "bob", "al"] {
+        add(&s, "location", add_args(aor, "sip:c@h", 60)).unwrap();
+    }
+    let p1 = prefix_page(&s, "al", "", 2);
+    assert_eq!(names(&p1), ["al", "alan"]);
+    assert_eq!(p1.next.as_deref(), Some("alan"));
+    let p2 = prefix_page(&s, "al", "alan", 2);
+    assert_eq!(names(&p2), ["albert", "alice"]);
+    assert_eq!(p2.next, None);
+    // A URI as pasted, and nothing that matches.
+    assert_eq!(names(&prefix_page(&s, " SIP:bo", "", 5)), ["bob"]);
+    assert!(prefix_page(&s, "carol", "", 5).aors.is_empty());
+    // The same objects as the plain pages'.
+    assert_eq!(prefix_page(&s, "", "", 5).aors, page(&s, "", 5, false).aors);
+    let e = dump_prefix(&s, "a", "", 0, false).unwrap_err();
+    assert!(
+        e.message().contains("argument 3 `limit`"),
+        "{}",
+        e.message()
+    );
+}
+
+#[test]
+fn a_prefix_is_normalised_as_aor_keys_are() {
+    assert_eq!(key_prefix("sips:Alice@Example.COM"), "Alice@example.com");
+    assert_eq!(key_prefix("  Al "), "Al");
+    assert_eq!(key_prefix("alice@"), "alice@");
+    assert_eq!(key_prefix(""), "");
+}
