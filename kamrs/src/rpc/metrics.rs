@@ -8,16 +8,13 @@
 //! REGISTER pays for the endpoint. No series is per AoR or per source, so a scrape's size does
 //! not grow with the table.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use jsonrpsee::core::BoxError;
-use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use jsonrpsee::server::{HttpBody, HttpResponse};
 use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use super::api::State;
+use super::intercept::Answer;
 use super::stats;
 use crate::timing::Latency;
 
@@ -105,44 +102,13 @@ fn latencies(state: &State) -> Vec<&Latency> {
 #[derive(Clone)]
 pub struct MetricsLayer(pub Arc<State>);
 
-impl<S> tower::Layer<S> for MetricsLayer {
-    type Service = Metrics<S>;
-    fn layer(&self, inner: S) -> Metrics<S> {
-        Metrics {
-            inner,
-            state: Arc::clone(&self.0),
+impl Answer for MetricsLayer {
+    fn answer(&self, method: &http::Method, path: &str) -> Option<HttpResponse> {
+        if path != "/metrics" {
+            return None;
         }
-    }
-}
-
-/// The service [`MetricsLayer`] wraps around jsonrpsee's.
-#[derive(Clone)]
-pub struct Metrics<S> {
-    inner: S,
-    state: Arc<State>,
-}
-
-impl<S, B> tower::Service<HttpRequest<B>> for Metrics<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Error: Into<BoxError> + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
-        if req.uri().path() != "/metrics" {
-            let fut = self.inner.call(req);
-            return Box::pin(async move { fut.await.map_err(Into::into) });
-        }
-        let resp = if req.method() == http::Method::GET {
-            match render(&self.state) {
+        Some(if method == http::Method::GET {
+            match render(&self.0) {
                 Ok(body) => response(http::StatusCode::OK, CONTENT_TYPE, body),
                 Err(_) => response(
                     http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -159,8 +125,7 @@ where
             r.headers_mut()
                 .insert(http::header::ALLOW, http::HeaderValue::from_static("GET"));
             r
-        };
-        Box::pin(std::future::ready(Ok(resp)))
+        })
     }
 }
 

@@ -22,6 +22,7 @@
 mod api;
 mod dump_names;
 mod http;
+mod intercept;
 mod metrics;
 mod origin;
 mod params;

@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use tower::layer::util::{Identity, Stack};
 
 use super::http::AuthLayer;
+use super::intercept::Intercept;
 use super::metrics::MetricsLayer;
 use super::params::CheckParamsLayer;
 use super::web::WebLayer;
@@ -30,7 +31,7 @@ const MESSAGE_BUFFER: u32 = 32;
 /// The jsonrpsee service builder with our RPC and HTTP middleware.
 pub(super) type Builder = TowerServiceBuilder<
     Stack<CheckParamsLayer, Identity>,
-    Stack<MetricsLayer, Stack<AuthLayer, Stack<WebLayer, Identity>>>,
+    Stack<Intercept<MetricsLayer>, Stack<AuthLayer, Stack<Intercept<WebLayer>, Identity>>>,
 >;
 
 /// The HTTP middleware, outermost first: the web view's static page (no
@@ -49,9 +50,9 @@ fn builder(ctl: &CtlSettings, web: WebLayer, auth: AuthLayer, metrics: MetricsLa
         .set_rpc_middleware(RpcServiceBuilder::new().layer(CheckParamsLayer))
         .set_http_middleware(
             tower::ServiceBuilder::new()
-                .layer(web)
+                .layer(Intercept(web))
                 .layer(auth)
-                .layer(metrics),
+                .layer(Intercept(metrics)),
         )
         .to_service_builder()
 }

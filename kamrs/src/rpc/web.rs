@@ -22,12 +22,9 @@
 //! - The script puts every value in the page with `textContent`, never as
 //!   markup.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
+use jsonrpsee::server::{HttpBody, HttpResponse};
 
-use jsonrpsee::core::BoxError;
-use jsonrpsee::server::{HttpBody, HttpRequest, HttpResponse};
+use super::intercept::Answer;
 
 /// Where the page is.
 pub const PATH: &str = "/ui";
@@ -179,46 +176,9 @@ pub struct WebLayer {
     pub enabled: bool,
 }
 
-impl<S> tower::Layer<S> for WebLayer {
-    type Service = Web<S>;
-    fn layer(&self, inner: S) -> Web<S> {
-        Web {
-            inner,
-            enabled: self.enabled,
-        }
-    }
-}
-
-/// The service [`WebLayer`] wraps around the auth layer's.
-#[derive(Debug, Clone)]
-pub struct Web<S> {
-    inner: S,
-    enabled: bool,
-}
-
-impl<S, B> tower::Service<HttpRequest<B>> for Web<S>
-where
-    S: tower::Service<HttpRequest<B>, Response = HttpResponse>,
-    S::Error: Into<BoxError> + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = HttpResponse;
-    type Error = BoxError;
-    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, BoxError>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(Into::into)
-    }
-
-    fn call(&mut self, req: HttpRequest<B>) -> Self::Future {
-        if !self.enabled || !is_ours(req.uri().path()) {
-            let fut = self.inner.call(req);
-            return Box::pin(async move { fut.await.map_err(Into::into) });
-        }
-        Box::pin(std::future::ready(Ok(answer(
-            req.method(),
-            req.uri().path(),
-        ))))
+impl Answer for WebLayer {
+    fn answer(&self, method: &http::Method, path: &str) -> Option<HttpResponse> {
+        (self.enabled && is_ours(path)).then(|| answer(method, path))
     }
 }
 
