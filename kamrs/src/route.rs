@@ -100,6 +100,12 @@ impl Router {
         self.core.table.flow_in_use(c)
     }
 
+    /// The UA pinged over stream connection `c` (double CRLF): its
+    /// bindings' `Last-Keepalive` says so.
+    pub fn flow_pinged(&self, c: ConnId) {
+        self.core.table.flow_alive(c, crate::time::unix_now_us());
+    }
+
     /// The stream connection `c` is gone (`handle_lost_tcp`): the
     /// bindings registered over it are removed. Returns how many.
     pub fn flow_lost(&self, c: ConnId) -> usize {

@@ -207,3 +207,43 @@ fn baresip_answers_the_pings() {
     assert!(stat(&k, "usrloc:ka_answered") >= 1);
     phone.stop();
 }
+
+/// RFC 5626 §3.5.1: a UA's own double-CRLF ping proves its connection
+/// alive, so its bindings' `Last-Keepalive` moves (with keepalive off).
+#[test]
+fn a_phones_own_crlf_ping_updates_last_keepalive() {
+    let k = CtlKamrs::start("", "");
+    let mut tcp = k.kamrs.tcp_connect();
+    let via_port = tcp.local_addr().unwrap().port();
+    let contact = format!("sip:pinger@127.0.0.1:{via_port};transport=tcp");
+    let req = via_transport(
+        &register(
+            "pinger",
+            Some(&contact),
+            Some(600),
+            &unique(),
+            1,
+            via_port,
+            "tcp-phone",
+        ),
+        "TCP",
+    );
+    assert_eq!(tcp_exchange(&mut tcp, req).status, 200);
+    let registered = ka_fields(&k, "pinger").0;
+    // Last-Keepalive has second resolution: ping in a later second.
+    eventually(5, "a second passes", || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            > registered
+    });
+    tcp.write_all(b"\r\n\r\n").unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut pong = [0u8; 2];
+    tcp.read_exact(&mut pong).expect("a pong");
+    assert_eq!(&pong, b"\r\n");
+    eventually(5, "the ping is recorded", || {
+        ka_fields(&k, "pinger").0 > registered
+    });
+}

@@ -352,6 +352,9 @@ impl Connection {
                         // RFC 5626 §3.5.1: double CRLF ping → single CRLF pong.
                         pending.extend_from_slice(b"\r\n");
                         CoreStats::inc(&self.router.stats().keepalives);
+                        if let Some(c) = self.peer.conn {
+                            self.router.flow_pinged(c);
+                        }
                         start += len;
                     }
                     StreamFrame::Skip { len } => start += len,

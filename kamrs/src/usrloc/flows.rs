@@ -136,6 +136,27 @@ impl LocationTable {
         removed
     }
 
+    /// The UA proved connection `c` alive itself (a double-CRLF ping,
+    /// RFC 5626 §3.5.1): its bindings' `Last-Keepalive` becomes `now_us`,
+    /// as a keepalive answer would make it. Runtime state only: nothing is
+    /// journaled, nobody is told. Returns how many bindings.
+    pub fn flow_alive(&self, c: ConnId, now_us: u64) -> usize {
+        let mut touched = 0;
+        for aor in self.flows().aors(c) {
+            if let Some(mut rec) = self.record_mut(&aor) {
+                for b in rec
+                    .bindings_mut()
+                    .iter_mut()
+                    .filter(|b| b.conn() == Some(c))
+                {
+                    b.last_keepalive_us = now_us;
+                    touched += 1;
+                }
+            }
+        }
+        touched
+    }
+
     /// Connection `c` is gone and its bindings stay (`handle_lost_tcp`
     /// off): they forget it, so `usrloc:flows` and `Tcpconn-Id` only name
     /// open connections. Not journaled: no store holds connections.

@@ -67,3 +67,25 @@ fn a_lost_connection_takes_its_bindings_and_only_them() {
     assert_eq!(count.load(Ordering::Relaxed), 0, "lost, not expired");
     assert_eq!(t.remove_flow(lost, 0), 0, "nothing left to remove");
 }
+
+#[test]
+fn a_ping_on_a_connection_marks_its_bindings_alive_and_only_them() {
+    let t = LocationTable::new();
+    let (pinged, quiet) = (ConnId::next(), ConnId::next());
+    t.update("alice", 0, |b| {
+        b.push(on(pinged, "sip:a@1", 100));
+        b.push(on(quiet, "sip:a@2", 100));
+    });
+    t.update("bob", 0, |b| b.push(on(pinged, "sip:b@1", 100)));
+    assert_eq!(t.flow_alive(pinged, 7_000_000), 2);
+    let alive = |aor: &str| -> Vec<u64> {
+        t.lookup(aor, 0)
+            .unwrap()
+            .iter()
+            .map(|b| b.last_keepalive_us)
+            .collect()
+    };
+    assert_eq!(alive("alice"), [7_000_000, 0]);
+    assert_eq!(alive("bob"), [7_000_000]);
+    assert_eq!(t.flow_alive(ConnId::next(), 8_000_000), 0, "no bindings on it");
+}
