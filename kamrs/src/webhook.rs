@@ -90,18 +90,37 @@ impl Target {
             .unwrap_or(host)
             .to_owned();
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        // Read from the text: `http::Uri` takes `:80800` and reports no
+        // port, which would quietly become 80.
+        let text = authority.as_str();
+        let after_host = text.rsplit_once(']').map_or(text, |(_, rest)| rest);
+        let port = match after_host.rsplit_once(':') {
+            None => 80,
+            Some((_, p)) => match p.parse::<u16>() {
+                Ok(p) if p != 0 => p,
+                _ => {
+                    return Err(format!(
+                        "`{url}`: `{p}` is not a port (1 to 65535); {usage}"
+                    ))
+                }
+            },
+        };
         Ok(Target {
             host,
-            port: authority.port_u16().unwrap_or(80),
+            port,
             authority: authority.as_str().to_owned(),
             path_and_query,
         })
     }
 }
 
+/// As logs show it: without the query, which may hold a key.
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "http://{}{}", self.authority, self.path_and_query)
+        match self.path_and_query.split_once('?') {
+            Some((path, _)) => write!(f, "http://{}{path}?…", self.authority),
+            None => write!(f, "http://{}{}", self.authority, self.path_and_query),
+        }
     }
 }
 
@@ -267,7 +286,11 @@ async fn send(shared: Arc<Shared>) {
                 shared.stats().sent.fetch_add(n, Ordering::Relaxed);
                 backoff = Duration::from_secs(1);
             }
-            Ok(status) if status.is_client_error() && !retried(status) => {
+            // A redirect is not followed (it would send the events and the
+            // token somewhere not configured): as final as a 4xx.
+            Ok(status)
+                if (status.is_client_error() && !retried(status)) || status.is_redirection() =>
+            {
                 delivered(&shared, &batch);
                 shared.stats().rejected.fetch_add(n, Ordering::Relaxed);
                 tracing::warn!(

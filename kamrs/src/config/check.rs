@@ -443,7 +443,7 @@ impl EventsConfig {
             bad.push((
                 "events.webhook_queue",
                 format!(
-                    "{} is out of range 1..=10000000 (events; each waiting one holds a copy of its binding, about 1 KiB)",
+                    "{} is out of range 1..=10000000 (events; each waiting one holds a copy of its binding, 1 to 10 KiB)",
                     self.webhook_queue
                 ),
             ));

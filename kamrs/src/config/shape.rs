@@ -468,7 +468,7 @@ impl Default for EventsConfig {
             webhook: String::new(),
             webhook_token_file: None,
             webhook_batch: 500,
-            webhook_queue: 100_000,
+            webhook_queue: 20_000,
             webhook_timeout: 10,
         }
     }

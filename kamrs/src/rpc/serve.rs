@@ -23,8 +23,9 @@ use super::CtlSettings;
 
 /// Messages a connection may have waiting to be written (jsonrpsee's
 /// default is 1024). A `ul.events` notification holds up to
-/// [`super::watch::MAX_BATCH`] events (some 256 KiB), so a subscriber that
-/// stops reading holds at most this many of them (8 MiB) before its
+/// [`super::watch::MAX_BATCH`] events and ends at
+/// [`super::watch::MAX_BATCH_BYTES`] (256 KiB, plus its last event), so a
+/// subscriber that stops reading holds some 8 MiB at most before its
 /// subscription waits, falls behind the event ring and is ended.
 const MESSAGE_BUFFER: u32 = 32;
 

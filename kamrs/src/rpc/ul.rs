@@ -383,8 +383,14 @@ pub fn dump_prefix(
 fn key_prefix(prefix: &str) -> String {
     let mut p = prefix.trim();
     for scheme in ["sip:", "sips:"] {
-        if p.len() >= scheme.len() && p[..scheme.len()].eq_ignore_ascii_case(scheme) {
-            p = &p[scheme.len()..];
+        // By `get`: a byte index inside a multi-byte character must not
+        // panic (`ul.dump_prefix "sipé"`).
+        if let Some(rest) = p
+            .get(..scheme.len())
+            .filter(|head| head.eq_ignore_ascii_case(scheme))
+            .and_then(|_| p.get(scheme.len()..))
+        {
+            p = rest;
             break;
         }
     }

@@ -75,18 +75,22 @@ pub async fn subscribe(
             e = listener.rx.recv() => e,
         };
         batch.clear();
+        let mut bytes = 0usize;
         let mut next = Some(first);
         let mut lingered = was_full;
         loop {
             match next.take() {
-                Some(Ok(e)) if listener.wants(&e) => batch.push(e),
+                Some(Ok(e)) if listener.wants(&e) => {
+                    bytes += rendered(&e, nat_bit).get().len();
+                    batch.push(e);
+                }
                 Some(Err(RecvError::Lagged(lost))) => {
                     return cut_off(&sink, &batch, nat_bit, lost).await;
                 }
                 Some(Err(RecvError::Closed)) => return Ok(()),
                 Some(Ok(_)) | None => {}
             }
-            if batch.len() >= MAX_BATCH {
+            if batch.len() >= MAX_BATCH || bytes >= MAX_BATCH_BYTES {
                 break;
             }
             match listener.rx.try_recv() {
@@ -102,7 +106,7 @@ pub async fn subscribe(
                 Err(TryRecvError::Empty) => break,
             }
         }
-        was_full = batch.len() >= MAX_BATCH;
+        was_full = batch.len() >= MAX_BATCH || bytes >= MAX_BATCH_BYTES;
         if batch.is_empty() {
             continue;
         }
@@ -119,6 +123,11 @@ pub async fn subscribe(
 
 /// Most events in one `ul.events` notification.
 pub const MAX_BATCH: usize = 256;
+
+/// A notification ends once its events' JSON reaches this many bytes:
+/// phones choose how long their bindings are (a Path, a long Contact), so
+/// a count alone would not bound what a stalled reader holds.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// How long a subscriber gathers events after the first before sending.
 pub const LINGER: std::time::Duration = std::time::Duration::from_millis(20);

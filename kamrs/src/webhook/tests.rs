@@ -18,6 +18,10 @@ fn webhook_urls_are_http_with_a_host() {
         ("::1", "[::1]:9000")
     );
     assert_eq!(t.to_string(), "http://[::1]:9000/e");
+    // A key in the query is used, never logged.
+    let t = Target::parse("http://127.0.0.1:8080/e?key=s3cret").unwrap();
+    assert_eq!(t.path_and_query, "/e?key=s3cret");
+    assert_eq!(t.to_string(), "http://127.0.0.1:8080/e?…");
     for (bad, says) in [
         ("https://hooks.example.com/", "https"),
         ("ftp://x/", "not an http"),
@@ -25,6 +29,8 @@ fn webhook_urls_are_http_with_a_host() {
         ("http://user:pw@hooks.example.com/", "webhook_token_file"),
         ("http:///x", "URL"),
         ("not a url", "URL"),
+        ("http://127.0.0.1:80800/", "not a port"),
+        ("http://127.0.0.1:0/", "not a port"),
     ] {
         let e = Target::parse(bad).unwrap_err();
         assert!(e.contains(says), "{bad}: {e}");

@@ -381,4 +381,9 @@ fn a_prefix_is_normalised_as_aor_keys_are() {
     assert_eq!(key_prefix("  Al "), "Al");
     assert_eq!(key_prefix("alice@"), "alice@");
     assert_eq!(key_prefix(""), "");
+    // Multi-byte text where a scheme would end: kept, never a panic.
+    assert_eq!(key_prefix("sipé"), "sipé");
+    assert_eq!(key_prefix("sipsé"), "sipsé");
+    assert_eq!(key_prefix("é"), "é");
+    assert_eq!(key_prefix("sip:é"), "é");
 }

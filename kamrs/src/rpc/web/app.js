@@ -45,7 +45,16 @@
   // history, so it is not left on screen or in a bookmark.
   function takeToken() {
     const hash = location.hash.startsWith("#") ? location.hash.slice(1) : "";
-    const fromUrl = new URLSearchParams(hash).get("token");
+    // Read by hand: URLSearchParams turns a "+" (base64 tokens) into a space.
+    const pair = hash.split("&").find((p) => p.startsWith("token="));
+    let fromUrl = null;
+    if (pair !== undefined) {
+      try {
+        fromUrl = decodeURIComponent(pair.slice("token=".length));
+      } catch {
+        fromUrl = "";
+      }
+    }
     if (fromUrl !== null) {
       history.replaceState(null, "", location.pathname + location.search);
       if (fromUrl.trim() !== "") {

@@ -87,5 +87,9 @@ fn a_ping_on_a_connection_marks_its_bindings_alive_and_only_them() {
     };
     assert_eq!(alive("alice"), [7_000_000, 0]);
     assert_eq!(alive("bob"), [7_000_000]);
-    assert_eq!(t.flow_alive(ConnId::next(), 8_000_000), 0, "no bindings on it");
+    assert_eq!(
+        t.flow_alive(ConnId::next(), 8_000_000),
+        0,
+        "no bindings on it"
+    );
 }
