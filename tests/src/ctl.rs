@@ -514,6 +514,33 @@ impl Drop for Watch {
     }
 }
 
+/// One phone's life over UDP at `server`, each step answered 200: it
+/// registers a new AoR for 600 s, refreshes for 300 s, unregisters, and
+/// registers again for 1 s (which then expires, with `min_expires = 1`).
+/// Returns the AoR and the Contact: the events it makes are registered,
+/// refreshed, unregistered, registered, expired.
+pub fn a_phones_life(server: SocketAddr) -> (String, String) {
+    let sock = crate::udp_client(server);
+    let port = sock.local_addr().expect("local addr").port();
+    let aor = format!("alice{}", unique().replace(['x', '@'], ""));
+    let contact = format!("sip:{aor}@127.0.0.1:{port}");
+    let call_id = unique();
+    for (cseq, expires) in [(1, 600), (2, 300), (3, 0), (4, 1)] {
+        let req = register(
+            &aor,
+            Some(&contact),
+            Some(expires),
+            &call_id,
+            cseq,
+            port,
+            "w",
+        );
+        let r = crate::udp_exchange(&sock, req);
+        assert_eq!(r.status, 200, "{}", r.raw);
+    }
+    (aor, contact)
+}
+
 /// Registers AoRs `{prefix}{i}` for every `i` in `range` over UDP: windows
 /// of `window` REGISTERs, each answered before the next window goes, and
 /// up to five rounds re-sending what got no 200 (a full socket buffer may

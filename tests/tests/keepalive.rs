@@ -41,6 +41,28 @@ fn udp_register(sock: &UdpSocket, aor: &str, via_port: Option<u16>) {
     assert_eq!(udp_exchange(sock, req).status, 200);
 }
 
+/// Registers `aor` over a new TCP connection (Contact: its own address,
+/// `transport=tcp`) and returns the connection.
+fn tcp_register(k: &CtlKamrs, aor: &str) -> std::net::TcpStream {
+    let mut tcp = k.kamrs.tcp_connect();
+    let via_port = tcp.local_addr().unwrap().port();
+    let contact = format!("sip:{aor}@127.0.0.1:{via_port};transport=tcp");
+    let req = via_transport(
+        &register(
+            aor,
+            Some(&contact),
+            Some(600),
+            &unique(),
+            1,
+            via_port,
+            "tcp-phone",
+        ),
+        "TCP",
+    );
+    assert_eq!(tcp_exchange(&mut tcp, req).status, 200);
+    tcp
+}
+
 /// `Last-Keepalive` and `KA-Roundtrip` of `aor`'s only binding.
 fn ka_fields(k: &CtlKamrs, aor: &str) -> (i64, u64) {
     let l = k.ctl_json(&["ul.lookup", aor]);
@@ -156,22 +178,7 @@ fn nated_only_mode_leaves_direct_bindings_unpinged() {
 #[test]
 fn a_tcp_binding_is_pinged_over_its_own_connection() {
     let k = CtlKamrs::start("ka_mode = 1\nka_interval = 1", "");
-    let mut tcp = k.kamrs.tcp_connect();
-    let via_port = tcp.local_addr().unwrap().port();
-    let contact = format!("sip:tcpka@127.0.0.1:{via_port};transport=tcp");
-    let req = via_transport(
-        &register(
-            "tcpka",
-            Some(&contact),
-            Some(600),
-            &unique(),
-            1,
-            via_port,
-            "tcp-phone",
-        ),
-        "TCP",
-    );
-    assert_eq!(tcp_exchange(&mut tcp, req).status, 200);
+    let mut tcp = tcp_register(&k, "tcpka");
     // The ping comes down the phone's connection.
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut got = Vec::new();
@@ -213,22 +220,7 @@ fn baresip_answers_the_pings() {
 #[test]
 fn a_phones_own_crlf_ping_updates_last_keepalive() {
     let k = CtlKamrs::start("", "");
-    let mut tcp = k.kamrs.tcp_connect();
-    let via_port = tcp.local_addr().unwrap().port();
-    let contact = format!("sip:pinger@127.0.0.1:{via_port};transport=tcp");
-    let req = via_transport(
-        &register(
-            "pinger",
-            Some(&contact),
-            Some(600),
-            &unique(),
-            1,
-            via_port,
-            "tcp-phone",
-        ),
-        "TCP",
-    );
-    assert_eq!(tcp_exchange(&mut tcp, req).status, 200);
+    let mut tcp = tcp_register(&k, "pinger");
     let registered = ka_fields(&k, "pinger").0;
     // Last-Keepalive has second resolution: ping in a later second.
     eventually(5, "a second passes", || {

@@ -7,7 +7,7 @@
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use kamrs_tests::ctl::{http_ctl_addr, register, register_many, CtlKamrs, Watch};
+use kamrs_tests::ctl::{a_phones_life, http_ctl_addr, register, register_many, CtlKamrs, Watch};
 use kamrs_tests::{udp_client, udp_exchange, unique, Kamrs};
 use serde_json::{json, Value};
 
@@ -48,26 +48,7 @@ fn watch_sees_register_refresh_unregister_and_expiry_in_order() {
     let w = Watch::start(&k);
     until_watching(&k, &w);
 
-    let sock = udp_client(k.udp());
-    let port = sock.local_addr().unwrap().port();
-    let alice = format!("alice{}", unique().replace(['x', '@'], ""));
-    let contact = format!("sip:{alice}@127.0.0.1:{port}");
-    let call_id = unique();
-    for (cseq, expires) in [(1, 600), (2, 300), (3, 0), (4, 1)] {
-        let r = udp_exchange(
-            &sock,
-            register(
-                &alice,
-                Some(&contact),
-                Some(expires),
-                &call_id,
-                cseq,
-                port,
-                "w",
-            ),
-        );
-        assert_eq!(r.status, 200, "{}", r.raw);
-    }
+    let (alice, contact) = a_phones_life(k.udp());
     let mut seen = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while seen.len() < 5 {

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use kamrs_tests::ctl::{register, register_many, stat, CtlKamrs};
-use kamrs_tests::{udp_client, udp_exchange, unique, TempDir};
+use kamrs_tests::ctl::{a_phones_life, register_many, stat, CtlKamrs};
+use kamrs_tests::{udp_client, TempDir};
 use serde_json::Value;
 
 /// One POST the receiver got.
@@ -150,26 +150,7 @@ fn events_are_posted_in_order_with_the_token_and_a_failed_post_is_sent_again() {
             receiver.url()
         ),
     );
-    let sock = udp_client(k.udp());
-    let port = sock.local_addr().unwrap().port();
-    let alice = format!("alice{}", unique().replace(['x', '@'], ""));
-    let contact = format!("sip:{alice}@127.0.0.1:{port}");
-    let call_id = unique();
-    for (cseq, expires) in [(1, 600), (2, 300), (3, 0), (4, 1)] {
-        let r = udp_exchange(
-            &sock,
-            register(
-                &alice,
-                Some(&contact),
-                Some(expires),
-                &call_id,
-                cseq,
-                port,
-                "w",
-            ),
-        );
-        assert_eq!(r.status, 200, "{}", r.raw);
-    }
+    let (alice, contact) = a_phones_life(k.udp());
     // The first POST is answered 503; from then on 200.
     let first = receiver.next(10).expect("kamrs POSTs the first events");
     assert_eq!(first.answered, 503);

@@ -170,21 +170,33 @@ fn internal(what: impl std::fmt::Display) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(error::INTERNAL, what.to_string(), None::<()>)
 }
 
-#[async_trait]
-impl CtlServer for Api {
-    async fn ul_dump(&self, brief: Option<String>) -> RpcResult<Raw<UlDump>> {
+impl Api {
+    /// Runs `f`, a walk over the whole table (a dump, a first page, a
+    /// prefix search), under the `dumps` bound and off the async workers,
+    /// which also run the SIP transports.
+    async fn walk<T: Send + 'static>(
+        &self,
+        method: &'static str,
+        f: impl FnOnce(&State) -> RpcResult<T> + Send + 'static,
+    ) -> RpcResult<T> {
         let _turn = self
             .state
             .dumps
             .acquire()
             .await
-            .map_err(|e| internal(format!("ul.dump: {e}")))?;
+            .map_err(|e| internal(format!("{method}: {e}")))?;
         let state = Arc::clone(&self.state);
-        // Copying and serializing a big table takes a while: off the async
-        // workers, which also run the SIP transports.
-        tokio::task::spawn_blocking(move || ul::dump(&state, brief.is_some()))
+        tokio::task::spawn_blocking(move || f(&state))
             .await
-            .map_err(|e| internal(format!("ul.dump failed: {e}")))?
+            .map_err(|e| internal(format!("{method} failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl CtlServer for Api {
+    async fn ul_dump(&self, brief: Option<String>) -> RpcResult<Raw<UlDump>> {
+        self.walk("ul.dump", move |state| ul::dump(state, brief.is_some()))
+            .await
     }
 
     async fn ul_dump_page(
@@ -193,18 +205,10 @@ impl CtlServer for Api {
         limit: u32,
         brief: Option<String>,
     ) -> RpcResult<Raw<UlDumpPage>> {
-        // A first page sorts every AoR name: bounded like whole dumps, and
-        // off the async workers.
-        let _turn = self
-            .state
-            .dumps
-            .acquire()
-            .await
-            .map_err(|e| internal(format!("ul.dump_page: {e}")))?;
-        let state = Arc::clone(&self.state);
-        tokio::task::spawn_blocking(move || ul::dump_page(&state, &cursor, limit, brief.is_some()))
-            .await
-            .map_err(|e| internal(format!("ul.dump_page failed: {e}")))?
+        self.walk("ul.dump_page", move |state| {
+            ul::dump_page(state, &cursor, limit, brief.is_some())
+        })
+        .await
     }
 
     async fn ul_dump_prefix(
@@ -214,20 +218,10 @@ impl CtlServer for Api {
         limit: u32,
         brief: Option<String>,
     ) -> RpcResult<Raw<UlDumpPage>> {
-        // A first page is a pass over the table: bounded like dumps, and
-        // off the async workers.
-        let _turn = self
-            .state
-            .dumps
-            .acquire()
-            .await
-            .map_err(|e| internal(format!("ul.dump_prefix: {e}")))?;
-        let state = Arc::clone(&self.state);
-        tokio::task::spawn_blocking(move || {
-            ul::dump_prefix(&state, &prefix, &cursor, limit, brief.is_some())
+        self.walk("ul.dump_prefix", move |state| {
+            ul::dump_prefix(state, &prefix, &cursor, limit, brief.is_some())
         })
         .await
-        .map_err(|e| internal(format!("ul.dump_prefix failed: {e}")))?
     }
 
     async fn ul_lookup(&self, table: String, aor: String) -> RpcResult<UlLookup> {
