@@ -19,7 +19,10 @@ use jsonrpsee::core::RpcResult;
 use jsonrpsee::proc_macros::rpc;
 
 use crate::raw::Raw;
-use crate::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlDumpPage, UlLookup, Uptime};
+use crate::types::{
+    CoreInfo, PikeSource, SubscriberEntry, TlsConnection, TlsInfo, UlDump, UlDumpPage, UlLookup,
+    Uptime,
+};
 // Only the client side names the item type.
 #[allow(unused_imports)]
 use crate::types::UlEvent;
@@ -62,6 +65,9 @@ pub mod method {
     pub const UL_DB_CONTACTS: &str = "ul.db_contacts";
     pub const UL_DB_EXPIRED_CONTACTS: &str = "ul.db_expired_contacts";
     pub const CORE_INFO: &str = "core.info";
+    pub const TLS_LIST: &str = "tls.list";
+    pub const TLS_INFO: &str = "tls.info";
+    pub const TLS_RELOAD: &str = "tls.reload";
     pub const UL_SUBSCRIBE: &str = "ul.subscribe";
     pub const UL_UNSUBSCRIBE: &str = "ul.unsubscribe";
     /// The notification method events arrive as (each a batch).
@@ -247,6 +253,24 @@ pub trait Ctl {
     /// mode, authentication).
     #[method(name = "core.info")]
     async fn core_info(&self) -> RpcResult<CoreInfo>;
+
+    /// `tls.list`: every open TLS connection (`tls:` and `wss:`
+    /// listeners), oldest first. Error 503 without `[tls]`.
+    #[method(name = "tls.list")]
+    async fn tls_list(&self) -> RpcResult<Vec<TlsConnection>>;
+
+    /// `tls.info`: connection counts, the certificate in force and the
+    /// handshake counters. Error 503 without `[tls]`.
+    #[method(name = "tls.info")]
+    async fn tls_info(&self) -> RpcResult<TlsInfo>;
+
+    /// `tls.reload`: read `[tls] certificate` and `private_key` (and
+    /// `ca_list`) again; new connections get the new certificate, open
+    /// ones keep theirs. A file that cannot be used is refused (error 500
+    /// saying why) and the certificate in force stays. SIGHUP does the
+    /// same.
+    #[method(name = "tls.reload")]
+    async fn tls_reload(&self) -> RpcResult<String>;
 
     /// `ul.subscribe [AOR]` (kamrs extension; WebSocket only): every change
     /// of the location table from now on, or only those of AOR, as

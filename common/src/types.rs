@@ -548,6 +548,62 @@ mod tests {
     }
 }
 
+/// One element of `tls.list`: an open TLS connection (on a `tls:` or
+/// `wss:` listener), with Kamailio's field names first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsConnection {
+    /// The connection's id: the `Tcpconn-Id` its bindings show in `ul.dump`.
+    pub id: u64,
+    /// The server name the client asked for (SNI), `""` without one.
+    pub sni: String,
+    /// When its handshake finished, UTC, `YYYY-MM-DD hh:mm:ss`.
+    pub timestamp: String,
+    pub src_ip: String,
+    pub src_port: u16,
+    pub dst_ip: String,
+    pub dst_port: u16,
+    /// The cipher suite's IANA name (`TLS13_AES_128_GCM_SHA256`).
+    pub cipher: String,
+    /// `established`: connections are listed once their handshake is done.
+    pub state: String,
+    /// `tls` or `wss`.
+    pub transport: String,
+    /// `TLSv1_3` or `TLSv1_2`.
+    pub version: String,
+    /// Whether the client presented a certificate that was verified.
+    pub client_certificate: bool,
+}
+
+/// `tls.info`: Kamailio's three fields, then the certificate in force and
+/// the handshake counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// `tcp_max_connections`, per listener.
+    pub max_connections: u64,
+    /// TLS and WSS connections open now (handshake done).
+    pub opened_connections: u64,
+    /// Always 0: replies are written before the next request is read, so
+    /// nothing waits in clear text (kept for Kamailio's monitoring).
+    pub clear_text_write_queued_bytes: u64,
+    /// The certificate file in force.
+    pub certificate: String,
+    /// Certificates in that file, the server's own first.
+    pub chain_length: u64,
+    /// SHA-256 of the server certificate, `AB:CD:…`, as
+    /// `openssl x509 -noout -fingerprint -sha256` prints it.
+    pub sha256_fingerprint: String,
+    /// When it was (re)loaded, UTC, `YYYY-MM-DD hh:mm:ss`.
+    pub loaded_at: String,
+    /// `[tls] min_version`: `1.2` or `1.3`.
+    pub min_version: String,
+    /// `[tls] verify_client`.
+    pub verify_client: bool,
+    /// Handshakes completed since start.
+    pub handshakes: u64,
+    /// Handshakes failed or timed out since start.
+    pub handshake_failures: u64,
+}
+
 /// `core.info`: what is running and how.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CoreInfo {

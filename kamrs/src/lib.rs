@@ -29,6 +29,7 @@ pub mod store;
 pub mod stun;
 pub mod time;
 pub mod timing;
+pub mod tls;
 pub mod transport;
 pub mod usrloc;
 pub mod util;

@@ -334,6 +334,19 @@ async fn run(config: Config) -> ExitCode {
     } else {
         None
     };
+    // The TLS certificate: a file that cannot be used stops the start
+    // here, with the file and the reason.
+    let tls = match config.tls_settings().map(kamrs::tls::Tls::load).transpose() {
+        Ok(tls) => tls.map(Arc::new),
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(tls) = &tls {
+        let cert = tls.summary();
+        tracing::info!(certificate = %cert.certificate, sha256 = %cert.sha256_fingerprint, "tls certificate loaded");
+    }
     // The webhook's token, read before `ready` too.
     let webhook_settings = match config.webhook_settings() {
         Ok(w) => w,
@@ -363,6 +376,9 @@ async fn run(config: Config) -> ExitCode {
     }
     // One set of handles for the router and the control API.
     let mut core = Core::new(registrar, stats).with_flows(Arc::clone(&flows));
+    if let Some(tls) = &tls {
+        core = core.with_tls(Arc::clone(tls));
+    }
     if let Some(key) = ka_key {
         let ka = Arc::new(kamrs::keepalive::Keepalive::new(
             kamrs::keepalive::Settings::from(&config),
@@ -380,7 +396,8 @@ async fn run(config: Config) -> ExitCode {
     }
     let router = Router::new(config.limits(), core.clone()).with_force_rport(config.force_rport);
     let router = Arc::new(router);
-    let tcp = config.tcp_settings();
+    let mut tcp = config.tcp_settings();
+    tcp.tls = tls.clone();
     let udp_workers = transport::udp::workers_for(config.udp_workers);
     let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners
@@ -403,7 +420,7 @@ async fn run(config: Config) -> ExitCode {
         tokio::select! {
             _ = sigterm.recv() => break "SIGTERM",
             _ = sigint.recv() => break "SIGINT",
-            _ = sighup.recv() => reload(auth.as_deref()),
+            _ = sighup.recv() => reload(auth.as_deref(), tls.as_deref()),
         }
     };
     tracing::info!("{name} received, stopping");
@@ -424,16 +441,28 @@ async fn run(config: Config) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// SIGHUP: re-read what an admin edits by hand (the subscriber list).
-fn reload(auth: Option<&kamrs::auth::Authenticator>) {
-    let Some(auth) = auth else {
-        tracing::info!("SIGHUP: nothing to reload (authentication is off)");
-        return;
-    };
-    match auth.subscribers().reload() {
-        Ok(n) => tracing::info!("SIGHUP: subscriber list reloaded, {n} subscribers"),
-        Err(e) => {
-            tracing::error!("SIGHUP: subscriber list not reloaded, the old one stays in force: {e}")
+/// SIGHUP: re-read what an admin edits by hand or a tool renews (the
+/// subscriber list, the TLS certificate).
+fn reload(auth: Option<&kamrs::auth::Authenticator>, tls: Option<&kamrs::tls::Tls>) {
+    if auth.is_none() && tls.is_none() {
+        tracing::info!("SIGHUP: nothing to reload (authentication is off, no [tls])");
+    }
+    if let Some(auth) = auth {
+        match auth.subscribers().reload() {
+            Ok(n) => tracing::info!("SIGHUP: subscriber list reloaded, {n} subscribers"),
+            Err(e) => tracing::error!(
+                "SIGHUP: subscriber list not reloaded, the old one stays in force: {e}"
+            ),
+        }
+    }
+    if let Some(tls) = tls {
+        match tls.reload() {
+            Ok(cert) => {
+                tracing::info!(certificate = %cert.certificate, sha256 = %cert.sha256_fingerprint, "SIGHUP: tls certificate reloaded")
+            }
+            Err(e) => tracing::error!(
+                "SIGHUP: tls certificate not reloaded, the old one stays in force: {e}"
+            ),
         }
     }
 }

@@ -15,15 +15,67 @@ use serde::{Deserialize, Serialize};
 pub enum Proto {
     Udp,
     Tcp,
+    /// SIP over TLS on TCP (RFC 3261 §26, RFC 5630).
+    Tls,
+    /// SIP over WebSocket (RFC 7118), one message per WebSocket message.
+    Ws,
+    /// …and over WebSocket on TLS.
+    Wss,
 }
 
 impl Proto {
+    /// Every transport, for tables that must list them all.
+    pub const ALL: [Proto; 5] = [Proto::Udp, Proto::Tcp, Proto::Tls, Proto::Ws, Proto::Wss];
+
     /// Lower-case name as used in `listen` and in `proto:ip:port` strings.
     pub fn as_str(self) -> &'static str {
         match self {
             Proto::Udp => "udp",
             Proto::Tcp => "tcp",
+            Proto::Tls => "tls",
+            Proto::Ws => "ws",
+            Proto::Wss => "wss",
         }
+    }
+
+    /// The transport's name in a Via header (RFC 3261 §20.42, RFC 7118 §5.1).
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Proto::Udp => "UDP",
+            Proto::Tcp => "TCP",
+            Proto::Tls => "TLS",
+            Proto::Ws => "WS",
+            Proto::Wss => "WSS",
+        }
+    }
+
+    /// The inverse of [`Proto::as_str`], any case.
+    pub fn named(name: &str) -> Option<Proto> {
+        Proto::ALL
+            .into_iter()
+            .find(|p| p.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// A connection carries it (everything but UDP): requests to its
+    /// bindings go over that connection, and it can be lost.
+    pub fn is_stream(self) -> bool {
+        self != Proto::Udp
+    }
+
+    /// Encrypted hop by hop: what a `sips:` URI asks for (RFC 5630 §3.1).
+    pub fn is_secure(self) -> bool {
+        matches!(self, Proto::Tls | Proto::Wss)
+    }
+
+    /// One SIP message per WebSocket message, no stream framing.
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Proto::Ws | Proto::Wss)
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -87,19 +139,18 @@ impl std::str::FromStr for ListenAddr {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let usage = "expected `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 as `udp:[::1]:5060`)";
+        let usage = "expected `udp:IP:PORT`, `tcp:`, `tls:`, `ws:` or `wss:IP:PORT` (IPv6 as `udp:[::1]:5060`)";
         let Some((proto, rest)) = s.split_once(':') else {
             return Err(format!("bad listen address `{s}`: {usage}"));
         };
-        let proto = match proto.to_ascii_lowercase().as_str() {
-            "udp" => Proto::Udp,
-            "tcp" => Proto::Tcp,
-            "tls" | "ws" | "wss" | "sctp" => {
+        let proto = match Proto::named(proto) {
+            Some(p) => p,
+            None if proto.eq_ignore_ascii_case("sctp") => {
                 return Err(format!(
-                    "bad listen address `{s}`: transport `{proto}` is not supported yet (udp and tcp are)"
+                    "bad listen address `{s}`: transport `{proto}` is not supported (udp, tcp, tls, ws and wss are)"
                 ))
             }
-            _ => {
+            None => {
                 return Err(format!(
                     "bad listen address `{s}`: unknown transport `{proto}`; {usage}"
                 ))

@@ -12,6 +12,7 @@ use crate::keepalive::Keepalive;
 use crate::pike::Pike;
 use crate::registrar::Registrar;
 use crate::stats::CoreStats;
+use crate::tls::Tls;
 use crate::usrloc::LocationTable;
 
 /// Handles to the shared state; cloning copies the handles, not the state.
@@ -29,6 +30,8 @@ pub struct Core {
     pub flows: Arc<Flows>,
     /// The NAT keepalive, `None` while `ka_mode = 0`.
     pub keepalive: Option<Arc<Keepalive>>,
+    /// The certificate of `tls:`/`wss:` listeners, `None` without `[tls]`.
+    pub tls: Option<Arc<Tls>>,
 }
 
 impl Core {
@@ -44,7 +47,14 @@ impl Core {
             stats,
             flows: Flows::new(),
             keepalive: None,
+            tls: None,
         }
+    }
+
+    /// With TLS (`[tls]` loaded).
+    pub fn with_tls(mut self, tls: Arc<Tls>) -> Core {
+        self.tls = Some(tls);
+        self
     }
 
     /// With the transports' sockets and connections.

@@ -47,6 +47,21 @@ pub struct CoreStats {
     pub tcp_sendq_full: AtomicU64,
     /// TCP connections open now (a gauge).
     pub tcp_open: AtomicU64,
+    /// TLS connections open now, `tls:` listeners only (a gauge; also in
+    /// `tcp_open`).
+    pub tls_open: AtomicU64,
+    /// WebSocket connections open now on `ws:` listeners (a gauge).
+    pub ws_open: AtomicU64,
+    /// …and on `wss:` listeners.
+    pub wss_open: AtomicU64,
+    /// WebSocket upgrades accepted (WS and WSS).
+    pub ws_handshakes: AtomicU64,
+    /// WebSocket upgrades refused (no `sip` subprotocol, an Origin not
+    /// allowed, not an upgrade at all) or not finished in time.
+    pub ws_handshake_failed: AtomicU64,
+    /// WebSocket connections closed because a Ping went unanswered for
+    /// `[websocket] keepalive_timeout`.
+    pub ws_keepalive_lost: AtomicU64,
     /// Reply bytes queued on all TCP connections now (a gauge, and the
     /// budget `tcp_wq_max` is checked against).
     pub tcp_queued: AtomicU64,

@@ -55,3 +55,18 @@ pub fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SS` in UTC (Kamailio's `DATETIME`
+/// text, and its `tls.list` timestamps).
+pub fn format_datetime(secs: u64) -> String {
+    // `secs / 86_400` < 2^48, so the conversion to i64 is exact.
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

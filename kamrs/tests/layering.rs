@@ -39,6 +39,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("datagram", &[]),
     ("peer", &[]),
     ("stun", &[]),
+    ("tls", &["peer"]),
     ("flow", &["sip", "usrloc", "peer", "datagram"]),
     (
         "keepalive",
@@ -60,6 +61,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "stats",
             "flow",
             "keepalive",
+            "tls",
         ],
     ),
     (
@@ -90,6 +92,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "pike",
             "flow",
             "datagram",
+            "tls",
         ],
     ),
     (
@@ -108,6 +111,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "log_limit",
             "logging",
             "timing",
+            "tls",
         ],
     ),
 ];

@@ -256,6 +256,18 @@ enum Command {
               value_parser = clap::value_parser!(u32).range(1..=200_000))]
         n: u32,
     },
+    /// Open TLS connections (`tls:` and `wss:` listeners), oldest first.
+    #[command(name = "tls.list")]
+    TlsList,
+    /// The certificate in force (its SHA-256 fingerprint), TLS connection
+    /// and handshake counts.
+    #[command(name = "tls.info")]
+    TlsInfo,
+    /// Re-read `[tls] certificate` and `private_key`: new connections get
+    /// the new certificate; a file that cannot be used is refused and the
+    /// old certificate stays. Same as SIGHUP.
+    #[command(name = "tls.reload")]
+    TlsReload,
     /// Print a shell completion script: `kamrsctl completions bash > …`.
     Completions {
         /// The shell to write the script for.
@@ -678,6 +690,27 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 return json(&top);
             }
             print(|out| render::pike_top(&top, &mut printer, out))
+        }
+        Command::TlsList => {
+            let list = c.tls_list().await.map_err(fail("tls.list"))?;
+            if cli.json {
+                return json(&list);
+            }
+            print(|out| render::tls_list(&list, &mut printer, out))
+        }
+        Command::TlsInfo => {
+            let info = c.tls_info().await.map_err(fail("tls.info"))?;
+            if cli.json {
+                return json(&info);
+            }
+            print(|out| render::tls_info(&info, out))
+        }
+        Command::TlsReload => {
+            let said = c.tls_reload().await.map_err(fail("tls.reload"))?;
+            if cli.json {
+                return json(&said);
+            }
+            print(|out| writeln!(out, "{}", escape::safe(&said)))
         }
         Command::Completions { .. } | Command::Man { .. } => Ok(()),
     }

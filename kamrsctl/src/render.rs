@@ -14,6 +14,9 @@ use unicode_width::UnicodeWidthStr;
 // (escape.rs): it may be what a phone sent.
 use crate::escape::{cell, safe};
 
+mod tls;
+pub use tls::{tls_info, tls_list};
+
 /// `3552` → `59m 12s`, `3600` → `1h 0m 0s`: every unit from the
 /// largest one needed down to seconds. The one formatter of durations in
 /// kamrsctl (expiries, `ul.add`'s answer, uptime), so a binding's expiry

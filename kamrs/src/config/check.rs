@@ -2,6 +2,7 @@
 //! fault and the problem, which loading turns into a `file:line: key`
 //! message.
 
+use super::shape::{TlsConfig, WebsocketConfig};
 use super::{
     AuthConfig, AuthMode, Config, CtlConfig, EventsConfig, PikeConfig, StoreBackend, StoreConfig,
 };
@@ -187,6 +188,8 @@ pub(super) fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     c.auth.check(&c.listen, &mut bad);
     c.pike.check(&mut bad);
     c.events.check(&mut bad);
+    c.tls.check(&c.listen, &mut bad);
+    c.websocket.check(&mut bad);
     bad
 }
 
@@ -452,6 +455,76 @@ impl EventsConfig {
             bad.push((
                 "events.webhook_timeout",
                 format!("{} is out of range 1..=300 (seconds)", self.webhook_timeout),
+            ));
+        }
+    }
+}
+
+impl TlsConfig {
+    fn check(&self, listen: &[ListenAddr], bad: &mut Vec<(&'static str, String)>) {
+        if let Some(l) = listen.iter().find(|l| l.proto.is_secure()) {
+            if self.certificate.is_none() || self.private_key.is_none() {
+                bad.push((
+                    "tls.certificate",
+                    format!(
+                        "`listen` has {l}, which needs a certificate: set [tls] certificate and private_key (PEM files, e.g. an ACME client's fullchain.pem and privkey.pem)"
+                    ),
+                ));
+            }
+        }
+        if self.certificate.is_some() != self.private_key.is_some() {
+            bad.push((
+                "tls.private_key",
+                "certificate and private_key go together: set both or neither".to_owned(),
+            ));
+        }
+        if self.verify_client && self.ca_list.is_none() {
+            bad.push((
+                "tls.ca_list",
+                "verify_client = true needs ca_list, the PEM file of the CAs client certificates must be signed by".to_owned(),
+            ));
+        }
+        if !(1..=60).contains(&self.handshake_timeout) {
+            bad.push((
+                "tls.handshake_timeout",
+                format!(
+                    "{} is out of range 1..=60 (seconds)",
+                    self.handshake_timeout
+                ),
+            ));
+        }
+    }
+}
+
+impl WebsocketConfig {
+    fn check(&self, bad: &mut Vec<(&'static str, String)>) {
+        for origin in &self.allowed_origins {
+            if let Err(why) = crate::rpc::check_origin(origin) {
+                bad.push(("websocket.allowed_origins", why));
+            }
+        }
+        if self.allowed_origins.len() > 256 {
+            bad.push((
+                "websocket.allowed_origins",
+                "at most 256 origins".to_owned(),
+            ));
+        }
+        if self.keepalive_timeout > 86_400 {
+            bad.push((
+                "websocket.keepalive_timeout",
+                format!(
+                    "{} is out of range 0..=86400 (seconds; 0 = no pings)",
+                    self.keepalive_timeout
+                ),
+            ));
+        }
+        if !(1..=60).contains(&self.handshake_timeout) {
+            bad.push((
+                "websocket.handshake_timeout",
+                format!(
+                    "{} is out of range 1..=60 (seconds)",
+                    self.handshake_timeout
+                ),
             ));
         }
     }

@@ -152,7 +152,32 @@ impl Config {
             send_timeout: std::time::Duration::from_secs(self.tcp_send_timeout),
             handle_lost_tcp: self.handle_lost_tcp,
             close_expired_tcp: self.close_expired_tcp,
+            // Loaded by `main` (reading files can fail; that is reported
+            // before `ready`).
+            tls: None,
+            websocket: crate::transport::ws::WsSettings::new(
+                &self.websocket.allowed_origins,
+                std::time::Duration::from_secs(self.websocket.keepalive_timeout),
+                std::time::Duration::from_secs(self.websocket.handshake_timeout),
+                self.websocket.handle_lost_tcp,
+            ),
         }
+    }
+
+    /// `[tls]` when it names a certificate.
+    pub fn tls_settings(&self) -> Option<crate::tls::Settings> {
+        let t = &self.tls;
+        Some(crate::tls::Settings {
+            certificate: t.certificate.clone()?,
+            private_key: t.private_key.clone()?,
+            verify_client: t.verify_client,
+            ca_list: t.ca_list.clone(),
+            min_version: match t.min_version {
+                super::shape::TlsMinVersion::Tls12 => crate::tls::MinVersion::Tls12,
+                super::shape::TlsMinVersion::Tls13 => crate::tls::MinVersion::Tls13,
+            },
+            handshake_timeout: std::time::Duration::from_secs(t.handshake_timeout),
+        })
     }
 }
 
@@ -167,6 +192,7 @@ impl From<&Config> for crate::rpc::Settings {
             max_contacts: c.max_contacts,
             nat_bflag: c.nat_bflag,
             server_id: c.server_id,
+            tcp_max_connections: c.tcp_max_connections,
             auth: crate::rpc::SubscriberFile {
                 settings: c.auth.settings(Vec::new()),
                 nonce_expires: c.auth.nonce_expires,

@@ -146,6 +146,10 @@ pub struct Config {
     /// Where the location table's events go besides `ul.subscribe`
     /// (`[events]`).
     pub events: EventsConfig,
+    /// The certificate of `tls:` and `wss:` listeners (`[tls]`).
+    pub tls: TlsConfig,
+    /// SIP over WebSocket, `ws:` and `wss:` listeners (`[websocket]`).
+    pub websocket: WebsocketConfig,
 }
 
 impl Default for Config {
@@ -204,6 +208,8 @@ impl Default for Config {
             pike: PikeConfig::default(),
             log: LogConfig::default(),
             events: EventsConfig::default(),
+            tls: TlsConfig::default(),
+            websocket: WebsocketConfig::default(),
         }
     }
 }
@@ -470,6 +476,81 @@ impl Default for EventsConfig {
             webhook_batch: 500,
             webhook_queue: 20_000,
             webhook_timeout: 10,
+        }
+    }
+}
+
+/// `[tls]`: the certificate `tls:` and `wss:` listeners present (Kamailio's
+/// tls module parameters of the same names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM file: the server certificate, then its intermediates (an ACME
+    /// client's `fullchain.pem`).
+    pub certificate: Option<PathBuf>,
+    /// PEM file: its private key (`privkey.pem`).
+    pub private_key: Option<PathBuf>,
+    /// Require a client certificate signed by a CA of `ca_list`.
+    pub verify_client: bool,
+    /// PEM file of the CAs that sign client certificates.
+    pub ca_list: Option<PathBuf>,
+    /// Lowest TLS version offered: "1.2" or "1.3".
+    pub min_version: TlsMinVersion,
+    /// Seconds a client has to finish its TLS handshake.
+    pub handshake_timeout: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            certificate: None,
+            private_key: None,
+            verify_client: false,
+            ca_list: None,
+            min_version: TlsMinVersion::Tls12,
+            handshake_timeout: 5,
+        }
+    }
+}
+
+/// `[tls] min_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TlsMinVersion {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// `[websocket]`: SIP over WebSocket (RFC 7118) on `ws:` and `wss:`
+/// listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebsocketConfig {
+    /// Origins (`https://phone.example.com`) whose pages may connect; empty
+    /// accepts any Origin, and clients that send none (not browsers).
+    #[serde(deserialize_with = "one_or_many")]
+    pub allowed_origins: Vec<String>,
+    /// Seconds of silence after which a WebSocket Ping is sent; when
+    /// another as long passes with nothing heard, the connection is
+    /// closed as lost. 0 = no pings (Kamailio's `keepalive_timeout`).
+    pub keepalive_timeout: u64,
+    /// Seconds a client has to finish its HTTP upgrade.
+    pub handshake_timeout: u64,
+    /// Remove a WebSocket's bindings when it closes. On by default, unlike
+    /// TCP's `handle_lost_tcp`: a WebSocket client (a browser tab) has an
+    /// unroutable `.invalid` Contact, so once its socket is gone nothing
+    /// can reach it, and it registers anew when it reconnects.
+    pub handle_lost_tcp: bool,
+}
+
+impl Default for WebsocketConfig {
+    fn default() -> Self {
+        WebsocketConfig {
+            allowed_origins: Vec::new(),
+            keepalive_timeout: 180,
+            handshake_timeout: 5,
+            handle_lost_tcp: true,
         }
     }
 }

@@ -150,6 +150,30 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("events.webhook_batch", Kind::Count),
     ("events.webhook_queue", Kind::Count),
     ("events.webhook_timeout", Kind::Seconds),
+    ("tls", Kind::Table),
+    (
+        "tls.certificate",
+        Kind::Text("\"/etc/kamrs/tls/fullchain.pem\""),
+    ),
+    (
+        "tls.private_key",
+        Kind::Text("\"/etc/kamrs/tls/privkey.pem\""),
+    ),
+    ("tls.verify_client", Kind::Bool),
+    (
+        "tls.ca_list",
+        Kind::Text("\"/etc/kamrs/tls/clients-ca.pem\""),
+    ),
+    ("tls.min_version", Kind::Choice(&["1.2", "1.3"])),
+    ("tls.handshake_timeout", Kind::Seconds),
+    ("websocket", Kind::Table),
+    (
+        "websocket.allowed_origins",
+        Kind::Strings("[\"https://phone.example.com\"]"),
+    ),
+    ("websocket.keepalive_timeout", Kind::Seconds),
+    ("websocket.handshake_timeout", Kind::Seconds),
+    ("websocket.handle_lost_tcp", Kind::Bool),
 ];
 
 pub(super) fn kind_of(key: &str) -> Option<Kind> {

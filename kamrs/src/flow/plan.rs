@@ -96,7 +96,7 @@ pub fn plan(b: &Binding, s: &impl Sockets) -> Result<Target, Unreachable> {
             .ok_or(Unreachable::NoSocket("UDP", hop.addr)),
         // A stream to a hop we are not connected to: reopening
         // connections is not done yet (see [`Unreachable::ConnectionClosed`]).
-        Proto::Tcp => Err(Unreachable::ConnectionClosed),
+        Proto::Tcp | Proto::Tls | Proto::Ws | Proto::Wss => Err(Unreachable::ConnectionClosed),
     }
 }
 
@@ -131,9 +131,8 @@ fn hop(text: &str, what: &'static str) -> Result<Hop, Unreachable> {
         None if uri.scheme == crate::sip::Scheme::Sips => {
             return Err(Unreachable::Transport("tls".to_owned()))
         }
-        None | Some("udp") => Proto::Udp,
-        Some("tcp") => Proto::Tcp,
-        Some(other) => return Err(Unreachable::Transport(other.to_owned())),
+        None => Proto::Udp,
+        Some(name) => Proto::named(name).ok_or_else(|| Unreachable::Transport(name.to_owned()))?,
     };
     Ok(Hop {
         proto,

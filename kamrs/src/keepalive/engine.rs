@@ -222,7 +222,10 @@ impl Keepalive {
             return Some(b"\r\n\r\n".to_vec());
         }
         let (proto, local) = match *target {
-            Target::Conn { .. } => (Proto::Tcp, b.source()?.local),
+            Target::Conn { .. } => {
+                let source = b.source()?;
+                (source.proto, source.local)
+            }
             Target::Datagram { local, .. } => (Proto::Udp, local),
         };
         let ruid = b.ruid().to_string();

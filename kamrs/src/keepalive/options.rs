@@ -49,10 +49,7 @@ pub fn write(out: &mut Vec<u8>, p: &Ping<'_>) -> Result<(), Unsendable> {
     if bad(p.from) || bad(p.call_id) || bad(p.unique) {
         return Err(Unsendable("keepalive identity"));
     }
-    let via_proto = match p.proto {
-        Proto::Udp => "UDP",
-        Proto::Tcp => "TCP",
-    };
+    let via_proto = p.proto.via_name();
     let mut s = String::with_capacity(512);
     // Writing into a String cannot fail.
     let _ = write!(

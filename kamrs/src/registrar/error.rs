@@ -52,6 +52,9 @@ pub enum Reject {
     Forbidden(&'static str),
     /// 400: unusable credentials.
     BadCredentials(&'static str),
+    /// 400: `sips:` used where RFC 5630 does not allow it (over a hop
+    /// that is not TLS, or mixed with `sip:`); carries the reason phrase.
+    Sips(&'static str),
 }
 
 impl Reject {
@@ -89,7 +92,10 @@ impl Reject {
             Reject::TableFull(_) => "Location Table Full",
             Reject::CallIdTooLong => "Call-ID Too Long",
             Reject::Challenge(_) => "Unauthorized",
-            Reject::Forbidden(r) | Reject::BadCredentials(r) | Reject::UnusableAor(r) => r,
+            Reject::Forbidden(r)
+            | Reject::BadCredentials(r)
+            | Reject::UnusableAor(r)
+            | Reject::Sips(r) => r,
         }
     }
 }

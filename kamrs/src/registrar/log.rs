@@ -17,7 +17,7 @@ use tracing::Level;
 
 use super::error::Reject;
 use super::save::Change;
-use crate::peer::{Peer, Proto};
+use crate::peer::Peer;
 use crate::usrloc::Binding;
 
 /// What a REGISTER did to one binding.
@@ -169,10 +169,7 @@ macro_rules! event_at {
 }
 
 fn transport(peer: &Peer) -> &'static str {
-    match peer.proto {
-        Proto::Udp => "udp",
-        Proto::Tcp => "tcp",
-    }
+    peer.proto.as_str()
 }
 
 /// Logs the lines of an accepted REGISTER for `aor` from `peer`.

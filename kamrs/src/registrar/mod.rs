@@ -10,6 +10,7 @@ pub mod nat;
 pub mod reply;
 pub mod save;
 pub mod settings;
+mod sips;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -335,6 +336,7 @@ impl Registrar {
         if let Some(tags) = save::unsupported_requires(req, &self.settings) {
             return Err(Reject::Unsupported(tags));
         }
+        sips::check(req, peer.proto.is_secure())?;
         let aor = save::aor(req, self.settings.use_domain)?;
         if let Some(auth) = &self.auth {
             self.authenticate(auth, req, peer, &aor, now)?;

@@ -5,14 +5,17 @@
 use std::sync::{Arc, OnceLock};
 
 use common::api::{error, CtlServer};
-use common::types::{CoreInfo, PikeSource, SubscriberEntry, UlDump, UlDumpPage, UlLookup, Uptime};
+use common::types::{
+    CoreInfo, PikeSource, SubscriberEntry, TlsConnection, TlsInfo, UlDump, UlDumpPage, UlLookup,
+    Uptime,
+};
 use common::Raw;
 use jsonrpsee::core::{async_trait, RpcResult};
 use jsonrpsee::types::ErrorObjectOwned;
 use jsonrpsee::RpcModule;
 
 use super::dump_names::DumpNames;
-use super::{pike, stats, subscriber, system, ul};
+use super::{pike, stats, subscriber, system, tls, ul};
 use crate::state::Core;
 use crate::usrloc::{unix_now, LocationTable};
 
@@ -29,6 +32,8 @@ pub struct Settings {
     pub nat_bflag: u8,
     /// This node's `server_id`, stored in bindings `ul.add` makes.
     pub server_id: u32,
+    /// `tcp_max_connections`, which `tls.info` reports.
+    pub tcp_max_connections: usize,
     /// `[auth]`: while `mode = "none"`, `subscriber.*` manage its
     /// `subscribers` file with its realm rule.
     pub auth: SubscriberFile,
@@ -47,6 +52,7 @@ impl Default for Settings {
             max_contacts: r.max_contacts,
             nat_bflag: r.nat_bflag,
             server_id: r.server_id,
+            tcp_max_connections: 2048,
             auth: SubscriberFile::default(),
         }
     }
@@ -389,6 +395,18 @@ impl CtlServer for Api {
 
     async fn pike_top(&self, n: Option<u32>) -> RpcResult<Vec<PikeSource>> {
         pike::top(&self.state, n)
+    }
+
+    async fn tls_list(&self) -> RpcResult<Vec<TlsConnection>> {
+        tls::list(&self.state)
+    }
+
+    async fn tls_info(&self) -> RpcResult<TlsInfo> {
+        tls::info(&self.state)
+    }
+
+    async fn tls_reload(&self) -> RpcResult<String> {
+        tls::reload(&self.state)
     }
 }
 

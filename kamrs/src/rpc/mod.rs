@@ -32,6 +32,7 @@ mod shape;
 mod stats;
 mod subscriber;
 mod system;
+mod tls;
 mod ul;
 mod unix;
 mod watch;

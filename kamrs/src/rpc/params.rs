@@ -162,6 +162,9 @@ const SIGNATURES: &[(&str, &[Arg])] = &[
     (method::UL_DB_CONTACTS, &[TABLE]),
     (method::UL_DB_EXPIRED_CONTACTS, &[TABLE]),
     (method::CORE_INFO, &[]),
+    (method::TLS_LIST, &[]),
+    (method::TLS_INFO, &[]),
+    (method::TLS_RELOAD, &[]),
     (
         method::UL_SUBSCRIBE,
         &[Arg {

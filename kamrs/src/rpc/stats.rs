@@ -37,6 +37,15 @@ fn pike_counter(s: &State, which: fn(&crate::pike::Pike) -> &AtomicU64) -> &Atom
     s.core.pike.as_ref().map_or(&OFF, |p| which(p))
 }
 
+/// A TLS counter, 0 without `[tls]`.
+fn tls_counter(s: &State, which: fn(&crate::tls::TlsStats) -> &AtomicU64) -> &AtomicU64 {
+    s.core.tls.as_ref().map_or(&OFF, |t| which(&t.stats))
+}
+
+fn tls_value(s: &State, which: fn(&crate::tls::TlsStats) -> &AtomicU64) -> u64 {
+    load(tls_counter(s, which))
+}
+
 /// A keepalive counter, 0 when `ka_mode = 0`.
 fn ka_counter(s: &State, which: fn(&crate::keepalive::KaStats) -> &AtomicU64) -> &AtomicU64 {
     s.core.keepalive.as_ref().map_or(&OFF, |k| which(&k.stats))
@@ -389,6 +398,83 @@ const STATS: &[Stat] = &[
         help: "Reply bytes queued on all TCP connections now, checked against tcp_wq_max",
         value: |s| load(&s.core.stats.tcp_queued),
         counter: None,
+    },
+    Stat {
+        group: "tls",
+        name: "current_opened_connections",
+        help: "Connections open now on tls: listeners (wss: ones are in websocket:wss_current_connections)",
+        value: |s| load(&s.core.stats.tls_open),
+        counter: None,
+    },
+    Stat {
+        group: "tls",
+        name: "handshakes",
+        help: "TLS handshakes completed on tls: and wss: listeners",
+        value: |s| tls_value(s, |t| &t.handshakes),
+        counter: Some(|s| tls_counter(s, |t| &t.handshakes)),
+    },
+    Stat {
+        group: "tls",
+        name: "handshake_failures",
+        help: "TLS handshakes that failed: not TLS, no common version or cipher, a client certificate refused, the peer gone",
+        value: |s| tls_value(s, |t| &t.handshake_failed),
+        counter: Some(|s| tls_counter(s, |t| &t.handshake_failed)),
+    },
+    Stat {
+        group: "tls",
+        name: "handshake_timeouts",
+        help: "TLS handshakes not finished within [tls] handshake_timeout; the connection was closed",
+        value: |s| tls_value(s, |t| &t.handshake_timeout),
+        counter: Some(|s| tls_counter(s, |t| &t.handshake_timeout)),
+    },
+    Stat {
+        group: "tls",
+        name: "reloads",
+        help: "Certificate reloads (SIGHUP, tls.reload) that took effect",
+        value: |s| tls_value(s, |t| &t.reloads),
+        counter: Some(|s| tls_counter(s, |t| &t.reloads)),
+    },
+    Stat {
+        group: "tls",
+        name: "reload_failures",
+        help: "Certificate reloads refused because a file could not be used; the old certificate stayed in force",
+        value: |s| tls_value(s, |t| &t.reload_failed),
+        counter: Some(|s| tls_counter(s, |t| &t.reload_failed)),
+    },
+    Stat {
+        group: "websocket",
+        name: "ws_current_connections",
+        help: "WebSocket connections open now on ws: listeners (Kamailio's websocket:ws_current_connections)",
+        value: |s| load(&s.core.stats.ws_open),
+        counter: None,
+    },
+    Stat {
+        group: "websocket",
+        name: "wss_current_connections",
+        help: "WebSocket connections open now on wss: listeners",
+        value: |s| load(&s.core.stats.wss_open),
+        counter: None,
+    },
+    Stat {
+        group: "websocket",
+        name: "ws_successful_handshakes",
+        help: "WebSocket upgrades accepted, ws: and wss: (Kamailio's name)",
+        value: |s| load(&s.core.stats.ws_handshakes),
+        counter: Some(|s| &s.core.stats.ws_handshakes),
+    },
+    Stat {
+        group: "websocket",
+        name: "ws_failed_handshakes",
+        help: "WebSocket upgrades refused (no sip subprotocol, an Origin not allowed, not an upgrade) or not finished within [websocket] handshake_timeout",
+        value: |s| load(&s.core.stats.ws_handshake_failed),
+        counter: Some(|s| &s.core.stats.ws_handshake_failed),
+    },
+    Stat {
+        group: "websocket",
+        name: "ws_keepalive_lost",
+        help: "WebSocket connections closed because a Ping went unanswered for [websocket] keepalive_timeout",
+        value: |s| load(&s.core.stats.ws_keepalive_lost),
+        counter: Some(|s| &s.core.stats.ws_keepalive_lost),
     },
     Stat {
         group: "registrar",

@@ -4,14 +4,20 @@
 //! The transports know nothing of SIP beyond stream framing: a datagram or a
 //! frame cut from a TCP stream goes to [`Router::handle`](crate::route::Router::handle),
 //! and whatever reply it writes goes back. Each UDP socket is served by its
-//! own worker threads (see [`udp`]); each TCP listener and each TCP
-//! connection is its own task, so one slow or malicious peer can only ever
-//! stall itself.
+//! own worker threads (see [`udp`]); each stream listener (TCP, TLS, WS,
+//! WSS) and each connection is its own task, so one slow or malicious peer
+//! can only ever stall itself.
+//!
+//! Every stream transport runs on the same TCP accept loop and limits
+//! ([`tcp`]); TLS ([`tls`]) wraps the stream before SIP framing, WebSocket
+//! ([`ws`]) replaces the framing by one SIP message per WebSocket message.
 
 pub mod ip_limit;
 pub mod read_deadline;
 pub mod tcp;
+pub mod tls;
 pub mod udp;
+pub mod ws;
 
 use std::io;
 use std::net::SocketAddr;
@@ -40,7 +46,8 @@ const TCP_BACKLOG: i32 = 1024;
 pub enum Listener {
     /// Blocking: served by dedicated threads, not by the runtime.
     Udp(std::net::UdpSocket),
-    Tcp(tokio::net::TcpListener),
+    /// TCP, TLS, WS or WSS: a TCP listener and what runs on it.
+    Stream(Proto, tokio::net::TcpListener),
 }
 
 impl Listener {
@@ -49,7 +56,7 @@ impl Listener {
     pub fn local(&self) -> io::Result<ListenAddr> {
         Ok(match self {
             Listener::Udp(s) => ListenAddr::new(Proto::Udp, s.local_addr()?),
-            Listener::Tcp(l) => ListenAddr::new(Proto::Tcp, l.local_addr()?),
+            Listener::Stream(proto, l) => ListenAddr::new(*proto, l.local_addr()?),
         })
     }
 }
@@ -96,7 +103,7 @@ pub fn bind(listen: &ListenAddr) -> Result<Listener, BindError> {
             socket.bind(&addr.into()).map_err(fail)?;
             Ok(Listener::Udp(socket.into()))
         }
-        Proto::Tcp => {
+        Proto::Tcp | Proto::Tls | Proto::Ws | Proto::Wss => {
             let socket = new_socket(addr, Type::STREAM, Protocol::TCP).map_err(fail)?;
             // Lets a restarted kamrs bind while old connections sit in
             // TIME_WAIT; it does not allow two live listeners on one port.
@@ -105,7 +112,7 @@ pub fn bind(listen: &ListenAddr) -> Result<Listener, BindError> {
             socket.listen(TCP_BACKLOG).map_err(fail)?;
             let std: std::net::TcpListener = socket.into();
             tokio::net::TcpListener::from_std(std)
-                .map(Listener::Tcp)
+                .map(|l| Listener::Stream(listen.proto, l))
                 .map_err(fail)
         }
     }
@@ -164,6 +171,11 @@ pub struct TcpSettings {
     /// Close a connection once the last binding on it expired or went
     /// (`close_expired_tcp`).
     pub close_expired_tcp: bool,
+    /// The certificate of `tls:` and `wss:` listeners; `None` without a
+    /// `[tls]` certificate (the config check then refuses such listeners).
+    pub tls: Option<Arc<crate::tls::Tls>>,
+    /// `[websocket]`.
+    pub websocket: ws::WsSettings,
 }
 
 /// A clonable "stop now" signal for every transport task.
@@ -208,6 +220,8 @@ pub fn spawn(
         Listener::Udp(socket) => {
             tokio::spawn(udp::serve(socket, router, udp_workers, flows, shutdown))
         }
-        Listener::Tcp(listener) => tokio::spawn(tcp::serve(listener, router, tcp, flows, shutdown)),
+        Listener::Stream(proto, listener) => {
+            tokio::spawn(tcp::serve(listener, proto, router, tcp, flows, shutdown))
+        }
     }
 }

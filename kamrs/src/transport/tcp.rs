@@ -25,7 +25,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -61,9 +61,29 @@ const LINGER: Duration = Duration::from_millis(500);
 /// …and at most this many bytes.
 const LINGER_MAX_BYTES: usize = 256 * 1024;
 
-/// Accepts connections until shutdown.
+/// A byte stream a SIP connection runs on: plain TCP or TLS over TCP.
+pub trait SipStream: AsyncRead + AsyncWrite + Unpin + Send {
+    /// The TCP socket underneath, for socket options.
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl SipStream for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl SipStream for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// Accepts connections until shutdown; `proto` says what runs on them
+/// (TCP, TLS, WS or WSS), all under the same `tcp_*` limits.
 pub async fn serve(
     listener: TcpListener,
+    proto: Proto,
     router: Arc<Router>,
     settings: TcpSettings,
     flows: Arc<Flows>,
@@ -78,7 +98,7 @@ pub async fn serve(
     };
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let settings = Arc::new(settings);
-    tracing::debug!(%local, max_connections = settings.max_connections, "tcp serving");
+    tracing::debug!(%local, %proto, max_connections = settings.max_connections, "stream listener serving");
     loop {
         let accepted = tokio::select! {
             biased;
@@ -110,7 +130,7 @@ pub async fn serve(
         };
         let conn = Connection {
             peer: Peer {
-                proto: Proto::Tcp,
+                proto,
                 remote,
                 local: stream.local_addr().unwrap_or(local),
                 conn: Some(ConnId::next()),
@@ -120,9 +140,9 @@ pub async fn serve(
             flows: Arc::clone(&flows),
             _permit: permit,
             _ip_slot: ip_slot,
-            _open: OpenGauge::new(router.stats()),
+            _open: OpenGauge::new(router.stats(), proto),
         };
-        tokio::spawn(conn.run(stream, shutdown.clone()));
+        tokio::spawn(conn.start(stream, shutdown.clone()));
     }
     tracing::debug!(%local, "tcp stopped accepting");
 }
@@ -218,29 +238,47 @@ impl Drop for QueueShare {
     }
 }
 
-/// Raises the open-connections gauge for as long as it lives.
-struct OpenGauge(Arc<CoreStats>);
+/// Raises the open-connections gauges (all TCP-based connections, as
+/// Kamailio counts them, and the one of its transport) for as long as it
+/// lives.
+struct OpenGauge(Arc<CoreStats>, Proto);
 
 impl OpenGauge {
-    fn new(stats: &Arc<CoreStats>) -> Self {
+    fn new(stats: &Arc<CoreStats>, proto: Proto) -> Self {
         CoreStats::inc(&stats.tcp_open);
-        OpenGauge(Arc::clone(stats))
+        if let Some(g) = open_of(stats, proto) {
+            CoreStats::inc(g);
+        }
+        OpenGauge(Arc::clone(stats), proto)
     }
 }
 
 impl Drop for OpenGauge {
     fn drop(&mut self) {
         CoreStats::dec(&self.0.tcp_open);
+        if let Some(g) = open_of(&self.0, self.1) {
+            CoreStats::dec(g);
+        }
     }
 }
 
-struct Connection {
-    peer: Peer,
-    router: Arc<Router>,
-    settings: Arc<TcpSettings>,
+/// The open-connections gauge of `proto` besides `tcp_open`.
+fn open_of(stats: &CoreStats, proto: Proto) -> Option<&std::sync::atomic::AtomicU64> {
+    match proto {
+        Proto::Udp | Proto::Tcp => None,
+        Proto::Tls => Some(&stats.tls_open),
+        Proto::Ws => Some(&stats.ws_open),
+        Proto::Wss => Some(&stats.wss_open),
+    }
+}
+
+pub(super) struct Connection {
+    pub(super) peer: Peer,
+    pub(super) router: Arc<Router>,
+    pub(super) settings: Arc<TcpSettings>,
     /// Where this connection registers, so requests to its bindings
     /// (keepalives) reach it and it hears when its last binding goes.
-    flows: Arc<Flows>,
+    pub(super) flows: Arc<Flows>,
     /// Holds one of the `tcp_max_connections` slots until the task ends.
     _permit: OwnedSemaphorePermit,
     /// …and one of its address's `tcp_accept_iplimit`.
@@ -251,29 +289,46 @@ struct Connection {
 }
 
 impl Connection {
-    async fn run(self, mut stream: TcpStream, shutdown: Shutdown) {
+    /// Runs the connection's transport on the accepted socket: TLS first
+    /// for `tls:` and `wss:`, the WebSocket upgrade for `ws:` and `wss:`.
+    async fn start(self, stream: TcpStream, shutdown: Shutdown) {
         // Replies are small and latency matters more than packet count;
         // pipelined replies are batched into one write below anyway.
         let _ = stream.set_nodelay(true);
-        tracing::debug!(remote = %self.peer.remote, "tcp connection open");
+        let proto = self.peer.proto;
+        if !proto.is_secure() {
+            if proto.is_websocket() {
+                super::ws::serve(self, stream, shutdown).await;
+            } else {
+                self.run(stream, shutdown).await;
+            }
+            return;
+        }
+        let Some(tls) = self.settings.tls.clone() else {
+            // The config check refuses tls: and wss: without [tls].
+            tracing::error!(remote = %self.peer.remote, "{proto} connection closed: no [tls] certificate is loaded");
+            return;
+        };
+        let Some((stream, _listed)) = super::tls::handshake(&tls, stream, &self.peer).await else {
+            return;
+        };
+        if proto.is_websocket() {
+            super::ws::serve(self, stream, shutdown).await;
+        } else {
+            self.run(stream, shutdown).await;
+        }
+    }
+
+    async fn run<S: SipStream>(self, mut stream: S, shutdown: Shutdown) {
+        let proto = self.peer.proto;
+        tracing::debug!(remote = %self.peer.remote, %proto, "connection open");
         let mut flow = self.peer.conn.map(|c| self.flows.open_conn(c));
         let close = self.serve(&mut stream, shutdown, flow.as_mut()).await;
         // Unregistered before the bindings hear of it below, so nothing
         // is queued for a connection that is gone.
         drop(flow);
-        tracing::debug!(remote = %self.peer.remote, reason = %close, "tcp connection closed");
-        // Stopping the daemon is not losing the phone: the bindings stay
-        // (in the store, too) for the next start.
-        if let (Some(c), false) = (self.peer.conn, matches!(close, Close::Shutdown)) {
-            if self.settings.handle_lost_tcp {
-                let removed = self.router.flow_lost(c);
-                if removed > 0 {
-                    tracing::debug!(remote = %self.peer.remote, removed, "bindings of a lost tcp connection removed (handle_lost_tcp)");
-                }
-            } else {
-                self.router.flow_closed(c);
-            }
-        }
+        tracing::debug!(remote = %self.peer.remote, %proto, reason = %close, "connection closed");
+        self.ended(matches!(close, Close::Shutdown));
         let stats = self.router.stats();
         match close {
             Close::TooLarge | Close::Unframeable => linger(stream).await,
@@ -282,7 +337,7 @@ impl Connection {
                 // Reset rather than close: a graceful close would leave
                 // the unsent replies in the kernel, retried for minutes to
                 // a peer that does not read.
-                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                let _ = socket2::SockRef::from(stream.tcp()).set_linger(Some(Duration::ZERO));
             }
             Close::Late(Late::NoMessage) => CoreStats::inc(&stats.tcp_msg_data_timeout),
             Close::Late(Late::Message) => CoreStats::inc(&stats.tcp_msg_read_timeout),
@@ -290,9 +345,31 @@ impl Connection {
         }
     }
 
-    async fn serve(
+    /// The bindings hear that the connection is gone (its flow must be
+    /// unregistered first). Stopping the daemon is not losing the phone:
+    /// then the bindings stay (in the store, too) for the next start.
+    pub(super) fn ended(&self, shutdown: bool) {
+        let (Some(c), false) = (self.peer.conn, shutdown) else {
+            return;
+        };
+        let handle_lost = if self.peer.proto.is_websocket() {
+            self.settings.websocket.handle_lost
+        } else {
+            self.settings.handle_lost_tcp
+        };
+        if handle_lost {
+            let removed = self.router.flow_lost(c);
+            if removed > 0 {
+                tracing::debug!(remote = %self.peer.remote, removed, "bindings of a lost connection removed (handle_lost_tcp)");
+            }
+        } else {
+            self.router.flow_closed(c);
+        }
+    }
+
+    async fn serve<S: SipStream>(
         &self,
-        stream: &mut TcpStream,
+        stream: &mut S,
         mut shutdown: Shutdown,
         mut flow: Option<&mut ConnGuard>,
     ) -> Close {
@@ -330,7 +407,7 @@ impl Connection {
                     StreamFrame::Message { len } => {
                         let msg = &buf[start..start + len];
                         let action = self.router.handle(msg, &self.peer, &mut out);
-                        tracing::trace!(remote = %self.peer.remote, len, ?action, "tcp message");
+                        tracing::trace!(remote = %self.peer.remote, proto = %self.peer.proto, len, ?action, "stream message");
                         match action {
                             Action::Reply { .. } => pending.extend_from_slice(&out),
                             // Replies on a connection stay in request order,
@@ -485,8 +562,13 @@ impl Connection {
 
     /// Writes all of `bytes`, giving up after the send timeout so a peer
     /// that stopped reading cannot hold this task forever.
-    async fn write(&self, stream: &mut TcpStream, bytes: &[u8]) -> Result<(), Close> {
-        match tokio::time::timeout(self.settings.send_timeout, stream.write_all(bytes)).await {
+    async fn write<S: SipStream>(&self, stream: &mut S, bytes: &[u8]) -> Result<(), Close> {
+        let write = async {
+            stream.write_all(bytes).await?;
+            // TLS holds records in its own buffer until flushed.
+            stream.flush().await
+        };
+        match tokio::time::timeout(self.settings.send_timeout, write).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(Close::WriteFailed(e)),
             Err(_elapsed) => Err(Close::WriteTimeout),
@@ -503,7 +585,7 @@ fn shrink(v: &mut Vec<u8>) {
 
 /// Closes our sending side and discards input for a short, bounded time,
 /// so the peer reads our last reply before the socket goes away.
-async fn linger(mut stream: TcpStream) {
+async fn linger<S: SipStream>(mut stream: S) {
     let _ = stream.shutdown().await;
     let deadline = tokio::time::Instant::now() + LINGER;
     let mut scratch = [0u8; 4096];

@@ -7,6 +7,9 @@ fn config_keys() -> Vec<(String, toml::Value)> {
     c.auth.realm = Some("example.com".to_owned());
     c.ctl.token_file = Some("/etc/kamrs/ctl.token".into());
     c.events.webhook_token_file = Some("/etc/kamrs/webhook.token".into());
+    c.tls.certificate = Some("/etc/kamrs/tls/fullchain.pem".into());
+    c.tls.private_key = Some("/etc/kamrs/tls/privkey.pem".into());
+    c.tls.ca_list = Some("/etc/kamrs/tls/clients-ca.pem".into());
     let doc: toml::Table = toml::from_str(&c.to_toml_string()).expect("printed config parses");
     let mut out = Vec::new();
     for (k, v) in &doc {

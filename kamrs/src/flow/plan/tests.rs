@@ -173,8 +173,14 @@ fn what_cannot_be_reached_says_why() {
             Unreachable::Transport("tls".into()),
         ),
         (
+            // A WebSocket binding whose connection is gone: nothing can
+            // open one towards a browser.
             binding("sip:a@192.0.2.1;transport=ws", None, None),
-            Unreachable::Transport("ws".into()),
+            Unreachable::ConnectionClosed,
+        ),
+        (
+            binding("sip:a@192.0.2.1;transport=sctp", None, None),
+            Unreachable::Transport("sctp".into()),
         ),
         (
             binding("sip:a@192.0.2.1", None, Some("garbage")),

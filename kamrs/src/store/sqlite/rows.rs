@@ -66,11 +66,12 @@ impl Row9 {
     }
 }
 
-/// Kamailio's `received`: `sip:IP:PORT`, `;transport=tcp` for TCP.
+/// Kamailio's `received`: `sip:IP:PORT`, `;transport=tcp` (`tls`, `ws`,
+/// `wss`) for the others.
 pub(super) fn received_of(s: &Source) -> String {
     match s.proto {
         Proto::Udp => format!("sip:{}", s.remote),
-        Proto::Tcp => format!("sip:{};transport=tcp", s.remote),
+        other => format!("sip:{};transport={}", s.remote, other.as_str()),
     }
 }
 
@@ -83,11 +84,7 @@ pub(super) fn parse_received(s: &str) -> Option<(SocketAddr, Proto)> {
     let mut proto = Proto::Udp;
     for p in parts {
         if let Some(t) = p.strip_prefix("transport=") {
-            proto = match t.to_ascii_lowercase().as_str() {
-                "tcp" => Proto::Tcp,
-                "udp" => Proto::Udp,
-                _ => return None,
-            };
+            proto = Proto::named(t)?;
         }
     }
     Some((addr, proto))
@@ -96,12 +93,7 @@ pub(super) fn parse_received(s: &str) -> Option<(SocketAddr, Proto)> {
 /// `udp:IP:PORT` / `tcp:[IPv6]:PORT`.
 pub(super) fn parse_socket(s: &str) -> Option<(Proto, SocketAddr)> {
     let (proto, addr) = s.split_once(':')?;
-    let proto = match proto.to_ascii_lowercase().as_str() {
-        "udp" => Proto::Udp,
-        "tcp" => Proto::Tcp,
-        _ => return None,
-    };
-    Some((proto, addr.parse().ok()?))
+    Some((Proto::named(proto)?, addr.parse().ok()?))
 }
 
 /// A 32-bit unsigned column Kamailio may have written signed (methods,

@@ -404,7 +404,15 @@ fn received_and_socket_parse_back() {
         Some(("[2001:db8::1]:5061".parse().unwrap(), Proto::Tcp))
     );
     assert_eq!(parse_received("sip:host.example.com:5060"), None);
-    assert_eq!(parse_received("sip:192.0.2.1:5060;transport=tls"), None);
+    assert_eq!(
+        parse_received("sip:192.0.2.1:5061;transport=tls"),
+        Some(("192.0.2.1:5061".parse().unwrap(), Proto::Tls))
+    );
+    assert_eq!(
+        parse_received("sip:192.0.2.1:443;transport=ws"),
+        Some(("192.0.2.1:443".parse().unwrap(), Proto::Ws))
+    );
+    assert_eq!(parse_received("sip:192.0.2.1:5060;transport=sctp"), None);
     assert_eq!(
         parse_socket("tcp:[::1]:5060"),
         Some((Proto::Tcp, "[::1]:5060".parse().unwrap()))

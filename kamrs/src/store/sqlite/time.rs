@@ -1,18 +1,10 @@
 //! Kamailio's `DATETIME` text (UTC).
 
-use crate::time::{civil_from_days, days_from_civil};
+use crate::time::days_from_civil;
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn format_time(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    crate::time::format_datetime(secs)
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (a `T` instead of the space, and trailing

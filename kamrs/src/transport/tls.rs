@@ -1,0 +1,49 @@
+//! The TLS handshake of a connection accepted on a `tls:` or `wss:`
+//! listener, bounded in time; afterwards the connection is served as on
+//! TCP (`tls:`) or as a WebSocket (`wss:`), over the encrypted stream.
+
+use std::sync::atomic::Ordering;
+
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use crate::peer::Peer;
+use crate::tls::{conn_info, Registered, Tls};
+
+/// Runs the handshake. `None` when it failed or took longer than
+/// `[tls] handshake_timeout` (counted and logged at debug: a scanner that
+/// sends garbage to port 5061 is not worth a warning); the connection is
+/// then dropped, freeing its slots.
+pub(super) async fn handshake(
+    tls: &Tls,
+    stream: TcpStream,
+    peer: &Peer,
+) -> Option<(TlsStream<TcpStream>, Registered)> {
+    let accept = tls.acceptor().accept(stream);
+    match tokio::time::timeout(tls.settings().handshake_timeout, accept).await {
+        Ok(Ok(stream)) => {
+            tls.stats.handshakes.fetch_add(1, Ordering::Relaxed);
+            let conn = peer.conn?;
+            let info = conn_info(
+                conn,
+                peer.proto.as_str(),
+                peer.remote,
+                peer.local,
+                stream.get_ref().1,
+            );
+            tracing::debug!(remote = %peer.remote, version = %info.version, cipher = %info.cipher, sni = %info.sni, "tls handshake done");
+            let registered = tls.conns.register(conn, info);
+            Some((stream, registered))
+        }
+        Ok(Err(e)) => {
+            tls.stats.handshake_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(remote = %peer.remote, "tls handshake failed: {e}");
+            None
+        }
+        Err(_elapsed) => {
+            tls.stats.handshake_timeout.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(remote = %peer.remote, "tls handshake not finished within [tls] handshake_timeout, closing");
+            None
+        }
+    }
+}
