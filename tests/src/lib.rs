@@ -11,6 +11,7 @@
 
 pub mod ctl;
 pub mod digest;
+pub mod pki;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -97,6 +98,10 @@ pub struct Kamrs {
     pub udp: Option<SocketAddr>,
     /// The first TCP socket it announced, if any.
     pub tcp: Option<SocketAddr>,
+    /// The first TLS, WS and WSS sockets it announced, if any.
+    pub tls: Option<SocketAddr>,
+    pub ws: Option<SocketAddr>,
+    pub wss: Option<SocketAddr>,
     /// Every `listening …` line, without the prefix (`udp:127.0.0.1:40001`).
     pub listening: Vec<String>,
     /// The `control …` line without the prefix: the control endpoint in
@@ -177,6 +182,9 @@ impl Kamrs {
             child,
             udp: None,
             tcp: None,
+            tls: None,
+            ws: None,
+            wss: None,
             listening: Vec::new(),
             control: None,
             stderr_path,
@@ -202,6 +210,9 @@ impl Kamrs {
                     match parsed {
                         Some(("udp", sock)) => kamrs.udp = kamrs.udp.or(Some(sock)),
                         Some(("tcp", sock)) => kamrs.tcp = kamrs.tcp.or(Some(sock)),
+                        Some(("tls", sock)) => kamrs.tls = kamrs.tls.or(Some(sock)),
+                        Some(("ws", sock)) => kamrs.ws = kamrs.ws.or(Some(sock)),
+                        Some(("wss", sock)) => kamrs.wss = kamrs.wss.or(Some(sock)),
                         _ => kamrs.fail(&format!("bad address in {line:?}")),
                     }
                     kamrs.listening.push(addr.to_owned());
@@ -253,6 +264,18 @@ impl Kamrs {
 
     pub fn tcp(&self) -> SocketAddr {
         self.tcp.expect("kamrs has no TCP socket")
+    }
+
+    pub fn tls(&self) -> SocketAddr {
+        self.tls.expect("kamrs has no TLS socket")
+    }
+
+    pub fn ws(&self) -> SocketAddr {
+        self.ws.expect("kamrs has no WS socket")
+    }
+
+    pub fn wss(&self) -> SocketAddr {
+        self.wss.expect("kamrs has no WSS socket")
     }
 
     /// A UDP socket on 127.0.0.1 connected to the daemon's UDP address.
