@@ -111,6 +111,22 @@ pub fn offers_sip(values: &[&[u8]]) -> bool {
     })
 }
 
+/// The WebSocket limits of a connection: messages and frames of at most
+/// `max_message_size` (a fragmented message counts whole), a small
+/// receive buffer, writes flushed one message at a time.
+pub fn config(max_message_size: usize, write_queue_max: usize) -> WebSocketConfig {
+    let max = max_message_size.max(1);
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        // Every message is flushed as it is sent; the buffer only ever
+        // holds the one being written.
+        .write_buffer_size(0)
+        .max_write_buffer_size(write_queue_max.max(max) + max)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
+        .accept_unmasked_frames(false)
+}
+
 /// Why an upgrade is refused, as the HTTP answer says it.
 fn refuse(status: StatusCode, why: &str) -> ErrorResponse {
     let mut r = http::Response::new(Some(format!("{why}\r\n")));
@@ -203,16 +219,10 @@ impl std::fmt::Display for End {
 /// Upgrades `stream` and serves SIP on it until it ends.
 pub(super) async fn serve<S: SipStream>(conn: Connection, stream: S, shutdown: Shutdown) {
     let stats = Arc::clone(conn.router.stats());
-    let max = conn.router.limits().max_message_size.max(1);
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        // Every message is flushed as it is sent; the buffer only ever
-        // holds the one being written.
-        .write_buffer_size(0)
-        .max_write_buffer_size(conn.settings.write_queue_max.max(max) + max)
-        .max_message_size(Some(max))
-        .max_frame_size(Some(max))
-        .accept_unmasked_frames(false);
+    let config = config(
+        conn.router.limits().max_message_size,
+        conn.settings.write_queue_max,
+    );
     let ws_settings = conn.settings.websocket.clone();
     #[allow(clippy::result_large_err)]
     let decide = |req: &Request, resp: Response| accept_upgrade(&ws_settings, req, resp);
@@ -276,15 +286,18 @@ async fn messages<S: SipStream>(
     let settings = &conn.settings;
     let keepalive = settings.websocket.keepalive_timeout;
     let mut out = Vec::with_capacity(2048);
-    let mut heard = Instant::now();
+    let opened = Instant::now();
+    let mut heard = opened;
     let mut first = true;
     // When we pinged and have heard nothing since.
     let mut pinged: Option<Instant> = None;
     loop {
         let in_use = || conn.peer.conn.is_some_and(|c| conn.router.flow_in_use(c));
         // The next time silence means something.
+        // Pings do not buy time for the first message: a client must
+        // send a SIP message within tcp_msg_data_timeout of its upgrade.
         let by = if first {
-            heard + settings.msg_data_timeout
+            opened + settings.msg_data_timeout
         } else if let Some(at) = pinged {
             at + keepalive
         } else if !keepalive.is_zero() && in_use() {
