@@ -156,6 +156,23 @@ pub fn tls_connect(
     Ok(stream)
 }
 
+/// The bytes a client sends first (its ClientHello), for a test that
+/// sends only part of them.
+pub fn client_hello(config: Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut conn = rustls::ClientConnection::new(config, name).expect("client connection");
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).expect("write_tls into a Vec");
+    }
+    out
+}
+
+/// The local port of a TLS connection (what `tls.list` shows as src_port).
+pub fn local_port(stream: &TlsStream) -> u16 {
+    stream.sock.local_addr().expect("local address").port()
+}
+
 /// The server certificate a finished handshake saw, as a fingerprint.
 pub fn peer_fingerprint(stream: &TlsStream) -> String {
     stream

@@ -1,26 +1,237 @@
 //! SIP over TLS end to end: a CA made at test time, real TLS clients
 //! (rustls here, baresip), the certificate reload, hostile handshakes.
+//!
+//! Every hostile client is followed by proof that the daemon still
+//! serves a good one; where the bad one stays open for a while, the good
+//! one is served while it does.
 
-use kamrs_tests::pki::{tls_connect, tls_exchange, Ca};
-use kamrs_tests::{sip_request, via_transport, Kamrs, TempDir, REPLY_TIMEOUT};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-/// A daemon with UDP, TCP and TLS on 127.0.0.1, its certificate signed by
-/// `ca`; `extra` is appended to the config.
-fn start_tls(ca: &Ca, dir: &TempDir, extra: &str) -> Kamrs {
-    let (cert, key) = ca.server("kamrs test server").write(dir.path(), "server");
+use kamrs_tests::ctl::{kamrsctl, CtlRun, HttpConn};
+use kamrs_tests::pki::{
+    client_hello, local_port, peer_fingerprint, tls_connect, tls_exchange, Ca, Leaf, TlsStream,
+};
+use kamrs_tests::{
+    free_udp_port, have, read_response, sip_request, tcp_connect, udp_client, udp_exchange, unique,
+    via_transport, wait_closed, Baresip, Closed, Kamrs, Response, TempDir, REPLY_TIMEOUT,
+};
+use serde_json::{json, Value};
+
+/// A daemon with UDP, TCP and TLS on 127.0.0.1, its certificate (for
+/// `localhost` and 127.0.0.1) signed by `ca` and written as
+/// `server.crt`/`server.key` in `dir` (see [`cert_paths`]). `top` is
+/// added to the top-level keys, `tls` to the `[tls]` table.
+fn start_tls(ca: &Ca, dir: &TempDir, top: &str, tls: &str) -> (Kamrs, Leaf) {
+    let leaf = ca.server("kamrs test server");
+    let (cert, key) = leaf.write(dir.path(), "server");
     let config = format!(
-        "listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\", \"tls:127.0.0.1:0\"]\n{extra}\n[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        "listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\", \"tls:127.0.0.1:0\"]\n{top}\n[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n{tls}\n",
         cert.display(),
         key.display()
     );
-    Kamrs::start_with_config(&config, &[])
+    (Kamrs::start_with_config(&config, &[]), leaf)
 }
+
+/// Where [`start_tls`] wrote the daemon's certificate and key.
+fn cert_paths(dir: &TempDir) -> (PathBuf, PathBuf) {
+    (dir.path().join("server.crt"), dir.path().join("server.key"))
+}
+
+/// A REGISTER for `aor` (a full URI) to `ruri` with one Contact (none
+/// for "") and `Expires`; the top Via names `transport` and `port`.
+#[allow(clippy::too_many_arguments)]
+fn register(
+    ruri: &str,
+    aor: &str,
+    contact: &str,
+    transport: &str,
+    port: u16,
+    call_id: &str,
+    cseq: u32,
+    expires: u32,
+) -> String {
+    let mut s = format!(
+        "REGISTER {ruri} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} 127.0.0.1:{port};branch=z9hG4bK{b};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <{aor}>;tag={t}\r\n\
+         To: <{aor}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} REGISTER\r\n",
+        b = unique(),
+        t = unique(),
+    );
+    if !contact.is_empty() {
+        s.push_str(&format!("Contact: <{contact}>\r\nExpires: {expires}\r\n"));
+    }
+    s.push_str("Content-Length: 0\r\n\r\n");
+    s
+}
+
+/// A REGISTER of `sip:{user}@example.com` with the Contact
+/// `sip:{user}@127.0.0.1:{local port};transport=tls`, sent on `stream`.
+fn tls_register(stream: &TlsStream, user: &str, call_id: &str, cseq: u32, expires: u32) -> String {
+    let port = local_port(stream);
+    register(
+        "sip:example.com",
+        &format!("sip:{user}@example.com"),
+        &format!("sip:{user}@127.0.0.1:{port};transport=tls"),
+        "TLS",
+        port,
+        call_id,
+        cseq,
+        expires,
+    )
+}
+
+/// Sends `request` on `stream`; its reply, panicking if none comes.
+fn exchange(stream: &mut TlsStream, request: &str) -> Response {
+    tls_exchange(stream, request, REPLY_TIMEOUT)
+        .unwrap_or_else(|| panic!("no reply over TLS to:\n{request}"))
+}
+
+/// A fresh REGISTER on `stream` gets its 200.
+fn assert_registers(stream: &mut TlsStream, user: &str) {
+    let req = tls_register(stream, user, &unique(), 1, 60);
+    let r = exchange(stream, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+/// A new TLS connection, handshake done, whose REGISTER of `user` gets
+/// its 200; returned open.
+fn good_client(k: &Kamrs, ca: &Ca, user: &str) -> TlsStream {
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("a good client's handshake");
+    assert_registers(&mut s, user);
+    s
+}
+
+/// kamrsctl ARGS against this daemon's control socket.
+fn ctl_run(k: &Kamrs, args: &[&str]) -> CtlRun {
+    let socket = format!("unix:{}", k.ctl.as_ref().expect("control socket").display());
+    let mut all = vec!["--ctl", socket.as_str()];
+    all.extend_from_slice(args);
+    kamrsctl(&all, &[])
+}
+
+/// kamrsctl ARGS, which must succeed; its stdout.
+fn ctl(k: &Kamrs, args: &[&str]) -> String {
+    let run = ctl_run(k, args);
+    assert_eq!(run.code(), Some(0), "kamrsctl {args:?}: {run:?}");
+    run.stdout
+}
+
+/// `kamrsctl --json ARGS`, parsed.
+fn ctl_json(k: &Kamrs, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = ctl(k, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A JSON-RPC call's whole answer.
+fn rpc(k: &Kamrs, method: &str, params: Value) -> Value {
+    HttpConn::unix(k.ctl.as_ref().expect("control socket")).call(method, params)
+}
+
+/// A statistic's value (`tls:handshakes`, …).
+fn stat(k: &Kamrs, name: &str) -> u64 {
+    let v = rpc(k, "stats.get_statistics", json!([name]));
+    let line = v["result"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: {v}"))
+        .to_owned();
+    line.rsplit(" = ")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: not a number in {line:?}"))
+}
+
+/// Waits (bounded) until `name` is `want`: the daemon learns of closes
+/// asynchronously.
+fn wait_stat(k: &Kamrs, name: &str, want: u64) {
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        let got = stat(k, name);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} is still {got}, expected {want}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The contacts `ul.lookup` shows for `user` (empty when the AoR is gone).
+fn lookup(k: &Kamrs, user: &str) -> Vec<Value> {
+    let v = rpc(k, "ul.lookup", json!(["location", user]));
+    if v["error"]["message"] == "AOR not found" {
+        return Vec::new();
+    }
+    v["result"]["Contacts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("ul.lookup {user}: {v}"))
+        .iter()
+        .map(|c| c["Contact"].clone())
+        .collect()
+}
+
+/// Everything the server sends until it closes (EOF, reset or a TLS
+/// error on our side), or None if it is still open after `timeout`.
+fn bytes_until_closed(stream: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        stream.set_read_timeout(Some(left)).expect("read timeout");
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None
+            }
+            Err(_) => return Some(got),
+        }
+    }
+}
+
+/// What a TLS client that the server refused sees when it reads: the
+/// error (an alert) or "EOF". Panics if the server answers or stays
+/// silent and open.
+fn refusal(stream: &mut TlsStream) -> String {
+    stream
+        .sock
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .expect("read timeout");
+    let mut buf = [0u8; 4096];
+    match stream.read(&mut buf) {
+        Ok(0) => "EOF".to_owned(),
+        Ok(n) => panic!(
+            "the server sent data: {}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            panic!("the server neither answered nor closed within {REPLY_TIMEOUT:?}")
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+// ------------------------------------------------------------ 1: a phone
 
 #[test]
 fn a_phone_registers_over_tls_and_its_binding_names_the_transport() {
     let ca = Ca::new("kamrs test CA");
     let dir = TempDir::new("tls");
-    let kamrs = start_tls(&ca, &dir, "");
+    let (kamrs, _) = start_tls(&ca, &dir, "", "");
     let mut stream = tls_connect(kamrs.tls(), ca.client_config(None)).expect("handshake");
     let register = via_transport(
         &sip_request(
@@ -43,15 +254,560 @@ fn a_phone_registers_over_tls_and_its_binding_names_the_transport() {
     drop(stream);
 }
 
-/// Runs kamrsctl against the daemon's control socket; its stdout.
-fn ctl(kamrs: &Kamrs, args: &[&str]) -> String {
-    let socket = format!(
-        "unix:{}",
-        kamrs.ctl.as_ref().expect("control socket").display()
+#[test]
+fn register_refresh_and_unregister_over_one_tls_connection() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let port = local_port(&s);
+    let call_id = unique();
+
+    let req = tls_register(&s, "erin", &call_id, 1, 60);
+    let r = exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let contact = format!("sip:erin@127.0.0.1:{port};transport=tls");
+    assert_eq!(r.values("Contact").len(), 1, "{}", r.raw);
+    assert!(r.raw.contains(&contact), "{}", r.raw);
+    let c = lookup(&k, "erin");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["Address"], contact.as_str(), "{c:?}");
+    assert_eq!(
+        c[0]["Received"],
+        format!("sip:127.0.0.1:{port};transport=tls").as_str(),
+        "{c:?}"
     );
-    let mut all = vec!["--ctl", socket.as_str()];
-    all.extend_from_slice(args);
-    let run = kamrs_tests::ctl::kamrsctl(&all, &[]);
-    assert_eq!(run.code(), Some(0), "kamrsctl {args:?}: {run:?}");
-    run.stdout
+    assert_eq!(c[0]["Socket"], format!("tls:{}", k.tls()).as_str(), "{c:?}");
+    assert_eq!(c[0]["Call-ID"], call_id.as_str());
+    assert_eq!(c[0]["CSeq"], 1);
+
+    // The refresh: same Call-ID, CSeq + 1, a longer Expires; still the
+    // one binding, updated.
+    let req = tls_register(&s, "erin", &call_id, 2, 300);
+    let r = exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let c = lookup(&k, "erin");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["CSeq"], 2, "{c:?}");
+    let expires = c[0]["Expires"].as_u64().expect("Expires");
+    assert!((240..=300).contains(&expires), "{c:?}");
+    assert_eq!(c[0]["Socket"], format!("tls:{}", k.tls()).as_str(), "{c:?}");
+
+    // The unregister: Expires 0; the 200 lists nothing and the AoR is gone.
+    let req = tls_register(&s, "erin", &call_id, 3, 0);
+    let r = exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(r.values("Contact").is_empty(), "{}", r.raw);
+    assert!(lookup(&k, "erin").is_empty());
+    let run = ctl_run(&k, &["ul.lookup", "erin"]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+
+    // All of it over the one connection: one handshake.
+    assert_eq!(stat(&k, "tls:handshakes"), 1);
+    assert_eq!(stat(&k, "tls:current_opened_connections"), 1);
+}
+
+// ------------------------------------------------------------ 2: baresip
+
+#[test]
+fn baresip_registers_over_tls() {
+    if !have("baresip") {
+        return;
+    }
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+    let cafile = dir.path().join("ca.crt");
+    std::fs::write(&cafile, &ca.cert_pem).expect("write the CA file");
+    let user = format!("bs{}", unique());
+    let sip_port = free_udp_port();
+    let mut phone = Baresip::start_tls(
+        sip_port,
+        &format!(
+            "<sip:{user}@localhost;transport=tls>;outbound=\"sip:127.0.0.1:{};transport=tls\";regint=600",
+            k.tls().port()
+        ),
+        &cafile,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let contacts = loop {
+        let c = lookup(&k, &user);
+        if !c.is_empty() || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(contacts.len(), 1, "baresip's binding: {contacts:?}");
+    let c = &contacts[0];
+    // baresip's TLS Contact: its TLS port (sip_listen + 1), transport=tls.
+    let address = c["Address"].as_str().expect("Address");
+    assert!(
+        address.ends_with(&format!("@127.0.0.1:{};transport=tls", sip_port + 1)),
+        "{c}"
+    );
+    assert!(
+        c["User-Agent"]
+            .as_str()
+            .is_some_and(|u| u.contains("baresip")),
+        "{c}"
+    );
+    assert_eq!(c["Socket"], format!("tls:{}", k.tls()).as_str(), "{c}");
+    let received = c["Received"].as_str().expect("Received");
+    let src_port: u16 = received
+        .strip_prefix("sip:127.0.0.1:")
+        .and_then(|r| r.strip_suffix(";transport=tls"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("Received {received}"));
+    // The connection it came on is a TLS one the daemon lists.
+    let list = ctl_json(&k, &["tls.list"]);
+    let conn = list
+        .as_array()
+        .expect("tls.list is an array")
+        .iter()
+        .find(|c| c["src_port"] == src_port)
+        .unwrap_or_else(|| panic!("no connection from port {src_port} in {list}"));
+    assert_eq!(conn["transport"], "tls", "{conn}");
+    assert_eq!(conn["state"], "established", "{conn}");
+    assert!(stat(&k, "tls:handshakes") >= 1);
+    phone.stop();
+    wait_stat(&k, "tls:current_opened_connections", 0);
+}
+
+// ------------------------------------------------- 3: hostile handshakes
+
+#[test]
+fn a_stalled_handshake_is_closed_after_handshake_timeout_and_others_are_served_meanwhile() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "handshake_timeout = 1");
+    let hello = client_hello(ca.client_config(None));
+    assert!(hello.len() > 100, "a ClientHello is a few hundred bytes");
+    let mut staller = tcp_connect(k.tls());
+    staller
+        .write_all(&hello[..hello.len() / 2])
+        .expect("send half a ClientHello");
+    let t0 = Instant::now();
+    // Watches the staller from another thread, so we know when the
+    // daemon closed it whatever happens here meanwhile.
+    let watcher = std::thread::spawn(move || {
+        let closed = bytes_until_closed(&mut staller, Duration::from_secs(10));
+        (closed, Instant::now())
+    });
+    let mut good = good_client(&k, &ca, "good");
+    let served = Instant::now();
+    let (closed, closed_at) = watcher.join().expect("watcher");
+    let sent = closed.expect("the staller is still open 10 s on");
+    assert!(sent.is_empty(), "the staller was sent {sent:?}");
+    let after = closed_at - t0;
+    assert!(
+        after >= Duration::from_millis(900) && after < Duration::from_secs(5),
+        "the staller was closed after {after:?}, handshake_timeout is 1 s"
+    );
+    assert!(
+        served < closed_at,
+        "the good client was served only after the staller was closed"
+    );
+    assert_eq!(stat(&k, "tls:handshake_timeouts"), 1);
+    assert_eq!(stat(&k, "tls:handshake_failures"), 0);
+    wait_stat(&k, "tls:current_opened_connections", 1);
+    // The good connection outlives the staller's timeout.
+    assert_registers(&mut good, "good");
+}
+
+#[test]
+fn clear_text_sip_on_the_tls_port_fails_the_handshake() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+    let mut earlier = good_client(&k, &ca, "earlier");
+    let mut plain = tcp_connect(k.tls());
+    let port = plain.local_addr().expect("local addr").port();
+    let req = register(
+        "sip:example.com",
+        "sip:plain@example.com",
+        &format!("sip:plain@127.0.0.1:{port};transport=tcp"),
+        "TCP",
+        port,
+        &unique(),
+        1,
+        60,
+    );
+    plain.write_all(req.as_bytes()).expect("send");
+    let got = bytes_until_closed(&mut plain, REPLY_TIMEOUT)
+        .expect("clear text on the TLS port must be closed");
+    // Nothing or a TLS alert (content type 21), never a SIP reply.
+    assert!(
+        got.is_empty() || got[0] == 21,
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(!String::from_utf8_lossy(&got).contains("SIP/2.0"));
+    assert_eq!(stat(&k, "tls:handshake_failures"), 1);
+    assert_eq!(stat(&k, "tls:handshake_timeouts"), 0);
+    assert!(lookup(&k, "plain").is_empty());
+    // Served before, served after; and newcomers too.
+    assert_registers(&mut earlier, "earlier");
+    good_client(&k, &ca, "later");
+    assert_eq!(stat(&k, "tls:handshakes"), 2);
+}
+
+#[test]
+fn tcp_max_connections_applies_to_tls() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "tcp_max_connections = 2", "");
+    let mut first = good_client(&k, &ca, "first");
+    let second = good_client(&k, &ca, "second");
+    // Both slots of the TLS listener are held: a third connection is
+    // closed at once, before any handshake.
+    let mut third = tcp_connect(k.tls());
+    let t0 = Instant::now();
+    assert_eq!(
+        wait_closed(&mut third, REPLY_TIMEOUT),
+        Closed::Yes { bytes_before: 0 },
+        "the third TLS connection must be closed"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(
+        tls_connect(k.tls(), ca.client_config(None)).is_err(),
+        "a handshake on a full listener"
+    );
+    assert_eq!(stat(&k, "tcp:local_reject"), 2);
+    assert_eq!(stat(&k, "tls:handshakes"), 2);
+    // The two in the table are still served, and so is plain TCP (the
+    // limit is per listener).
+    assert_registers(&mut first, "first");
+    let mut tcp = tcp_connect(k.tcp());
+    tcp.write_all(sip_request_tcp(&tcp).as_bytes())
+        .expect("tcp write");
+    let r = read_response(&mut tcp, REPLY_TIMEOUT).expect("TCP is served");
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // A slot given back is a slot for a new TLS client.
+    drop(second);
+    wait_stat(&k, "tls:current_opened_connections", 1);
+    good_client(&k, &ca, "third");
+}
+
+/// A REGISTER query (no Contact) on a plain TCP connection.
+fn sip_request_tcp(stream: &TcpStream) -> String {
+    let port = stream.local_addr().expect("local addr").port();
+    register(
+        "sip:example.com",
+        "sip:first@example.com",
+        "",
+        "TCP",
+        port,
+        &unique(),
+        1,
+        0,
+    )
+}
+
+// --------------------------------------------------- 4: certificate reload
+
+#[test]
+fn sighup_and_tls_reload_swap_the_certificate_and_a_bad_file_keeps_the_old_one() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, a) = start_tls(&ca, &dir, "", "");
+    let (cert_path, key_path) = cert_paths(&dir);
+    let mut one = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    assert_eq!(peer_fingerprint(&one), a.fingerprint());
+    assert_registers(&mut one, "one");
+
+    // Certificate B over the files, then SIGHUP.
+    let b = ca.server("kamrs test server B");
+    assert_ne!(a.fingerprint(), b.fingerprint());
+    b.write(dir.path(), "server");
+    k.signal(libc::SIGHUP);
+    let log = k.log_when(|l| l.contains("SIGHUP: tls certificate reloaded"));
+    assert!(log.contains("SIGHUP: tls certificate reloaded"), "{log}");
+    assert!(log.contains(&b.fingerprint()), "{log}");
+    let two = tls_connect(k.tls(), ca.client_config(None)).expect("handshake after reload");
+    assert_eq!(peer_fingerprint(&two), b.fingerprint());
+    // The connection from before keeps working.
+    assert_registers(&mut one, "one");
+    assert_eq!(stat(&k, "tls:reloads"), 1);
+    assert_eq!(
+        ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
+        b.fingerprint().as_str()
+    );
+
+    // B's certificate with A's key: refused, with the reason; B stays.
+    std::fs::write(&key_path, &a.key_pem).expect("write A's key");
+    let run = ctl_run(&k, &["tls.reload"]);
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("private_key"), "{said}");
+    assert!(said.contains(&key_path.display().to_string()), "{said}");
+    assert!(said.contains("does not belong"), "{said}");
+    assert_eq!(stat(&k, "tls:reload_failures"), 1);
+    assert_eq!(
+        ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
+        b.fingerprint().as_str()
+    );
+    let three = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    assert_eq!(peer_fingerprint(&three), b.fingerprint());
+
+    // A certificate file that is not one: refused too, naming the file.
+    std::fs::write(&key_path, &b.key_pem).expect("write B's key");
+    std::fs::write(&cert_path, "this is not a certificate\n").expect("write junk");
+    let run = ctl_run(&k, &["tls.reload"]);
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("certificate"), "{said}");
+    assert!(said.contains(&cert_path.display().to_string()), "{said}");
+    // …and by SIGHUP, which logs why.
+    k.signal(libc::SIGHUP);
+    let log = k.log_when(|l| l.contains("SIGHUP: tls certificate not reloaded"));
+    assert!(
+        log.contains("SIGHUP: tls certificate not reloaded"),
+        "{log}"
+    );
+    assert_eq!(stat(&k, "tls:reload_failures"), 3);
+    assert_eq!(stat(&k, "tls:reloads"), 1);
+    let mut four = good_client(&k, &ca, "four");
+    assert_eq!(peer_fingerprint(&four), b.fingerprint());
+    assert_registers(&mut four, "four");
+    assert_registers(&mut one, "one");
+    drop((two, three));
+}
+
+// ------------------------------------------------ 5: client certificates
+
+#[test]
+fn verify_client_requires_a_certificate_signed_by_ca_list() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let ca_list = dir.path().join("clients-ca.crt");
+    std::fs::write(&ca_list, &ca.cert_pem).expect("write ca_list");
+    let (k, _) = start_tls(
+        &ca,
+        &dir,
+        "",
+        &format!("verify_client = true\nca_list = \"{}\"", ca_list.display()),
+    );
+
+    // No certificate: the handshake fails (TLS 1.3 clients learn it at
+    // their first read, from the server's alert).
+    let failed = |config| -> String {
+        match tls_connect(k.tls(), config) {
+            Err(e) => e,
+            Ok(mut s) => {
+                let req = tls_register(&s, "nocert", &unique(), 1, 60);
+                // The write may already fail; the read must.
+                let _ = s.write_all(req.as_bytes()).and_then(|()| s.flush());
+                refusal(&mut s)
+            }
+        }
+    };
+    let why = failed(ca.client_config(None));
+    assert!(
+        why.contains("CertificateRequired") || why.contains("alert") || why == "EOF",
+        "{why}"
+    );
+    wait_stat(&k, "tls:handshake_failures", 1);
+    // A certificate from another CA: refused as well.
+    let other = Ca::new("another CA");
+    let why = failed(other.client_config(Some(&other.client("stranger"))));
+    assert!(!why.is_empty());
+    wait_stat(&k, "tls:handshake_failures", 2);
+    assert!(lookup(&k, "nocert").is_empty());
+
+    // One signed by the CA: registers, and tls.list says it showed one.
+    let leaf = ca.client("phone-1");
+    let mut s = tls_connect(k.tls(), ca.client_config(Some(&leaf))).expect("handshake");
+    assert_registers(&mut s, "withcert");
+    let list = ctl_json(&k, &["tls.list"]);
+    let conns = list.as_array().expect("tls.list is an array");
+    assert_eq!(conns.len(), 1, "{list}");
+    assert_eq!(conns[0]["src_port"], local_port(&s), "{list}");
+    assert_eq!(conns[0]["client_certificate"], true, "{list}");
+    assert_eq!(ctl_json(&k, &["tls.info"])["verify_client"], true);
+    assert_eq!(stat(&k, "tls:handshakes"), 1);
+}
+
+// ----------------------------------------------------------- 6: sips rules
+
+#[test]
+fn sips_registrations_need_tls_end_to_end() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+
+    // Over UDP and TCP: refused whichever of the three is sips.
+    let udp = udp_client(k.udp());
+    let uport = udp.local_addr().expect("local addr").port();
+    let cases = [
+        (
+            "sips:example.com",
+            "sips:sam@example.com",
+            "sips:sam@127.0.0.1:5061",
+        ),
+        (
+            "sips:example.com",
+            "sip:sam@example.com",
+            "sip:sam@127.0.0.1:5060",
+        ),
+        ("sip:example.com", "sips:sam@example.com", ""),
+        (
+            "sip:example.com",
+            "sip:sam@example.com",
+            "sips:sam@127.0.0.1:5061",
+        ),
+    ];
+    for (ruri, aor, contact) in cases {
+        let r = udp_exchange(
+            &udp,
+            register(ruri, aor, contact, "UDP", uport, &unique(), 1, 60),
+        );
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (400, "SIPS Requires TLS"),
+            "{}",
+            r.raw
+        );
+        let mut tcp = tcp_connect(k.tcp());
+        let tport = tcp.local_addr().expect("local addr").port();
+        tcp.write_all(register(ruri, aor, contact, "TCP", tport, &unique(), 1, 60).as_bytes())
+            .expect("tcp write");
+        let r = read_response(&mut tcp, REPLY_TIMEOUT).expect("a TCP reply");
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (400, "SIPS Requires TLS"),
+            "{}",
+            r.raw
+        );
+    }
+    assert!(lookup(&k, "sam").is_empty());
+
+    // The same over TLS: 200, and the binding keeps its sips Contact.
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let port = local_port(&s);
+    let contact = format!("sips:sam@127.0.0.1:{port}");
+    let r = exchange(
+        &mut s,
+        &register(
+            "sips:example.com",
+            "sips:sam@example.com",
+            &contact,
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let c = lookup(&k, "sam");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["Address"], contact.as_str(), "{c:?}");
+
+    // Mixing sip and sips is refused even over TLS (RFC 5630).
+    let r = exchange(
+        &mut s,
+        &register(
+            "sip:example.com",
+            "sips:mix@example.com",
+            &format!("sips:mix@127.0.0.1:{port}"),
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        ),
+    );
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (400, "SIPS Contact Requires SIPS Request-URI And Path"),
+        "{}",
+        r.raw
+    );
+    let r = exchange(
+        &mut s,
+        &register(
+            "sips:example.com",
+            "sips:mix@example.com",
+            &format!("sip:mix@127.0.0.1:{port};transport=tls"),
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        ),
+    );
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (400, "SIPS AoR Requires SIPS Contacts"),
+        "{}",
+        r.raw
+    );
+    assert!(lookup(&k, "mix").is_empty());
+}
+
+// --------------------------------------------- 7: tls.list and tls.info
+
+#[test]
+fn kamrsctl_lists_tls_connections_and_shows_the_certificate() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, leaf) = start_tls(&ca, &dir, "", "");
+    let mut a = good_client(&k, &ca, "a");
+    let b = good_client(&k, &ca, "b");
+
+    let list = ctl_json(&k, &["tls.list"]);
+    let conns = list.as_array().expect("tls.list is an array");
+    assert_eq!(conns.len(), 2, "{list}");
+    for (s, c) in [(&a, &conns[0]), (&b, &conns[1])] {
+        assert_eq!(c["src_port"], local_port(s), "{list}");
+        assert_eq!(c["src_ip"], "127.0.0.1", "{list}");
+        assert_eq!(c["dst_ip"], "127.0.0.1", "{list}");
+        assert_eq!(c["dst_port"], k.tls().port(), "{list}");
+        assert_eq!(c["transport"], "tls", "{list}");
+        assert_eq!(c["state"], "established", "{list}");
+        assert_eq!(c["sni"], "localhost", "{list}");
+        assert_eq!(c["client_certificate"], false, "{list}");
+        let version = format!("{:?}", s.conn.protocol_version().expect("version"));
+        assert_eq!(c["version"], version.as_str(), "{list}");
+        let cipher = format!(
+            "{:?}",
+            s.conn.negotiated_cipher_suite().expect("cipher").suite()
+        );
+        assert_eq!(c["cipher"], cipher.as_str(), "{list}");
+    }
+    // The human table names the connection too.
+    let table = ctl(&k, &["tls.list"]);
+    assert!(table.contains(&local_port(&a).to_string()), "{table}");
+
+    let info = ctl(&k, &["tls.info"]);
+    assert!(
+        info.contains(&format!("sha256 fingerprint: {}", leaf.fingerprint())),
+        "{info}"
+    );
+    assert!(info.contains("connections: 2 open"), "{info}");
+    let json = ctl_json(&k, &["tls.info"]);
+    assert_eq!(json["opened_connections"], 2, "{json}");
+    assert_eq!(json["chain_length"], 1, "{json}");
+    assert_eq!(json["handshakes"], 2, "{json}");
+    assert_eq!(json["handshake_failures"], 0, "{json}");
+    assert_eq!(
+        json["certificate"],
+        cert_paths(&dir).0.display().to_string().as_str(),
+        "{json}"
+    );
+
+    // A closed connection leaves the list.
+    drop(b);
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    let list = loop {
+        let list = ctl_json(&k, &["tls.list"]);
+        if list.as_array().is_some_and(|l| l.len() == 1) || Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let conns = list.as_array().expect("tls.list is an array");
+    assert_eq!(conns.len(), 1, "{list}");
+    assert_eq!(conns[0]["src_port"], local_port(&a), "{list}");
+    assert_registers(&mut a, "a");
 }
