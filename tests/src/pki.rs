@@ -84,12 +84,25 @@ impl Ca {
 
     /// A client config that trusts only this CA.
     pub fn client_config(&self, client_cert: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
+        self.client_config_versions(client_cert, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// A client config that trusts only this CA and offers only TLS 1.2.
+    pub fn client_config_tls12(&self) -> Arc<rustls::ClientConfig> {
+        self.client_config_versions(None, &[&rustls::version::TLS12])
+    }
+
+    fn client_config_versions(
+        &self,
+        client_cert: Option<&Leaf>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.der.clone()).expect("CA is a trust anchor");
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("versions")
         .with_root_certificates(roots);
         let config = match client_cert {
@@ -142,6 +155,15 @@ pub fn tls_connect(
 ) -> Result<TlsStream, String> {
     let tcp = TcpStream::connect_timeout(&server, Duration::from_secs(5))
         .map_err(|e| format!("connect: {e}"))?;
+    tls_handshake(tcp, config)
+}
+
+/// Completes a client handshake on a TCP connection already open (one
+/// bound to another source address, say).
+pub fn tls_handshake(
+    tcp: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<TlsStream, String> {
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
