@@ -588,9 +588,9 @@ fn min_version_1_3_refuses_tls_1_2_clients_and_1_2_is_served_by_default() {
 
     let dir = TempDir::new("tls");
     let (k, _) = start_tls(&ca, &dir, "", "min_version = \"1.3\"");
-    let why = tls_connect(k.tls(), ca.client_config_tls12())
-        .err()
-        .expect("a TLS 1.2 client must be refused");
+    let Err(why) = tls_connect(k.tls(), ca.client_config_tls12()) else {
+        panic!("a TLS 1.2 client must be refused");
+    };
     assert!(why.contains("alert"), "{why}");
     wait_stat(&k, "tls:handshake_failures", 1);
     good_client(&k, &ca, "new");
