@@ -618,6 +618,79 @@ fn with_handle_lost_tcp_a_closed_tls_connection_takes_its_bindings() {
     drop(keep);
 }
 
+/// Reads from `stream` until `done` holds for what came, within
+/// `timeout`; what came.
+fn read_until(stream: &mut TlsStream, timeout: Duration, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "only {:?} within {timeout:?}",
+            String::from_utf8_lossy(&got)
+        );
+        stream
+            .sock
+            .set_read_timeout(Some(left))
+            .expect("read timeout");
+        let n = stream.read(&mut buf).expect("read over TLS");
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[test]
+fn a_tls_binding_is_pinged_over_its_connection_and_crlf_pings_are_answered() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "ka_mode = 1\nka_interval = 1", "");
+    let mut s = good_client(&k, &ca, "kaphone");
+    let port = local_port(&s);
+    // The keepalive OPTIONS comes down the TLS connection, for TLS.
+    let got = read_until(&mut s, Duration::from_secs(10), |b| {
+        b.windows(4).any(|w| w == b"\r\n\r\n")
+    });
+    let options = String::from_utf8_lossy(&got).into_owned();
+    assert!(
+        options.starts_with(&format!(
+            "OPTIONS sip:kaphone@127.0.0.1:{port};transport=tls SIP/2.0\r\n"
+        )),
+        "{options}"
+    );
+    assert!(options.contains("Via: SIP/2.0/TLS "), "{options}");
+    s.write_all(kamrs_tests::answer_options(&options).as_bytes())
+        .and_then(|()| s.flush())
+        .expect("answer the ping");
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    while lookup(&k, "kaphone")[0]["KA-Roundtrip"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the answer over TLS was not recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A phone's own double-CRLF ping gets its single CRLF pong (RFC 5626
+    // §3.5.1), over TLS as over TCP: on a connection of its own, which
+    // holds no binding and so gets no OPTIONS.
+    let mut pinger = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    pinger
+        .write_all(b"\r\n\r\n")
+        .and_then(|()| pinger.flush())
+        .expect("ping");
+    let got = read_until(&mut pinger, REPLY_TIMEOUT, |b| {
+        !b.is_empty() && b.len() >= 2
+    });
+    assert_eq!(got, b"\r\n");
+    drop(s);
+}
+
 // --------------------------------------------------- 4: certificate reload
 
 #[test]
@@ -738,6 +811,30 @@ fn verify_client_requires_a_certificate_signed_by_ca_list() {
     assert_eq!(conns[0]["client_certificate"], true, "{list}");
     assert_eq!(ctl_json(&k, &["tls.info"])["verify_client"], true);
     assert_eq!(stat(&k, "tls:handshakes"), 1);
+
+    // ca_list is read again on reload: the other CA's clients are let in
+    // once it is in the file, and a broken file is refused by name.
+    let both = format!("{}{}", ca.cert_pem, other.cert_pem);
+    std::fs::write(&ca_list, both).expect("write ca_list");
+    ctl(&k, &["tls.reload"]);
+    let stranger = other.client("stranger");
+    let mut s2 = tls_connect(k.tls(), ca.client_config(Some(&stranger))).expect("handshake");
+    assert_registers(&mut s2, "stranger");
+    std::fs::write(
+        &ca_list,
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write ca_list");
+    let run = ctl_run(&k, &["tls.reload"]);
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    assert!(run.stderr.contains("ca_list"), "{run:?}");
+    assert!(
+        run.stderr.contains(&ca_list.display().to_string()),
+        "{run:?}"
+    );
+    let mut s3 = tls_connect(k.tls(), ca.client_config(Some(&stranger))).expect("handshake");
+    assert_registers(&mut s3, "stranger");
+    assert_registers(&mut s, "withcert");
 }
 
 // ----------------------------------------------------------- 6: sips rules
