@@ -217,14 +217,26 @@ pub fn tls_exchange(
     read_tls_response(stream, timeout)
 }
 
-/// Reads one SIP response within `timeout`.
+/// Reads one SIP response within `timeout`. Whatever came after it in the
+/// same read is dropped: for pipelined replies use [`read_tls_responses`].
 pub fn read_tls_response(stream: &mut TlsStream, timeout: Duration) -> Option<crate::Response> {
-    stream.sock.set_read_timeout(Some(timeout)).ok()?;
+    read_tls_responses(stream, 1, timeout)?.pop()
+}
+
+/// Reads `n` SIP responses (one after the other on the stream) within
+/// `timeout`; None if the connection closes or they are not all there
+/// by then.
+pub fn read_tls_responses(
+    stream: &mut TlsStream,
+    n: usize,
+    timeout: Duration,
+) -> Option<Vec<crate::Response>> {
     let deadline = std::time::Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
+    let mut out = Vec::new();
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let len = head
                 .lines()
@@ -234,13 +246,20 @@ pub fn read_tls_response(stream: &mut TlsStream, timeout: Duration) -> Option<cr
                 })
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return crate::Response::parse(&buf[..end + 4 + len]).ok();
+            if buf.len() < end + 4 + len {
+                break;
+            }
+            out.push(crate::Response::parse(&buf[..end + 4 + len]).ok()?);
+            buf.drain(..end + 4 + len);
+            if out.len() == n {
+                return Some(out);
             }
         }
-        if std::time::Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
             return None;
         }
+        stream.sock.set_read_timeout(Some(left)).ok()?;
         match stream.read(&mut chunk) {
             Ok(0) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),

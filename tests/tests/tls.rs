@@ -691,6 +691,151 @@ fn a_tls_binding_is_pinged_over_its_connection_and_crlf_pings_are_answered() {
     drop(s);
 }
 
+/// A REGISTER query for `user`, the smallest the registrar answers with
+/// every binding of it.
+fn tiny_query(user: &str, n: usize) -> String {
+    format!(
+        "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK{n}\r\n\
+         f: <sip:{user}@x>;tag=1\r\nt: <sip:{user}@x>\r\ni: {n}\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n"
+    )
+}
+
+/// Waits until the peer has closed or reset the connection, without
+/// reading from it (see tcp_limits.rs). None if still open at the deadline.
+fn wait_hangup(stream: &TcpStream, timeout: Duration) -> Option<Duration> {
+    use std::os::fd::AsRawFd;
+    let t0 = Instant::now();
+    let deadline = t0 + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let mut fds = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for a socket we own, for the call only.
+        let rc = unsafe { libc::poll(&mut fds, 1, ms) };
+        if rc > 0 && fds.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return Some(t0.elapsed());
+        }
+    }
+}
+
+/// A field of /proc/PID/status in kB (`VmHWM`).
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+#[test]
+fn pipelined_and_large_requests_over_tls_are_framed_like_tcp() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(
+        &ca,
+        &dir,
+        "max_message_size = 262144\nmax_line_length = 65536\nmax_contacts = 500",
+        "",
+    );
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    // 300 Contacts in one REGISTER of about 40 KB: several TLS records.
+    let contacts: Vec<String> = (0..300)
+        .map(|i| format!("<sip:many{i}-{}@127.0.0.1:{}>", "p".repeat(80), 10000 + i))
+        .collect();
+    let port = local_port(&s);
+    let big = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:{port};branch=z9hG4bK{b}\r\n\
+         From: <sip:many@example.com>;tag=1\r\nTo: <sip:many@example.com>\r\nCall-ID: {c}\r\n\
+         CSeq: 1 REGISTER\r\nContact: {}\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n",
+        contacts.join(", "),
+        b = unique(),
+        c = unique(),
+    );
+    assert!(big.len() > 32 * 1024, "{}", big.len());
+    let r = exchange(&mut s, &big);
+    assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(300)]);
+    assert_eq!(r.values("Contact").len(), 300);
+    // Ten queries in one write: ten replies, in order.
+    let batch: String = (0..10).map(|n| tiny_query("many", n)).collect();
+    s.write_all(batch.as_bytes())
+        .and_then(|()| s.flush())
+        .expect("write the batch");
+    let replies =
+        kamrs_tests::pki::read_tls_responses(&mut s, 10, REPLY_TIMEOUT).expect("ten replies");
+    for (n, r) in replies.iter().enumerate() {
+        assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(300)]);
+        assert_eq!(r.header("Call-ID"), Some(n.to_string().as_str()));
+        assert_eq!(r.values("Contact").len(), 300);
+    }
+}
+
+#[test]
+fn a_tls_peer_that_never_reads_is_closed_and_cannot_grow_memory() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(
+        &ca,
+        &dir,
+        "max_message_size = 4194304\nmax_line_length = 65536\nmax_contacts = 5000\n\
+         contact_max_size = 600\ntcp_send_timeout = 2",
+        "",
+    );
+    // An AoR whose every query's 200 is about 1 MB.
+    let pad = "p".repeat(440);
+    let mut setup = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let mut req = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK{b}\r\n\
+         From: <sip:big@example.com>;tag=1\r\nTo: <sip:big@example.com>\r\nCall-ID: {c}\r\nCSeq: 1 REGISTER\r\n",
+        b = unique(),
+        c = unique()
+    );
+    for chunk in (0..2000).collect::<Vec<u32>>().chunks(100) {
+        let line: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("<sip:big{i}-{pad}@127.0.0.1:{}>", 10000 + i))
+            .collect();
+        req.push_str(&format!("Contact: {}\r\n", line.join(", ")));
+    }
+    req.push_str("Expires: 3600\r\nContent-Length: 0\r\n\r\n");
+    let r = tls_exchange(&mut setup, &req, Duration::from_secs(30)).expect("the big 200");
+    assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(300)]);
+    assert_eq!(r.values("Contact").len(), 2000);
+
+    let pid = k.pid();
+    let before = proc_status_kb(pid, "VmHWM");
+    let mut hog = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    hog.sock
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("write timeout");
+    let queries: String = (0..501).map(|n| tiny_query("big", n)).collect();
+    // The daemon may stop reading before it took everything.
+    let _ = hog.write_all(queries.as_bytes()).and_then(|()| hog.flush());
+    let closed = wait_hangup(&hog.sock, Duration::from_secs(20));
+    let after = proc_status_kb(pid, "VmHWM");
+    let grown_mb = after.saturating_sub(before) / 1024;
+    eprintln!("peak RSS {before} kB -> {after} kB; hang-up after {closed:?}");
+    assert!(
+        grown_mb < 12,
+        "peak RSS grew by {grown_mb} MB ({before} kB -> {after} kB) for one TLS connection that never reads"
+    );
+    let closed = closed.expect("the daemon must close a TLS connection that does not read");
+    assert!(closed < Duration::from_secs(15), "closed after {closed:?}");
+    assert_eq!(stat(&k, "tcp:send_timeout"), 1);
+    wait_stat(&k, "tls:current_opened_connections", 1);
+    // The one that reads is still served.
+    let r = exchange(&mut setup, &tiny_query("nobody", 1));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    good_client(&k, &ca, "fresh");
+}
+
 // --------------------------------------------------- 4: certificate reload
 
 #[test]
