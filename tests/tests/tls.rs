@@ -7,7 +7,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use kamrs_tests::ctl::{kamrsctl, CtlRun, HttpConn};
@@ -16,8 +16,9 @@ use kamrs_tests::pki::{
     TlsStream,
 };
 use kamrs_tests::{
-    free_udp_port, have, read_response, sip_request, tcp_connect, udp_client, udp_exchange, unique,
-    via_transport, wait_closed, Baresip, Closed, Kamrs, Response, TempDir, REPLY_TIMEOUT,
+    free_udp_port, have, read_response, run_kamrs, sip_request, tcp_connect, udp_client,
+    udp_exchange, unique, via_transport, wait_closed, Baresip, Closed, Kamrs, Response, TempDir,
+    REPLY_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -308,6 +309,69 @@ fn register_refresh_and_unregister_over_one_tls_connection() {
     assert_eq!(stat(&k, "tls:current_opened_connections"), 1);
 }
 
+#[test]
+fn start_up_refuses_a_tls_config_it_cannot_serve_and_says_why() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (cert, key) = ca.server("server").write(dir.path(), "server");
+    let (_, other_key) = ca.server("other").write(dir.path(), "other");
+    let missing = dir.path().join("missing.crt");
+    let listen = "listen = [\"tls:127.0.0.1:0\"]\n";
+    let with = |cert: &Path, key: &Path, more: &str| {
+        format!(
+            "{listen}[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n{more}",
+            cert.display(),
+            key.display()
+        )
+    };
+    let cases = [
+        (listen.to_owned(), vec!["[tls]"]),
+        (
+            with(&missing, &key, ""),
+            vec!["certificate", "missing.crt", "no such file"],
+        ),
+        (
+            with(&cert, &other_key, ""),
+            vec!["private_key", "other.key", "does not belong"],
+        ),
+        (
+            with(&key, &key, ""),
+            vec!["certificate", "server.key", "no certificate"],
+        ),
+        (
+            with(&cert, &cert, ""),
+            vec!["private_key", "server.crt", "no usable private key"],
+        ),
+        (
+            with(&cert, &key, "verify_client = true"),
+            vec!["verify_client", "ca_list"],
+        ),
+        (
+            with(&cert, &key, "min_version = \"1.1\""),
+            vec!["min_version"],
+        ),
+    ];
+    for (i, (config, words)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("kamrs{i}.toml"));
+        std::fs::write(&path, config).expect("write config");
+        let ctl = format!("unix:{}", dir.path().join(format!("ctl{i}.sock")).display());
+        let run = run_kamrs(&[
+            "--config",
+            path.to_str().expect("utf-8 path"),
+            "--ctl",
+            &ctl,
+        ]);
+        assert!(!run.status.success(), "started with\n{config}\n{run:?}");
+        for w in words {
+            assert!(
+                run.stderr.contains(w),
+                "{w:?} missing from the error for\n{config}\n{}",
+                run.stderr
+            );
+        }
+    }
+}
+
 // ------------------------------------------------------------ 2: baresip
 
 #[test]
@@ -413,6 +477,30 @@ fn a_stalled_handshake_is_closed_after_handshake_timeout_and_others_are_served_m
     wait_stat(&k, "tls:current_opened_connections", 1);
     // The good connection outlives the staller's timeout.
     assert_registers(&mut good, "good");
+}
+
+#[test]
+fn sigterm_does_not_wait_for_a_stalled_handshake() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (mut k, _) = start_tls(&ca, &dir, "", "handshake_timeout = 60");
+    let hello = client_hello(ca.client_config(None));
+    let mut staller = tcp_connect(k.tls());
+    staller
+        .write_all(&hello[..hello.len() / 2])
+        .expect("send half a ClientHello");
+    let mut good = good_client(&k, &ca, "good");
+    wait_stat(&k, "tls:current_opened_connections", 2);
+    let t0 = Instant::now();
+    k.signal(libc::SIGTERM);
+    let status = k
+        .wait_exit(Duration::from_secs(10))
+        .expect("kamrs still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", k.stderr());
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    // Both connections are gone with it.
+    assert!(bytes_until_closed(&mut staller, REPLY_TIMEOUT).is_some());
+    assert!(bytes_until_closed(&mut good.sock, REPLY_TIMEOUT).is_some());
 }
 
 #[test]
