@@ -1098,6 +1098,14 @@ fn sips_registrations_need_tls_end_to_end() {
             "sip:sam@example.com",
             "sips:sam@127.0.0.1:5061",
         ),
+        // Schemes are case-insensitive (RFC 3261 §19.1.4).
+        (
+            "sip:example.com",
+            "sip:sam@example.com",
+            "SIPS:sam@127.0.0.1:5061",
+        ),
+        ("SIPS:example.com", "sip:sam@example.com", ""),
+        ("sip:example.com", "Sips:sam@example.com", ""),
     ];
     for (ruri, aor, contact) in cases {
         let r = udp_exchange(
@@ -1185,7 +1193,34 @@ fn sips_registrations_need_tls_end_to_end() {
         "{}",
         r.raw
     );
+    // A sips Contact needs sips Path URIs too.
+    for (path, want) in [
+        ("<sip:edge.example.com;lr>", 400),
+        ("<sips:edge.example.com;lr>, <sip:core.example.com;lr>", 400),
+        ("<sips:edge.example.com;lr>", 200),
+    ] {
+        let req = register(
+            "sips:example.com",
+            "sips:pat@example.com",
+            &format!("sips:pat@127.0.0.1:{port}"),
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        )
+        .replace(
+            "Content-Length: 0\r\n",
+            &format!("Supported: path\r\nPath: {path}\r\nContent-Length: 0\r\n"),
+        );
+        let r = exchange(&mut s, &req);
+        assert_eq!(r.status, want, "Path {path}: {}", r.raw);
+        if want == 400 {
+            assert_eq!(r.reason, "SIPS Contact Requires SIPS Request-URI And Path");
+        }
+    }
     assert!(lookup(&k, "mix").is_empty());
+    assert_eq!(lookup(&k, "pat").len(), 1);
 }
 
 // --------------------------------------------- 7: tls.list and tls.info
