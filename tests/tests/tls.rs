@@ -924,6 +924,32 @@ fn a_tls_peer_that_never_reads_is_closed_and_cannot_grow_memory() {
     good_client(&k, &ca, "fresh");
 }
 
+#[test]
+fn a_tls_connection_whose_last_binding_expired_is_closed() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "min_expires = 1\nclose_expired_tcp = true", "");
+    let mut short = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let req = tls_register(&short, "short", &unique(), 1, 1);
+    assert_eq!(exchange(&mut short, &req).status, 200);
+    let long = good_client(&k, &ca, "long");
+    assert!(
+        wait_hangup(&short.sock, Duration::from_secs(15)).is_some(),
+        "the connection of an expired binding is still open 15 s on"
+    );
+    assert!(lookup(&k, "short").is_empty());
+    let why = format!(
+        "remote=127.0.0.1:{} proto=tls reason=its last binding expired (close_expired_tcp)",
+        local_port(&short)
+    );
+    let log = k.log_when(|l| l.contains(&why));
+    assert!(log.contains(&why), "{log}");
+    // The other connection, whose binding lives, stays.
+    let mut long = long;
+    assert_registers(&mut long, "long");
+    wait_stat(&k, "tls:current_opened_connections", 1);
+}
+
 // --------------------------------------------------- 4: certificate reload
 
 #[test]
