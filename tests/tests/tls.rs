@@ -447,35 +447,52 @@ fn a_stalled_handshake_is_closed_after_handshake_timeout_and_others_are_served_m
     let (k, _) = start_tls(&ca, &dir, "", "handshake_timeout = 1");
     let hello = client_hello(ca.client_config(None));
     assert!(hello.len() > 100, "a ClientHello is a few hundred bytes");
-    let mut staller = tcp_connect(k.tls());
-    staller
-        .write_all(&hello[..hello.len() / 2])
-        .expect("send half a ClientHello");
+    // Half a ClientHello; nothing at all; a whole ClientHello and then
+    // nothing (the server answers, the client never finishes).
+    let stallers = [
+        ("half a ClientHello", hello.len() / 2),
+        ("silent", 0),
+        ("a whole ClientHello", hello.len()),
+    ];
     let t0 = Instant::now();
-    // Watches the staller from another thread, so we know when the
-    // daemon closed it whatever happens here meanwhile.
-    let watcher = std::thread::spawn(move || {
-        let closed = bytes_until_closed(&mut staller, Duration::from_secs(10));
-        (closed, Instant::now())
-    });
+    let watchers: Vec<_> = stallers
+        .iter()
+        .map(|&(what, n)| {
+            let mut staller = tcp_connect(k.tls());
+            staller.write_all(&hello[..n]).expect("send");
+            // Watched from a thread of its own, so we know when the
+            // daemon closed it whatever happens here meanwhile.
+            std::thread::spawn(move || {
+                let closed = bytes_until_closed(&mut staller, Duration::from_secs(10));
+                (what, n, closed, Instant::now())
+            })
+        })
+        .collect();
     let mut good = good_client(&k, &ca, "good");
     let served = Instant::now();
-    let (closed, closed_at) = watcher.join().expect("watcher");
-    let sent = closed.expect("the staller is still open 10 s on");
-    assert!(sent.is_empty(), "the staller was sent {sent:?}");
-    let after = closed_at - t0;
-    assert!(
-        after >= Duration::from_millis(900) && after < Duration::from_secs(5),
-        "the staller was closed after {after:?}, handshake_timeout is 1 s"
-    );
-    assert!(
-        served < closed_at,
-        "the good client was served only after the staller was closed"
-    );
-    assert_eq!(stat(&k, "tls:handshake_timeouts"), 1);
+    for w in watchers {
+        let (what, n, closed, closed_at) = w.join().expect("watcher");
+        let sent = closed.unwrap_or_else(|| panic!("{what}: still open 10 s on"));
+        if n < hello.len() {
+            assert!(sent.is_empty(), "{what}: was sent {sent:?}");
+        } else {
+            // The server's flight: handshake records (content type 22).
+            assert_eq!(sent.first(), Some(&22), "{what}: was sent {sent:?}");
+        }
+        let after = closed_at - t0;
+        assert!(
+            after >= Duration::from_millis(900) && after < Duration::from_secs(5),
+            "{what}: closed after {after:?}, handshake_timeout is 1 s"
+        );
+        assert!(
+            served < closed_at,
+            "the good client was served only after {what} was closed"
+        );
+    }
+    assert_eq!(stat(&k, "tls:handshake_timeouts"), 3);
     assert_eq!(stat(&k, "tls:handshake_failures"), 0);
     wait_stat(&k, "tls:current_opened_connections", 1);
-    // The good connection outlives the staller's timeout.
+    // The good connection outlives the stallers' timeout.
     assert_registers(&mut good, "good");
 }
 
