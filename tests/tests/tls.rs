@@ -883,6 +883,38 @@ fn pipelined_and_large_requests_over_tls_are_framed_like_tcp() {
 }
 
 #[test]
+fn an_over_size_message_over_tls_gets_513_and_a_clean_close() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "max_message_size = 2048", "");
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let call_id = unique();
+    let req = register(
+        "sip:example.com",
+        "sip:huge@example.com",
+        "",
+        "TLS",
+        local_port(&s),
+        &call_id,
+        1,
+        0,
+    )
+    .replace("Content-Length: 0", "Content-Length: 100000");
+    let r = exchange(&mut s, &req);
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (513, "Message Too Large"),
+        "{}",
+        r.raw
+    );
+    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+    // Then the daemon ends the TLS session properly (close_notify), so
+    // the client reads a clean end rather than a truncation error.
+    assert_eq!(refusal(&mut s), "EOF");
+    good_client(&k, &ca, "after");
+}
+
+#[test]
 fn a_tls_peer_that_never_reads_is_closed_and_cannot_grow_memory() {
     let ca = Ca::new("kamrs test CA");
     let dir = TempDir::new("tls");
@@ -1034,7 +1066,22 @@ fn sighup_and_tls_reload_swap_the_certificate_and_a_bad_file_keeps_the_old_one()
     assert_eq!(peer_fingerprint(&four), b.fingerprint());
     assert_registers(&mut four, "four");
     assert_registers(&mut one, "one");
-    drop((two, three));
+
+    // Good files again, certificate C, through kamrsctl this time.
+    let c = ca.server("kamrs test server C");
+    c.write(dir.path(), "server");
+    let said = ctl(&k, &["tls.reload"]);
+    assert!(said.contains(&c.fingerprint()), "{said}");
+    assert!(said.contains(&cert_path.display().to_string()), "{said}");
+    assert_eq!(stat(&k, "tls:reloads"), 2);
+    let five = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    assert_eq!(peer_fingerprint(&five), c.fingerprint());
+    assert_eq!(
+        ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
+        c.fingerprint().as_str()
+    );
+    assert_registers(&mut four, "four");
+    drop((two, three, five));
 }
 
 // ------------------------------------------------ 5: client certificates
