@@ -4,6 +4,14 @@
 //! Every hostile client is followed by proof that the daemon still
 //! serves a good one; where the bad one stays open for a while, the good
 //! one is served while it does.
+//!
+//! What is covered: registration life on one connection; baresip; start-up
+//! refusals; stalled, silent and clear-text handshakes; the TCP limits
+//! (tcp_max_connections, tcp_accept_iplimit, tcp_msg_data_timeout,
+//! tcp_msg_read_timeout, tcp_send_timeout, max_message_size,
+//! close_expired_tcp, handle_lost_tcp) on TLS; min_version; keepalives
+//! over TLS; certificate reload by SIGHUP and tls.reload; verify_client;
+//! the sips rules; tls.list and tls.info.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
@@ -584,7 +592,7 @@ fn tcp_max_connections_applies_to_tls() {
     // limit is per listener).
     assert_registers(&mut first, "first");
     let mut tcp = tcp_connect(k.tcp());
-    tcp.write_all(sip_request_tcp(&tcp).as_bytes())
+    tcp.write_all(tcp_query(&tcp).as_bytes())
         .expect("tcp write");
     let r = read_response(&mut tcp, REPLY_TIMEOUT).expect("TCP is served");
     assert_eq!(r.status, 200, "{}", r.raw);
@@ -666,7 +674,7 @@ fn connect_from(from: &str, server: std::net::SocketAddr) -> TcpStream {
 }
 
 /// A REGISTER query (no Contact) on a plain TCP connection.
-fn sip_request_tcp(stream: &TcpStream) -> String {
+fn tcp_query(stream: &TcpStream) -> String {
     let port = stream.local_addr().expect("local addr").port();
     register(
         "sip:example.com",
