@@ -855,12 +855,35 @@ pub struct Baresip {
 
 impl Baresip {
     pub fn start(sip_port: u16, account: &str) -> Baresip {
+        Baresip::start_with(sip_port, account, "")
+    }
+
+    /// Like [`Baresip::start`], with SIP over TLS too, trusting the CAs
+    /// in the PEM file `cafile` (`sip_cafile`). baresip 1.0 listens for
+    /// TLS on `sip_port + 1` and puts that port in its TLS Contacts; an
+    /// account with `;transport=tls` (or an `outbound=` proxy with it)
+    /// registers over TLS.
+    ///
+    /// Debian's baresip 1.0 on libre 1.1.0 does not check the server's
+    /// certificate at all: it registers as well with a CA file that did
+    /// not sign it. So a test with it proves the handshake and the SIP
+    /// over TLS, not that the phone verified the daemon.
+    pub fn start_tls(sip_port: u16, account: &str, cafile: &Path) -> Baresip {
+        Baresip::start_with(
+            sip_port,
+            account,
+            &format!("sip_cafile {}\n", cafile.display()),
+        )
+    }
+
+    fn start_with(sip_port: u16, account: &str, extra_config: &str) -> Baresip {
         let dir = TempDir::new("baresip");
         std::fs::write(
             dir.path().join("config"),
             format!(
                 "poll_method epoll\nsip_listen 127.0.0.1:{sip_port}\nnet_interface 127.0.0.1\n\
-                 module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n"
+                 module_path /usr/lib/baresip/modules\nmodule_tmp uuid.so\nmodule_tmp account.so\n\
+                 {extra_config}"
             ),
         )
         .expect("write the baresip config");

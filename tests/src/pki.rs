@@ -84,12 +84,25 @@ impl Ca {
 
     /// A client config that trusts only this CA.
     pub fn client_config(&self, client_cert: Option<&Leaf>) -> Arc<rustls::ClientConfig> {
+        self.client_config_versions(client_cert, rustls::DEFAULT_VERSIONS)
+    }
+
+    /// A client config that trusts only this CA and offers only TLS 1.2.
+    pub fn client_config_tls12(&self) -> Arc<rustls::ClientConfig> {
+        self.client_config_versions(None, &[&rustls::version::TLS12])
+    }
+
+    fn client_config_versions(
+        &self,
+        client_cert: Option<&Leaf>,
+        versions: &[&'static rustls::SupportedProtocolVersion],
+    ) -> Arc<rustls::ClientConfig> {
         let mut roots = rustls::RootCertStore::empty();
         roots.add(self.der.clone()).expect("CA is a trust anchor");
         let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .expect("versions")
         .with_root_certificates(roots);
         let config = match client_cert {
@@ -142,6 +155,15 @@ pub fn tls_connect(
 ) -> Result<TlsStream, String> {
     let tcp = TcpStream::connect_timeout(&server, Duration::from_secs(5))
         .map_err(|e| format!("connect: {e}"))?;
+    tls_handshake(tcp, config)
+}
+
+/// Completes a client handshake on a TCP connection already open (one
+/// bound to another source address, say).
+pub fn tls_handshake(
+    tcp: TcpStream,
+    config: Arc<rustls::ClientConfig>,
+) -> Result<TlsStream, String> {
     tcp.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let name = ServerName::try_from("localhost").map_err(|e| e.to_string())?;
@@ -154,6 +176,23 @@ pub fn tls_connect(
             .map_err(|e| format!("handshake: {e}"))?;
     }
     Ok(stream)
+}
+
+/// The bytes a client sends first (its ClientHello), for a test that
+/// sends only part of them.
+pub fn client_hello(config: Arc<rustls::ClientConfig>) -> Vec<u8> {
+    let name = ServerName::try_from("localhost").expect("server name");
+    let mut conn = rustls::ClientConnection::new(config, name).expect("client connection");
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut out).expect("write_tls into a Vec");
+    }
+    out
+}
+
+/// The local port of a TLS connection (what `tls.list` shows as src_port).
+pub fn local_port(stream: &TlsStream) -> u16 {
+    stream.sock.local_addr().expect("local address").port()
 }
 
 /// The server certificate a finished handshake saw, as a fingerprint.
@@ -178,14 +217,26 @@ pub fn tls_exchange(
     read_tls_response(stream, timeout)
 }
 
-/// Reads one SIP response within `timeout`.
+/// Reads one SIP response within `timeout`. Whatever came after it in the
+/// same read is dropped: for pipelined replies use [`read_tls_responses`].
 pub fn read_tls_response(stream: &mut TlsStream, timeout: Duration) -> Option<crate::Response> {
-    stream.sock.set_read_timeout(Some(timeout)).ok()?;
+    read_tls_responses(stream, 1, timeout)?.pop()
+}
+
+/// Reads `n` SIP responses (one after the other on the stream) within
+/// `timeout`; None if the connection closes or they are not all there
+/// by then.
+pub fn read_tls_responses(
+    stream: &mut TlsStream,
+    n: usize,
+    timeout: Duration,
+) -> Option<Vec<crate::Response>> {
     let deadline = std::time::Instant::now() + timeout;
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
+    let mut out = Vec::new();
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+        while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
             let len = head
                 .lines()
@@ -195,13 +246,20 @@ pub fn read_tls_response(stream: &mut TlsStream, timeout: Duration) -> Option<cr
                 })
                 .and_then(|v| v.trim().parse::<usize>().ok())
                 .unwrap_or(0);
-            if buf.len() >= end + 4 + len {
-                return crate::Response::parse(&buf[..end + 4 + len]).ok();
+            if buf.len() < end + 4 + len {
+                break;
+            }
+            out.push(crate::Response::parse(&buf[..end + 4 + len]).ok()?);
+            buf.drain(..end + 4 + len);
+            if out.len() == n {
+                return Some(out);
             }
         }
-        if std::time::Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
             return None;
         }
+        stream.sock.set_read_timeout(Some(left)).ok()?;
         match stream.read(&mut chunk) {
             Ok(0) => return None,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),

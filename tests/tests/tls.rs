@@ -1,26 +1,247 @@
 //! SIP over TLS end to end: a CA made at test time, real TLS clients
 //! (rustls here, baresip), the certificate reload, hostile handshakes.
+//!
+//! Every hostile client is followed by proof that the daemon still
+//! serves a good one; where the bad one stays open for a while, the good
+//! one is served while it does.
+//!
+//! What is covered: registration life on one connection; baresip; start-up
+//! refusals; stalled, silent and clear-text handshakes; the TCP limits
+//! (tcp_max_connections, tcp_accept_iplimit, tcp_msg_data_timeout,
+//! tcp_msg_read_timeout, tcp_send_timeout, max_message_size,
+//! close_expired_tcp, handle_lost_tcp) on TLS; min_version; keepalives
+//! over TLS; certificate reload by SIGHUP and tls.reload; verify_client;
+//! the sips rules; tls.list and tls.info.
 
-use kamrs_tests::pki::{tls_connect, tls_exchange, Ca};
-use kamrs_tests::{sip_request, via_transport, Kamrs, TempDir, REPLY_TIMEOUT};
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-/// A daemon with UDP, TCP and TLS on 127.0.0.1, its certificate signed by
-/// `ca`; `extra` is appended to the config.
-fn start_tls(ca: &Ca, dir: &TempDir, extra: &str) -> Kamrs {
-    let (cert, key) = ca.server("kamrs test server").write(dir.path(), "server");
+use kamrs_tests::ctl::{kamrsctl, CtlRun, HttpConn};
+use kamrs_tests::pki::{
+    client_hello, local_port, peer_fingerprint, tls_connect, tls_exchange, tls_handshake, Ca, Leaf,
+    TlsStream,
+};
+use kamrs_tests::{
+    free_udp_port, have, read_response, run_kamrs, sip_request, tcp_connect, udp_client,
+    udp_exchange, unique, via_transport, wait_closed, Baresip, Closed, Kamrs, Response, TempDir,
+    REPLY_TIMEOUT,
+};
+use serde_json::{json, Value};
+
+/// A daemon with UDP, TCP and TLS on 127.0.0.1, its certificate (for
+/// `localhost` and 127.0.0.1) signed by `ca` and written as
+/// `server.crt`/`server.key` in `dir` (see [`cert_paths`]). `top` is
+/// added to the top-level keys, `tls` to the `[tls]` table.
+fn start_tls(ca: &Ca, dir: &TempDir, top: &str, tls: &str) -> (Kamrs, Leaf) {
+    let leaf = ca.server("kamrs test server");
+    let (cert, key) = leaf.write(dir.path(), "server");
     let config = format!(
-        "listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\", \"tls:127.0.0.1:0\"]\n{extra}\n[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n",
+        "listen = [\"udp:127.0.0.1:0\", \"tcp:127.0.0.1:0\", \"tls:127.0.0.1:0\"]\n{top}\n[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n{tls}\n",
         cert.display(),
         key.display()
     );
-    Kamrs::start_with_config(&config, &[])
+    (Kamrs::start_with_config(&config, &[]), leaf)
 }
+
+/// Where [`start_tls`] wrote the daemon's certificate and key.
+fn cert_paths(dir: &TempDir) -> (PathBuf, PathBuf) {
+    (dir.path().join("server.crt"), dir.path().join("server.key"))
+}
+
+/// A REGISTER for `aor` (a full URI) to `ruri` with one Contact (none
+/// for "") and `Expires`; the top Via names `transport` and `port`.
+#[allow(clippy::too_many_arguments)]
+fn register(
+    ruri: &str,
+    aor: &str,
+    contact: &str,
+    transport: &str,
+    port: u16,
+    call_id: &str,
+    cseq: u32,
+    expires: u32,
+) -> String {
+    let mut s = format!(
+        "REGISTER {ruri} SIP/2.0\r\n\
+         Via: SIP/2.0/{transport} 127.0.0.1:{port};branch=z9hG4bK{b};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <{aor}>;tag={t}\r\n\
+         To: <{aor}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: {cseq} REGISTER\r\n",
+        b = unique(),
+        t = unique(),
+    );
+    if !contact.is_empty() {
+        s.push_str(&format!("Contact: <{contact}>\r\nExpires: {expires}\r\n"));
+    }
+    s.push_str("Content-Length: 0\r\n\r\n");
+    s
+}
+
+/// A REGISTER of `sip:{user}@example.com` with the Contact
+/// `sip:{user}@127.0.0.1:{local port};transport=tls`, sent on `stream`.
+fn tls_register(stream: &TlsStream, user: &str, call_id: &str, cseq: u32, expires: u32) -> String {
+    let port = local_port(stream);
+    register(
+        "sip:example.com",
+        &format!("sip:{user}@example.com"),
+        &format!("sip:{user}@127.0.0.1:{port};transport=tls"),
+        "TLS",
+        port,
+        call_id,
+        cseq,
+        expires,
+    )
+}
+
+/// Sends `request` on `stream`; its reply, panicking if none comes.
+fn exchange(stream: &mut TlsStream, request: &str) -> Response {
+    tls_exchange(stream, request, REPLY_TIMEOUT)
+        .unwrap_or_else(|| panic!("no reply over TLS to:\n{request}"))
+}
+
+/// A fresh REGISTER on `stream` gets its 200.
+fn assert_registers(stream: &mut TlsStream, user: &str) {
+    let req = tls_register(stream, user, &unique(), 1, 60);
+    let r = exchange(stream, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+/// A new TLS connection, handshake done, whose REGISTER of `user` gets
+/// its 200; returned open.
+fn good_client(k: &Kamrs, ca: &Ca, user: &str) -> TlsStream {
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("a good client's handshake");
+    assert_registers(&mut s, user);
+    s
+}
+
+/// kamrsctl ARGS against this daemon's control socket.
+fn ctl_run(k: &Kamrs, args: &[&str]) -> CtlRun {
+    let socket = format!("unix:{}", k.ctl.as_ref().expect("control socket").display());
+    let mut all = vec!["--ctl", socket.as_str()];
+    all.extend_from_slice(args);
+    kamrsctl(&all, &[])
+}
+
+/// kamrsctl ARGS, which must succeed; its stdout.
+fn ctl(k: &Kamrs, args: &[&str]) -> String {
+    let run = ctl_run(k, args);
+    assert_eq!(run.code(), Some(0), "kamrsctl {args:?}: {run:?}");
+    run.stdout
+}
+
+/// `kamrsctl --json ARGS`, parsed.
+fn ctl_json(k: &Kamrs, args: &[&str]) -> Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = ctl(k, &all);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A JSON-RPC call's whole answer.
+fn rpc(k: &Kamrs, method: &str, params: Value) -> Value {
+    HttpConn::unix(k.ctl.as_ref().expect("control socket")).call(method, params)
+}
+
+/// A statistic's value (`tls:handshakes`, …).
+fn stat(k: &Kamrs, name: &str) -> u64 {
+    let v = rpc(k, "stats.get_statistics", json!([name]));
+    let line = v["result"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{name}: {v}"))
+        .to_owned();
+    line.rsplit(" = ")
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: not a number in {line:?}"))
+}
+
+/// Waits (bounded) until `name` is `want`: the daemon learns of closes
+/// asynchronously.
+fn wait_stat(k: &Kamrs, name: &str, want: u64) {
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    loop {
+        let got = stat(k, name);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} is still {got}, expected {want}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The contacts `ul.lookup` shows for `user` (empty when the AoR is gone).
+fn lookup(k: &Kamrs, user: &str) -> Vec<Value> {
+    let v = rpc(k, "ul.lookup", json!(["location", user]));
+    if v["error"]["message"] == "AOR not found" {
+        return Vec::new();
+    }
+    v["result"]["Contacts"]
+        .as_array()
+        .unwrap_or_else(|| panic!("ul.lookup {user}: {v}"))
+        .iter()
+        .map(|c| c["Contact"].clone())
+        .collect()
+}
+
+/// Everything the server sends until it closes (EOF, reset or a TLS
+/// error on our side), or None if it is still open after `timeout`.
+fn bytes_until_closed(stream: &mut TcpStream, timeout: Duration) -> Option<Vec<u8>> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        stream.set_read_timeout(Some(left)).expect("read timeout");
+        match stream.read(&mut buf) {
+            Ok(0) => return Some(got),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return None
+            }
+            Err(_) => return Some(got),
+        }
+    }
+}
+
+/// What a TLS client that the server refused sees when it reads: the
+/// error (an alert) or "EOF". Panics if the server answers or stays
+/// silent and open.
+fn refusal(stream: &mut TlsStream) -> String {
+    stream
+        .sock
+        .set_read_timeout(Some(REPLY_TIMEOUT))
+        .expect("read timeout");
+    let mut buf = [0u8; 4096];
+    match stream.read(&mut buf) {
+        Ok(0) => "EOF".to_owned(),
+        Ok(n) => panic!(
+            "the server sent data: {}",
+            String::from_utf8_lossy(&buf[..n])
+        ),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            panic!("the server neither answered nor closed within {REPLY_TIMEOUT:?}")
+        }
+        Err(e) => e.to_string(),
+    }
+}
+
+// ------------------------------------------------------------ 1: a phone
 
 #[test]
 fn a_phone_registers_over_tls_and_its_binding_names_the_transport() {
     let ca = Ca::new("kamrs test CA");
     let dir = TempDir::new("tls");
-    let kamrs = start_tls(&ca, &dir, "");
+    let (kamrs, _) = start_tls(&ca, &dir, "", "");
     let mut stream = tls_connect(kamrs.tls(), ca.client_config(None)).expect("handshake");
     let register = via_transport(
         &sip_request(
@@ -43,15 +264,1126 @@ fn a_phone_registers_over_tls_and_its_binding_names_the_transport() {
     drop(stream);
 }
 
-/// Runs kamrsctl against the daemon's control socket; its stdout.
-fn ctl(kamrs: &Kamrs, args: &[&str]) -> String {
-    let socket = format!(
-        "unix:{}",
-        kamrs.ctl.as_ref().expect("control socket").display()
+#[test]
+fn register_refresh_and_unregister_over_one_tls_connection() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let port = local_port(&s);
+    let call_id = unique();
+
+    let req = tls_register(&s, "erin", &call_id, 1, 60);
+    let r = exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let contact = format!("sip:erin@127.0.0.1:{port};transport=tls");
+    assert_eq!(r.values("Contact").len(), 1, "{}", r.raw);
+    assert!(r.raw.contains(&contact), "{}", r.raw);
+    let c = lookup(&k, "erin");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["Address"], contact.as_str(), "{c:?}");
+    assert_eq!(
+        c[0]["Received"],
+        format!("sip:127.0.0.1:{port};transport=tls").as_str(),
+        "{c:?}"
     );
-    let mut all = vec!["--ctl", socket.as_str()];
-    all.extend_from_slice(args);
-    let run = kamrs_tests::ctl::kamrsctl(&all, &[]);
-    assert_eq!(run.code(), Some(0), "kamrsctl {args:?}: {run:?}");
-    run.stdout
+    assert_eq!(c[0]["Socket"], format!("tls:{}", k.tls()).as_str(), "{c:?}");
+    assert_eq!(c[0]["Call-ID"], call_id.as_str());
+    assert_eq!(c[0]["CSeq"], 1);
+
+    // The refresh: same Call-ID, CSeq + 1, a longer Expires; still the
+    // one binding, updated.
+    let req = tls_register(&s, "erin", &call_id, 2, 300);
+    let r = exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let c = lookup(&k, "erin");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["CSeq"], 2, "{c:?}");
+    let expires = c[0]["Expires"].as_u64().expect("Expires");
+    assert!((240..=300).contains(&expires), "{c:?}");
+    assert_eq!(c[0]["Socket"], format!("tls:{}", k.tls()).as_str(), "{c:?}");
+
+    // The unregister: Expires 0; the 200 lists nothing and the AoR is gone.
+    let req = tls_register(&s, "erin", &call_id, 3, 0);
+    let r = exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(r.values("Contact").is_empty(), "{}", r.raw);
+    assert!(lookup(&k, "erin").is_empty());
+    let run = ctl_run(&k, &["ul.lookup", "erin"]);
+    assert_eq!(run.code(), Some(1), "{run:?}");
+
+    // All of it over the one connection: one handshake.
+    assert_eq!(stat(&k, "tls:handshakes"), 1);
+    assert_eq!(stat(&k, "tls:current_opened_connections"), 1);
+}
+
+#[test]
+fn start_up_refuses_a_tls_config_it_cannot_serve_and_says_why() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (cert, key) = ca.server("server").write(dir.path(), "server");
+    let (_, other_key) = ca.server("other").write(dir.path(), "other");
+    let missing = dir.path().join("missing.crt");
+    let listen = "listen = [\"tls:127.0.0.1:0\"]\n";
+    let with = |cert: &Path, key: &Path, more: &str| {
+        format!(
+            "{listen}[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n{more}",
+            cert.display(),
+            key.display()
+        )
+    };
+    let cases = [
+        (listen.to_owned(), vec!["[tls]"]),
+        (
+            with(&missing, &key, ""),
+            vec!["certificate", "missing.crt", "no such file"],
+        ),
+        (
+            with(&cert, &other_key, ""),
+            vec!["private_key", "other.key", "does not belong"],
+        ),
+        (
+            with(&key, &key, ""),
+            vec!["certificate", "server.key", "no certificate"],
+        ),
+        (
+            with(&cert, &cert, ""),
+            vec!["private_key", "server.crt", "no usable private key"],
+        ),
+        (
+            with(&cert, &key, "verify_client = true"),
+            vec!["verify_client", "ca_list"],
+        ),
+        (
+            with(&cert, &key, "min_version = \"1.1\""),
+            vec!["min_version"],
+        ),
+    ];
+    for (i, (config, words)) in cases.iter().enumerate() {
+        let path = dir.path().join(format!("kamrs{i}.toml"));
+        std::fs::write(&path, config).expect("write config");
+        let ctl = format!("unix:{}", dir.path().join(format!("ctl{i}.sock")).display());
+        let run = run_kamrs(&[
+            "--config",
+            path.to_str().expect("utf-8 path"),
+            "--ctl",
+            &ctl,
+        ]);
+        assert!(!run.status.success(), "started with\n{config}\n{run:?}");
+        for w in words {
+            assert!(
+                run.stderr.contains(w),
+                "{w:?} missing from the error for\n{config}\n{}",
+                run.stderr
+            );
+        }
+    }
+}
+
+// ------------------------------------------------------------ 2: baresip
+
+#[test]
+fn baresip_registers_over_tls() {
+    if !have("baresip") {
+        return;
+    }
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+    let cafile = dir.path().join("ca.crt");
+    std::fs::write(&cafile, &ca.cert_pem).expect("write the CA file");
+    let user = format!("bs{}", unique());
+    let sip_port = free_udp_port();
+    let mut phone = Baresip::start_tls(
+        sip_port,
+        &format!(
+            "<sip:{user}@localhost;transport=tls>;outbound=\"sip:127.0.0.1:{};transport=tls\";regint=600",
+            k.tls().port()
+        ),
+        &cafile,
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let contacts = loop {
+        let c = lookup(&k, &user);
+        if !c.is_empty() || Instant::now() > deadline {
+            break c;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(contacts.len(), 1, "baresip's binding: {contacts:?}");
+    let c = &contacts[0];
+    // baresip's TLS Contact: its TLS port (sip_listen + 1), transport=tls.
+    let address = c["Address"].as_str().expect("Address");
+    assert!(
+        address.ends_with(&format!("@127.0.0.1:{};transport=tls", sip_port + 1)),
+        "{c}"
+    );
+    assert!(
+        c["User-Agent"]
+            .as_str()
+            .is_some_and(|u| u.contains("baresip")),
+        "{c}"
+    );
+    assert_eq!(c["Socket"], format!("tls:{}", k.tls()).as_str(), "{c}");
+    let received = c["Received"].as_str().expect("Received");
+    let src_port: u16 = received
+        .strip_prefix("sip:127.0.0.1:")
+        .and_then(|r| r.strip_suffix(";transport=tls"))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("Received {received}"));
+    // The connection it came on is a TLS one the daemon lists.
+    let list = ctl_json(&k, &["tls.list"]);
+    let conn = list
+        .as_array()
+        .expect("tls.list is an array")
+        .iter()
+        .find(|c| c["src_port"] == src_port)
+        .unwrap_or_else(|| panic!("no connection from port {src_port} in {list}"));
+    assert_eq!(conn["transport"], "tls", "{conn}");
+    assert_eq!(conn["state"], "established", "{conn}");
+    assert!(stat(&k, "tls:handshakes") >= 1);
+    phone.stop();
+    wait_stat(&k, "tls:current_opened_connections", 0);
+}
+
+// ------------------------------------------------- 3: hostile handshakes
+
+#[test]
+fn a_stalled_handshake_is_closed_after_handshake_timeout_and_others_are_served_meanwhile() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "handshake_timeout = 1");
+    let hello = client_hello(ca.client_config(None));
+    assert!(hello.len() > 100, "a ClientHello is a few hundred bytes");
+    // Half a ClientHello; nothing at all; a whole ClientHello and then
+    // nothing (the server answers, the client never finishes).
+    let stallers = [
+        ("half a ClientHello", hello.len() / 2),
+        ("silent", 0),
+        ("a whole ClientHello", hello.len()),
+    ];
+    let t0 = Instant::now();
+    let watchers: Vec<_> = stallers
+        .iter()
+        .map(|&(what, n)| {
+            let mut staller = tcp_connect(k.tls());
+            staller.write_all(&hello[..n]).expect("send");
+            // Watched from a thread of its own, so we know when the
+            // daemon closed it whatever happens here meanwhile.
+            std::thread::spawn(move || {
+                let closed = bytes_until_closed(&mut staller, Duration::from_secs(10));
+                (what, n, closed, Instant::now())
+            })
+        })
+        .collect();
+    let mut good = good_client(&k, &ca, "good");
+    let served = Instant::now();
+    for w in watchers {
+        let (what, n, closed, closed_at) = w.join().expect("watcher");
+        let sent = closed.unwrap_or_else(|| panic!("{what}: still open 10 s on"));
+        if n < hello.len() {
+            assert!(sent.is_empty(), "{what}: was sent {sent:?}");
+        } else {
+            // The server's flight: handshake records (content type 22).
+            assert_eq!(sent.first(), Some(&22), "{what}: was sent {sent:?}");
+        }
+        let after = closed_at - t0;
+        assert!(
+            after >= Duration::from_millis(900) && after < Duration::from_secs(5),
+            "{what}: closed after {after:?}, handshake_timeout is 1 s"
+        );
+        assert!(
+            served < closed_at,
+            "the good client was served only after {what} was closed"
+        );
+    }
+    assert_eq!(stat(&k, "tls:handshake_timeouts"), 3);
+    assert_eq!(stat(&k, "tls:handshake_failures"), 0);
+    wait_stat(&k, "tls:current_opened_connections", 1);
+    // The good connection outlives the stallers' timeout.
+    assert_registers(&mut good, "good");
+}
+
+#[test]
+fn sigterm_does_not_wait_for_a_stalled_handshake() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (mut k, _) = start_tls(&ca, &dir, "", "handshake_timeout = 60");
+    let hello = client_hello(ca.client_config(None));
+    let mut staller = tcp_connect(k.tls());
+    staller
+        .write_all(&hello[..hello.len() / 2])
+        .expect("send half a ClientHello");
+    let mut good = good_client(&k, &ca, "good");
+    wait_stat(&k, "tls:current_opened_connections", 2);
+    let t0 = Instant::now();
+    k.signal(libc::SIGTERM);
+    let status = k
+        .wait_exit(Duration::from_secs(10))
+        .expect("kamrs still running 10 s after SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", k.stderr());
+    assert!(t0.elapsed() < Duration::from_secs(8), "{:?}", t0.elapsed());
+    // Both connections are gone with it.
+    assert!(bytes_until_closed(&mut staller, REPLY_TIMEOUT).is_some());
+    assert!(bytes_until_closed(&mut good.sock, REPLY_TIMEOUT).is_some());
+}
+
+#[test]
+fn clear_text_sip_on_the_tls_port_fails_the_handshake() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+    let mut earlier = good_client(&k, &ca, "earlier");
+    let mut plain = tcp_connect(k.tls());
+    let port = plain.local_addr().expect("local addr").port();
+    let req = register(
+        "sip:example.com",
+        "sip:plain@example.com",
+        &format!("sip:plain@127.0.0.1:{port};transport=tcp"),
+        "TCP",
+        port,
+        &unique(),
+        1,
+        60,
+    );
+    plain.write_all(req.as_bytes()).expect("send");
+    let got = bytes_until_closed(&mut plain, REPLY_TIMEOUT)
+        .expect("clear text on the TLS port must be closed");
+    // Nothing or a TLS alert (content type 21), never a SIP reply.
+    assert!(
+        got.is_empty() || got[0] == 21,
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(!String::from_utf8_lossy(&got).contains("SIP/2.0"));
+    assert_eq!(stat(&k, "tls:handshake_failures"), 1);
+    assert_eq!(stat(&k, "tls:handshake_timeouts"), 0);
+    assert!(lookup(&k, "plain").is_empty());
+    // Served before, served after; and newcomers too.
+    assert_registers(&mut earlier, "earlier");
+    good_client(&k, &ca, "later");
+    assert_eq!(stat(&k, "tls:handshakes"), 2);
+}
+
+#[test]
+fn tcp_max_connections_applies_to_tls() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "tcp_max_connections = 2", "");
+    let mut first = good_client(&k, &ca, "first");
+    let second = good_client(&k, &ca, "second");
+    // Both slots of the TLS listener are held: a third connection is
+    // closed at once, before any handshake.
+    let mut third = tcp_connect(k.tls());
+    let t0 = Instant::now();
+    assert_eq!(
+        wait_closed(&mut third, REPLY_TIMEOUT),
+        Closed::Yes { bytes_before: 0 },
+        "the third TLS connection must be closed"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(2), "{:?}", t0.elapsed());
+    assert!(
+        tls_connect(k.tls(), ca.client_config(None)).is_err(),
+        "a handshake on a full listener"
+    );
+    assert_eq!(stat(&k, "tcp:local_reject"), 2);
+    assert_eq!(stat(&k, "tls:handshakes"), 2);
+    // The two in the table are still served, and so is plain TCP (the
+    // limit is per listener).
+    assert_registers(&mut first, "first");
+    let mut tcp = tcp_connect(k.tcp());
+    tcp.write_all(tcp_query(&tcp).as_bytes())
+        .expect("tcp write");
+    let r = read_response(&mut tcp, REPLY_TIMEOUT).expect("TCP is served");
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // A slot given back is a slot for a new TLS client.
+    drop(second);
+    wait_stat(&k, "tls:current_opened_connections", 1);
+    good_client(&k, &ca, "third");
+}
+
+#[test]
+fn tls_connections_keep_the_tcp_timeouts_and_per_address_cap() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    // Loopback is trusted (uncapped) by default; here it is not.
+    let (k, _) = start_tls(
+        &ca,
+        &dir,
+        "tcp_msg_data_timeout = 2\ntcp_msg_read_timeout = 1\ntcp_accept_iplimit = 2\n[pike]\ntrusted = []",
+        "",
+    );
+    let t0 = Instant::now();
+    // One says nothing after its handshake (closed 2 s on); one starts a
+    // REGISTER and never ends it (closed 1 s after its first byte).
+    let mut silent = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let mut partial = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let req = tls_register(&partial, "partial", &unique(), 1, 60);
+    partial
+        .write_all(&req.as_bytes()[..req.len() / 2])
+        .and_then(|()| partial.flush())
+        .expect("half a REGISTER");
+    // 127.0.0.1 holds its two: a third is closed at once.
+    let mut third = tcp_connect(k.tls());
+    assert_eq!(
+        wait_closed(&mut third, REPLY_TIMEOUT),
+        Closed::Yes { bytes_before: 0 },
+        "a third TLS connection from 127.0.0.1"
+    );
+    // Another address is served meanwhile.
+    let other = connect_from("127.0.0.2", k.tls());
+    let mut other = tls_handshake(other, ca.client_config(None)).expect("handshake");
+    assert_registers(&mut other, "other");
+    let served = t0.elapsed();
+    for (what, s) in [("silent", &mut silent), ("partial", &mut partial)] {
+        assert!(
+            bytes_until_closed(&mut s.sock, Duration::from_secs(10)).is_some(),
+            "the {what} connection is still open 10 s on"
+        );
+        let closed = t0.elapsed();
+        assert!(
+            closed >= Duration::from_millis(900) && closed < Duration::from_secs(6),
+            "the {what} connection closed after {closed:?}"
+        );
+        assert!(
+            served < closed,
+            "{what}: served {served:?}, closed {closed:?}"
+        );
+    }
+    assert_eq!(stat(&k, "tcp:iplimit_reject"), 1);
+    assert_eq!(stat(&k, "tcp:msg_data_timeout"), 1);
+    assert_eq!(stat(&k, "tcp:msg_read_timeout"), 1);
+    assert!(lookup(&k, "partial").is_empty());
+    // Their slots are free again: 127.0.0.1 is served. The one that sent
+    // a whole message is past tcp_msg_data_timeout and stays.
+    wait_stat(&k, "tls:current_opened_connections", 1);
+    good_client(&k, &ca, "again");
+    assert_registers(&mut other, "other");
+}
+
+/// A TCP connection to `server` from the local address `from`.
+fn connect_from(from: &str, server: std::net::SocketAddr) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    let local: std::net::SocketAddr = format!("{from}:0").parse().expect("address");
+    s.bind(&local.into())
+        .expect("bind client to a loopback address");
+    s.connect_timeout(&server.into(), REPLY_TIMEOUT)
+        .expect("tcp connect");
+    s.into()
+}
+
+/// A REGISTER query (no Contact) on a plain TCP connection.
+fn tcp_query(stream: &TcpStream) -> String {
+    let port = stream.local_addr().expect("local addr").port();
+    register(
+        "sip:example.com",
+        "sip:first@example.com",
+        "",
+        "TCP",
+        port,
+        &unique(),
+        1,
+        0,
+    )
+}
+
+#[test]
+fn min_version_1_3_refuses_tls_1_2_clients_and_1_2_is_served_by_default() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+    let mut s = tls_connect(k.tls(), ca.client_config_tls12()).expect("a TLS 1.2 handshake");
+    assert_registers(&mut s, "old");
+    let list = ctl_json(&k, &["tls.list"]);
+    assert_eq!(list[0]["version"], "TLSv1_2", "{list}");
+    drop((s, k));
+
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "min_version = \"1.3\"");
+    let Err(why) = tls_connect(k.tls(), ca.client_config_tls12()) else {
+        panic!("a TLS 1.2 client must be refused");
+    };
+    assert!(why.contains("alert"), "{why}");
+    wait_stat(&k, "tls:handshake_failures", 1);
+    good_client(&k, &ca, "new");
+    assert_eq!(ctl_json(&k, &["tls.info"])["min_version"], "1.3");
+}
+
+#[test]
+fn with_handle_lost_tcp_a_closed_tls_connection_takes_its_bindings() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "handle_lost_tcp = true", "");
+    let keep = good_client(&k, &ca, "stays");
+    let gone = good_client(&k, &ca, "goes");
+    assert_eq!(lookup(&k, "goes").len(), 1);
+    drop(gone);
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    while !lookup(&k, "goes").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the lost connection's binding stays"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(lookup(&k, "stays").len(), 1);
+    drop(keep);
+}
+
+/// Reads from `stream` until `done` holds for what came, within
+/// `timeout`; what came.
+fn read_until(stream: &mut TlsStream, timeout: Duration, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !done(&got) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "only {:?} within {timeout:?}",
+            String::from_utf8_lossy(&got)
+        );
+        stream
+            .sock
+            .set_read_timeout(Some(left))
+            .expect("read timeout");
+        let n = stream.read(&mut buf).expect("read over TLS");
+        assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+#[test]
+fn a_tls_binding_is_pinged_over_its_connection_and_crlf_pings_are_answered() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "ka_mode = 1\nka_interval = 1", "");
+    let mut s = good_client(&k, &ca, "kaphone");
+    let port = local_port(&s);
+    // The keepalive OPTIONS comes down the TLS connection, for TLS.
+    let got = read_until(&mut s, Duration::from_secs(10), |b| {
+        b.windows(4).any(|w| w == b"\r\n\r\n")
+    });
+    let options = String::from_utf8_lossy(&got).into_owned();
+    assert!(
+        options.starts_with(&format!(
+            "OPTIONS sip:kaphone@127.0.0.1:{port};transport=tls SIP/2.0\r\n"
+        )),
+        "{options}"
+    );
+    assert!(options.contains("Via: SIP/2.0/TLS "), "{options}");
+    s.write_all(kamrs_tests::answer_options(&options).as_bytes())
+        .and_then(|()| s.flush())
+        .expect("answer the ping");
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    while lookup(&k, "kaphone")[0]["KA-Roundtrip"]
+        .as_u64()
+        .unwrap_or(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the answer over TLS was not recorded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // A phone's own double-CRLF ping gets its single CRLF pong (RFC 5626
+    // §3.5.1), over TLS as over TCP: on a connection of its own, which
+    // holds no binding and so gets no OPTIONS.
+    let mut pinger = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    pinger
+        .write_all(b"\r\n\r\n")
+        .and_then(|()| pinger.flush())
+        .expect("ping");
+    let got = read_until(&mut pinger, REPLY_TIMEOUT, |b| {
+        !b.is_empty() && b.len() >= 2
+    });
+    assert_eq!(got, b"\r\n");
+    drop(s);
+}
+
+/// A REGISTER query for `user`, the smallest the registrar answers with
+/// every binding of it.
+fn tiny_query(user: &str, n: usize) -> String {
+    format!(
+        "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK{n}\r\n\
+         f: <sip:{user}@x>;tag=1\r\nt: <sip:{user}@x>\r\ni: {n}\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n"
+    )
+}
+
+/// Waits until the peer has closed or reset the connection, without
+/// reading from it (see tcp_limits.rs). None if still open at the deadline.
+fn wait_hangup(stream: &TcpStream, timeout: Duration) -> Option<Duration> {
+    use std::os::fd::AsRawFd;
+    let t0 = Instant::now();
+    let deadline = t0 + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let mut fds = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for a socket we own, for the call only.
+        let rc = unsafe { libc::poll(&mut fds, 1, ms) };
+        if rc > 0 && fds.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return Some(t0.elapsed());
+        }
+    }
+}
+
+/// A field of /proc/PID/status in kB (`VmHWM`).
+fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+#[test]
+fn pipelined_and_large_requests_over_tls_are_framed_like_tcp() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(
+        &ca,
+        &dir,
+        "max_message_size = 262144\nmax_line_length = 65536\nmax_contacts = 500",
+        "",
+    );
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    // 300 Contacts in one REGISTER of about 40 KB: several TLS records.
+    let contacts: Vec<String> = (0..300)
+        .map(|i| format!("<sip:many{i}-{}@127.0.0.1:{}>", "p".repeat(80), 10000 + i))
+        .collect();
+    let port = local_port(&s);
+    let big = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:{port};branch=z9hG4bK{b}\r\n\
+         From: <sip:many@example.com>;tag=1\r\nTo: <sip:many@example.com>\r\nCall-ID: {c}\r\n\
+         CSeq: 1 REGISTER\r\nContact: {}\r\nExpires: 60\r\nContent-Length: 0\r\n\r\n",
+        contacts.join(", "),
+        b = unique(),
+        c = unique(),
+    );
+    assert!(big.len() > 32 * 1024, "{}", big.len());
+    let r = exchange(&mut s, &big);
+    assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(300)]);
+    assert_eq!(r.values("Contact").len(), 300);
+    // Ten queries in one write: ten replies, in order.
+    let batch: String = (0..10).map(|n| tiny_query("many", n)).collect();
+    s.write_all(batch.as_bytes())
+        .and_then(|()| s.flush())
+        .expect("write the batch");
+    let replies =
+        kamrs_tests::pki::read_tls_responses(&mut s, 10, REPLY_TIMEOUT).expect("ten replies");
+    for (n, r) in replies.iter().enumerate() {
+        assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(300)]);
+        assert_eq!(r.header("Call-ID"), Some(n.to_string().as_str()));
+        assert_eq!(r.values("Contact").len(), 300);
+    }
+}
+
+#[test]
+fn an_over_size_message_over_tls_gets_513_and_a_clean_close() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "max_message_size = 2048", "");
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let call_id = unique();
+    let req = register(
+        "sip:example.com",
+        "sip:huge@example.com",
+        "",
+        "TLS",
+        local_port(&s),
+        &call_id,
+        1,
+        0,
+    )
+    .replace("Content-Length: 0", "Content-Length: 100000");
+    let r = exchange(&mut s, &req);
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (513, "Message Too Large"),
+        "{}",
+        r.raw
+    );
+    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+    // Then the daemon ends the TLS session properly (close_notify), so
+    // the client reads a clean end rather than a truncation error.
+    assert_eq!(refusal(&mut s), "EOF");
+    good_client(&k, &ca, "after");
+}
+
+#[test]
+fn a_tls_peer_that_never_reads_is_closed_and_cannot_grow_memory() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(
+        &ca,
+        &dir,
+        "max_message_size = 4194304\nmax_line_length = 65536\nmax_contacts = 5000\n\
+         contact_max_size = 600\ntcp_send_timeout = 2",
+        "",
+    );
+    // An AoR whose every query's 200 is about 1 MB.
+    let pad = "p".repeat(440);
+    let mut setup = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let mut req = format!(
+        "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK{b}\r\n\
+         From: <sip:big@example.com>;tag=1\r\nTo: <sip:big@example.com>\r\nCall-ID: {c}\r\nCSeq: 1 REGISTER\r\n",
+        b = unique(),
+        c = unique()
+    );
+    for chunk in (0..2000).collect::<Vec<u32>>().chunks(100) {
+        let line: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("<sip:big{i}-{pad}@127.0.0.1:{}>", 10000 + i))
+            .collect();
+        req.push_str(&format!("Contact: {}\r\n", line.join(", ")));
+    }
+    req.push_str("Expires: 3600\r\nContent-Length: 0\r\n\r\n");
+    let r = tls_exchange(&mut setup, &req, Duration::from_secs(30)).expect("the big 200");
+    assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(300)]);
+    assert_eq!(r.values("Contact").len(), 2000);
+
+    let pid = k.pid();
+    let before = proc_status_kb(pid, "VmHWM");
+    let mut hog = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    hog.sock
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .expect("write timeout");
+    let queries: String = (0..501).map(|n| tiny_query("big", n)).collect();
+    // The daemon may stop reading before it took everything.
+    let _ = hog.write_all(queries.as_bytes()).and_then(|()| hog.flush());
+    let closed = wait_hangup(&hog.sock, Duration::from_secs(20));
+    let after = proc_status_kb(pid, "VmHWM");
+    let grown_mb = after.saturating_sub(before) / 1024;
+    eprintln!("peak RSS {before} kB -> {after} kB; hang-up after {closed:?}");
+    assert!(
+        grown_mb < 12,
+        "peak RSS grew by {grown_mb} MB ({before} kB -> {after} kB) for one TLS connection that never reads"
+    );
+    let closed = closed.expect("the daemon must close a TLS connection that does not read");
+    assert!(closed < Duration::from_secs(15), "closed after {closed:?}");
+    assert_eq!(stat(&k, "tcp:send_timeout"), 1);
+    wait_stat(&k, "tls:current_opened_connections", 1);
+    // The one that reads is still served.
+    let r = exchange(&mut setup, &tiny_query("nobody", 1));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    good_client(&k, &ca, "fresh");
+}
+
+#[test]
+fn a_tls_connection_whose_last_binding_expired_is_closed() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "min_expires = 1\nclose_expired_tcp = true", "");
+    let mut short = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let req = tls_register(&short, "short", &unique(), 1, 1);
+    assert_eq!(exchange(&mut short, &req).status, 200);
+    let long = good_client(&k, &ca, "long");
+    assert!(
+        wait_hangup(&short.sock, Duration::from_secs(15)).is_some(),
+        "the connection of an expired binding is still open 15 s on"
+    );
+    assert!(lookup(&k, "short").is_empty());
+    let why = format!(
+        "remote=127.0.0.1:{} proto=tls reason=its last binding expired (close_expired_tcp)",
+        local_port(&short)
+    );
+    let log = k.log_when(|l| l.contains(&why));
+    assert!(log.contains(&why), "{log}");
+    // The other connection, whose binding lives, stays.
+    let mut long = long;
+    assert_registers(&mut long, "long");
+    wait_stat(&k, "tls:current_opened_connections", 1);
+}
+
+// --------------------------------------------------- 4: certificate reload
+
+#[test]
+fn sighup_and_tls_reload_swap_the_certificate_and_a_bad_file_keeps_the_old_one() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, a) = start_tls(&ca, &dir, "", "");
+    let (cert_path, key_path) = cert_paths(&dir);
+    let mut one = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    assert_eq!(peer_fingerprint(&one), a.fingerprint());
+    assert_registers(&mut one, "one");
+
+    // Certificate B over the files, then SIGHUP.
+    let b = ca.server("kamrs test server B");
+    assert_ne!(a.fingerprint(), b.fingerprint());
+    b.write(dir.path(), "server");
+    k.signal(libc::SIGHUP);
+    let log = k.log_when(|l| l.contains("SIGHUP: tls certificate reloaded"));
+    assert!(log.contains("SIGHUP: tls certificate reloaded"), "{log}");
+    assert!(log.contains(&b.fingerprint()), "{log}");
+    let two = tls_connect(k.tls(), ca.client_config(None)).expect("handshake after reload");
+    assert_eq!(peer_fingerprint(&two), b.fingerprint());
+    // The connection from before keeps working.
+    assert_registers(&mut one, "one");
+    assert_eq!(stat(&k, "tls:reloads"), 1);
+    assert_eq!(
+        ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
+        b.fingerprint().as_str()
+    );
+
+    // B's certificate with A's key: refused, with the reason; B stays.
+    std::fs::write(&key_path, &a.key_pem).expect("write A's key");
+    let run = ctl_run(&k, &["tls.reload"]);
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("private_key"), "{said}");
+    assert!(said.contains(&key_path.display().to_string()), "{said}");
+    assert!(said.contains("does not belong"), "{said}");
+    assert_eq!(stat(&k, "tls:reload_failures"), 1);
+    assert_eq!(
+        ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
+        b.fingerprint().as_str()
+    );
+    let three = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    assert_eq!(peer_fingerprint(&three), b.fingerprint());
+
+    // A certificate file that is not one: refused too, naming the file.
+    std::fs::write(&key_path, &b.key_pem).expect("write B's key");
+    std::fs::write(&cert_path, "this is not a certificate\n").expect("write junk");
+    let run = ctl_run(&k, &["tls.reload"]);
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("certificate"), "{said}");
+    assert!(said.contains(&cert_path.display().to_string()), "{said}");
+    // …and by SIGHUP, which logs why.
+    k.signal(libc::SIGHUP);
+    let log = k.log_when(|l| l.contains("SIGHUP: tls certificate not reloaded"));
+    assert!(
+        log.contains("SIGHUP: tls certificate not reloaded"),
+        "{log}"
+    );
+    assert_eq!(stat(&k, "tls:reload_failures"), 3);
+    assert_eq!(stat(&k, "tls:reloads"), 1);
+    let mut four = good_client(&k, &ca, "four");
+    assert_eq!(peer_fingerprint(&four), b.fingerprint());
+    assert_registers(&mut four, "four");
+    assert_registers(&mut one, "one");
+
+    // Good files again, certificate C, through kamrsctl this time.
+    let c = ca.server("kamrs test server C");
+    c.write(dir.path(), "server");
+    let said = ctl(&k, &["tls.reload"]);
+    assert!(said.contains(&c.fingerprint()), "{said}");
+    assert!(said.contains(&cert_path.display().to_string()), "{said}");
+    assert_eq!(stat(&k, "tls:reloads"), 2);
+    let five = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    assert_eq!(peer_fingerprint(&five), c.fingerprint());
+    assert_eq!(
+        ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
+        c.fingerprint().as_str()
+    );
+    assert_registers(&mut four, "four");
+    drop((two, three, five));
+}
+
+// ------------------------------------------------ 5: client certificates
+
+#[test]
+fn verify_client_requires_a_certificate_signed_by_ca_list() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let ca_list = dir.path().join("clients-ca.crt");
+    std::fs::write(&ca_list, &ca.cert_pem).expect("write ca_list");
+    let (k, _) = start_tls(
+        &ca,
+        &dir,
+        "",
+        &format!("verify_client = true\nca_list = \"{}\"", ca_list.display()),
+    );
+
+    // No certificate: the handshake fails (TLS 1.3 clients learn it at
+    // their first read, from the server's alert).
+    let failed = |config| -> String {
+        match tls_connect(k.tls(), config) {
+            Err(e) => e,
+            Ok(mut s) => {
+                let req = tls_register(&s, "nocert", &unique(), 1, 60);
+                // The write may already fail; the read must.
+                let _ = s.write_all(req.as_bytes()).and_then(|()| s.flush());
+                refusal(&mut s)
+            }
+        }
+    };
+    let why = failed(ca.client_config(None));
+    assert!(why.contains("alert: CertificateRequired"), "{why}");
+    wait_stat(&k, "tls:handshake_failures", 1);
+    // A certificate from another CA (the client trusting the server's):
+    // refused by the server as well.
+    let other = Ca::new("another CA");
+    let why = failed(ca.client_config(Some(&other.client("stranger"))));
+    assert!(why.contains("received fatal alert"), "{why}");
+    wait_stat(&k, "tls:handshake_failures", 2);
+    assert!(lookup(&k, "nocert").is_empty());
+
+    // One signed by the CA: registers, and tls.list says it showed one.
+    let leaf = ca.client("phone-1");
+    let mut s = tls_connect(k.tls(), ca.client_config(Some(&leaf))).expect("handshake");
+    assert_registers(&mut s, "withcert");
+    let list = ctl_json(&k, &["tls.list"]);
+    let conns = list.as_array().expect("tls.list is an array");
+    assert_eq!(conns.len(), 1, "{list}");
+    assert_eq!(conns[0]["src_port"], local_port(&s), "{list}");
+    assert_eq!(conns[0]["client_certificate"], true, "{list}");
+    assert_eq!(ctl_json(&k, &["tls.info"])["verify_client"], true);
+    assert_eq!(stat(&k, "tls:handshakes"), 1);
+
+    // ca_list is read again on reload: the other CA's clients are let in
+    // once it is in the file, and a broken file is refused by name.
+    let both = format!("{}{}", ca.cert_pem, other.cert_pem);
+    std::fs::write(&ca_list, both).expect("write ca_list");
+    ctl(&k, &["tls.reload"]);
+    let stranger = other.client("stranger");
+    let mut s2 = tls_connect(k.tls(), ca.client_config(Some(&stranger))).expect("handshake");
+    assert_registers(&mut s2, "stranger");
+    std::fs::write(
+        &ca_list,
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write ca_list");
+    let run = ctl_run(&k, &["tls.reload"]);
+    assert_ne!(run.code(), Some(0), "{run:?}");
+    assert!(run.stderr.contains("ca_list"), "{run:?}");
+    assert!(
+        run.stderr.contains(&ca_list.display().to_string()),
+        "{run:?}"
+    );
+    let mut s3 = tls_connect(k.tls(), ca.client_config(Some(&stranger))).expect("handshake");
+    assert_registers(&mut s3, "stranger");
+    assert_registers(&mut s, "withcert");
+}
+
+// ----------------------------------------------------------- 6: sips rules
+
+#[test]
+fn sips_registrations_need_tls_end_to_end() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "");
+
+    // Over UDP and TCP: refused whichever of the three is sips.
+    let udp = udp_client(k.udp());
+    let uport = udp.local_addr().expect("local addr").port();
+    let cases = [
+        (
+            "sips:example.com",
+            "sips:sam@example.com",
+            "sips:sam@127.0.0.1:5061",
+        ),
+        (
+            "sips:example.com",
+            "sip:sam@example.com",
+            "sip:sam@127.0.0.1:5060",
+        ),
+        ("sip:example.com", "sips:sam@example.com", ""),
+        (
+            "sip:example.com",
+            "sip:sam@example.com",
+            "sips:sam@127.0.0.1:5061",
+        ),
+        // Schemes are case-insensitive (RFC 3261 §19.1.4).
+        (
+            "sip:example.com",
+            "sip:sam@example.com",
+            "SIPS:sam@127.0.0.1:5061",
+        ),
+        ("SIPS:example.com", "sip:sam@example.com", ""),
+        ("sip:example.com", "Sips:sam@example.com", ""),
+    ];
+    for (ruri, aor, contact) in cases {
+        let r = udp_exchange(
+            &udp,
+            register(ruri, aor, contact, "UDP", uport, &unique(), 1, 60),
+        );
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (400, "SIPS Requires TLS"),
+            "{}",
+            r.raw
+        );
+        let mut tcp = tcp_connect(k.tcp());
+        let tport = tcp.local_addr().expect("local addr").port();
+        tcp.write_all(register(ruri, aor, contact, "TCP", tport, &unique(), 1, 60).as_bytes())
+            .expect("tcp write");
+        let r = read_response(&mut tcp, REPLY_TIMEOUT).expect("a TCP reply");
+        assert_eq!(
+            (r.status, r.reason.as_str()),
+            (400, "SIPS Requires TLS"),
+            "{}",
+            r.raw
+        );
+    }
+    assert!(lookup(&k, "sam").is_empty());
+
+    // The same over TLS: 200, and the binding keeps its sips Contact.
+    let mut s = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
+    let port = local_port(&s);
+    let contact = format!("sips:sam@127.0.0.1:{port}");
+    let r = exchange(
+        &mut s,
+        &register(
+            "sips:example.com",
+            "sips:sam@example.com",
+            &contact,
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        ),
+    );
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let c = lookup(&k, "sam");
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!(c[0]["Address"], contact.as_str(), "{c:?}");
+
+    // Mixing sip and sips is refused even over TLS (RFC 5630).
+    let r = exchange(
+        &mut s,
+        &register(
+            "sip:example.com",
+            "sips:mix@example.com",
+            &format!("sips:mix@127.0.0.1:{port}"),
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        ),
+    );
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (400, "SIPS Contact Requires SIPS Request-URI And Path"),
+        "{}",
+        r.raw
+    );
+    let r = exchange(
+        &mut s,
+        &register(
+            "sips:example.com",
+            "sips:mix@example.com",
+            &format!("sip:mix@127.0.0.1:{port};transport=tls"),
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        ),
+    );
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (400, "SIPS AoR Requires SIPS Contacts"),
+        "{}",
+        r.raw
+    );
+    // A sips Contact needs sips Path URIs too.
+    for (path, want) in [
+        ("<sip:edge.example.com;lr>", 400),
+        ("<sips:edge.example.com;lr>, <sip:core.example.com;lr>", 400),
+        ("<sips:edge.example.com;lr>", 200),
+    ] {
+        let req = register(
+            "sips:example.com",
+            "sips:pat@example.com",
+            &format!("sips:pat@127.0.0.1:{port}"),
+            "TLS",
+            port,
+            &unique(),
+            1,
+            60,
+        )
+        .replace(
+            "Content-Length: 0\r\n",
+            &format!("Supported: path\r\nPath: {path}\r\nContent-Length: 0\r\n"),
+        );
+        let r = exchange(&mut s, &req);
+        assert_eq!(r.status, want, "Path {path}: {}", r.raw);
+        if want == 400 {
+            assert_eq!(r.reason, "SIPS Contact Requires SIPS Request-URI And Path");
+        }
+    }
+    assert!(lookup(&k, "mix").is_empty());
+    assert_eq!(lookup(&k, "pat").len(), 1);
+}
+
+// --------------------------------------------- 7: tls.list and tls.info
+
+#[test]
+fn kamrsctl_lists_tls_connections_and_shows_the_certificate() {
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, leaf) = start_tls(&ca, &dir, "", "");
+    let mut a = good_client(&k, &ca, "a");
+    let b = good_client(&k, &ca, "b");
+
+    let list = ctl_json(&k, &["tls.list"]);
+    let conns = list.as_array().expect("tls.list is an array");
+    assert_eq!(conns.len(), 2, "{list}");
+    for (s, c) in [(&a, &conns[0]), (&b, &conns[1])] {
+        assert_eq!(c["src_port"], local_port(s), "{list}");
+        assert_eq!(c["src_ip"], "127.0.0.1", "{list}");
+        assert_eq!(c["dst_ip"], "127.0.0.1", "{list}");
+        assert_eq!(c["dst_port"], k.tls().port(), "{list}");
+        assert_eq!(c["transport"], "tls", "{list}");
+        assert_eq!(c["state"], "established", "{list}");
+        assert_eq!(c["sni"], "localhost", "{list}");
+        assert_eq!(c["client_certificate"], false, "{list}");
+        let version = format!("{:?}", s.conn.protocol_version().expect("version"));
+        assert_eq!(c["version"], version.as_str(), "{list}");
+        let cipher = format!(
+            "{:?}",
+            s.conn.negotiated_cipher_suite().expect("cipher").suite()
+        );
+        assert_eq!(c["cipher"], cipher.as_str(), "{list}");
+    }
+    // The human table names the connection too.
+    let table = ctl(&k, &["tls.list"]);
+    assert!(table.contains(&local_port(&a).to_string()), "{table}");
+
+    let info = ctl(&k, &["tls.info"]);
+    assert!(
+        info.contains(&format!("sha256 fingerprint: {}", leaf.fingerprint())),
+        "{info}"
+    );
+    assert!(info.contains("connections: 2 open"), "{info}");
+    let json = ctl_json(&k, &["tls.info"]);
+    assert_eq!(json["opened_connections"], 2, "{json}");
+    assert_eq!(json["chain_length"], 1, "{json}");
+    assert_eq!(json["handshakes"], 2, "{json}");
+    assert_eq!(json["handshake_failures"], 0, "{json}");
+    assert_eq!(
+        json["certificate"],
+        cert_paths(&dir).0.display().to_string().as_str(),
+        "{json}"
+    );
+
+    // A closed connection leaves the list.
+    drop(b);
+    let deadline = Instant::now() + REPLY_TIMEOUT;
+    let list = loop {
+        let list = ctl_json(&k, &["tls.list"]);
+        if list.as_array().is_some_and(|l| l.len() == 1) || Instant::now() > deadline {
+            break list;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let conns = list.as_array().expect("tls.list is an array");
+    assert_eq!(conns.len(), 1, "{list}");
+    assert_eq!(conns[0]["src_port"], local_port(&a), "{list}");
+    assert_registers(&mut a, "a");
 }
