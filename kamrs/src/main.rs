@@ -55,8 +55,10 @@ struct Cli {
     #[arg(short, long, value_name = "FILE")]
     config: Option<PathBuf>,
 
-    /// Address to listen on, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 as
-    /// `udp:[::1]:5060`). Repeatable; replaces the config's `listen` list.
+    /// Address to listen on, `udp:IP:PORT`, `tcp:`, `tls:`, `ws:` or
+    /// `wss:IP:PORT` (IPv6 as `udp:[::1]:5060`; `tls:` and `wss:` need
+    /// `[tls]` in the config). Repeatable; replaces the config's `listen`
+    /// list.
     #[arg(short, long = "listen", value_name = "ADDR")]
     listen: Vec<ListenAddr>,
 

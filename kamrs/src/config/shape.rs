@@ -18,7 +18,8 @@ use crate::store::StoreMode;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
-    /// Sockets to listen on, `udp:IP:PORT` or `tcp:IP:PORT` (IPv6 in brackets).
+    /// Sockets to listen on, `udp:IP:PORT`, `tcp:`, `tls:`, `ws:` or
+    /// `wss:IP:PORT` (IPv6 in brackets).
     /// One address may be written without the list brackets.
     #[serde(deserialize_with = "one_or_many")]
     pub listen: Vec<ListenAddr>,

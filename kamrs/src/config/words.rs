@@ -17,7 +17,7 @@ pub(super) enum Kind {
     /// A whole number that is not a duration or a size.
     Count,
     Bool,
-    /// `listen`: `udp:IP:PORT` / `tcp:IP:PORT` entries.
+    /// `listen`: `udp:IP:PORT` / `tcp:` / `tls:` / `ws:` / `wss:` entries.
     Addresses,
     /// A list of strings; the example is written as TOML.
     Strings(&'static str),
