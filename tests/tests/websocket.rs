@@ -1,0 +1,793 @@
+//! SIP over WebSocket (RFC 7118) end to end: a real JsSIP user agent
+//! under Node (tests/web/jssip.mjs) over ws: and wss:, and hostile raw
+//! clients written here byte by byte (frames per RFC 6455 §5, masked as a
+//! client must, except where the test is that they are not).
+//!
+//! After each hostile client, a fresh WebSocket REGISTER must get its 200:
+//! the daemon still serves. Every wait is on an event (a JSON line from
+//! node, a frame, a closed socket, a changed lookup) with a bound.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use kamrs_tests::ctl::{kamrsctl, register, HttpConn};
+use kamrs_tests::pki::Ca;
+use kamrs_tests::*;
+use serde_json::{json, Value};
+
+/// How long JsSIP may take for one step (connect and register, or
+/// unregister).
+const NODE_STEP: Duration = Duration::from_secs(20);
+
+// ------------------------------------------------------------- the daemon
+
+/// A daemon with UDP, WS and WSS on 127.0.0.1, its certificate signed by
+/// `ca`. `top` is added to the top-level keys, `websocket` to the
+/// `[websocket]` table.
+fn start(ca: &Ca, dir: &TempDir, top: &str, websocket: &str) -> Kamrs {
+    let (cert, key) = ca.server("kamrs ws test").write(dir.path(), "server");
+    let config = format!(
+        "listen = [\"udp:127.0.0.1:0\", \"ws:127.0.0.1:0\", \"wss:127.0.0.1:0\"]\n{top}\n\
+         [tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n\
+         [websocket]\n{websocket}\n",
+        cert.display(),
+        key.display()
+    );
+    Kamrs::start_with_config(&config, &[])
+}
+
+fn ctl_socket(k: &Kamrs) -> String {
+    format!("unix:{}", k.ctl.as_ref().expect("control socket").display())
+}
+
+/// `kamrsctl --json ul.lookup AOR`: the AoR, or None when it is not found.
+fn lookup(k: &Kamrs, aor: &str) -> Option<Value> {
+    let socket = ctl_socket(k);
+    let run = kamrsctl(&["--ctl", &socket, "--json", "ul.lookup", aor], &[]);
+    match run.code() {
+        Some(0) => Some(
+            serde_json::from_str(&run.stdout)
+                .unwrap_or_else(|e| panic!("ul.lookup {aor}: {e}: {}", run.stdout)),
+        ),
+        Some(1) if run.stderr.contains("AOR not found") => None,
+        _ => panic!("kamrsctl ul.lookup {aor}: {run:?}"),
+    }
+}
+
+/// Polls `ul.lookup AOR` until `want(found)` holds, for up to `within`;
+/// returns the last answer either way.
+fn lookup_until(
+    k: &Kamrs,
+    aor: &str,
+    within: Duration,
+    want: impl Fn(&Option<Value>) -> bool,
+) -> Option<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let got = lookup(k, aor);
+        if want(&got) || Instant::now() >= deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One statistic (`group:name`) over the control socket.
+fn stat(k: &Kamrs, name: &str) -> u64 {
+    let mut conn = HttpConn::unix(k.ctl.as_ref().expect("control socket"));
+    let v = conn.call("stats.get_statistics", json!([name]));
+    let list = v["result"].as_array().unwrap_or_else(|| panic!("{v}"));
+    let line = list
+        .iter()
+        .filter_map(|l| l.as_str())
+        .find(|l| l.starts_with(&format!("{name} = ")))
+        .unwrap_or_else(|| panic!("no {name} in {v}"));
+    line.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: not a number in {line}"))
+}
+
+/// Waits up to 5 s for a statistic to reach `want`; its last value.
+fn stat_until(k: &Kamrs, name: &str, want: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let v = stat(k, name);
+        if v == want || Instant::now() >= deadline {
+            return v;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ------------------------------------------------------------------ JsSIP
+
+/// Whether node and tests/web/node_modules (jssip, ws) are there; under
+/// CI=true their absence fails the test.
+fn jssip_ready() -> Option<PathBuf> {
+    if !have("node") {
+        return None;
+    }
+    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let installed = ["jssip", "ws"]
+        .iter()
+        .all(|p| web.join(format!("node_modules/{p}/package.json")).exists());
+    if !installed {
+        let fix = format!("npm ci --prefix {}", web.display());
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("jssip/ws are not installed, and CI=true: .ci/run must run `{fix}`");
+        }
+        eprintln!("SKIPPED: jssip/ws are not installed: run `{fix}`");
+        return None;
+    }
+    Some(web.join("jssip.mjs"))
+}
+
+/// tests/web/jssip.mjs running; killed when dropped.
+struct JsSip {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl JsSip {
+    fn start(script: &Path, url: &str, aor: &str, ca: Option<&Path>) -> JsSip {
+        let mut command = Command::new("node");
+        command.arg(script).arg(url).arg(aor);
+        if let Some(ca) = ca {
+            command.arg(ca);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("stderr");
+        let keep = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = err.read_to_string(&mut s);
+            keep.lock().unwrap().push_str(&s);
+        });
+        JsSip {
+            stdin: child.stdin.take(),
+            child,
+            lines,
+            stderr,
+        }
+    }
+
+    /// Reads events until `event`, within [`NODE_STEP`]; panics on a
+    /// failure event, an exit or the timeout, with what node wrote.
+    fn wait_for(&mut self, event: &str) -> Value {
+        let deadline = Instant::now() + NODE_STEP;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(e) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    std::thread::sleep(Duration::from_millis(100));
+                    panic!(
+                        "no {event:?} from jssip.mjs ({e}); saw {seen:?}; stderr:\n{}",
+                        self.stderr.lock().unwrap()
+                    );
+                }
+            };
+            let v: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("jssip.mjs printed {line:?}: {e}"));
+            if v["event"] == event {
+                return v;
+            }
+            if ["registrationFailed", "error", "timeout"]
+                .contains(&v["event"].as_str().unwrap_or(""))
+            {
+                panic!("jssip.mjs, waiting for {event:?}: {v}; before: {seen:?}");
+            }
+            seen.push(v);
+        }
+    }
+
+    fn command(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin");
+        writeln!(stdin, "{command}").expect("write to jssip.mjs");
+        stdin.flush().expect("flush");
+    }
+
+    /// SIGKILL: node gets no chance to unregister; the kernel closes its
+    /// socket.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for JsSip {
+    fn drop(&mut self) {
+        self.stdin.take();
+        self.kill();
+    }
+}
+
+/// The one binding of a lookup: (Address, Received, Socket).
+fn binding(l: &Value) -> (String, String, String) {
+    let contacts = l["Contacts"].as_array().unwrap_or_else(|| panic!("{l}"));
+    assert_eq!(contacts.len(), 1, "{l}");
+    let c = &contacts[0]["Contact"];
+    let field = |n: &str| {
+        c[n].as_str()
+            .unwrap_or_else(|| panic!("no {n} in {l}"))
+            .to_owned()
+    };
+    (field("Address"), field("Received"), field("Socket"))
+}
+
+#[test]
+fn jssip_registers_over_ws_and_unregisters() {
+    let Some(script) = jssip_ready() else { return };
+    let ca = Ca::new("kamrs ws test CA");
+    let dir = TempDir::new("ws-jssip");
+    let k = start(&ca, &dir, "", "");
+    let url = format!("ws://{}", k.ws());
+    let mut ua = JsSip::start(&script, &url, "sip:alice@localhost", None);
+    let reg = ua.wait_for("registered");
+    assert_eq!(reg["status"], 200, "{reg}");
+    let contact = reg["contact"].as_str().unwrap().to_owned();
+    assert!(
+        contact.contains(".invalid") && contact.contains("transport=ws"),
+        "{reg}"
+    );
+
+    let l = lookup(&k, "alice").expect("alice is registered");
+    let (address, received, socket) = binding(&l);
+    assert!(address.contains(".invalid"), "{l}");
+    assert!(address.contains("transport=ws"), "{l}");
+    assert!(
+        received.starts_with("sip:127.0.0.1:") && received.ends_with(";transport=ws"),
+        "{l}"
+    );
+    assert_eq!(socket, format!("ws:{}", k.ws()), "{l}");
+    assert_eq!(stat(&k, "websocket:ws_current_connections"), 1);
+    assert_eq!(stat(&k, "websocket:wss_current_connections"), 0);
+    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 1);
+
+    ua.command("unregister");
+    let unreg = ua.wait_for("unregistered");
+    assert_eq!(unreg["status"], 200, "{unreg}");
+    assert_eq!(lookup(&k, "alice"), None);
+    ua.command("quit");
+    ua.wait_for("quit");
+}
+
+#[test]
+fn jssip_registers_over_wss_and_a_killed_phone_takes_its_binding_along() {
+    let Some(script) = jssip_ready() else { return };
+    let ca = Ca::new("kamrs wss test CA");
+    let dir = TempDir::new("wss-jssip");
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca.cert_pem).unwrap();
+    let k = start(&ca, &dir, "", "");
+    let url = format!("wss://localhost:{}", k.wss().port());
+    let mut ua = JsSip::start(&script, &url, "sip:carol@localhost", Some(&ca_path));
+    let reg = ua.wait_for("registered");
+    assert_eq!(reg["status"], 200, "{reg}");
+
+    let l = lookup(&k, "carol").expect("carol is registered");
+    let (address, received, socket) = binding(&l);
+    assert!(address.contains(".invalid"), "{l}");
+    assert!(received.ends_with(";transport=wss"), "{l}");
+    assert_eq!(socket, format!("wss:{}", k.wss()), "{l}");
+    assert_eq!(stat(&k, "websocket:wss_current_connections"), 1);
+    assert_eq!(stat(&k, "websocket:ws_current_connections"), 0);
+
+    ua.kill();
+    let after = lookup_until(&k, "carol", Duration::from_secs(5), Option::is_none);
+    assert_eq!(after, None, "the binding outlived its WebSocket");
+    assert_eq!(stat_until(&k, "websocket:wss_current_connections", 0), 0);
+}
+
+#[test]
+fn a_wss_client_that_does_not_trust_the_certificate_is_refused_by_jssip() {
+    // The CA argument is what makes the wss test pass: another CA fails.
+    let Some(script) = jssip_ready() else { return };
+    let ca = Ca::new("kamrs wss test CA");
+    let other = Ca::new("another CA");
+    let dir = TempDir::new("wss-jssip-untrusted");
+    let ca_path = dir.path().join("other.pem");
+    std::fs::write(&ca_path, &other.cert_pem).unwrap();
+    let k = start(&ca, &dir, "", "");
+    let url = format!("wss://localhost:{}", k.wss().port());
+    let mut ua = JsSip::start(&script, &url, "sip:dave@localhost", Some(&ca_path));
+    let gone = ua.wait_for("disconnected");
+    assert_eq!(gone["error"], true, "{gone}");
+    assert_eq!(lookup(&k, "dave"), None);
+    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 0);
+}
+
+// ------------------------------------------------------------ raw clients
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+/// The Sec-WebSocket-Accept for [`KEY`] (RFC 6455 §1.3).
+const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+const OP_CONT: u8 = 0x0;
+const OP_TEXT: u8 = 0x1;
+const OP_CLOSE: u8 = 0x8;
+const OP_PING: u8 = 0x9;
+const OP_PONG: u8 = 0xA;
+
+/// The HTTP answer to an upgrade: status, header section, body (what came
+/// until the close for a refusal; nothing for a 101).
+struct Upgrade {
+    stream: TcpStream,
+    status: u16,
+    head: String,
+    body: String,
+}
+
+/// Sends an upgrade request with these extra header lines and reads the
+/// answer.
+fn upgrade(addr: SocketAddr, extra: &[&str]) -> Upgrade {
+    let mut stream = tcp_connect(addr);
+    let mut req = format!(
+        "GET / HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for h in extra {
+        req.push_str(h);
+        req.push_str("\r\n");
+    }
+    req.push_str("\r\n");
+    stream.write_all(req.as_bytes()).expect("write upgrade");
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let b = read_exact_timeout(&mut stream, 1, REPLY_TIMEOUT)
+            .unwrap_or_else(|| panic!("no complete HTTP answer; got {head:?}"));
+        head.extend_from_slice(&b);
+    }
+    let head = String::from_utf8(head).expect("UTF-8 head");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head}"));
+    let mut body = Vec::new();
+    if status != 101 {
+        stream.set_read_timeout(Some(REPLY_TIMEOUT)).unwrap();
+        let _ = stream.read_to_end(&mut body);
+    }
+    Upgrade {
+        stream,
+        status,
+        head,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+/// A header's value in an HTTP head (case-insensitive name).
+fn http_header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n")
+        .filter_map(|l| l.split_once(':'))
+        .find(|(n, _)| n.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
+/// An accepted SIP WebSocket.
+fn open(addr: SocketAddr) -> TcpStream {
+    let u = upgrade(addr, &["Sec-WebSocket-Protocol: sip"]);
+    assert_eq!(u.status, 101, "{}", u.head);
+    assert_eq!(
+        http_header(&u.head, "Sec-WebSocket-Accept"),
+        Some(ACCEPT),
+        "{}",
+        u.head
+    );
+    assert_eq!(
+        http_header(&u.head, "Sec-WebSocket-Protocol"),
+        Some("sip"),
+        "{}",
+        u.head
+    );
+    u.stream
+}
+
+/// A frame: FIN and opcode, the length in the shortest form, the payload
+/// masked with `mask` when there is one.
+fn frame(fin: bool, opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = frame_header(fin, opcode, payload.len() as u64, mask);
+    match mask {
+        Some(m) => f.extend(payload.iter().enumerate().map(|(i, b)| b ^ m[i % 4])),
+        None => f.extend_from_slice(payload),
+    }
+    f
+}
+
+/// Only the header of a frame announcing `len` payload bytes.
+fn frame_header(fin: bool, opcode: u8, len: u64, mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut f = vec![(u8::from(fin) << 7) | opcode];
+    let m = if mask.is_some() { 0x80 } else { 0 };
+    if len < 126 {
+        f.push(m | len as u8);
+    } else if len <= 0xffff {
+        f.push(m | 126);
+        f.extend_from_slice(&(len as u16).to_be_bytes());
+    } else {
+        f.push(m | 127);
+        f.extend_from_slice(&len.to_be_bytes());
+    }
+    if let Some(m) = mask {
+        f.extend_from_slice(&m);
+    }
+    f
+}
+
+const MASK: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
+
+/// A frame from the server: (FIN, opcode, payload).
+#[derive(Debug)]
+struct Frame {
+    fin: bool,
+    opcode: u8,
+    payload: Vec<u8>,
+}
+
+impl Frame {
+    /// The status code of a Close frame.
+    fn close_code(&self) -> Option<u16> {
+        assert_eq!(self.opcode, OP_CLOSE, "{self:?}");
+        (self.payload.len() >= 2).then(|| u16::from_be_bytes([self.payload[0], self.payload[1]]))
+    }
+}
+
+/// The next server frame, or None when the connection closes or nothing
+/// complete comes within `timeout`. A server frame must not be masked.
+fn read_frame(s: &mut TcpStream, timeout: Duration) -> Option<Frame> {
+    let deadline = Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let h = read_exact_timeout(s, 2, left())?;
+    assert_eq!(h[1] & 0x80, 0, "a server frame is masked: {h:?}");
+    let len = match h[1] & 0x7f {
+        126 => u16::from_be_bytes(read_exact_timeout(s, 2, left())?.try_into().unwrap()) as u64,
+        127 => u64::from_be_bytes(read_exact_timeout(s, 8, left())?.try_into().unwrap()),
+        n => n as u64,
+    };
+    assert!(len < 1 << 20, "a {len}-byte server frame");
+    let payload = if len == 0 {
+        Vec::new()
+    } else {
+        read_exact_timeout(s, len as usize, left())?
+    };
+    Some(Frame {
+        fin: h[0] & 0x80 != 0,
+        opcode: h[0] & 0x0f,
+        payload,
+    })
+}
+
+/// The next server frame, which must come.
+fn must_read(s: &mut TcpStream, what: &str) -> Frame {
+    read_frame(s, REPLY_TIMEOUT).unwrap_or_else(|| panic!("no frame: {what}"))
+}
+
+/// A REGISTER for `aor` from a WebSocket phone (Contact on a `.invalid`
+/// host, as JsSIP's).
+fn ws_register_request(aor: &str, port: u16, expires: u32) -> String {
+    let contact = format!("sip:{aor}@{}.invalid;transport=ws", unique());
+    via_transport(
+        &register(
+            aor,
+            Some(&contact),
+            Some(expires),
+            &unique(),
+            1,
+            port,
+            "raw-ws",
+        ),
+        "WS",
+    )
+}
+
+/// Sends one SIP message as a masked text frame; the reply, parsed.
+fn ws_exchange(s: &mut TcpStream, msg: &str) -> Response {
+    s.write_all(&frame(true, OP_TEXT, msg.as_bytes(), MASK))
+        .expect("write frame");
+    let f = must_read(s, "a SIP reply");
+    assert!(f.fin, "{f:?}");
+    assert_eq!(f.opcode, OP_TEXT, "replies go as text frames: {f:?}");
+    Response::parse(&f.payload).unwrap_or_else(|e| panic!("bad reply: {e}"))
+}
+
+/// Registers `aor` over a fresh WebSocket; the open connection.
+fn ws_register(k: &Kamrs, aor: &str) -> TcpStream {
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    let r = ws_exchange(&mut s, &ws_register_request(aor, port, 600));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    s
+}
+
+/// The daemon still serves: a fresh WebSocket REGISTER gets 200 (and the
+/// connection is closed again, taking its binding with it).
+fn assert_ws_alive(k: &Kamrs) {
+    drop(ws_register(k, &format!("alive{}", unique())));
+}
+
+/// Reads until a Close frame (returned) or the end of the connection
+/// (None), skipping other frames; panics if it stays open past `timeout`.
+fn wait_close(s: &mut TcpStream, timeout: Duration, what: &str) -> Option<Frame> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match read_frame(s, left) {
+            Some(f) if f.opcode == OP_CLOSE => return Some(f),
+            Some(_) => continue,
+            None => {
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: still open after {timeout:?}"
+                );
+                return None;
+            }
+        }
+    }
+}
+
+/// After a Close: the server ends the TCP connection.
+fn assert_eof(s: &mut TcpStream, what: &str) {
+    assert!(
+        matches!(wait_closed(s, REPLY_TIMEOUT), Closed::Yes { .. }),
+        "{what}: the connection stayed open after the Close"
+    );
+}
+
+fn raw_daemon(top: &str, websocket: &str) -> (Kamrs, TempDir) {
+    let ca = Ca::new("kamrs ws raw CA");
+    let dir = TempDir::new("ws-raw");
+    let k = start(&ca, &dir, top, websocket);
+    (k, dir)
+}
+
+#[test]
+fn an_upgrade_without_the_sip_subprotocol_gets_400_and_is_counted() {
+    let (k, _dir) = raw_daemon("", "");
+    for extra in [&[][..], &["Sec-WebSocket-Protocol: chat, SIP"][..]] {
+        let u = upgrade(k.ws(), extra);
+        assert_eq!(u.status, 400, "{extra:?}: {}{}", u.head, u.body);
+        assert!(u.body.contains("Sec-WebSocket-Protocol"), "{}", u.body);
+        assert_eq!(
+            http_header(&u.head, "Sec-WebSocket-Protocol"),
+            Some("sip"),
+            "{}",
+            u.head
+        );
+    }
+    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 2), 2);
+    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 0);
+    // `sip` among others is enough, and is what the 101 names.
+    let u = upgrade(k.ws(), &["Sec-WebSocket-Protocol: chat, sip"]);
+    assert_eq!(u.status, 101, "{}", u.head);
+    assert_eq!(http_header(&u.head, "Sec-WebSocket-Protocol"), Some("sip"));
+    drop(u);
+    assert_ws_alive(&k);
+    assert_eq!(stat(&k, "websocket:ws_failed_handshakes"), 2);
+}
+
+#[test]
+fn allowed_origins_refuse_other_pages_with_403() {
+    let (k, _dir) = raw_daemon("", "allowed_origins = [\"https://phone.example.com\"]");
+    let evil = upgrade(
+        k.ws(),
+        &[
+            "Sec-WebSocket-Protocol: sip",
+            "Origin: https://evil.example",
+        ],
+    );
+    assert_eq!(evil.status, 403, "{}{}", evil.head, evil.body);
+    assert!(evil.body.contains("allowed_origins"), "{}", evil.body);
+    // With a list, no Origin at all is not an allowed page either.
+    let none = upgrade(k.ws(), &["Sec-WebSocket-Protocol: sip"]);
+    assert_eq!(none.status, 403, "{}", none.head);
+    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 2), 2);
+
+    let good = upgrade(
+        k.ws(),
+        &[
+            "Sec-WebSocket-Protocol: sip",
+            "Origin: https://phone.example.com",
+        ],
+    );
+    assert_eq!(good.status, 101, "{}", good.head);
+    let mut s = good.stream;
+    let port = s.local_addr().unwrap().port();
+    let r = ws_exchange(&mut s, &ws_register_request("erin", port, 600));
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[test]
+fn a_frame_over_max_message_size_closes_with_1009_without_being_read() {
+    let (k, _dir) = raw_daemon("max_message_size = 4096", "");
+    // A header announcing 1 GiB, and 100 bytes of it.
+    let mut s = open(k.ws());
+    let mut bytes = frame_header(true, OP_TEXT, 1 << 30, MASK);
+    bytes.extend_from_slice(&[b'x'; 100]);
+    s.write_all(&bytes).unwrap();
+    let close = wait_close(&mut s, REPLY_TIMEOUT, "1 GiB frame").expect("a Close frame");
+    assert_eq!(close.close_code(), Some(1009), "{close:?}");
+    assert_eof(&mut s, "1 GiB frame");
+
+    // Fragments each under the limit, a message over it: the same.
+    let mut s = open(k.ws());
+    let chunk = [b'y'; 3000];
+    s.write_all(&frame(false, OP_TEXT, &chunk, MASK)).unwrap();
+    s.write_all(&frame(false, OP_CONT, &chunk, MASK)).unwrap();
+    let close = wait_close(&mut s, REPLY_TIMEOUT, "6000-byte message").expect("a Close frame");
+    assert_eq!(close.close_code(), Some(1009), "{close:?}");
+    assert_eof(&mut s, "6000-byte message");
+
+    // Just under the limit is a message (a REGISTER padded with a header).
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    let req = ws_register_request("frank", port, 600);
+    let pad = format!("X-Pad: {}", "p".repeat(4096 - req.len() - 10));
+    let req = req.replacen("Content-Length", &format!("{pad}\r\nContent-Length"), 1);
+    assert!(req.len() <= 4096 && req.len() > 4000, "{}", req.len());
+    let r = ws_exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_ws_alive(&k);
+}
+
+#[test]
+fn a_never_finished_frame_is_closed_after_the_timeouts_while_others_are_served() {
+    let (k, _dir) = raw_daemon("tcp_msg_data_timeout = 1\ntcp_connection_lifetime = 2", "");
+    // The first message never finishes: tcp_msg_data_timeout.
+    let mut first = open(k.ws());
+    let opened = Instant::now();
+    let mut bytes = frame_header(true, OP_TEXT, 200, MASK);
+    bytes.extend_from_slice(&[b'z'; 50]);
+    first.write_all(&bytes).unwrap();
+    // Meanwhile another phone is served.
+    assert_ws_alive(&k);
+    let close = wait_close(&mut first, Duration::from_secs(5), "unfinished first frame");
+    let took = opened.elapsed();
+    if let Some(c) = close {
+        assert_eq!(c.close_code(), Some(1000), "{c:?}");
+    }
+    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+
+    // After a whole message (an OPTIONS: no binding), an unfinished one:
+    // tcp_connection_lifetime, counted from the last whole message.
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    let r = ws_exchange(&mut s, &options);
+    assert_eq!(r.status, 501, "{}", r.raw);
+    let last = Instant::now();
+    s.write_all(&bytes).unwrap();
+    assert_ws_alive(&k);
+    let close = wait_close(&mut s, Duration::from_secs(6), "unfinished second frame");
+    let took = last.elapsed();
+    if let Some(c) = close {
+        assert_eq!(c.close_code(), Some(1000), "{c:?}");
+    }
+    assert!(took >= Duration::from_millis(1900), "closed after {took:?}");
+    assert_ws_alive(&k);
+}
+
+#[test]
+fn a_close_in_the_middle_of_a_fragmented_message_is_answered() {
+    let (k, _dir) = raw_daemon("", "");
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    let req = ws_register_request("gina", port, 600);
+    let (a, _rest) = req.split_at(40);
+    s.write_all(&frame(false, OP_TEXT, a.as_bytes(), MASK))
+        .unwrap();
+    let mut close = 1000u16.to_be_bytes().to_vec();
+    close.extend_from_slice(b"bye");
+    s.write_all(&frame(true, OP_CLOSE, &close, MASK)).unwrap();
+    let answer = wait_close(&mut s, REPLY_TIMEOUT, "Close mid-message").expect("a Close back");
+    assert_eq!(answer.close_code(), Some(1000), "{answer:?}");
+    assert_eof(&mut s, "Close mid-message");
+    // The half message registered nothing.
+    assert_eq!(lookup(&k, "gina"), None);
+    assert_ws_alive(&k);
+}
+
+#[test]
+fn an_unmasked_client_frame_closes_with_1002() {
+    let (k, _dir) = raw_daemon("", "");
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    let req = ws_register_request("hank", port, 600);
+    s.write_all(&frame(true, OP_TEXT, req.as_bytes(), None))
+        .unwrap();
+    let close = wait_close(&mut s, REPLY_TIMEOUT, "unmasked frame").expect("a Close frame");
+    assert_eq!(close.close_code(), Some(1002), "{close:?}");
+    assert_eof(&mut s, "unmasked frame");
+    assert_eq!(lookup(&k, "hank"), None);
+    assert_ws_alive(&k);
+}
+
+#[test]
+fn a_client_ping_gets_its_pong() {
+    let (k, _dir) = raw_daemon("", "");
+    let mut s = open(k.ws());
+    s.write_all(&frame(true, OP_PING, b"are you there", MASK))
+        .unwrap();
+    let pong = must_read(&mut s, "a Pong");
+    assert_eq!(pong.opcode, OP_PONG, "{pong:?}");
+    assert_eq!(pong.payload, b"are you there");
+    // The connection is still usable.
+    let port = s.local_addr().unwrap().port();
+    let r = ws_exchange(&mut s, &ws_register_request("ivan", port, 600));
+    assert_eq!(r.status, 200, "{}", r.raw);
+}
+
+#[test]
+fn a_registered_client_that_never_answers_pings_is_closed_as_lost() {
+    let (k, _dir) = raw_daemon("", "keepalive_timeout = 1");
+    // Before the REGISTER: the daemon's silence starts after it.
+    let since = Instant::now();
+    let mut mute = ws_register(&k, "mute");
+    let mut polite = ws_register(&k, "polite");
+
+    // The polite one answers every Ping, in a thread, for 4 s.
+    let answering = std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(4);
+        let mut pings = 0;
+        while let Some(f) = read_frame(
+            &mut polite,
+            deadline.saturating_duration_since(Instant::now()),
+        ) {
+            assert_eq!(f.opcode, OP_PING, "{f:?}");
+            pings += 1;
+            polite
+                .write_all(&frame(true, OP_PONG, &f.payload, MASK))
+                .unwrap();
+        }
+        (pings, polite)
+    });
+
+    let ping = must_read(&mut mute, "a keepalive Ping");
+    assert_eq!(ping.opcode, OP_PING, "{ping:?}");
+    assert!(
+        since.elapsed() >= Duration::from_millis(950),
+        "pinged after {:?}",
+        since.elapsed()
+    );
+    // No Pong: closed as lost (no Close frame is owed to a lost peer).
+    let end = wait_close(&mut mute, Duration::from_secs(5), "mute client");
+    assert!(end.is_none(), "{end:?}");
+    let gone = lookup_until(&k, "mute", Duration::from_secs(5), Option::is_none);
+    assert_eq!(gone, None, "the lost client's binding stayed");
+    assert_eq!(stat_until(&k, "websocket:ws_keepalive_lost", 1), 1);
+
+    let (pings, mut polite) = answering.join().unwrap();
+    assert!(pings >= 2, "the polite client got {pings} Pings in 4 s");
+    assert!(
+        lookup(&k, "polite").is_some(),
+        "the polite client was dropped"
+    );
+    let port = polite.local_addr().unwrap().port();
+    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    assert_eq!(ws_exchange(&mut polite, &options).status, 501);
+    assert_eq!(stat(&k, "websocket:ws_keepalive_lost"), 1);
+    assert_ws_alive(&k);
+}
