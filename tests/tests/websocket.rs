@@ -274,6 +274,7 @@ fn jssip_registers_over_ws_and_unregisters() {
     assert_eq!(lookup(&k, "alice"), None);
     ua.command("quit");
     ua.wait_for("quit");
+    assert_eq!(stat_until(&k, "websocket:ws_current_connections", 0), 0);
 }
 
 #[test]
@@ -655,38 +656,50 @@ fn a_frame_over_max_message_size_closes_with_1009_without_being_read() {
 
 #[test]
 fn a_never_finished_frame_is_closed_after_the_timeouts_while_others_are_served() {
-    let (k, _dir) = raw_daemon("tcp_msg_data_timeout = 1\ntcp_connection_lifetime = 2", "");
-    // The first message never finishes: tcp_msg_data_timeout.
-    let mut first = open(k.ws());
-    let opened = Instant::now();
+    let (k, _dir) = raw_daemon("tcp_msg_data_timeout = 1\ntcp_connection_lifetime = 3", "");
     let mut bytes = frame_header(true, OP_TEXT, 200, MASK);
     bytes.extend_from_slice(&[b'z'; 50]);
+    // Lower bounds are from before the daemon starts counting, upper ones
+    // from after.
+    //
+    // The first message never finishes: tcp_msg_data_timeout (1 s), not
+    // tcp_connection_lifetime (3 s).
+    let before = Instant::now();
+    let mut first = open(k.ws());
+    let after = Instant::now();
     first.write_all(&bytes).unwrap();
     // Meanwhile another phone is served.
     assert_ws_alive(&k);
-    let close = wait_close(&mut first, Duration::from_secs(5), "unfinished first frame");
-    let took = opened.elapsed();
-    if let Some(c) = close {
-        assert_eq!(c.close_code(), Some(1000), "{c:?}");
-    }
-    assert!(took >= Duration::from_millis(900), "closed after {took:?}");
+    let close = wait_close(&mut first, Duration::from_secs(6), "unfinished first frame")
+        .expect("a Close frame");
+    assert_eq!(close.close_code(), Some(1000), "{close:?}");
+    assert_eof(&mut first, "unfinished first frame");
+    let (min, max) = (before.elapsed(), after.elapsed());
+    assert!(min >= Duration::from_secs(1), "closed after {min:?}");
+    assert!(
+        max < Duration::from_millis(2500),
+        "closed after {max:?}, not tcp_msg_data_timeout"
+    );
 
     // After a whole message (an OPTIONS: no binding), an unfinished one:
     // tcp_connection_lifetime, counted from the last whole message.
     let mut s = open(k.ws());
     let port = s.local_addr().unwrap().port();
     let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    let before = Instant::now();
     let r = ws_exchange(&mut s, &options);
     assert_eq!(r.status, 501, "{}", r.raw);
-    let last = Instant::now();
     s.write_all(&bytes).unwrap();
     assert_ws_alive(&k);
-    let close = wait_close(&mut s, Duration::from_secs(6), "unfinished second frame");
-    let took = last.elapsed();
-    if let Some(c) = close {
-        assert_eq!(c.close_code(), Some(1000), "{c:?}");
-    }
-    assert!(took >= Duration::from_millis(1900), "closed after {took:?}");
+    let close = wait_close(&mut s, Duration::from_secs(8), "unfinished second frame")
+        .expect("a Close frame");
+    assert_eq!(close.close_code(), Some(1000), "{close:?}");
+    assert_eof(&mut s, "unfinished second frame");
+    let took = before.elapsed();
+    assert!(
+        took >= Duration::from_secs(3),
+        "closed after {took:?}, before tcp_connection_lifetime"
+    );
     assert_ws_alive(&k);
 }
 
@@ -790,4 +803,72 @@ fn a_registered_client_that_never_answers_pings_is_closed_as_lost() {
     assert_eq!(ws_exchange(&mut polite, &options).status, 501);
     assert_eq!(stat(&k, "websocket:ws_keepalive_lost"), 1);
     assert_ws_alive(&k);
+}
+
+#[test]
+fn an_unfinished_upgrade_is_closed_after_handshake_timeout_and_counted() {
+    let (k, _dir) = raw_daemon("", "handshake_timeout = 1");
+    let before = Instant::now();
+    let mut s = tcp_connect(k.ws());
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n")
+        .unwrap();
+    let after = Instant::now();
+    // Meanwhile a whole upgrade is served.
+    assert_ws_alive(&k);
+    assert!(
+        matches!(
+            wait_closed(&mut s, Duration::from_secs(5)),
+            Closed::Yes { .. }
+        ),
+        "an unfinished upgrade stayed open"
+    );
+    assert!(
+        before.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        before.elapsed()
+    );
+    assert!(
+        after.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        after.elapsed()
+    );
+    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 1), 1);
+    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 1);
+}
+
+#[test]
+fn a_sip_message_in_fragments_or_a_binary_frame_is_one_request() {
+    const OP_BINARY: u8 = 0x2;
+    let (k, _dir) = raw_daemon("", "");
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    // Binary: the reply is still text.
+    let req = ws_register_request("jane", port, 600);
+    s.write_all(&frame(true, OP_BINARY, req.as_bytes(), MASK))
+        .unwrap();
+    let f = must_read(&mut s, "the reply to a binary REGISTER");
+    assert_eq!(f.opcode, OP_TEXT, "{f:?}");
+    assert_eq!(Response::parse(&f.payload).unwrap().status, 200);
+    // Three fragments with a Ping between them: one REGISTER, one reply.
+    let req = ws_register_request("kate", port, 600);
+    let (a, rest) = req.as_bytes().split_at(30);
+    let (b, c) = rest.split_at(30);
+    s.write_all(&frame(false, OP_TEXT, a, MASK)).unwrap();
+    s.write_all(&frame(false, OP_CONT, b, MASK)).unwrap();
+    s.write_all(&frame(true, OP_PING, b"mid", MASK)).unwrap();
+    s.write_all(&frame(true, OP_CONT, c, MASK)).unwrap();
+    let pong = must_read(&mut s, "the Pong between fragments");
+    assert_eq!(
+        (pong.opcode, pong.payload.as_slice()),
+        (OP_PONG, &b"mid"[..])
+    );
+    let f = must_read(&mut s, "the reply to a fragmented REGISTER");
+    assert_eq!(f.opcode, OP_TEXT, "{f:?}");
+    let r = Response::parse(&f.payload).unwrap();
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert!(lookup(&k, "jane").is_some() && lookup(&k, "kate").is_some());
+    // Nothing more came: the next reply is the next request's.
+    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    let r = ws_exchange(&mut s, &options);
+    assert_eq!(r.status, 501, "{}", r.raw);
 }
