@@ -509,7 +509,15 @@ fn ws_register_request(aor: &str, port: u16, expires: u32) -> String {
 fn ws_exchange(s: &mut TcpStream, msg: &str) -> Response {
     s.write_all(&frame(true, OP_TEXT, msg.as_bytes(), MASK))
         .expect("write frame");
-    let f = must_read(s, "a SIP reply");
+    // A keepalive Ping may come first: answered, as a phone does.
+    let f = loop {
+        let f = must_read(s, "a SIP reply");
+        if f.opcode != OP_PING {
+            break f;
+        }
+        s.write_all(&frame(true, OP_PONG, &f.payload, MASK))
+            .expect("write Pong");
+    };
     assert!(f.fin, "{f:?}");
     assert_eq!(f.opcode, OP_TEXT, "replies go as text frames: {f:?}");
     Response::parse(&f.payload).unwrap_or_else(|e| panic!("bad reply: {e}"))
@@ -556,6 +564,12 @@ fn assert_eof(s: &mut TcpStream, what: &str) {
         matches!(wait_closed(s, REPLY_TIMEOUT), Closed::Yes { .. }),
         "{what}: the connection stayed open after the Close"
     );
+}
+
+/// Every connection the test opened is closed (after the test dropped
+/// its own): none leaks in the daemon's count.
+fn assert_no_connections_left(k: &Kamrs) {
+    assert_eq!(stat_until(k, "websocket:ws_current_connections", 0), 0);
 }
 
 fn raw_daemon(top: &str, websocket: &str) -> (Kamrs, TempDir) {
@@ -652,6 +666,8 @@ fn a_frame_over_max_message_size_closes_with_1009_without_being_read() {
     let r = ws_exchange(&mut s, &req);
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_ws_alive(&k);
+    drop(s);
+    assert_no_connections_left(&k);
 }
 
 #[test]
@@ -701,6 +717,7 @@ fn a_never_finished_frame_is_closed_after_the_timeouts_while_others_are_served()
         "closed after {took:?}, before tcp_connection_lifetime"
     );
     assert_ws_alive(&k);
+    assert_no_connections_left(&k);
 }
 
 #[test]
@@ -721,6 +738,7 @@ fn a_close_in_the_middle_of_a_fragmented_message_is_answered() {
     // The half message registered nothing.
     assert_eq!(lookup(&k, "gina"), None);
     assert_ws_alive(&k);
+    assert_no_connections_left(&k);
 }
 
 #[test]
@@ -736,6 +754,7 @@ fn an_unmasked_client_frame_closes_with_1002() {
     assert_eof(&mut s, "unmasked frame");
     assert_eq!(lookup(&k, "hank"), None);
     assert_ws_alive(&k);
+    assert_no_connections_left(&k);
 }
 
 #[test]
@@ -803,6 +822,12 @@ fn a_registered_client_that_never_answers_pings_is_closed_as_lost() {
     assert_eq!(ws_exchange(&mut polite, &options).status, 501);
     assert_eq!(stat(&k, "websocket:ws_keepalive_lost"), 1);
     assert_ws_alive(&k);
+    drop(polite);
+    assert_no_connections_left(&k);
+    assert_eq!(
+        lookup_until(&k, "polite", Duration::from_secs(5), Option::is_none),
+        None
+    );
 }
 
 #[test]
@@ -834,6 +859,7 @@ fn an_unfinished_upgrade_is_closed_after_handshake_timeout_and_counted() {
     );
     assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 1), 1);
     assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 1);
+    assert_no_connections_left(&k);
 }
 
 #[test]
@@ -871,4 +897,22 @@ fn a_sip_message_in_fragments_or_a_binary_frame_is_one_request() {
     let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
     let r = ws_exchange(&mut s, &options);
     assert_eq!(r.status, 501, "{}", r.raw);
+}
+
+#[test]
+fn a_crlf_keepalive_in_a_message_is_not_a_request() {
+    let (k, _dir) = raw_daemon("", "");
+    let mut s = ws_register(&k, "lena");
+    for ka in ["\r\n\r\n", "\r\n"] {
+        s.write_all(&frame(true, OP_TEXT, ka.as_bytes(), MASK))
+            .unwrap();
+    }
+    // The next frame is the OPTIONS's 501: nothing answered the CRLFs.
+    let port = s.local_addr().unwrap().port();
+    let call_id = unique();
+    let options = via_transport(&sip_request("OPTIONS", &call_id, 1, port, &[]), "WS");
+    let r = ws_exchange(&mut s, &options);
+    assert_eq!(r.status, 501, "{}", r.raw);
+    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+    assert!(lookup(&k, "lena").is_some());
 }
