@@ -469,7 +469,7 @@ fn read_frame(s: &mut TcpStream, timeout: Duration) -> Option<Frame> {
         127 => u64::from_be_bytes(read_exact_timeout(s, 8, left())?.try_into().unwrap()),
         n => n as u64,
     };
-    assert!(len < 1 << 20, "a {len}-byte server frame");
+    assert!(len < 8 << 20, "a {len}-byte server frame");
     let payload = if len == 0 {
         Vec::new()
     } else {
@@ -915,4 +915,130 @@ fn a_crlf_keepalive_in_a_message_is_not_a_request() {
     assert_eq!(r.status, 501, "{}", r.raw);
     assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
     assert!(lookup(&k, "lena").is_some());
+}
+
+#[test]
+fn an_upgrade_with_endless_headers_is_refused_before_the_handshake_timeout() {
+    // The handshake timeout is far: what ends it is a bound on its size.
+    let (k, _dir) = raw_daemon("", "handshake_timeout = 30");
+    let mut s = tcp_connect(k.ws());
+    let start = Instant::now();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nSec-WebSocket-Protocol: sip\r\n")
+        .unwrap();
+    let line = format!("X-Junk: {}\r\n", "j".repeat(1000));
+    let mut sent = 0;
+    // Up to 1 MiB of header lines; the daemon may hang up on the way.
+    while sent < 1 << 20 {
+        if s.write_all(line.as_bytes()).is_err() {
+            break;
+        }
+        sent += line.len();
+    }
+    assert!(
+        matches!(
+            wait_closed(&mut s, Duration::from_secs(10)),
+            Closed::Yes { .. }
+        ),
+        "an upgrade with {sent} bytes of headers is still open"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 1), 1);
+    assert_ws_alive(&k);
+    drop(s);
+    assert_no_connections_left(&k);
+}
+
+/// The daemon's peak resident memory (kB).
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
+}
+
+/// Waits until the daemon closed or reset the connection, without reading
+/// (reading would drain what it is blocked on): poll's POLLRDHUP comes
+/// with a FIN even with data unread. How long it took, or None.
+fn wait_hangup(stream: &TcpStream, timeout: Duration) -> Option<Duration> {
+    use std::os::fd::AsRawFd;
+    let t0 = Instant::now();
+    let deadline = t0 + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let mut fds = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for a socket we own, for the call only.
+        let rc = unsafe { libc::poll(&mut fds, 1, ms) };
+        if rc > 0 && fds.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return Some(t0.elapsed());
+        }
+    }
+}
+
+#[test]
+fn a_websocket_peer_that_never_reads_is_closed_after_tcp_send_timeout() {
+    let (k, _dir) = raw_daemon(
+        "max_message_size = 4194304\nmax_line_length = 65536\nmax_contacts = 5000\n\
+         contact_max_size = 600\ntcp_send_timeout = 2",
+        "",
+    );
+    // `big` gets 1,000 bindings of about 500 bytes: every query's 200 is
+    // half a megabyte. Its connection stays open (the bindings go with it).
+    let mut setup = open(k.ws());
+    let port = setup.local_addr().unwrap().port();
+    let pad = "p".repeat(440);
+    let contacts: Vec<String> = (0..1000)
+        .map(|i| format!("<sip:big{i}-{pad}@{i}.invalid;transport=ws>"))
+        .collect();
+    let mut req = register("big", None, Some(600), &unique(), 1, port, "raw-ws");
+    let lines: String = contacts
+        .chunks(100)
+        .map(|c| format!("Contact: {}\r\n", c.join(", ")))
+        .collect();
+    req = via_transport(&req, "WS").replacen("Expires:", &format!("{lines}Expires:"), 1);
+    let r = ws_exchange(&mut setup, &req);
+    assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(500)]);
+    assert_eq!(r.values("Contact").len(), 1000);
+    let before = peak_rss_kb(k.pid());
+
+    // 200 queries (100 MB of replies) from a peer that never reads.
+    let mut hog = open(k.ws());
+    let port = hog.local_addr().unwrap().port();
+    hog.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut queries = Vec::new();
+    for _ in 0..200 {
+        let q = via_transport(
+            &register("big", None, None, &unique(), 1, port, "hog"),
+            "WS",
+        );
+        queries.extend(frame(true, OP_TEXT, q.as_bytes(), MASK));
+    }
+    // The daemon takes one request at a time: it may stop reading first.
+    let _ = hog.write_all(&queries);
+    let closed = wait_hangup(&hog, Duration::from_secs(20));
+    let grown_mb = peak_rss_kb(k.pid()).saturating_sub(before) / 1024;
+    let closed = closed.expect("the daemon must close a WebSocket that does not read");
+    assert!(closed < Duration::from_secs(15), "closed after {closed:?}");
+    assert!(
+        grown_mb < 12,
+        "peak RSS grew by {grown_mb} MB for one WebSocket that never reads"
+    );
+    assert_eq!(stat_until(&k, "tcp:send_timeout", 1), 1);
+    // The setup connection and everyone else are still served.
+    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    assert_eq!(ws_exchange(&mut setup, &options).status, 501);
+    assert_ws_alive(&k);
 }
