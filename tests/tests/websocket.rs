@@ -1042,3 +1042,43 @@ fn a_websocket_peer_that_never_reads_is_closed_after_tcp_send_timeout() {
     assert_eq!(ws_exchange(&mut setup, &options).status, 501);
     assert_ws_alive(&k);
 }
+
+#[test]
+fn nat_keepalive_options_reach_a_websocket_binding_over_its_connection() {
+    let (k, _dir) = raw_daemon("ka_mode = 1\nka_interval = 1", "");
+    let mut s = ws_register(&k, "olga");
+    let f = read_frame(&mut s, Duration::from_secs(10)).expect("a keepalive OPTIONS");
+    assert_eq!(f.opcode, OP_TEXT, "{f:?}");
+    let options = String::from_utf8(f.payload).expect("UTF-8");
+    assert!(options.starts_with("OPTIONS sip:olga@"), "{options}");
+    assert!(options.contains("Via: SIP/2.0/WS "), "{options}");
+    s.write_all(&frame(
+        true,
+        OP_TEXT,
+        answer_options(&options).as_bytes(),
+        MASK,
+    ))
+    .unwrap();
+    assert_eq!(stat_until(&k, "usrloc:ka_answered", 1), 1);
+    let l = lookup(&k, "olga").expect("olga");
+    assert!(
+        l["Contacts"][0]["Contact"]["KA-Roundtrip"]
+            .as_u64()
+            .is_some_and(|rtt| rtt > 0),
+        "{l}"
+    );
+}
+
+#[test]
+fn a_crlf_nat_keepalive_to_a_websocket_goes_as_a_ping() {
+    let (k, _dir) = raw_daemon("ka_mode = 1\nka_interval = 1\nka_method = \"CRLF\"", "");
+    let mut s = ws_register(&k, "pavel");
+    let f = read_frame(&mut s, Duration::from_secs(10)).expect("a keepalive");
+    assert_eq!(f.opcode, OP_PING, "not a WebSocket Ping: {f:?}");
+    s.write_all(&frame(true, OP_PONG, &f.payload, MASK))
+        .unwrap();
+    let port = s.local_addr().unwrap().port();
+    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    assert_eq!(ws_exchange(&mut s, &options).status, 501);
+    assert!(lookup(&k, "pavel").is_some());
+}
