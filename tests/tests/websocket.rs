@@ -1082,3 +1082,56 @@ fn a_crlf_nat_keepalive_to_a_websocket_goes_as_a_ping() {
     assert_eq!(ws_exchange(&mut s, &options).status, 501);
     assert!(lookup(&k, "pavel").is_some());
 }
+
+#[test]
+fn a_websocket_whose_last_binding_expires_is_closed() {
+    let (k, _dir) = raw_daemon("min_expires = 1", "");
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    let r = ws_exchange(&mut s, &ws_register_request("quinn", port, 2));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let registered = Instant::now();
+    let close = wait_close(
+        &mut s,
+        Duration::from_secs(15),
+        "expired binding's WebSocket",
+    )
+    .expect("a Close frame");
+    assert_eq!(close.close_code(), Some(1000), "{close:?}");
+    assert!(
+        registered.elapsed() >= Duration::from_millis(1500),
+        "closed after {:?}, before its binding expired",
+        registered.elapsed()
+    );
+    assert_eof(&mut s, "expired binding's WebSocket");
+    assert_eq!(lookup(&k, "quinn"), None);
+    assert_no_connections_left(&k);
+}
+
+#[test]
+fn an_unregistered_websocket_stays_open_and_can_register_again() {
+    let (k, _dir) = raw_daemon("", "");
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    let req = ws_register_request("rita", port, 600);
+    let r = ws_exchange(&mut s, &req);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let unreg = req
+        .replace("Expires: 600", "Expires: 0")
+        .replace("CSeq: 1 ", "CSeq: 2 ");
+    let r = ws_exchange(&mut s, &unreg);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(lookup(&k, "rita"), None);
+    // Not closed (close_expired_tcp is about expiry, not a phone's own
+    // unregistration): the same connection registers again.
+    let again = req.replace("CSeq: 1 ", "CSeq: 3 ");
+    let r = ws_exchange(&mut s, &again);
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let l = lookup(&k, "rita").expect("rita again");
+    assert_eq!(binding(&l).2, format!("ws:{}", k.ws()), "{l}");
+    drop(s);
+    assert_eq!(
+        lookup_until(&k, "rita", Duration::from_secs(5), Option::is_none),
+        None
+    );
+}
