@@ -1202,3 +1202,67 @@ fn plain_http_on_the_wss_port_is_closed_without_an_upgrade() {
     assert_eq!(stat_until(&k, "websocket:wss_current_connections", 0), 0);
     assert_ws_alive(&k);
 }
+
+#[test]
+fn protocol_errors_close_with_1002_and_bad_utf8_with_1007() {
+    let (k, _dir) = raw_daemon("", "");
+    let rsv1 = {
+        let mut f = frame(true, OP_TEXT, b"x", MASK);
+        f[0] |= 0x40;
+        f
+    };
+    let text_in_text = {
+        let mut f = frame(false, OP_TEXT, b"x", MASK);
+        f.extend(frame(true, OP_TEXT, b"y", MASK));
+        f
+    };
+    let cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("a reserved opcode", frame(true, 0x3, b"x", MASK), 1002),
+        ("RSV1 without an extension", rsv1, 1002),
+        ("a fragmented Ping", frame(false, OP_PING, b"x", MASK), 1002),
+        (
+            "a 200-byte Ping",
+            frame(true, OP_PING, &[b'p'; 200], MASK),
+            1002,
+        ),
+        (
+            "a continuation first",
+            frame(true, OP_CONT, b"x", MASK),
+            1002,
+        ),
+        ("a text frame inside a text message", text_in_text, 1002),
+        ("a 1-byte Close", frame(true, OP_CLOSE, b"x", MASK), 1002),
+        (
+            "non-UTF-8 in a text message",
+            frame(true, OP_TEXT, b"OPTIONS sip:\xff\xfe SIP/2.0\r\n", MASK),
+            1007,
+        ),
+    ];
+    for (what, bytes, code) in cases {
+        let mut s = open(k.ws());
+        s.write_all(&bytes).unwrap();
+        let close = wait_close(&mut s, REPLY_TIMEOUT, what).expect("a Close frame");
+        assert_eq!(close.close_code(), Some(code), "{what}: {close:?}");
+        assert_eof(&mut s, what);
+    }
+    // The same bytes in a binary message are a (bad) SIP request: no close.
+    let mut s = open(k.ws());
+    s.write_all(&frame(
+        true,
+        0x2,
+        b"OPTIONS sip:\xff\xfe SIP/2.0\r\n\r\n",
+        MASK,
+    ))
+    .unwrap();
+    let port = s.local_addr().unwrap().port();
+    let call_id = unique();
+    let options = via_transport(&sip_request("OPTIONS", &call_id, 1, port, &[]), "WS");
+    // Without a Via the garbage cannot be answered: the next reply is the
+    // OPTIONS's.
+    let r = ws_exchange(&mut s, &options);
+    assert_eq!(r.status, 501, "{}", r.raw);
+    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+    drop(s);
+    assert_ws_alive(&k);
+    assert_no_connections_left(&k);
+}
