@@ -12,7 +12,8 @@
 //! - there is no stream framing: tungstenite reassembles fragments,
 //!   unmasks, answers Pings and enforces `max_message_size` per message
 //!   and per frame; a message over it closes with 1009, a protocol error
-//!   with 1002, a peer's Close is answered;
+//!   with 1002, a text message that is not UTF-8 with 1007, a peer's Close
+//!   is answered;
 //! - requests are taken one message at a time, each answered (a commit
 //!   awaited in order) before the next is read: replies cannot pile up;
 //! - silence: `tcp_msg_data_timeout` for the first message,
@@ -192,6 +193,8 @@ enum End {
     Shutdown,
     BindingsGone,
     TooLarge,
+    /// A text message (or a Close reason) that is not UTF-8.
+    NotUtf8,
     Protocol(String),
     Io(String),
     WriteTimeout,
@@ -209,6 +212,7 @@ impl std::fmt::Display for End {
             End::Shutdown => f.write_str("shutting down"),
             End::BindingsGone => f.write_str("its last binding expired (close_expired_tcp)"),
             End::TooLarge => f.write_str("message over max_message_size"),
+            End::NotUtf8 => f.write_str("text message not valid UTF-8"),
             End::Protocol(e) => write!(f, "WebSocket protocol error: {e}"),
             End::Io(e) => write!(f, "read error: {e}"),
             End::WriteTimeout => f.write_str("peer did not read within tcp_send_timeout"),
@@ -250,6 +254,9 @@ pub(super) async fn serve<S: SipStream>(conn: Connection, stream: S, shutdown: S
     conn.ended(matches!(end, End::Shutdown));
     let close = match &end {
         End::TooLarge => Some((CloseCode::Size, "message too big")),
+        // RFC 6455 §7.4.1: 1007 for data not consistent with the type of
+        // the message, such as non-UTF-8 in a text message.
+        End::NotUtf8 => Some((CloseCode::Invalid, "text message not UTF-8")),
         End::Protocol(_) => Some((CloseCode::Protocol, "protocol error")),
         End::Shutdown => Some((CloseCode::Away, "server stopping")),
         End::Idle | End::NoFirstMessage | End::BindingsGone => Some((CloseCode::Normal, "")),
@@ -435,6 +442,7 @@ fn ended_by(e: WsError) -> End {
     match e {
         WsError::ConnectionClosed | WsError::AlreadyClosed => End::PeerClosed,
         WsError::Capacity(_) => End::TooLarge,
+        WsError::Utf8(_) => End::NotUtf8,
         WsError::Io(e) => End::Io(e.to_string()),
         other => End::Protocol(other.to_string()),
     }
