@@ -163,7 +163,7 @@ def kamailio(name, cert, key):
     try:
         k = H.Kamailio(name, template=KAMAILIO_TLS_CFG, tls_port=tls_port, maxconn=MAXCONN,
                        tcp_children=KAM_TCP_CHILDREN,
-                       nofile=NOFILE, cert=cert, key=key)
+                       nofile=resource.getrlimit(resource.RLIMIT_NOFILE)[0], cert=cert, key=key)
     finally:
         H.KAM_SHM_MB = old
     k.tls_port = tls_port
@@ -284,6 +284,12 @@ def report(res):
     lines.append("| server CPU per handshake (µs), as handshakes per CPU-second | "
                  + " | ".join(f"{cpu[s]:.0f} ({1e6/cpu[s]:.0f}/s)" for s in SYSTEMS)
                  + f" | {cr:.2f}× the rate | ≥ 1× {'met' if cr >= 1 else 'missed'} |")
+    if res.get("fd_limit"):
+        fd = res["fd_limit"]
+        lines += ["", f"This machine's descriptor limit is {fd['hard_limit']} per process and "
+                  "cannot be raised (no CAP_SYS_RESOURCE), so the largest step was "
+                  f"{max(fd['steps_capped_to']):,} connections instead of the "
+                  f"{max(int(x) for x in os.environ.get('STEPS', '10000,50000').split(',')):,} asked for."]
     lines += ["", "Raw numbers: bench/tls-results.json.", ""]
     return "\n".join(lines)
 
@@ -303,20 +309,38 @@ def write_results(res):
     print(section)
 
 
-def main():
+def raise_nofile():
+    """Raises the descriptor limit to NOFILE (the servers and the load
+    generator inherit it). Where the hard limit cannot be raised (no
+    CAP_SYS_RESOURCE, as in some containers), steps above what it allows
+    are lowered to it, and the report says so."""
+    global STEPS, MAXCONN
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = max(NOFILE, soft)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
+        return None
     except (ValueError, OSError) as e:
-        log(f"cannot raise the descriptor limit to {want} ({e}); run as root or raise it first")
-        raise
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        cap = hard - 1500
+        capped = sorted({min(s, cap) for s in STEPS})
+        log(f"cannot raise the descriptor limit to {want} ({e}): the hard limit is {hard}, "
+            f"so the steps {STEPS} become {capped}")
+        STEPS = capped
+        MAXCONN = max(STEPS) + 1000
+        return {"hard_limit": hard, "asked": want, "steps_capped_to": capped}
+
+
+def main():
+    fd_cap = raise_nofile()
     cert, key = certificate()
     res = {"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
            "machine": f"{os.cpu_count()} CPUs",
            "config": {"steps": STEPS, "sources": SOURCES, "concurrency": CONCURRENCY,
                       "hs_secs": HS_SECS, "rounds": ROUNDS, "workers": WORKERS},
            "runs": {s: [] for s in SYSTEMS}}
+    if fd_cap:
+        res["fd_limit"] = fd_cap
     try:
         for rnd in range(ROUNDS):
             order = SYSTEMS if rnd % 2 == 0 else list(reversed(SYSTEMS))
