@@ -44,14 +44,9 @@ use crate::stats::CoreStats;
 /// freed; retrying at once would spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
-/// Receive buffers start small and double up to `max_message_size`, so
-/// thousands of idle phones cost kilobytes, not 64 KiB, each.
+/// Receive buffers start small and double up to `max_message_size`; an
+/// idle connection holds none (see `read_some`).
 const INITIAL_BUFFER: usize = 4096;
-
-/// Reply buffers bigger than this after a write are given back to the
-/// allocator: one burst of large replies must not leave every connection
-/// holding `tcp_conn_wq_max` for the rest of its life.
-const KEEP_OUTPUT_CAPACITY: usize = 64 * 1024;
 
 /// After we decide to close (bad framing, over-size message) we stop
 /// sending and discard what the peer still sends for at most this long.
@@ -63,19 +58,33 @@ const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// A byte stream a SIP connection runs on: plain TCP or TLS over TCP.
 pub trait SipStream: AsyncRead + AsyncWrite + Unpin + Send {
-    /// The TCP socket underneath, for socket options.
+    /// The TCP socket underneath, for socket options and readiness.
     fn tcp(&self) -> &TcpStream;
+
+    /// Whether input waits inside the stream itself, not in the kernel:
+    /// then a read returns at once although the socket is not readable.
+    fn holds_input(&self) -> bool;
 }
 
 impl SipStream for TcpStream {
     fn tcp(&self) -> &TcpStream {
         self
     }
+
+    fn holds_input(&self) -> bool {
+        false
+    }
 }
 
 impl SipStream for tokio_rustls::server::TlsStream<TcpStream> {
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
+    }
+
+    /// rustls decrypts every whole record it has read; it wants no more
+    /// from the socket only while some plaintext (or a close) is waiting.
+    fn holds_input(&self) -> bool {
+        !self.get_ref().1.wants_read()
     }
 }
 
@@ -296,14 +305,23 @@ impl Connection {
         // pipelined replies are batched into one write below anyway.
         let _ = stream.set_nodelay(true);
         let proto = self.peer.proto;
+        // Every transport but plain TCP is boxed: a task's future is as
+        // large as its largest branch, and the TLS and WebSocket ones hold
+        // a whole TLS session and WebSocket state inline (12 KiB per idle
+        // TCP phone before they were boxed).
         if !proto.is_secure() {
             if proto.is_websocket() {
-                super::ws::serve(self, stream, shutdown).await;
+                Box::pin(super::ws::serve(self, stream, shutdown)).await;
             } else {
                 self.run(stream, shutdown).await;
             }
             return;
         }
+        Box::pin(self.start_tls(stream, shutdown)).await;
+    }
+
+    async fn start_tls(self, stream: TcpStream, shutdown: Shutdown) {
+        let proto = self.peer.proto;
         let Some(tls) = self.settings.tls.clone() else {
             // The config check refuses tls: and wss: without [tls].
             tracing::error!(remote = %self.peer.remote, "{proto} connection closed: no [tls] certificate is loaded");
@@ -322,8 +340,8 @@ impl Connection {
     async fn run<S: SipStream>(self, mut stream: S, shutdown: Shutdown) {
         let proto = self.peer.proto;
         tracing::debug!(remote = %self.peer.remote, %proto, "connection open");
-        let mut flow = self.peer.conn.map(|c| self.flows.open_conn(c));
-        let close = self.serve(&mut stream, shutdown, flow.as_mut()).await;
+        let flow = self.peer.conn.map(|c| self.flows.open_conn(c));
+        let close = self.serve(&mut stream, shutdown, flow.as_ref()).await;
         // Unregistered before the bindings hear of it below, so nothing
         // is queued for a connection that is gone.
         drop(flow);
@@ -371,14 +389,17 @@ impl Connection {
         &self,
         stream: &mut S,
         mut shutdown: Shutdown,
-        mut flow: Option<&mut ConnGuard>,
+        flow: Option<&ConnGuard>,
     ) -> Close {
         let limits = self.router.limits();
         let cap = limits.max_message_size.max(1);
         let queue_max = self.settings.write_queue_max.max(1);
         let total_max = self.settings.write_queue_total_max;
         let mut share = QueueShare::new(self.router.stats());
-        let mut buf = vec![0u8; INITIAL_BUFFER.min(cap)];
+        // Empty while the connection is idle: taken when bytes arrive and
+        // given back once they are all handled, so an idle phone's
+        // connection holds no buffer.
+        let mut buf: Vec<u8> = Vec::new();
         let mut filled = 0;
         let mut deadline = ReadDeadline::new(
             Instant::now(),
@@ -388,8 +409,8 @@ impl Connection {
         // One reply at a time from the router, appended to `pending`, which
         // is written once per read: pipelined requests are answered in
         // order with one syscall.
-        let mut out = Vec::with_capacity(2048);
-        let mut pending = Vec::with_capacity(2048);
+        let mut out = Vec::new();
+        let mut pending = Vec::new();
         loop {
             let mut start = 0;
             let mut messages = 0;
@@ -472,10 +493,10 @@ impl Connection {
                 if let Err(e) = self.write(stream, &pending).await {
                     return e;
                 }
-                pending.clear();
                 share.set(0);
-                shrink(&mut pending);
-                shrink(&mut out);
+                // Given back, not kept: idle connections are the many.
+                pending = Vec::new();
+                out = Vec::new();
             }
             if let Some(close) = close {
                 return close;
@@ -494,7 +515,11 @@ impl Connection {
             // Measured after the write: time spent waiting for the peer to
             // take our replies is not held against its next message.
             deadline.framed(Instant::now(), messages, start > 0, filled);
-            if filled == buf.len() {
+            if filled == 0 && !stream.holds_input() {
+                // Idle again: the buffer goes back; the next read takes a
+                // new one once the socket has something.
+                buf = Vec::new();
+            } else if filled == buf.len() {
                 if buf.len() >= cap {
                     // Cannot happen with a correct framer (it says
                     // TooLarge first); never grow past the limit anyway.
@@ -509,16 +534,16 @@ impl Connection {
                 Some((t, late)) if t < idle_by => (t, Some(late)),
                 _ => (idle_by, None),
             };
-            let released = flow.as_ref().map(|f| Arc::clone(&f.released));
+            let released = flow.map(|f| Arc::clone(&f.shared));
             let released_wait = async {
                 match released {
-                    Some(n) if self.settings.close_expired_tcp => n.notified().await,
+                    Some(n) if self.settings.close_expired_tcp => n.released.notified().await,
                     _ => std::future::pending().await,
                 }
             };
             let outbound = async {
-                match flow.as_mut() {
-                    Some(f) => f.outbound.recv().await,
+                match flow {
+                    Some(f) => f.outbound().await,
                     None => std::future::pending().await,
                 }
             };
@@ -533,7 +558,7 @@ impl Connection {
                         _ => continue,
                     }
                 }
-                Some(request) = outbound => {
+                request = outbound => {
                     // A request to a binding on this connection (a
                     // keepalive): written at the top of the loop, in turn
                     // with the replies.
@@ -541,7 +566,7 @@ impl Connection {
                     share.set(pending.len());
                     continue;
                 }
-                r = tokio::time::timeout_at(by, stream.read(&mut buf[filled..])) => r,
+                r = tokio::time::timeout_at(by, read_some(stream, &mut buf, filled, cap)) => r,
             };
             match read {
                 // A connection that carries a live binding is the only way
@@ -576,11 +601,24 @@ impl Connection {
     }
 }
 
-/// Gives an emptied reply buffer's memory back when a burst made it large.
-fn shrink(v: &mut Vec<u8>) {
-    if v.capacity() > KEEP_OUTPUT_CAPACITY {
-        v.shrink_to(INITIAL_BUFFER);
+/// Reads into `buf` after its first `filled` bytes. An empty `buf` (an
+/// idle connection) is given [`INITIAL_BUFFER`] bytes only once the socket
+/// is readable or the stream holds input already. Cancel-safe as the
+/// stream's `read` is: a buffer taken and not read into is given back at
+/// the next idle point.
+async fn read_some<S: SipStream>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    filled: usize,
+    cap: usize,
+) -> io::Result<usize> {
+    if buf.is_empty() {
+        if !stream.holds_input() {
+            stream.tcp().readable().await?;
+        }
+        buf.resize(INITIAL_BUFFER.min(cap), 0);
     }
+    stream.read(&mut buf[filled..]).await
 }
 
 /// Closes our sending side and discards input for a short, bounded time,
@@ -588,7 +626,9 @@ fn shrink(v: &mut Vec<u8>) {
 async fn linger<S: SipStream>(mut stream: S) {
     let _ = stream.shutdown().await;
     let deadline = tokio::time::Instant::now() + LINGER;
-    let mut scratch = [0u8; 4096];
+    // On the heap: an array here would sit in every connection task's
+    // future, lingering or not (4 KiB per idle phone).
+    let mut scratch = vec![0u8; 4096];
     let mut discarded = 0usize;
     while discarded < LINGER_MAX_BYTES {
         match tokio::time::timeout_at(deadline, stream.read(&mut scratch)).await {

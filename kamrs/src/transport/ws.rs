@@ -247,8 +247,8 @@ pub(super) async fn serve<S: SipStream>(conn: Connection, stream: S, shutdown: S
     CoreStats::inc(&stats.ws_handshakes);
     let proto = conn.peer.proto;
     tracing::debug!(remote = %conn.peer.remote, %proto, "websocket open");
-    let mut flow = conn.peer.conn.map(|c| conn.flows.open_conn(c));
-    let end = messages(&conn, &mut ws, shutdown, flow.as_mut()).await;
+    let flow = conn.peer.conn.map(|c| conn.flows.open_conn(c));
+    let end = messages(&conn, &mut ws, shutdown, flow.as_ref()).await;
     drop(flow);
     tracing::debug!(remote = %conn.peer.remote, %proto, reason = %end, "websocket closed");
     conn.ended(matches!(end, End::Shutdown));
@@ -288,7 +288,7 @@ async fn messages<S: SipStream>(
     conn: &Connection,
     ws: &mut WebSocketStream<S>,
     mut shutdown: Shutdown,
-    mut flow: Option<&mut crate::flow::ConnGuard>,
+    flow: Option<&crate::flow::ConnGuard>,
 ) -> End {
     let settings = &conn.settings;
     let keepalive = settings.websocket.keepalive_timeout;
@@ -312,16 +312,16 @@ async fn messages<S: SipStream>(
         } else {
             heard + settings.idle_timeout
         };
-        let released = flow.as_ref().map(|f| Arc::clone(&f.released));
+        let released = flow.map(|f| Arc::clone(&f.shared));
         let released_wait = async {
             match released {
-                Some(n) if settings.close_expired_tcp => n.notified().await,
+                Some(n) if settings.close_expired_tcp => n.released.notified().await,
                 _ => std::future::pending().await,
             }
         };
         let outbound = async {
-            match flow.as_mut() {
-                Some(f) => f.outbound.recv().await,
+            match flow {
+                Some(f) => f.outbound().await,
                 None => std::future::pending().await,
             }
         };
@@ -334,7 +334,7 @@ async fn messages<S: SipStream>(
                 }
                 return End::BindingsGone;
             }
-            Some(request) = outbound => {
+            request = outbound => {
                 // A request to a binding on this connection (a keepalive).
                 let message = if request.iter().all(|&b| b == b'\r' || b == b'\n') {
                     Message::Ping(Default::default())

@@ -49,7 +49,7 @@ async fn connections_take_requests_until_full_or_closed() {
         remote: "127.0.0.1:1".parse().unwrap(),
     };
     assert_eq!(flows.send(&target, b"x".to_vec()), Err(SendError::Closed));
-    let mut guard = flows.open_conn(conn);
+    let guard = flows.open_conn(conn);
     assert!(flows.conn_open(conn));
     assert_eq!(flows.conns_open(), 1);
     for i in 0..CONN_QUEUE {
@@ -60,10 +60,13 @@ async fn connections_take_requests_until_full_or_closed() {
         Err(SendError::QueueFull)
     );
     assert_eq!(flows.stats.queue_full.load(Ordering::Relaxed), 1);
-    assert_eq!(guard.outbound.recv().await, Some(vec![0]));
+    assert_eq!(guard.outbound().await, vec![0]);
+    assert_eq!(guard.outbound().await, vec![1]);
+    // Room again for one.
+    flows.send(&target, b"y".to_vec()).unwrap();
     // Told when its last binding goes.
     flows.released(conn);
-    tokio::time::timeout(Duration::from_secs(5), guard.released.notified())
+    tokio::time::timeout(Duration::from_secs(5), guard.shared.released.notified())
         .await
         .unwrap();
     drop(guard);
@@ -80,7 +83,7 @@ async fn an_outbox_goes_out_in_batches_per_socket_and_connection() {
     let phone = udp();
     let dest = phone.local_addr().unwrap();
     let conn = ConnId::next();
-    let mut guard = flows.open_conn(conn);
+    let guard = flows.open_conn(conn);
     let mut outbox = Outbox::default();
     // 70 datagrams alternating between two sockets (more than one batch
     // of 16 each), one request for the connection, one for a socket we
@@ -112,7 +115,7 @@ async fn an_outbox_goes_out_in_batches_per_socket_and_connection() {
     }
     got.sort_unstable();
     assert_eq!(got, (0..70).collect::<Vec<u8>>());
-    assert_eq!(guard.outbound.recv().await.unwrap(), b"tcp");
+    assert_eq!(guard.outbound().await, b"tcp");
     assert_eq!(flows.stats.sent.load(Ordering::Relaxed), 71);
     assert_eq!(flows.stats.failed.load(Ordering::Relaxed), 1);
 }
