@@ -20,7 +20,7 @@ use std::time::Duration;
 use rustls::ServerConfig;
 
 pub use certs::{CertSummary, LoadError};
-pub use conns::{conn_info, ConnInfo, Connections, Registered};
+pub use conns::{conn_info, ConnInfo, Connections, Entry, Registered};
 
 use crate::util::{lock_read, lock_write};
 

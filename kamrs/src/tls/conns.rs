@@ -13,34 +13,62 @@ use crate::peer::ConnId;
 /// One TLS connection as `tls.list` shows it.
 pub type ConnInfo = common::types::TlsConnection;
 
+/// What the registry keeps of a connection: addresses and static names,
+/// about 100 bytes; `tls.list` makes the strings (a registrar with 50,000
+/// TLS phones keeps this for each).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub transport: &'static str,
+    pub remote: SocketAddr,
+    pub local: SocketAddr,
+    /// Unix seconds of the end of the handshake.
+    pub created: u64,
+    pub sni: Option<Box<str>>,
+    pub version: &'static str,
+    pub cipher: &'static str,
+    pub client_certificate: bool,
+}
+
+impl Entry {
+    fn info(&self, id: ConnId) -> ConnInfo {
+        ConnInfo {
+            id: id.get(),
+            sni: self.sni.as_deref().unwrap_or_default().to_owned(),
+            timestamp: crate::time::format_datetime(self.created),
+            src_ip: self.remote.ip().to_string(),
+            src_port: self.remote.port(),
+            dst_ip: self.local.ip().to_string(),
+            dst_port: self.local.port(),
+            cipher: self.cipher.to_owned(),
+            state: "established".to_owned(),
+            transport: self.transport.to_owned(),
+            version: self.version.to_owned(),
+            client_certificate: self.client_certificate,
+        }
+    }
+}
+
 /// What a finished handshake tells.
 pub fn conn_info(
-    id: ConnId,
     transport: &'static str,
     remote: SocketAddr,
     local: SocketAddr,
     conn: &rustls::ServerConnection,
-) -> ConnInfo {
-    ConnInfo {
-        id: id.get(),
-        sni: conn.server_name().unwrap_or_default().to_owned(),
-        timestamp: crate::time::format_datetime(crate::time::unix_now()),
-        src_ip: remote.ip().to_string(),
-        src_port: remote.port(),
-        dst_ip: local.ip().to_string(),
-        dst_port: local.port(),
-        cipher: conn
-            .negotiated_cipher_suite()
-            .and_then(|c| c.suite().as_str())
-            .unwrap_or("unknown")
-            .to_owned(),
-        state: "established".to_owned(),
-        transport: transport.to_owned(),
+) -> Entry {
+    Entry {
+        transport,
+        remote,
+        local,
+        created: crate::time::unix_now(),
+        sni: conn.server_name().map(Box::from),
         version: conn
             .protocol_version()
             .and_then(|v| v.as_str())
-            .unwrap_or("unknown")
-            .to_owned(),
+            .unwrap_or("unknown"),
+        cipher: conn
+            .negotiated_cipher_suite()
+            .and_then(|c| c.suite().as_str())
+            .unwrap_or("unknown"),
         client_certificate: conn.peer_certificates().is_some_and(|c| !c.is_empty()),
     }
 }
@@ -48,12 +76,12 @@ pub fn conn_info(
 /// The registry.
 #[derive(Debug, Default)]
 pub struct Connections {
-    map: DashMap<ConnId, ConnInfo>,
+    map: DashMap<ConnId, Entry>,
 }
 
 impl Connections {
     /// Adds `info` until the returned guard drops.
-    pub fn register(self: &Arc<Self>, id: ConnId, info: ConnInfo) -> Registered {
+    pub fn register(self: &Arc<Self>, id: ConnId, info: Entry) -> Registered {
         self.map.insert(id, info);
         Registered {
             conns: Arc::clone(self),
@@ -63,7 +91,7 @@ impl Connections {
 
     /// Every open TLS connection, oldest id first.
     pub fn list(&self) -> Vec<ConnInfo> {
-        let mut all: Vec<ConnInfo> = self.map.iter().map(|e| e.value().clone()).collect();
+        let mut all: Vec<ConnInfo> = self.map.iter().map(|e| e.value().info(*e.key())).collect();
         all.sort_by_key(|c| c.id);
         all
     }

@@ -143,24 +143,20 @@ fn verify_client_needs_a_ca_list() {
 #[test]
 fn connections_are_listed_while_registered() {
     let conns = Arc::new(Connections::default());
-    let info = |id: u64| ConnInfo {
-        id,
-        sni: String::new(),
-        timestamp: crate::time::format_datetime(0),
-        src_ip: "127.0.0.1".into(),
-        src_port: 1,
-        dst_ip: "127.0.0.1".into(),
-        dst_port: 2,
-        cipher: "x".into(),
-        state: "established".into(),
-        transport: "tls".into(),
-        version: "TLSv1_3".into(),
+    let info = || Entry {
+        transport: "tls",
+        remote: "127.0.0.1:1".parse().unwrap(),
+        local: "127.0.0.1:2".parse().unwrap(),
+        created: 0,
+        sni: None,
+        version: "TLSv1_3",
+        cipher: "x",
         client_certificate: false,
     };
     let a = crate::peer::ConnId::next();
     let b = crate::peer::ConnId::next();
-    let ga = conns.register(a, info(a.get()));
-    let gb = conns.register(b, info(b.get()));
+    let ga = conns.register(a, info());
+    let gb = conns.register(b, info());
     assert_eq!(
         conns.list().iter().map(|c| c.id).collect::<Vec<_>>(),
         vec![a.get(), b.get()]
@@ -169,5 +165,13 @@ fn connections_are_listed_while_registered() {
     assert_eq!(conns.list().len(), 1);
     drop(gb);
     assert!(conns.is_empty());
-    assert_eq!(info(1).timestamp, "1970-01-01 00:00:00");
+    assert_eq!(conns.list().len(), 0);
+    let gc = conns.register(a, info());
+    let listed = &conns.list()[0];
+    assert_eq!(listed.timestamp, "1970-01-01 00:00:00");
+    assert_eq!(
+        (listed.src_port, listed.dst_port, listed.sni.as_str()),
+        (1, 2, "")
+    );
+    drop(gc);
 }

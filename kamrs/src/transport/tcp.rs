@@ -76,7 +76,10 @@ impl SipStream for TcpStream {
     }
 }
 
-impl SipStream for tokio_rustls::server::TlsStream<TcpStream> {
+/// Boxed: a TLS session is 1.2 KiB, and every move of it through the
+/// connection's futures (handshake, run, linger) would otherwise keep
+/// another copy's room in the task.
+impl SipStream for Box<tokio_rustls::server::TlsStream<TcpStream>> {
     fn tcp(&self) -> &TcpStream {
         self.get_ref().0
     }
@@ -331,7 +334,7 @@ impl Connection {
             return;
         };
         if proto.is_websocket() {
-            super::ws::serve(self, stream, shutdown).await;
+            Box::pin(super::ws::serve(self, stream, shutdown)).await;
         } else {
             self.run(stream, shutdown).await;
         }

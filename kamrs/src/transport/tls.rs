@@ -18,22 +18,23 @@ pub(super) async fn handshake(
     tls: &Tls,
     stream: TcpStream,
     peer: &Peer,
-) -> Option<(TlsStream<TcpStream>, Registered)> {
-    let accept = tls.acceptor().accept(stream);
+) -> Option<(Box<TlsStream<TcpStream>>, Registered)> {
+    // Boxed, as the stream it makes: the session is large, and only
+    // connections in their handshake need room for this one.
+    let accept = Box::pin(tls.acceptor().accept(stream));
     match tokio::time::timeout(tls.settings().handshake_timeout, accept).await {
         Ok(Ok(stream)) => {
             tls.stats.handshakes.fetch_add(1, Ordering::Relaxed);
             let conn = peer.conn?;
             let info = conn_info(
-                conn,
                 peer.proto.as_str(),
                 peer.remote,
                 peer.local,
                 stream.get_ref().1,
             );
-            tracing::debug!(remote = %peer.remote, version = %info.version, cipher = %info.cipher, sni = %info.sni, "tls handshake done");
+            tracing::debug!(remote = %peer.remote, version = %info.version, cipher = %info.cipher, sni = info.sni.as_deref().unwrap_or("-"), "tls handshake done");
             let registered = tls.conns.register(conn, info);
-            Some((stream, registered))
+            Some((Box::new(stream), registered))
         }
         Ok(Err(e)) => {
             tls.stats.handshake_failed.fetch_add(1, Ordering::Relaxed);
