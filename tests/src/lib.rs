@@ -954,6 +954,44 @@ pub fn answer_options(req: &str) -> String {
     )
 }
 
+/// A field of /proc/PID/status in kB (`VmHWM`, the daemon's peak RSS).
+pub fn proc_status_kb(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
+
+/// Waits until the peer has closed or reset the connection, without
+/// reading from it (a reader would drain the data the server is blocked
+/// on). `poll` reports POLLRDHUP on a FIN even with data still unread,
+/// POLLHUP/POLLERR on a reset. How long it took; None if still open at
+/// the deadline.
+pub fn wait_hangup(stream: &TcpStream, timeout: Duration) -> Option<Duration> {
+    use std::os::fd::AsRawFd;
+    let t0 = Instant::now();
+    let deadline = t0 + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return None;
+        }
+        let mut fds = libc::pollfd {
+            fd: stream.as_raw_fd(),
+            events: libc::POLLRDHUP,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for a socket we own, for the call only.
+        let rc = unsafe { libc::poll(&mut fds, 1, ms) };
+        if rc > 0 && fds.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
+            return Some(t0.elapsed());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

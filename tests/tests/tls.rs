@@ -24,9 +24,9 @@ use kamrs_tests::pki::{
     TlsStream,
 };
 use kamrs_tests::{
-    free_udp_port, have, read_response, run_kamrs, sip_request, tcp_connect, udp_client,
-    udp_exchange, unique, via_transport, wait_closed, Baresip, Closed, Kamrs, Response, TempDir,
-    REPLY_TIMEOUT,
+    free_udp_port, have, proc_status_kb, read_response, run_kamrs, sip_request, tcp_connect,
+    udp_client, udp_exchange, unique, via_transport, wait_closed, wait_hangup, Baresip, Closed,
+    Kamrs, Response, TempDir, REPLY_TIMEOUT,
 };
 use serde_json::{json, Value};
 
@@ -811,41 +811,6 @@ fn tiny_query(user: &str, n: usize) -> String {
         "REGISTER sip:x SIP/2.0\r\nVia: SIP/2.0/TLS h;branch=z9hG4bK{n}\r\n\
          f: <sip:{user}@x>;tag=1\r\nt: <sip:{user}@x>\r\ni: {n}\r\nCSeq: 1 REGISTER\r\nl: 0\r\n\r\n"
     )
-}
-
-/// Waits until the peer has closed or reset the connection, without
-/// reading from it (see tcp_limits.rs). None if still open at the deadline.
-fn wait_hangup(stream: &TcpStream, timeout: Duration) -> Option<Duration> {
-    use std::os::fd::AsRawFd;
-    let t0 = Instant::now();
-    let deadline = t0 + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let mut fds = libc::pollfd {
-            fd: stream.as_raw_fd(),
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd for a socket we own, for the call only.
-        let rc = unsafe { libc::poll(&mut fds, 1, ms) };
-        if rc > 0 && fds.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
-            return Some(t0.elapsed());
-        }
-    }
-}
-
-/// A field of /proc/PID/status in kB (`VmHWM`).
-fn proc_status_kb(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
 
 #[test]

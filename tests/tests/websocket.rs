@@ -974,42 +974,6 @@ fn an_upgrade_with_endless_headers_is_refused_before_the_handshake_timeout() {
     assert_no_connections_left(&k);
 }
 
-/// The daemon's peak resident memory (kB).
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no VmHWM in /proc/{pid}/status"))
-}
-
-/// Waits until the daemon closed or reset the connection, without reading
-/// (reading would drain what it is blocked on): poll's POLLRDHUP comes
-/// with a FIN even with data unread. How long it took, or None.
-fn wait_hangup(stream: &TcpStream, timeout: Duration) -> Option<Duration> {
-    use std::os::fd::AsRawFd;
-    let t0 = Instant::now();
-    let deadline = t0 + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return None;
-        }
-        let mut fds = libc::pollfd {
-            fd: stream.as_raw_fd(),
-            events: libc::POLLRDHUP,
-            revents: 0,
-        };
-        let ms = libc::c_int::try_from(left.as_millis().max(1)).unwrap_or(libc::c_int::MAX);
-        // SAFETY: one valid pollfd for a socket we own, for the call only.
-        let rc = unsafe { libc::poll(&mut fds, 1, ms) };
-        if rc > 0 && fds.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0 {
-            return Some(t0.elapsed());
-        }
-    }
-}
-
 #[test]
 fn a_websocket_peer_that_never_reads_is_closed_after_tcp_send_timeout() {
     let (k, _dir) = raw_daemon(
@@ -1034,7 +998,7 @@ fn a_websocket_peer_that_never_reads_is_closed_after_tcp_send_timeout() {
     let r = ws_exchange(&mut setup, &req);
     assert_eq!(r.status, 200, "{}", &r.raw[..r.raw.len().min(500)]);
     assert_eq!(r.values("Contact").len(), 1000);
-    let before = peak_rss_kb(k.pid());
+    let before = proc_status_kb(k.pid(), "VmHWM");
 
     // 200 queries (100 MB of replies) from a peer that never reads.
     let mut hog = open(k.ws());
@@ -1051,7 +1015,7 @@ fn a_websocket_peer_that_never_reads_is_closed_after_tcp_send_timeout() {
     // The daemon takes one request at a time: it may stop reading first.
     let _ = hog.write_all(&queries);
     let closed = wait_hangup(&hog, Duration::from_secs(20));
-    let grown_mb = peak_rss_kb(k.pid()).saturating_sub(before) / 1024;
+    let grown_mb = proc_status_kb(k.pid(), "VmHWM").saturating_sub(before) / 1024;
     let closed = closed.expect("the daemon must close a WebSocket that does not read");
     assert!(closed < Duration::from_secs(15), "closed after {closed:?}");
     assert!(
