@@ -554,16 +554,26 @@ mod tests {
 pub struct TlsConnection {
     /// The connection's id: the `Tcpconn-Id` its bindings show in `ul.dump`.
     pub id: u64,
-    /// The server name the client asked for (SNI), `""` without one.
+    /// The TLS domain (Kamailio's `TLSs<default>`): kamrs has one.
+    pub dom: String,
+    /// The server name the client asked for (SNI), `N/A` without one.
     pub sni: String,
     /// When its handshake finished, UTC, `YYYY-MM-DD hh:mm:ss`.
     pub timestamp: String,
+    /// Seconds it has been open (Kamailio: seconds to its idle timeout,
+    /// which kamrs does not apply to connections carrying bindings).
+    pub timeout: u64,
     pub src_ip: String,
     pub src_port: u16,
     pub dst_ip: String,
     pub dst_port: u16,
     /// The cipher suite's IANA name (`TLS13_AES_128_GCM_SHA256`).
     pub cipher: String,
+    /// Kamailio's clear-text write queue, encrypted read buffer and flags:
+    /// 0 (kamrs writes each reply before reading on).
+    pub ct_wq_size: u64,
+    pub enc_rd_buf: u64,
+    pub flags: u64,
     /// `established`: connections are listed once their handshake is done.
     pub state: String,
     /// `tls` or `wss`.

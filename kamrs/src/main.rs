@@ -323,6 +323,15 @@ async fn run(config: Config) -> ExitCode {
             );
         }
     }
+    if auth.is_none() && config.websocket.allowed_origins.is_empty() {
+        if let Some(ws) = config.listen.iter().find(|l| l.proto.is_websocket()) {
+            // A browser on any machine that reaches the listener (the
+            // admin's own desk included) runs pages that may open it.
+            tracing::warn!(
+                "{ws} accepts WebSocket upgrades from any web page, without authentication: a page a browser on this network opens can register any AoR. Set `[auth] mode = \"digest\"` or `[websocket] allowed_origins`."
+            );
+        }
+    }
     // The keepalive's secret, read before `ready` like every other start-up
     // failure.
     let ka_key = if kamrs::keepalive::Settings::from(&config).enabled() {

@@ -56,12 +56,6 @@ impl Proto {
             .find(|p| p.as_str().eq_ignore_ascii_case(name))
     }
 
-    /// A connection carries it (everything but UDP): requests to its
-    /// bindings go over that connection, and it can be lost.
-    pub fn is_stream(self) -> bool {
-        self != Proto::Udp
-    }
-
     /// Encrypted hop by hop: what a `sips:` URI asks for (RFC 5630 §3.1).
     pub fn is_secure(self) -> bool {
         matches!(self, Proto::Tls | Proto::Wss)

@@ -47,13 +47,14 @@ pub struct CoreStats {
     pub tcp_sendq_full: AtomicU64,
     /// TCP connections open now (a gauge).
     pub tcp_open: AtomicU64,
-    /// TLS connections open now, `tls:` listeners only (a gauge; also in
-    /// `tcp_open`).
-    pub tls_open: AtomicU64,
     /// WebSocket connections open now on `ws:` listeners (a gauge).
     pub ws_open: AtomicU64,
     /// …and on `wss:` listeners.
     pub wss_open: AtomicU64,
+    /// Connections closed because the listener's handshakes in progress
+    /// (TLS and WebSocket, 256 at once) left them no turn within their
+    /// handshake timeout.
+    pub handshake_busy: AtomicU64,
     /// WebSocket upgrades accepted (WS and WSS).
     pub ws_handshakes: AtomicU64,
     /// WebSocket upgrades refused (no `sip` subprotocol, an Origin not

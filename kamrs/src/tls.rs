@@ -70,6 +70,10 @@ pub struct TlsStats {
 pub struct Tls {
     settings: Settings,
     current: RwLock<Loaded>,
+    /// Held from reading the files to the swap: two reloads at once
+    /// (SIGHUP and `tls.reload`) must not let the one that read older
+    /// files swap last.
+    reloading: std::sync::Mutex<()>,
     /// Open TLS and WSS connections, for `tls.list`.
     pub conns: Arc<Connections>,
     pub stats: TlsStats,
@@ -99,6 +103,7 @@ impl Tls {
         Ok(Tls {
             settings,
             current: RwLock::new(loaded),
+            reloading: std::sync::Mutex::new(()),
             conns: Arc::default(),
             stats: TlsStats::default(),
         })
@@ -107,6 +112,7 @@ impl Tls {
     /// Reads the files again and puts the new certificate in force for
     /// new connections; on any error nothing changes.
     pub fn reload(&self) -> Result<Arc<CertSummary>, LoadError> {
+        let _one_at_a_time = crate::util::lock(&self.reloading);
         match build(&self.settings) {
             Ok(loaded) => {
                 let summary = Arc::clone(&loaded.summary);

@@ -60,7 +60,7 @@ fuzz_target!(|data: &[u8]| {
         accept_upgrade(&settings, req, resp)
     };
     let Ok(mut ws) =
-        tungstenite::accept_hdr_with_config(Wire { input: &input }, decide, Some(config(MAX, MAX)))
+        tungstenite::accept_hdr_with_config(Wire { input: &input }, decide, Some(config(MAX)))
     else {
         return;
     };

@@ -213,6 +213,18 @@ fn check_tcp(c: &Config, bad: &mut Vec<(&'static str, String)>) {
             bad.push((key, format!("{secs} is out of range 1..=3600 (seconds)")));
         }
     }
+    // A year: longer is no different in practice, and a deadline that
+    // far must still be a representable instant.
+    const LIFETIME_MAX: u64 = 365 * 86_400;
+    if !(1..=LIFETIME_MAX).contains(&c.tcp_connection_lifetime) {
+        bad.push((
+            "tcp_connection_lifetime",
+            format!(
+                "{} is out of range 1..={LIFETIME_MAX} (seconds)",
+                c.tcp_connection_lifetime
+            ),
+        ));
+    }
     const WQ_MIN: usize = 4096;
     const WQ_MAX: usize = 64 * 1024 * 1024;
     if !(WQ_MIN..=WQ_MAX).contains(&c.tcp_conn_wq_max) {

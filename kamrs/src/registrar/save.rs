@@ -522,7 +522,7 @@ fn nat_cflags(cflags: u32, req: &Request<'_>, p: &Plan<'_>, ctx: &Context<'_>) -
         contact_host: p.contact.uri.host,
         via_host: req.top_via.host,
         via_port: req.top_via.port,
-        tls: source.proto == crate::peer::Proto::Tls,
+        tls: source.proto.is_secure(),
         source: source.remote,
     };
     let bit = super::nat::bit(ctx.settings.nat_bflag);

@@ -402,8 +402,8 @@ const STATS: &[Stat] = &[
     Stat {
         group: "tls",
         name: "current_opened_connections",
-        help: "Connections open now on tls: listeners (wss: ones are in websocket:wss_current_connections)",
-        value: |s| load(&s.core.stats.tls_open),
+        help: "TLS sessions open now, on tls: and wss: listeners (handshake done), as tls.info's opened_connections",
+        value: |s| s.core.tls.as_ref().map_or(0, |t| u64::try_from(t.conns.len()).unwrap_or(u64::MAX)),
         counter: None,
     },
     Stat {
@@ -428,6 +428,13 @@ const STATS: &[Stat] = &[
         counter: Some(|s| tls_counter(s, |t| &t.handshake_timeout)),
     },
     Stat {
+        group: "tcp",
+        name: "handshake_busy",
+        help: "TLS/WebSocket connections closed because 256 handshakes were already in progress on their listener for their whole handshake timeout",
+        value: |s| load(&s.core.stats.handshake_busy),
+        counter: Some(|s| &s.core.stats.handshake_busy),
+    },
+    Stat {
         group: "tls",
         name: "reloads",
         help: "Certificate reloads (SIGHUP, tls.reload) that took effect",
@@ -444,14 +451,14 @@ const STATS: &[Stat] = &[
     Stat {
         group: "websocket",
         name: "ws_current_connections",
-        help: "WebSocket connections open now on ws: listeners (Kamailio's websocket:ws_current_connections)",
-        value: |s| load(&s.core.stats.ws_open),
+        help: "WebSocket connections open now, ws: and wss: (Kamailio's websocket:ws_current_connections)",
+        value: |s| load(&s.core.stats.ws_open) + load(&s.core.stats.wss_open),
         counter: None,
     },
     Stat {
         group: "websocket",
         name: "wss_current_connections",
-        help: "WebSocket connections open now on wss: listeners",
+        help: "WebSocket connections open now on wss: listeners (also in ws_current_connections)",
         value: |s| load(&s.core.stats.wss_open),
         counter: None,
     },

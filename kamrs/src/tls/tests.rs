@@ -171,7 +171,7 @@ fn connections_are_listed_while_registered() {
     assert_eq!(listed.timestamp, "1970-01-01 00:00:00");
     assert_eq!(
         (listed.src_port, listed.dst_port, listed.sni.as_str()),
-        (1, 2, "")
+        (1, 2, "N/A")
     );
     drop(gc);
 }

@@ -1,4 +1,6 @@
-//! TCP: an accept loop per listener and a task per connection.
+//! TCP: an accept loop per listener and a task per connection, for every
+//! stream transport: TLS (`super::tls`) and WebSocket (`super::ws`)
+//! connections are accepted and limited here, then handed on.
 //!
 //! The stream is cut into messages by [`next_stream_frame`]; replies go
 //! back on the same connection, in the order the requests arrived. Every
@@ -48,6 +50,13 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// idle connection holds none (see `read_some`).
 const INITIAL_BUFFER: usize = 4096;
 
+/// TLS handshakes and WebSocket upgrades in progress at once, per
+/// listener. Each costs a signature and up to 64 KiB of handshake buffer:
+/// without a bound, a flood of ClientHellos filling every connection slot
+/// would take about 160 MiB and the CPU. Beyond it a new connection waits
+/// for its turn within its handshake timeout.
+const MAX_HANDSHAKES: usize = 256;
+
 /// After we decide to close (bad framing, over-size message) we stop
 /// sending and discard what the peer still sends for at most this long.
 /// Closing a socket with unread data makes the kernel send RST, which can
@@ -61,9 +70,10 @@ pub trait SipStream: AsyncRead + AsyncWrite + Unpin + Send {
     /// The TCP socket underneath, for socket options and readiness.
     fn tcp(&self) -> &TcpStream;
 
-    /// Whether input waits inside the stream itself, not in the kernel:
-    /// then a read returns at once although the socket is not readable.
-    fn holds_input(&self) -> bool;
+    /// Whether input (or an error) waits inside the stream itself, not in
+    /// the kernel: then a read returns at once although the socket is not
+    /// readable.
+    fn holds_input(&mut self) -> bool;
 }
 
 impl SipStream for TcpStream {
@@ -71,7 +81,7 @@ impl SipStream for TcpStream {
         self
     }
 
-    fn holds_input(&self) -> bool {
+    fn holds_input(&mut self) -> bool {
         false
     }
 }
@@ -86,8 +96,12 @@ impl SipStream for Box<tokio_rustls::server::TlsStream<TcpStream>> {
 
     /// rustls decrypts every whole record it has read; it wants no more
     /// from the socket only while some plaintext (or a close) is waiting.
-    fn holds_input(&self) -> bool {
-        !self.get_ref().1.wants_read()
+    /// A record that failed after the plaintext of the last read is an
+    /// error tokio-rustls keeps for the next read, with the socket quiet:
+    /// rustls keeps it too, and asking costs no I/O.
+    fn holds_input(&mut self) -> bool {
+        let conn = self.get_mut().1;
+        conn.process_new_packets().is_err() || !conn.wants_read()
     }
 }
 
@@ -104,11 +118,12 @@ pub async fn serve(
     let local = match listener.local_addr() {
         Ok(a) => a,
         Err(e) => {
-            tracing::error!("tcp listener has no local address, not serving it: {e}");
+            tracing::error!("stream listener has no local address, not serving it: {e}");
             return;
         }
     };
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     let settings = Arc::new(settings);
     tracing::debug!(%local, %proto, max_connections = settings.max_connections, "stream listener serving");
     loop {
@@ -120,7 +135,7 @@ pub async fn serve(
         let (stream, remote) = match accepted {
             Ok(a) => a,
             Err(e) => {
-                tracing::warn!(%local, "tcp accept failed: {e}");
+                tracing::warn!(%local, "{proto} accept failed: {e}");
                 tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
@@ -130,13 +145,13 @@ pub async fn serve(
         // kernel socket.
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             CoreStats::inc(&router.stats().tcp_refused);
-            tracing::debug!(%remote, "tcp connection refused: tcp_max_connections reached");
+            tracing::debug!(%remote, %proto, "connection refused: tcp_max_connections reached");
             drop(stream);
             continue;
         };
         let Some(ip_slot) = settings.per_ip.admit(remote.ip()) else {
             CoreStats::inc(&router.stats().tcp_iplimit_refused);
-            tracing::debug!(%remote, "tcp connection refused: tcp_accept_iplimit reached for this address");
+            tracing::debug!(%remote, %proto, "connection refused: tcp_accept_iplimit reached for this address");
             drop(stream);
             continue;
         };
@@ -150,13 +165,15 @@ pub async fn serve(
             router: Arc::clone(&router),
             settings: Arc::clone(&settings),
             flows: Arc::clone(&flows),
+            handshakes: (proto != Proto::Tcp).then(|| Arc::clone(&handshakes)),
+            handshaking: None,
             _permit: permit,
             _ip_slot: ip_slot,
             _open: OpenGauge::new(router.stats(), proto),
         };
         tokio::spawn(conn.start(stream, shutdown.clone()));
     }
-    tracing::debug!(%local, "tcp stopped accepting");
+    tracing::debug!(%local, %proto, "stopped accepting");
 }
 
 /// How a connection ended, for the debug log.
@@ -277,8 +294,8 @@ impl Drop for OpenGauge {
 /// The open-connections gauge of `proto` besides `tcp_open`.
 fn open_of(stats: &CoreStats, proto: Proto) -> Option<&std::sync::atomic::AtomicU64> {
     match proto {
-        Proto::Udp | Proto::Tcp => None,
-        Proto::Tls => Some(&stats.tls_open),
+        // TLS sessions are counted by the `tls.list` registry.
+        Proto::Udp | Proto::Tcp | Proto::Tls => None,
         Proto::Ws => Some(&stats.ws_open),
         Proto::Wss => Some(&stats.wss_open),
     }
@@ -291,6 +308,10 @@ pub(super) struct Connection {
     /// Where this connection registers, so requests to its bindings
     /// (keepalives) reach it and it hears when its last binding goes.
     pub(super) flows: Arc<Flows>,
+    /// The listener's handshake turns (TLS, WS, WSS), and the one this
+    /// connection holds until its handshakes are done.
+    handshakes: Option<Arc<Semaphore>>,
+    pub(super) handshaking: Option<OwnedSemaphorePermit>,
     /// Holds one of the `tcp_max_connections` slots until the task ends.
     _permit: OwnedSemaphorePermit,
     /// …and one of its address's `tcp_accept_iplimit`.
@@ -303,11 +324,30 @@ pub(super) struct Connection {
 impl Connection {
     /// Runs the connection's transport on the accepted socket: TLS first
     /// for `tls:` and `wss:`, the WebSocket upgrade for `ws:` and `wss:`.
-    async fn start(self, stream: TcpStream, shutdown: Shutdown) {
+    async fn start(mut self, stream: TcpStream, shutdown: Shutdown) {
         // Replies are small and latency matters more than packet count;
         // pipelined replies are batched into one write below anyway.
         let _ = stream.set_nodelay(true);
         let proto = self.peer.proto;
+        if let Some(turns) = self.handshakes.take() {
+            let wait = if proto.is_secure() {
+                self.settings
+                    .tls
+                    .as_ref()
+                    .map(|t| t.settings().handshake_timeout)
+            } else {
+                Some(self.settings.websocket.handshake_timeout)
+            };
+            let wait = wait.unwrap_or(Duration::from_secs(5));
+            match tokio::time::timeout(wait, turns.acquire_owned()).await {
+                Ok(Ok(turn)) => self.handshaking = Some(turn),
+                _ => {
+                    CoreStats::inc(&self.router.stats().handshake_busy);
+                    tracing::debug!(remote = %self.peer.remote, %proto, "connection closed: {MAX_HANDSHAKES} handshakes in progress for longer than its handshake timeout");
+                    return;
+                }
+            }
+        }
         // Every transport but plain TCP is boxed: a task's future is as
         // large as its largest branch, and the TLS and WebSocket ones hold
         // a whole TLS session and WebSocket state inline (12 KiB per idle
@@ -323,7 +363,7 @@ impl Connection {
         Box::pin(self.start_tls(stream, shutdown)).await;
     }
 
-    async fn start_tls(self, stream: TcpStream, shutdown: Shutdown) {
+    async fn start_tls(mut self, stream: TcpStream, shutdown: Shutdown) {
         let proto = self.peer.proto;
         let Some(tls) = self.settings.tls.clone() else {
             // The config check refuses tls: and wss: without [tls].
@@ -333,6 +373,9 @@ impl Connection {
         let Some((stream, _listed)) = super::tls::handshake(&tls, stream, &self.peer).await else {
             return;
         };
+        if !proto.is_websocket() {
+            self.handshaking = None;
+        }
         if proto.is_websocket() {
             Box::pin(super::ws::serve(self, stream, shutdown)).await;
         } else {
@@ -440,8 +483,6 @@ impl Connection {
                                 let bytes = reply.await;
                                 self.router.stats().replies.count(&bytes);
                                 pending.extend_from_slice(&bytes);
-                                // The registrar took the 200's buffer.
-                                out.reserve(2048);
                             }
                             Action::Absorb | Action::Drop(_) => {}
                         }
@@ -473,7 +514,7 @@ impl Connection {
                         let action = self
                             .router
                             .reject_unframeable(head, error, &self.peer, &mut out);
-                        tracing::debug!(remote = %self.peer.remote, ?error, ?action, "tcp message cannot be taken");
+                        tracing::debug!(remote = %self.peer.remote, ?error, ?action, "stream message cannot be taken");
                         if let Action::Reply { .. } = action {
                             pending.extend_from_slice(&out);
                         }
@@ -522,7 +563,7 @@ impl Connection {
                 // Idle again: the buffer goes back; the next read takes a
                 // new one once the socket has something.
                 buf = Vec::new();
-            } else if filled == buf.len() {
+            } else if filled == buf.len() && !buf.is_empty() {
                 if buf.len() >= cap {
                     // Cannot happen with a correct framer (it says
                     // TooLarge first); never grow past the limit anyway.

@@ -115,14 +115,17 @@ pub fn offers_sip(values: &[&[u8]]) -> bool {
 /// The WebSocket limits of a connection: messages and frames of at most
 /// `max_message_size` (a fragmented message counts whole), a small
 /// receive buffer, writes flushed one message at a time.
-pub fn config(max_message_size: usize, write_queue_max: usize) -> WebSocketConfig {
+pub fn config(max_message_size: usize) -> WebSocketConfig {
     let max = max_message_size.max(1);
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         // Every message is flushed as it is sent; the buffer only ever
         // holds the one being written.
         .write_buffer_size(0)
-        .max_write_buffer_size(write_queue_max.max(max) + max)
+        // Unlimited: one message is sent at a time and waited for, so
+        // the buffer never holds more than the reply being written
+        // (bounded by the registrar); a limit here only broke large 200s.
+        .max_write_buffer_size(usize::MAX)
         .max_message_size(Some(max))
         .max_frame_size(Some(max))
         .accept_unmasked_frames(false)
@@ -221,12 +224,9 @@ impl std::fmt::Display for End {
 }
 
 /// Upgrades `stream` and serves SIP on it until it ends.
-pub(super) async fn serve<S: SipStream>(conn: Connection, stream: S, shutdown: Shutdown) {
+pub(super) async fn serve<S: SipStream>(mut conn: Connection, stream: S, shutdown: Shutdown) {
     let stats = Arc::clone(conn.router.stats());
-    let config = config(
-        conn.router.limits().max_message_size,
-        conn.settings.write_queue_max,
-    );
+    let config = config(conn.router.limits().max_message_size);
     let ws_settings = conn.settings.websocket.clone();
     #[allow(clippy::result_large_err)]
     let decide = |req: &Request, resp: Response| accept_upgrade(&ws_settings, req, resp);
@@ -245,6 +245,8 @@ pub(super) async fn serve<S: SipStream>(conn: Connection, stream: S, shutdown: S
         }
     };
     CoreStats::inc(&stats.ws_handshakes);
+    // Done with handshakes: the listener's turn goes to the next one.
+    conn.handshaking = None;
     let proto = conn.peer.proto;
     tracing::debug!(remote = %conn.peer.remote, %proto, "websocket open");
     let flow = conn.peer.conn.map(|c| conn.flows.open_conn(c));
@@ -267,6 +269,9 @@ pub(super) async fn serve<S: SipStream>(conn: Connection, stream: S, shutdown: S
         End::PeerClosed | End::Io(_) => None,
         End::WriteTimeout => {
             CoreStats::inc(&stats.tcp_send_timeout);
+            // Reset rather than close, as on TCP: the unsent replies would
+            // otherwise be retried by the kernel for minutes.
+            let _ = socket2::SockRef::from(ws.get_ref().tcp()).set_linger(Some(Duration::ZERO));
             None
         }
     };
@@ -292,9 +297,15 @@ async fn messages<S: SipStream>(
 ) -> End {
     let settings = &conn.settings;
     let keepalive = settings.websocket.keepalive_timeout;
-    let mut out = Vec::with_capacity(2048);
+    // Taken per request, given back with the reply: idle connections are
+    // the many.
+    let mut out = Vec::new();
     let opened = Instant::now();
+    // Anything from the peer, for the keepalive; and a SIP message, for the
+    // idle rule: Pings alone do not keep a connection without bindings
+    // open (a peer could otherwise hold an unfinished message forever).
     let mut heard = opened;
+    let mut heard_sip = opened;
     let mut first = true;
     // When we pinged and have heard nothing since.
     let mut pinged: Option<Instant> = None;
@@ -304,13 +315,13 @@ async fn messages<S: SipStream>(
         // Pings do not buy time for the first message: a client must
         // send a SIP message within tcp_msg_data_timeout of its upgrade.
         let by = if first {
-            opened + settings.msg_data_timeout
+            far(opened, settings.msg_data_timeout)
         } else if let Some(at) = pinged {
-            at + keepalive
+            far(at, keepalive)
         } else if !keepalive.is_zero() && in_use() {
-            heard + keepalive
+            far(heard, keepalive)
         } else {
-            heard + settings.idle_timeout
+            far(heard_sip, settings.idle_timeout)
         };
         let released = flow.map(|f| Arc::clone(&f.shared));
         let released_wait = async {
@@ -367,6 +378,7 @@ async fn messages<S: SipStream>(
                     // No pings configured: a connection that carries a
                     // binding is still not closed for being quiet.
                     heard = Instant::now();
+                    heard_sip = heard;
                     continue;
                 }
                 return End::Idle;
@@ -392,13 +404,14 @@ async fn messages<S: SipStream>(
             Message::Close(_) => return End::PeerClosed,
             Message::Frame(_) => continue,
         };
-        first = false;
         // RFC 7118 §6 lets a client send a CRLF keepalive inside a
-        // message too; it is not a request.
+        // message too; it is not a request, and not the first message.
         if bytes.iter().all(|&b| b == b'\r' || b == b'\n') {
             CoreStats::inc(&conn.router.stats().keepalives);
             continue;
         }
+        first = false;
+        heard_sip = heard;
         let action = conn.router.handle(bytes, &conn.peer, &mut out);
         tracing::trace!(remote = %conn.peer.remote, proto = %conn.peer.proto, len = bytes.len(), ?action, "websocket message");
         let reply = match action {
@@ -413,8 +426,15 @@ async fn messages<S: SipStream>(
         if let Err(end) = send(conn, ws, sip_message(reply)).await {
             return end;
         }
-        out = Vec::with_capacity(2048);
+        out = Vec::new();
     }
+}
+
+/// `at + d`, or a far future when that overflows (a config value of
+/// years).
+fn far(at: Instant, d: Duration) -> Instant {
+    at.checked_add(d)
+        .unwrap_or_else(|| at + Duration::from_secs(86_400 * 365 * 30))
 }
 
 /// A SIP message as a WebSocket message: text when it is UTF-8, as RFC

@@ -32,7 +32,7 @@ pub fn tls_list(list: &[TlsConnection], p: &mut Printer, out: &mut impl Write) -
             cell(&c.timestamp),
             cell(&c.version),
             cell(&c.cipher),
-            if c.sni.is_empty() {
+            if c.sni.is_empty() || c.sni == "N/A" {
                 "-".to_owned()
             } else {
                 cell(&c.sni)
@@ -93,13 +93,18 @@ mod tests {
     fn conn() -> TlsConnection {
         TlsConnection {
             id: 7,
-            sni: String::new(),
+            dom: "TLSs<default>".into(),
+            sni: "N/A".into(),
             timestamp: "2026-12-03 11:00:00".into(),
+            timeout: 5,
             src_ip: "::1".into(),
             src_port: 40000,
             dst_ip: "127.0.0.1".into(),
             dst_port: 5061,
             cipher: "TLS13_AES_128_GCM_SHA256".into(),
+            ct_wq_size: 0,
+            enc_rd_buf: 0,
+            flags: 0,
             state: "established".into(),
             transport: "tls".into(),
             version: "TLSv1_3".into(),
