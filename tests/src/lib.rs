@@ -11,7 +11,10 @@
 
 pub mod ctl;
 pub mod digest;
+pub mod jssip;
 pub mod pki;
+pub mod tls_client;
+pub mod ws;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -1,4 +1,5 @@
-// A real JsSIP user agent under Node, for tests/tests/websocket.rs.
+// A real JsSIP user agent under Node, for tests/tests/websocket.rs (driven
+// by tests/src/jssip.rs).
 //
 //   node jssip.mjs URL AOR [CA_PEM_PATH]
 //
