@@ -434,3 +434,48 @@ fn protocol_errors_close_with_1002_and_bad_utf8_with_1007() {
     assert_ws_alive(&k);
     assert_no_connections_left(&k);
 }
+
+#[test]
+fn pings_do_not_keep_a_websocket_without_bindings_open() {
+    // A peer that registered nothing and only Pings (which could hold an
+    // unfinished message in the daemon) is closed tcp_connection_lifetime
+    // after its last SIP message, however often it pings.
+    let (k, _dir) = raw_daemon(
+        "tcp_connection_lifetime = 2\ntcp_msg_data_timeout = 5",
+        "keepalive_timeout = 0",
+    );
+    let mut s = open(k.ws());
+    let port = s.local_addr().unwrap().port();
+    // A whole SIP message first (a registration that expires at once).
+    let r = ws_exchange(&mut s, &ws_register_request("pinger", port, 0));
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let t0 = Instant::now();
+    let mut closed = None;
+    while t0.elapsed() < Duration::from_secs(8) {
+        if s.write_all(&frame(true, OP_PING, b"still here", MASK))
+            .is_err()
+        {
+            closed = Some(t0.elapsed());
+            break;
+        }
+        match read_frame(&mut s, Duration::from_millis(400)) {
+            Some(f) if f.opcode == OP_PONG => {}
+            Some(f) if f.opcode == OP_CLOSE => {
+                assert_eq!(f.close_code(), Some(1000), "{f:?}");
+                closed = Some(t0.elapsed());
+                break;
+            }
+            Some(f) => panic!("unexpected frame {f:?}"),
+            None => {
+                closed = Some(t0.elapsed());
+                break;
+            }
+        }
+    }
+    let closed = closed.expect("still open after 8 s of pings");
+    assert!(
+        closed >= Duration::from_millis(1500) && closed < Duration::from_secs(5),
+        "closed after {closed:?}, expected about tcp_connection_lifetime = 2 s"
+    );
+    assert_ws_alive(&k);
+}
