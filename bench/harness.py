@@ -234,6 +234,20 @@ def smaps_kb(pids, key):
     return total
 
 
+def replace_section(path, heading, section):
+    """Puts `section` (starting with `heading`) into the Markdown file at
+    path in place of the one with that heading, up to the next `## `, or
+    at its end when it has none yet."""
+    text = path.read_text() if path.exists() else ""
+    start = text.find(heading)
+    if start >= 0:
+        end = text.find("\n## ", start + 1)
+        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
 # ------------------------------------------------------------------- systems
 
 class System:

@@ -223,16 +223,7 @@ def write_report(r):
             + ", ".join(f"{x:.3f}" for x in r["ratios"][mode])
             + f"; median {m:.3f} ({pct:+.1f} %): goal of at most +{GOAL_PCT:.0f} % **{verdict}**.")
     lines.append("")
-    section = "\n".join(lines)
-    path = OUT_DIR / "RESULTS.md"
-    text = path.read_text() if path.exists() else ""
-    start = text.find("## Watching and scraping")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    H.replace_section(OUT_DIR / "RESULTS.md", "## Watching and scraping", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -297,15 +297,7 @@ def report(res):
 def write_results(res):
     (OUT_DIR / "tls-results.json").write_text(json.dumps(res, indent=1) + "\n")
     section = report(res)
-    path = OUT_DIR / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    start = text.find("## TLS, both systems")
-    if start >= 0:
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + section + (text[end + 1:] if end >= 0 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
+    H.replace_section(OUT_DIR / "RESULTS.md", "## TLS, both systems", section)
     print(section)
 
 

@@ -14,4 +14,7 @@ mod plan;
 mod sender;
 
 pub use plan::{plan, Sockets, Target, Unreachable};
-pub use sender::{ConnEntry, ConnGuard, FlowStats, Flows, Outbox, SendError, CONN_QUEUE};
+pub use sender::{
+    last_binding_gone, next_request, ConnEntry, ConnGuard, FlowStats, Flows, Outbox, SendError,
+    CONN_QUEUE,
+};

@@ -611,15 +611,8 @@ pub fn parse_reply(bytes: &[u8]) -> Response {
 /// One statistic (`group:name`) read over the control API with the raw
 /// client; panics if the daemon does not report it.
 pub fn stat(k: &CtlKamrs, name: &str) -> u64 {
-    let v = k.rpc("stats.get_statistics", serde_json::json!([name]));
-    let list = v["result"].as_array().unwrap_or_else(|| panic!("{v}"));
-    let line = list
-        .iter()
-        .filter_map(|l| l.as_str())
-        .find(|l| l.starts_with(&format!("{name} = ")))
-        .unwrap_or_else(|| panic!("no {name} in {v}"));
-    line.rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{name}: not a number in {line}"))
+    crate::stat_value(
+        &k.rpc("stats.get_statistics", serde_json::json!([name])),
+        name,
+    )
 }

@@ -2,15 +2,15 @@
 //! the WebSocket end-to-end tests (tests/websocket.rs): one JSON event a
 //! line on its stdout, one command a line on its stdin.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::have;
+use crate::node::{web_script, NodeScript};
 
 /// How long JsSIP may take for one step (connect and register, or
 /// unregister).
@@ -19,22 +19,7 @@ pub const NODE_STEP: Duration = Duration::from_secs(20);
 /// Whether node and tests/web/node_modules (jssip, ws) are there; under
 /// CI=true their absence fails the test.
 pub fn jssip_ready() -> Option<PathBuf> {
-    if !have("node") {
-        return None;
-    }
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    let installed = ["jssip", "ws"]
-        .iter()
-        .all(|p| web.join(format!("node_modules/{p}/package.json")).exists());
-    if !installed {
-        let fix = format!("npm ci --prefix {}", web.display());
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("jssip/ws are not installed, and CI=true: .ci/run must run `{fix}`");
-        }
-        eprintln!("SKIPPED: jssip/ws are not installed: run `{fix}`");
-        return None;
-    }
-    Some(web.join("jssip.mjs"))
+    web_script("jssip.mjs", &["jssip", "ws"])
 }
 
 /// tests/web/jssip.mjs running; killed when dropped.
@@ -52,31 +37,15 @@ impl JsSip {
         if let Some(ca) = ca {
             command.arg(ca);
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn node");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut err = child.stderr.take().expect("stderr");
-        let keep = std::sync::Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            keep.lock().unwrap().push_str(&s);
-        });
-        JsSip {
-            stdin: child.stdin.take(),
+        let NodeScript {
             child,
+            stdin,
+            lines,
+            stderr,
+        } = NodeScript::spawn(command);
+        JsSip {
+            child,
+            stdin,
             lines,
             stderr,
         }

@@ -12,6 +12,7 @@
 pub mod ctl;
 pub mod digest;
 pub mod jssip;
+pub mod node;
 pub mod pki;
 pub mod tls_client;
 pub mod ws;
@@ -289,6 +290,31 @@ impl Kamrs {
     /// A TCP connection to the daemon.
     pub fn tcp_connect(&self) -> TcpStream {
         tcp_connect(self.tcp())
+    }
+
+    /// One statistic (`group:name`) over the control socket the harness
+    /// gave this daemon.
+    pub fn stat(&self, name: &str) -> u64 {
+        let socket = self
+            .ctl
+            .as_ref()
+            .expect("the harness gave kamrs a ctl socket");
+        let answer =
+            ctl::HttpConn::unix(socket).call("stats.get_statistics", serde_json::json!([name]));
+        stat_value(&answer, name)
+    }
+
+    /// Waits up to 5 s for statistic `name` to reach `want` (the daemon
+    /// counts closes a moment after they happen); its last value.
+    pub fn stat_until(&self, name: &str, want: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let v = self.stat(name);
+            if v == want || Instant::now() >= deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -993,6 +1019,23 @@ pub fn wait_hangup(stream: &TcpStream, timeout: Duration) -> Option<Duration> {
             return Some(t0.elapsed());
         }
     }
+}
+
+/// The value of `name` in a `stats.get_statistics` answer; panics when
+/// the daemon does not report it.
+pub fn stat_value(answer: &serde_json::Value, name: &str) -> u64 {
+    let list = answer["result"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"));
+    let line = list
+        .iter()
+        .filter_map(|l| l.as_str())
+        .find(|l| l.starts_with(&format!("{name} = ")))
+        .unwrap_or_else(|| panic!("no {name} in {answer}"));
+    line.rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{name}: not a number in {line}"))
 }
 
 #[cfg(test)]

@@ -5,7 +5,6 @@
 
 use std::io::{ErrorKind, Read};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -112,34 +111,11 @@ pub fn rpc(k: &Kamrs, method: &str, params: Value) -> Value {
     HttpConn::unix(k.ctl.as_ref().expect("control socket")).call(method, params)
 }
 
-/// A statistic's value (`tls:handshakes`, …).
-pub fn stat(k: &Kamrs, name: &str) -> u64 {
-    let v = rpc(k, "stats.get_statistics", json!([name]));
-    let line = v["result"][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name}: {v}"))
-        .to_owned();
-    line.rsplit(" = ")
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{name}: not a number in {line:?}"))
-}
-
 /// Waits (bounded) until `name` is `want`: the daemon learns of closes
 /// asynchronously.
 pub fn wait_stat(k: &Kamrs, name: &str, want: u64) {
-    let deadline = Instant::now() + REPLY_TIMEOUT;
-    loop {
-        let got = stat(k, name);
-        if got == want {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} is still {got}, expected {want}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let got = k.stat_until(name, want);
+    assert_eq!(got, want, "{name} is still {got}, expected {want}");
 }
 
 /// The contacts `ul.lookup` shows for `user` (empty when the AoR is gone).

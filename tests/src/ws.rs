@@ -8,9 +8,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::ctl::{kamrsctl, register, HttpConn};
+use crate::ctl::{kamrsctl, register};
 use crate::pki::Ca;
 use crate::{
     read_exact_timeout, tcp_connect, unique, via_transport, wait_closed, Closed, Kamrs, Response,
@@ -53,34 +53,6 @@ pub fn lookup(k: &Kamrs, aor: &str) -> Option<Value> {
     }
 }
 
-/// One statistic (`group:name`) over the control socket.
-pub fn stat(k: &Kamrs, name: &str) -> u64 {
-    let mut conn = HttpConn::unix(k.ctl.as_ref().expect("control socket"));
-    let v = conn.call("stats.get_statistics", json!([name]));
-    let list = v["result"].as_array().unwrap_or_else(|| panic!("{v}"));
-    let line = list
-        .iter()
-        .filter_map(|l| l.as_str())
-        .find(|l| l.starts_with(&format!("{name} = ")))
-        .unwrap_or_else(|| panic!("no {name} in {v}"));
-    line.rsplit(' ')
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{name}: not a number in {line}"))
-}
-
-/// Waits up to 5 s for a statistic to reach `want`; its last value.
-pub fn stat_until(k: &Kamrs, name: &str, want: u64) -> u64 {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = stat(k, name);
-        if v == want || Instant::now() >= deadline {
-            return v;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 pub fn raw_daemon(top: &str, websocket: &str) -> (Kamrs, TempDir) {
     let ca = Ca::new("kamrs ws raw CA");
     let dir = TempDir::new("ws-raw");
@@ -97,7 +69,7 @@ pub fn assert_ws_alive(k: &Kamrs) {
 /// Every connection the test opened is closed (after the test dropped
 /// its own): none leaks in the daemon's count.
 pub fn assert_no_connections_left(k: &Kamrs) {
-    assert_eq!(stat_until(k, "websocket:ws_current_connections", 0), 0);
+    assert_eq!(k.stat_until("websocket:ws_current_connections", 0), 0);
 }
 
 // ------------------------------------------------------------ raw clients

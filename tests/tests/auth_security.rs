@@ -137,22 +137,6 @@ fn rpc(k: &Kamrs, method: &str, params: Value) -> Value {
     conn.call(method, params)
 }
 
-/// The value of `group:name` in `stats.get_statistics`.
-fn stat(k: &Kamrs, name: &str) -> u64 {
-    let v = rpc(k, "stats.get_statistics", json!([name]));
-    v["result"]
-        .as_array()
-        .and_then(|lines| {
-            lines
-                .iter()
-                .filter_map(Value::as_str)
-                .find_map(|l| l.strip_prefix(&format!("{name} = ")))
-        })
-        .unwrap_or_else(|| panic!("{name} not in {v}"))
-        .parse()
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
 /// The attacker's Contact port: nothing listens there, it only has to be
 /// told apart from the victim's.
 const ATTACKER_PORT: u16 = 6666;
@@ -297,9 +281,9 @@ fn wrong_guesses_lock_the_user_and_source_out_then_it_ends() {
         )),
         "{log}"
     );
-    assert_eq!(stat(&k, "auth:lockouts"), 1);
-    assert_eq!(stat(&k, "auth:locked_out"), 1);
-    assert!(stat(&k, "auth:lockout_tracked") >= 1);
+    assert_eq!(k.stat("auth:lockouts"), 1);
+    assert_eq!(k.stat("auth:locked_out"), 1);
+    assert!(k.stat("auth:lockout_tracked") >= 1);
 
     // Past lockout_time the right password works again (polled, bounded).
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -397,7 +381,7 @@ lockout_user_failures = 8
     assert_eq!(r.status, 200, "alice through the proxy: {}", r.raw);
     let (r, _) = Ua::new(k.udp(), "bob", "example.com").login("builder");
     assert_eq!(r.status, 200, "bob through the proxy: {}", r.raw);
-    assert_eq!(stat(&k, "auth:lockouts"), 0);
+    assert_eq!(k.stat("auth:lockouts"), 0);
     // The user scope still counts: two more lock alice.
     mallory.login("guess7");
     let (r, _) = mallory.login("guess8");
@@ -491,7 +475,7 @@ fn failure_lines_are_capped_and_long_user_names_cut() {
     // A line in a later second brings the summary out.
     std::thread::sleep(Duration::from_millis(1100));
     guesser.login("one more");
-    assert_eq!(stat(&k, "auth:wrong_credentials"), ANSWERS + 1);
+    assert_eq!(k.stat("auth:wrong_credentials"), ANSWERS + 1);
     // Every failure is either a line or counted in a summary line; the
     // summary comes with the last failure's line.
     let counts = |log: &str| -> (u64, u64) {
@@ -556,8 +540,8 @@ fn answers_sent_from_another_address_cannot_lock_it_out() {
         let (_, _, stale) = challenge(&r, "MD5");
         assert!(stale, "{}", r.raw);
     }
-    assert_eq!(stat(&k, "auth:wrong_credentials"), 0);
-    assert_eq!(stat(&k, "auth:lockouts"), 0);
+    assert_eq!(k.stat("auth:wrong_credentials"), 0);
+    assert_eq!(k.stat("auth:lockouts"), 0);
     let (r, _) = victim.login("wonderland");
     assert_eq!(r.status, 200, "{}", r.raw);
 }

@@ -10,23 +10,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use kamrs_tests::ctl::HttpConn;
 use kamrs_tests::*;
-use serde_json::json;
-
-/// A statistic's value through the control API (`tcp:send_timeout`, …).
-fn stat(k: &Kamrs, name: &str) -> u64 {
-    let socket = k.ctl.as_ref().expect("the harness gave kamrs a ctl socket");
-    let v = HttpConn::unix(socket).call("stats.get_statistics", json!([name]));
-    let line = v["result"][0]
-        .as_str()
-        .unwrap_or_else(|| panic!("{name}: {v}"))
-        .to_owned();
-    line.rsplit(" = ")
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{name}: not a number in {line:?}"))
-}
 
 /// Reads one reply whose Contacts may run to megabytes (read_response
 /// reads byte by byte): chunks until the end of the header section. The
@@ -88,7 +72,7 @@ fn tiny_query(user: &str, n: usize) -> String {
 fn wait_open_connections(k: &Kamrs, n: u64) {
     let deadline = Instant::now() + REPLY_TIMEOUT;
     loop {
-        let open = stat(k, "tcp:current_opened_connections");
+        let open = k.stat("tcp:current_opened_connections");
         if open == n {
             return;
         }
@@ -186,8 +170,8 @@ fn tcp_peer_that_never_reads_cannot_grow_memory() {
     let closed = closed.expect("the daemon must close a connection that does not read");
     // tcp_send_timeout is 2 s; the kernel buffers take a few replies first.
     assert!(closed < Duration::from_secs(15), "closed after {closed:?}");
-    assert_eq!(stat(&k, "tcp:send_timeout"), 1);
-    assert!(stat(&k, "tcp:sendq_full") >= 1);
+    assert_eq!(k.stat("tcp:send_timeout"), 1);
+    assert!(k.stat("tcp:sendq_full") >= 1);
     wait_open_connections(&k, 0);
     assert_fresh_register_served(&k, "carol");
 }
@@ -225,9 +209,9 @@ fn tcp_write_queues_of_all_connections_share_one_budget() {
         grown_mb < 20,
         "peak RSS grew by {grown_mb} MB ({before} kB -> {after} kB) for 4 connections that never read"
     );
-    assert_eq!(stat(&k, "tcp:send_timeout"), 4);
+    assert_eq!(k.stat("tcp:send_timeout"), 4);
     wait_open_connections(&k, 0);
-    assert_eq!(stat(&k, "tcp:current_write_queue_size"), 0);
+    assert_eq!(k.stat("tcp:current_write_queue_size"), 0);
     assert_fresh_register_served(&k, "erin");
 }
 
@@ -243,7 +227,7 @@ fn others_are_served_while_a_reader_holds_the_whole_budget() {
     let queries: String = (0..50).map(|n| tiny_query("big", n)).collect();
     hog.write_all(queries.as_bytes()).unwrap();
     let deadline = Instant::now() + REPLY_TIMEOUT;
-    while stat(&k, "tcp:current_write_queue_size") <= 4096 {
+    while k.stat("tcp:current_write_queue_size") <= 4096 {
         assert!(Instant::now() < deadline, "the hog never filled the budget");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -264,7 +248,7 @@ fn others_are_served_while_a_reader_holds_the_whole_budget() {
     let r = read_response(&mut c, REPLY_TIMEOUT).expect("the split request is answered");
     assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
     assert!(
-        stat(&k, "tcp:current_write_queue_size") > 4096,
+        k.stat("tcp:current_write_queue_size") > 4096,
         "the hog was still queued"
     );
     drop(hog);
@@ -313,9 +297,9 @@ fn tcp_slowloris_and_silent_connections_give_their_slots_back() {
     for d in drippers {
         d.join().unwrap();
     }
-    assert_eq!(stat(&k, "tcp:msg_read_timeout"), 2);
-    assert_eq!(stat(&k, "tcp:msg_data_timeout"), 2);
-    assert_eq!(stat(&k, "tcp:local_reject"), 1);
+    assert_eq!(k.stat("tcp:msg_read_timeout"), 2);
+    assert_eq!(k.stat("tcp:msg_data_timeout"), 2);
+    assert_eq!(k.stat("tcp:local_reject"), 1);
     wait_open_connections(&k, 0);
     assert_fresh_register_served(&k, "fresh");
 }
@@ -340,7 +324,7 @@ fn tcp_connections_per_source_address_are_capped() {
     assert_tcp_alive(&mut other);
     let req = tcp_register(&other, "dave", &["<sip:dave@127.0.0.2:5999>".to_owned()]);
     assert_eq!(tcp_exchange(&mut other, req).status, 200);
-    assert_eq!(stat(&k, "tcp:iplimit_reject"), 1);
+    assert_eq!(k.stat("tcp:iplimit_reject"), 1);
     // Closing one gives 127.0.0.1 a slot back.
     drop(a);
     wait_open_connections(&k, 2);
@@ -358,5 +342,5 @@ fn trusted_sources_are_not_capped_per_address() {
     for c in &mut conns {
         assert_tcp_alive(c);
     }
-    assert_eq!(stat(&k, "tcp:iplimit_reject"), 0);
+    assert_eq!(k.stat("tcp:iplimit_reject"), 0);
 }

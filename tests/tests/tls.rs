@@ -18,7 +18,7 @@ use kamrs_tests::ctl::{kamrsctl, CtlRun};
 use kamrs_tests::pki::{local_port, peer_fingerprint, tls_connect, tls_exchange, Ca, TlsStream};
 use kamrs_tests::tls_client::{
     assert_registers, cert_paths, exchange, good_client, lookup, refusal, register, start_tls,
-    stat, tls_register, wait_stat,
+    tls_register, wait_stat,
 };
 use kamrs_tests::{
     free_udp_port, have, read_response, run_kamrs, sip_request, tcp_connect, udp_client,
@@ -127,8 +127,8 @@ fn register_refresh_and_unregister_over_one_tls_connection() {
     assert_eq!(run.code(), Some(1), "{run:?}");
 
     // All of it over the one connection: one handshake.
-    assert_eq!(stat(&k, "tls:handshakes"), 1);
-    assert_eq!(stat(&k, "tls:current_opened_connections"), 1);
+    assert_eq!(k.stat("tls:handshakes"), 1);
+    assert_eq!(k.stat("tls:current_opened_connections"), 1);
 }
 
 #[test]
@@ -255,7 +255,7 @@ fn baresip_registers_over_tls() {
         .unwrap_or_else(|| panic!("no connection from port {src_port} in {list}"));
     assert_eq!(conn["transport"], "tls", "{conn}");
     assert_eq!(conn["state"], "established", "{conn}");
-    assert!(stat(&k, "tls:handshakes") >= 1);
+    assert!(k.stat("tls:handshakes") >= 1);
     phone.stop();
     wait_stat(&k, "tls:current_opened_connections", 0);
 }
@@ -428,7 +428,7 @@ fn sighup_and_tls_reload_swap_the_certificate_and_a_bad_file_keeps_the_old_one()
     assert_eq!(peer_fingerprint(&two), b.fingerprint());
     // The connection from before keeps working.
     assert_registers(&mut one, "one");
-    assert_eq!(stat(&k, "tls:reloads"), 1);
+    assert_eq!(k.stat("tls:reloads"), 1);
     assert_eq!(
         ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
         b.fingerprint().as_str()
@@ -442,7 +442,7 @@ fn sighup_and_tls_reload_swap_the_certificate_and_a_bad_file_keeps_the_old_one()
     assert!(said.contains("private_key"), "{said}");
     assert!(said.contains(&key_path.display().to_string()), "{said}");
     assert!(said.contains("does not belong"), "{said}");
-    assert_eq!(stat(&k, "tls:reload_failures"), 1);
+    assert_eq!(k.stat("tls:reload_failures"), 1);
     assert_eq!(
         ctl_json(&k, &["tls.info"])["sha256_fingerprint"],
         b.fingerprint().as_str()
@@ -465,8 +465,8 @@ fn sighup_and_tls_reload_swap_the_certificate_and_a_bad_file_keeps_the_old_one()
         log.contains("SIGHUP: tls certificate not reloaded"),
         "{log}"
     );
-    assert_eq!(stat(&k, "tls:reload_failures"), 3);
-    assert_eq!(stat(&k, "tls:reloads"), 1);
+    assert_eq!(k.stat("tls:reload_failures"), 3);
+    assert_eq!(k.stat("tls:reloads"), 1);
     let mut four = good_client(&k, &ca, "four");
     assert_eq!(peer_fingerprint(&four), b.fingerprint());
     assert_registers(&mut four, "four");
@@ -481,7 +481,7 @@ fn sighup_and_tls_reload_swap_the_certificate_and_a_bad_file_keeps_the_old_one()
     let info = ctl(&k, &["tls.info"]);
     assert!(info.contains(&c.fingerprint()), "{info}");
     assert!(info.contains(&cert_path.display().to_string()), "{info}");
-    assert_eq!(stat(&k, "tls:reloads"), 2);
+    assert_eq!(k.stat("tls:reloads"), 2);
     let five = tls_connect(k.tls(), ca.client_config(None)).expect("handshake");
     assert_eq!(peer_fingerprint(&five), c.fingerprint());
     assert_eq!(
@@ -541,7 +541,7 @@ fn verify_client_requires_a_certificate_signed_by_ca_list() {
     assert_eq!(conns[0]["src_port"], local_port(&s), "{list}");
     assert_eq!(conns[0]["client_certificate"], true, "{list}");
     assert_eq!(ctl_json(&k, &["tls.info"])["verify_client"], true);
-    assert_eq!(stat(&k, "tls:handshakes"), 1);
+    assert_eq!(k.stat("tls:handshakes"), 1);
 
     // ca_list is read again on reload: the other CA's clients are let in
     // once it is in the file, and a broken file is refused by name.

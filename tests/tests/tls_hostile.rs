@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use kamrs_tests::pki::{client_hello, local_port, tls_connect, tls_exchange, tls_handshake, Ca};
 use kamrs_tests::tls_client::{
-    assert_registers, exchange, good_client, lookup, refusal, register, start_tls, stat,
-    tls_register, wait_stat,
+    assert_registers, exchange, good_client, lookup, refusal, register, start_tls, tls_register,
+    wait_stat,
 };
 use kamrs_tests::{
     proc_status_kb, read_response, tcp_connect, unique, wait_closed, wait_hangup, Closed, TempDir,
@@ -96,8 +96,8 @@ fn a_stalled_handshake_is_closed_after_handshake_timeout_and_others_are_served_m
             "the good client was served only after {what} was closed"
         );
     }
-    assert_eq!(stat(&k, "tls:handshake_timeouts"), 3);
-    assert_eq!(stat(&k, "tls:handshake_failures"), 0);
+    assert_eq!(k.stat("tls:handshake_timeouts"), 3);
+    assert_eq!(k.stat("tls:handshake_failures"), 0);
     wait_stat(&k, "tls:current_opened_connections", 1);
     // The good connection outlives the stallers' timeout.
     assert_registers(&mut good, "good");
@@ -157,13 +157,13 @@ fn clear_text_sip_on_the_tls_port_fails_the_handshake() {
         String::from_utf8_lossy(&got)
     );
     assert!(!String::from_utf8_lossy(&got).contains("SIP/2.0"));
-    assert_eq!(stat(&k, "tls:handshake_failures"), 1);
-    assert_eq!(stat(&k, "tls:handshake_timeouts"), 0);
+    assert_eq!(k.stat("tls:handshake_failures"), 1);
+    assert_eq!(k.stat("tls:handshake_timeouts"), 0);
     assert!(lookup(&k, "plain").is_empty());
     // Served before, served after; and newcomers too.
     assert_registers(&mut earlier, "earlier");
     good_client(&k, &ca, "later");
-    assert_eq!(stat(&k, "tls:handshakes"), 2);
+    assert_eq!(k.stat("tls:handshakes"), 2);
 }
 
 // ---------------------------------- 2: TCP limits, framing, slow readers
@@ -189,8 +189,8 @@ fn tcp_max_connections_applies_to_tls() {
         tls_connect(k.tls(), ca.client_config(None)).is_err(),
         "a handshake on a full listener"
     );
-    assert_eq!(stat(&k, "tcp:local_reject"), 2);
-    assert_eq!(stat(&k, "tls:handshakes"), 2);
+    assert_eq!(k.stat("tcp:local_reject"), 2);
+    assert_eq!(k.stat("tls:handshakes"), 2);
     // The two in the table are still served, and so is plain TCP (the
     // limit is per listener).
     assert_registers(&mut first, "first");
@@ -253,9 +253,9 @@ fn tls_connections_keep_the_tcp_timeouts_and_per_address_cap() {
             "{what}: served {served:?}, closed {closed:?}"
         );
     }
-    assert_eq!(stat(&k, "tcp:iplimit_reject"), 1);
-    assert_eq!(stat(&k, "tcp:msg_data_timeout"), 1);
-    assert_eq!(stat(&k, "tcp:msg_read_timeout"), 1);
+    assert_eq!(k.stat("tcp:iplimit_reject"), 1);
+    assert_eq!(k.stat("tcp:msg_data_timeout"), 1);
+    assert_eq!(k.stat("tcp:msg_read_timeout"), 1);
     assert!(lookup(&k, "partial").is_empty());
     // Their slots are free again: 127.0.0.1 is served. The one that sent
     // a whole message is past tcp_msg_data_timeout and stays.
@@ -425,7 +425,7 @@ fn a_tls_peer_that_never_reads_is_closed_and_cannot_grow_memory() {
     );
     let closed = closed.expect("the daemon must close a TLS connection that does not read");
     assert!(closed < Duration::from_secs(15), "closed after {closed:?}");
-    assert_eq!(stat(&k, "tcp:send_timeout"), 1);
+    assert_eq!(k.stat("tcp:send_timeout"), 1);
     wait_stat(&k, "tls:current_opened_connections", 1);
     // The one that reads is still served.
     let r = exchange(&mut setup, &tiny_query("nobody", 1));

@@ -75,9 +75,9 @@ fn jssip_registers_over_ws_and_unregisters() {
         "{l}"
     );
     assert_eq!(socket, format!("ws:{}", k.ws()), "{l}");
-    assert_eq!(stat(&k, "websocket:ws_current_connections"), 1);
-    assert_eq!(stat(&k, "websocket:wss_current_connections"), 0);
-    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 1);
+    assert_eq!(k.stat("websocket:ws_current_connections"), 1);
+    assert_eq!(k.stat("websocket:wss_current_connections"), 0);
+    assert_eq!(k.stat("websocket:ws_successful_handshakes"), 1);
 
     ua.command("unregister");
     let unreg = ua.wait_for("unregistered");
@@ -85,7 +85,7 @@ fn jssip_registers_over_ws_and_unregisters() {
     assert_eq!(lookup(&k, "alice"), None);
     ua.command("quit");
     ua.wait_for("quit");
-    assert_eq!(stat_until(&k, "websocket:ws_current_connections", 0), 0);
+    assert_eq!(k.stat_until("websocket:ws_current_connections", 0), 0);
 }
 
 #[test]
@@ -107,13 +107,13 @@ fn jssip_registers_over_wss_and_a_killed_phone_takes_its_binding_along() {
     assert!(received.ends_with(";transport=wss"), "{l}");
     assert_eq!(socket, format!("wss:{}", k.wss()), "{l}");
     // Kamailio's ws_current_connections counts every WebSocket.
-    assert_eq!(stat(&k, "websocket:wss_current_connections"), 1);
-    assert_eq!(stat(&k, "websocket:ws_current_connections"), 1);
+    assert_eq!(k.stat("websocket:wss_current_connections"), 1);
+    assert_eq!(k.stat("websocket:ws_current_connections"), 1);
 
     ua.kill();
     let after = lookup_until(&k, "carol", Duration::from_secs(5), Option::is_none);
     assert_eq!(after, None, "the binding outlived its WebSocket");
-    assert_eq!(stat_until(&k, "websocket:wss_current_connections", 0), 0);
+    assert_eq!(k.stat_until("websocket:wss_current_connections", 0), 0);
 }
 
 #[test]
@@ -131,7 +131,7 @@ fn a_wss_client_that_does_not_trust_the_certificate_is_refused_by_jssip() {
     let gone = ua.wait_for("disconnected");
     assert_eq!(gone["error"], true, "{gone}");
     assert_eq!(lookup(&k, "dave"), None);
-    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 0);
+    assert_eq!(k.stat("websocket:ws_successful_handshakes"), 0);
 }
 
 #[test]
@@ -186,7 +186,7 @@ fn a_registered_client_that_never_answers_pings_is_closed_as_lost() {
     assert!(end.is_none(), "{end:?}");
     let gone = lookup_until(&k, "mute", Duration::from_secs(5), Option::is_none);
     assert_eq!(gone, None, "the lost client's binding stayed");
-    assert_eq!(stat_until(&k, "websocket:ws_keepalive_lost", 1), 1);
+    assert_eq!(k.stat_until("websocket:ws_keepalive_lost", 1), 1);
 
     let (pings, mut polite) = answering.join().unwrap();
     assert!(pings >= 2, "the polite client got {pings} Pings in 4 s");
@@ -197,7 +197,7 @@ fn a_registered_client_that_never_answers_pings_is_closed_as_lost() {
     let port = polite.local_addr().unwrap().port();
     let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
     assert_eq!(ws_exchange(&mut polite, &options).status, 501);
-    assert_eq!(stat(&k, "websocket:ws_keepalive_lost"), 1);
+    assert_eq!(k.stat("websocket:ws_keepalive_lost"), 1);
     assert_ws_alive(&k);
     drop(polite);
     assert_no_connections_left(&k);
@@ -278,7 +278,7 @@ fn nat_keepalive_options_reach_a_websocket_binding_over_its_connection() {
         MASK,
     ))
     .unwrap();
-    assert_eq!(stat_until(&k, "usrloc:ka_answered", 1), 1);
+    assert_eq!(k.stat_until("usrloc:ka_answered", 1), 1);
     let l = lookup(&k, "olga").expect("olga");
     assert!(
         l["Contacts"][0]["Contact"]["KA-Roundtrip"]

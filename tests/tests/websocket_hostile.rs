@@ -31,15 +31,15 @@ fn an_upgrade_without_the_sip_subprotocol_gets_400_and_is_counted() {
             u.head
         );
     }
-    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 2), 2);
-    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 0);
+    assert_eq!(k.stat_until("websocket:ws_failed_handshakes", 2), 2);
+    assert_eq!(k.stat("websocket:ws_successful_handshakes"), 0);
     // `sip` among others is enough, and is what the 101 names.
     let u = upgrade(k.ws(), &["Sec-WebSocket-Protocol: chat, sip"]);
     assert_eq!(u.status, 101, "{}", u.head);
     assert_eq!(http_header(&u.head, "Sec-WebSocket-Protocol"), Some("sip"));
     drop(u);
     assert_ws_alive(&k);
-    assert_eq!(stat(&k, "websocket:ws_failed_handshakes"), 2);
+    assert_eq!(k.stat("websocket:ws_failed_handshakes"), 2);
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn allowed_origins_refuse_other_pages_with_403() {
     // A sandboxed page's opaque Origin is not on the list either.
     let null = upgrade(k.ws(), &["Sec-WebSocket-Protocol: sip", "Origin: null"]);
     assert_eq!(null.status, 403, "{}", null.head);
-    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 3), 3);
+    assert_eq!(k.stat_until("websocket:ws_failed_handshakes", 3), 3);
     // Scheme and host compare without case (RFC 6454 serialises them in
     // lower case).
     let upper = upgrade(
@@ -244,8 +244,8 @@ fn an_unfinished_upgrade_is_closed_after_handshake_timeout_and_counted() {
         "{:?}",
         after.elapsed()
     );
-    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 1), 1);
-    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 1);
+    assert_eq!(k.stat_until("websocket:ws_failed_handshakes", 1), 1);
+    assert_eq!(k.stat("websocket:ws_successful_handshakes"), 1);
     assert_no_connections_left(&k);
 }
 
@@ -278,7 +278,7 @@ fn an_upgrade_with_endless_headers_is_refused_before_the_handshake_timeout() {
         "{:?}",
         start.elapsed()
     );
-    assert_eq!(stat_until(&k, "websocket:ws_failed_handshakes", 1), 1);
+    assert_eq!(k.stat_until("websocket:ws_failed_handshakes", 1), 1);
     assert_ws_alive(&k);
     drop(s);
     assert_no_connections_left(&k);
@@ -332,7 +332,7 @@ fn a_websocket_peer_that_never_reads_is_closed_after_tcp_send_timeout() {
         grown_mb < 12,
         "peak RSS grew by {grown_mb} MB for one WebSocket that never reads"
     );
-    assert_eq!(stat_until(&k, "tcp:send_timeout", 1), 1);
+    assert_eq!(k.stat_until("tcp:send_timeout", 1), 1);
     // The setup connection and everyone else are still served.
     let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
     assert_eq!(ws_exchange(&mut setup, &options).status, 501);
@@ -366,8 +366,8 @@ fn plain_http_on_the_wss_port_is_closed_without_an_upgrade() {
         !String::from_utf8_lossy(&got).contains("101"),
         "a WebSocket without TLS on wss: {got:?}"
     );
-    assert_eq!(stat(&k, "websocket:ws_successful_handshakes"), 0);
-    assert_eq!(stat_until(&k, "websocket:wss_current_connections", 0), 0);
+    assert_eq!(k.stat("websocket:ws_successful_handshakes"), 0);
+    assert_eq!(k.stat_until("websocket:wss_current_connections", 0), 0);
     assert_ws_alive(&k);
 }
 

@@ -12,11 +12,11 @@
 //! bounded. A screenshot is left at `target/webview.png` (or
 //! `$KAMRS_WEBVIEW_SCREENSHOT`); docs/webview.png is a copy of one.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -207,22 +207,10 @@ fn a_websocket_carries_the_token_as_a_subprotocol() {
 /// Whether node, chromium and tests/web/node_modules are there; under
 /// CI=true their absence fails the test (`have`).
 fn browser_ready() -> Option<PathBuf> {
-    if !have("node") || !have("chromium") {
+    if !have("chromium") {
         return None;
     }
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
-    if !web
-        .join("node_modules/puppeteer-core/package.json")
-        .exists()
-    {
-        let fix = format!("npm ci --prefix {}", web.display());
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("puppeteer-core is not installed, and CI=true: .ci/run must run `{fix}`");
-        }
-        eprintln!("SKIPPED: puppeteer-core is not installed: run `{fix}`");
-        return None;
-    }
-    Some(web.join("webview.mjs"))
+    kamrs_tests::node::web_script("webview.mjs", &["puppeteer-core"])
 }
 
 /// The node script, in a process group of its own so that its chromium
@@ -236,34 +224,17 @@ struct Node {
 
 impl Node {
     fn start(script: &Path, config: &Value) -> Node {
-        let mut child = Command::new("node")
-            .arg(script)
-            .arg(config.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("spawn node");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut err = child.stderr.take().expect("stderr");
-        let keep = std::sync::Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = err.read_to_string(&mut s);
-            keep.lock().unwrap().push_str(&s);
-        });
-        Node {
-            stdin: child.stdin.take(),
+        let mut command = Command::new("node");
+        command.arg(script).arg(config.to_string()).process_group(0);
+        let kamrs_tests::node::NodeScript {
             child,
+            stdin,
+            lines,
+            stderr,
+        } = kamrs_tests::node::NodeScript::spawn(command);
+        Node {
+            child,
+            stdin,
             lines,
             stderr,
         }

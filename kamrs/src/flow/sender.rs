@@ -106,6 +106,24 @@ impl ConnGuard {
     }
 }
 
+/// The next request queued for `flow`; never without a flow (a
+/// connection that is not registered, for a `tokio::select!` arm).
+pub async fn next_request(flow: Option<&ConnGuard>) -> Vec<u8> {
+    match flow {
+        Some(f) => f.outbound().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// When `flow`'s last binding goes, if `watch` (`close_expired_tcp`);
+/// never otherwise.
+pub async fn last_binding_gone(flow: Option<&ConnGuard>, watch: bool) {
+    match flow {
+        Some(f) if watch => f.shared.released.notified().await,
+        _ => std::future::pending().await,
+    }
+}
+
 impl Drop for ConnGuard {
     fn drop(&mut self) {
         self.flows.conns.remove(&self.conn);

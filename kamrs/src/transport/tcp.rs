@@ -578,19 +578,9 @@ impl Connection {
                 Some((t, late)) if t < idle_by => (t, Some(late)),
                 _ => (idle_by, None),
             };
-            let released = flow.map(|f| Arc::clone(&f.shared));
-            let released_wait = async {
-                match released {
-                    Some(n) if self.settings.close_expired_tcp => n.released.notified().await,
-                    _ => std::future::pending().await,
-                }
-            };
-            let outbound = async {
-                match flow {
-                    Some(f) => f.outbound().await,
-                    None => std::future::pending().await,
-                }
-            };
+            let released_wait =
+                crate::flow::last_binding_gone(flow, self.settings.close_expired_tcp);
+            let outbound = crate::flow::next_request(flow);
             let read = tokio::select! {
                 biased;
                 () = shutdown.wait() => return Close::Shutdown,

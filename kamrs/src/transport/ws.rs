@@ -323,19 +323,8 @@ async fn messages<S: SipStream>(
         } else {
             far(heard_sip, settings.idle_timeout)
         };
-        let released = flow.map(|f| Arc::clone(&f.shared));
-        let released_wait = async {
-            match released {
-                Some(n) if settings.close_expired_tcp => n.released.notified().await,
-                _ => std::future::pending().await,
-            }
-        };
-        let outbound = async {
-            match flow {
-                Some(f) => f.outbound().await,
-                None => std::future::pending().await,
-            }
-        };
+        let released_wait = crate::flow::last_binding_gone(flow, settings.close_expired_tcp);
+        let outbound = crate::flow::next_request(flow);
         let next = tokio::select! {
             biased;
             () = shutdown.wait() => return End::Shutdown,
