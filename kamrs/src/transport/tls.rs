@@ -20,9 +20,12 @@ pub(super) async fn handshake(
     peer: &Peer,
 ) -> Option<(Box<TlsStream<TcpStream>>, Registered)> {
     // Boxed, as the stream it makes: the session is large, and only
-    // connections in their handshake need room for this one.
-    let accept = Box::pin(tls.acceptor().accept(stream));
-    match tokio::time::timeout(tls.settings().handshake_timeout, accept).await {
+    // connections in their handshake need room for this one. Fallible and
+    // polled by reference, so that on failure or timeout the socket is
+    // still ours: it is counted first and closed after, and whoever sees
+    // it close sees it counted.
+    let mut accept = Box::pin(tls.acceptor().accept(stream).into_fallible());
+    match tokio::time::timeout(tls.settings().handshake_timeout, &mut accept).await {
         Ok(Ok(stream)) => {
             tls.stats.handshakes.fetch_add(1, Ordering::Relaxed);
             let conn = peer.conn?;
@@ -36,14 +39,16 @@ pub(super) async fn handshake(
             let registered = tls.conns.register(conn, info);
             Some((Box::new(stream), registered))
         }
-        Ok(Err(e)) => {
+        Ok(Err((e, socket))) => {
             tls.stats.handshake_failed.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(remote = %peer.remote, "tls handshake failed: {e}");
+            drop(socket);
             None
         }
         Err(_elapsed) => {
             tls.stats.handshake_timeout.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(remote = %peer.remote, "tls handshake not finished within [tls] handshake_timeout, closing");
+            drop(accept);
             None
         }
     }

@@ -230,8 +230,14 @@ pub(super) async fn serve<S: SipStream>(mut conn: Connection, stream: S, shutdow
     let ws_settings = conn.settings.websocket.clone();
     #[allow(clippy::result_large_err)]
     let decide = |req: &Request, resp: Response| accept_upgrade(&ws_settings, req, resp);
-    let upgrade = tokio_tungstenite::accept_hdr_async_with_config(stream, decide, Some(config));
-    let mut ws = match tokio::time::timeout(ws_settings.handshake_timeout, upgrade).await {
+    // Polled by reference: on a timeout the socket is counted before it
+    // is closed (a refusal is counted just after tungstenite closes it).
+    let mut upgrade = Box::pin(tokio_tungstenite::accept_hdr_async_with_config(
+        stream,
+        decide,
+        Some(config),
+    ));
+    let mut ws = match tokio::time::timeout(ws_settings.handshake_timeout, &mut upgrade).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
             CoreStats::inc(&stats.ws_handshake_failed);
@@ -241,9 +247,11 @@ pub(super) async fn serve<S: SipStream>(mut conn: Connection, stream: S, shutdow
         Err(_elapsed) => {
             CoreStats::inc(&stats.ws_handshake_failed);
             tracing::debug!(remote = %conn.peer.remote, "websocket upgrade not finished within [websocket] handshake_timeout, closing");
+            drop(upgrade);
             return;
         }
     };
+    drop(upgrade);
     CoreStats::inc(&stats.ws_handshakes);
     // Done with handshakes: the listener's turn goes to the next one.
     conn.handshaking = None;
