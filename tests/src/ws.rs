@@ -314,3 +314,20 @@ pub fn assert_eof(s: &mut TcpStream, what: &str) {
         "{what}: the connection stayed open after the Close"
     );
 }
+
+/// An OPTIONS over WebSocket from local `port` (Via `WS`), Call-ID
+/// `call_id`: the registrar answers it 501, so it shows what came before
+/// it was or was not answered.
+pub fn ws_options(port: u16, call_id: &str) -> String {
+    crate::via_transport(&crate::sip_request("OPTIONS", call_id, 1, port, &[]), "WS")
+}
+
+/// Sends an OPTIONS on `s` and asserts that the next reply is its 501:
+/// nothing sent before it was answered.
+pub fn assert_next_reply_is_options(s: &mut TcpStream) {
+    let port = s.local_addr().expect("local address").port();
+    let call_id = crate::unique();
+    let r = ws_exchange(s, &ws_options(port, &call_id));
+    assert_eq!(r.status, 501, "{}", r.raw);
+    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+}

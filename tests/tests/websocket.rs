@@ -195,7 +195,7 @@ fn a_registered_client_that_never_answers_pings_is_closed_as_lost() {
         "the polite client was dropped"
     );
     let port = polite.local_addr().unwrap().port();
-    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    let options = ws_options(port, &unique());
     assert_eq!(ws_exchange(&mut polite, &options).status, 501);
     assert_eq!(k.stat("websocket:ws_keepalive_lost"), 1);
     assert_ws_alive(&k);
@@ -239,7 +239,7 @@ fn a_sip_message_in_fragments_or_a_binary_frame_is_one_request() {
     assert_eq!(r.status, 200, "{}", r.raw);
     assert!(lookup(&k, "jane").is_some() && lookup(&k, "kate").is_some());
     // Nothing more came: the next reply is the next request's.
-    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    let options = ws_options(port, &unique());
     let r = ws_exchange(&mut s, &options);
     assert_eq!(r.status, 501, "{}", r.raw);
 }
@@ -253,12 +253,7 @@ fn a_crlf_keepalive_in_a_message_is_not_a_request() {
             .unwrap();
     }
     // The next frame is the OPTIONS's 501: nothing answered the CRLFs.
-    let port = s.local_addr().unwrap().port();
-    let call_id = unique();
-    let options = via_transport(&sip_request("OPTIONS", &call_id, 1, port, &[]), "WS");
-    let r = ws_exchange(&mut s, &options);
-    assert_eq!(r.status, 501, "{}", r.raw);
-    assert_eq!(r.header("Call-ID"), Some(call_id.as_str()), "{}", r.raw);
+    assert_next_reply_is_options(&mut s);
     assert!(lookup(&k, "lena").is_some());
 }
 
@@ -297,7 +292,7 @@ fn a_crlf_nat_keepalive_to_a_websocket_goes_as_a_ping() {
     s.write_all(&frame(true, OP_PONG, &f.payload, MASK))
         .unwrap();
     let port = s.local_addr().unwrap().port();
-    let options = via_transport(&sip_request("OPTIONS", &unique(), 1, port, &[]), "WS");
+    let options = ws_options(port, &unique());
     assert_eq!(ws_exchange(&mut s, &options).status, 501);
     assert!(lookup(&k, "pavel").is_some());
 }
