@@ -432,3 +432,33 @@ fn a_tls_peer_that_never_reads_is_closed_and_cannot_grow_memory() {
     assert_eq!(r.status, 200, "{}", r.raw);
     good_client(&k, &ca, "fresh");
 }
+
+#[test]
+fn at_most_256_handshakes_run_at_once_on_a_listener() {
+    // 256 clients stalled in their handshakes hold every turn: the next
+    // client's handshake waits until one of them times out, then runs.
+    let ca = Ca::new("kamrs test CA");
+    let dir = TempDir::new("tls");
+    let (k, _) = start_tls(&ca, &dir, "", "handshake_timeout = 2");
+    let hello = client_hello(ca.client_config(None));
+    let stallers: Vec<_> = (0..256)
+        .map(|_| {
+            let mut s = tcp_connect(k.tls());
+            s.write_all(&hello[..hello.len() / 2])
+                .expect("send half a ClientHello");
+            s
+        })
+        .collect();
+    wait_stat(&k, "tcp:current_opened_connections", 256);
+    let t0 = Instant::now();
+    let mut good = good_client(&k, &ca, "good");
+    let waited = t0.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1000),
+        "a handshake ran at once ({waited:?}) beside 256 in progress"
+    );
+    assert!(waited < Duration::from_secs(4), "waited {waited:?}");
+    assert_eq!(k.stat("tcp:handshake_busy"), 0);
+    assert_registers(&mut good, "good");
+    drop(stallers);
+}

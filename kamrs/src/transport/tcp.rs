@@ -54,7 +54,10 @@ const INITIAL_BUFFER: usize = 4096;
 /// listener. Each costs a signature and up to 64 KiB of handshake buffer:
 /// without a bound, a flood of ClientHellos filling every connection slot
 /// would take about 160 MiB and the CPU. Beyond it a new connection waits
-/// for its turn within its handshake timeout.
+/// for its turn within its handshake timeout; it gets one, since every
+/// turn is given back within that same timeout (so a flood delays
+/// handshakes by at most one timeout, and `tcp:handshake_busy` counts only
+/// the rare waiter a timer's granularity leaves out).
 const MAX_HANDSHAKES: usize = 256;
 
 /// After we decide to close (bad framing, over-size message) we stop
