@@ -22,7 +22,7 @@ mod words;
 pub use load::ConfigError;
 pub use shape::{
     AuthConfig, AuthMode, Config, CtlConfig, EventsConfig, LogConfig, LogFormat, LogLevel,
-    PikeConfig, StoreBackend, StoreConfig, DEFAULT_REDIS_URL, DEFAULT_SECRET_FILE,
+    PikeConfig, RouteConfig, StoreBackend, StoreConfig, DEFAULT_REDIS_URL, DEFAULT_SECRET_FILE,
     DEFAULT_SQLITE_PATH, DEFAULT_SUBSCRIBERS,
 };
 pub use words::{flag_count, flag_seconds};

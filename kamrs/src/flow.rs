@@ -13,7 +13,7 @@
 mod plan;
 mod sender;
 
-pub use plan::{plan, Sockets, Target, Unreachable};
+pub use plan::{plan, uri_target, Sockets, Target, Unreachable};
 pub use sender::{
     last_binding_gone, next_request, ConnEntry, ConnGuard, FlowStats, Flows, Outbox, SendError,
     CONN_QUEUE,

@@ -19,6 +19,7 @@ pub mod logging;
 pub mod net;
 pub mod peer;
 pub mod pike;
+pub mod proxy;
 pub mod registrar;
 pub mod route;
 pub mod rpc;

@@ -366,6 +366,14 @@ async fn run(config: Config) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // The proxy's token key, read before `ready` too.
+    let route_key = match config.route.secret_key() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("kamrs: {e}");
+            return ExitCode::from(1);
+        }
+    };
     announce.push_str("ready\n");
     let mut stdout = std::io::stdout().lock();
     if let Err(e) = stdout
@@ -405,12 +413,28 @@ async fn run(config: Config) -> ExitCode {
         tokio::spawn(Arc::clone(&pike).run_sweeper());
         core = core.with_pike(pike);
     }
+    let (stop, shutdown) = Shutdown::new();
+    if config.route.mode != kamrs::proxy::Mode::Registrar {
+        let proxy = Arc::new(kamrs::proxy::Proxy::new(
+            config.route.settings(),
+            route_key,
+            Arc::clone(&core.registrar),
+            Arc::clone(&flows),
+            config.listen.clone(),
+            config.limits(),
+            config.force_rport,
+            config.use_domain,
+        ));
+        let mut until = shutdown.clone();
+        tokio::spawn(Arc::clone(&proxy).run_timers(async move { until.wait().await }));
+        tracing::info!(mode = config.route.mode.as_str(), "call delivery on");
+        core = core.with_proxy(proxy);
+    }
     let router = Router::new(config.limits(), core.clone()).with_force_rport(config.force_rport);
     let router = Arc::new(router);
     let mut tcp = config.tcp_settings();
     tcp.tls = tls.clone();
     let udp_workers = transport::udp::workers_for(config.udp_workers);
-    let (stop, shutdown) = Shutdown::new();
     let tasks: Vec<_> = listeners
         .into_iter()
         .map(|l| {

@@ -89,6 +89,13 @@ impl ConnId {
         ConnId(std::num::NonZeroU64::new(n).unwrap_or(std::num::NonZeroU64::MIN))
     }
 
+    /// The id [`ConnId::get`] returned, read back (from a Record-Route
+    /// flow token). An id that names no open connection is harmless: a
+    /// send to it fails as "closed".
+    pub fn from_raw(n: u64) -> ConnId {
+        ConnId(std::num::NonZeroU64::new(n).unwrap_or(std::num::NonZeroU64::MAX))
+    }
+
     /// The number `ul.dump` shows as `Tcpconn-Id`.
     pub fn get(self) -> u64 {
         self.0.get()

@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::peer::{ConnId, Peer, Proto};
+use crate::proxy::Handled;
 use crate::registrar::{Deferred, Registrar};
 use crate::sip::{self, reply, Limits, Method, ParseError, Request, Via};
 use crate::state::Core;
@@ -147,7 +148,7 @@ impl Router {
             }
             Ok(sip::Message::Request(req)) => {
                 CoreStats::inc(&self.core.stats.rcv_requests);
-                self.route(req, msg.len(), peer, out)
+                self.route(req, msg, peer, out)
             }
             Err(err) => self.reject(msg, *err, peer, out),
         }
@@ -156,6 +157,11 @@ impl Router {
     /// A response reaching kamrs can only answer a keepalive ping: kamrs
     /// sends no other request. Provisional ones prove nothing yet.
     fn response(&self, r: &sip::Response<'_>, msg: &[u8], peer: &Peer) {
+        if let Some(proxy) = &self.core.proxy {
+            if proxy.response(msg, peer) {
+                return;
+            }
+        }
         let Some(ka) = &self.core.keepalive else {
             return;
         };
@@ -211,7 +217,17 @@ impl Router {
         None
     }
 
-    fn route(&self, req: &Request<'_>, len: usize, peer: &Peer, out: &mut Vec<u8>) -> Action {
+    fn route(&self, req: &Request<'_>, msg: &[u8], peer: &Peer, out: &mut Vec<u8>) -> Action {
+        let len = msg.len();
+        if req.method != Method::Register {
+            if let Some(proxy) = &self.core.proxy {
+                match proxy.request(req, msg, peer, out) {
+                    Handled::Reply => return self.sent(&req.top_via, peer, out),
+                    Handled::Absorb => return Action::Absorb,
+                    Handled::NotMine => {}
+                }
+            }
+        }
         match req.method {
             Method::Ack => Action::Absorb,
             Method::Register => match self.core.registrar.handle_sized(req, peer, len, out) {

@@ -10,6 +10,7 @@ use crate::auth::Authenticator;
 use crate::flow::Flows;
 use crate::keepalive::Keepalive;
 use crate::pike::Pike;
+use crate::proxy::Proxy;
 use crate::registrar::Registrar;
 use crate::stats::CoreStats;
 use crate::tls::Tls;
@@ -32,6 +33,8 @@ pub struct Core {
     pub keepalive: Option<Arc<Keepalive>>,
     /// The certificate of `tls:`/`wss:` listeners, `None` without `[tls]`.
     pub tls: Option<Arc<Tls>>,
+    /// Call delivery, `None` while `[route] mode = "registrar"`.
+    pub proxy: Option<Arc<Proxy>>,
 }
 
 impl Core {
@@ -48,6 +51,7 @@ impl Core {
             flows: Flows::new(),
             keepalive: None,
             tls: None,
+            proxy: None,
         }
     }
 
@@ -60,6 +64,12 @@ impl Core {
     /// With the transports' sockets and connections.
     pub fn with_flows(mut self, flows: Arc<Flows>) -> Core {
         self.flows = flows;
+        self
+    }
+
+    /// With call delivery (`[route] mode` proxy or redirect).
+    pub fn with_proxy(mut self, proxy: Arc<Proxy>) -> Core {
+        self.proxy = Some(proxy);
         self
     }
 

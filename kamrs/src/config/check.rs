@@ -2,7 +2,7 @@
 //! fault and the problem, which loading turns into a `file:line: key`
 //! message.
 
-use super::shape::{TlsConfig, WebsocketConfig};
+use super::shape::{RouteConfig, TlsConfig, WebsocketConfig};
 use super::{
     AuthConfig, AuthMode, Config, CtlConfig, EventsConfig, PikeConfig, StoreBackend, StoreConfig,
 };
@@ -190,6 +190,7 @@ pub(super) fn check_ranges(c: &Config) -> Vec<(&'static str, String)> {
     c.events.check(&mut bad);
     c.tls.check(&c.listen, &mut bad);
     c.websocket.check(&mut bad);
+    c.route.check(&mut bad);
     bad
 }
 
@@ -538,6 +539,57 @@ impl WebsocketConfig {
                     self.handshake_timeout
                 ),
             ));
+        }
+    }
+}
+
+impl RouteConfig {
+    fn check(&self, bad: &mut Vec<(&'static str, String)>) {
+        if !(100..=300_000).contains(&self.fr_timer) {
+            bad.push((
+                "route.fr_timer",
+                format!(
+                    "{} is out of range 100..=300000 (milliseconds)",
+                    self.fr_timer
+                ),
+            ));
+        }
+        if !(100..=3_600_000).contains(&self.fr_inv_timer) {
+            bad.push((
+                "route.fr_inv_timer",
+                format!(
+                    "{} is out of range 100..=3600000 (milliseconds)",
+                    self.fr_inv_timer
+                ),
+            ));
+        }
+        if !(1..=1_000_000).contains(&self.max_transactions) {
+            bad.push((
+                "route.max_transactions",
+                format!("{} is out of range 1..=1000000", self.max_transactions),
+            ));
+        }
+        if !self.secret.is_empty() && self.secret.len() < 16 {
+            bad.push((
+                "route.secret",
+                "is too short: use at least 16 characters (or leave it out for a random one per start)".to_owned(),
+            ));
+        }
+        for d in &self.domains {
+            if d.is_empty()
+                || d.len() > 253
+                || !d
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+            {
+                bad.push((
+                    "route.domains",
+                    format!("{d:?} is not a host name or address"),
+                ));
+            }
+        }
+        if self.domains.len() > 1024 {
+            bad.push(("route.domains", "at most 1024 domains".to_owned()));
         }
     }
 }

@@ -272,3 +272,42 @@ impl Config {
         }))
     }
 }
+
+impl super::RouteConfig {
+    /// The proxy's settings.
+    pub fn settings(&self) -> crate::proxy::Settings {
+        use std::time::Duration;
+        crate::proxy::Settings {
+            mode: self.mode,
+            domains: self.domains.clone(),
+            relay_foreign: self.relay_foreign,
+            record_route: self.record_route,
+            fr_timer: Duration::from_millis(self.fr_timer),
+            fr_inv_timer: Duration::from_millis(self.fr_inv_timer),
+            max_transactions: self.max_transactions,
+            authenticate_calls: self.authenticate_calls,
+            accept_foreign_callers: self.accept_foreign_callers,
+            ..crate::proxy::Settings::default()
+        }
+    }
+
+    /// The 32-byte key the proxy's tokens use: derived from `secret`, or
+    /// random for this process when there is none.
+    pub fn secret_key(&self) -> Result<[u8; 32], String> {
+        use sha2::{Digest, Sha256};
+        if self.secret.is_empty() {
+            let mut key = [0u8; 32];
+            std::io::Read::read_exact(
+                &mut std::fs::File::open("/dev/urandom")
+                    .map_err(|e| format!("cannot read /dev/urandom for [route] secret: {e}"))?,
+                &mut key,
+            )
+            .map_err(|e| format!("cannot read /dev/urandom for [route] secret: {e}"))?;
+            return Ok(key);
+        }
+        let mut h = Sha256::new();
+        h.update(b"kamrs [route] secret\0");
+        h.update(self.secret.as_bytes());
+        Ok(h.finalize().into())
+    }
+}

@@ -151,6 +151,8 @@ pub struct Config {
     pub tls: TlsConfig,
     /// SIP over WebSocket, `ws:` and `wss:` listeners (`[websocket]`).
     pub websocket: WebsocketConfig,
+    /// What happens to requests other than REGISTER (`[route]`).
+    pub route: RouteConfig,
 }
 
 impl Default for Config {
@@ -211,6 +213,7 @@ impl Default for Config {
             events: EventsConfig::default(),
             tls: TlsConfig::default(),
             websocket: WebsocketConfig::default(),
+            route: RouteConfig::default(),
         }
     }
 }
@@ -552,6 +555,60 @@ impl Default for WebsocketConfig {
             keepalive_timeout: 180,
             handshake_timeout: 5,
             handle_lost_tcp: true,
+        }
+    }
+}
+
+/// `[route]`: the tutorial's routing, a stateful proxy to the bindings,
+/// or redirects to them (docs/proxy.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RouteConfig {
+    /// `"registrar"` (INVITE 480, ACK absorbed, else 501), `"proxy"` or
+    /// `"redirect"`.
+    pub mode: crate::proxy::Mode,
+    /// Domains whose users are ours besides the addresses kamrs listens
+    /// on; empty with `use_domain = false`: every domain.
+    #[serde(deserialize_with = "one_or_many")]
+    pub domains: Vec<String>,
+    /// Relay requests for other domains (to the address their URI names)
+    /// instead of answering 403.
+    pub relay_foreign: bool,
+    /// Stay on the path of the dialogs kamrs forwards (Record-Route).
+    pub record_route: bool,
+    /// Milliseconds a branch may go without any response (Kamailio's tm
+    /// `fr_timer`).
+    pub fr_timer: u64,
+    /// Milliseconds an INVITE branch may ring without answering (tm's
+    /// `fr_inv_timer`; RFC 3261 timer C).
+    pub fr_inv_timer: u64,
+    /// Most transactions at once; more requests get 503.
+    pub max_transactions: usize,
+    /// With `[auth]` on, challenge requests whose From is one of our
+    /// users with 407, so a caller must own the identity it claims.
+    pub authenticate_calls: bool,
+    /// Take calls to our users from other domains without a challenge.
+    pub accept_foreign_callers: bool,
+    /// Keys the flow tokens in Record-Route and the temporary GRUUs: give
+    /// every node of a cluster the same one (at least 16 characters) so
+    /// dialogs and GRUUs survive restarts; empty: a random one per start.
+    pub secret: String,
+}
+
+impl Default for RouteConfig {
+    fn default() -> Self {
+        let s = crate::proxy::Settings::default();
+        RouteConfig {
+            mode: s.mode,
+            domains: s.domains,
+            relay_foreign: s.relay_foreign,
+            record_route: s.record_route,
+            fr_timer: s.fr_timer.as_millis() as u64,
+            fr_inv_timer: s.fr_inv_timer.as_millis() as u64,
+            max_transactions: s.max_transactions,
+            authenticate_calls: s.authenticate_calls,
+            accept_foreign_callers: s.accept_foreign_callers,
+            secret: String::new(),
         }
     }
 }

@@ -174,6 +174,23 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("websocket.keepalive_timeout", Kind::Seconds),
     ("websocket.handshake_timeout", Kind::Seconds),
     ("websocket.handle_lost_tcp", Kind::Bool),
+    ("route", Kind::Table),
+    (
+        "route.mode",
+        Kind::Choice(&["registrar", "proxy", "redirect"]),
+    ),
+    ("route.domains", Kind::Strings("[\"example.com\"]")),
+    ("route.relay_foreign", Kind::Bool),
+    ("route.record_route", Kind::Bool),
+    ("route.fr_timer", Kind::Milliseconds),
+    ("route.fr_inv_timer", Kind::Milliseconds),
+    ("route.max_transactions", Kind::Count),
+    ("route.authenticate_calls", Kind::Bool),
+    ("route.accept_foreign_callers", Kind::Bool),
+    (
+        "route.secret",
+        Kind::Text("\"a long random string, the same on every node\""),
+    ),
 ];
 
 pub(super) fn kind_of(key: &str) -> Option<Kind> {

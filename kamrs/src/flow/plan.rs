@@ -100,6 +100,28 @@ pub fn plan(b: &Binding, s: &impl Sockets) -> Result<Target, Unreachable> {
     }
 }
 
+/// The way a request to the URI `text` goes (a Route or a foreign
+/// Request-URI, no binding involved): over UDP to its address, since
+/// kamrs opens no connections of its own.
+pub fn uri_target(text: &str, s: &impl Sockets) -> Result<(Target, Proto), Unreachable> {
+    let hop = hop(text, "Request-URI")?;
+    match hop.proto {
+        Proto::Udp => s
+            .udp_for(hop.addr)
+            .map(|local| {
+                (
+                    Target::Datagram {
+                        local,
+                        dest: hop.addr,
+                    },
+                    Proto::Udp,
+                )
+            })
+            .ok_or(Unreachable::NoSocket("UDP", hop.addr)),
+        _ => Err(Unreachable::ConnectionClosed),
+    }
+}
+
 /// The first URI of a comma-joined Path value.
 fn first_path_uri(path: &str) -> Result<&str, Unreachable> {
     match NameAddrList::new(path.as_bytes()).next() {

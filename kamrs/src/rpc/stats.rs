@@ -116,7 +116,15 @@ pub fn is_reply_code(group: &str, name: &str) -> bool {
     group == "sl" && ReplySet::named(name).is_some()
 }
 
-/// The statistics, in the order they are listed.
+mod tm;
+
+/// Every statistic, in the order they are listed.
+fn all() -> impl Iterator<Item = &'static Stat> {
+    STATS.iter().chain(tm::STATS)
+}
+
+/// The statistics, in the order they are listed (the proxy's follow,
+/// from [`tm`]).
 const STATS: &[Stat] = &[
     Stat {
         group: "core",
@@ -840,8 +848,7 @@ fn selects(selector: &str, stat: &Stat) -> bool {
 /// that match nothing are ignored like Kamailio does, unless none matched
 /// at all: then the answer is 404 naming them.
 fn pick(names: &[String]) -> Result<Vec<&'static Stat>, ErrorObjectOwned> {
-    let picked: Vec<&Stat> = STATS
-        .iter()
+    let picked: Vec<&Stat> = all()
         .filter(|st| names.iter().any(|n| selects(n, st)))
         .collect();
     if picked.is_empty() {
@@ -873,7 +880,7 @@ pub fn get(state: &State, names: &[String]) -> Result<Vec<String>, ErrorObjectOw
 /// for the metrics endpoint. Resettable counters only grow between
 /// resets; `core:log_dropped` has no reset but only grows too.
 pub fn each(state: &State, mut f: impl FnMut(&'static str, &'static str, &'static str, u64, bool)) {
-    for st in STATS {
+    for st in all() {
         let grows = st.counter.is_some()
             || (st.group, st.name) == ("core", "log_dropped")
             || is_reply_code(st.group, st.name);

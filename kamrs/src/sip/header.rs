@@ -24,6 +24,8 @@ pub enum HeaderName {
     UserAgent,
     Allow,
     Route,
+    RecordRoute,
+    ProxyAuthorization,
     Other,
 }
 
@@ -53,6 +55,8 @@ impl HeaderName {
             HeaderName::UserAgent => "User-Agent",
             HeaderName::Allow => "Allow",
             HeaderName::Route => "Route",
+            HeaderName::RecordRoute => "Record-Route",
+            HeaderName::ProxyAuthorization => "Proxy-Authorization",
             HeaderName::Other => "",
         }
     }
@@ -99,6 +103,8 @@ pub(crate) fn header_name_bytes(b: &[u8]) -> HeaderName {
         (10, b'u') => ("user-agent", HeaderName::UserAgent),
         (12, b'm') => ("max-forwards", HeaderName::MaxForwards),
         (12, b'c') => ("content-type", HeaderName::ContentType),
+        (12, b'r') => ("record-route", HeaderName::RecordRoute),
+        (19, b'p') => ("proxy-authorization", HeaderName::ProxyAuthorization),
         (13, b'p') => ("proxy-require", HeaderName::ProxyRequire),
         (13, b'a') => ("authorization", HeaderName::Authorization),
         (14, b'c') => ("content-length", HeaderName::ContentLength),

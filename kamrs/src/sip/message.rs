@@ -405,9 +405,50 @@ fn parse_structure<'a>(
         top_via: None,
         index: HeaderIndex::EMPTY,
     };
-    let headers = &mut raw.headers;
-    let index = &mut raw.index;
-    let mut pos = first_nl + 1;
+    let body_start = split_headers(
+        buf,
+        first_nl + 1,
+        limits,
+        strict,
+        &mut raw.headers,
+        &mut raw.index,
+    )?;
+
+    // The top Via is needed to answer even a broken request.
+    raw.top_via = raw
+        .header(HeaderName::Via)
+        .and_then(|v| Via::parse_at(v, 0).map(|(via, _)| via));
+
+    let mut body = &buf[body_start.min(buf.len())..];
+    if strict {
+        if raw.index.repeated(HeaderName::ContentLength) {
+            return Err(ParseError::Duplicate(HeaderName::ContentLength));
+        }
+        if let Some(v) = raw.header(HeaderName::ContentLength) {
+            let n = parse_content_length(v)?;
+            // RFC 3261 §18.3: bytes beyond Content-Length are discarded; fewer
+            // bytes than it announces make the message unusable.
+            body = body.get(..n).ok_or(ParseError::BodyTruncated)?;
+        }
+    }
+    raw.body = body;
+    Ok(Structure::Request(raw))
+}
+
+/// Splits the header lines of `buf` from `pos` into `headers`, recording
+/// each in `index`; returns where the body starts. Shared by requests and
+/// the responses the proxy reads; inlined so the request path stays as it
+/// was measured.
+#[inline(always)]
+fn split_headers<'a>(
+    buf: &'a [u8],
+    pos: usize,
+    limits: &Limits,
+    strict: bool,
+    headers: &mut Headers<'a>,
+    index: &mut HeaderIndex,
+) -> Result<usize, ParseError> {
+    let mut pos = pos;
     let mut body_start = buf.len();
     // Where the last header's value starts in `buf`, for folds.
     let mut last_value_start = None;
@@ -482,25 +523,7 @@ fn parse_structure<'a>(
         headers.push(Header { name, value });
     }
 
-    // The top Via is needed to answer even a broken request.
-    raw.top_via = raw
-        .header(HeaderName::Via)
-        .and_then(|v| Via::parse_at(v, 0).map(|(via, _)| via));
-
-    let mut body = &buf[body_start.min(buf.len())..];
-    if strict {
-        if raw.index.repeated(HeaderName::ContentLength) {
-            return Err(ParseError::Duplicate(HeaderName::ContentLength));
-        }
-        if let Some(v) = raw.header(HeaderName::ContentLength) {
-            let n = parse_content_length(v)?;
-            // RFC 3261 §18.3: bytes beyond Content-Length are discarded; fewer
-            // bytes than it announces make the message unusable.
-            body = body.get(..n).ok_or(ParseError::BodyTruncated)?;
-        }
-    }
-    raw.body = body;
-    Ok(Structure::Request(raw))
+    Ok(body_start)
 }
 
 fn strip_cr(line: &[u8]) -> &[u8] {
@@ -560,6 +583,90 @@ fn parse_status_line(line: &[u8]) -> Result<Response<'_>, ParseError> {
     Ok(Response {
         status,
         reason: trim(rest.get(3..).unwrap_or(b"")),
+    })
+}
+
+/// A response as the proxy reads it: the status, the headers it needs to
+/// match the response to its transaction, and the rest kept as received.
+#[derive(Debug, Clone)]
+pub struct FullResponse<'a> {
+    pub status: u16,
+    pub reason: &'a [u8],
+    pub headers: Headers<'a>,
+    /// The first Via value: ours, on a response to a request we sent.
+    pub top_via: Via<'a>,
+    pub call_id: &'a str,
+    pub cseq: CSeq<'a>,
+    /// The To tag, which an ACK to a non-2xx response must repeat.
+    pub to_tag: Option<&'a str>,
+    /// The whole To value, for the ACK.
+    pub to: &'a [u8],
+    pub body: &'a [u8],
+    index: HeaderIndex,
+}
+
+impl<'a> FullResponse<'a> {
+    /// First header called `name`.
+    pub fn header(&self, name: HeaderName) -> Option<&'a [u8]> {
+        let i = self.index.first(name)?;
+        self.headers.get(i).map(|h| h.value)
+    }
+}
+
+/// Parses a response completely enough to relay it (RFC 3261 §16.7): the
+/// status line, every header line (bounded by `limits`), the top Via,
+/// Call-ID, CSeq and To; the body must match Content-Length when given.
+pub fn parse_response<'a>(buf: &'a [u8], limits: &Limits) -> Result<FullResponse<'a>, ParseError> {
+    let first_nl = find1(b'\n', buf).ok_or(ParseError::BadStartLine)?;
+    let start_line = strip_cr(&buf[..first_nl]);
+    if start_line.len() > limits.max_line_length || !start_line.starts_with(b"SIP/2.0 ") {
+        return Err(ParseError::BadStartLine);
+    }
+    let head = parse_status_line(start_line)?;
+    let mut headers = Headers::new();
+    let mut index = HeaderIndex::EMPTY;
+    let body_start = split_headers(buf, first_nl + 1, limits, true, &mut headers, &mut index)?;
+    let get = |name| {
+        index
+            .first(name)
+            .and_then(|i| headers.get(i))
+            .map(|h| h.value)
+    };
+    if index.repeated & UNIQUE_MASK != 0 {
+        for name in UNIQUE {
+            if index.repeated(name) {
+                return Err(ParseError::Duplicate(name));
+            }
+        }
+    }
+    let via = get(HeaderName::Via).ok_or(ParseError::Missing(HeaderName::Via))?;
+    let (top_via, _) = Via::parse_at(via, 0).ok_or(ParseError::Malformed(HeaderName::Via))?;
+    let call_id = get(HeaderName::CallId).ok_or(ParseError::Missing(HeaderName::CallId))?;
+    let call_id = ascii(call_id)
+        .filter(|c| !c.is_empty() && all_graphic(c.as_bytes()))
+        .ok_or(ParseError::Malformed(HeaderName::CallId))?;
+    let cseq = get(HeaderName::CSeq).ok_or(ParseError::Missing(HeaderName::CSeq))?;
+    let cseq = CSeq::parse(cseq).ok_or(ParseError::Malformed(HeaderName::CSeq))?;
+    let to = get(HeaderName::To).ok_or(ParseError::Missing(HeaderName::To))?;
+    let to_tag = NameAddr::parse(to)
+        .ok_or(ParseError::Malformed(HeaderName::To))?
+        .tag();
+    let mut body = &buf[body_start.min(buf.len())..];
+    if let Some(v) = get(HeaderName::ContentLength) {
+        let n = parse_content_length(v)?;
+        body = body.get(..n).ok_or(ParseError::BodyTruncated)?;
+    }
+    Ok(FullResponse {
+        status: head.status,
+        reason: head.reason,
+        top_via,
+        call_id,
+        cseq,
+        to_tag,
+        to,
+        body,
+        headers,
+        index,
     })
 }
 

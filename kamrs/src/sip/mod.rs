@@ -8,6 +8,7 @@
 mod error;
 pub mod framing;
 mod header;
+pub mod lines;
 mod message;
 mod name_addr;
 mod params;
@@ -20,8 +21,8 @@ mod via;
 pub use error::ParseError;
 pub use header::{header_name, Header, HeaderName};
 pub use message::{
-    parse_content_length, parse_delta_seconds, parse_message, salvage_for_reply, CSeq, Headers,
-    Limits, Message, Method, RawRequest, Request, Response,
+    parse_content_length, parse_delta_seconds, parse_message, parse_response, salvage_for_reply,
+    CSeq, FullResponse, Headers, Limits, Message, Method, RawRequest, Request, Response,
 };
 pub use name_addr::{NameAddr, NameAddrList};
 pub use params::Params;

@@ -1,0 +1,758 @@
+//! Call delivery: the tutorial's next step, `lookup("location")` then
+//! `t_relay()`. In `[route] mode = "proxy"` a request for one of our users
+//! is forked to every binding over the binding's own flow (its TCP, TLS or
+//! WebSocket connection, its NAT address, its Path), as a stateful proxy
+//! (RFC 3261 §16 with the transactions of §17, in [`txn`]).
+//!
+//! The request path stays synchronous like the registrar's: the router
+//! calls [`Proxy::request`] and [`Proxy::response`], which decide under one
+//! lock and send without waiting (the flow layer's non-blocking sends);
+//! one background task runs the timers ([`Proxy::run_timers`]). REGISTER
+//! never takes that lock.
+
+pub mod forward;
+pub mod settings;
+pub mod stats;
+pub mod token;
+pub mod txn;
+
+use std::hash::{BuildHasher, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use smallvec::SmallVec;
+use tokio::sync::Notify;
+
+pub use settings::{Mode, Settings};
+pub use stats::TmStats;
+use token::{Hop, Token, TokenKey};
+use txn::{Branch, Effects, Server, ServerKey, Transactions};
+
+use crate::flow::{self, Flows, Sockets, Target};
+use crate::peer::{ListenAddr, Peer, Proto};
+use crate::registrar::Registrar;
+use crate::sip::{self, reply, HeaderName, Limits, Method, NameAddrList, Request, Uri};
+use crate::usrloc::Binding;
+
+/// Most branches one request forks to (an AoR's bindings are bounded by
+/// `max_contacts` already; this bounds a misconfigured unlimited one).
+pub const MAX_BRANCHES: usize = 16;
+
+/// What the router does after [`Proxy::request`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// A reply to the sender is in `out`.
+    Reply,
+    /// Nothing more to send to the sender now.
+    Absorb,
+    /// Not for the proxy: the registrar's own routing applies (a request
+    /// for kamrs itself, such as OPTIONS without a user).
+    NotMine,
+}
+
+/// The proxy's shared state: one per process.
+pub struct Proxy {
+    settings: Settings,
+    txns: Mutex<Transactions>,
+    pub stats: Arc<TmStats>,
+    key: TokenKey,
+    /// Keys the loop-detection hash (RFC 3261 §16.6 step 8).
+    loop_seed: std::hash::RandomState,
+    registrar: Arc<Registrar>,
+    flows: Arc<Flows>,
+    listen: Vec<ListenAddr>,
+    limits: Limits,
+    force_rport: bool,
+    use_domain: bool,
+    /// Wakes the timer task when a transaction gets an earlier deadline.
+    wake: Notify,
+}
+
+impl Proxy {
+    /// `secret` keys the Record-Route flow tokens: the same on every node
+    /// of a cluster and across restarts keeps dialogs routable.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: Settings,
+        secret: [u8; 32],
+        registrar: Arc<Registrar>,
+        flows: Arc<Flows>,
+        listen: Vec<ListenAddr>,
+        limits: Limits,
+        force_rport: bool,
+        use_domain: bool,
+    ) -> Proxy {
+        Proxy {
+            txns: Mutex::new(Transactions::new(settings.clone(), limits)),
+            settings,
+            stats: Arc::default(),
+            key: TokenKey::new(secret),
+            loop_seed: std::hash::RandomState::new(),
+            registrar,
+            flows,
+            listen,
+            limits,
+            force_rport,
+            use_domain,
+            wake: Notify::new(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.settings.mode
+    }
+
+    /// Transactions open now.
+    pub fn transactions(&self) -> usize {
+        crate::util::lock(&self.txns).len()
+    }
+
+    /// Runs the transaction timers until `shutdown` resolves.
+    pub async fn run_timers(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            let next = crate::util::lock(&self.txns).next_deadline();
+            let sleep = async {
+                match next {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = sleep => {}
+                () = self.wake.notified() => continue,
+                () = &mut shutdown => return,
+            }
+            let fx = crate::util::lock(&self.txns).on_timer(Instant::now(), &self.stats);
+            self.send(fx);
+        }
+    }
+
+    fn send(&self, fx: Effects) {
+        for (target, bytes) in fx.sends {
+            if let Err(e) = self.flows.send(&target, bytes) {
+                tracing::debug!(to = %target.remote(), error = %e, "proxy send failed");
+            }
+        }
+    }
+
+    /// Applies `fx` and wakes the timer task for the deadlines it set.
+    fn commit(&self, fx: Effects) {
+        self.send(fx);
+        self.wake.notify_one();
+    }
+
+    /// A response reached us: relayed if it answers one of our branches,
+    /// else `false` (the keepalive may own it).
+    pub fn response(&self, msg: &[u8], peer: &Peer) -> bool {
+        let resp = match sip::parse_response(msg, &self.limits) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::debug!(remote = %peer.remote, error = ?e, "unreadable response dropped");
+                return false;
+            }
+        };
+        if !resp
+            .top_via
+            .branch()
+            .is_some_and(|b| b.starts_with(txn::BRANCH_PREFIX))
+        {
+            return false;
+        }
+        let fx = crate::util::lock(&self.txns).on_response(
+            &resp,
+            msg,
+            peer,
+            Instant::now(),
+            &self.stats,
+        );
+        match fx {
+            Some(fx) => self.commit(fx),
+            None => {
+                TmStats::inc(&self.stats.stray_replies);
+                tracing::debug!(remote = %peer.remote, status = resp.status, "response to no branch of ours dropped");
+            }
+        }
+        true
+    }
+
+    /// Routes a request other than REGISTER (RFC 3261 §16.3–§16.6).
+    pub fn request(
+        &self,
+        req: &Request<'_>,
+        msg: &[u8],
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let now = Instant::now();
+        match req.method {
+            Method::Ack => return self.ack(req, msg, now),
+            Method::Cancel => return self.cancel(req, peer, now, out),
+            _ => {}
+        }
+        let key = server_key(req, req.method.as_str());
+        if let Some(id) = crate::util::lock(&self.txns).find(&key) {
+            // A retransmission: the last response goes again.
+            let fx = crate::util::lock(&self.txns).retransmitted(id);
+            self.send(fx);
+            return Handled::Absorb;
+        }
+        if req.max_forwards == Some(0) {
+            return self.reply(req, peer, 483, out);
+        }
+        let loop_hash = self.loop_hash(req);
+        if self.looped(req, loop_hash) {
+            return self.reply(req, peer, 482, out);
+        }
+        let routes = self.our_routes(req);
+        let decision = match routes.token {
+            Some(token) => self.in_dialog(req, &token),
+            None if routes.popped == 0 && has_route(req) => self.foreign(req, req.uri),
+            None if routes.popped > 0 => Decision::Reply(403, "Invalid Record-Route Token"),
+            None => self.initial(req, peer),
+        };
+        let targets = match decision {
+            Decision::Reply(status, why) => return self.reply_why(req, peer, status, why, out),
+            Decision::NotMine => return Handled::NotMine,
+            Decision::Forward(targets) => targets,
+        };
+        self.relay(
+            req,
+            msg,
+            peer,
+            key,
+            loop_hash,
+            routes.popped,
+            targets,
+            now,
+            out,
+        )
+    }
+
+    /// Opens the transaction and forwards one copy per target.
+    #[allow(clippy::too_many_arguments)]
+    fn relay(
+        &self,
+        req: &Request<'_>,
+        msg: &[u8],
+        peer: &Peer,
+        key: ServerKey,
+        loop_hash: u32,
+        pop_routes: usize,
+        targets: Vec<Next>,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        let invite = req.method == Method::Invite;
+        let upstream = self.upstream(req, peer);
+        let mut txns = crate::util::lock(&self.txns);
+        if txns.len() >= self.settings.max_transactions {
+            drop(txns);
+            TmStats::inc(&self.stats.refused);
+            reply::write(
+                out,
+                req,
+                peer,
+                503,
+                "Service Unavailable",
+                &[("Retry-After", "5")],
+            );
+            TmStats::inc(&self.stats.rpl_generated);
+            return Handled::Reply;
+        }
+        let id = txns.next_id();
+        let caller = Hop {
+            target: upstream_flow(peer),
+            proto: peer.proto,
+            local: peer.local,
+        };
+        let record = self.settings.record_route && creates_dialog(req);
+        let ftag = token::tag_hash(req.from.tag().unwrap_or(""));
+        let mut branches: SmallVec<[Branch; 2]> = SmallVec::new();
+        for (index, next) in targets.into_iter().enumerate() {
+            let nonce = self.loop_seed.hash_one((id, index, now));
+            let branch = txn::branch_id(loop_hash, id, index, nonce);
+            let local = advertised(next.hop.local, next.hop.target.remote());
+            let via = format!(
+                "SIP/2.0/{} {};branch={branch};rport",
+                next.hop.proto.via_name(),
+                local
+            );
+            let rr = if record {
+                self.record_route(&caller, &next.hop, ftag)
+            } else {
+                Vec::new()
+            };
+            let mut bytes = Vec::with_capacity(msg.len() + 300);
+            forward::request(
+                msg,
+                req,
+                &forward::Changes {
+                    ruri: next.ruri.as_deref(),
+                    via: &via,
+                    record_route: &rr,
+                    pop_routes,
+                    push_route: next.path.as_deref(),
+                },
+                &mut bytes,
+            );
+            branches.push(Branch::new(branch, next.hop, bytes));
+        }
+        let server = Server::new(invite, key, *peer, upstream, msg.to_vec());
+        // The 100 goes first: branches' answers must not overtake it.
+        if invite {
+            reply::write(out, req, peer, 100, "Trying", &[]);
+            TmStats::inc(&self.stats.rpl_generated);
+            TmStats::inc(&self.stats.rpl_sent);
+        }
+        let fx = txns.begin(id, server, branches, now, &self.stats);
+        drop(txns);
+        // Sent one by one so that a refused send ends its branch at once.
+        let mut failed = Vec::new();
+        for (i, (target, bytes)) in fx.sends.into_iter().enumerate() {
+            if self.flows.send(&target, bytes).is_err() {
+                failed.push(i);
+            }
+        }
+        for i in failed {
+            let fx = crate::util::lock(&self.txns).send_failed(id, i, now, &self.stats);
+            self.send(fx);
+        }
+        self.wake.notify_one();
+        if invite {
+            Handled::Reply
+        } else {
+            Handled::Absorb
+        }
+    }
+
+    /// Our Record-Route value(s) for a dialog between `caller` and
+    /// `callee`: one when both sides use the same socket, two (RFC 5658)
+    /// when the transport or socket differs, each naming our address on
+    /// its side. The callee's side is on top.
+    fn record_route(&self, caller: &Hop, callee: &Hop, ftag: u32) -> Vec<String> {
+        let token = self.key.encode(&Token {
+            ftag,
+            caller: *caller,
+            callee: *callee,
+        });
+        let uri = |hop: &Hop| {
+            let addr = advertised(hop.local, hop.target.remote());
+            match hop.proto {
+                Proto::Udp => format!("<sip:{token}@{addr};lr>"),
+                p => format!("<sip:{token}@{addr};transport={};lr>", p.as_str()),
+            }
+        };
+        if caller.proto == callee.proto && caller.local == callee.local {
+            vec![uri(callee)]
+        } else {
+            vec![uri(callee), uri(caller)]
+        }
+    }
+
+    /// Where responses to `req` from `peer` go (RFC 3261 §18.2.2).
+    fn upstream(&self, req: &Request<'_>, peer: &Peer) -> Target {
+        match peer.conn {
+            Some(conn) => Target::Conn {
+                conn,
+                remote: peer.remote,
+            },
+            None => Target::Datagram {
+                local: peer.local,
+                dest: req.top_via.reply_destination(peer.remote, self.force_rport),
+            },
+        }
+    }
+
+    /// A request with no Route naming us: for one of our users (looked up
+    /// and forked), for kamrs itself, or for somewhere else.
+    fn initial(&self, req: &Request<'_>, peer: &Peer) -> Decision {
+        let Some(uri) = Uri::parse(req.uri.as_bytes()) else {
+            return Decision::Reply(400, "Bad Request-URI");
+        };
+        if uri.user.is_none() && self.is_ours(&uri, peer) {
+            return Decision::NotMine;
+        }
+        let bindings = self.lookup(&uri);
+        if bindings.is_empty() {
+            if self.is_ours(&uri, peer) {
+                return Decision::Reply(480, "Temporarily Unavailable");
+            }
+            return self.foreign(req, req.uri);
+        }
+        let mut targets = Vec::new();
+        let mut unreachable = 0;
+        for b in bindings.iter().take(MAX_BRANCHES) {
+            match self.binding_hop(b) {
+                Some(hop) => targets.push(Next {
+                    hop,
+                    ruri: Some(b.contact().to_owned()),
+                    path: b.path().map(str::to_owned),
+                }),
+                None => unreachable += 1,
+            }
+        }
+        if targets.is_empty() {
+            tracing::debug!(ruri = req.uri, unreachable, "no binding can be reached now");
+            return Decision::Reply(480, "Temporarily Unavailable");
+        }
+        Decision::Forward(targets)
+    }
+
+    /// The way to a binding now, over its flow.
+    fn binding_hop(&self, b: &Binding) -> Option<Hop> {
+        let target = flow::plan(b, &*self.flows).ok()?;
+        let source = b.source();
+        let (proto, local) = match (target, source) {
+            (Target::Conn { .. }, Some(src)) => (src.proto, src.local),
+            (Target::Datagram { local, .. }, _) => (Proto::Udp, local),
+            (Target::Conn { .. }, None) => return None,
+        };
+        Some(Hop {
+            target,
+            proto,
+            local,
+        })
+    }
+
+    /// The current bindings of the AoR `uri` names, best q first.
+    fn lookup(&self, uri: &Uri<'_>) -> Vec<Binding> {
+        let Some(user) = uri.user.filter(|u| !u.is_empty()) else {
+            return Vec::new();
+        };
+        let host = (uri.scheme != sip::Scheme::Tel).then_some(uri.host);
+        let Ok(aor) = crate::usrloc::Aor::new(user.into(), host, self.use_domain) else {
+            return Vec::new();
+        };
+        let now = crate::time::unix_now();
+        let mut bindings = self
+            .registrar
+            .table()
+            .lookup(aor.as_str(), now)
+            .unwrap_or_default();
+        bindings.sort_by(|a, b| {
+            b.q.unwrap_or(1000)
+                .cmp(&a.q.unwrap_or(1000))
+                .then(b.last_modified.cmp(&a.last_modified))
+        });
+        bindings
+    }
+
+    /// An in-dialog request on a route we recorded: to the other end's
+    /// flow, whatever its Contact says (behind NAT it says nothing useful).
+    fn in_dialog(&self, req: &Request<'_>, token: &Token) -> Decision {
+        let from_caller = token::tag_hash(req.from.tag().unwrap_or("")) == token.ftag;
+        let hop = if from_caller {
+            token.callee
+        } else {
+            token.caller
+        };
+        if let Target::Conn { conn, .. } = hop.target {
+            if !self.flows.conn_open(conn) {
+                return Decision::Reply(430, "Flow Failed");
+            }
+        }
+        Decision::Forward(vec![Next {
+            hop,
+            ruri: None,
+            path: None,
+        }])
+    }
+
+    /// A request for a domain that is not ours: relayed only with
+    /// `relay_foreign`, to the address its URI names.
+    fn foreign(&self, req: &Request<'_>, uri: &str) -> Decision {
+        if !self.settings.relay_foreign {
+            return Decision::Reply(403, "Relaying Forbidden");
+        }
+        // The next hop is the top Route if there is one, else the R-URI.
+        let next = first_route(req).unwrap_or_else(|| uri.to_owned());
+        match flow::uri_target(&next, &*self.flows) {
+            Ok((target, proto)) => {
+                let local = match target {
+                    Target::Datagram { local, .. } => local,
+                    Target::Conn { remote, .. } => remote,
+                };
+                Decision::Forward(vec![Next {
+                    hop: Hop {
+                        target,
+                        proto,
+                        local,
+                    },
+                    ruri: None,
+                    path: None,
+                }])
+            }
+            Err(e) => {
+                tracing::debug!(uri = next, error = %e, "foreign request cannot be relayed");
+                Decision::Reply(502, "Next Hop Unreachable")
+            }
+        }
+    }
+
+    /// Whether `uri` names one of our domains: a configured one or an
+    /// address we listen on. Without `domains` and with `use_domain =
+    /// false` the registrar serves one domain whatever its name, so every
+    /// host is ours; with `use_domain` a domain becomes ours when one of
+    /// its AoRs has bindings (the lookup finds them first).
+    fn is_ours(&self, uri: &Uri<'_>, peer: &Peer) -> bool {
+        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+        if self
+            .settings
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(host))
+        {
+            return true;
+        }
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            if ip == peer.local.ip() || self.listen.iter().any(|l| l.addr.ip() == ip) {
+                return true;
+            }
+        }
+        self.settings.domains.is_empty() && !self.use_domain
+    }
+
+    /// The Route entries at the top naming us (our tokens), and the token.
+    fn our_routes(&self, req: &Request<'_>) -> OurRoutes {
+        let mut found = OurRoutes::default();
+        for value in req.raw.headers_named(HeaderName::Route) {
+            for entry in NameAddrList::new(value) {
+                let Ok(na) = entry else {
+                    return found;
+                };
+                let Some(t) = na.uri.user.and_then(|u| self.key.decode(u)) else {
+                    return found;
+                };
+                found.popped += 1;
+                found.token.get_or_insert(t);
+                if found.popped == 2 {
+                    return found;
+                }
+            }
+        }
+        found
+    }
+
+    /// RFC 3261 §16.6 step 8: a hash of what makes this request this
+    /// request at this hop. A spiral (the same request back with another
+    /// Request-URI) hashes differently; a loop does not.
+    fn loop_hash(&self, req: &Request<'_>) -> u32 {
+        let mut h = self.loop_seed.build_hasher();
+        h.write(req.uri.as_bytes());
+        h.write(req.from.tag().unwrap_or("").as_bytes());
+        h.write(req.to.tag().unwrap_or("").as_bytes());
+        h.write(req.call_id.as_bytes());
+        h.write_u32(req.cseq.seq);
+        for r in req.raw.headers_named(HeaderName::Route) {
+            h.write(r);
+        }
+        h.finish() as u32
+    }
+
+    /// Whether one of the request's Vias is ours with this loop hash.
+    fn looped(&self, req: &Request<'_>, loop_hash: u32) -> bool {
+        for value in req.raw.headers_named(HeaderName::Via) {
+            let mut i = 0;
+            while let Some((via, end)) = sip::Via::parse_at(value, i) {
+                if let Some((h, _, _)) = via.branch().and_then(txn::parse_branch) {
+                    if h == loop_hash {
+                        return true;
+                    }
+                }
+                if value.get(end) != Some(&b',') {
+                    break;
+                }
+                i = end + 1;
+            }
+        }
+        false
+    }
+
+    fn ack(&self, req: &Request<'_>, msg: &[u8], now: Instant) -> Handled {
+        let key = server_key(req, "INVITE");
+        {
+            let mut txns = crate::util::lock(&self.txns);
+            if let Some(id) = txns.find(&key) {
+                if txns.ack(id, now) {
+                    return Handled::Absorb;
+                }
+            }
+        }
+        // The ACK of a 2xx is a request of its own, end to end, on the
+        // dialog's route: forwarded statelessly.
+        let routes = self.our_routes(req);
+        let Some(token) = routes.token else {
+            return Handled::Absorb;
+        };
+        let from_caller = token::tag_hash(req.from.tag().unwrap_or("")) == token.ftag;
+        let hop = if from_caller {
+            token.callee
+        } else {
+            token.caller
+        };
+        // Stateless: the branch is a function of the incoming one, so a
+        // retransmitted ACK gets the same (RFC 3261 §16.11).
+        let branch = format!(
+            "z9hG4bK-ks{:016x}",
+            self.loop_seed
+                .hash_one(req.top_via.branch().unwrap_or(req.call_id))
+        );
+        let local = advertised(hop.local, hop.target.remote());
+        let via = format!(
+            "SIP/2.0/{} {local};branch={branch};rport",
+            hop.proto.via_name()
+        );
+        let mut bytes = Vec::with_capacity(msg.len() + 100);
+        forward::request(
+            msg,
+            req,
+            &forward::Changes {
+                via: &via,
+                pop_routes: routes.popped,
+                ..Default::default()
+            },
+            &mut bytes,
+        );
+        TmStats::inc(&self.stats.fwd_requests);
+        if let Err(e) = self.flows.send(&hop.target, bytes) {
+            tracing::debug!(to = %hop.target.remote(), error = %e, "ACK not relayed");
+        }
+        Handled::Absorb
+    }
+
+    fn cancel(&self, req: &Request<'_>, peer: &Peer, now: Instant, out: &mut Vec<u8>) -> Handled {
+        let key = server_key(req, "INVITE");
+        let found = {
+            let mut txns = crate::util::lock(&self.txns);
+            txns.find(&key).map(|id| txns.cancel(id, now, &self.stats))
+        };
+        match found {
+            Some((_, fx)) => {
+                self.commit(fx);
+                self.reply(req, peer, 200, out)
+            }
+            None => self.reply(req, peer, 481, out),
+        }
+    }
+
+    fn reply(&self, req: &Request<'_>, peer: &Peer, status: u16, out: &mut Vec<u8>) -> Handled {
+        self.reply_why(req, peer, status, txn::reason(status), out)
+    }
+
+    fn reply_why(
+        &self,
+        req: &Request<'_>,
+        peer: &Peer,
+        status: u16,
+        why: &str,
+        out: &mut Vec<u8>,
+    ) -> Handled {
+        reply::write(out, req, peer, status, why, &[]);
+        TmStats::inc(&self.stats.rpl_generated);
+        TmStats::inc(&self.stats.rpl_sent);
+        Handled::Reply
+    }
+}
+
+/// What to do with a request.
+enum Decision {
+    Reply(u16, &'static str),
+    Forward(Vec<Next>),
+    NotMine,
+}
+
+/// One place a request goes.
+struct Next {
+    hop: Hop,
+    /// The Request-URI there (a binding's Contact); `None` keeps it.
+    ruri: Option<String>,
+    /// The binding's Path, pushed as Route.
+    path: Option<String>,
+}
+
+#[derive(Default)]
+struct OurRoutes {
+    popped: usize,
+    token: Option<Token>,
+}
+
+fn has_route(req: &Request<'_>) -> bool {
+    req.raw.header(HeaderName::Route).is_some()
+}
+
+fn first_route(req: &Request<'_>) -> Option<String> {
+    let value = req.raw.header(HeaderName::Route)?;
+    let na = NameAddrList::new(value).next()?.ok()?;
+    Some(na.uri.raw.to_owned())
+}
+
+/// Requests whose 2xx makes a dialog: they are record-routed.
+fn creates_dialog(req: &Request<'_>) -> bool {
+    req.to.tag().is_none()
+        && matches!(
+            req.method,
+            Method::Invite | Method::Subscribe | Method::Other("REFER")
+        )
+}
+
+/// The flow a request came in on, for the way back to its sender: its
+/// connection, or (UDP) its source address, which behind NAT is the only
+/// one that reaches it.
+fn upstream_flow(peer: &Peer) -> Target {
+    match peer.conn {
+        Some(conn) => Target::Conn {
+            conn,
+            remote: peer.remote,
+        },
+        None => Target::Datagram {
+            local: peer.local,
+            dest: peer.remote,
+        },
+    }
+}
+
+/// The server transaction key of `req` as a request of `method`.
+fn server_key(req: &Request<'_>, method: &str) -> ServerKey {
+    let via = &req.top_via;
+    let sent_by = match via.port {
+        Some(p) => format!("{}:{p}", via.host),
+        None => via.host.to_owned(),
+    };
+    let branch = match via.branch() {
+        Some(b) if b.starts_with("z9hG4bK") => b.to_owned(),
+        // RFC 2543 peers: the request's identity stands in (§17.2.3).
+        _ => format!(
+            "2543:{}:{}:{}",
+            req.call_id,
+            req.from.tag().unwrap_or(""),
+            req.cseq.seq
+        ),
+    };
+    ServerKey {
+        branch,
+        sent_by,
+        method: method.to_owned(),
+    }
+}
+
+/// Our address as the other side must write it: a socket bound to all
+/// addresses answers with the address the kernel would send from.
+fn advertised(local: SocketAddr, towards: SocketAddr) -> SocketAddr {
+    if !local.ip().is_unspecified() {
+        return local;
+    }
+    let probe = if towards.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    std::net::UdpSocket::bind(probe)
+        .and_then(|s| s.connect(towards).and_then(|()| s.local_addr()))
+        .map(|a| SocketAddr::new(a.ip(), local.port()))
+        .unwrap_or(local)
+}
+
+#[cfg(test)]
+mod tests;
