@@ -9,6 +9,7 @@ pub mod log;
 pub mod lookup;
 mod methods;
 pub mod nat;
+pub mod redirect;
 pub mod reply;
 pub mod save;
 pub mod settings;
