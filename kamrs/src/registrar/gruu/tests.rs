@@ -358,3 +358,20 @@ fn the_udp_budget_counts_the_gruus() {
     let reply = handle(&reg, &text);
     assert!(reply.starts_with("SIP/2.0 500"), "{reply}");
 }
+
+proptest::proptest! {
+    /// Opening never panics and never accepts what was not sealed.
+    #[test]
+    fn random_tokens_never_open(s in "[a-z2-7]{0,500}|\\PC{0,100}") {
+        proptest::prop_assert!(keys().open(&s).is_err());
+    }
+
+    /// Every AoR a table can key round-trips.
+    #[test]
+    fn any_aor_round_trips(aor in "\\PC{1,60}", instance in "\\PC{0,60}", call_id in "\\PC{0,60}") {
+        let k = keys();
+        let t = k.token(&aor, &instance, &call_id).unwrap();
+        proptest::prop_assert!(t.len() <= MAX_TOKEN_LEN);
+        proptest::prop_assert_eq!(k.open(&t).unwrap().aor, aor);
+    }
+}

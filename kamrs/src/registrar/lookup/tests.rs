@@ -242,3 +242,16 @@ fn a_temporary_gruu_finds_only_its_binding() {
     put(&reg, "tgruu.x", vec![binding("sip:t@h", None, NOW)]);
     assert_eq!(reg.lookup("sip:tgruu.x@example.com", NOW).unwrap().len(), 1);
 }
+
+proptest::proptest! {
+    /// Whatever the Request-URI, lookup answers and never panics; a
+    /// `tgruu.` user with `;gr` and any text is never taken for genuine.
+    #[test]
+    fn any_request_uri_is_answered(user in "[a-zA-Z0-9%._;=-]{0,80}", params in "[a-z;=%0-9]{0,20}") {
+        let reg = registrar(false);
+        put(&reg, "alice", vec![with_instance("sip:one@h", INSTANCE, "c1")]);
+        let _ = reg.lookup(&format!("sip:{user}@example.com{params}"), NOW);
+        let forged = reg.lookup(&format!("sip:tgruu.{user}@example.com;gr"), NOW);
+        proptest::prop_assert!(!matches!(forged, Ok(ref v) if !v.is_empty()));
+    }
+}

@@ -180,3 +180,32 @@ fn no_bindings_writes_a_302_without_contacts_and_says_so() {
     assert_eq!(n, 0);
     assert!(contacts(&reply).is_empty());
 }
+
+#[test]
+fn the_registrar_bounds_a_udp_302_by_its_settings_and_the_request_size() {
+    let settings = crate::registrar::Settings {
+        udp_reply_max_size: 2000,
+        ..Default::default()
+    };
+    let reg = Registrar::new(settings, Default::default());
+    let many: Vec<Binding> = (0..100)
+        .map(|i| binding(&format!("sip:phone{i}@192.0.2.1"), None, None, None))
+        .collect();
+    let mut out = Vec::new();
+    match parse_message(INVITE.as_bytes(), &Limits::default()) {
+        Ok(Message::Request(r)) => {
+            // A large request may draw up to the datagram limit…
+            let n = reg.write_redirect(&mut out, &r, &peer(Proto::Udp), 10_000, &many);
+            assert!(out.len() <= 2000 && out.len() > 1300, "{}", out.len());
+            assert!(n > 0 && n < 100);
+            // …a short one the 1,300-byte floor; TCP everything.
+            reg.write_redirect(&mut out, &r, &peer(Proto::Udp), 50, &many);
+            assert!(out.len() <= budget::FLOOR, "{}", out.len());
+            assert_eq!(
+                reg.write_redirect(&mut out, &r, &peer(Proto::Ws), 50, &many),
+                100
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
