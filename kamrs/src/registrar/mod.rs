@@ -4,9 +4,12 @@
 
 pub mod budget;
 mod error;
+pub mod gruu;
 pub mod log;
+pub mod lookup;
 mod methods;
 pub mod nat;
+pub mod redirect;
 pub mod reply;
 pub mod save;
 pub mod settings;
@@ -20,6 +23,8 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 pub use error::Reject;
+pub use gruu::derive_key;
+pub use lookup::LookupError;
 pub use settings::{MaxContactsPolicy, MinExpiresMode, Settings};
 
 use crate::auth::{Authenticator, Verdict};
@@ -27,7 +32,7 @@ use crate::log_limit::LogLimiter;
 use crate::peer::Peer;
 use crate::sip::{HeaderName, Request};
 use crate::timing::{self, Latency};
-use crate::usrloc::{unix_now, Durability, Edit, LocationTable, Ruid, StoreError};
+use crate::usrloc::{unix_now, Binding, Durability, Edit, LocationTable, Ruid, StoreError};
 
 /// User-Agent strings shared between bindings: a deployment has thousands
 /// of phones but a handful of models and firmware versions, and each
@@ -141,6 +146,12 @@ pub struct Registrar {
     user_agents: UserAgents,
     /// Rate limit of the "reply too large" log line.
     too_large_log: LogLimiter,
+    /// Keys of temporary GRUUs (RFC 5627, [`gruu`]): from the configured
+    /// secret ([`Registrar::with_secret`]) or random per process.
+    gruu: gruu::GruuKeys,
+    /// Whether REGISTERs with `Supported: gruu` get GRUUs (Kamailio's
+    /// `gruu_enabled`, on by default).
+    gruu_enabled: bool,
 }
 
 impl Default for Registrar {
@@ -158,7 +169,32 @@ impl Registrar {
             auth: None,
             user_agents: UserAgents::default(),
             too_large_log: LogLimiter::new(),
+            gruu: gruu::GruuKeys::random(),
+            gruu_enabled: true,
         }
+    }
+
+    /// Derives the temporary-GRUU keys from `secret` ([`derive_key`] with
+    /// [`gruu::ENC_LABEL`] and [`gruu::NONCE_LABEL`]) instead of a random
+    /// one: temporary GRUUs then survive a restart and resolve on every
+    /// node configured with the same secret.
+    pub fn with_secret(mut self, secret: &[u8]) -> Self {
+        self.gruu = gruu::GruuKeys::from_secret(secret);
+        self
+    }
+
+    /// Turns GRUUs (RFC 5627) on or off (Kamailio's `gruu_enabled`); off,
+    /// a 200 carries no `pub-gruu`/`temp-gruu` and contacts are not
+    /// checked for GRUU loops. `lookup` resolves GRUUs either way.
+    pub fn with_gruu(mut self, enabled: bool) -> Self {
+        self.gruu_enabled = enabled;
+        self
+    }
+
+    /// The temporary-GRUU keys (for tests and tools that mint or check
+    /// GRUUs outside a REGISTER).
+    pub fn gruu_keys(&self) -> &gruu::GruuKeys {
+        &self.gruu
     }
 
     /// Requires digest authentication for every REGISTER.
@@ -341,6 +377,19 @@ impl Registrar {
         if let Some(auth) = &self.auth {
             self.authenticate(auth, req, peer, &aor, now)?;
         }
+        // RFC 5627 §5.1: no contact may be a GRUU of the AoR (a loop).
+        let issuer = if self.gruu_enabled {
+            gruu::check_contacts(
+                req,
+                &aor,
+                &self.gruu,
+                self.settings.use_domain,
+                self.settings.default_expires,
+            )?;
+            gruu::Issuer::for_request(req, &aor, &self.gruu)
+        } else {
+            None
+        };
         let new_ruid = || self.new_ruid();
         let ctx = save::Context {
             now,
@@ -369,7 +418,10 @@ impl Registrar {
                 crate::sip::reply::header(out, "Flow-Timer", &flow_timer.to_string());
             }
             if let Some(limit) = reply_limit {
-                let rest = budget::ok_rest_bound(bindings, &outcome.changes, echo_path);
+                let rest = budget::ok_rest_bound(bindings, &outcome.changes, echo_path)
+                    + issuer
+                        .as_ref()
+                        .map_or(0, |g| gruu_bound(g, bindings, &outcome.changes));
                 if out.len().saturating_add(rest) > limit {
                     return Err(Reject::ReplyTooLarge);
                 }
@@ -382,7 +434,7 @@ impl Registrar {
                 self.settings.refresh_log,
             );
             save::apply(bindings, outcome.changes);
-            reply::ok_rest(out, now, bindings, echo_path);
+            reply::ok_rest_with(out, now, bindings, echo_path, issuer.as_ref());
             // A retransmission changes nothing, but its 200 must not be
             // sent before the original's change is durable either.
             Ok::<_, Reject>(Edit {
@@ -431,6 +483,22 @@ impl Registrar {
             Verdict::Malformed(reason) => Err(Reject::BadCredentials(reason)),
         }
     }
+}
+
+/// An upper bound of the GRUU parameters the 200 adds once `changes`
+/// are applied to `current`: every binding that may be listed counts,
+/// removed or replaced ones too (a bound, not the size).
+fn gruu_bound(issuer: &gruu::Issuer<'_>, current: &[Binding], changes: &[save::Change]) -> usize {
+    let mut total: usize = current.iter().map(|b| issuer.bound(b)).sum();
+    for c in changes {
+        match c {
+            save::Change::Add(b) | save::Change::Replace { binding: b, .. } => {
+                total += issuer.bound(b);
+            }
+            _ => {}
+        }
+    }
+    total
 }
 
 /// The UA said `Supported: path` (RFC 3327 §5.3: only then is Path echoed).

@@ -32,6 +32,18 @@ pub fn ok(
 /// can measure the head and decide whether the whole reply will fit before
 /// it changes anything (see [`super::budget`]).
 pub fn ok_rest(out: &mut Vec<u8>, now: u64, bindings: &[Binding], echo_path: bool) {
+    ok_rest_with(out, now, bindings, echo_path, None);
+}
+
+/// [`ok_rest`], with `pub-gruu` and `temp-gruu` on the Contacts of
+/// bindings with an instance when `gruu` is given (RFC 5627 §5.2).
+pub fn ok_rest_with(
+    out: &mut Vec<u8>,
+    now: u64,
+    bindings: &[Binding],
+    echo_path: bool,
+    gruu: Option<&super::gruu::Issuer<'_>>,
+) {
     let mut order: SmallVec<[usize; 8]> = (0..bindings.len())
         .filter(|&i| bindings[i].is_live(now))
         .collect();
@@ -58,6 +70,9 @@ pub fn ok_rest(out: &mut Vec<u8>, now: u64, bindings: &[Binding], echo_path: boo
         if let Some(q) = b.q {
             out.extend_from_slice(b";q=");
             write_q(out, q);
+        }
+        if let Some(g) = gruu {
+            g.write_params(out, b);
         }
         if let Some(instance) = b.instance() {
             // Rare (RFC 5626 UAs only): core::fmt is fine here.

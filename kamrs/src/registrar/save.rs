@@ -84,7 +84,13 @@ pub struct Context<'a> {
 /// cannot be unescaped, or whose key could not be managed (an escaped `@`,
 /// NUL, CR, LF or another control character), is refused.
 pub fn aor<'a>(req: &Request<'a>, use_domain: bool) -> Result<Cow<'a, str>, Reject> {
-    let to = &req.to.uri;
+    aor_of_uri(&req.to.uri, use_domain)
+}
+
+/// The AoR key of any SIP, SIPS or tel URI by [`aor`]'s rules: what
+/// `lookup` derives from a Request-URI, so a call finds what REGISTER
+/// stored. URI parameters (`;gr=`, `;user=phone`) play no part.
+pub fn aor_of_uri<'a>(to: &Uri<'a>, use_domain: bool) -> Result<Cow<'a, str>, Reject> {
     let user = to
         .user
         .filter(|u| !u.is_empty())
