@@ -389,7 +389,9 @@ async fn run(config: Config) -> ExitCode {
     tokio::spawn(Arc::clone(&table).run_expiry());
     let webhook =
         webhook_settings.map(|w| kamrs::webhook::Webhook::start(&table, w, Arc::clone(&stats)));
-    let mut registrar = Registrar::new(Settings::from(&config), Arc::clone(&table));
+    // One secret keys the temporary GRUUs and the Record-Route tokens.
+    let mut registrar =
+        Registrar::new(Settings::from(&config), Arc::clone(&table)).with_secret(&route_key);
     if let Some(auth) = &auth {
         registrar = registrar.with_auth(Arc::clone(auth));
     }
@@ -417,7 +419,7 @@ async fn run(config: Config) -> ExitCode {
     if config.route.mode != kamrs::proxy::Mode::Registrar {
         let proxy = Arc::new(kamrs::proxy::Proxy::new(
             config.route.settings(),
-            route_key,
+            kamrs::registrar::derive_key(&route_key, "kamrs record-route"),
             Arc::clone(&core.registrar),
             Arc::clone(&flows),
             config.listen.clone(),

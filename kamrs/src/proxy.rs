@@ -31,7 +31,7 @@ use txn::{Branch, Effects, Server, ServerKey, Transactions};
 
 use crate::flow::{self, Flows, Sockets, Target};
 use crate::peer::{ListenAddr, Peer, Proto};
-use crate::registrar::Registrar;
+use crate::registrar::{LookupError, Registrar};
 use crate::sip::{self, reply, HeaderName, Limits, Method, NameAddrList, Request, Uri};
 use crate::usrloc::Binding;
 
@@ -187,9 +187,13 @@ impl Proxy {
     ) -> Handled {
         let now = Instant::now();
         match req.method {
+            Method::Ack if self.settings.mode == Mode::Redirect => return Handled::Absorb,
             Method::Ack => return self.ack(req, msg, now),
             Method::Cancel => return self.cancel(req, peer, now, out),
             _ => {}
+        }
+        if self.settings.mode == Mode::Redirect {
+            return self.redirect(req, msg.len(), peer, out);
         }
         let key = server_key(req, req.method.as_str());
         if let Some(id) = crate::util::lock(&self.txns).find(&key) {
@@ -206,6 +210,11 @@ impl Proxy {
             return self.reply(req, peer, 482, out);
         }
         let routes = self.our_routes(req);
+        if routes.token.is_none() {
+            if let Some(handled) = self.authorize(req, peer, out) {
+                return handled;
+            }
+        }
         let decision = match routes.token {
             Some(token) => self.in_dialog(req, &token),
             None if routes.popped == 0 && has_route(req) => self.foreign(req, req.uri),
@@ -374,7 +383,12 @@ impl Proxy {
         if uri.user.is_none() && self.is_ours(&uri, peer) {
             return Decision::NotMine;
         }
-        let bindings = self.lookup(&uri);
+        let bindings = match self.registrar.lookup(req.uri, crate::time::unix_now()) {
+            Ok(b) => b,
+            // No AoR in it: not a user of ours (a host, a service).
+            Err(LookupError::NoAor(_)) => Vec::new(),
+            Err(e) => return Decision::Reply(e.status(), e.reason()),
+        };
         if bindings.is_empty() {
             if self.is_ours(&uri, peer) {
                 return Decision::Reply(480, "Temporarily Unavailable");
@@ -400,6 +414,54 @@ impl Proxy {
         Decision::Forward(targets)
     }
 
+    /// A dialog-forming request claiming one of our users as its From
+    /// must prove it (407, RFC 3261 §22.3), so nobody calls as alice;
+    /// callers from other domains are let through to our users unless
+    /// `accept_foreign_callers = false`. `None`: go on.
+    fn authorize(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Option<Handled> {
+        let auth = self.registrar.auth()?;
+        if !self.settings.authenticate_calls || req.to.tag().is_some() {
+            return None;
+        }
+        let from = &req.from.uri;
+        if !self.is_ours(from, peer) {
+            if self.settings.accept_foreign_callers {
+                return None;
+            }
+            return Some(self.reply_why(req, peer, 403, "Caller Not Of This Domain", out));
+        }
+        let Some(user) = from.user.filter(|u| !u.is_empty()) else {
+            return Some(self.reply_why(req, peer, 403, "Caller Has No User", out));
+        };
+        let now = crate::time::unix_now();
+        let verdict = auth.check_in(
+            req,
+            HeaderName::ProxyAuthorization,
+            user,
+            from.host,
+            peer.remote,
+            now,
+            &|| false,
+        );
+        let handled = match verdict {
+            crate::auth::Verdict::Authorized => return None,
+            crate::auth::Verdict::Challenge { stale, failures } => {
+                let challenges = auth.challenges(from.host, stale, failures, peer.remote.ip(), now);
+                reply::begin(out, req, peer, 407, "Proxy Authentication Required");
+                for c in &challenges {
+                    reply::header(out, "Proxy-Authenticate", c);
+                }
+                reply::finish(out);
+                TmStats::inc(&self.stats.rpl_generated);
+                TmStats::inc(&self.stats.rpl_sent);
+                Handled::Reply
+            }
+            crate::auth::Verdict::Forbidden(why) => self.reply_why(req, peer, 403, why, out),
+            crate::auth::Verdict::Malformed(why) => self.reply_why(req, peer, 400, why, out),
+        };
+        Some(handled)
+    }
+
     /// The way to a binding now, over its flow.
     fn binding_hop(&self, b: &Binding) -> Option<Hop> {
         let target = flow::plan(b, &*self.flows).ok()?;
@@ -414,29 +476,6 @@ impl Proxy {
             proto,
             local,
         })
-    }
-
-    /// The current bindings of the AoR `uri` names, best q first.
-    fn lookup(&self, uri: &Uri<'_>) -> Vec<Binding> {
-        let Some(user) = uri.user.filter(|u| !u.is_empty()) else {
-            return Vec::new();
-        };
-        let host = (uri.scheme != sip::Scheme::Tel).then_some(uri.host);
-        let Ok(aor) = crate::usrloc::Aor::new(user.into(), host, self.use_domain) else {
-            return Vec::new();
-        };
-        let now = crate::time::unix_now();
-        let mut bindings = self
-            .registrar
-            .table()
-            .lookup(aor.as_str(), now)
-            .unwrap_or_default();
-        bindings.sort_by(|a, b| {
-            b.q.unwrap_or(1000)
-                .cmp(&a.q.unwrap_or(1000))
-                .then(b.last_modified.cmp(&a.last_modified))
-        });
-        bindings
     }
 
     /// An in-dialog request on a route we recorded: to the other end's
@@ -568,6 +607,44 @@ impl Proxy {
             }
         }
         false
+    }
+
+    /// `mode = "redirect"`: a request for one of our users gets 302 with
+    /// its bindings (RFC 3261 §8.3), statelessly; kamrs stays off the path.
+    fn redirect(&self, req: &Request<'_>, len: usize, peer: &Peer, out: &mut Vec<u8>) -> Handled {
+        if req.to.tag().is_some() {
+            // In-dialog requests are not ours to redirect.
+            return self.reply(req, peer, 481, out);
+        }
+        let Some(uri) = Uri::parse(req.uri.as_bytes()) else {
+            return self.reply_why(req, peer, 400, "Bad Request-URI", out);
+        };
+        if uri.user.is_none() && self.is_ours(&uri, peer) {
+            return Handled::NotMine;
+        }
+        let bindings = match self.registrar.lookup(req.uri, crate::time::unix_now()) {
+            Ok(b) => b,
+            Err(LookupError::NoAor(_)) => Vec::new(),
+            Err(e) => return self.reply_why(req, peer, e.status(), e.reason(), out),
+        };
+        if bindings.is_empty() {
+            return if self.is_ours(&uri, peer) {
+                self.reply(req, peer, 480, out)
+            } else {
+                self.reply_why(req, peer, 403, "Relaying Forbidden", out)
+            };
+        }
+        if self
+            .registrar
+            .write_redirect(out, req, peer, len, &bindings)
+            == 0
+        {
+            return self.reply(req, peer, 480, out);
+        }
+        TmStats::inc(&self.stats.rpl_generated);
+        TmStats::inc(&self.stats.rpl_sent);
+        self.stats.finished(302);
+        Handled::Reply
     }
 
     fn ack(&self, req: &Request<'_>, msg: &[u8], now: Instant) -> Handled {

@@ -15,6 +15,7 @@ pub mod jssip;
 pub mod node;
 pub mod pki;
 pub mod tls_client;
+pub mod ua;
 pub mod ws;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};

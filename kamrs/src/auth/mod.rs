@@ -228,7 +228,33 @@ impl Authenticator {
         now: u64,
         registered: &dyn Fn() -> bool,
     ) -> Verdict {
-        let verdict = self.verdict(req, user, domain, source, now, registered);
+        self.check_in(
+            req,
+            HeaderName::Authorization,
+            user,
+            domain,
+            source,
+            now,
+            registered,
+        )
+    }
+
+    /// [`check`](Self::check) with the credentials in `header`: the
+    /// proxy checks a caller's `Proxy-Authorization` (RFC 3261 §22.3)
+    /// for the user of its From, with the same nonces, counts, lock-outs
+    /// and logs as REGISTER.
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_in(
+        &self,
+        req: &Request<'_>,
+        header: HeaderName,
+        user: &str,
+        domain: &str,
+        source: SocketAddr,
+        now: u64,
+        registered: &dyn Fn() -> bool,
+    ) -> Verdict {
+        let verdict = self.verdict(req, header, user, domain, source, now, registered);
         let counter = match verdict {
             Verdict::Authorized => &self.stats.authorized,
             Verdict::Challenge { .. } => &self.stats.challenges,
@@ -239,9 +265,11 @@ impl Authenticator {
         verdict
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn verdict(
         &self,
         req: &Request<'_>,
+        header: HeaderName,
         user: &str,
         domain: &str,
         source: SocketAddr,
@@ -259,11 +287,11 @@ impl Authenticator {
         // Credentials for another realm are not for us (RFC 3261 §22.4).
         let creds = req
             .raw
-            .headers_named(HeaderName::Authorization)
+            .headers_named(header)
             .filter_map(|v| digest::parse(v).ok())
             .find(|c| c.realm == realm);
         let Some(c) = creds else {
-            if req.raw.headers_named(HeaderName::Authorization).any(|v| {
+            if req.raw.headers_named(header).any(|v| {
                 matches!(
                     digest::parse(v),
                     Err(digest::DigestError::Malformed | digest::DigestError::Missing(_))
@@ -341,7 +369,7 @@ impl Authenticator {
         // the Request-URI: SIPp, for one, puts the registrar's address
         // there, Kamailio does not compare either, and replays are stopped
         // by the nonce count, not by the URI.
-        if let Err(why) = self.answer_is_right(&c, alg, domain, realm) {
+        if let Err(why) = self.answer_is_right(&c, alg, domain, realm, req.method.as_str()) {
             return self.wrong(&c.username, realm, source, why, failures, now);
         }
         match self
@@ -421,6 +449,7 @@ impl Authenticator {
         alg: Algorithm,
         domain: &str,
         realm: &str,
+        method: &str,
     ) -> Result<(), Failure> {
         let Some(sub) = self.subscribers.get(&c.username, domain) else {
             // Spend the same work on unknown users as on known ones.
@@ -434,7 +463,9 @@ impl Authenticator {
         let Some(ha1) = ha1 else {
             return Err(Failure::NoHashForAlgorithm);
         };
-        let ha2 = alg.hash_hex(&format!("REGISTER:{}", c.uri));
+        // HA2 names the method of the request answered (RFC 2617
+        // §3.2.2.3): REGISTER, or the INVITE a caller proves itself on.
+        let ha2 = alg.hash_hex(&format!("{method}:{}", c.uri));
         let expected = alg.hash_hex(&format!(
             "{}:{}:{}:{}:auth:{ha2}",
             ha1.to_ascii_lowercase(),

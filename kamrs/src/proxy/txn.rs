@@ -588,13 +588,23 @@ impl Transactions {
 }
 
 /// Whether a response to a branch arrived over the branch's own flow: on
-/// its connection, or (UDP) from the address it was sent to. A reply from
-/// anywhere else is not believed.
+/// its connection, or (UDP) from the very address it was sent to (for a
+/// phone behind NAT, its mapping; RFC 3581's symmetric responses). A reply
+/// from anywhere else, even knowing the branch, is not believed.
 fn from_flow(target: &Target, peer: &Peer) -> bool {
     match *target {
         Target::Conn { conn, .. } => peer.conn == Some(conn),
-        Target::Datagram { dest, .. } => peer.conn.is_none() && peer.remote.ip() == dest.ip(),
+        Target::Datagram { dest, .. } => peer.conn.is_none() && same_addr(peer.remote, dest),
     }
+}
+
+/// Addresses equal, an IPv4-mapped IPv6 address equal to its IPv4 one.
+fn same_addr(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    let canon = |ip: std::net::IpAddr| match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    a.port() == b.port() && canon(a.ip()) == canon(b.ip())
 }
 
 /// The earliest of a transaction's deadlines.
