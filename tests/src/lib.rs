@@ -13,7 +13,9 @@ pub mod ctl;
 pub mod digest;
 pub mod jssip;
 pub mod node;
+pub mod phone;
 pub mod pki;
+pub mod sipp;
 pub mod tls_client;
 pub mod ws;
 
