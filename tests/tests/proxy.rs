@@ -172,6 +172,67 @@ fn an_unanswered_call_times_out_with_408_and_cancels_the_callee() {
     proxy.stat_at_least("tm:rpl_generated", 1);
 }
 
+/// alice over UDP, bob registered over TCP: kamrs changes transport
+/// between the two legs, and the ACK and BYE still find both ends (a proxy
+/// in between two transports records the route for both sides, as
+/// Kamailio's double Record-Route does).
+#[test]
+fn a_call_from_udp_to_a_callee_registered_over_tcp() {
+    if !have("sipp") {
+        return;
+    }
+    let proxy = Proxy::start(PROXY);
+    let cid = call_id();
+    let mut bob = callee(&proxy, Transport::Tcp, "uas_answer.xml", "bob", &cid, None);
+    proxy.wait_bindings("bob", 1, &[&bob]);
+    let mut alice = caller(&proxy, Transport::Udp, "uac_call.xml", "bob", &cid, None);
+    alice.expect_success(&proxy);
+    bob.expect_success(&proxy);
+    proxy.stat_at_least("tm:2xx_transactions", 2);
+}
+
+/// bob's phone vanished without unregistering: its socket is open but
+/// silent, so no provisional answer ever comes. kamrs retransmits the
+/// INVITE over UDP (timer A), answers alice 408 once `fr_timer = 2`
+/// expires, and sends no CANCEL (RFC 3261 §9.1: not without a
+/// provisional response).
+#[test]
+fn an_invite_nobody_answers_at_all_is_retransmitted_then_408_after_fr_timer() {
+    if !have("sipp") {
+        return;
+    }
+    let proxy = Proxy::start(&format!("{PROXY}fr_timer = 2\n"));
+    let bob = RawPhone::new(&proxy);
+    bob.register("urn:uuid:00000000-0000-1000-8000-0000000000c1");
+    let mut alice = caller(
+        &proxy,
+        Transport::Udp,
+        "uac_408.xml",
+        "bob",
+        &call_id(),
+        None,
+    );
+    let o = alice.expect_success(&proxy);
+    assert!(
+        o.elapsed >= Duration::from_millis(1900) && o.elapsed < Duration::from_secs(10),
+        "alice's call took {:?}, want about 2.5 s",
+        o.elapsed
+    );
+    // Everything bob's socket got: the INVITE and its retransmissions.
+    let mut got = Vec::new();
+    while let Some(m) = bob.next_request(Duration::from_millis(300)) {
+        got.push(m.lines().next().unwrap_or("").to_owned());
+    }
+    let invites = got.iter().filter(|l| l.starts_with("INVITE ")).count();
+    assert!(invites >= 2, "the INVITE was not retransmitted: {got:?}");
+    assert!(
+        !got.iter().any(|l| l.starts_with("CANCEL ")),
+        "a CANCEL without a provisional response: {got:?}"
+    );
+    proxy.stat_at_least("tm:4xx_transactions", 1);
+    proxy.stat_at_least("tm:rpl_generated", 1);
+}
+
 /// Nobody registered as bob: 480, and nothing forwarded.
 #[test]
 fn a_call_to_an_aor_without_binding_gets_480() {
