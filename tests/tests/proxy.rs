@@ -97,8 +97,9 @@ fn forking(transport: Transport) {
     assert_eq!(finals, [200], "alice's final answers to the INVITE");
 
     proxy.stat_at_least("tm:2xx_transactions", 2);
-    // INVITE twice, CANCEL, ACK, BYE.
-    proxy.stat_at_least("core:fwd_requests", 5);
+    // The INVITE to each binding, the ACK and the BYE (the CANCEL and the
+    // ACK for the 487 are kamrs's own: not counted here either way).
+    proxy.stat_at_least("core:fwd_requests", 4);
 }
 
 #[test]
