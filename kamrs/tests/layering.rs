@@ -52,6 +52,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("pike", &["net"]),
     ("webhook", &["usrloc", "rpc", "stats", "log_limit"]),
     (
+        "proxy",
+        &["sip", "registrar", "usrloc", "auth", "flow", "peer"],
+    ),
+    (
         "state",
         &[
             "registrar",
@@ -62,6 +66,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "flow",
             "keepalive",
             "tls",
+            "proxy",
         ],
     ),
     (
@@ -78,7 +83,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "route",
-        &["sip", "registrar", "pike", "stats", "peer", "stun", "state"],
+        &[
+            "sip",
+            "registrar",
+            "pike",
+            "stats",
+            "peer",
+            "stun",
+            "state",
+            "proxy",
+        ],
     ),
     (
         "transport",
@@ -112,6 +126,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "logging",
             "timing",
             "tls",
+            "proxy",
         ],
     ),
 ];

@@ -218,10 +218,10 @@ impl Kamailio {
                 .expect("read tests/kamailio/proxy.cfg");
         let cfg = template
             .replace("@PORT@", &port.to_string())
-            .replace("@FR@", toml_value(toml, "fr_timer").unwrap_or("30"))
+            .replace("@FR@", toml_value(toml, "fr_timer").unwrap_or("30000"))
             .replace(
                 "@FR_INV@",
-                toml_value(toml, "fr_inv_timer").unwrap_or("120"),
+                toml_value(toml, "fr_inv_timer").unwrap_or("120000"),
             );
         let ctl = dir.path().join("kamailio.ctl");
         let cfg = cfg.replace("@CTL@", &ctl.display().to_string());

@@ -141,14 +141,14 @@ fn the_caller_cancels_a_ringing_call_tcp() {
     caller_cancels(Transport::Tcp);
 }
 
-/// bob rings and never answers: with `fr_inv_timer = 2`, timer C fires
+/// bob rings and never answers: with `fr_inv_timer = 2000` (ms), timer C fires
 /// after 2 s, kamrs cancels bob's branch and answers alice 408.
 #[test]
 fn an_unanswered_call_times_out_with_408_and_cancels_the_callee() {
     if !have("sipp") {
         return;
     }
-    let proxy = Proxy::start(&format!("{PROXY}fr_inv_timer = 2\n"));
+    let proxy = Proxy::start(&format!("{PROXY}fr_inv_timer = 2000\n"));
     let cid = call_id();
     let mut bob = callee(
         &proxy,
@@ -194,7 +194,7 @@ fn a_call_from_udp_to_a_callee_registered_over_tcp() {
 
 /// bob's phone vanished without unregistering: its socket is open but
 /// silent, so no provisional answer ever comes. kamrs retransmits the
-/// INVITE over UDP (timer A), answers alice 408 once `fr_timer = 2`
+/// INVITE over UDP (timer A), answers alice 408 once `fr_timer = 2000` (ms)
 /// expires, and sends no CANCEL (RFC 3261 §9.1: not without a
 /// provisional response).
 #[test]
@@ -202,7 +202,7 @@ fn an_invite_nobody_answers_at_all_is_retransmitted_then_408_after_fr_timer() {
     if !have("sipp") {
         return;
     }
-    let proxy = Proxy::start(&format!("{PROXY}fr_timer = 2\n"));
+    let proxy = Proxy::start(&format!("{PROXY}fr_timer = 2000\n"));
     let bob = RawPhone::new(&proxy);
     bob.register("urn:uuid:00000000-0000-1000-8000-0000000000c1");
     let mut alice = caller(

@@ -235,6 +235,17 @@ pub fn unbase64url(s: &str) -> Option<Vec<u8>> {
             out.push((n >> (16 - 8 * i)) as u8);
         }
     }
+    // One spelling per value: a last character with stray low bits would
+    // decode to the same bytes, so two texts would name one token.
+    let last = s.len() % 4;
+    if last > 0 {
+        // A final group of 2 or 3 characters leaves 4 or 2 bits unused.
+        let unused = 8 - 2 * last;
+        let tail = B64.iter().position(|&b| Some(&b) == s.as_bytes().last())?;
+        if tail & ((1 << unused) - 1) != 0 {
+            return None;
+        }
+    }
     Some(out)
 }
 

@@ -47,11 +47,14 @@ mod tests {
     #[test]
     fn finds_lines_and_the_header_end() {
         let msg = b"INVITE sip:a@b SIP/2.0\r\nVia: x\r\nTo: <sip:a@b>;\r\n  tag=1\r\n\r\nbody";
-        let to = &msg[37..54];
+        let at = |needle: &[u8]| msg.windows(needle.len()).position(|w| w == needle).unwrap();
+        let start = at(b"<sip:a@b>;");
+        let to = &msg[start..start + 19];
         assert_eq!(to, b"<sip:a@b>;\r\n  tag=1");
         let line = line_of(msg, to).unwrap();
         assert_eq!(&msg[line], b"To: <sip:a@b>;\r\n  tag=1\r\n");
-        assert_eq!(headers_end(msg, &msg[60..]), 56);
+        let body = at(b"body");
+        assert_eq!(headers_end(msg, &msg[body..]), body - 2);
         assert_eq!(offset_in(msg, b"elsewhere"), None);
         let no_body = b"OPTIONS sip:a SIP/2.0\nVia: x\n\n";
         assert_eq!(
