@@ -39,6 +39,10 @@ use crate::usrloc::Binding;
 /// `max_contacts` already; this bounds a misconfigured unlimited one).
 pub const MAX_BRANCHES: usize = 16;
 
+/// Most message bytes all open transactions may hold; past it new
+/// requests get 503 like past `max_transactions`.
+pub const MAX_HELD_BYTES: usize = 128 << 20;
+
 /// What the router does after [`Proxy::request`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
@@ -196,7 +200,8 @@ impl Proxy {
             return self.redirect(req, msg.len(), peer, out);
         }
         let key = server_key(req, req.method.as_str());
-        if let Some(id) = crate::util::lock(&self.txns).find(&key) {
+        let known = crate::util::lock(&self.txns).find(&key);
+        if let Some(id) = known {
             // A retransmission: the last response goes again.
             let fx = crate::util::lock(&self.txns).retransmitted(id);
             self.send(fx);
@@ -210,9 +215,11 @@ impl Proxy {
             return self.reply(req, peer, 482, out);
         }
         let routes = self.our_routes(req);
+        let mut authenticated = false;
         if routes.token.is_none() {
-            if let Some(handled) = self.authorize(req, peer, out) {
-                return handled;
+            match self.authorize(req, peer, out) {
+                Ok(a) => authenticated = a,
+                Err(handled) => return handled,
             }
         }
         let decision = match routes.token {
@@ -226,17 +233,11 @@ impl Proxy {
             Decision::NotMine => return Handled::NotMine,
             Decision::Forward(targets) => targets,
         };
-        self.relay(
-            req,
-            msg,
-            peer,
-            key,
-            loop_hash,
-            routes.popped,
-            targets,
-            now,
-            out,
-        )
+        let shape = Shape {
+            pop_routes: routes.popped,
+            drop_proxy_authorization: authenticated,
+        };
+        self.relay(req, msg, peer, key, loop_hash, shape, targets, now, out)
     }
 
     /// Opens the transaction and forwards one copy per target.
@@ -248,7 +249,7 @@ impl Proxy {
         peer: &Peer,
         key: ServerKey,
         loop_hash: u32,
-        pop_routes: usize,
+        shape: Shape,
         targets: Vec<Next>,
         now: Instant,
         out: &mut Vec<u8>,
@@ -256,7 +257,10 @@ impl Proxy {
         let invite = req.method == Method::Invite;
         let upstream = self.upstream(req, peer);
         let mut txns = crate::util::lock(&self.txns);
-        if txns.len() >= self.settings.max_transactions {
+        // Bounded by count and by bytes: 10,000 INVITEs of 64 KiB forked
+        // ten ways would otherwise hold gigabytes.
+        let needed = txn::held(msg.len(), targets.iter().map(|_| msg.len() + 512));
+        if txns.len() >= self.settings.max_transactions || txns.bytes() + needed > MAX_HELD_BYTES {
             drop(txns);
             TmStats::inc(&self.stats.refused);
             reply::write(
@@ -301,8 +305,9 @@ impl Proxy {
                     ruri: next.ruri.as_deref(),
                     via: &via,
                     record_route: &rr,
-                    pop_routes,
+                    pop_routes: shape.pop_routes,
                     push_route: next.path.as_deref(),
+                    drop_proxy_authorization: shape.drop_proxy_authorization,
                 },
                 &mut bytes,
             );
@@ -417,21 +422,29 @@ impl Proxy {
     /// A dialog-forming request claiming one of our users as its From
     /// must prove it (407, RFC 3261 §22.3), so nobody calls as alice;
     /// callers from other domains are let through to our users unless
-    /// `accept_foreign_callers = false`. `None`: go on.
-    fn authorize(&self, req: &Request<'_>, peer: &Peer, out: &mut Vec<u8>) -> Option<Handled> {
-        let auth = self.registrar.auth()?;
+    /// `accept_foreign_callers = false`. `Ok(true)`: go on, its
+    /// credentials checked; `Ok(false)`: go on, none needed; `Err`: answered.
+    fn authorize(
+        &self,
+        req: &Request<'_>,
+        peer: &Peer,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, Handled> {
+        let Some(auth) = self.registrar.auth() else {
+            return Ok(false);
+        };
         if !self.settings.authenticate_calls || req.to.tag().is_some() {
-            return None;
+            return Ok(false);
         }
         let from = &req.from.uri;
         if !self.is_ours(from, peer) {
             if self.settings.accept_foreign_callers {
-                return None;
+                return Ok(false);
             }
-            return Some(self.reply_why(req, peer, 403, "Caller Not Of This Domain", out));
+            return Err(self.reply_why(req, peer, 403, "Caller Not Of This Domain", out));
         }
         let Some(user) = from.user.filter(|u| !u.is_empty()) else {
-            return Some(self.reply_why(req, peer, 403, "Caller Has No User", out));
+            return Err(self.reply_why(req, peer, 403, "Caller Has No User", out));
         };
         let now = crate::time::unix_now();
         let verdict = auth.check_in(
@@ -444,7 +457,7 @@ impl Proxy {
             &|| false,
         );
         let handled = match verdict {
-            crate::auth::Verdict::Authorized => return None,
+            crate::auth::Verdict::Authorized => return Ok(true),
             crate::auth::Verdict::Challenge { stale, failures } => {
                 let challenges = auth.challenges(from.host, stale, failures, peer.remote.ip(), now);
                 reply::begin(out, req, peer, 407, "Proxy Authentication Required");
@@ -459,7 +472,7 @@ impl Proxy {
             crate::auth::Verdict::Forbidden(why) => self.reply_why(req, peer, 403, why, out),
             crate::auth::Verdict::Malformed(why) => self.reply_why(req, peer, 400, why, out),
         };
-        Some(handled)
+        Err(handled)
     }
 
     /// The way to a binding now, over its flow.
@@ -747,6 +760,14 @@ struct Next {
     ruri: Option<String>,
     /// The binding's Path, pushed as Route.
     path: Option<String>,
+}
+
+/// What changes in every copy of one request.
+struct Shape {
+    /// Route entries naming us at the top.
+    pop_routes: usize,
+    /// The caller's credentials were ours to check.
+    drop_proxy_authorization: bool,
 }
 
 #[derive(Default)]

@@ -481,3 +481,107 @@ fn redirect_mode_answers_302_with_the_bindings_in_q_order() {
     low.expect_nothing(Duration::from_millis(100));
     high.expect_nothing(Duration::from_millis(100));
 }
+
+#[test]
+fn a_websocket_phone_is_called_over_its_websocket_and_the_bye_follows() {
+    use kamrs_tests::ws::{frame, must_read, raw_daemon, ws_register, MASK, OP_TEXT};
+    use std::io::Write;
+    let (k, _dir) = raw_daemon("", "\n[route]\nmode = \"proxy\"\n");
+    let mut bob = ws_register(&k, "bob");
+    let mut alice = Phone::udp(k.udp());
+    let call = format!("ws-{}", unique());
+    alice.send(&invite(&alice, &call));
+    alice.expect_status(100);
+    let f = must_read(&mut bob, "INVITE over the WebSocket");
+    let inv = String::from_utf8(f.payload).unwrap();
+    assert!(
+        inv.starts_with("INVITE sip:bob@") && inv.contains(".invalid;transport=ws SIP/2.0"),
+        "{inv}"
+    );
+    assert!(headers(&inv, "Via")[0].starts_with("SIP/2.0/WS "), "{inv}");
+    assert_eq!(
+        headers(&inv, "Record-Route").len(),
+        2,
+        "WS and UDP sides: {inv}"
+    );
+    let ok = reply(
+        &inv,
+        200,
+        "OK",
+        "bob1",
+        "Contact: <sip:bob@x.invalid;transport=ws>\r\n",
+    );
+    bob.write_all(&frame(true, OP_TEXT, ok.as_bytes(), MASK))
+        .unwrap();
+    let ok = alice.expect_status(200);
+    let bye = request(
+        "BYE",
+        "sip:bob@x.invalid;transport=ws",
+        &alice,
+        "<sip:alice@example.com>;tag=alice1",
+        "<sip:bob@example.com>;tag=bob1",
+        &call,
+        2,
+        &route_set(&ok, true),
+    );
+    alice.send(&bye);
+    let f = must_read(&mut bob, "BYE over the WebSocket");
+    let got = String::from_utf8(f.payload).unwrap();
+    assert!(
+        got.starts_with("BYE sip:bob@x.invalid;transport=ws SIP/2.0"),
+        "{got}"
+    );
+    let done = reply(&got, 200, "OK", "bob1", "");
+    bob.write_all(&frame(true, OP_TEXT, done.as_bytes(), MASK))
+        .unwrap();
+    alice.expect_status(200);
+}
+
+#[test]
+fn transactions_beyond_max_transactions_get_503() {
+    let k = proxy("max_transactions = 1\n");
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    alice.send(&invite(&alice, &format!("one-{}", unique())));
+    alice.expect_status(100);
+    let inv = bob.expect_request("INVITE");
+    let mut carol = Phone::udp(k.udp());
+    carol.send(&invite(&carol, &format!("two-{}", unique())));
+    let busy = carol.expect_status(503);
+    assert_eq!(header(&busy, "Retry-After").as_deref(), Some("5"));
+    assert_eq!(k.stat("tm:refused"), 1);
+    // REGISTER is never refused for it.
+    let mut dave = Phone::udp(k.udp());
+    assert_eq!(dave.register("dave", None, ""), 200);
+    // The open call still completes.
+    bob.send(&reply(&inv, 486, "Busy Here", "b", ""));
+    alice.expect_status(486);
+}
+
+#[test]
+fn a_retransmitted_request_gets_the_last_response_again_and_is_not_forwarded_twice() {
+    let k = proxy("");
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    let inv = invite(&alice, &format!("again-{}", unique()));
+    alice.send(&inv);
+    alice.expect_status(100);
+    let got = bob.expect_request("INVITE");
+    bob.send(&reply(&got, 180, "Ringing", "bob1", ""));
+    alice.expect_status(180);
+    // Alice did not hear the 180 (as far as she knows): the same INVITE.
+    alice.send(&inv);
+    alice.expect_status(180);
+    bob.expect_nothing(Duration::from_millis(300));
+    assert_eq!(k.stat("core:fwd_requests"), 1);
+    bob.send(&reply(
+        &got,
+        200,
+        "OK",
+        "bob1",
+        "Contact: <sip:bob@127.0.0.1:1>\r\n",
+    ));
+    alice.expect_status(200);
+}

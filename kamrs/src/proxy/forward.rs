@@ -23,6 +23,9 @@ pub struct Changes<'a> {
     pub pop_routes: usize,
     /// Route values to push on top (a binding's Path, RFC 3327).
     pub push_route: Option<&'a str>,
+    /// Leave out the Proxy-Authorization kamrs checked (its own realm's
+    /// credentials are nobody else's business, RFC 3261 §22.3).
+    pub drop_proxy_authorization: bool,
 }
 
 /// Appends the forwarded copy of `req` (received as `msg`) to `out`.
@@ -53,6 +56,7 @@ pub fn request(msg: &[u8], req: &Request<'_>, c: &Changes<'_>, out: &mut Vec<u8>
                 write_u64(out, u64::from(n));
                 out.extend_from_slice(b"\r\n");
             }
+            HeaderName::ProxyAuthorization if c.drop_proxy_authorization => {}
             HeaderName::Route if pop > 0 => {
                 let rest = skip_entries(h.value, &mut pop);
                 if !rest.is_empty() {

@@ -188,6 +188,8 @@ pub struct Txn {
     created: Instant,
     /// The earliest deadline this transaction is scheduled for.
     scheduled: Option<Instant>,
+    /// Bytes it holds, as counted in [`Transactions::bytes`].
+    held: usize,
 }
 
 /// Every open transaction, with its indexes and timers.
@@ -196,6 +198,9 @@ pub struct Transactions {
     by_key: HashMap<ServerKey, TxId>,
     timers: BTreeSet<(Instant, TxId)>,
     next_id: TxId,
+    /// Message bytes all transactions hold (requests, and as much again
+    /// for the CANCELs, ACKs and responses built from them).
+    bytes: usize,
     pub settings: Settings,
     limits: Limits,
 }
@@ -227,6 +232,7 @@ impl Transactions {
             by_key: HashMap::new(),
             timers: BTreeSet::new(),
             next_id: 1,
+            bytes: 0,
             settings,
             limits,
         }
@@ -238,6 +244,11 @@ impl Transactions {
 
     pub fn is_empty(&self) -> bool {
         self.txns.is_empty()
+    }
+
+    /// What [`held`] counts for all open transactions.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn next_id(&mut self) -> TxId {
@@ -264,12 +275,18 @@ impl Transactions {
         stats: &TmStats,
     ) -> Effects {
         let mut fx = Effects::default();
+        let held = held(
+            server.request.len(),
+            branches.iter().map(|b| b.request.len()),
+        );
         let mut txn = Txn {
             server,
             branches,
             created: now,
             scheduled: None,
+            held,
         };
+        self.bytes += held;
         let s = &self.settings;
         for b in &mut txn.branches {
             fx.send(b.hop.target, b.request.clone());
@@ -556,6 +573,7 @@ impl Transactions {
         if done || now.duration_since(txn.created) > max_life {
             if let Some(txn) = self.txns.remove(&id) {
                 self.by_key.remove(&txn.server.key);
+                self.bytes = self.bytes.saturating_sub(txn.held);
                 if let Some(at) = txn.scheduled {
                     self.timers.remove(&(at, id));
                 }
@@ -585,6 +603,13 @@ impl Transactions {
         }
         self.timers.insert((next, id));
     }
+}
+
+/// The bytes a transaction of a `request`-byte request forked to
+/// branches of `branches` bytes holds: its messages, and as much again
+/// for the CANCEL, ACK and response copies built from them.
+pub fn held(request: usize, branches: impl Iterator<Item = usize>) -> usize {
+    2 * (request + branches.sum::<usize>())
 }
 
 /// Whether a response to a branch arrived over the branch's own flow: on
