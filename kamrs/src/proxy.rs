@@ -395,10 +395,17 @@ impl Proxy {
             Err(e) => return Decision::Reply(e.status(), e.reason()),
         };
         if bindings.is_empty() {
-            if self.is_ours(&uri, peer) {
-                return Decision::Reply(480, "Temporarily Unavailable");
+            if !self.is_ours(&uri, peer) {
+                return self.foreign(req, req.uri);
             }
-            return self.foreign(req, req.uri);
+            // With a subscriber list, a user it does not know is not
+            // merely away.
+            if let (Some(auth), Some(user)) = (self.registrar.auth(), uri.user) {
+                if auth.subscribers().get(user, uri.host).is_none() {
+                    return Decision::Reply(404, "Not Found");
+                }
+            }
+            return Decision::Reply(480, "Temporarily Unavailable");
         }
         let mut targets = Vec::new();
         let mut unreachable = 0;

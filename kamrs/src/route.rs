@@ -1,5 +1,7 @@
 //! The tutorial's `request_route`: REGISTER → registrar, INVITE → 480,
-//! ACK → absorbed, anything else → 501.
+//! ACK → absorbed, anything else → 501; with `[route] mode = "proxy"` or
+//! `"redirect"` every request but REGISTER goes to [`crate::proxy`] first,
+//! and responses to its branches too.
 //!
 //! [`Router::handle`] is the whole per-message pipeline below the transport:
 //! parse, validate, route, write the reply. It is synchronous and allocation
@@ -142,7 +144,6 @@ impl Router {
         // `parse_message` built it, not moved into a binding first.
         match &sip::parse_message(msg, &self.limits) {
             Ok(sip::Message::Response(r)) => {
-                CoreStats::inc(&self.core.stats.rcv_responses_ignored);
                 self.response(r, msg, peer);
                 Action::Absorb
             }
@@ -162,6 +163,7 @@ impl Router {
                 return;
             }
         }
+        CoreStats::inc(&self.core.stats.rcv_responses_ignored);
         let Some(ka) = &self.core.keepalive else {
             return;
         };
