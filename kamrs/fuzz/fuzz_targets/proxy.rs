@@ -17,7 +17,7 @@ use kamrs::peer::{Peer, Proto};
 use kamrs::proxy::{Mode, Proxy, Settings as ProxySettings};
 use kamrs::registrar::{Registrar, Settings};
 use kamrs::route::{Action, Router};
-use kamrs::sip::{parse_response, Limits};
+use kamrs::sip::{parse_message, Limits, Message};
 use kamrs::state::Core;
 use kamrs::stats::CoreStats;
 use kamrs::usrloc::LocationTable;
@@ -54,7 +54,9 @@ fuzz_target!(|data: &[u8]| {
         let peer = if i % 2 == 0 { &caller } else { &phone };
         if let Action::Reply { .. } = router.handle(msg, peer, &mut out) {
             assert!(out.starts_with(b"SIP/2.0 "), "{:?}", String::from_utf8_lossy(&out));
-            assert!(parse_response(&out, &Limits::default()).is_ok());
+            // A reply to a malformed request mirrors it (two To headers
+            // stay two), so only its status line is checked strictly.
+            assert!(matches!(parse_message(&out, &Limits::default()), Ok(Message::Response(_))));
         }
         assert!(proxy.transactions() <= 4);
     }
