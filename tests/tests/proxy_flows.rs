@@ -454,7 +454,11 @@ fn callers_claiming_our_users_must_authenticate_with_407() {
     alice.send(&foreign);
     alice.expect_status(480);
     // A user the subscriber list does not know is not merely away: 404.
-    alice.send(&foreign.replace("sip:bob@example.com", "sip:zed@example.com").replace("z9hG4bK", "z9hG4bKzed"));
+    alice.send(
+        &foreign
+            .replace("sip:bob@example.com", "sip:zed@example.com")
+            .replace("z9hG4bK", "z9hG4bKzed"),
+    );
     alice.expect_status(404);
     bob.expect_nothing(Duration::from_millis(100));
 }
@@ -587,4 +591,56 @@ fn a_retransmitted_request_gets_the_last_response_again_and_is_not_forwarded_twi
         "Contact: <sip:bob@127.0.0.1:1>\r\n",
     ));
     alice.expect_status(200);
+}
+
+#[test]
+fn jssip_on_a_websocket_and_a_udp_phone_message_each_other_through_the_proxy() {
+    use kamrs_tests::jssip::{jssip_ready, JsSip};
+    use kamrs_tests::ws::raw_daemon;
+    let Some(script) = jssip_ready() else { return };
+    let (k, _dir) = raw_daemon("", "\n[route]\nmode = \"proxy\"\n");
+    let mut ua = JsSip::start(
+        &script,
+        &format!("ws://{}", k.ws()),
+        "sip:alice@example.com",
+        None,
+    );
+    assert_eq!(ua.wait_for("registered")["status"], 200);
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(
+        bob.register("bob", Some("<sip:bob@192.0.2.9:5060>"), ""),
+        200
+    );
+    // To JsSIP: over its WebSocket, whose Contact is `*.invalid`.
+    bob.send(
+        &request(
+            "MESSAGE",
+            "sip:alice@example.com",
+            &bob,
+            "<sip:bob@example.com>;tag=m1",
+            "<sip:alice@example.com>",
+            &unique(),
+            1,
+            "Content-Type: text/plain\r\n",
+        )
+        .replace(
+            "Content-Length: 0\r\n\r\n",
+            "Content-Length: 5\r\n\r\nhello",
+        ),
+    );
+    let got = ua.wait_for("message");
+    assert_eq!(got["body"], "hello", "{got}");
+    assert_eq!(got["from"], "sip:bob@example.com", "{got}");
+    bob.expect_status(200);
+    // From JsSIP: to bob's NAT address, not his dead Contact.
+    ua.command("message sip:bob@example.com hi bob");
+    let m = bob.expect_request("MESSAGE");
+    assert!(
+        m.starts_with("MESSAGE sip:bob@192.0.2.9:5060 SIP/2.0"),
+        "{m}"
+    );
+    assert!(m.ends_with("hi bob"), "{m}");
+    bob.send(&reply(&m, 200, "OK", "b", ""));
+    ua.wait_for("messageSucceeded");
+    assert_eq!(k.stat("tm:2xx_transactions"), 2);
 }

@@ -11,8 +11,11 @@
 // It prints one JSON line per event on stdout ({"event":"connected"},
 // {"event":"registered","contact":…}, {"event":"unregistered"},
 // {"event":"registrationFailed","cause":…}, {"event":"disconnected"}) and
-// takes commands on stdin, one per line: `unregister`, `quit`. It exits by
-// itself after 60 s so it never lingers.
+// takes commands on stdin, one per line: `unregister`, `quit`,
+// `message URI TEXT` (a SIP MESSAGE: {"event":"messageSucceeded"} or
+// {"event":"messageFailed","cause":…}). A MESSAGE received is printed as
+// {"event":"message","from":…,"body":…} (JsSIP answers it 200). It exits
+// by itself after 60 s so it never lingers.
 
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -73,11 +76,27 @@ ua.on('registrationFailed', (e) => {
   });
 });
 
+// MESSAGE needs no media, so a call through the proxy can be proven with
+// a real WebSocket client under Node (which has no WebRTC for INVITE).
+ua.on('newMessage', (e) => {
+  if (e.originator === 'remote') {
+    emit('message', { from: e.request.from.uri.toString(), body: e.request.body });
+  }
+});
+
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (line) => {
   const command = line.trim();
   if (command === 'unregister') {
     ua.unregister({ all: false });
+  } else if (command.startsWith('message ')) {
+    const [, uri, ...text] = command.split(' ');
+    ua.sendMessage(uri, text.join(' '), {
+      eventHandlers: {
+        succeeded: () => emit('messageSucceeded'),
+        failed: (e) => emit('messageFailed', { cause: e.cause }),
+      },
+    });
   } else if (command === 'quit') {
     ua.stop();
     emit('quit');
