@@ -308,6 +308,7 @@ impl Proxy {
                     pop_routes: shape.pop_routes,
                     push_route: next.path.as_deref(),
                     drop_proxy_authorization: shape.drop_proxy_authorization,
+                    source: Some(peer.remote),
                 },
                 &mut bytes,
             );

@@ -71,6 +71,8 @@ fn a_call_reaches_a_natted_phone_and_its_dialog_follows_the_record_route() {
         vias[0].starts_with(&format!("SIP/2.0/UDP {};branch=z9hG4bK", k.udp())),
         "{inv}"
     );
+    // The caller's Via tells the next hop where it really came from.
+    assert!(vias[1].contains(&format!(";rport={};received=127.0.0.1", alice.local.port())), "{inv}");
     assert_eq!(header(&inv, "Max-Forwards").as_deref(), Some("69"));
     let rr = headers(&inv, "Record-Route");
     assert_eq!(rr.len(), 1, "{inv}");

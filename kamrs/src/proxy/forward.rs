@@ -26,6 +26,9 @@ pub struct Changes<'a> {
     /// Leave out the Proxy-Authorization kamrs checked (its own realm's
     /// credentials are nobody else's business, RFC 3261 §22.3).
     pub drop_proxy_authorization: bool,
+    /// Where the request came from: the sender's Via gets `received` and
+    /// `rport` filled (RFC 3261 §18.2.1, RFC 3581), as in our replies.
+    pub source: Option<std::net::SocketAddr>,
 }
 
 /// Appends the forwarded copy of `req` (received as `msg`) to `out`.
@@ -44,11 +47,24 @@ pub fn request(msg: &[u8], req: &Request<'_>, c: &Changes<'_>, out: &mut Vec<u8>
     let mut pop = c.pop_routes;
     let mut max_forwards = false;
     let mut content_length = false;
+    let mut first_via = true;
     for h in &req.raw.headers {
         let Some(range) = line_of(msg, h.value) else {
             continue;
         };
         match h.name {
+            HeaderName::Via if first_via => {
+                first_via = false;
+                match c.source {
+                    Some(remote) => {
+                        out.extend_from_slice(b"Via: ");
+                        crate::sip::reply::write_top_via(out, &req.top_via, remote);
+                        out.extend_from_slice(&h.value[req.top_via.end.min(h.value.len())..]);
+                        out.extend_from_slice(b"\r\n");
+                    }
+                    None => raw_line(out, &msg[range]),
+                }
+            }
             HeaderName::MaxForwards => {
                 max_forwards = true;
                 let n = req.max_forwards.unwrap_or(70).saturating_sub(1);

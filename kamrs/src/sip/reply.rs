@@ -130,7 +130,7 @@ fn copy(out: &mut Vec<u8>, name: &str, value: &[u8]) {
 
 /// The top Via with `rport` filled in and `received` added (RFC 3581 §4,
 /// RFC 3261 §18.2.1). An existing `received` is replaced, not duplicated.
-fn write_top_via(out: &mut Vec<u8>, via: &Via<'_>, remote: SocketAddr) {
+pub fn write_top_via(out: &mut Vec<u8>, via: &Via<'_>, remote: SocketAddr) {
     out.extend_from_slice(via.head);
     let rport = via.has_rport();
     let mut params = via.params.raw();
