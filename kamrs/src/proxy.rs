@@ -210,6 +210,21 @@ impl Proxy {
         if req.max_forwards == Some(0) {
             return self.reply(req, peer, 483, out);
         }
+        // RFC 3261 §16.3 step 5: kamrs supports no proxy extension.
+        if let Some(wanted) = req.header(HeaderName::ProxyRequire) {
+            let wanted = String::from_utf8_lossy(&wanted[..wanted.len().min(256)]).into_owned();
+            reply::write(
+                out,
+                req,
+                peer,
+                420,
+                "Bad Extension",
+                &[("Unsupported", wanted.as_str())],
+            );
+            TmStats::inc(&self.stats.rpl_generated);
+            TmStats::inc(&self.stats.rpl_sent);
+            return Handled::Reply;
+        }
         let loop_hash = self.loop_hash(req);
         if self.looped(req, loop_hash) {
             return self.reply(req, peer, 482, out);
@@ -407,6 +422,24 @@ impl Proxy {
                 }
             }
             return Decision::Reply(480, "Temporarily Unavailable");
+        }
+        let mut bindings = bindings;
+        let in_dialog = req.to.tag().is_some();
+        if in_dialog {
+            // An in-dialog request kamrs did not record-route names the
+            // phone's Contact: that binding alone, not the whole AoR.
+            let target = Uri::parse(req.uri.as_bytes());
+            let same: Vec<Binding> = bindings
+                .iter()
+                .filter(|b| {
+                    let c = Uri::parse(b.contact().as_bytes());
+                    matches!((&target, &c), (Some(t), Some(c)) if t.equivalent(c))
+                })
+                .cloned()
+                .collect();
+            if !same.is_empty() {
+                bindings = same;
+            }
         }
         let mut targets = Vec::new();
         let mut unreachable = 0;

@@ -72,7 +72,10 @@ fn a_call_reaches_a_natted_phone_and_its_dialog_follows_the_record_route() {
         "{inv}"
     );
     // The caller's Via tells the next hop where it really came from.
-    assert!(vias[1].contains(&format!(";rport={};received=127.0.0.1", alice.local.port())), "{inv}");
+    assert!(
+        vias[1].contains(&format!(";rport={};received=127.0.0.1", alice.local.port())),
+        "{inv}"
+    );
     assert_eq!(header(&inv, "Max-Forwards").as_deref(), Some("69"));
     let rr = headers(&inv, "Record-Route");
     assert_eq!(rr.len(), 1, "{inv}");
@@ -329,6 +332,18 @@ fn hop_limits_loops_and_forged_tokens_are_refused() {
     let inv = invite(&alice, &format!("hops-{}", unique()));
     alice.send(&inv.replace("Max-Forwards: 70", "Max-Forwards: 0"));
     alice.expect_status(483);
+    // An extension the proxy must understand: it understands none.
+    let strict = invite(&alice, &format!("ext-{}", unique())).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nProxy-Require: sec-agree\r\n",
+    );
+    alice.send(&strict);
+    let r = alice.expect_status(420);
+    assert_eq!(
+        header(&r, "Unsupported").as_deref(),
+        Some("sec-agree"),
+        "{r}"
+    );
     // bob's binding (made by an admin, no source address) points back at
     // kamrs: the request comes round again and is refused as a loop, and
     // that answer reaches alice.
@@ -645,4 +660,34 @@ fn jssip_on_a_websocket_and_a_udp_phone_message_each_other_through_the_proxy() {
     bob.send(&reply(&m, 200, "OK", "b", ""));
     ua.wait_for("messageSucceeded");
     assert_eq!(k.stat("tm:2xx_transactions"), 2);
+}
+
+#[test]
+fn without_record_route_an_in_dialog_request_reaches_only_the_phone_its_uri_names() {
+    let k = proxy("record_route = false\n");
+    let mut desk = Phone::udp(k.udp());
+    let mut mobile = Phone::udp(k.udp());
+    let desk_contact = format!("sip:bob@{}", desk.local);
+    assert_eq!(
+        desk.register("bob", Some(&format!("<{desk_contact}>")), ""),
+        200
+    );
+    assert_eq!(mobile.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    let bye = request(
+        "BYE",
+        &desk_contact,
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>;tag=desk",
+        &unique(),
+        2,
+        "",
+    );
+    alice.send(&bye);
+    let got = desk.expect_request("BYE");
+    assert!(header(&got, "Record-Route").is_none(), "{got}");
+    mobile.expect_nothing(Duration::from_millis(300));
+    desk.send(&reply(&got, 200, "OK", "desk", ""));
+    alice.expect_status(200);
 }
