@@ -297,8 +297,16 @@ impl Proxy {
         };
         let record = self.settings.record_route && creates_dialog(req);
         let ftag = token::tag_hash(req.from.tag().unwrap_or(""));
-        let mut branches: SmallVec<[Branch; 2]> = SmallVec::new();
+        // One group (parallel forking), or one per q value, best first
+        // (`serial_forking`): the branch index runs across groups, as the
+        // transaction appends them.
+        let mut groups: Vec<SmallVec<[Branch; 2]>> = Vec::new();
+        let mut group_q = None;
         for (index, next) in targets.into_iter().enumerate() {
+            if groups.is_empty() || self.settings.serial_forking && group_q != Some(next.q) {
+                groups.push(SmallVec::new());
+                group_q = Some(next.q);
+            }
             let nonce = self.loop_seed.hash_one((id, index, now));
             let branch = txn::branch_id(loop_hash, id, index, nonce);
             let local = advertised(next.hop.local, next.hop.target.remote());
@@ -327,7 +335,9 @@ impl Proxy {
                 },
                 &mut bytes,
             );
-            branches.push(Branch::new(branch, next.hop, bytes));
+            if let Some(g) = groups.last_mut() {
+                g.push(Branch::new(branch, next.hop, bytes));
+            }
         }
         let server = Server::new(invite, key, *peer, upstream, msg.to_vec());
         // The 100 goes first: branches' answers must not overtake it.
@@ -336,7 +346,7 @@ impl Proxy {
             TmStats::inc(&self.stats.rpl_generated);
             TmStats::inc(&self.stats.rpl_sent);
         }
-        let fx = txns.begin(id, server, branches, now, &self.stats);
+        let fx = txns.begin(id, server, groups, now, &self.stats);
         drop(txns);
         // Sent one by one so that a refused send ends its branch at once.
         let mut failed = Vec::new();
@@ -449,6 +459,7 @@ impl Proxy {
                     hop,
                     ruri: Some(b.contact().to_owned()),
                     path: b.path().map(str::to_owned),
+                    q: b.q,
                 }),
                 None => unreachable += 1,
             }
@@ -550,6 +561,7 @@ impl Proxy {
             hop,
             ruri: None,
             path: None,
+            q: None,
         }])
     }
 
@@ -575,6 +587,7 @@ impl Proxy {
                     },
                     ruri: None,
                     path: None,
+                    q: None,
                 }])
             }
             Err(e) => {
@@ -801,6 +814,8 @@ struct Next {
     ruri: Option<String>,
     /// The binding's Path, pushed as Route.
     path: Option<String>,
+    /// The binding's q (serial forking groups by it).
+    q: Option<u16>,
 }
 
 /// What changes in every copy of one request.

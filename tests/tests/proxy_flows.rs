@@ -691,3 +691,30 @@ fn without_record_route_an_in_dialog_request_reaches_only_the_phone_its_uri_name
     desk.send(&reply(&got, 200, "OK", "desk", ""));
     alice.expect_status(200);
 }
+
+#[test]
+fn serial_forking_rings_the_best_q_first_and_the_next_when_it_is_busy() {
+    let k = proxy("serial_forking = true\n");
+    let mut desk = Phone::udp(k.udp());
+    let mut mobile = Phone::udp(k.udp());
+    let desk_contact = format!("<sip:bob@{}>;q=1.0", desk.local);
+    let mobile_contact = format!("<sip:bob@{}>;q=0.5", mobile.local);
+    assert_eq!(desk.register("bob", Some(&desk_contact), ""), 200);
+    assert_eq!(mobile.register("bob", Some(&mobile_contact), ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    alice.send(&invite(&alice, &format!("serial-{}", unique())));
+    alice.expect_status(100);
+    let first = desk.expect_request("INVITE");
+    mobile.expect_nothing(Duration::from_millis(300));
+    desk.send(&reply(&first, 486, "Busy Here", "desk", ""));
+    desk.expect_request("ACK");
+    let second = mobile.expect_request("INVITE");
+    mobile.send(&reply(
+        &second,
+        200,
+        "OK",
+        "mobile",
+        "Contact: <sip:bob@127.0.0.1:1>\r\n",
+    ));
+    alice.expect_status(200);
+}

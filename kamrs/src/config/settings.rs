@@ -285,6 +285,7 @@ impl super::RouteConfig {
             fr_timer: Duration::from_millis(self.fr_timer),
             fr_inv_timer: Duration::from_millis(self.fr_inv_timer),
             max_transactions: self.max_transactions,
+            serial_forking: self.serial_forking,
             authenticate_calls: self.authenticate_calls,
             accept_foreign_callers: self.accept_foreign_callers,
             ..crate::proxy::Settings::default()

@@ -584,6 +584,8 @@ pub struct RouteConfig {
     pub fr_inv_timer: u64,
     /// Most transactions at once; more requests get 503.
     pub max_transactions: usize,
+    /// Ring one q group of bindings at a time, best q first.
+    pub serial_forking: bool,
     /// With `[auth]` on, challenge requests whose From is one of our
     /// users with 407, so a caller must own the identity it claims.
     pub authenticate_calls: bool,
@@ -606,6 +608,7 @@ impl Default for RouteConfig {
             fr_timer: s.fr_timer.as_millis() as u64,
             fr_inv_timer: s.fr_inv_timer.as_millis() as u64,
             max_transactions: s.max_transactions,
+            serial_forking: s.serial_forking,
             authenticate_calls: s.authenticate_calls,
             accept_foreign_callers: s.accept_foreign_callers,
             secret: String::new(),

@@ -185,6 +185,7 @@ pub(super) const KEYS: &[(&str, Kind)] = &[
     ("route.fr_timer", Kind::Milliseconds),
     ("route.fr_inv_timer", Kind::Milliseconds),
     ("route.max_transactions", Kind::Count),
+    ("route.serial_forking", Kind::Bool),
     ("route.authenticate_calls", Kind::Bool),
     ("route.accept_foreign_callers", Kind::Bool),
     (

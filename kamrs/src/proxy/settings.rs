@@ -48,6 +48,11 @@ pub struct Settings {
     pub fr_inv_timer: Duration,
     /// Most transactions at once; more requests get 503.
     pub max_transactions: usize,
+    /// Fork to one q group at a time, best q first, the next when every
+    /// branch of the group failed (RFC 3261 §16.6 step 1's sequential
+    /// search; Kamailio's `t_load_contacts`/`t_next_contacts`). Off: all
+    /// bindings at once.
+    pub serial_forking: bool,
     /// Challenge requests claiming one of our users as From with 407
     /// (when `[auth]` is on), so a caller must own its identity.
     pub authenticate_calls: bool,
@@ -70,6 +75,7 @@ impl Default for Settings {
             fr_timer: Duration::from_secs(30),
             fr_inv_timer: Duration::from_secs(120),
             max_transactions: 10_000,
+            serial_forking: false,
             authenticate_calls: true,
             accept_foreign_callers: true,
             t1: Duration::from_millis(500),

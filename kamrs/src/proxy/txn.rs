@@ -9,7 +9,7 @@
 //! run over UDP only; timeouts (B, F, C) everywhere; a finished transaction
 //! lingers (D, H, I, J, K, RFC 6026's Accepted) to absorb retransmissions.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use smallvec::SmallVec;
@@ -185,6 +185,8 @@ impl Branch {
 pub struct Txn {
     pub server: Server,
     pub branches: SmallVec<[Branch; 2]>,
+    /// Serial forking: the q groups not tried yet, best first.
+    later: VecDeque<SmallVec<[Branch; 2]>>,
     created: Instant,
     /// The earliest deadline this transaction is scheduled for.
     scheduled: Option<Instant>,
@@ -270,33 +272,29 @@ impl Transactions {
         &mut self,
         id: TxId,
         server: Server,
-        branches: SmallVec<[Branch; 2]>,
+        groups: Vec<SmallVec<[Branch; 2]>>,
         now: Instant,
         stats: &TmStats,
     ) -> Effects {
         let mut fx = Effects::default();
         let held = held(
             server.request.len(),
-            branches.iter().map(|b| b.request.len()),
+            groups.iter().flatten().map(|b| b.request.len()),
         );
+        let mut groups: VecDeque<_> = groups.into();
         let mut txn = Txn {
             server,
-            branches,
+            branches: SmallVec::new(),
+            later: VecDeque::new(),
             created: now,
             scheduled: None,
             held,
         };
-        self.bytes += held;
-        let s = &self.settings;
-        for b in &mut txn.branches {
-            fx.send(b.hop.target, b.request.clone());
-            TmStats::inc(&stats.fwd_requests);
-            if !b.reliable() {
-                b.interval = s.t1;
-                b.retrans_at = Some(now + s.t1);
-            }
-            b.timeout_at = Some(now + s.fr_timer);
+        if let Some(first) = groups.pop_front() {
+            start_group(&mut txn, first, &self.settings, now, &mut fx, stats);
         }
+        txn.later = groups;
+        self.bytes += held;
         TmStats::inc(&stats.created);
         TmStats::inc(&stats.current);
         self.by_key.insert(txn.server.key.clone(), id);
@@ -560,7 +558,16 @@ impl Transactions {
         };
         if txn.server.state == ServerState::Proceeding && !txn.branches.iter().any(Branch::pending)
         {
-            finish(&mut txn.server, &self.settings, now, fx, stats);
+            // Serial forking: the next q group, unless a 6xx or the
+            // caller said to stop.
+            let stop =
+                txn.server.cancelled || txn.server.best.as_ref().is_some_and(|b| b.status >= 600);
+            match txn.later.pop_front() {
+                Some(group) if !stop => {
+                    start_group(txn, group, &self.settings, now, fx, stats);
+                }
+                _ => finish(&mut txn.server, &self.settings, now, fx, stats),
+            }
         }
         let s = &self.settings;
         // A hard bound on a transaction's life, whatever its peers do.
@@ -602,6 +609,28 @@ impl Transactions {
             self.timers.remove(&(old, id));
         }
         self.timers.insert((next, id));
+    }
+}
+
+/// Sends a group of branches (all of them, or one q group when forking
+/// serially) and starts their timers.
+fn start_group(
+    txn: &mut Txn,
+    group: SmallVec<[Branch; 2]>,
+    s: &Settings,
+    now: Instant,
+    fx: &mut Effects,
+    stats: &TmStats,
+) {
+    for mut b in group {
+        fx.send(b.hop.target, b.request.clone());
+        TmStats::inc(&stats.fwd_requests);
+        if !b.reliable() {
+            b.interval = s.t1;
+            b.retrans_at = Some(now + s.t1);
+        }
+        b.timeout_at = Some(now + s.fr_timer);
+        txn.branches.push(b);
     }
 }
 

@@ -49,6 +49,18 @@ fn open(
     now: Instant,
     stats: &TmStats,
 ) -> (TxId, Effects) {
+    open_groups(t, method, &[phones], now, stats)
+}
+
+/// …in groups of these sizes (serial forking).
+fn open_groups(
+    t: &mut Transactions,
+    method: &str,
+    sizes: &[usize],
+    now: Instant,
+    stats: &TmStats,
+) -> (TxId, Effects) {
+    let phones: usize = sizes.iter().sum();
     let id = t.next_id();
     let up = invite(method);
     let peer = peer_at(CALLER);
@@ -67,7 +79,7 @@ fn open(
         },
         up.clone(),
     );
-    let mut branches = SmallVec::new();
+    let mut branches: Vec<Branch> = Vec::new();
     for i in 0..phones {
         let dest = addr(&format!("127.0.0.1:{}", 5001 + i));
         let id_text = branch_id(7, id, i, 1000 + i as u64);
@@ -86,7 +98,12 @@ fn open(
         };
         branches.push(Branch::new(id_text, hop, text.into_bytes()));
     }
-    let fx = t.begin(id, server, branches, now, stats);
+    let mut groups = Vec::new();
+    let mut rest = branches.into_iter();
+    for &n in sizes {
+        groups.push(rest.by_ref().take(n).collect());
+    }
+    let fx = t.begin(id, server, groups, now, stats);
     (id, fx)
 }
 
@@ -333,4 +350,53 @@ fn a_503_goes_upstream_as_500() {
         first_lines(&to(&fx, CALLER)),
         ["SIP/2.0 500 Server Internal Error"]
     );
+}
+
+#[test]
+fn serial_forking_tries_the_next_group_when_the_first_fails() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings(), Limits::default());
+    let now = Instant::now();
+    let (_, fx) = open_groups(&mut t, "INVITE", &[1, 1], now, &stats);
+    assert_eq!(fx.sends.len(), 1, "only the first group");
+    let b0 = fx.sends[0].1.clone();
+    let fx = deliver(
+        &mut t,
+        &respond(&b0, 486, "INVITE"),
+        "127.0.0.1:5001",
+        now,
+        &stats,
+    )
+    .unwrap();
+    assert!(to(&fx, CALLER).is_empty(), "the 486 waits: {:?}", fx.sends);
+    let next = to(&fx, "127.0.0.1:5002");
+    assert_eq!(first_lines(&next), ["INVITE sip:bob@example.com SIP/2.0"]);
+    let fx = deliver(
+        &mut t,
+        &respond(next[0].as_bytes(), 200, "INVITE"),
+        "127.0.0.1:5002",
+        now,
+        &stats,
+    )
+    .unwrap();
+    assert_eq!(first_lines(&to(&fx, CALLER)), ["SIP/2.0 200 X"]);
+}
+
+#[test]
+fn serial_forking_stops_at_a_6xx() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings(), Limits::default());
+    let now = Instant::now();
+    let (_, fx) = open_groups(&mut t, "INVITE", &[1, 1], now, &stats);
+    let b0 = fx.sends[0].1.clone();
+    let fx = deliver(
+        &mut t,
+        &respond(&b0, 603, "INVITE"),
+        "127.0.0.1:5001",
+        now,
+        &stats,
+    )
+    .unwrap();
+    assert!(to(&fx, "127.0.0.1:5002").is_empty());
+    assert_eq!(first_lines(&to(&fx, CALLER)), ["SIP/2.0 603 X"]);
 }
