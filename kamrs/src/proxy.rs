@@ -192,7 +192,7 @@ impl Proxy {
         let now = Instant::now();
         match req.method {
             Method::Ack if self.settings.mode == Mode::Redirect => return Handled::Absorb,
-            Method::Ack => return self.ack(req, msg, now),
+            Method::Ack => return self.ack(req, msg, peer, now),
             Method::Cancel => return self.cancel(req, peer, now, out),
             _ => {}
         }
@@ -229,7 +229,7 @@ impl Proxy {
         if self.looped(req, loop_hash) {
             return self.reply(req, peer, 482, out);
         }
-        let routes = self.our_routes(req);
+        let routes = self.our_routes(req, peer);
         let mut authenticated = false;
         if routes.token.is_none() {
             match self.authorize(req, peer, out) {
@@ -239,8 +239,8 @@ impl Proxy {
         }
         let decision = match routes.token {
             Some(token) => self.in_dialog(req, &token),
+            // A route to someone else first: not ours to follow.
             None if routes.popped == 0 && has_route(req) => self.foreign(req, req.uri),
-            None if routes.popped > 0 => Decision::Reply(403, "Invalid Record-Route Token"),
             None => self.initial(req, peer),
         };
         let targets = match decision {
@@ -620,25 +620,54 @@ impl Proxy {
         self.settings.domains.is_empty() && !self.use_domain
     }
 
-    /// The Route entries at the top naming us (our tokens), and the token.
-    fn our_routes(&self, req: &Request<'_>) -> OurRoutes {
+    /// The Route entries at the top naming us, and the token if one of
+    /// them is ours (RFC 3261 §16.4: a proxy removes the Route values
+    /// that name it). An entry names us when it carries a token we issued,
+    /// or when its host is one of our addresses or configured domains (a
+    /// phone's outbound-proxy setting preloads `Route: <sip:kamrs;lr>`).
+    fn our_routes(&self, req: &Request<'_>, peer: &Peer) -> OurRoutes {
         let mut found = OurRoutes::default();
         for value in req.raw.headers_named(HeaderName::Route) {
             for entry in NameAddrList::new(value) {
                 let Ok(na) = entry else {
                     return found;
                 };
-                let Some(t) = na.uri.user.and_then(|u| self.key.decode(u)) else {
-                    return found;
-                };
+                match na.uri.user.and_then(|u| self.key.decode(u)) {
+                    Some(t) => {
+                        found.token.get_or_insert(t);
+                    }
+                    None if self.names_us(&na.uri, peer) => {}
+                    None => return found,
+                }
                 found.popped += 1;
-                found.token.get_or_insert(t);
+                // Ours twice at most (RFC 5658's double Record-Route).
                 if found.popped == 2 {
                     return found;
                 }
             }
         }
         found
+    }
+
+    /// Whether a Route URI is this proxy: a configured domain, or one of
+    /// our addresses with our port (5060 when it has none).
+    fn names_us(&self, uri: &Uri<'_>, peer: &Peer) -> bool {
+        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+        if self
+            .settings
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(host))
+        {
+            return true;
+        }
+        let Ok(ip) = host.parse::<IpAddr>() else {
+            return false;
+        };
+        let port = uri.port.unwrap_or(5060);
+        std::iter::once(peer.local)
+            .chain(self.listen.iter().map(|l| l.addr))
+            .any(|a| a.port() == port && (a.ip() == ip || a.ip().is_unspecified()))
     }
 
     /// RFC 3261 §16.6 step 8: a hash of what makes this request this
@@ -714,7 +743,7 @@ impl Proxy {
         Handled::Reply
     }
 
-    fn ack(&self, req: &Request<'_>, msg: &[u8], now: Instant) -> Handled {
+    fn ack(&self, req: &Request<'_>, msg: &[u8], peer: &Peer, now: Instant) -> Handled {
         let key = server_key(req, "INVITE");
         {
             let mut txns = crate::util::lock(&self.txns);
@@ -726,7 +755,7 @@ impl Proxy {
         }
         // The ACK of a 2xx is a request of its own, end to end, on the
         // dialog's route: forwarded statelessly.
-        let routes = self.our_routes(req);
+        let routes = self.our_routes(req, peer);
         let Some(token) = routes.token else {
             return Handled::Absorb;
         };

@@ -360,7 +360,11 @@ fn hop_limits_loops_and_forged_tokens_are_refused() {
         }
     }
     assert!(statuses.contains(&482), "{statuses:?}");
-    // A Route naming kamrs with a token it never issued is not followed.
+    // A Route naming kamrs with a token it never issued is not followed:
+    // kamrs takes it as a plain route to itself and then routes by the
+    // Request-URI, a user it does not have. Nothing leaves kamrs.
+    let fwd = || c.ctl_ok(&["stats.get_statistics", "core:fwd_requests"]);
+    let before = fwd();
     let forged = request(
         "BYE",
         "sip:victim@192.0.2.77:5060",
@@ -375,7 +379,8 @@ fn hop_limits_loops_and_forged_tokens_are_refused() {
         ),
     );
     alice.send(&forged);
-    alice.expect_status(403);
+    alice.expect_status(480);
+    assert_eq!(fwd(), before);
 }
 
 #[test]
@@ -717,4 +722,27 @@ fn serial_forking_rings_the_best_q_first_and_the_next_when_it_is_busy() {
         "Contact: <sip:bob@127.0.0.1:1>\r\n",
     ));
     alice.expect_status(200);
+}
+
+#[test]
+fn a_route_preloaded_by_an_outbound_proxy_setting_is_consumed() {
+    let k = proxy("");
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    let inv = invite(&alice, &format!("obp-{}", unique())).replace(
+        "Max-Forwards: 70\r\n",
+        &format!("Max-Forwards: 70\r\nRoute: <sip:{};lr>\r\n", k.udp()),
+    );
+    alice.send(&inv);
+    alice.expect_status(100);
+    let got = bob.expect_request("INVITE");
+    assert!(header(&got, "Route").is_none(), "{got}");
+    // A Route to somebody else first is not followed.
+    let other = invite(&alice, &format!("obp2-{}", unique())).replace(
+        "Max-Forwards: 70\r\n",
+        "Max-Forwards: 70\r\nRoute: <sip:192.0.2.66;lr>\r\n",
+    );
+    alice.send(&other);
+    alice.expect_status(403);
 }
