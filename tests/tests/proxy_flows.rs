@@ -746,3 +746,32 @@ fn a_route_preloaded_by_an_outbound_proxy_setting_is_consumed() {
     alice.send(&other);
     alice.expect_status(403);
 }
+
+#[test]
+fn a_binding_registered_through_an_edge_proxy_is_reached_through_its_path() {
+    let k = Kamrs::start(&format!("use_path = true\n{PROXY}"));
+    // The edge proxy relays bob's REGISTER with a Path naming itself.
+    let mut edge = Phone::udp(k.udp());
+    let path = format!("<sip:edge@{};lr>", edge.local);
+    assert_eq!(
+        edge.register(
+            "bob",
+            Some("<sip:bob@10.0.0.8:5060>"),
+            &format!("Path: {path}\r\nSupported: path\r\n")
+        ),
+        200
+    );
+    let mut alice = Phone::udp(k.udp());
+    alice.send(&invite(&alice, &format!("path-{}", unique())));
+    alice.expect_status(100);
+    let got = edge.expect_request("INVITE");
+    assert!(
+        got.starts_with("INVITE sip:bob@10.0.0.8:5060 SIP/2.0"),
+        "{got}"
+    );
+    assert_eq!(
+        header(&got, "Route").as_deref(),
+        Some(path.as_str()),
+        "{got}"
+    );
+}
