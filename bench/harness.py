@@ -803,8 +803,9 @@ def phase_matrix():
         floor = Floor("floor", reply_len)
         RESULTS["floor"] = {"reply_len": reply_len, "kamrs_reply_len": measured,
                             "workers": WORKERS,
-                            "source": "FLOOR_REPLY_LEN" if FLOOR_REPLY_LEN
-                            else ("kamrs's 200" if measured else "default (kamrs did not answer)")}
+                            "source": "set by FLOOR_REPLY_LEN" if FLOOR_REPLY_LEN
+                            else ("measured from kamrs at the start of the run" if measured
+                                  else "a default: kamrs did not answer the measuring REGISTER")}
         log(f"floor: 200 OK of {reply_len} bytes (kamrs's 200 to the bench's REGISTER: {measured})")
     elif FLOOR:
         log("floor: FLOOR_BIN not set, no floor row")
