@@ -230,23 +230,20 @@ impl Batch {
             h.msg_hdr.msg_iovlen = 1;
             k += 1;
         }
+        // As kamrs's SendBatch::send in its UDP workers: a blocking
+        // sendmmsg (flags 0); when one fails, it is skipped and the rest
+        // go on.
         let mut sent = 0;
         while sent < k {
             // SAFETY: headers [sent, k) point at live iovecs of `iovs`
             // (one per reply buffer of `outs`) and at addresses of `addrs`.
-            let r = unsafe {
-                libc::sendmmsg(
-                    fd,
-                    self.hdrs[sent..].as_mut_ptr(),
-                    (k - sent) as u32,
-                    libc::MSG_DONTWAIT,
-                )
-            };
-            if r <= 0 {
-                // A full send buffer: drop the rest, as kamrs does.
-                break;
+            let r =
+                unsafe { libc::sendmmsg(fd, self.hdrs[sent..].as_mut_ptr(), (k - sent) as u32, 0) };
+            if r > 0 {
+                sent += r as usize;
+            } else if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                sent += 1;
             }
-            sent += r as usize;
         }
     }
 }
