@@ -799,6 +799,8 @@ def phase_matrix():
     floor = None
     if FLOOR and FLOOR_BIN:
         measured = register_reply_len(kr, f"q{pop}")
+        # 392: kamrs 0.1.0's 200 to the bench's REGISTER for p300000 from a
+        # five-digit port (measured 2026-12-03), if kamrs does not answer.
         reply_len = FLOOR_REPLY_LEN or measured or 392
         floor = Floor("floor", reply_len)
         RESULTS["floor"] = {"reply_len": reply_len, "kamrs_reply_len": measured,
