@@ -37,10 +37,11 @@ bench_require() {
     [[ -x /usr/bin/python3 ]] || { echo "$name needs /usr/bin/python3" >&2; exit 1; }
 }
 
-# bench_build: kamrs, kamrsctl and bench/probe's binaries (release); exports
-# their paths, BUILD_SECS and a fresh BENCH_WORK directory with its pid list.
+# bench_build: kamrs, kamrsctl, bench/probe's and bench/floor's binaries
+# (release); exports their paths, BUILD_SECS and a fresh BENCH_WORK directory
+# with its pid list.
 bench_build() {
-    echo "building kamrs, kamrsctl and bench/probe (release)..." >&2
+    echo "building kamrs, kamrsctl, bench/probe and bench/floor (release)..." >&2
     local t_build target_dir
     t_build=$(date +%s)
     cargo build --release -q -p kamrs -p kamrsctl >&2
@@ -48,11 +49,15 @@ bench_build() {
         | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     cargo build --release -q --manifest-path bench/probe/Cargo.toml \
         --target-dir "$target_dir/bench-probe" >&2
+    # The floor (bench/floor): its own project too, built the same way.
+    cargo build --release -q --manifest-path bench/floor/Cargo.toml \
+        --target-dir "$target_dir/bench-floor" >&2
     export BUILD_SECS=$(( $(date +%s) - t_build ))
     export KAMRS_BIN="$target_dir/release/kamrs"
     export KAMRSCTL_BIN="$target_dir/release/kamrsctl"
     export PROBE_BIN="$target_dir/bench-probe/release/kamrs-probe"
     export RESPONDER_BIN="$target_dir/bench-probe/release/kamrs-ka-responder"
+    export FLOOR_BIN="$target_dir/bench-floor/release/kamrs-floor"
     BENCH_WORK=$(mktemp -d /tmp/kamrs-bench.XXXXXX)
     export BENCH_WORK
     touch "$BENCH_WORK/pids"

@@ -4,18 +4,32 @@
 # What it does:
 #   1. installs what is missing (apt-get install -y sip-tester kamailio
 #      python3-matplotlib linux-perf redis-server);
-#   2. builds kamrs and kamrsctl (release) and the latency probe
-#      (bench/probe, its own Cargo project, built into target/bench-probe);
+#   2. builds kamrs and kamrsctl (release), the latency probe (bench/probe)
+#      and the floor (bench/floor), each its own Cargo project, built into
+#      target/bench-probe and target/bench-floor;
 #   3. runs bench/harness.py, which
 #      - starts Kamailio with the registrar tutorial's config (usrloc in
 #        memory, no auth: REGISTER -> save("location"), INVITE -> 480,
-#        ACK -> exit, else 501; jsonrpcs over a FIFO) and kamrs with the
-#        equivalent config, each on its own free 127.0.0.1 port, with the
-#        same number of workers (WORKERS: Kamailio `children`, kamrs
-#        TOKIO_WORKER_THREADS; default nproc);
-#      - prefills both with a population of AoRs, then at each rate of
-#        RATES drives both with the same SIPp load for STEP_SECS each, one
-#        system after the other (alternating which goes first): new AoRs
+#        ACK -> exit, else 501; jsonrpcs over a FIFO) twice: "tuned", with
+#        usrloc's hash_size (log2 of its slots) sized for the population
+#        (smallest N with 2^N >= population / 4: 17 for the 300,000 AoRs),
+#        which every goal is judged against, in every phase; and
+#        "tutorial", usrloc's default hash_size 10 (1,024 slots), a
+#        reference column for new AoRs and refresh at TUTORIAL_RATES only;
+#        kamrs with the equivalent config; and the floor (bench/floor: a
+#        fixed-length 200 to every request, the request's Via/From/To/
+#        Call-ID/CSeq/Contact/Expires lines copied, padded to the length of
+#        kamrs's 200 to the bench's REGISTER, measured at the start; no
+#        parsing, no state; kamrs's UDP threads and recvmmsg/sendmmsg
+#        batching). Each on its own free 127.0.0.1 port, with the same
+#        number of workers (WORKERS: Kamailio `children`, kamrs
+#        udp_workers and TOKIO_WORKER_THREADS, the floor's threads;
+#        default nproc);
+#      - prefills the registrars with a population of AoRs, then at each
+#        rate of RATES drives them with the same SIPp load for STEP_SECS
+#        each, one system after the other (rotating which goes first):
+#        kamrs and tuned Kamailio all three workloads, tutorial Kamailio
+#        new and refresh at TUTORIAL_RATES, the floor refresh: new AoRs
 #        (bench/sipp/register.xml, a new user per REGISTER), refresh (the
 #        population re-registering: same Call-ID, rising CSeq via
 #        -base_cseq) and unregister (bench/sipp/unregister.xml, Expires: 0,
@@ -30,9 +44,8 @@
 #        during a refresh load at PROFILE_RATE (bench/profile-refresh.txt),
 #        then `perf sched record -a` for SCHED_SECS during a second one with
 #        the probe beside it (how kamrs's threads and SIPp share the CPUs);
-#      - runs the same Kamailio with usrloc hash_size=TUNED_HASH_SIZE at
-#        TUNED_RATE (new, refresh): how much one parameter changes its cost;
-#      - on fresh instances: memory per binding at MEM_BINDINGS (PSS delta /
+#      - on fresh instances (Kamailio tuned for the phase's population):
+#        memory per binding at MEM_BINDINGS (PSS delta /
 #        bindings), ul.dump of DUMP_AORS AoRs over JSON-RPC (Kamailio's
 #        jsonrpcs FIFO vs `kamrsctl --json ul.dump`) with the probe every
 #        1 ms and a SIPp refresh load at DUMP_BG_RATE meanwhile;
@@ -42,8 +55,9 @@
 #        first rate not sustained) for memory only, sqlite write-through and
 #        write-back, redis write-through and write-back, digest auth (MD5);
 #   4. writes bench/RESULTS.md (tables, machine, versions, date, goals of
-#      issue 7 met/missed), bench/results.png (CPU per REGISTER and probe
-#      p99 against offered rate, both systems), bench/results.json (raw)
+#      issue 20 met/missed against tuned Kamailio and the floor, issue 7's
+#      that still stand), bench/results.png (CPU per REGISTER and probe p99
+#      against offered rate, every system), bench/results.json (raw)
 #      and bench/profile-refresh.txt (perf report).
 #
 # Usage: bench/run.sh            (about 17 minutes on 2 cores, build included)
@@ -60,14 +74,25 @@
 #   STORE_STEP_SECS [3]
 #   STORE_SETUPS ["memory sqlite-wt sqlite-wb redis-wt redis-wb digest"]
 #   PROFILE_RATE [40000]  PROFILE_SECS [5]  PERF_FREQ [999]  SCHED_SECS [2]
-#   TUNED_HASH_SIZE [16]  TUNED_RATE [20000]
-#   PHASES ["matrix profile kamtuned memory dump startup stores"]
+#   TUTORIAL_RATES ["10000 20000 40000"]  the tutorial Kamailio's rows
+#                         (new, refresh); "" leaves it out
+#   FLOOR [1]             0 leaves the floor out
+#   FLOOR_REPLY_LEN [measured]  bytes of the floor's 200 (default: kamrs's
+#                         200 to the bench's REGISTER, measured at the start)
+#   PHASES ["matrix profile memory dump startup stores"] ("kamtuned", the
+#                         former sensitivity run, is now the matrix: ignored)
 #   KAM_SHM_MB [3072]  KAM_PKG_MB [64]  (Kamailio -m / -M)
-#   KAM_HASH_SIZE [usrloc default]  SIPP_BUFF [4194304] (SIPp -buff_size)
+#   KAM_HASH_SIZE [per population]  the tuned Kamailio's usrloc hash_size
+#                         (log2 of its slots); default the smallest N with
+#                         2^N >= population / 4
+#   SIPP_BUFF [4194304] (SIPp -buff_size)
 #   OUT_DIR [bench]       where RESULTS.md, results.png, results.json go
 #   NO_INSTALL=1          do not call apt-get
 #   KEEP_WORK=1           keep the work directory (logs, SIPp stat files)
 # A longer, steadier run: STEP_SECS=20 STORE_STEP_SECS=10 bench/run.sh
+# Refresh at 20,000 and 40,000/s with tuned Kamailio, tutorial Kamailio, the
+# floor and kamrs (about 5 minutes with the build):
+#   PHASES=matrix RATES="20000 40000" TUTORIAL_RATES="20000 40000" bench/run.sh
 #
 # Everything listens on 127.0.0.1. Every process started is recorded in the
 # work directory's pid list and stopped by its pid (by the harness, and by
