@@ -454,7 +454,11 @@ fn callers_claiming_our_users_must_authenticate_with_407() {
     alice.send(&foreign);
     alice.expect_status(480);
     // A user the subscriber list does not know is not merely away: 404.
-    alice.send(&foreign.replace("sip:bob@example.com", "sip:zed@example.com").replace("z9hG4bK", "z9hG4bKzed"));
+    alice.send(
+        &foreign
+            .replace("sip:bob@example.com", "sip:zed@example.com")
+            .replace("z9hG4bK", "z9hG4bKzed"),
+    );
     alice.expect_status(404);
     bob.expect_nothing(Duration::from_millis(100));
 }
