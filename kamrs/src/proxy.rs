@@ -216,7 +216,11 @@ impl Proxy {
         }
         let routes = self.our_routes(req);
         let mut authenticated = false;
-        if routes.token.is_none() {
+        // Only a request inside a dialog we record-routed (our token and
+        // a To tag) is spared the caller check: a To tag alone is the
+        // sender's word, and a token is a way back into one dialog, not
+        // a pass for new ones.
+        if routes.token.is_none() || req.to.tag().is_none() {
             match self.authorize(req, peer, out) {
                 Ok(a) => authenticated = a,
                 Err(handled) => return handled,
@@ -426,8 +430,9 @@ impl Proxy {
         Decision::Forward(targets)
     }
 
-    /// A dialog-forming request claiming one of our users as its From
-    /// must prove it (407, RFC 3261 §22.3), so nobody calls as alice;
+    /// A request claiming one of our users as its From, unless it follows
+    /// our Record-Route inside a dialog, must prove it (407, RFC 3261
+    /// §22.3), so nobody calls as alice;
     /// callers from other domains are let through to our users unless
     /// `accept_foreign_callers = false`. `Ok(true)`: go on, its
     /// credentials checked; `Ok(false)`: go on, none needed; `Err`: answered.
@@ -440,7 +445,7 @@ impl Proxy {
         let Some(auth) = self.registrar.auth() else {
             return Ok(false);
         };
-        if !self.settings.authenticate_calls || req.to.tag().is_some() {
+        if !self.settings.authenticate_calls {
             return Ok(false);
         }
         let from = &req.from.uri;

@@ -4,10 +4,110 @@
 
 use std::time::Duration;
 
-use kamrs_tests::ua::{header, reply, request, Phone};
-use kamrs_tests::{unique, Kamrs};
+use kamrs_tests::ctl::CtlKamrs;
+use kamrs_tests::digest::h;
+use kamrs_tests::ua::{header, headers, reply, request, Phone};
+use kamrs_tests::{unique, Kamrs, TempDir};
 
 const PROXY: &str = "[route]\nmode = \"proxy\"\n";
+
+/// kamrs as a proxy for `example.com` with digest auth of `alice` and
+/// `bob` (top-level keys for [`CtlKamrs::start`]); the temp dir holds the
+/// subscriber list.
+fn with_auth() -> (CtlKamrs, TempDir) {
+    let dir = TempDir::new("hostile-auth");
+    let mut subs = String::new();
+    for (u, p) in [("alice", "secret-a"), ("bob", "secret-b")] {
+        subs += &format!(
+            "[[subscriber]]\nusername = \"{u}\"\ndomain = \"example.com\"\nha1 = \"{}\"\n\n",
+            h("MD5", &format!("{u}:example.com:{p}"))
+        );
+    }
+    let path = dir.path().join("subscribers.toml");
+    std::fs::write(&path, subs).unwrap();
+    let c = CtlKamrs::start(
+        &format!(
+            "{PROXY}domains = [\"example.com\"]\n[auth]\nmode = \"digest\"\nsubscribers = \"{}\"\nsecret_file = \"{}\"\n",
+            path.display(),
+            dir.path().join("nonce.secret").display()
+        ),
+        "",
+    );
+    (c, dir)
+}
+
+/// An out-of-dialog request that carries a To tag is not in a dialog of
+/// ours: it was routed by lookup like any new call, yet skipped the 407,
+/// so anyone could call bob as alice by adding `;tag=x` to the To.
+#[test]
+fn a_to_tag_does_not_spare_a_caller_claiming_our_user_the_407() {
+    let (c, _dir) = with_auth();
+    let mut bob = Phone::udp(c.udp());
+    c.ctl_ok(&["ul.add", "bob", &format!("sip:bob@{}", bob.local)]);
+    let mut mallory = Phone::udp(c.udp());
+    let forged = request(
+        "INVITE",
+        "sip:bob@example.com",
+        &mallory,
+        "<sip:alice@example.com>;tag=m1",
+        "<sip:bob@example.com>;tag=anything",
+        &format!("totag-{}", unique()),
+        1,
+        "Contact: <sip:alice@198.51.100.1:5060>\r\n",
+    );
+    mallory.send(&forged);
+    mallory.expect_status(407);
+    bob.expect_nothing(Duration::from_millis(300));
+}
+
+/// A Record-Route token is a way back into one dialog, not a pass for
+/// new ones: a caller who learned a token (by calling bob once) put it
+/// in the Route of a new INVITE claiming to be alice, and kamrs sent it
+/// to bob's flow without the 407.
+#[test]
+fn a_record_route_token_does_not_spare_a_new_call_the_407() {
+    let (c, _dir) = with_auth();
+    let mut bob = Phone::udp(c.udp());
+    c.ctl_ok(&["ul.add", "bob", &format!("sip:bob@{}", bob.local)]);
+    // Mallory, from another domain, may call bob (accept_foreign_callers).
+    let mut mallory = Phone::udp(c.udp());
+    let first = request(
+        "INVITE",
+        "sip:bob@example.com",
+        &mallory,
+        "<sip:mallory@evil.example.org>;tag=m1",
+        "<sip:bob@example.com>",
+        &format!("learn-{}", unique()),
+        1,
+        "Contact: <sip:mallory@198.51.100.66:5060>\r\n",
+    );
+    mallory.send(&first);
+    mallory.expect_status(100);
+    let inv = bob.expect_request("INVITE");
+    let rr = headers(&inv, "Record-Route");
+    assert_eq!(rr.len(), 1, "{inv}");
+    bob.send(&reply(&inv, 486, "Busy Here", "b1", ""));
+    bob.expect_request("ACK");
+    mallory.expect_status(486);
+    // A new call (no To tag, new Call-ID) claiming alice, with the token
+    // and the From tag the token was issued for.
+    let forged = request(
+        "INVITE",
+        "sip:bob@example.com",
+        &mallory,
+        "<sip:alice@example.com>;tag=m1",
+        "<sip:bob@example.com>",
+        &format!("replay-{}", unique()),
+        1,
+        &format!(
+            "Route: {}\r\nContact: <sip:alice@198.51.100.66:5060>\r\n",
+            rr[0]
+        ),
+    );
+    mallory.send(&forged);
+    mallory.expect_status(407);
+    bob.expect_nothing(Duration::from_millis(300));
+}
 
 /// A UDP datagram may hold bytes past its Content-Length; relayed onto a
 /// caller's TCP connection they were read as a second message from kamrs:
