@@ -43,6 +43,11 @@ pub const MAX_BRANCHES: usize = 16;
 /// requests get 503 like past `max_transactions`.
 pub const MAX_HELD_BYTES: usize = 128 << 20;
 
+/// Most Route entries naming us at the top of one request (two
+/// Record-Routes of one dialog, a phone's outbound proxy setting): each
+/// token costs an HMAC to check.
+const MAX_OUR_ROUTES: usize = 4;
+
 /// What the router does after [`Proxy::request`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
@@ -192,7 +197,7 @@ impl Proxy {
         let now = Instant::now();
         match req.method {
             Method::Ack if self.settings.mode == Mode::Redirect => return Handled::Absorb,
-            Method::Ack => return self.ack(req, msg, now),
+            Method::Ack => return self.ack(req, msg, peer, now),
             Method::Cancel => return self.cancel(req, peer, now, out),
             _ => {}
         }
@@ -214,7 +219,7 @@ impl Proxy {
         if self.looped(req, loop_hash) {
             return self.reply(req, peer, 482, out);
         }
-        let routes = self.our_routes(req);
+        let routes = self.our_routes(req, peer);
         let mut authenticated = false;
         // Only a request inside a dialog we record-routed (our token and
         // a To tag) is spared the caller check: a To tag alone is the
@@ -226,11 +231,11 @@ impl Proxy {
                 Err(handled) => return handled,
             }
         }
-        let decision = match routes.token {
-            Some(token) => self.in_dialog(req, &token),
-            None if routes.popped == 0 && has_route(req) => self.foreign(req, req.uri),
-            None if routes.popped > 0 => Decision::Reply(403, "Invalid Record-Route Token"),
-            None => self.initial(req, peer),
+        let decision = match (routes.token, routes.next) {
+            _ if routes.forged => Decision::Reply(403, "Invalid Record-Route Token"),
+            (Some(token), _) => self.in_dialog(req, &token),
+            (None, Some(next)) => self.foreign(&next),
+            (None, None) => self.initial(req, peer),
         };
         let targets = match decision {
             Decision::Reply(status, why) => return self.reply_why(req, peer, status, why, out),
@@ -400,7 +405,7 @@ impl Proxy {
         };
         if bindings.is_empty() {
             if !self.is_ours(&uri, peer) {
-                return self.foreign(req, req.uri);
+                return self.foreign(req.uri);
             }
             // With a subscriber list, a user it does not know is not
             // merely away.
@@ -524,15 +529,14 @@ impl Proxy {
         }])
     }
 
-    /// A request for a domain that is not ours: relayed only with
-    /// `relay_foreign`, to the address its URI names.
-    fn foreign(&self, req: &Request<'_>, uri: &str) -> Decision {
+    /// A request for a domain that is not ours, or routed through
+    /// somewhere else: relayed only with `relay_foreign`, to the address
+    /// `next` (the first Route not naming us, else the Request-URI) names.
+    fn foreign(&self, next: &str) -> Decision {
         if !self.settings.relay_foreign {
             return Decision::Reply(403, "Relaying Forbidden");
         }
-        // The next hop is the top Route if there is one, else the R-URI.
-        let next = first_route(req).unwrap_or_else(|| uri.to_owned());
-        match flow::uri_target(&next, &*self.flows) {
+        match flow::uri_target(next, &*self.flows) {
             Ok((target, proto)) => {
                 let local = match target {
                     Target::Datagram { local, .. } => local,
@@ -578,25 +582,66 @@ impl Proxy {
         self.settings.domains.is_empty() && !self.use_domain
     }
 
-    /// The Route entries at the top naming us (our tokens), and the token.
-    fn our_routes(&self, req: &Request<'_>) -> OurRoutes {
+    /// The Route entries at the top naming us (our tokens, and plain
+    /// URIs of ours such as a phone's outbound proxy setting, RFC 3261
+    /// §16.4), the token, and the next hop after them.
+    fn our_routes(&self, req: &Request<'_>, peer: &Peer) -> OurRoutes {
         let mut found = OurRoutes::default();
         for value in req.raw.headers_named(HeaderName::Route) {
             for entry in NameAddrList::new(value) {
                 let Ok(na) = entry else {
+                    // Unreadable: not ours to follow or to skip.
+                    found.forged = true;
                     return found;
                 };
-                let Some(t) = na.uri.user.and_then(|u| self.key.decode(u)) else {
-                    return found;
-                };
-                found.popped += 1;
-                found.token.get_or_insert(t);
-                if found.popped == 2 {
+                if found.popped == MAX_OUR_ROUTES {
+                    found.forged = true;
                     return found;
                 }
+                if let Some(t) = na.uri.user.and_then(|u| self.key.decode(u)) {
+                    found.token.get_or_insert(t);
+                } else if self.names_us(&na.uri, peer) {
+                    if na.uri.user.is_some() {
+                        // Our address with a token we never issued.
+                        found.forged = true;
+                        return found;
+                    }
+                } else {
+                    found.next = Some(na.uri.raw.to_owned());
+                    return found;
+                }
+                found.popped += 1;
             }
         }
         found
+    }
+
+    /// Whether a Route URI names this kamrs: one of our domains or
+    /// addresses, at a port we listen on.
+    fn names_us(&self, uri: &Uri<'_>, peer: &Peer) -> bool {
+        let default_port = match uri.scheme {
+            sip::Scheme::Sips => 5061,
+            _ => 5060,
+        };
+        let port = uri.port.unwrap_or(default_port);
+        if port != peer.local.port() && !self.listen.iter().any(|l| l.addr.port() == port) {
+            return false;
+        }
+        let host = uri.host.trim_start_matches('[').trim_end_matches(']');
+        if self
+            .settings
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(host))
+        {
+            return true;
+        }
+        let Ok(ip) = host.parse::<IpAddr>() else {
+            return false;
+        };
+        ip == peer.local.ip()
+            || self.listen.iter().any(|l| l.addr.ip() == ip)
+            || (peer.local.ip().is_unspecified() && ip == advertised(peer.local, peer.remote).ip())
     }
 
     /// RFC 3261 §16.6 step 8: a hash of what makes this request this
@@ -672,7 +717,7 @@ impl Proxy {
         Handled::Reply
     }
 
-    fn ack(&self, req: &Request<'_>, msg: &[u8], now: Instant) -> Handled {
+    fn ack(&self, req: &Request<'_>, msg: &[u8], peer: &Peer, now: Instant) -> Handled {
         let key = server_key(req, "INVITE");
         {
             let mut txns = crate::util::lock(&self.txns);
@@ -684,8 +729,8 @@ impl Proxy {
         }
         // The ACK of a 2xx is a request of its own, end to end, on the
         // dialog's route: forwarded statelessly.
-        let routes = self.our_routes(req);
-        let Some(token) = routes.token else {
+        let routes = self.our_routes(req, peer);
+        let Some(token) = routes.token.filter(|_| !routes.forged) else {
             return Handled::Absorb;
         };
         let from_caller = token::tag_hash(req.from.tag().unwrap_or("")) == token.ftag;
@@ -784,18 +829,15 @@ struct Shape {
 
 #[derive(Default)]
 struct OurRoutes {
+    /// Entries naming us at the top, removed when forwarding.
     popped: usize,
+    /// The first of our tokens among them.
     token: Option<Token>,
-}
-
-fn has_route(req: &Request<'_>) -> bool {
-    req.raw.header(HeaderName::Route).is_some()
-}
-
-fn first_route(req: &Request<'_>) -> Option<String> {
-    let value = req.raw.header(HeaderName::Route)?;
-    let na = NameAddrList::new(value).next()?.ok()?;
-    Some(na.uri.raw.to_owned())
+    /// The first Route entry after them: the next hop.
+    next: Option<String>,
+    /// An entry naming us that we cannot follow (a token we did not
+    /// issue, an unreadable entry, too many of ours).
+    forged: bool,
 }
 
 /// Requests whose 2xx makes a dialog: they are record-routed.

@@ -109,6 +109,57 @@ fn a_record_route_token_does_not_spare_a_new_call_the_407() {
     bob.expect_nothing(Duration::from_millis(300));
 }
 
+/// A phone configured with kamrs as its outbound proxy puts
+/// `Route: <sip:kamrs;lr>` on its requests (RFC 3261 §8.1.2): that entry
+/// names kamrs and is removed (§16.4), not taken for a foreign next hop
+/// (which answered 403 Relaying Forbidden to every such call).
+#[test]
+fn a_phone_with_kamrs_as_outbound_proxy_reaches_our_user() {
+    let k = Kamrs::start(PROXY);
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    let inv = request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>",
+        &format!("obp-{}", unique()),
+        1,
+        &format!(
+            "Route: <sip:{};lr>\r\nContact: <sip:alice@{}>\r\n",
+            k.udp(),
+            alice.local
+        ),
+    );
+    alice.send(&inv);
+    alice.expect_status(100);
+    let got = bob.expect_request("INVITE");
+    assert!(
+        header(&got, "Route").is_none(),
+        "our entry is consumed: {got}"
+    );
+    bob.send(&reply(&got, 486, "Busy Here", "b1", ""));
+    bob.expect_request("ACK");
+    alice.expect_status(486);
+    // A Route naming kamrs with a user part that is no token of ours is
+    // still refused.
+    let forged = request(
+        "BYE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>;tag=b1",
+        &unique(),
+        2,
+        &format!("Route: <sip:notatoken@{};lr>\r\n", k.udp()),
+    );
+    alice.send(&forged);
+    alice.expect_status(403);
+    bob.expect_nothing(Duration::from_millis(200));
+}
+
 /// A UDP datagram may hold bytes past its Content-Length; relayed onto a
 /// caller's TCP connection they were read as a second message from kamrs:
 /// a callee could inject a forged BYE (or a 200 for any of the caller's
