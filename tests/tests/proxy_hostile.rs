@@ -207,3 +207,69 @@ fn a_callee_cannot_smuggle_a_message_into_the_callers_stream() {
     assert!(ok.ends_with("\r\n\r\nv=0\r\n"), "{ok}");
     alice.expect_nothing(Duration::from_millis(200));
 }
+
+/// Connection ids start again at 1 in every process, and with a fixed
+/// `[route] secret` a Record-Route token outlives the process that
+/// issued it: after a restart the token's connection id named whoever
+/// connected first, and a BYE for bob's old call went to carol.
+#[test]
+fn a_token_names_no_connection_of_a_later_process() {
+    let free = || {
+        let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = u.local_addr().unwrap().port();
+        std::net::TcpListener::bind(("127.0.0.1", port)).map(|_| port)
+    };
+    let port = std::iter::repeat_with(free)
+        .find_map(Result::ok)
+        .expect("a free port");
+    let config = format!(
+        "listen = [\"udp:127.0.0.1:{port}\", \"tcp:127.0.0.1:{port}\"]\n{PROXY}secret = \"a fixed secret for the whole cluster\"\n"
+    );
+    let k = Kamrs::start_with_config(&config, &[]);
+    let mut bob = Phone::tcp(k.tcp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    let call = format!("restart-{}", unique());
+    alice.send(&request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>",
+        &call,
+        1,
+        &format!("Contact: <sip:alice@{}>\r\n", alice.local),
+    ));
+    alice.expect_status(100);
+    let inv = bob.expect_request("INVITE");
+    bob.send(&reply(
+        &inv,
+        200,
+        "OK",
+        "b1",
+        "Contact: <sip:bob@127.0.0.1:1;transport=tcp>\r\n",
+    ));
+    let ok = alice.expect_status(200);
+    let mut routes: Vec<String> = headers(&ok, "Record-Route");
+    routes.reverse();
+    let route_set: String = routes.iter().map(|r| format!("Route: {r}\r\n")).collect();
+    drop(bob);
+    drop(k);
+    // The same addresses and secret; carol is the first to connect.
+    let k = Kamrs::start_with_config(&config, &[]);
+    let mut carol = Phone::tcp(k.tcp());
+    assert_eq!(carol.register("carol", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    alice.send(&request(
+        "BYE",
+        "sip:bob@127.0.0.1:1;transport=tcp",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>;tag=b1",
+        &call,
+        2,
+        &route_set,
+    ));
+    carol.expect_nothing(Duration::from_millis(500));
+    alice.expect_status(430);
+}

@@ -42,8 +42,26 @@ pub struct Token {
 
 const VERSION: u8 = 1;
 const MAC_LEN: usize = 12;
-/// Longest encoded token (two IPv6 hops), bounding what is decoded.
+/// Longest encoded token (two IPv6 connection hops, 154 characters),
+/// bounding what is decoded.
 pub const MAX_ENCODED: usize = 160;
+
+/// This process's mark in every token. A connection id means something
+/// only in the process that numbered it (ids start at 1 in each), while a
+/// token under a fixed `[route] secret` outlives the process: read back by
+/// a later process (a restart) or another node, the token's connection
+/// hops would name whoever got those ids there, and deliver the dialog's
+/// requests to a stranger. There they name no connection instead
+/// (`430 Flow Failed`); UDP hops stay good everywhere.
+fn process_epoch() -> [u8; 4] {
+    use std::hash::BuildHasher;
+    static EPOCH: std::sync::OnceLock<[u8; 4]> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        // RandomState is keyed from the OS's randomness once per process.
+        let h = std::hash::RandomState::new().hash_one(std::process::id());
+        (h as u32).to_be_bytes()
+    })
+}
 
 /// Signs and checks tokens with one secret.
 pub struct TokenKey {
@@ -68,8 +86,13 @@ impl TokenKey {
 
     /// The token as a URI user part (base64url, no padding).
     pub fn encode(&self, t: &Token) -> String {
-        let mut bin = Vec::with_capacity(96);
+        self.encode_in(t, process_epoch())
+    }
+
+    fn encode_in(&self, t: &Token, epoch: [u8; 4]) -> String {
+        let mut bin = Vec::with_capacity(120);
         bin.push(VERSION);
+        bin.extend_from_slice(&epoch);
         bin.extend_from_slice(&t.ftag.to_be_bytes());
         put_hop(&mut bin, &t.caller);
         put_hop(&mut bin, &t.callee);
@@ -94,9 +117,10 @@ impl TokenKey {
         if r.u8()? != VERSION {
             return None;
         }
+        let ours = r.take::<4>()? == process_epoch();
         let ftag = u32::from_be_bytes(r.take::<4>()?);
-        let caller = r.hop()?;
-        let callee = r.hop()?;
+        let caller = r.hop(ours)?;
+        let callee = r.hop(ours)?;
         r.0.is_empty().then_some(Token {
             ftag,
             caller,
@@ -176,11 +200,15 @@ impl Reader<'_> {
         Some(SocketAddr::new(ip, u16::from_be_bytes(self.take::<2>()?)))
     }
 
-    fn hop(&mut self) -> Option<Hop> {
+    /// One hop; `ours`: written by this process, whose connection ids
+    /// it names (else they name no connection, see [`process_epoch`]).
+    fn hop(&mut self, ours: bool) -> Option<Hop> {
         let code = self.u8()?;
         let proto = *Proto::ALL.get(usize::from(code & 0x7f))?;
         let conn = if code & 0x80 != 0 {
-            Some(ConnId::from_raw(u64::from_be_bytes(self.take::<8>()?)))
+            let id = u64::from_be_bytes(self.take::<8>()?);
+            // 0 is no id: `from_raw` makes it one no connection has.
+            Some(ConnId::from_raw(if ours { id } else { 0 }))
         } else {
             None
         };

@@ -63,3 +63,35 @@ fn base64url_round_trips_every_length() {
     }
     assert_eq!(unbase64url("A"), None);
 }
+
+/// A token another process wrote (a restart under the same secret):
+/// its UDP hops are good, its connection ids name no connection here.
+#[test]
+fn connection_hops_of_another_process_name_no_connection() {
+    let t = sample();
+    let mut other = process_epoch();
+    other[0] ^= 1;
+    let text = key(1).encode_in(&t, other);
+    assert!(text.len() <= MAX_ENCODED);
+    let got = key(1).decode(&text).expect("still ours: the secret is");
+    assert_eq!(got.caller, t.caller);
+    assert_eq!(got.ftag, t.ftag);
+    match got.callee.target {
+        Target::Conn { conn, remote } => {
+            assert_ne!(conn, ConnId::from_raw(77));
+            assert_eq!(conn, ConnId::from_raw(0));
+            assert_eq!(remote, "[2001:db8::1]:5061".parse().unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_longest_token_fits_max_encoded() {
+    let mut t = sample();
+    t.caller = t.callee;
+    let text = key(1).encode(&t);
+    assert_eq!(text.len(), 154);
+    assert!(text.len() <= MAX_ENCODED);
+    assert_eq!(key(1).decode(&text), Some(t));
+}
