@@ -599,6 +599,12 @@ impl Proxy {
                     return found;
                 }
                 if let Some(t) = na.uri.user.and_then(|u| self.key.decode(u)) {
+                    // Another token is another pass through kamrs (a
+                    // spiral): its hop comes after this token's one, so it
+                    // stays for the request to bring back.
+                    if found.token.is_some_and(|first| first != t) {
+                        return found;
+                    }
                     found.token.get_or_insert(t);
                 } else if self.names_us(&na.uri, peer) {
                     if na.uri.user.is_some() {

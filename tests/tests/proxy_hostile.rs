@@ -273,3 +273,72 @@ fn a_token_names_no_connection_of_a_later_process() {
     carol.expect_nothing(Duration::from_millis(500));
     alice.expect_status(430);
 }
+
+/// A call that spirals through kamrs twice (bob's binding is an address
+/// of kamrs naming carol) carries two Record-Routes of ours with
+/// different tokens. Both were popped at once and the first token used,
+/// whose next hop is kamrs itself: the request came back with no Route
+/// left, so the ACK was absorbed and the BYE routed by its Request-URI
+/// (480), and neither reached the other end. Each token is a hop.
+#[test]
+fn a_dialog_through_two_of_our_record_routes_follows_both() {
+    let c = CtlKamrs::start(PROXY, "");
+    let k = &c.kamrs;
+    let mut carol = Phone::udp(k.udp());
+    assert_eq!(carol.register("carol", None, ""), 200);
+    c.ctl_ok(&["ul.add", "bob", &format!("sip:carol@{}", k.udp())]);
+    let mut alice = Phone::udp(k.udp());
+    let call = format!("spiral-{}", unique());
+    alice.send(&request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>",
+        &call,
+        1,
+        // Alice is behind NAT: only her flow reaches her.
+        "Contact: <sip:alice@198.51.100.1:5060>\r\n",
+    ));
+    alice.expect_status(100);
+    let inv = carol.expect_request("INVITE");
+    let rr = headers(&inv, "Record-Route");
+    assert_eq!(rr.len(), 2, "one per pass: {inv}");
+    carol.send(&reply(
+        &inv,
+        200,
+        "OK",
+        "c1",
+        &format!("Contact: <sip:carol@{}>\r\n", carol.local),
+    ));
+    let ok = alice.expect_status(200);
+    let to_alice: String = rr.iter().map(|r| format!("Route: {r}\r\n")).collect();
+    let to_carol: String = rr.iter().rev().map(|r| format!("Route: {r}\r\n")).collect();
+    let ack = request(
+        "ACK",
+        &format!("sip:carol@{}", carol.local),
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        &header(&ok, "To").unwrap(),
+        &call,
+        1,
+        &to_carol,
+    );
+    alice.send(&ack);
+    let got = carol.expect_request("ACK");
+    assert!(header(&got, "Route").is_none(), "{got}");
+    let bye = request(
+        "BYE",
+        "sip:alice@198.51.100.1:5060",
+        &carol,
+        &header(&ok, "To").unwrap(),
+        "<sip:alice@example.com>;tag=a1",
+        &call,
+        1,
+        &to_alice,
+    );
+    carol.send(&bye);
+    let got = alice.expect_request("BYE");
+    alice.send(&reply(&got, 200, "OK", "a1", ""));
+    carol.expect_status(200);
+}
