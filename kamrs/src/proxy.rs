@@ -729,6 +729,10 @@ impl Proxy {
             let mut txns = crate::util::lock(&self.txns);
             if let Some(id) = txns.find(&key) {
                 if txns.ack(id, now) {
+                    drop(txns);
+                    // Its end (timer I) is now earlier than what the timer
+                    // task sleeps towards (timer H, 32 s).
+                    self.wake.notify_one();
                     return Handled::Absorb;
                 }
             }

@@ -342,3 +342,105 @@ fn a_dialog_through_two_of_our_record_routes_follows_both() {
     alice.send(&reply(&got, 200, "OK", "a1", ""));
     carol.expect_status(200);
 }
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// A flood of INVITEs to a user with ten silent bindings: past
+/// `max_transactions` the flood gets 503, every admitted call ends
+/// (408 at fr_timer), the table empties, memory settles and the next
+/// call is served.
+#[test]
+fn a_flood_to_ten_silent_bindings_is_bounded_and_drains() {
+    let k = Kamrs::start(&format!("{PROXY}fr_timer = 300\nmax_transactions = 30\n"));
+    let mut bindings: Vec<Phone> = (0..10).map(|_| Phone::udp(k.udp())).collect();
+    for b in &mut bindings {
+        assert_eq!(b.register("bob", None, ""), 200);
+    }
+    let mut alice = Phone::tcp(k.tcp());
+    let before = rss_kib(k.pid());
+    const N: usize = 300;
+    let mut sent = std::collections::HashMap::new();
+    for i in 0..N {
+        let call = format!("flood-{i}-{}", unique());
+        let inv = request(
+            "INVITE",
+            "sip:bob@example.com",
+            &alice,
+            "<sip:alice@example.com>;tag=a1",
+            "<sip:bob@example.com>",
+            &call,
+            1,
+            &format!("Contact: <sip:alice@{};transport=tcp>\r\n", alice.local),
+        );
+        alice.send(&inv);
+        sent.insert(call, inv);
+    }
+    let (mut refused, mut timed_out) = (0, 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while refused + timed_out < N && std::time::Instant::now() < deadline {
+        let Some(m) = alice.recv(Duration::from_secs(5)) else {
+            break;
+        };
+        match kamrs_tests::ua::status_of(&m) {
+            100 => {}
+            503 => refused += 1,
+            408 => {
+                timed_out += 1;
+                // The ACK for the 408 ends its transaction at once.
+                let call = header(&m, "Call-ID").unwrap();
+                let inv = &sent[&call];
+                let ack = inv
+                    .replacen("INVITE sip:", "ACK sip:", 1)
+                    .replace("CSeq: 1 INVITE", "CSeq: 1 ACK")
+                    .replace(
+                        "To: <sip:bob@example.com>\r\n",
+                        &format!("To: {}\r\n", header(&m, "To").unwrap()),
+                    );
+                alice.send(&ack);
+            }
+            other => panic!("unexpected {other}:\n{m}"),
+        }
+    }
+    assert_eq!(refused + timed_out, N, "every INVITE got a final answer");
+    assert!(
+        refused > 0 && timed_out >= 30,
+        "{refused} refused, {timed_out} timed out"
+    );
+    assert_eq!(k.stat("tm:refused"), refused as u64);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while k.stat("tm:current") != 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(k.stat("tm:current"), 0, "the table empties");
+    let after = rss_kib(k.pid());
+    assert!(
+        after < before + 32 * 1024,
+        "memory settles: {before} KiB before, {after} KiB after"
+    );
+    // The next call is served: it rings the first binding.
+    for b in &mut bindings {
+        while b.recv(Duration::from_millis(1)).is_some() {}
+    }
+    alice.send(&request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a2",
+        "<sip:bob@example.com>",
+        &format!("after-{}", unique()),
+        1,
+        "",
+    ));
+    alice.expect_status(100);
+    bindings[0].expect_request("INVITE");
+}
