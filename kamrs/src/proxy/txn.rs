@@ -391,6 +391,10 @@ impl Transactions {
     ) -> Option<Effects> {
         let (_, id, index) = parse_branch(resp.top_via.branch()?)?;
         let s = self.settings.clone();
+        // A response is kept (for retransmitted requests, or as the best
+        // final) only while all transactions hold less than the bound;
+        // past it, it is relayed and not kept.
+        let keep = self.bytes + msg.len() <= super::MAX_HELD_BYTES;
         let txn = self.txns.get_mut(&id)?;
         let b = txn.branches.get_mut(index)?;
         if resp.top_via.branch() != Some(b.id.as_str()) || !from_flow(&b.hop.target, peer) {
@@ -428,7 +432,7 @@ impl Transactions {
                 let server = &mut txn.server;
                 if resp.status > 100 && server.state == ServerState::Proceeding {
                     let bytes = relay(None);
-                    server.last_response = Some(bytes.clone());
+                    server.last_response = keep.then(|| bytes.clone());
                     fx.send(server.upstream, bytes);
                     TmStats::inc(&stats.fwd_replies);
                     TmStats::inc(&stats.rpl_sent);
@@ -500,16 +504,15 @@ impl Transactions {
                 b.timeout_at = None;
                 let timed_out = b.timed_out;
                 let server = &mut txn.server;
+                // Past the byte bound the status is kept, not the message
+                // (the caller then gets our own response with it).
+                let kept = |line| keep.then(|| relay(line));
                 if timed_out {
                     offer(server, 408, None);
                 } else if resp.status == 503 {
                     // §16.7 step 6: a 503 would tell the caller *we* are
                     // overloaded.
-                    offer(
-                        server,
-                        500,
-                        Some(relay(Some("SIP/2.0 500 Server Internal Error"))),
-                    );
+                    offer(server, 500, kept(Some("SIP/2.0 500 Server Internal Error")));
                 } else if (200..300).contains(&resp.status) {
                     // A non-INVITE 2xx goes upstream at once (§16.7 step 5).
                     offer(server, resp.status, Some(relay(None)));
@@ -517,7 +520,7 @@ impl Transactions {
                         finish(server, &s, now, &mut fx, stats);
                     }
                 } else {
-                    offer(server, resp.status, Some(relay(None)));
+                    offer(server, resp.status, kept(None));
                 }
                 if resp.status >= 600 {
                     for (i, other) in txn.branches.iter_mut().enumerate() {
@@ -562,6 +565,10 @@ impl Transactions {
         {
             finish(&mut txn.server, &self.settings, now, fx, stats);
         }
+        // What it holds now, responses it kept included.
+        let footprint = footprint(txn);
+        self.bytes = self.bytes.saturating_sub(txn.held) + footprint;
+        txn.held = footprint;
         let s = &self.settings;
         // A hard bound on a transaction's life, whatever its peers do.
         let max_life = s.fr_timer * 3 + s.fr_inv_timer + s.linger() * 2;
@@ -610,6 +617,21 @@ impl Transactions {
 /// for the CANCEL, ACK and response copies built from them.
 pub fn held(request: usize, branches: impl Iterator<Item = usize>) -> usize {
     2 * (request + branches.sum::<usize>())
+}
+
+/// What [`held`] counts for `txn`, and the responses it keeps (the last
+/// provisional, the best final so far), which can be far larger than
+/// the request.
+fn footprint(txn: &Txn) -> usize {
+    let s = &txn.server;
+    held(
+        s.request.len(),
+        txn.branches.iter().map(|b| b.request.len()),
+    ) + s.last_response.as_ref().map_or(0, Vec::len)
+        + s.best
+            .as_ref()
+            .and_then(|b| b.bytes.as_ref())
+            .map_or(0, Vec::len)
 }
 
 /// Whether a response to a branch arrived over the branch's own flow: on

@@ -334,3 +334,37 @@ fn a_503_goes_upstream_as_500() {
         ["SIP/2.0 500 Server Internal Error"]
     );
 }
+
+/// A 180 (or a final) far larger than the request: what the transaction
+/// keeps of it counts towards the byte bound, or 10,000 transactions of
+/// small INVITEs could each hold a 64 KiB response past the 128 MiB the
+/// proxy admits new requests by.
+#[test]
+fn kept_responses_count_towards_the_bytes_held() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings(), Limits::default());
+    let now = Instant::now();
+    let (id, fx) = open(&mut t, "INVITE", 2, now, &stats);
+    let small = t.bytes();
+    let pad = format!("X-Pad: {}\r\n", "p".repeat(8_000)).repeat(4);
+    let big = |sent: &[u8], status| {
+        String::from_utf8(respond(sent, status, "INVITE"))
+            .unwrap()
+            .replacen("Content-Length", &format!("{pad}Content-Length"), 1)
+            .into_bytes()
+    };
+    let ringing = big(&fx.sends[0].1, 180);
+    deliver(&mut t, &ringing, "127.0.0.1:5001", now, &stats).unwrap();
+    assert!(t.bytes() >= small + 30_000, "{} after {small}", t.bytes());
+    let busy = big(&fx.sends[1].1, 486);
+    deliver(&mut t, &busy, "127.0.0.1:5002", now, &stats).unwrap();
+    assert!(t.bytes() >= small + 60_000, "{} after {small}", t.bytes());
+    // Past the bound nothing more is kept: the 180 is relayed, not held.
+    t.bytes = super::super::MAX_HELD_BYTES;
+    let before = t.bytes();
+    let again = big(&fx.sends[0].1, 183);
+    let fx = deliver(&mut t, &again, "127.0.0.1:5001", now, &stats).unwrap();
+    assert_eq!(first_lines(&to(&fx, CALLER)), ["SIP/2.0 183 X"]);
+    assert!(t.bytes() <= before, "{} after {before}", t.bytes());
+    assert!(t.txns[&id].server.last_response.is_none());
+}
