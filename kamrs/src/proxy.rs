@@ -322,12 +322,15 @@ impl Proxy {
             );
             branches.push(Branch::new(branch, next.hop, bytes));
         }
-        let server = Server::new(invite, key, *peer, upstream, msg.to_vec());
+        let mut server = Server::new(invite, key, *peer, upstream, msg.to_vec());
         // The 100 goes first: branches' answers must not overtake it.
         if invite {
             reply::write(out, req, peer, 100, "Trying", &[]);
             TmStats::inc(&self.stats.rpl_generated);
             TmStats::inc(&self.stats.rpl_sent);
+            // Sent again for a retransmitted INVITE until a phone rings
+            // (RFC 3261 §17.2.1): a lost 100 is not silence.
+            server.last_response = Some(out.clone());
         }
         let fx = txns.begin(id, server, branches, now, &self.stats);
         drop(txns);

@@ -444,3 +444,32 @@ fn a_flood_to_ten_silent_bindings_is_bounded_and_drains() {
     alice.expect_status(100);
     bindings[0].expect_request("INVITE");
 }
+
+/// A caller whose 100 Trying was lost retransmits its INVITE: while no
+/// phone has rung yet, the 100 goes again (RFC 3261 §17.2.1: the most
+/// recent provisional response), not silence until someone rings.
+#[test]
+fn a_retransmitted_invite_gets_the_100_again_before_anyone_rings() {
+    let k = Kamrs::start(PROXY);
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    let inv = request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>",
+        &format!("trying-{}", unique()),
+        1,
+        "",
+    );
+    alice.send(&inv);
+    alice.expect_status(100);
+    let got = bob.expect_request("INVITE");
+    alice.send(&inv);
+    alice.expect_status(100);
+    bob.send(&reply(&got, 486, "Busy Here", "b1", ""));
+    bob.expect_request("ACK");
+    alice.expect_status(486);
+}
