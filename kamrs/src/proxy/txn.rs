@@ -400,6 +400,11 @@ impl Transactions {
         if resp.top_via.branch() != Some(b.id.as_str()) || !from_flow(&b.hop.target, peer) {
             return None;
         }
+        // The branch and the CSeq method match a client transaction
+        // (§17.1.3): ours are the request's method and its CANCEL.
+        if resp.cseq.method != txn.server.key.method && resp.cseq.method != "CANCEL" {
+            return None;
+        }
         TmStats::inc(&stats.rpl_received);
         let mut fx = Effects::default();
         let invite = txn.server.invite;

@@ -368,3 +368,20 @@ fn kept_responses_count_towards_the_bytes_held() {
     assert!(t.bytes() <= before, "{} after {before}", t.bytes());
     assert!(t.txns[&id].server.last_response.is_none());
 }
+
+/// RFC 3261 §17.1.3: a response matches a client transaction by its
+/// branch *and* its CSeq method. A "200 OK" for BYE carrying an INVITE
+/// branch is no answer to the INVITE (it was relayed as one, and ended
+/// the call's ringing everywhere).
+#[test]
+fn a_response_for_another_method_matches_no_branch() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings(), Limits::default());
+    let now = Instant::now();
+    let (_, fx) = open(&mut t, "INVITE", 1, now, &stats);
+    let wrong = respond(&fx.sends[0].1, 200, "BYE");
+    assert!(deliver(&mut t, &wrong, "127.0.0.1:5001", now, &stats).is_none());
+    let right = respond(&fx.sends[0].1, 200, "INVITE");
+    let fx = deliver(&mut t, &right, "127.0.0.1:5001", now, &stats).unwrap();
+    assert_eq!(first_lines(&to(&fx, CALLER)), ["SIP/2.0 200 X"]);
+}
