@@ -302,7 +302,7 @@ impl Proxy {
                 local
             );
             let rr = if record {
-                self.record_route(&caller, &next.hop, ftag)
+                self.record_route(&caller, &next.hop, ftag, token::tag_hash(req.call_id))
             } else {
                 Vec::new()
             };
@@ -357,9 +357,10 @@ impl Proxy {
     /// `callee`: one when both sides use the same socket, two (RFC 5658)
     /// when the transport or socket differs, each naming our address on
     /// its side. The callee's side is on top.
-    fn record_route(&self, caller: &Hop, callee: &Hop, ftag: u32) -> Vec<String> {
+    fn record_route(&self, caller: &Hop, callee: &Hop, ftag: u32, call: u32) -> Vec<String> {
         let token = self.key.encode(&Token {
             ftag,
+            call,
             caller: *caller,
             callee: *callee,
         });
@@ -514,6 +515,11 @@ impl Proxy {
     /// An in-dialog request on a route we recorded: to the other end's
     /// flow, whatever its Contact says (behind NAT it says nothing useful).
     fn in_dialog(&self, req: &Request<'_>, token: &Token) -> Decision {
+        // A token is the way back into its own dialog, not into any: with
+        // another Call-ID it was lifted from somewhere.
+        if token::tag_hash(req.call_id) != token.call {
+            return Decision::Reply(403, "Invalid Record-Route Token");
+        }
         let from_caller = token::tag_hash(req.from.tag().unwrap_or("")) == token.ftag;
         let hop = if from_caller {
             token.callee
@@ -743,7 +749,10 @@ impl Proxy {
         // The ACK of a 2xx is a request of its own, end to end, on the
         // dialog's route: forwarded statelessly.
         let routes = self.our_routes(req, peer);
-        let Some(token) = routes.token.filter(|_| !routes.forged) else {
+        let Some(token) = routes
+            .token
+            .filter(|t| !routes.forged && t.call == token::tag_hash(req.call_id))
+        else {
             return Handled::Absorb;
         };
         let from_caller = token::tag_hash(req.from.tag().unwrap_or("")) == token.ftag;

@@ -473,3 +473,61 @@ fn a_retransmitted_invite_gets_the_100_again_before_anyone_rings() {
     bob.expect_request("ACK");
     alice.expect_status(486);
 }
+
+/// A token says how to reach both ends of one dialog, and an in-dialog
+/// request (To tag and token) is not challenged. A token was good for
+/// any Call-ID, forever: whoever had once been in a call with bob (or
+/// read one token in a trace) could open "in-dialog" INVITEs to bob's
+/// flow under any identity, past the 407. A token now names its
+/// dialog's Call-ID.
+#[test]
+fn a_token_is_good_only_for_its_own_call() {
+    let (c, _dir) = with_auth();
+    let mut bob = Phone::udp(c.udp());
+    c.ctl_ok(&["ul.add", "bob", &format!("sip:bob@{}", bob.local)]);
+    let mut mallory = Phone::udp(c.udp());
+    let call = format!("learn-{}", unique());
+    mallory.send(&request(
+        "INVITE",
+        "sip:bob@example.com",
+        &mallory,
+        "<sip:mallory@evil.example.org>;tag=m1",
+        "<sip:bob@example.com>",
+        &call,
+        1,
+        "Contact: <sip:mallory@198.51.100.66:5060>\r\n",
+    ));
+    mallory.expect_status(100);
+    let inv = bob.expect_request("INVITE");
+    let rr = headers(&inv, "Record-Route");
+    bob.send(&reply(&inv, 486, "Busy Here", "b1", ""));
+    bob.expect_request("ACK");
+    mallory.expect_status(486);
+    let forged = |mallory: &Phone, call: &str, cseq| {
+        request(
+            "INVITE",
+            "sip:bob@example.com",
+            mallory,
+            "<sip:alice@example.com>;tag=m1",
+            "<sip:bob@example.com>;tag=b1",
+            call,
+            cseq,
+            &format!(
+                "Route: {}\r\nContact: <sip:alice@198.51.100.66:5060>\r\n",
+                rr[0]
+            ),
+        )
+    };
+    let other = forged(&mallory, &format!("other-{}", unique()), 1);
+    mallory.send(&other);
+    mallory.expect_status(403);
+    bob.expect_nothing(Duration::from_millis(300));
+    // In its own call the token still routes (bob answers for himself).
+    let same = forged(&mallory, &call, 2);
+    mallory.send(&same);
+    mallory.expect_status(100);
+    let got = bob.expect_request("INVITE");
+    bob.send(&reply(&got, 481, "Call Does Not Exist", "b1", ""));
+    bob.expect_request("ACK");
+    mallory.expect_status(481);
+}

@@ -34,6 +34,8 @@ pub struct Hop {
 pub struct Token {
     /// Hash of the dialog-forming request's From tag.
     pub ftag: u32,
+    /// Hash of its Call-ID: the token routes that dialog's requests only.
+    pub call: u32,
     /// Where that request came from.
     pub caller: Hop,
     /// The binding flow it was sent to.
@@ -42,7 +44,7 @@ pub struct Token {
 
 const VERSION: u8 = 1;
 const MAC_LEN: usize = 12;
-/// Longest encoded token (two IPv6 connection hops, 154 characters),
+/// Longest encoded token (two IPv6 connection hops, 159 characters),
 /// bounding what is decoded.
 pub const MAX_ENCODED: usize = 160;
 
@@ -94,6 +96,7 @@ impl TokenKey {
         bin.push(VERSION);
         bin.extend_from_slice(&epoch);
         bin.extend_from_slice(&t.ftag.to_be_bytes());
+        bin.extend_from_slice(&t.call.to_be_bytes());
         put_hop(&mut bin, &t.caller);
         put_hop(&mut bin, &t.callee);
         let mac = self.mac(&bin);
@@ -119,10 +122,12 @@ impl TokenKey {
         }
         let ours = r.take::<4>()? == process_epoch();
         let ftag = u32::from_be_bytes(r.take::<4>()?);
+        let call = u32::from_be_bytes(r.take::<4>()?);
         let caller = r.hop(ours)?;
         let callee = r.hop(ours)?;
         r.0.is_empty().then_some(Token {
             ftag,
+            call,
             caller,
             callee,
         })
@@ -130,7 +135,7 @@ impl TokenKey {
 }
 
 /// The hash a token keeps of a From tag (not secret: it only tells the
-/// two directions of one dialog apart).
+/// two directions of one dialog apart) and of a Call-ID.
 pub fn tag_hash(tag: &str) -> u32 {
     // FNV-1a: stable across processes, which a token must be.
     let mut h: u32 = 0x811c_9dc5;
