@@ -422,8 +422,18 @@ impl Proxy {
         }
         let mut targets = Vec::new();
         let mut unreachable = 0;
+        // A request we sent ourselves (a binding naming kamrs) is not sent
+        // round again: each pass would fork to every binding with a new
+        // Request-URI, which the loop check does not see, and one INVITE
+        // would fill the transaction table.
+        let spiral = peer.conn.is_none() && self.is_our_socket(peer.remote);
+        let mut looping = 0;
         for b in bindings.iter().take(MAX_BRANCHES) {
             match self.binding_hop(b) {
+                Some(hop) if spiral && self.is_our_socket(hop.target.remote()) => {
+                    tracing::debug!(ruri = req.uri, "binding names kamrs itself again: skipped");
+                    looping += 1;
+                }
                 Some(hop) => targets.push(Next {
                     hop,
                     ruri: Some(b.contact().to_owned()),
@@ -431,6 +441,9 @@ impl Proxy {
                 }),
                 None => unreachable += 1,
             }
+        }
+        if targets.is_empty() && looping > 0 {
+            return Decision::Reply(482, "Loop Detected");
         }
         if targets.is_empty() {
             tracing::debug!(ruri = req.uri, unreachable, "no binding can be reached now");
@@ -629,6 +642,23 @@ impl Proxy {
             }
         }
         found
+    }
+
+    /// Whether `addr` is one of our UDP sockets (by its address or, for a
+    /// socket bound to all addresses, a local one). Asks the sockets
+    /// bound, not `listen`, whose ports may be 0.
+    fn is_our_socket(&self, addr: SocketAddr) -> bool {
+        use flow::Sockets;
+        if self.flows.has_udp(addr) {
+            return true;
+        }
+        let any: IpAddr = match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let wildcard = SocketAddr::new(any, addr.port());
+        self.flows.has_udp(wildcard)
+            && (addr.ip().is_loopback() || advertised(wildcard, addr).ip() == addr.ip())
     }
 
     /// Whether a Route URI names this kamrs: one of our domains or

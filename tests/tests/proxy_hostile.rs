@@ -531,3 +531,42 @@ fn a_token_is_good_only_for_its_own_call() {
     bob.expect_request("ACK");
     mallory.expect_status(481);
 }
+
+/// Bindings whose Contact names kamrs itself (registered over TCP, the
+/// connection then closed: requests follow the Contact) turn one INVITE
+/// into a fork bomb: each spiral forks to every binding again with a new
+/// Request-URI, which the loop check (same request, same Request-URI)
+/// does not see. One unauthenticated INVITE made thousands of
+/// transactions (the whole table: 503 for everyone) and tens of
+/// thousands of forwarded requests. A request kamrs sent itself is not
+/// sent round again.
+#[test]
+fn bindings_naming_kamrs_itself_are_no_fork_bomb() {
+    let k = Kamrs::start(PROXY);
+    {
+        let mut bob = Phone::tcp(k.tcp());
+        for i in 0..10 {
+            let contact = format!("<sip:bob@{};n={i}>", k.udp());
+            assert_eq!(bob.register("bob", Some(&contact), ""), 200);
+        }
+    }
+    assert_eq!(k.stat_until("usrloc:flows", 0), 0, "the connection is gone");
+    let mut alice = Phone::udp(k.udp());
+    alice.send(&request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>",
+        &format!("bomb-{}", unique()),
+        1,
+        "",
+    ));
+    alice.expect_status(100);
+    let last = alice.expect_status(482);
+    assert!(header(&last, "To").is_some());
+    let created = k.stat("tm:created");
+    assert!(created <= 11, "{created} transactions for one INVITE");
+    assert!(k.stat("core:fwd_requests") <= 10);
+    assert_eq!(k.stat("tm:refused"), 0);
+}
