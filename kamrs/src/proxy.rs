@@ -93,7 +93,7 @@ impl Proxy {
         use_domain: bool,
     ) -> Proxy {
         Proxy {
-            txns: Mutex::new(Transactions::new(settings.clone(), limits)),
+            txns: Mutex::new(Transactions::new(settings.clone())),
             settings,
             stats: Arc::default(),
             key: TokenKey::new(secret),

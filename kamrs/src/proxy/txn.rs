@@ -202,7 +202,6 @@ pub struct Transactions {
     /// for the CANCELs, ACKs and responses built from them).
     bytes: usize,
     pub settings: Settings,
-    limits: Limits,
 }
 
 /// Our branch parameters: `z9hG4bK-kr<loop>-<txid>-<index>-<nonce>`. The
@@ -226,7 +225,7 @@ pub fn parse_branch(b: &str) -> Option<(u32, TxId, usize)> {
 }
 
 impl Transactions {
-    pub fn new(settings: Settings, limits: Limits) -> Self {
+    pub fn new(settings: Settings) -> Self {
         Transactions {
             txns: HashMap::new(),
             by_key: HashMap::new(),
@@ -234,7 +233,6 @@ impl Transactions {
             next_id: 1,
             bytes: 0,
             settings,
-            limits,
         }
     }
 
@@ -486,14 +484,14 @@ impl Transactions {
                         BranchState::Calling | BranchState::Proceeding => {}
                         BranchState::Completed => {
                             // Our ACK was lost: send it again (§17.1.1.2).
-                            if let Some(ack) = build_ack(&b.request, resp.to, &self.limits) {
+                            if let Some(ack) = build_ack(&b.request, resp.to) {
                                 fx.send(b.hop.target, ack);
                             }
                             return Some(fx);
                         }
                         _ => return Some(fx),
                     }
-                    if let Some(ack) = build_ack(&b.request, resp.to, &self.limits) {
+                    if let Some(ack) = build_ack(&b.request, resp.to) {
                         fx.send(b.hop.target, ack);
                     }
                     // Timer D: 32 s over UDP absorbs retransmitted finals.
@@ -750,7 +748,7 @@ fn finish(server: &mut Server, s: &Settings, now: Instant, fx: &mut Effects, sta
 /// Our own response to the request `request` (as received from `peer`).
 pub fn local_reply(request: &[u8], peer: &Peer, status: u16) -> Vec<u8> {
     let mut out = Vec::new();
-    if let Ok(sip::Message::Request(req)) = sip::parse_message(request, &Limits::default()) {
+    if let Ok(sip::Message::Request(req)) = sip::parse_message(request, &STORED) {
         sip::reply::write(&mut out, &req, peer, status, reason(status), &[]);
     }
     out
@@ -776,8 +774,19 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-fn build_ack(request: &[u8], to: &[u8], limits: &Limits) -> Option<Vec<u8>> {
-    let sip::Message::Request(req) = sip::parse_message(request, limits).ok()? else {
+/// Limits for parsing again the messages a transaction stored: they
+/// passed the configured limits once, and the copies we sent have our
+/// Via, Record-Routes and Route on top, so neither the defaults nor the
+/// configured limits may hold them (a request at the header limit would
+/// get no CANCEL, ACK or response of ours).
+const STORED: Limits = Limits {
+    max_message_size: usize::MAX,
+    max_headers: usize::MAX,
+    max_line_length: usize::MAX,
+};
+
+fn build_ack(request: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let sip::Message::Request(req) = sip::parse_message(request, &STORED).ok()? else {
         return None;
     };
     let mut out = Vec::new();
@@ -785,8 +794,8 @@ fn build_ack(request: &[u8], to: &[u8], limits: &Limits) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn build_cancel(request: &[u8], limits: &Limits) -> Option<Vec<u8>> {
-    let sip::Message::Request(req) = sip::parse_message(request, limits).ok()? else {
+fn build_cancel(request: &[u8]) -> Option<Vec<u8>> {
+    let sip::Message::Request(req) = sip::parse_message(request, &STORED).ok()? else {
         return None;
     };
     let mut out = Vec::new();
@@ -803,7 +812,7 @@ fn cancel_branch(b: &mut Branch, s: &Settings, now: Instant, fx: &mut Effects, s
     match b.state {
         BranchState::Calling => b.cancel = Cancel::Wanted,
         BranchState::Proceeding => {
-            let Some(bytes) = build_cancel(&b.request, &Limits::default()) else {
+            let Some(bytes) = build_cancel(&b.request) else {
                 return;
             };
             fx.send(b.hop.target, bytes.clone());

@@ -49,8 +49,19 @@ fn open(
     now: Instant,
     stats: &TmStats,
 ) -> (TxId, Effects) {
+    open_msg(t, method, invite(method), phones, now, stats)
+}
+
+/// As [`open`], the caller's request being `up`.
+fn open_msg(
+    t: &mut Transactions,
+    method: &str,
+    up: Vec<u8>,
+    phones: usize,
+    now: Instant,
+    stats: &TmStats,
+) -> (TxId, Effects) {
     let id = t.next_id();
-    let up = invite(method);
     let peer = peer_at(CALLER);
     let key = ServerKey {
         branch: "z9hG4bKup".into(),
@@ -130,7 +141,7 @@ fn first_lines(v: &[String]) -> Vec<&str> {
 #[test]
 fn a_6xx_cancels_the_other_branch_and_wins_once_all_are_done() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open(&mut t, "INVITE", 2, now, &stats);
     assert_eq!(fx.sends.len(), 2);
@@ -189,7 +200,7 @@ fn a_6xx_cancels_the_other_branch_and_wins_once_all_are_done() {
 #[test]
 fn timer_c_cancels_a_ringing_branch_and_the_caller_gets_408() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open(&mut t, "INVITE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -226,7 +237,7 @@ fn timer_c_cancels_a_ringing_branch_and_the_caller_gets_408() {
 #[test]
 fn udp_requests_are_retransmitted_until_fr_timer_then_408() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, _) = open(&mut t, "OPTIONS", 1, now, &stats);
     let mut resent = Vec::new();
@@ -254,7 +265,7 @@ fn udp_requests_are_retransmitted_until_fr_timer_then_408() {
 #[test]
 fn a_response_from_elsewhere_or_with_a_wrong_nonce_is_not_believed() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (id, fx) = open(&mut t, "INVITE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -278,7 +289,7 @@ fn a_response_from_elsewhere_or_with_a_wrong_nonce_is_not_believed() {
 #[test]
 fn a_cancel_before_any_provisional_waits_for_one() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (id, fx) = open(&mut t, "INVITE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -317,7 +328,7 @@ fn a_cancel_before_any_provisional_waits_for_one() {
 #[test]
 fn a_503_goes_upstream_as_500() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open(&mut t, "MESSAGE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -342,7 +353,7 @@ fn a_503_goes_upstream_as_500() {
 #[test]
 fn kept_responses_count_towards_the_bytes_held() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (id, fx) = open(&mut t, "INVITE", 2, now, &stats);
     let small = t.bytes();
@@ -376,7 +387,7 @@ fn kept_responses_count_towards_the_bytes_held() {
 #[test]
 fn a_response_for_another_method_matches_no_branch() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open(&mut t, "INVITE", 1, now, &stats);
     let wrong = respond(&fx.sends[0].1, 200, "BYE");
@@ -384,4 +395,92 @@ fn a_response_for_another_method_matches_no_branch() {
     let right = respond(&fx.sends[0].1, 200, "INVITE");
     let fx = deliver(&mut t, &right, "127.0.0.1:5001", now, &stats).unwrap();
     assert_eq!(first_lines(&to(&fx, CALLER)), ["SIP/2.0 200 X"]);
+}
+
+/// An INVITE with as many headers as the configured limits allow (here
+/// more than the defaults; with the defaults, an INVITE of 63 headers
+/// is enough for the ACK, as its copy has our Via and Record-Route
+/// added): the branch's copy has our Via (and
+/// Record-Routes) on top of those. The CANCEL, the ACK and our own final
+/// response are built by parsing the stored messages again, which was
+/// done with the default limits (or the configured ones, for the ACK),
+/// so for such a request no CANCEL went out (the phone rang on after
+/// the caller hung up), no ACK, and the caller's 408/487 was an empty
+/// datagram.
+#[test]
+fn a_request_at_the_header_limits_still_gets_its_cancel_ack_and_final() {
+    let stats = TmStats::default();
+    let limits = Limits {
+        max_headers: 100,
+        ..Limits::default()
+    };
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let pad: String = (0..90).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+    let up = String::from_utf8(invite("INVITE"))
+        .unwrap()
+        .replacen("Content-Length", &format!("{pad}Content-Length"), 1)
+        .into_bytes();
+    assert!(sip::parse_message(&up, &limits).is_ok());
+    let (id, fx) = open_msg(&mut t, "INVITE", up, 2, now, &stats);
+    let (b0, b1) = (fx.sends[0].1.clone(), fx.sends[1].1.clone());
+    for (b, port) in [(&b0, 5001), (&b1, 5002)] {
+        let from = format!("127.0.0.1:{port}");
+        deliver(&mut t, &respond(b, 180, "INVITE"), &from, now, &stats).unwrap();
+    }
+    let (_, fx) = t.cancel(id, now, &stats);
+    assert_eq!(
+        first_lines(&to(&fx, "127.0.0.1:5001")),
+        ["CANCEL sip:bob@example.com SIP/2.0"]
+    );
+    let fx = deliver(
+        &mut t,
+        &respond(&b0, 486, "INVITE"),
+        "127.0.0.1:5001",
+        now,
+        &stats,
+    )
+    .unwrap();
+    assert_eq!(
+        first_lines(&to(&fx, "127.0.0.1:5001")),
+        ["ACK sip:bob@example.com SIP/2.0"]
+    );
+    // The other branch never answers its CANCEL: our own 487 goes up.
+    let mut up = Vec::new();
+    for s in [20, 40, 60] {
+        up.extend(to(
+            &t.on_timer(now + Duration::from_secs(s), &stats),
+            CALLER,
+        ));
+    }
+    assert!(
+        up.iter()
+            .any(|m| m.starts_with("SIP/2.0 486 ") || m.starts_with("SIP/2.0 487 ")),
+        "{up:?}"
+    );
+    assert!(up.iter().all(|m| !m.is_empty()), "{up:?}");
+}
+
+#[test]
+fn our_own_final_for_a_request_at_the_header_limits_is_not_empty() {
+    let stats = TmStats::default();
+    let limits = Limits {
+        max_headers: 100,
+        ..Limits::default()
+    };
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let pad: String = (0..90).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+    let up = String::from_utf8(invite("MESSAGE"))
+        .unwrap()
+        .replacen("Content-Length", &format!("{pad}Content-Length"), 1)
+        .into_bytes();
+    assert!(sip::parse_message(&up, &limits).is_ok());
+    open_msg(&mut t, "MESSAGE", up, 1, now, &stats);
+    // Nobody answers: timer F, and our 408.
+    let fx = t.on_timer(now + Duration::from_secs(60), &stats);
+    assert_eq!(
+        first_lines(&to(&fx, CALLER)),
+        ["SIP/2.0 408 Request Timeout"]
+    );
 }
