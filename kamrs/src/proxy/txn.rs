@@ -850,7 +850,13 @@ fn poll(txn: &mut Txn, s: &Settings, now: Instant, fx: &mut Effects, stats: &TmS
             b.retrans_at = Some(now + b.interval);
         }
         if b.pending() && due(b.timeout_at) {
-            if invite && b.state == BranchState::Proceeding && !b.timed_out {
+            // Timer C is for a branch ringing on; one we already cancelled
+            // has had its fr_timer to answer, and is given up.
+            if invite
+                && b.state == BranchState::Proceeding
+                && !b.timed_out
+                && b.cancel == Cancel::None
+            {
                 // Timer C: the branch is cancelled and counts as 408
                 // (Kamailio's fr_inv_timer); its 487 is absorbed.
                 b.timed_out = true;
@@ -859,7 +865,7 @@ fn poll(txn: &mut Txn, s: &Settings, now: Instant, fx: &mut Effects, stats: &TmS
                 b.timeout_at = Some(now + s.fr_timer);
             } else {
                 // Timer B or F, or no final after our CANCEL.
-                if !b.timed_out {
+                if !b.timed_out && !cancelled {
                     TmStats::inc(&stats.timeouts);
                 }
                 b.state = BranchState::Terminated;

@@ -484,3 +484,42 @@ fn our_own_final_for_a_request_at_the_header_limits_is_not_empty() {
         ["SIP/2.0 408 Request Timeout"]
     );
 }
+
+/// The caller cancels a ringing phone that then never answers (its
+/// CANCEL or its INVITE): after fr_timer the branch is given up and the
+/// caller gets 487 (RFC 3261 §16.10). The expiry was taken for timer C
+/// instead: the branch was "cancelled" again and waited one more
+/// fr_timer, then the caller got 408, counted as a timeout.
+#[test]
+fn a_cancelled_branch_that_never_answers_ends_in_487_at_fr_timer() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let (id, fx) = open(&mut t, "INVITE", 1, now, &stats);
+    let b0 = fx.sends[0].1.clone();
+    deliver(
+        &mut t,
+        &respond(&b0, 180, "INVITE"),
+        "127.0.0.1:5001",
+        now,
+        &stats,
+    )
+    .unwrap();
+    let (_, fx) = t.cancel(id, now, &stats);
+    assert_eq!(
+        first_lines(&to(&fx, "127.0.0.1:5001")),
+        ["CANCEL sip:bob@example.com SIP/2.0"]
+    );
+    let fr = settings().fr_timer;
+    let mut up = Vec::new();
+    for step in 1..=40 {
+        let at = now + fr * step / 20;
+        up.extend(to(&t.on_timer(at, &stats), CALLER));
+        if !up.is_empty() {
+            assert!(at <= now + fr + Duration::from_millis(fr.as_millis() as u64 / 20 + 1));
+            break;
+        }
+    }
+    assert_eq!(first_lines(&up), ["SIP/2.0 487 Request Terminated"]);
+    assert_eq!(stats.timeouts.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
