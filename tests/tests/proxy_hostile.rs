@@ -570,3 +570,71 @@ fn bindings_naming_kamrs_itself_are_no_fork_bomb() {
     assert!(k.stat("core:fwd_requests") <= 10);
     assert_eq!(k.stat("tm:refused"), 0);
 }
+
+/// An IPv6 caller and an IPv4 callee: kamrs record-routes once per
+/// side, each naming its own address, and the dialog's requests follow
+/// both ways.
+#[test]
+fn a_call_between_ipv6_and_ipv4_follows_both_record_routes() {
+    let k = Kamrs::start_with_config(
+        &format!("listen = [\"udp:127.0.0.1:0\", \"udp:[::1]:0\"]\n{PROXY}"),
+        &[],
+    );
+    let v6: std::net::SocketAddr = k
+        .listening
+        .iter()
+        .find_map(|l| {
+            l.strip_prefix("udp:")?
+                .parse()
+                .ok()
+                .filter(|a: &std::net::SocketAddr| a.is_ipv6())
+        })
+        .expect("an IPv6 socket");
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp_on("[::1]:0", v6);
+    let call = format!("v6-{}", unique());
+    alice.send(&request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>",
+        &call,
+        1,
+        &format!("Contact: <sip:alice@{}>\r\n", alice.local),
+    ));
+    alice.expect_status(100);
+    let inv = bob.expect_request("INVITE");
+    let rr = headers(&inv, "Record-Route");
+    assert_eq!(rr.len(), 2, "{inv}");
+    assert!(rr[0].contains(&format!("@{};lr>", k.udp())), "{rr:?}");
+    assert!(rr[1].contains(&format!("@{v6};lr>")), "{rr:?}");
+    bob.send(&reply(
+        &inv,
+        200,
+        "OK",
+        "b1",
+        &format!("Contact: <sip:bob@{}>\r\n", bob.local),
+    ));
+    let ok = alice.expect_status(200);
+    let to_bob: String = headers(&ok, "Record-Route")
+        .iter()
+        .rev()
+        .map(|r| format!("Route: {r}\r\n"))
+        .collect();
+    alice.send(&request(
+        "BYE",
+        &format!("sip:bob@{}", bob.local),
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>;tag=b1",
+        &call,
+        2,
+        &to_bob,
+    ));
+    let bye = bob.expect_request("BYE");
+    assert!(header(&bye, "Route").is_none(), "{bye}");
+    bob.send(&reply(&bye, 200, "OK", "b1", ""));
+    alice.expect_status(200);
+}
