@@ -777,7 +777,11 @@ impl Proxy {
             }
         }
         // The ACK of a 2xx is a request of its own, end to end, on the
-        // dialog's route: forwarded statelessly.
+        // dialog's route: forwarded statelessly, within its hop limit
+        // (it cannot be answered 483: it is dropped).
+        if req.max_forwards == Some(0) {
+            return Handled::Absorb;
+        }
         let routes = self.our_routes(req, peer);
         let Some(token) = routes
             .token

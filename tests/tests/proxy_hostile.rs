@@ -638,3 +638,51 @@ fn a_call_between_ipv6_and_ipv4_follows_both_record_routes() {
     bob.send(&reply(&bye, 200, "OK", "b1", ""));
     alice.expect_status(200);
 }
+
+/// The ACK of a 2xx is forwarded statelessly on the dialog's route; one
+/// that has run out of hops (Max-Forwards: 0) was still forwarded (with
+/// 0), which RFC 3261 §16.3 step 3 forbids: it is dropped.
+#[test]
+fn an_ack_out_of_hops_is_not_forwarded() {
+    let k = Kamrs::start(PROXY);
+    let mut bob = Phone::udp(k.udp());
+    assert_eq!(bob.register("bob", None, ""), 200);
+    let mut alice = Phone::udp(k.udp());
+    let call = format!("ackmf-{}", unique());
+    alice.send(&request(
+        "INVITE",
+        "sip:bob@example.com",
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>",
+        &call,
+        1,
+        "",
+    ));
+    alice.expect_status(100);
+    let inv = bob.expect_request("INVITE");
+    bob.send(&reply(
+        &inv,
+        200,
+        "OK",
+        "b1",
+        &format!("Contact: <sip:bob@{}>\r\n", bob.local),
+    ));
+    let ok = alice.expect_status(200);
+    let route = format!("Route: {}\r\n", header(&ok, "Record-Route").unwrap());
+    let ack = request(
+        "ACK",
+        &format!("sip:bob@{}", bob.local),
+        &alice,
+        "<sip:alice@example.com>;tag=a1",
+        "<sip:bob@example.com>;tag=b1",
+        &call,
+        1,
+        &route,
+    );
+    alice.send(&ack.replace("Max-Forwards: 70", "Max-Forwards: 0"));
+    bob.expect_nothing(Duration::from_millis(300));
+    alice.send(&ack);
+    let got = bob.expect_request("ACK");
+    assert_eq!(header(&got, "Max-Forwards").as_deref(), Some("69"));
+}
