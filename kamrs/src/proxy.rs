@@ -43,6 +43,11 @@ pub const MAX_BRANCHES: usize = 16;
 /// requests get 503 like past `max_transactions`.
 pub const MAX_HELD_BYTES: usize = 128 << 20;
 
+/// Most Route entries naming us at the top of one request (two
+/// Record-Routes of one dialog, a phone's outbound proxy setting): each
+/// token costs an HMAC to check.
+const MAX_OUR_ROUTES: usize = 4;
+
 /// What the router does after [`Proxy::request`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Handled {
@@ -88,7 +93,7 @@ impl Proxy {
         use_domain: bool,
     ) -> Proxy {
         Proxy {
-            txns: Mutex::new(Transactions::new(settings.clone(), limits)),
+            txns: Mutex::new(Transactions::new(settings.clone())),
             settings,
             stats: Arc::default(),
             key: TokenKey::new(secret),
@@ -231,17 +236,21 @@ impl Proxy {
         }
         let routes = self.our_routes(req, peer);
         let mut authenticated = false;
-        if routes.token.is_none() {
+        // Only a request inside a dialog we record-routed (our token and
+        // a To tag) is spared the caller check: a To tag alone is the
+        // sender's word, and a token is a way back into one dialog, not
+        // a pass for new ones.
+        if routes.token.is_none() || req.to.tag().is_none() {
             match self.authorize(req, peer, out) {
                 Ok(a) => authenticated = a,
                 Err(handled) => return handled,
             }
         }
-        let decision = match routes.token {
-            Some(token) => self.in_dialog(req, &token),
-            // A route to someone else first: not ours to follow.
-            None if routes.popped == 0 && has_route(req) => self.foreign(req, req.uri),
-            None => self.initial(req, peer),
+        let decision = match (routes.token, routes.next) {
+            _ if routes.forged => Decision::Reply(403, "Invalid Record-Route Token"),
+            (Some(token), _) => self.in_dialog(req, &token),
+            (None, Some(next)) => self.foreign(&next),
+            (None, None) => self.initial(req, peer),
         };
         let targets = match decision {
             Decision::Reply(status, why) => return self.reply_why(req, peer, status, why, out),
@@ -316,7 +325,7 @@ impl Proxy {
                 local
             );
             let rr = if record {
-                self.record_route(&caller, &next.hop, ftag)
+                self.record_route(&caller, &next.hop, ftag, token::tag_hash(req.call_id))
             } else {
                 Vec::new()
             };
@@ -339,12 +348,15 @@ impl Proxy {
                 g.push(Branch::new(branch, next.hop, bytes));
             }
         }
-        let server = Server::new(invite, key, *peer, upstream, msg.to_vec());
+        let mut server = Server::new(invite, key, *peer, upstream, msg.to_vec());
         // The 100 goes first: branches' answers must not overtake it.
         if invite {
             reply::write(out, req, peer, 100, "Trying", &[]);
             TmStats::inc(&self.stats.rpl_generated);
             TmStats::inc(&self.stats.rpl_sent);
+            // Sent again for a retransmitted INVITE until a phone rings
+            // (RFC 3261 §17.2.1): a lost 100 is not silence.
+            server.last_response = Some(out.clone());
         }
         let fx = txns.begin(id, server, groups, now, &self.stats);
         drop(txns);
@@ -371,9 +383,10 @@ impl Proxy {
     /// `callee`: one when both sides use the same socket, two (RFC 5658)
     /// when the transport or socket differs, each naming our address on
     /// its side. The callee's side is on top.
-    fn record_route(&self, caller: &Hop, callee: &Hop, ftag: u32) -> Vec<String> {
+    fn record_route(&self, caller: &Hop, callee: &Hop, ftag: u32, call: u32) -> Vec<String> {
         let token = self.key.encode(&Token {
             ftag,
+            call,
             caller: *caller,
             callee: *callee,
         });
@@ -422,7 +435,7 @@ impl Proxy {
         };
         if bindings.is_empty() {
             if !self.is_ours(&uri, peer) {
-                return self.foreign(req, req.uri);
+                return self.foreign(req.uri);
             }
             // With a subscriber list, a user it does not know is not
             // merely away.
@@ -453,8 +466,18 @@ impl Proxy {
         }
         let mut targets = Vec::new();
         let mut unreachable = 0;
+        // A request we sent ourselves (a binding naming kamrs) is not sent
+        // round again: each pass would fork to every binding with a new
+        // Request-URI, which the loop check does not see, and one INVITE
+        // would fill the transaction table.
+        let spiral = peer.conn.is_none() && self.is_our_socket(peer.remote);
+        let mut looping = 0;
         for b in bindings.iter().take(MAX_BRANCHES) {
             match self.binding_hop(b) {
+                Some(hop) if spiral && self.is_our_socket(hop.target.remote()) => {
+                    tracing::debug!(ruri = req.uri, "binding names kamrs itself again: skipped");
+                    looping += 1;
+                }
                 Some(hop) => targets.push(Next {
                     hop,
                     ruri: Some(b.contact().to_owned()),
@@ -464,6 +487,9 @@ impl Proxy {
                 None => unreachable += 1,
             }
         }
+        if targets.is_empty() && looping > 0 {
+            return Decision::Reply(482, "Loop Detected");
+        }
         if targets.is_empty() {
             tracing::debug!(ruri = req.uri, unreachable, "no binding can be reached now");
             return Decision::Reply(480, "Temporarily Unavailable");
@@ -471,8 +497,9 @@ impl Proxy {
         Decision::Forward(targets)
     }
 
-    /// A dialog-forming request claiming one of our users as its From
-    /// must prove it (407, RFC 3261 §22.3), so nobody calls as alice;
+    /// A request claiming one of our users as its From, unless it follows
+    /// our Record-Route inside a dialog, must prove it (407, RFC 3261
+    /// §22.3), so nobody calls as alice;
     /// callers from other domains are let through to our users unless
     /// `accept_foreign_callers = false`. `Ok(true)`: go on, its
     /// credentials checked; `Ok(false)`: go on, none needed; `Err`: answered.
@@ -485,7 +512,7 @@ impl Proxy {
         let Some(auth) = self.registrar.auth() else {
             return Ok(false);
         };
-        if !self.settings.authenticate_calls || req.to.tag().is_some() {
+        if !self.settings.authenticate_calls {
             return Ok(false);
         }
         let from = &req.from.uri;
@@ -546,6 +573,11 @@ impl Proxy {
     /// An in-dialog request on a route we recorded: to the other end's
     /// flow, whatever its Contact says (behind NAT it says nothing useful).
     fn in_dialog(&self, req: &Request<'_>, token: &Token) -> Decision {
+        // A token is the way back into its own dialog, not into any: with
+        // another Call-ID it was lifted from somewhere.
+        if token::tag_hash(req.call_id) != token.call {
+            return Decision::Reply(403, "Invalid Record-Route Token");
+        }
         let from_caller = token::tag_hash(req.from.tag().unwrap_or("")) == token.ftag;
         let hop = if from_caller {
             token.callee
@@ -565,15 +597,14 @@ impl Proxy {
         }])
     }
 
-    /// A request for a domain that is not ours: relayed only with
-    /// `relay_foreign`, to the address its URI names.
-    fn foreign(&self, req: &Request<'_>, uri: &str) -> Decision {
+    /// A request for a domain that is not ours, or routed through
+    /// somewhere else: relayed only with `relay_foreign`, to the address
+    /// `next` (the first Route not naming us, else the Request-URI) names.
+    fn foreign(&self, next: &str) -> Decision {
         if !self.settings.relay_foreign {
             return Decision::Reply(403, "Relaying Forbidden");
         }
-        // The next hop is the top Route if there is one, else the R-URI.
-        let next = first_route(req).unwrap_or_else(|| uri.to_owned());
-        match flow::uri_target(&next, &*self.flows) {
+        match flow::uri_target(next, &*self.flows) {
             Ok((target, proto)) => {
                 let local = match target {
                     Target::Datagram { local, .. } => local,
@@ -620,38 +651,74 @@ impl Proxy {
         self.settings.domains.is_empty() && !self.use_domain
     }
 
-    /// The Route entries at the top naming us, and the token if one of
-    /// them is ours (RFC 3261 §16.4: a proxy removes the Route values
-    /// that name it). An entry names us when it carries a token we issued,
-    /// or when its host is one of our addresses or configured domains (a
-    /// phone's outbound-proxy setting preloads `Route: <sip:kamrs;lr>`).
+    /// The Route entries at the top naming us (our tokens, and plain
+    /// URIs of ours such as a phone's outbound proxy setting, RFC 3261
+    /// §16.4), the token, and the next hop after them.
     fn our_routes(&self, req: &Request<'_>, peer: &Peer) -> OurRoutes {
         let mut found = OurRoutes::default();
         for value in req.raw.headers_named(HeaderName::Route) {
             for entry in NameAddrList::new(value) {
                 let Ok(na) = entry else {
+                    // Unreadable: not ours to follow or to skip.
+                    found.forged = true;
                     return found;
                 };
-                match na.uri.user.and_then(|u| self.key.decode(u)) {
-                    Some(t) => {
-                        found.token.get_or_insert(t);
-                    }
-                    None if self.names_us(&na.uri, peer) => {}
-                    None => return found,
-                }
-                found.popped += 1;
-                // Ours twice at most (RFC 5658's double Record-Route).
-                if found.popped == 2 {
+                if found.popped == MAX_OUR_ROUTES {
+                    found.forged = true;
                     return found;
                 }
+                if let Some(t) = na.uri.user.and_then(|u| self.key.decode(u)) {
+                    // Another token is another pass through kamrs (a
+                    // spiral): its hop comes after this token's one, so it
+                    // stays for the request to bring back.
+                    if found.token.is_some_and(|first| first != t) {
+                        return found;
+                    }
+                    found.token.get_or_insert(t);
+                } else if self.names_us(&na.uri, peer) {
+                    if na.uri.user.is_some() {
+                        // Our address with a token we never issued.
+                        found.forged = true;
+                        return found;
+                    }
+                } else {
+                    found.next = Some(na.uri.raw.to_owned());
+                    return found;
+                }
+                found.popped += 1;
             }
         }
         found
     }
 
-    /// Whether a Route URI is this proxy: a configured domain, or one of
-    /// our addresses with our port (5060 when it has none).
+    /// Whether `addr` is one of our UDP sockets (by its address or, for a
+    /// socket bound to all addresses, a local one). Asks the sockets
+    /// bound, not `listen`, whose ports may be 0.
+    fn is_our_socket(&self, addr: SocketAddr) -> bool {
+        use flow::Sockets;
+        if self.flows.has_udp(addr) {
+            return true;
+        }
+        let any: IpAddr = match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::UNSPECIFIED.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        };
+        let wildcard = SocketAddr::new(any, addr.port());
+        self.flows.has_udp(wildcard)
+            && (addr.ip().is_loopback() || advertised(wildcard, addr).ip() == addr.ip())
+    }
+
+    /// Whether a Route URI names this kamrs: one of our domains or
+    /// addresses, at a port we listen on.
     fn names_us(&self, uri: &Uri<'_>, peer: &Peer) -> bool {
+        let default_port = match uri.scheme {
+            sip::Scheme::Sips => 5061,
+            _ => 5060,
+        };
+        let port = uri.port.unwrap_or(default_port);
+        if port != peer.local.port() && !self.listen.iter().any(|l| l.addr.port() == port) {
+            return false;
+        }
         let host = uri.host.trim_start_matches('[').trim_end_matches(']');
         if self
             .settings
@@ -664,10 +731,9 @@ impl Proxy {
         let Ok(ip) = host.parse::<IpAddr>() else {
             return false;
         };
-        let port = uri.port.unwrap_or(5060);
-        std::iter::once(peer.local)
-            .chain(self.listen.iter().map(|l| l.addr))
-            .any(|a| a.port() == port && (a.ip() == ip || a.ip().is_unspecified()))
+        ip == peer.local.ip()
+            || self.listen.iter().any(|l| l.addr.ip() == ip)
+            || (peer.local.ip().is_unspecified() && ip == advertised(peer.local, peer.remote).ip())
     }
 
     /// RFC 3261 §16.6 step 8: a hash of what makes this request this
@@ -749,14 +815,25 @@ impl Proxy {
             let mut txns = crate::util::lock(&self.txns);
             if let Some(id) = txns.find(&key) {
                 if txns.ack(id, now) {
+                    drop(txns);
+                    // Its end (timer I) is now earlier than what the timer
+                    // task sleeps towards (timer H, 32 s).
+                    self.wake.notify_one();
                     return Handled::Absorb;
                 }
             }
         }
         // The ACK of a 2xx is a request of its own, end to end, on the
-        // dialog's route: forwarded statelessly.
+        // dialog's route: forwarded statelessly, within its hop limit
+        // (it cannot be answered 483: it is dropped).
+        if req.max_forwards == Some(0) {
+            return Handled::Absorb;
+        }
         let routes = self.our_routes(req, peer);
-        let Some(token) = routes.token else {
+        let Some(token) = routes
+            .token
+            .filter(|t| !routes.forged && t.call == token::tag_hash(req.call_id))
+        else {
             return Handled::Absorb;
         };
         let from_caller = token::tag_hash(req.from.tag().unwrap_or("")) == token.ftag;
@@ -857,18 +934,15 @@ struct Shape {
 
 #[derive(Default)]
 struct OurRoutes {
+    /// Entries naming us at the top, removed when forwarding.
     popped: usize,
+    /// The first of our tokens among them.
     token: Option<Token>,
-}
-
-fn has_route(req: &Request<'_>) -> bool {
-    req.raw.header(HeaderName::Route).is_some()
-}
-
-fn first_route(req: &Request<'_>) -> Option<String> {
-    let value = req.raw.header(HeaderName::Route)?;
-    let na = NameAddrList::new(value).next()?.ok()?;
-    Some(na.uri.raw.to_owned())
+    /// The first Route entry after them: the next hop.
+    next: Option<String>,
+    /// An entry naming us that we cannot follow (a token we did not
+    /// issue, an unreadable entry, too many of ours).
+    forged: bool,
 }
 
 /// Requests whose 2xx makes a dialog: they are record-routed.

@@ -21,7 +21,12 @@ pub struct Phone {
 
 impl Phone {
     pub fn udp(server: SocketAddr) -> Phone {
-        let s = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        Phone::udp_on("127.0.0.1:0", server)
+    }
+
+    /// A UDP phone bound to `bind` (`[::1]:0` for IPv6).
+    pub fn udp_on(bind: &str, server: SocketAddr) -> Phone {
+        let s = UdpSocket::bind(bind).expect("bind udp");
         let local = s.local_addr().expect("local addr");
         Phone {
             wire: Wire::Udp(s),

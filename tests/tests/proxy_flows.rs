@@ -360,9 +360,8 @@ fn hop_limits_loops_and_forged_tokens_are_refused() {
         }
     }
     assert!(statuses.contains(&482), "{statuses:?}");
-    // A Route naming kamrs with a token it never issued is not followed:
-    // kamrs takes it as a plain route to itself and then routes by the
-    // Request-URI, a user it does not have. Nothing leaves kamrs.
+    // A Route naming kamrs with a token it never issued is refused, and
+    // nothing leaves kamrs.
     let fwd = || c.ctl_ok(&["stats.get_statistics", "core:fwd_requests"]);
     let before = fwd();
     let forged = request(
@@ -379,7 +378,11 @@ fn hop_limits_loops_and_forged_tokens_are_refused() {
         ),
     );
     alice.send(&forged);
-    alice.expect_status(480);
+    let r = alice.expect_status(403);
+    assert!(
+        r.starts_with("SIP/2.0 403 Invalid Record-Route Token"),
+        "{r}"
+    );
     assert_eq!(fwd(), before);
 }
 

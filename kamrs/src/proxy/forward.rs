@@ -6,7 +6,7 @@
 //! our Record-Route, the Route entries naming us removed and a binding's
 //! Path pushed. Headers kamrs does not know pass through untouched.
 
-use crate::sip::lines::{headers_end, line_of};
+use crate::sip::lines::{headers_end, line_of, offset_in};
 use crate::sip::reply::write_u64;
 use crate::sip::{FullResponse, HeaderName, NameAddr, Request};
 
@@ -147,10 +147,12 @@ pub fn response(msg: &[u8], resp: &FullResponse<'_>, status_line: Option<&str>, 
         None => raw_line(out, &msg[..first_nl]),
     }
     let mut top_done = false;
+    let mut content_length = false;
     for h in &resp.headers {
         let Some(range) = line_of(msg, h.value) else {
             continue;
         };
+        content_length |= h.name == HeaderName::ContentLength;
         if h.name == HeaderName::Via && !top_done {
             top_done = true;
             let rest = &h.value[resp.top_via.end.min(h.value.len())..];
@@ -162,7 +164,23 @@ pub fn response(msg: &[u8], resp: &FullResponse<'_>, status_line: Option<&str>, 
         }
         raw_line(out, &msg[range]);
     }
-    out.extend_from_slice(&msg[headers_end(msg, resp.body).min(msg.len())..]);
+    // Required on streams (RFC 3261 §18.3); a UDP response may omit it.
+    if !content_length {
+        out.extend_from_slice(b"Content-Length: ");
+        write_u64(out, resp.body.len() as u64);
+        out.extend_from_slice(b"\r\n");
+    }
+    // The empty line and the body, and nothing after it: bytes past the
+    // Content-Length of a datagram are not this message's, and relayed
+    // onto a caller's stream they would be read as a message from kamrs.
+    let head_end = headers_end(msg, resp.body).min(msg.len());
+    let body_at = offset_in(msg, resp.body).unwrap_or(msg.len());
+    if content_length {
+        out.extend_from_slice(&msg[head_end..body_at]);
+    } else {
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(resp.body);
 }
 
 /// The CANCEL for the request we sent (RFC 3261 §9.1): same Request-URI,

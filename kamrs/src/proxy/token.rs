@@ -34,16 +34,38 @@ pub struct Hop {
 pub struct Token {
     /// Hash of the dialog-forming request's From tag.
     pub ftag: u32,
+    /// Hash of its Call-ID: the token routes that dialog's requests only.
+    pub call: u32,
     /// Where that request came from.
     pub caller: Hop,
     /// The binding flow it was sent to.
     pub callee: Hop,
 }
 
-const VERSION: u8 = 1;
+/// 2: with the process mark and the Call-ID hash (a version-1 token, of a
+/// kamrs before them under the same secret, is not read shifted).
+const VERSION: u8 = 2;
 const MAC_LEN: usize = 12;
-/// Longest encoded token (two IPv6 hops), bounding what is decoded.
+/// Longest encoded token (two IPv6 connection hops, 159 characters),
+/// bounding what is decoded.
 pub const MAX_ENCODED: usize = 160;
+
+/// This process's mark in every token. A connection id means something
+/// only in the process that numbered it (ids start at 1 in each), while a
+/// token under a fixed `[route] secret` outlives the process: read back by
+/// a later process (a restart) or another node, the token's connection
+/// hops would name whoever got those ids there, and deliver the dialog's
+/// requests to a stranger. There they name no connection instead
+/// (`430 Flow Failed`); UDP hops stay good everywhere.
+fn process_epoch() -> [u8; 4] {
+    use std::hash::BuildHasher;
+    static EPOCH: std::sync::OnceLock<[u8; 4]> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        // RandomState is keyed from the OS's randomness once per process.
+        let h = std::hash::RandomState::new().hash_one(std::process::id());
+        (h as u32).to_be_bytes()
+    })
+}
 
 /// Signs and checks tokens with one secret.
 pub struct TokenKey {
@@ -68,9 +90,15 @@ impl TokenKey {
 
     /// The token as a URI user part (base64url, no padding).
     pub fn encode(&self, t: &Token) -> String {
-        let mut bin = Vec::with_capacity(96);
+        self.encode_in(t, process_epoch())
+    }
+
+    fn encode_in(&self, t: &Token, epoch: [u8; 4]) -> String {
+        let mut bin = Vec::with_capacity(120);
         bin.push(VERSION);
+        bin.extend_from_slice(&epoch);
         bin.extend_from_slice(&t.ftag.to_be_bytes());
+        bin.extend_from_slice(&t.call.to_be_bytes());
         put_hop(&mut bin, &t.caller);
         put_hop(&mut bin, &t.callee);
         let mac = self.mac(&bin);
@@ -94,11 +122,14 @@ impl TokenKey {
         if r.u8()? != VERSION {
             return None;
         }
+        let ours = r.take::<4>()? == process_epoch();
         let ftag = u32::from_be_bytes(r.take::<4>()?);
-        let caller = r.hop()?;
-        let callee = r.hop()?;
+        let call = u32::from_be_bytes(r.take::<4>()?);
+        let caller = r.hop(ours)?;
+        let callee = r.hop(ours)?;
         r.0.is_empty().then_some(Token {
             ftag,
+            call,
             caller,
             callee,
         })
@@ -106,7 +137,7 @@ impl TokenKey {
 }
 
 /// The hash a token keeps of a From tag (not secret: it only tells the
-/// two directions of one dialog apart).
+/// two directions of one dialog apart) and of a Call-ID.
 pub fn tag_hash(tag: &str) -> u32 {
     // FNV-1a: stable across processes, which a token must be.
     let mut h: u32 = 0x811c_9dc5;
@@ -176,11 +207,15 @@ impl Reader<'_> {
         Some(SocketAddr::new(ip, u16::from_be_bytes(self.take::<2>()?)))
     }
 
-    fn hop(&mut self) -> Option<Hop> {
+    /// One hop; `ours`: written by this process, whose connection ids
+    /// it names (else they name no connection, see [`process_epoch`]).
+    fn hop(&mut self, ours: bool) -> Option<Hop> {
         let code = self.u8()?;
         let proto = *Proto::ALL.get(usize::from(code & 0x7f))?;
         let conn = if code & 0x80 != 0 {
-            Some(ConnId::from_raw(u64::from_be_bytes(self.take::<8>()?)))
+            let id = u64::from_be_bytes(self.take::<8>()?);
+            // 0 is no id: `from_raw` makes it one no connection has.
+            Some(ConnId::from_raw(if ours { id } else { 0 }))
         } else {
             None
         };

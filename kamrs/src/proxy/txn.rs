@@ -204,7 +204,6 @@ pub struct Transactions {
     /// for the CANCELs, ACKs and responses built from them).
     bytes: usize,
     pub settings: Settings,
-    limits: Limits,
 }
 
 /// Our branch parameters: `z9hG4bK-kr<loop>-<txid>-<index>-<nonce>`. The
@@ -228,7 +227,7 @@ pub fn parse_branch(b: &str) -> Option<(u32, TxId, usize)> {
 }
 
 impl Transactions {
-    pub fn new(settings: Settings, limits: Limits) -> Self {
+    pub fn new(settings: Settings) -> Self {
         Transactions {
             txns: HashMap::new(),
             by_key: HashMap::new(),
@@ -236,7 +235,6 @@ impl Transactions {
             next_id: 1,
             bytes: 0,
             settings,
-            limits,
         }
     }
 
@@ -389,9 +387,18 @@ impl Transactions {
     ) -> Option<Effects> {
         let (_, id, index) = parse_branch(resp.top_via.branch()?)?;
         let s = self.settings.clone();
+        // A response is kept (for retransmitted requests, or as the best
+        // final) only while all transactions hold less than the bound;
+        // past it, it is relayed and not kept.
+        let keep = self.bytes + msg.len() <= super::MAX_HELD_BYTES;
         let txn = self.txns.get_mut(&id)?;
         let b = txn.branches.get_mut(index)?;
         if resp.top_via.branch() != Some(b.id.as_str()) || !from_flow(&b.hop.target, peer) {
+            return None;
+        }
+        // The branch and the CSeq method match a client transaction
+        // (§17.1.3): ours are the request's method and its CANCEL.
+        if resp.cseq.method != txn.server.key.method && resp.cseq.method != "CANCEL" {
             return None;
         }
         TmStats::inc(&stats.rpl_received);
@@ -426,7 +433,7 @@ impl Transactions {
                 let server = &mut txn.server;
                 if resp.status > 100 && server.state == ServerState::Proceeding {
                     let bytes = relay(None);
-                    server.last_response = Some(bytes.clone());
+                    server.last_response = keep.then(|| bytes.clone());
                     fx.send(server.upstream, bytes);
                     TmStats::inc(&stats.fwd_replies);
                     TmStats::inc(&stats.rpl_sent);
@@ -475,14 +482,14 @@ impl Transactions {
                         BranchState::Calling | BranchState::Proceeding => {}
                         BranchState::Completed => {
                             // Our ACK was lost: send it again (§17.1.1.2).
-                            if let Some(ack) = build_ack(&b.request, resp.to, &self.limits) {
+                            if let Some(ack) = build_ack(&b.request, resp.to) {
                                 fx.send(b.hop.target, ack);
                             }
                             return Some(fx);
                         }
                         _ => return Some(fx),
                     }
-                    if let Some(ack) = build_ack(&b.request, resp.to, &self.limits) {
+                    if let Some(ack) = build_ack(&b.request, resp.to) {
                         fx.send(b.hop.target, ack);
                     }
                     // Timer D: 32 s over UDP absorbs retransmitted finals.
@@ -498,16 +505,15 @@ impl Transactions {
                 b.timeout_at = None;
                 let timed_out = b.timed_out;
                 let server = &mut txn.server;
+                // Past the byte bound the status is kept, not the message
+                // (the caller then gets our own response with it).
+                let kept = |line| keep.then(|| relay(line));
                 if timed_out {
                     offer(server, 408, None);
                 } else if resp.status == 503 {
                     // §16.7 step 6: a 503 would tell the caller *we* are
                     // overloaded.
-                    offer(
-                        server,
-                        500,
-                        Some(relay(Some("SIP/2.0 500 Server Internal Error"))),
-                    );
+                    offer(server, 500, kept(Some("SIP/2.0 500 Server Internal Error")));
                 } else if (200..300).contains(&resp.status) {
                     // A non-INVITE 2xx goes upstream at once (§16.7 step 5).
                     offer(server, resp.status, Some(relay(None)));
@@ -515,7 +521,7 @@ impl Transactions {
                         finish(server, &s, now, &mut fx, stats);
                     }
                 } else {
-                    offer(server, resp.status, Some(relay(None)));
+                    offer(server, resp.status, kept(None));
                 }
                 if resp.status >= 600 {
                     for (i, other) in txn.branches.iter_mut().enumerate() {
@@ -569,6 +575,10 @@ impl Transactions {
                 _ => finish(&mut txn.server, &self.settings, now, fx, stats),
             }
         }
+        // What it holds now, responses it kept included.
+        let footprint = footprint(txn);
+        self.bytes = self.bytes.saturating_sub(txn.held) + footprint;
+        txn.held = footprint;
         let s = &self.settings;
         // A hard bound on a transaction's life, whatever its peers do.
         let max_life = s.fr_timer * 3 + s.fr_inv_timer + s.linger() * 2;
@@ -639,6 +649,21 @@ fn start_group(
 /// for the CANCEL, ACK and response copies built from them.
 pub fn held(request: usize, branches: impl Iterator<Item = usize>) -> usize {
     2 * (request + branches.sum::<usize>())
+}
+
+/// What [`held`] counts for `txn`, and the responses it keeps (the last
+/// provisional, the best final so far), which can be far larger than
+/// the request.
+fn footprint(txn: &Txn) -> usize {
+    let s = &txn.server;
+    held(
+        s.request.len(),
+        txn.branches.iter().map(|b| b.request.len()),
+    ) + s.last_response.as_ref().map_or(0, Vec::len)
+        + s.best
+            .as_ref()
+            .and_then(|b| b.bytes.as_ref())
+            .map_or(0, Vec::len)
 }
 
 /// Whether a response to a branch arrived over the branch's own flow: on
@@ -752,7 +777,7 @@ fn finish(server: &mut Server, s: &Settings, now: Instant, fx: &mut Effects, sta
 /// Our own response to the request `request` (as received from `peer`).
 pub fn local_reply(request: &[u8], peer: &Peer, status: u16) -> Vec<u8> {
     let mut out = Vec::new();
-    if let Ok(sip::Message::Request(req)) = sip::parse_message(request, &Limits::default()) {
+    if let Ok(sip::Message::Request(req)) = sip::parse_message(request, &STORED) {
         sip::reply::write(&mut out, &req, peer, status, reason(status), &[]);
     }
     out
@@ -778,8 +803,19 @@ pub fn reason(status: u16) -> &'static str {
     }
 }
 
-fn build_ack(request: &[u8], to: &[u8], limits: &Limits) -> Option<Vec<u8>> {
-    let sip::Message::Request(req) = sip::parse_message(request, limits).ok()? else {
+/// Limits for parsing again the messages a transaction stored: they
+/// passed the configured limits once, and the copies we sent have our
+/// Via, Record-Routes and Route on top, so neither the defaults nor the
+/// configured limits may hold them (a request at the header limit would
+/// get no CANCEL, ACK or response of ours).
+const STORED: Limits = Limits {
+    max_message_size: usize::MAX,
+    max_headers: usize::MAX,
+    max_line_length: usize::MAX,
+};
+
+fn build_ack(request: &[u8], to: &[u8]) -> Option<Vec<u8>> {
+    let sip::Message::Request(req) = sip::parse_message(request, &STORED).ok()? else {
         return None;
     };
     let mut out = Vec::new();
@@ -787,8 +823,8 @@ fn build_ack(request: &[u8], to: &[u8], limits: &Limits) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn build_cancel(request: &[u8], limits: &Limits) -> Option<Vec<u8>> {
-    let sip::Message::Request(req) = sip::parse_message(request, limits).ok()? else {
+fn build_cancel(request: &[u8]) -> Option<Vec<u8>> {
+    let sip::Message::Request(req) = sip::parse_message(request, &STORED).ok()? else {
         return None;
     };
     let mut out = Vec::new();
@@ -805,7 +841,7 @@ fn cancel_branch(b: &mut Branch, s: &Settings, now: Instant, fx: &mut Effects, s
     match b.state {
         BranchState::Calling => b.cancel = Cancel::Wanted,
         BranchState::Proceeding => {
-            let Some(bytes) = build_cancel(&b.request, &Limits::default()) else {
+            let Some(bytes) = build_cancel(&b.request) else {
                 return;
             };
             fx.send(b.hop.target, bytes.clone());
@@ -843,7 +879,13 @@ fn poll(txn: &mut Txn, s: &Settings, now: Instant, fx: &mut Effects, stats: &TmS
             b.retrans_at = Some(now + b.interval);
         }
         if b.pending() && due(b.timeout_at) {
-            if invite && b.state == BranchState::Proceeding && !b.timed_out {
+            // Timer C is for a branch ringing on; one we already cancelled
+            // has had its fr_timer to answer, and is given up.
+            if invite
+                && b.state == BranchState::Proceeding
+                && !b.timed_out
+                && b.cancel == Cancel::None
+            {
                 // Timer C: the branch is cancelled and counts as 408
                 // (Kamailio's fr_inv_timer); its 487 is absorbed.
                 b.timed_out = true;
@@ -852,7 +894,7 @@ fn poll(txn: &mut Txn, s: &Settings, now: Instant, fx: &mut Effects, stats: &TmS
                 b.timeout_at = Some(now + s.fr_timer);
             } else {
                 // Timer B or F, or no final after our CANCEL.
-                if !b.timed_out {
+                if !b.timed_out && !cancelled {
                     TmStats::inc(&stats.timeouts);
                 }
                 b.state = BranchState::Terminated;

@@ -7,6 +7,7 @@ fn key(b: u8) -> TokenKey {
 fn sample() -> Token {
     Token {
         ftag: tag_hash("abc"),
+        call: tag_hash("call-1@example.com"),
         caller: Hop {
             target: Target::Datagram {
                 local: "127.0.0.1:5060".parse().unwrap(),
@@ -62,4 +63,50 @@ fn base64url_round_trips_every_length() {
         assert_eq!(unbase64url(&base64url(&bin)), Some(bin));
     }
     assert_eq!(unbase64url("A"), None);
+}
+
+/// A token another process wrote (a restart under the same secret):
+/// its UDP hops are good, its connection ids name no connection here.
+#[test]
+fn connection_hops_of_another_process_name_no_connection() {
+    let t = sample();
+    let mut other = process_epoch();
+    other[0] ^= 1;
+    let text = key(1).encode_in(&t, other);
+    assert!(text.len() <= MAX_ENCODED);
+    let got = key(1).decode(&text).expect("still ours: the secret is");
+    assert_eq!(got.caller, t.caller);
+    assert_eq!(got.ftag, t.ftag);
+    match got.callee.target {
+        Target::Conn { conn, remote } => {
+            assert_ne!(conn, ConnId::from_raw(77));
+            assert_eq!(conn, ConnId::from_raw(0));
+            assert_eq!(remote, "[2001:db8::1]:5061".parse().unwrap());
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn the_longest_token_fits_max_encoded() {
+    let mut t = sample();
+    t.caller = t.callee;
+    let text = key(1).encode(&t);
+    assert_eq!(text.len(), 159);
+    assert!(text.len() <= MAX_ENCODED);
+    assert_eq!(key(1).decode(&text), Some(t));
+}
+
+/// A token of the version before the process mark and Call-ID hash,
+/// under the same secret, is not read with its fields shifted.
+#[test]
+fn a_version_1_token_is_not_ours() {
+    let k = key(1);
+    let mut bin = vec![1u8];
+    bin.extend_from_slice(&tag_hash("abc").to_be_bytes());
+    put_hop(&mut bin, &sample().caller);
+    put_hop(&mut bin, &sample().callee);
+    let mac = k.mac(&bin);
+    bin.extend_from_slice(&mac);
+    assert_eq!(k.decode(&base64url(&bin)), None);
 }

@@ -49,7 +49,7 @@ fn open(
     now: Instant,
     stats: &TmStats,
 ) -> (TxId, Effects) {
-    open_groups(t, method, &[phones], now, stats)
+    open_msg(t, method, invite(method), phones, now, stats)
 }
 
 /// …in groups of these sizes (serial forking).
@@ -60,9 +60,31 @@ fn open_groups(
     now: Instant,
     stats: &TmStats,
 ) -> (TxId, Effects) {
+    open_msg_groups(t, method, invite(method), sizes, now, stats)
+}
+
+/// As [`open`], the caller's request being `up`.
+fn open_msg(
+    t: &mut Transactions,
+    method: &str,
+    up: Vec<u8>,
+    phones: usize,
+    now: Instant,
+    stats: &TmStats,
+) -> (TxId, Effects) {
+    open_msg_groups(t, method, up, &[phones], now, stats)
+}
+
+fn open_msg_groups(
+    t: &mut Transactions,
+    method: &str,
+    up: Vec<u8>,
+    sizes: &[usize],
+    now: Instant,
+    stats: &TmStats,
+) -> (TxId, Effects) {
     let phones: usize = sizes.iter().sum();
     let id = t.next_id();
-    let up = invite(method);
     let peer = peer_at(CALLER);
     let key = ServerKey {
         branch: "z9hG4bKup".into(),
@@ -147,7 +169,7 @@ fn first_lines(v: &[String]) -> Vec<&str> {
 #[test]
 fn a_6xx_cancels_the_other_branch_and_wins_once_all_are_done() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open(&mut t, "INVITE", 2, now, &stats);
     assert_eq!(fx.sends.len(), 2);
@@ -206,7 +228,7 @@ fn a_6xx_cancels_the_other_branch_and_wins_once_all_are_done() {
 #[test]
 fn timer_c_cancels_a_ringing_branch_and_the_caller_gets_408() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open(&mut t, "INVITE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -243,7 +265,7 @@ fn timer_c_cancels_a_ringing_branch_and_the_caller_gets_408() {
 #[test]
 fn udp_requests_are_retransmitted_until_fr_timer_then_408() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, _) = open(&mut t, "OPTIONS", 1, now, &stats);
     let mut resent = Vec::new();
@@ -271,7 +293,7 @@ fn udp_requests_are_retransmitted_until_fr_timer_then_408() {
 #[test]
 fn a_response_from_elsewhere_or_with_a_wrong_nonce_is_not_believed() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (id, fx) = open(&mut t, "INVITE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -295,7 +317,7 @@ fn a_response_from_elsewhere_or_with_a_wrong_nonce_is_not_believed() {
 #[test]
 fn a_cancel_before_any_provisional_waits_for_one() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (id, fx) = open(&mut t, "INVITE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -334,7 +356,7 @@ fn a_cancel_before_any_provisional_waits_for_one() {
 #[test]
 fn a_503_goes_upstream_as_500() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open(&mut t, "MESSAGE", 1, now, &stats);
     let b0 = fx.sends[0].1.clone();
@@ -352,10 +374,188 @@ fn a_503_goes_upstream_as_500() {
     );
 }
 
+/// A 180 (or a final) far larger than the request: what the transaction
+/// keeps of it counts towards the byte bound, or 10,000 transactions of
+/// small INVITEs could each hold a 64 KiB response past the 128 MiB the
+/// proxy admits new requests by.
+#[test]
+fn kept_responses_count_towards_the_bytes_held() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let (id, fx) = open(&mut t, "INVITE", 2, now, &stats);
+    let small = t.bytes();
+    let pad = format!("X-Pad: {}\r\n", "p".repeat(8_000)).repeat(4);
+    let big = |sent: &[u8], status| {
+        String::from_utf8(respond(sent, status, "INVITE"))
+            .unwrap()
+            .replacen("Content-Length", &format!("{pad}Content-Length"), 1)
+            .into_bytes()
+    };
+    let ringing = big(&fx.sends[0].1, 180);
+    deliver(&mut t, &ringing, "127.0.0.1:5001", now, &stats).unwrap();
+    assert!(t.bytes() >= small + 30_000, "{} after {small}", t.bytes());
+    let busy = big(&fx.sends[1].1, 486);
+    deliver(&mut t, &busy, "127.0.0.1:5002", now, &stats).unwrap();
+    assert!(t.bytes() >= small + 60_000, "{} after {small}", t.bytes());
+    // Past the bound nothing more is kept: the 180 is relayed, not held.
+    t.bytes = super::super::MAX_HELD_BYTES;
+    let before = t.bytes();
+    let again = big(&fx.sends[0].1, 183);
+    let fx = deliver(&mut t, &again, "127.0.0.1:5001", now, &stats).unwrap();
+    assert_eq!(first_lines(&to(&fx, CALLER)), ["SIP/2.0 183 X"]);
+    assert!(t.bytes() <= before, "{} after {before}", t.bytes());
+    assert!(t.txns[&id].server.last_response.is_none());
+}
+
+/// RFC 3261 §17.1.3: a response matches a client transaction by its
+/// branch *and* its CSeq method. A "200 OK" for BYE carrying an INVITE
+/// branch is no answer to the INVITE (it was relayed as one, and ended
+/// the call's ringing everywhere).
+#[test]
+fn a_response_for_another_method_matches_no_branch() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let (_, fx) = open(&mut t, "INVITE", 1, now, &stats);
+    let wrong = respond(&fx.sends[0].1, 200, "BYE");
+    assert!(deliver(&mut t, &wrong, "127.0.0.1:5001", now, &stats).is_none());
+    let right = respond(&fx.sends[0].1, 200, "INVITE");
+    let fx = deliver(&mut t, &right, "127.0.0.1:5001", now, &stats).unwrap();
+    assert_eq!(first_lines(&to(&fx, CALLER)), ["SIP/2.0 200 X"]);
+}
+
+/// An INVITE with as many headers as the configured limits allow (here
+/// more than the defaults; with the defaults, an INVITE of 63 headers
+/// is enough for the ACK, as its copy has our Via and Record-Route
+/// added): the branch's copy has our Via (and
+/// Record-Routes) on top of those. The CANCEL, the ACK and our own final
+/// response are built by parsing the stored messages again, which was
+/// done with the default limits (or the configured ones, for the ACK),
+/// so for such a request no CANCEL went out (the phone rang on after
+/// the caller hung up), no ACK, and the caller's 408/487 was an empty
+/// datagram.
+#[test]
+fn a_request_at_the_header_limits_still_gets_its_cancel_ack_and_final() {
+    let stats = TmStats::default();
+    let limits = Limits {
+        max_headers: 100,
+        ..Limits::default()
+    };
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let pad: String = (0..90).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+    let up = String::from_utf8(invite("INVITE"))
+        .unwrap()
+        .replacen("Content-Length", &format!("{pad}Content-Length"), 1)
+        .into_bytes();
+    assert!(sip::parse_message(&up, &limits).is_ok());
+    let (id, fx) = open_msg(&mut t, "INVITE", up, 2, now, &stats);
+    let (b0, b1) = (fx.sends[0].1.clone(), fx.sends[1].1.clone());
+    for (b, port) in [(&b0, 5001), (&b1, 5002)] {
+        let from = format!("127.0.0.1:{port}");
+        deliver(&mut t, &respond(b, 180, "INVITE"), &from, now, &stats).unwrap();
+    }
+    let (_, fx) = t.cancel(id, now, &stats);
+    assert_eq!(
+        first_lines(&to(&fx, "127.0.0.1:5001")),
+        ["CANCEL sip:bob@example.com SIP/2.0"]
+    );
+    let fx = deliver(
+        &mut t,
+        &respond(&b0, 486, "INVITE"),
+        "127.0.0.1:5001",
+        now,
+        &stats,
+    )
+    .unwrap();
+    assert_eq!(
+        first_lines(&to(&fx, "127.0.0.1:5001")),
+        ["ACK sip:bob@example.com SIP/2.0"]
+    );
+    // The other branch never answers its CANCEL: our own 487 goes up.
+    let mut up = Vec::new();
+    for s in [20, 40, 60] {
+        up.extend(to(
+            &t.on_timer(now + Duration::from_secs(s), &stats),
+            CALLER,
+        ));
+    }
+    assert!(
+        up.iter()
+            .any(|m| m.starts_with("SIP/2.0 486 ") || m.starts_with("SIP/2.0 487 ")),
+        "{up:?}"
+    );
+    assert!(up.iter().all(|m| !m.is_empty()), "{up:?}");
+}
+
+#[test]
+fn our_own_final_for_a_request_at_the_header_limits_is_not_empty() {
+    let stats = TmStats::default();
+    let limits = Limits {
+        max_headers: 100,
+        ..Limits::default()
+    };
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let pad: String = (0..90).map(|i| format!("X-H{i}: {i}\r\n")).collect();
+    let up = String::from_utf8(invite("MESSAGE"))
+        .unwrap()
+        .replacen("Content-Length", &format!("{pad}Content-Length"), 1)
+        .into_bytes();
+    assert!(sip::parse_message(&up, &limits).is_ok());
+    open_msg(&mut t, "MESSAGE", up, 1, now, &stats);
+    // Nobody answers: timer F, and our 408.
+    let fx = t.on_timer(now + Duration::from_secs(60), &stats);
+    assert_eq!(
+        first_lines(&to(&fx, CALLER)),
+        ["SIP/2.0 408 Request Timeout"]
+    );
+}
+
+/// The caller cancels a ringing phone that then never answers (its
+/// CANCEL or its INVITE): after fr_timer the branch is given up and the
+/// caller gets 487 (RFC 3261 §16.10). The expiry was taken for timer C
+/// instead: the branch was "cancelled" again and waited one more
+/// fr_timer, then the caller got 408, counted as a timeout.
+#[test]
+fn a_cancelled_branch_that_never_answers_ends_in_487_at_fr_timer() {
+    let stats = TmStats::default();
+    let mut t = Transactions::new(settings());
+    let now = Instant::now();
+    let (id, fx) = open(&mut t, "INVITE", 1, now, &stats);
+    let b0 = fx.sends[0].1.clone();
+    deliver(
+        &mut t,
+        &respond(&b0, 180, "INVITE"),
+        "127.0.0.1:5001",
+        now,
+        &stats,
+    )
+    .unwrap();
+    let (_, fx) = t.cancel(id, now, &stats);
+    assert_eq!(
+        first_lines(&to(&fx, "127.0.0.1:5001")),
+        ["CANCEL sip:bob@example.com SIP/2.0"]
+    );
+    let fr = settings().fr_timer;
+    let mut up = Vec::new();
+    for step in 1..=40 {
+        let at = now + fr * step / 20;
+        up.extend(to(&t.on_timer(at, &stats), CALLER));
+        if !up.is_empty() {
+            assert!(at <= now + fr + Duration::from_millis(fr.as_millis() as u64 / 20 + 1));
+            break;
+        }
+    }
+    assert_eq!(first_lines(&up), ["SIP/2.0 487 Request Terminated"]);
+    assert_eq!(stats.timeouts.load(std::sync::atomic::Ordering::Relaxed), 0);
+}
+
 #[test]
 fn serial_forking_tries_the_next_group_when_the_first_fails() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open_groups(&mut t, "INVITE", &[1, 1], now, &stats);
     assert_eq!(fx.sends.len(), 1, "only the first group");
@@ -385,7 +585,7 @@ fn serial_forking_tries_the_next_group_when_the_first_fails() {
 #[test]
 fn serial_forking_stops_at_a_6xx() {
     let stats = TmStats::default();
-    let mut t = Transactions::new(settings(), Limits::default());
+    let mut t = Transactions::new(settings());
     let now = Instant::now();
     let (_, fx) = open_groups(&mut t, "INVITE", &[1, 1], now, &stats);
     let b0 = fx.sends[0].1.clone();
