@@ -784,6 +784,11 @@ impl Proxy {
         if uri.user.is_none() && self.is_ours(&uri, peer) {
             return Handled::NotMine;
         }
+        // A 302 tells where a user's phones are (NAT addresses included):
+        // with `[auth]` on, callers claiming our users prove it first.
+        if let Err(handled) = self.authorize(req, peer, out) {
+            return handled;
+        }
         let bindings = match self.registrar.lookup(req.uri, crate::time::unix_now()) {
             Ok(b) => b,
             Err(LookupError::NoAor(_)) => Vec::new(),

@@ -778,3 +778,62 @@ fn a_binding_registered_through_an_edge_proxy_is_reached_through_its_path() {
         "{got}"
     );
 }
+
+#[test]
+fn a_tcp_registration_aimed_at_a_victim_cannot_make_kamrs_flood_it_over_udp() {
+    let k = proxy("");
+    let mut victim = Phone::udp(k.udp());
+    {
+        let mut attacker = Phone::tcp(k.tcp());
+        let aimed = format!("<sip:x@{}>", victim.local);
+        assert_eq!(attacker.register("x", Some(&aimed), ""), 200);
+        // The attacker hangs up; the binding stays (handle_lost_tcp off).
+    }
+    let mut alice = Phone::udp(k.udp());
+    // Until kamrs has seen the connection go, the INVITE may still be
+    // queued for it; after, it must get 480 without reaching the victim.
+    let mut answered = 0;
+    for i in 0..50 {
+        alice.send(
+            &invite(&alice, &format!("reflect-{i}-{}", unique())).replace("sip:bob@", "sip:x@"),
+        );
+        let mut status = 0;
+        while let Some(m) = alice.recv(Duration::from_secs(2)) {
+            status = status_of(&m);
+            if status >= 200 {
+                break;
+            }
+        }
+        if status == 480 {
+            answered += 1;
+            break;
+        }
+    }
+    assert_eq!(
+        answered, 1,
+        "the closed connection's binding is unreachable"
+    );
+    victim.expect_nothing(Duration::from_millis(700));
+}
+
+#[test]
+fn redirect_mode_challenges_callers_claiming_our_users() {
+    let dir = TempDir::new("redirect-auth");
+    let path = dir.path().join("subscribers.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[subscriber]]\nusername = \"alice\"\ndomain = \"example.com\"\nha1 = \"{}\"\n",
+            h("MD5", "alice:example.com:pw")
+        ),
+    )
+    .unwrap();
+    let k = Kamrs::start(&format!(
+        "[route]\nmode = \"redirect\"\ndomains = [\"example.com\"]\n[auth]\nmode = \"digest\"\nsubscribers = \"{}\"\nsecret_file = \"{}\"\n",
+        path.display(),
+        dir.path().join("nonce.secret").display()
+    ));
+    let mut alice = Phone::udp(k.udp());
+    alice.send(&invite(&alice, &format!("r-{}", unique())));
+    alice.expect_status(407);
+}

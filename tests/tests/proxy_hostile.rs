@@ -562,12 +562,14 @@ fn bindings_naming_kamrs_itself_are_no_fork_bomb() {
         1,
         "",
     ));
-    alice.expect_status(100);
-    let last = alice.expect_status(482);
+    // Bindings of a closed TCP connection are unreachable (their Contact
+    // is not followed over UDP), so there is no branch at all; bindings
+    // an admin points at kamrs get 482 on their second pass
+    // (proxy_flows.rs, hop_limits_loops_and_forged_tokens_are_refused).
+    let last = alice.expect_status(480);
     assert!(header(&last, "To").is_some());
-    let created = k.stat("tm:created");
-    assert!(created <= 11, "{created} transactions for one INVITE");
-    assert!(k.stat("core:fwd_requests") <= 10);
+    assert_eq!(k.stat("tm:created"), 0);
+    assert_eq!(k.stat("core:fwd_requests"), 0);
     assert_eq!(k.stat("tm:refused"), 0);
 }
 

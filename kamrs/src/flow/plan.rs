@@ -83,6 +83,14 @@ pub fn plan(b: &Binding, s: &impl Sockets) -> Result<Target, Unreachable> {
     }
     let (uri_text, what) = match b.path() {
         Some(path) => (first_path_uri(path)?, "Path"),
+        // Registered over a stream that is gone: its Contact is not a
+        // way to it (a phone on TCP listens on no UDP port, behind NAT on
+        // none at all), and following it would let anyone who registers
+        // `sip:x@victim` over TCP and hangs up turn kamrs's requests and
+        // retransmissions into a UDP flood of the victim.
+        None if source.is_some_and(|src| src.proto != Proto::Udp) => {
+            return Err(Unreachable::ConnectionClosed)
+        }
         None => (b.contact(), "Contact"),
     };
     let hop = hop(uri_text, what)?;

@@ -86,6 +86,11 @@ fn an_open_connection_comes_first() {
     // Closed, and the Contact wants TCP: no way without a new connection.
     let b = binding("sip:a@10.0.0.1:5060;transport=tcp", Some(src), None);
     assert_eq!(plan(&b, &open), Err(Unreachable::ConnectionClosed));
+    // Closed, and the Contact would be UDP: not followed either (a phone
+    // that registered over TCP is not listening there, and anyone could
+    // aim a TCP registration's Contact at a victim).
+    let b = binding("sip:a@192.0.2.77:5060", Some(src), None);
+    assert_eq!(plan(&b, &open), Err(Unreachable::ConnectionClosed));
 }
 
 #[test]
