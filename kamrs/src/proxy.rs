@@ -480,7 +480,7 @@ impl Proxy {
                 }
                 Some(hop) => targets.push(Next {
                     hop,
-                    ruri: Some(b.contact().to_owned()),
+                    ruri: Some(request_uri(b.contact())),
                     path: b.path().map(str::to_owned),
                     q: b.q,
                 }),
@@ -975,6 +975,18 @@ fn upstream_flow(peer: &Peer) -> Target {
     }
 }
 
+/// A binding's Contact as a Request-URI: without its `?headers` part,
+/// which a Request-URI must not carry (RFC 3261 §19.1.5).
+fn request_uri(contact: &str) -> String {
+    match Uri::parse(contact.as_bytes()).and_then(|u| u.headers) {
+        Some(h) => {
+            let cut = contact.len().saturating_sub(h.len() + 1);
+            contact.get(..cut).unwrap_or(contact).to_owned()
+        }
+        None => contact.to_owned(),
+    }
+}
+
 /// The server transaction key of `req` as a request of `method`.
 fn server_key(req: &Request<'_>, method: &str) -> ServerKey {
     let via = &req.top_via;
@@ -1005,15 +1017,36 @@ fn advertised(local: SocketAddr, towards: SocketAddr) -> SocketAddr {
     if !local.ip().is_unspecified() {
         return local;
     }
+    // The kernel's choice per destination address, remembered: asking
+    // costs a socket, and the answer changes only with the routes. A
+    // handful of entries per peer network; cleared when it grows.
+    static CHOSEN: std::sync::Mutex<Option<std::collections::HashMap<IpAddr, IpAddr>>> =
+        std::sync::Mutex::new(None);
+    const MAX_CHOSEN: usize = 4096;
+    if let Some(ip) = crate::util::lock(&CHOSEN)
+        .as_ref()
+        .and_then(|m| m.get(&towards.ip()).copied())
+    {
+        return SocketAddr::new(ip, local.port());
+    }
     let probe = if towards.is_ipv4() {
         "0.0.0.0:0"
     } else {
         "[::]:0"
     };
-    std::net::UdpSocket::bind(probe)
+    let Ok(ip) = std::net::UdpSocket::bind(probe)
         .and_then(|s| s.connect(towards).and_then(|()| s.local_addr()))
-        .map(|a| SocketAddr::new(a.ip(), local.port()))
-        .unwrap_or(local)
+        .map(|a| a.ip())
+    else {
+        return local;
+    };
+    let mut chosen = crate::util::lock(&CHOSEN);
+    let map = chosen.get_or_insert_with(Default::default);
+    if map.len() >= MAX_CHOSEN {
+        map.clear();
+    }
+    map.insert(towards.ip(), ip);
+    SocketAddr::new(ip, local.port())
 }
 
 #[cfg(test)]
