@@ -837,3 +837,121 @@ fn redirect_mode_challenges_callers_claiming_our_users() {
     alice.send(&invite(&alice, &format!("r-{}", unique())));
     alice.expect_status(407);
 }
+
+/// One whole SIP message from a TLS stream (headers, then Content-Length
+/// bytes), within 5 s.
+fn read_tls_message(s: &mut kamrs_tests::pki::TlsStream, buf: &mut Vec<u8>) -> String {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+            let len: usize = header(&head, "Content-Length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                let msg = String::from_utf8_lossy(&buf[..end + 4 + len]).into_owned();
+                buf.drain(..end + 4 + len);
+                return msg;
+            }
+        }
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        assert!(
+            !left.is_zero(),
+            "no whole message over TLS: {:?}",
+            String::from_utf8_lossy(buf)
+        );
+        s.sock.set_read_timeout(Some(left)).unwrap();
+        let mut chunk = [0u8; 4096];
+        match s.read(&mut chunk) {
+            Ok(0) => panic!("TLS connection closed"),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("TLS read: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_phone_on_tls_is_called_over_its_tls_connection() {
+    use kamrs_tests::pki::Ca;
+    use kamrs_tests::tls_client::{good_client, start_tls};
+    use std::io::Write;
+    let ca = Ca::new("kamrs proxy tls CA");
+    let dir = TempDir::new("proxy-tls");
+    let (k, _leaf) = start_tls(&ca, &dir, "", &format!("\n{PROXY}"));
+    let mut bob = good_client(&k, &ca, "bob");
+    let mut buf = Vec::new();
+    let mut alice = Phone::udp(k.udp());
+    let call = format!("tls-{}", unique());
+    alice.send(&invite(&alice, &call));
+    alice.expect_status(100);
+    let inv = read_tls_message(&mut bob, &mut buf);
+    assert!(
+        inv.starts_with("INVITE sip:bob@127.0.0.1:") && inv.contains(";transport=tls SIP/2.0"),
+        "{inv}"
+    );
+    assert!(headers(&inv, "Via")[0].starts_with("SIP/2.0/TLS "), "{inv}");
+    let rr = headers(&inv, "Record-Route");
+    assert_eq!(rr.len(), 2, "{inv}");
+    assert!(rr[0].contains(";transport=tls;lr>"), "{rr:?}");
+    bob.write_all(
+        reply(
+            &inv,
+            200,
+            "OK",
+            "bob1",
+            "Contact: <sip:bob@127.0.0.1:9;transport=tls>\r\n",
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    bob.flush().unwrap();
+    let ok = alice.expect_status(200);
+    // The dialog's BYE reaches bob over the same TLS connection.
+    alice.send(&request(
+        "BYE",
+        "sip:bob@127.0.0.1:9;transport=tls",
+        &alice,
+        "<sip:alice@example.com>;tag=alice1",
+        "<sip:bob@example.com>;tag=bob1",
+        &call,
+        2,
+        &route_set(&ok, true),
+    ));
+    let bye = read_tls_message(&mut bob, &mut buf);
+    assert!(
+        bye.starts_with("BYE sip:bob@127.0.0.1:9;transport=tls SIP/2.0"),
+        "{bye}"
+    );
+}
+
+#[test]
+fn relay_foreign_relays_to_an_address_and_is_off_by_default() {
+    let k = proxy("domains = [\"example.com\"]\nrelay_foreign = true\n");
+    // "carol" lives at another address kamrs does not serve.
+    let mut carol = Phone::udp_on("127.0.0.2:0", k.udp());
+    let mut alice = Phone::udp(k.udp());
+    let target = format!("sip:carol@{}", carol.local);
+    alice.send(&request(
+        "MESSAGE",
+        &target,
+        &alice,
+        "<sip:alice@example.com>;tag=a",
+        &format!("<{target}>"),
+        &unique(),
+        1,
+        "",
+    ));
+    let got = carol.expect_request("MESSAGE");
+    assert!(
+        got.starts_with(&format!("MESSAGE {target} SIP/2.0")),
+        "{got}"
+    );
+    carol.send(&reply(&got, 200, "OK", "c", ""));
+    alice.expect_status(200);
+}
