@@ -205,10 +205,13 @@ impl Proxy {
             return self.redirect(req, msg.len(), peer, out);
         }
         let key = server_key(req, req.method.as_str());
-        let known = crate::util::lock(&self.txns).find(&key);
-        if let Some(id) = known {
-            // A retransmission: the last response goes again.
-            let fx = crate::util::lock(&self.txns).retransmitted(id);
+        // A retransmission: the last response goes again (one lock, the
+        // guard dropped before sending).
+        let again = {
+            let mut txns = crate::util::lock(&self.txns);
+            txns.find(&key).map(|id| txns.retransmitted(id))
+        };
+        if let Some(fx) = again {
             self.send(fx);
             return Handled::Absorb;
         }

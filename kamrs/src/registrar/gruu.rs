@@ -348,23 +348,7 @@ fn push_param_value(out: &mut Vec<u8>, s: &str) {
 
 /// A `gr` value with its escapes decoded; `None` if they are malformed.
 pub fn unescape_gr(v: &str) -> Option<Cow<'_, str>> {
-    if !v.contains('%') {
-        return Some(Cow::Borrowed(v));
-    }
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok().map(Cow::Owned)
+    super::save::unescape(v)
 }
 
 /// What a 200 needs to add `pub-gruu` and `temp-gruu` to the Contacts of

@@ -110,7 +110,10 @@ pub fn aor_of_uri<'a>(to: &Uri<'a>, use_domain: bool) -> Result<Cow<'a, str>, Re
 /// Kamailio's limit on an AoR's length (kept here for older callers).
 pub use crate::usrloc::MAX_AOR_LEN;
 
-fn unescape(s: &str) -> Option<Cow<'_, str>> {
+/// `s` with its `%XX` escapes decoded; `None` when one is malformed or
+/// the result is not UTF-8. The AoR's user part and a GRUU's `gr` value
+/// are both decoded here.
+pub(crate) fn unescape(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('%') {
         return Some(Cow::Borrowed(s));
     }
