@@ -869,14 +869,27 @@ def phase_profile(kr, port):
     data = WORK / "perf.data"
     perf = start(["perf", "record", "-e", "cpu-clock", "-F", str(PERF_FREQ), "--call-graph",
                   "dwarf,16384", "-p", str(kr.proc.pid), "-o", str(data)], "perf")
+    # Beside it, the syscall pattern: how many datagrams each recvmmsg and
+    # sendmmsg actually carried and how often kamrs's threads slept.
+    counts = WORK / "perf-stat.csv"
+    stat = start(["perf", "stat", "-x", ",", "-o", str(counts), "-e", ",".join(SYSCALL_EVENTS),
+                  "-p", str(kr.proc.pid)], "perf-stat")
     time.sleep(1.0)
     c0 = kr.cpu()
     sp = Sipp(kr, SCEN_REG, "p", rate, calls, 2 + len(RATES), port, "profile-refresh",
               timeout_s=PROFILE_SECS + 12)
     res = sp.wait()
     c1 = kr.cpu()
+    stop(stat, signal.SIGINT, grace=30)
     stop(perf, signal.SIGINT, grace=60)
     prof = {"rate": rate, "sipp": res, "cpu_s": (c1 - c0) / CLK_TCK}
+    prof["syscalls"] = read_perf_stat(counts, (res or {}).get("ok") or 0)
+    sc = prof["syscalls"]
+    if sc.get("per_register"):
+        log("  syscalls per REGISTER: " + ", ".join(
+            f"{k} {v:.3f}" for k, v in sc["per_register"].items())
+            + f"; datagrams per recvmmsg {sc.get('recv_batch') or 0:.2f},"
+              f" per sendmmsg {sc.get('send_batch') or 0:.2f}")
     if perf.returncode not in (0, None) and not data.exists():
         prof["error"] = (WORK / "perf.err").read_text()[-500:]
         RESULTS["profile"] = prof
@@ -891,6 +904,36 @@ def phase_profile(kr, port):
     write_profile_text(prof, OUT_DIR / "profile-refresh.txt")
     data.unlink(missing_ok=True)
     phase_sched(kr, port)
+
+
+# Counted by `perf stat` on kamrs during the profile's load (tracepoints and
+# the scheduler's software events: needs root or perf_event_paranoid <= 1).
+SYSCALL_EVENTS = ["syscalls:sys_enter_recvmmsg", "syscalls:sys_enter_sendmmsg",
+                  "syscalls:sys_enter_recvfrom", "syscalls:sys_enter_sendto",
+                  "syscalls:sys_enter_futex", "context-switches"]
+
+
+def read_perf_stat(path, registers):
+    """`perf stat -x ,` output → counts, per REGISTER, and the batch sizes
+    achieved (answered REGISTERs over recvmmsg / sendmmsg calls: each
+    REGISTER is one datagram in and one out)."""
+    counts = {}
+    try:
+        for line in path.read_text().splitlines():
+            f = line.split(",")
+            if len(f) >= 3 and f[0].strip().isdigit():
+                counts[f[2].split(":")[-1].replace("sys_enter_", "")] = int(f[0])
+    except OSError as e:
+        return {"error": str(e)}
+    if not counts:
+        return {"error": "perf stat counted nothing (tracepoints unavailable?)"}
+    out = {"counts": counts, "registers": registers}
+    if registers:
+        out["per_register"] = {k: v / registers for k, v in counts.items()}
+        for k, name in (("recvmmsg", "recv_batch"), ("sendmmsg", "send_batch")):
+            if counts.get(k):
+                out[name] = registers / counts[k]
+    return out
 
 
 def phase_sched(kr, port):
@@ -1105,6 +1148,15 @@ def write_profile_text(prof, path):
     L += [f"{r['pct']:6.2f}%  {r['caller'][:120]}  ->  {r['leaf'][:100]}" for r in prof["pairs"]]
     L += ["", "## inclusive share of samples whose stack contains ...", ""]
     L += [f"{v:6.2f}%  {k}" for k, v in prof["groups"].items()]
+    sc = prof.get("syscalls") or {}
+    L += ["", "## syscall pattern during the same load (perf stat on kamrs)", ""]
+    if sc.get("error"):
+        L.append(f"perf stat failed: {sc['error']}")
+    else:
+        L += [f"{v:12,d}  {k}  ({v / sc['registers']:.3f} per REGISTER)" if sc.get("registers")
+              else f"{v:12,d}  {k}" for k, v in sc.get("counts", {}).items()]
+        L.append(f"datagrams per recvmmsg: {sc.get('recv_batch') or 0:.2f}; "
+                 f"per sendmmsg: {sc.get('send_batch') or 0:.2f}")
     path.write_text("\n".join(L) + "\n")
 
 

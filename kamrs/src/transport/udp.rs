@@ -3,7 +3,9 @@
 //! Each UDP socket is served by `udp_workers` dedicated threads sharing the
 //! socket, the way Kamailio's UDP children share one. A thread takes up to
 //! [`BATCH`] queued datagrams per `recvmmsg`, handles them with
-//! [`Router::handle`], and sends all the replies with one `sendmmsg`.
+//! [`Router::handle`], and sends all the replies with one `sendmmsg`,
+//! runs of replies to one peer as one segmented message
+//! ([`crate::datagram::gso`]).
 //!
 //! Only one thread, the leader, blocks on the socket. The others (helpers)
 //! sleep until the leader takes a full batch, which means datagrams are
