@@ -96,8 +96,9 @@ fn bytes_per_binding_at_100k() {
     let per_binding = (after - before) as f64 / BINDINGS as f64;
     println!("location table: {per_binding:.0} bytes per binding at {BINDINGS} bindings (heap, allocator-counted)");
     // Regression guard: measured 356 before bindings kept their
-    // server_id and keepalive answers, 372 after (the goal is 400 of PSS,
-    // which adds allocator slack); the margin absorbs run-to-run growth
-    // timing.
-    assert!(per_binding < 385.0, "{per_binding:.0} bytes per binding");
+    // server_id and keepalive answers, 372 after, 357 once the
+    // Path/instance flags moved into the string offsets (issue 20's goal
+    // is 300 of PSS in the bench's shorter REGISTERs, allocator slack
+    // included); the margin absorbs run-to-run growth timing.
+    assert!(per_binding < 370.0, "{per_binding:.0} bytes per binding");
 }

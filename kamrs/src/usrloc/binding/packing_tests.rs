@@ -102,9 +102,11 @@ fn local_sockets_are_shared_across_threads_and_kept_apart() {
 fn a_binding_is_small() {
     // The size budget per binding (README, Performance); grows only on
     // purpose: 136 until bindings remembered their TCP connection (+8),
-    // 144 until they kept their server_id and keepalive answers (+16).
+    // 144 until they kept their server_id and keepalive answers (+16),
+    // 160 until the Path/instance presence moved into the offsets (-8:
+    // glibc's chunk for it is 160 bytes, not 176).
     assert!(
-        std::mem::size_of::<Binding>() <= 160,
+        std::mem::size_of::<Binding>() <= 152,
         "{}",
         std::mem::size_of::<Binding>()
     );
