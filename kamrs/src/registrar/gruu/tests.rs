@@ -375,3 +375,16 @@ proptest::proptest! {
         proptest::prop_assert_eq!(k.open(&t).unwrap().aor, aor);
     }
 }
+
+#[test]
+fn contains_ignore_case_finds_any_case_anywhere() {
+    use super::contains_ignore_case as has;
+    assert!(has(b"<sip:a@PBX.Example.com>;GR=x", b";gr"));
+    assert!(has(b"<sip:a@pbx.example.com>", b"PBX.example.COM"));
+    assert!(has(b"tel:+1", b"TEL:"));
+    assert!(has(b"abc", b""));
+    assert!(has(b"aab", b"ab"), "a candidate that fails is not the last");
+    assert!(!has(b"<sip:a@10.0.0.1>", b";gr"));
+    assert!(!has(b"te", b"tel:"), "a needle longer than what is left");
+    assert!(!has(b"", b"x"));
+}
