@@ -57,15 +57,23 @@ impl Slots {
     fn headers(&mut self) {
         self.hdrs.clear();
         for k in 0..self.iovs.len().min(self.addrs.len()) {
-            // SAFETY: mmsghdr is plain old data (integers and raw
-            // pointers); all zeros (null pointers, zero lengths) is valid.
-            let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            h.msg_hdr.msg_name = std::ptr::addr_of_mut!(self.addrs[k]).cast();
-            h.msg_hdr.msg_namelen = self.addr_lens[k];
-            h.msg_hdr.msg_iov = std::ptr::addr_of_mut!(self.iovs[k]);
-            h.msg_hdr.msg_iovlen = 1;
+            let h = self.header(k, k, 1);
             self.hdrs.push(h);
         }
+    }
+
+    /// A header naming address slot `addr` (with `addr_lens[addr]` as its
+    /// length) and the `iovlen` iovecs of `iovs` from `iov` on. The
+    /// pointers are valid only while neither vector moves.
+    fn header(&mut self, addr: usize, iov: usize, iovlen: usize) -> libc::mmsghdr {
+        // SAFETY: mmsghdr is plain old data (integers and raw pointers);
+        // all zeros (null pointers, zero lengths) is valid.
+        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
+        h.msg_hdr.msg_name = std::ptr::addr_of_mut!(self.addrs[addr]).cast();
+        h.msg_hdr.msg_namelen = self.addr_lens[addr];
+        h.msg_hdr.msg_iov = std::ptr::addr_of_mut!(self.iovs[iov]);
+        h.msg_hdr.msg_iovlen = iovlen as _;
+        h
     }
 }
 
@@ -364,26 +372,30 @@ impl SendBatch {
         while k < take {
             let h = m.hdrs.len();
             let (i, dest) = replies[k];
-            let n = if self.gso {
+            let mut n = if self.gso {
                 gso::run_len(replies[k..].iter().map(|&(i, d)| (len_of(i), d)))
             } else {
                 1
             }
             .clamp(1, take - k);
+            // Without its control message a multi-iovec header would be
+            // ONE datagram holding every reply: no segment size, no run.
+            let control = match u16::try_from(len_of(i)) {
+                Ok(segment) if n > 1 => {
+                    let c = &mut self.cmsgs[h];
+                    let len = c.set(segment);
+                    (len > 0).then(|| (c.as_mut_ptr(), len))
+                }
+                _ => None,
+            };
+            if control.is_none() {
+                n = 1;
+            }
             write_sockaddr(dest, &mut m.addrs[h], &mut m.addr_lens[h]);
-            // SAFETY: mmsghdr is plain old data (integers and raw
-            // pointers); all zeros (null pointers, zero lengths) is valid.
-            let mut hdr: libc::mmsghdr = unsafe { std::mem::zeroed() };
-            hdr.msg_hdr.msg_name = std::ptr::addr_of_mut!(m.addrs[h]).cast();
-            hdr.msg_hdr.msg_namelen = m.addr_lens[h];
-            hdr.msg_hdr.msg_iov = std::ptr::addr_of_mut!(m.iovs[k]);
-            hdr.msg_hdr.msg_iovlen = n as _;
-            if n > 1 {
-                // run_len bounds the segment to MAX_SEGMENT, so it fits.
-                let segment = u16::try_from(len_of(i)).unwrap_or(u16::MAX);
-                let c = &mut self.cmsgs[h];
-                hdr.msg_hdr.msg_controllen = c.set(segment) as _;
-                hdr.msg_hdr.msg_control = c.as_mut_ptr();
+            let mut hdr = m.header(h, k, n);
+            if let Some((ptr, len)) = control {
+                hdr.msg_hdr.msg_control = ptr;
+                hdr.msg_hdr.msg_controllen = len as _;
             }
             m.hdrs.push(hdr);
             self.carried.push(n);

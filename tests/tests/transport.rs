@@ -625,8 +625,10 @@ fn tcp_unanswerable_input_gets_no_reply() {
 // ------------------------------------------------------------- UDP workers
 
 /// Several worker threads on one UDP socket, each taking batches
-/// (recvmmsg) and answering them together (sendmmsg): every request is
-/// answered once, to its own sender, and the daemon stops promptly.
+/// (recvmmsg) and answering them together (sendmmsg, a client's replies of
+/// one length as one segmented message): every request is answered once,
+/// in a datagram of its own, to its own sender, and the daemon stops
+/// promptly.
 #[test]
 fn udp_workers_answer_every_peer_and_stop_cleanly() {
     let mut k = Kamrs::start("udp_workers = 3");
