@@ -2,23 +2,27 @@
 //! can be written.
 //!
 //! Lines are formatted on the thread that logs and handed to one writer
-//! thread through a bounded queue ([`QUEUE_LINES`]). When stderr is slow (a
-//! terminal, a full pipe, a stalled journald) the queue fills and further
-//! lines are dropped and counted (`core:log_dropped`), so logging never
-//! makes a REGISTER wait. The writer flushes what is queued when the
-//! [`Guard`] is dropped at exit.
+//! thread through a bounded queue ([`QUEUE_LINES`]), which writes them in
+//! batches ([`writer`]). When stderr is slow (a terminal, a full pipe, a
+//! stalled journald) the queue fills and further lines are dropped and
+//! counted (`core:log_dropped`), so logging never makes a REGISTER wait.
+//! The writer flushes what is queued when the [`Guard`] is dropped at exit.
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+
+mod text;
+mod writer;
+
+use writer::{BatchWriter, WriterGuard};
 
 /// Lines queued for the writer at most (a line is typically 150-400
 /// bytes, so a few MB at worst).
 pub const QUEUE_LINES: usize = 16_384;
 
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+static WRITER: OnceLock<BatchWriter> = OnceLock::new();
 
 /// How lines are written (`[log] format`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +35,11 @@ pub enum Format {
 }
 
 /// Keeps the writer thread; dropping it flushes the queued lines.
-pub struct Guard(#[allow(dead_code)] WorkerGuard);
+pub struct Guard(#[allow(dead_code)] Option<WriterGuard>);
 
 /// Lines dropped because the queue was full, since start.
 pub fn dropped_lines() -> u64 {
-    DROPPED
-        .get()
-        .map_or(0, |c| u64::try_from(c.dropped_lines()).unwrap_or(u64::MAX))
+    WRITER.get().map_or(0, BatchWriter::dropped)
 }
 
 /// The filter name for a verbosity: `level` moved up by `verbose` (`-v`)
@@ -69,18 +71,25 @@ pub fn init(level: &str, format: Format) -> (Guard, Option<String>) {
         }),
         _ => EnvFilter::new(level),
     };
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(QUEUE_LINES)
-        .thread_name("kamrs-log")
-        .finish(std::io::stderr());
-    let _ = DROPPED.set(writer.error_counter());
+    let (writer, guard) = match BatchWriter::start(std::io::stderr(), QUEUE_LINES, "kamrs-log") {
+        Ok(started) => started,
+        Err(e) => {
+            // No thread to spare: log nothing rather than block on stderr.
+            eprintln!("kamrs: cannot start the log writer ({e}); logging is off");
+            return (Guard(None), None);
+        }
+    };
+    let _ = WRITER.set(writer.clone());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
     let installed = match format {
+        // Colours for a person at a terminal (tracing-subscriber's own
+        // format); the cheaper plain format for files and pipes.
+        Format::Text if std::io::stderr().is_terminal() => builder.with_ansi(true).try_init(),
         Format::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_ansi(false)
+            .event_format(text::PlainText::new())
             .try_init(),
         Format::Json => builder
             .json()
@@ -91,7 +100,7 @@ pub fn init(level: &str, format: Format) -> (Guard, Option<String>) {
     if let Err(e) = installed {
         bad_rust_log = Some(format!("logging was already set up: {e}"));
     }
-    (Guard(guard), bad_rust_log)
+    (Guard(Some(guard)), bad_rust_log)
 }
 
 #[cfg(test)]

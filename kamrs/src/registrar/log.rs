@@ -177,14 +177,16 @@ pub fn accepted(aor: &str, peer: &Peer, lines: &[Line]) {
     for line in lines {
         event_at!(
             line.level,
+            // A `&str` field, not `"{}"`: the formatter copies it instead
+            // of running the formatting machinery for one word. First, as
+            // fields are printed in their order and the message leads.
+            message = line.outcome.as_str(),
             aor,
             contact = &*line.contact,
             source = %peer.remote,
             transport = transport(peer),
             expires = line.expires,
-            status = 200,
-            "{}",
-            line.outcome.as_str()
+            status = 200
         );
     }
 }
