@@ -166,7 +166,7 @@ impl Visit for Fields<'_, '_> {
             return;
         }
         self.result = if field.name() == "message" {
-            write_message(self.writer, value)
+            Escaping(&mut *self.writer).write_str(value)
         } else if value
             .bytes()
             .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
@@ -228,10 +228,6 @@ impl Visit for Fields<'_, '_> {
             write!(self.writer, "{value:?}")
         };
     }
-}
-
-fn write_message(w: &mut Writer<'_>, message: &str) -> fmt::Result {
-    Escaping(w).write_str(message)
 }
 
 /// Passes text through, escaping what could end the line or drive the

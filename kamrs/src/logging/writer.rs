@@ -194,11 +194,9 @@ mod tests {
 
     impl Write for Sink {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            // Takes all of `buf`, so each `write_all` of a batch is one call.
             let mut batches = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            match batches.last_mut() {
-                Some(last) if !last.ends_with(b"\n") => last.extend_from_slice(buf),
-                _ => batches.push(buf.to_vec()),
-            }
+            batches.push(buf.to_vec());
             Ok(buf.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
