@@ -103,16 +103,8 @@ fn write_timestamp(w: &mut impl fmt::Write, now: SystemTime) -> fmt::Result {
     SECOND.with(|cell| {
         let mut cached = cell.borrow_mut();
         if cached.0 != secs {
-            let (y, mo, d) = crate::time::civil_from_days((secs / 86_400) as i64);
-            let t = secs % 86_400;
-            cached.1.clear();
-            write!(
-                cached.1,
-                "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-                t / 3600,
-                t / 60 % 60,
-                t % 60
-            )?;
+            // Once a second: the project's UTC date-time, in RFC 3339's shape.
+            cached.1 = crate::time::format_datetime(secs).replacen(' ', "T", 1);
             cached.0 = secs;
         }
         w.write_str(&cached.1)

@@ -13,6 +13,7 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -21,6 +22,11 @@ use std::time::Duration;
 /// arrives: short enough that a person watching the log sees no lag, long
 /// enough that thousands of lines a second leave in a few writes.
 pub const COALESCE: Duration = Duration::from_millis(10);
+
+/// How long exit waits for the queued lines to be written: a stderr that
+/// no longer reads (a full pipe nobody drains, a stalled journald) must
+/// not keep kamrs from stopping.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Bytes queued at most besides the line limit (a few very long lines
 /// must not hold megabytes each).
@@ -55,10 +61,13 @@ pub struct BatchWriter {
     shared: Arc<Shared>,
 }
 
-/// Stops the writer thread when dropped, after it wrote what is queued.
+/// Stops the writer thread when dropped, after it wrote what is queued
+/// (waiting at most [`FLUSH_TIMEOUT`]).
 pub struct WriterGuard {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// Disconnected when the writer thread has returned.
+    finished: mpsc::Receiver<()>,
 }
 
 impl BatchWriter {
@@ -77,9 +86,13 @@ impl BatchWriter {
             max_lines,
         });
         let worker = Arc::clone(&shared);
+        let (done, finished) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name(thread_name.to_string())
-            .spawn(move || write_batches(&worker, out))?;
+            .spawn(move || {
+                let _done = done;
+                write_batches(&worker, out);
+            })?;
         Ok((
             BatchWriter {
                 shared: Arc::clone(&shared),
@@ -87,6 +100,7 @@ impl BatchWriter {
             WriterGuard {
                 shared,
                 thread: Some(thread),
+                finished,
             },
         ))
     }
@@ -155,7 +169,14 @@ impl Drop for WriterGuard {
     fn drop(&mut self) {
         lock(&self.shared).stop = true;
         self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
+        // Nothing is ever sent: this returns when the thread has ended, or
+        // gives up on a writer stuck in `write` (which the process exit
+        // then takes down with it).
+        let ended = matches!(
+            self.finished.recv_timeout(FLUSH_TIMEOUT),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        );
+        if let Some(thread) = self.thread.take().filter(|_| ended) {
             let _ = thread.join();
         }
     }
@@ -272,6 +293,24 @@ mod tests {
             .chain((0..10).map(|i| format!("queued {i}\n")))
             .collect();
         assert_eq!(all, expected);
+    }
+
+    #[test]
+    fn stopping_gives_up_on_a_stderr_that_never_takes_its_lines() {
+        let (release, stall) = mpsc::channel();
+        let (writer, guard) =
+            BatchWriter::start(Stalled(stall, Sink::default()), 10, "test-log").expect("thread");
+        log(&writer, "stuck\n");
+        let started = std::time::Instant::now();
+        drop(guard);
+        let waited = started.elapsed();
+        assert!(
+            waited >= FLUSH_TIMEOUT,
+            "returned after {waited:?} without the lines"
+        );
+        assert!(waited < FLUSH_TIMEOUT * 3, "stop hung for {waited:?}");
+        // Let the stuck thread finish.
+        drop(release);
     }
 
     #[test]
