@@ -531,11 +531,15 @@ fn bindings_are_written_back_when_redis_restarts_empty() {
         assert_eq!(pa.query(x).len(), 1, "a lost {x}");
         assert_eq!(pb.query(x).len(), 1, "b lost {x}");
     }
-    let log = format!("{}{}", a.kamrs.stderr(), b.kamrs.stderr());
-    assert!(
-        log.contains("lost its data") && log.contains("appendonly yes"),
-        "the loss is not logged loudly:\n{log}"
-    );
+    // The log writer writes in batches: the line may come a moment later.
+    let logged = |log: &str| log.contains("lost its data") && log.contains("appendonly yes");
+    let log = || format!("{}{}", a.kamrs.stderr(), b.kamrs.stderr());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !logged(&log()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = log();
+    assert!(logged(&log), "the loss is not logged loudly:\n{log}");
 }
 
 /// Three masters on loopback ports, `redis-cli --cluster create`.
