@@ -23,13 +23,38 @@ pub fn lock_write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 /// `bytes` as lower-case hex, two digits per byte.
 pub fn hex(bytes: &[u8]) -> String {
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    push_hex(&mut out, bytes);
+    // Only ASCII digits were written.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends `bytes` to `out` as lower-case hex, two digits a byte.
+pub fn push_hex(out: &mut impl Extend<u8>, bytes: &[u8]) {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
+    out.extend(
+        bytes
+            .iter()
+            .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]),
+    );
+}
+
+/// Appends `n` to `out` as lower-case hex without leading zeros (`0` for 0),
+/// as `{:x}` writes it.
+pub fn push_hex_u64(out: &mut impl Extend<u8>, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n & 15) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
     }
-    s
+    out.extend(buf[i..].iter().copied());
 }
 
 #[cfg(test)]

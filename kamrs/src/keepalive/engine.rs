@@ -10,7 +10,7 @@ use smallvec::SmallVec;
 use super::options::{self, Ping};
 use super::schedule::{self, Round, TICK};
 use super::settings::{Method, Settings};
-use super::token::Tokens;
+use super::token::{Tokens, Who};
 use crate::datagram::SendBatch;
 use crate::flow::{self, Flows, Outbox, Target};
 use crate::peer::{Peer, Proto};
@@ -22,6 +22,10 @@ use crate::usrloc::{Binding, LocationTable, Origin, Ruid};
 /// `ka_randomize` sends them all at once and must not hold a thread for
 /// the whole burst.
 const YIELD_EVERY: usize = 256;
+
+/// A ping's buffer: an OPTIONS to a typical Contact with its Call-ID
+/// fits without growing.
+const PING_CAPACITY: usize = 640;
 
 /// Datagrams per `sendmmsg`.
 const SEND_BATCH: usize = 64;
@@ -118,11 +122,15 @@ impl Keepalive {
                 from = tick + 1;
                 let at = round_start + TICK * u32::try_from(tick).unwrap_or(u32::MAX);
                 tokio::time::sleep_until(at).await;
+                // One clock reading per burst: its pings leave within
+                // well under a millisecond of it.
+                let (mut now, mut now_us) = (unix_now(), unix_now_us());
                 for aor in due {
-                    self.gather(&aor, unix_now(), unix_now_us(), &mut outbox);
+                    self.gather(&aor, now, now_us, &mut outbox);
                     if outbox.len() >= YIELD_EVERY {
                         self.flush(&mut outbox, &mut tx);
                         tokio::task::yield_now().await;
+                        (now, now_us) = (unix_now(), unix_now_us());
                     }
                 }
                 self.flush(&mut outbox, &mut tx);
@@ -228,10 +236,13 @@ impl Keepalive {
             }
             Target::Datagram { local, .. } => (Proto::Udp, local),
         };
-        let ruid = b.ruid().to_string();
-        let call_id = self.tokens.call_id(aor, &ruid, now_us);
-        let unique = format!("{:x}", self.counter.fetch_add(1, Ordering::Relaxed));
-        let mut out = Vec::with_capacity(512);
+        // Both on the stack: only the request itself is allocated.
+        let mut call_id: SmallVec<[u8; 256]> = SmallVec::new();
+        self.tokens
+            .write_call_id(&mut call_id, &Who::new(aor, &b.ruid()), now_us);
+        let mut unique: SmallVec<[u8; 16]> = SmallVec::new();
+        crate::util::push_hex_u64(&mut unique, self.counter.fetch_add(1, Ordering::Relaxed));
+        let mut out = Vec::with_capacity(PING_CAPACITY);
         options::write(
             &mut out,
             &Ping {
@@ -240,8 +251,8 @@ impl Keepalive {
                 proto,
                 local,
                 from: &self.settings.from,
-                call_id: &call_id,
-                unique: &unique,
+                call_id: std::str::from_utf8(&call_id).ok()?,
+                unique: std::str::from_utf8(&unique).ok()?,
             },
         )
         .ok()?;
@@ -301,7 +312,7 @@ impl Keepalive {
             .tokens
             .verify(call_id, now_us, max_age_us)
             .and_then(|ping| {
-                self.table.touch(&ping.aor, &ping.ruid, |b| {
+                self.table.touch(ping.aor(), ping.ruid(), |b| {
                     // Only the flow the ping went out on can answer it, and
                     // each ping only once.
                     let from_flow = match flow::plan(b, &*self.flows) {

@@ -3,7 +3,7 @@
 //! through becomes the Route the request takes), with a Call-ID that lets
 //! its reply find the binding again ([`super::token`]).
 
-use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::SocketAddr;
 
 use crate::peer::Proto;
@@ -49,37 +49,54 @@ pub fn write(out: &mut Vec<u8>, p: &Ping<'_>) -> Result<(), Unsendable> {
     if bad(p.from) || bad(p.call_id) || bad(p.unique) {
         return Err(Unsendable("keepalive identity"));
     }
-    let via_proto = p.proto.via_name();
-    let mut s = String::with_capacity(512);
-    // Writing into a String cannot fail.
-    let _ = write!(
-        s,
-        "OPTIONS {contact} SIP/2.0\r\n\
-         Via: SIP/2.0/{via_proto} {local};branch=z9hG4bK{unique};rport\r\n\
-         Max-Forwards: 70\r\n",
-        contact = p.contact,
-        local = p.local,
-        unique = p.unique,
+    // Byte copies rather than `write!`: one ping per binding per
+    // `ka_interval` is thousands a second, and the formatter's
+    // per-argument dispatch cost more than the copies themselves.
+    put(
+        out,
+        &[
+            b"OPTIONS ",
+            p.contact.as_bytes(),
+            b" SIP/2.0\r\nVia: SIP/2.0/",
+        ],
+    );
+    put(out, &[p.proto.via_name().as_bytes(), b" "]);
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{}", p.local);
+    put(
+        out,
+        &[
+            b";branch=z9hG4bK",
+            p.unique.as_bytes(),
+            b";rport\r\nMax-Forwards: 70\r\n",
+        ],
     );
     if let Some(route) = p.path {
-        let _ = write!(s, "Route: {route}\r\n");
+        put(out, &[b"Route: ", route.as_bytes(), b"\r\n"]);
     }
-    let _ = write!(
-        s,
-        "From: <{from}>;tag={unique}\r\n\
-         To: <{contact}>\r\n\
-         Call-ID: {call_id}\r\n\
-         CSeq: 1 OPTIONS\r\n\
-         User-Agent: {agent}\r\n\
-         Content-Length: 0\r\n\r\n",
-        from = p.from,
-        unique = p.unique,
-        contact = p.contact,
-        call_id = p.call_id,
-        agent = crate::SERVER_NAME,
+    put(
+        out,
+        &[
+            b"From: <",
+            p.from.as_bytes(),
+            b">;tag=",
+            p.unique.as_bytes(),
+            b"\r\nTo: <",
+            p.contact.as_bytes(),
+            b">\r\nCall-ID: ",
+            p.call_id.as_bytes(),
+            b"\r\nCSeq: 1 OPTIONS\r\nUser-Agent: ",
+            crate::SERVER_NAME.as_bytes(),
+            b"\r\nContent-Length: 0\r\n\r\n",
+        ],
     );
-    out.extend_from_slice(s.as_bytes());
     Ok(())
+}
+
+fn put(out: &mut Vec<u8>, parts: &[&[u8]]) {
+    for part in parts {
+        out.extend_from_slice(part);
+    }
 }
 
 #[cfg(test)]

@@ -8,14 +8,23 @@ use super::Limits;
 /// `None` when the headers end, a line is over `max_line_length`, more than
 /// `max_headers` lines come first, or the value is empty or not printable ASCII.
 pub fn call_id<'a>(msg: &'a [u8], limits: &Limits) -> Option<&'a str> {
-    let mut lines = msg.split(|&b| b == b'\n').skip(1);
+    // Every keepalive reply comes through here: lines are found with
+    // memchr, and only a line starting like `Call-ID` or `i` is split.
+    let mut rest = msg.get(memchr::memchr(b'\n', msg)? + 1..)?;
     for _ in 0..limits.max_headers {
-        let line = lines.next()?;
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(end) => (&rest[..end], &rest[end + 1..]),
+            None => (rest, &[][..]),
+        };
+        rest = next;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() || line.len() > limits.max_line_length {
             return None;
         }
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
+        if !matches!(line[0], b'c' | b'C' | b'i' | b'I') {
+            continue;
+        }
+        let Some(colon) = memchr::memchr(b':', line) else {
             continue;
         };
         let name = super::trim_ws(&line[..colon]);

@@ -197,6 +197,19 @@ impl<'a> Ruid<'a> {
         })
     }
 
+    /// Appends the id's text (as [`Display`](fmt::Display) writes it) to
+    /// `out`, without allocating: keepalive writes one into every ping.
+    pub fn write_into(&self, out: &mut impl Extend<u8>) {
+        match &self.0 {
+            RuidRepr::Local(n) => {
+                out.extend(ruid_prefix().bytes());
+                out.extend([b'-']);
+                crate::util::push_hex_u64(out, *n);
+            }
+            RuidRepr::Text(t) => out.extend(t.bytes()),
+        }
+    }
+
     /// The id as text, e.g. for a store.
     pub fn to_boxed_str(&self) -> Box<str> {
         match &self.0 {

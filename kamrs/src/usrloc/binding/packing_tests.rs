@@ -83,6 +83,15 @@ fn our_ruids_are_counters_with_one_form() {
 }
 
 #[test]
+fn a_ruid_writes_into_a_buffer_what_it_displays() {
+    for r in [Ruid::generate(), Ruid::parse("someone-else-1")] {
+        let mut out = b"x".to_vec();
+        r.write_into(&mut out);
+        assert_eq!(out, format!("x{r}").into_bytes());
+    }
+}
+
+#[test]
 fn local_sockets_are_shared_across_threads_and_kept_apart() {
     let a: SocketAddr = "127.0.0.1:45060".parse().unwrap();
     let b: SocketAddr = "[::1]:45060".parse().unwrap();
