@@ -119,3 +119,41 @@ async fn an_outbox_goes_out_in_batches_per_socket_and_connection() {
     assert_eq!(flows.stats.sent.load(Ordering::Relaxed), 71);
     assert_eq!(flows.stats.failed.load(Ordering::Relaxed), 1);
 }
+
+#[test]
+fn each_destinations_datagrams_leave_together_longest_first() {
+    let flows = Flows::new();
+    let ours = udp();
+    flows.add_udp(Arc::clone(&ours));
+    let local = ours.local_addr().unwrap();
+    let (p, q) = (udp(), udp());
+    let (to_p, to_q) = (p.local_addr().unwrap(), q.local_addr().unwrap());
+    let mut outbox = Outbox::default();
+    // Interleaved, as a tick's AoRs come: p short, q, p long, q, p long.
+    for (dest, bytes) in [
+        (to_p, &b"p1"[..]),
+        (to_q, b"q1"),
+        (to_p, b"p2-long"),
+        (to_q, b"q2"),
+        (to_p, b"p3-long"),
+    ] {
+        outbox.push(Target::Datagram { local, dest }, bytes.to_vec());
+    }
+    assert_eq!(
+        flows.send_all(&mut outbox, &mut SendBatch::new(16).nonblocking()),
+        5
+    );
+    let recv_all = |s: &UdpSocket, n: usize| -> Vec<Vec<u8>> {
+        let mut buf = [0u8; 16];
+        (0..n)
+            .map(|_| {
+                let (len, _) = s.recv_from(&mut buf).unwrap();
+                buf[..len].to_vec()
+            })
+            .collect()
+    };
+    // The long ones first (a run of equal length, then the short one:
+    // what one segmented message can carry), each datagram whole.
+    assert_eq!(recv_all(&p, 3), [&b"p2-long"[..], b"p3-long", b"p1"]);
+    assert_eq!(recv_all(&q, 2), [&b"q1"[..], b"q2"]);
+}
