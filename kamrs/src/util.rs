@@ -29,26 +29,28 @@ pub fn hex(bytes: &[u8]) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// Lower-case hex digits, by value.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// Appends `bytes` to `out` as lower-case hex, two digits a byte.
 pub fn push_hex(out: &mut impl Extend<u8>, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    out.extend(
-        bytes
-            .iter()
-            .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]]),
-    );
+    out.extend(bytes.iter().flat_map(|b| {
+        [
+            HEX_DIGITS[usize::from(b >> 4)],
+            HEX_DIGITS[usize::from(b & 15)],
+        ]
+    }));
 }
 
 /// Appends `n` to `out` as lower-case hex without leading zeros (`0` for 0),
 /// as `{:x}` writes it.
 pub fn push_hex_u64(out: &mut impl Extend<u8>, n: u64) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut buf = [0u8; 16];
     let mut i = buf.len();
     let mut n = n;
     loop {
         i -= 1;
-        buf[i] = DIGITS[(n & 15) as usize];
+        buf[i] = HEX_DIGITS[(n & 15) as usize];
         n >>= 4;
         if n == 0 {
             break;

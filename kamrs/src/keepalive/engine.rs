@@ -312,7 +312,8 @@ impl Keepalive {
             .tokens
             .verify(call_id, now_us, max_age_us)
             .and_then(|ping| {
-                self.table.touch(ping.aor(), ping.ruid(), |b| {
+                let (aor, ruid) = ping.binding();
+                self.table.touch(aor, ruid, |b| {
                     // Only the flow the ping went out on can answer it, and
                     // each ping only once.
                     let from_flow = match flow::plan(b, &*self.flows) {

@@ -60,12 +60,10 @@ pub struct Ping {
 }
 
 impl Ping {
-    pub fn aor(&self) -> &str {
-        self.who.split().map_or("", |(aor, _)| aor)
-    }
-
-    pub fn ruid(&self) -> &str {
-        self.who.split().map_or("", |(_, ruid)| ruid)
+    /// The AoR and the ruid the ping went to (split once per call: take
+    /// both together).
+    pub fn binding(&self) -> (&str, &str) {
+        self.who.split().unwrap_or(("", ""))
     }
 }
 
